@@ -1,0 +1,11 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def _conv2d_forward(
+    x: NDArray[np.floating],      # (N, Hp, Wp, C), padded, C-contiguous
+    w: NDArray[np.floating],      # (kh, kw*C, F)
+    bias: NDArray[np.floating],   # (F,)
+    out: NDArray[np.floating],    # (N, Ho, Wo, F), written
+    stride: int,
+    n_threads: int,
+) -> None: ...

@@ -1,0 +1,105 @@
+"""The tutorial's pipeline: three conv/ReLU/pool layers on scikit-image's chelsea.
+
+Layer 1 uses the tutorial's two 3x3 edge filters, layer 2 three random 5x5
+filters and layer 3 one random 7x7 filter (``numpy.random.default_rng(seed)``
+uniform in [0, 1), as the tutorial's ``numpy.random.rand``).
+"""
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .functional import conv, pooling, relu
+
+__all__ = ["edge_filters", "load_image", "tutorial_filters", "run_pipeline", "run_demo"]
+
+
+def edge_filters():
+    """The tutorial's layer-1 bank, shape (2, 3, 3): vertical then horizontal edges."""
+    bank = np.zeros((2, 3, 3))
+    bank[0] = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
+    bank[1] = [[1, 1, 1], [0, 0, 0], [-1, -1, -1]]
+    return bank
+
+
+def load_image(path=None):
+    """Grey image as float64 (H, W): `path` if given, else scikit-image's chelsea."""
+    import skimage.color
+    import skimage.data
+
+    if path is None:
+        rgb = skimage.data.chelsea()
+    else:
+        import skimage.io
+
+        rgb = skimage.io.imread(path)
+    if rgb.ndim == 3:
+        if rgb.shape[-1] == 4:
+            rgb = skimage.color.rgba2rgb(rgb)
+        return skimage.color.rgb2gray(rgb)
+    return skimage.util.img_as_float(rgb)
+
+
+def tutorial_filters(seed=0):
+    """The three filter banks: (2, 3, 3), (3, 5, 5, 2), (1, 7, 7, 3)."""
+    rng = np.random.default_rng(seed)
+    return [edge_filters(), rng.random((3, 5, 5, 2)), rng.random((1, 7, 7, 3))]
+
+
+def run_pipeline(image, filters):
+    """Run conv -> ReLU -> pool for each bank.
+
+    Returns
+    -------
+    layers : list of dict
+        One dict per layer: ``{"conv": ..., "relu": ..., "pool": ...}`` arrays
+        and ``"seconds"``: {stage: seconds}.
+    """
+    layers = []
+    x = image
+    for bank in filters:
+        stages, seconds = {}, {}
+        for name, fn in (("conv", lambda a: conv(a, bank)), ("relu", relu),
+                         ("pool", lambda a: pooling(a, 2, 2))):
+            t0 = time.perf_counter()
+            x = fn(x)
+            seconds[name] = time.perf_counter() - t0
+            stages[name] = x
+        stages["seconds"] = seconds
+        layers.append(stages)
+    return layers
+
+
+def run_demo(image_path=None, out_dir="demo_out", seed=0, plots=True, echo=print):
+    """Run the tutorial pipeline, print shapes and times, write one PNG per layer.
+
+    Returns
+    -------
+    layers : list of dict
+        As :func:`run_pipeline`.
+    """
+    image = load_image(image_path)
+    echo(f"input image {image.shape} {image.dtype}")
+    layers = run_pipeline(image, tutorial_filters(seed))
+    out = Path(out_dir)
+    if plots:
+        out.mkdir(parents=True, exist_ok=True)
+    for number, layer in enumerate(layers, start=1):
+        sec = layer["seconds"]
+        echo(
+            f"layer {number}: conv {layer['conv'].shape} {sec['conv'] * 1e3:.2f} ms, "
+            f"relu {sec['relu'] * 1e3:.2f} ms, "
+            f"pool {layer['pool'].shape} {sec['pool'] * 1e3:.2f} ms"
+        )
+        if plots:
+            from .plot import plot_feature_maps
+            import matplotlib.pyplot as plt
+
+            path = out / f"layer{number}.png"
+            fig = plot_feature_maps(
+                {k: layer[k] for k in ("conv", "relu", "pool")},
+                title=f"layer {number}", path=path,
+            )
+            plt.close(fig)
+            echo(f"  wrote {path}")
+    return layers

@@ -1,0 +1,339 @@
+"""The tutorial's functions: ``conv``, ``conv_``, ``relu``, ``pooling``, plus
+``sigmoid`` and ``softmax``.
+
+Each function validates and normalises its inputs (dtype rule, any memory
+layout, number of dimensions, sizes) and then calls a private compiled kernel.
+Conventions (see the README):
+
+- images and feature maps are channels-last: ``(H, W)``, ``(H, W, C)`` or a
+  batch ``(N, H, W, C)``; a 4-D array is always a batch;
+- filter banks are ``(F, kh, kw)`` (one input channel) or ``(F, kh, kw, C)``;
+- when every array argument is float32 the work and result are float32,
+  otherwise float64 (bool and integer inputs become float64); complex, object
+  and string inputs raise ``TypeError``;
+- empty inputs raise ``ValueError``; inputs are never modified; results are new
+  C-contiguous arrays.
+"""
+import numpy as np
+
+from . import _conv, _pool
+from ._threads import get_num_threads
+from ._validation import (
+    as_array,
+    as_kernel_array,
+    check_int,
+    check_result_size,
+    shape_str,
+    working_dtype,
+)
+
+__all__ = ["conv", "conv_", "relu", "pooling", "sigmoid", "softmax", "conv_output_size"]
+
+
+def conv_output_size(size, kernel, stride=1, padding=0):
+    """Output length of a convolution or pooling window along one axis.
+
+    ``(size + 2*padding - kernel) // stride + 1``.
+    """
+    return (size + 2 * padding - kernel) // stride + 1
+
+
+def _check_not_empty(array, name):
+    if array.size == 0:
+        raise ValueError(f"{name} must not be empty, got shape {shape_str(array.shape)}")
+
+
+def _as_batch(image, name, what="img"):
+    """View a (H, W), (H, W, C) or (N, H, W, C) array as (N, H, W, C)."""
+    if image.ndim == 2:
+        return image[np.newaxis, :, :, np.newaxis]
+    if image.ndim == 3:
+        return image[np.newaxis]
+    if image.ndim == 4:
+        return image
+    raise ValueError(
+        f"{name} must be 2-D (H, W), 3-D (H, W, C) or a 4-D batch (N, H, W, C), "
+        f"got {image.ndim}-D array of shape {shape_str(image.shape)}"
+    )
+
+
+def _pad_hw(x, padding, dtype):
+    """(N, H, W, C) -> C-contiguous (N, H+2p, W+2p, C) of `dtype`, zeros around."""
+    if padding == 0:
+        return as_kernel_array(x, dtype)
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=dtype)
+    padded[:, padding:padding + h, padding:padding + w, :] = x
+    return padded
+
+
+def _filters_as_kernel_layout(filters, dtype):
+    """(F, kh, kw, C) -> C-contiguous (kh, kw*C, F), the layout the kernel reads."""
+    n_filters, kh, kw, channels = filters.shape
+    return as_kernel_array(filters.transpose(1, 2, 3, 0), dtype).reshape(
+        kh, kw * channels, n_filters
+    )
+
+
+def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
+    """Cross-correlate an image (or batch) with a filter bank, summing over channels.
+
+    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*stride+i, x*stride+j, c] * W[f, i, j, c]``
+    where ``P`` is the input zero-padded by `padding` on each side of H and W.
+    No kernel flip (as in the tutorial and in every deep-learning framework).
+
+    Parameters
+    ----------
+    img : array_like, shape (H, W), (H, W, C) or (N, H, W, C)
+        The image, channels-last; a 4-D array is a batch.
+    conv_filter : array_like, shape (F, kh, kw) or (F, kh, kw, C)
+        The filter bank: F filters of kh x kw (any sizes >= 1). The 3-D form
+        means one input channel.
+    stride : int, optional
+        Step between windows, >= 1.
+    padding : int, optional
+        Zeros added on each side of H and W, >= 0.
+    bias : array_like, shape (F,), optional
+        Added to each output map.
+
+    Returns
+    -------
+    out : ndarray, shape (Hout, Wout, F) or (N, Hout, Wout, F)
+        ``Hout = (H + 2*padding - kh) // stride + 1``, likewise ``Wout``;
+        float32 when every input is float32, else float64.
+
+    Raises
+    ------
+    TypeError
+        For non-numeric inputs, non-integer `stride` or `padding`.
+    ValueError
+        For wrong numbers of dimensions, empty arrays, channels that differ
+        between `img` and `conv_filter`, a filter larger than the padded image,
+        ``stride < 1``, ``padding < 0``, or a `bias` not of length F.
+    MemoryError
+        When the result cannot fit in memory (checked before any work).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from pyx_cnn import conv
+    >>> img = np.arange(16.0).reshape(4, 4)
+    >>> edge = np.array([[[-1.0, 0.0, 1.0]] * 3])      # (1, 3, 3)
+    >>> conv(img, edge)[..., 0]
+    array([[6., 6.],
+           [6., 6.]])
+    """
+    img = as_array(img, "img")
+    conv_filter = as_array(conv_filter, "conv_filter")
+    if bias is not None:
+        bias = as_array(bias, "bias")
+    stride = check_int(stride, "stride", 1)
+    padding = check_int(padding, "padding", 0)
+
+    x = _as_batch(img, "img")
+    if conv_filter.ndim == 3:
+        filters = conv_filter[..., np.newaxis]
+    elif conv_filter.ndim == 4:
+        filters = conv_filter
+    else:
+        raise ValueError(
+            "conv_filter must be 3-D (F, kh, kw) or 4-D (F, kh, kw, C), "
+            f"got {conv_filter.ndim}-D array of shape {shape_str(conv_filter.shape)}"
+        )
+    _check_not_empty(img, "img")
+    _check_not_empty(conv_filter, "conv_filter")
+    n_batch, height, width, channels = x.shape
+    n_filters, kh, kw, filter_channels = filters.shape
+    if filter_channels != channels:
+        raise ValueError(
+            f"conv_filter has {filter_channels} input channel(s) (shape "
+            f"{shape_str(conv_filter.shape)}) but img has {channels} (shape "
+            f"{shape_str(img.shape)}): the last axis of a 4-D conv_filter must equal "
+            "the channels of img, and a 3-D conv_filter needs a one-channel img"
+        )
+    if kh > height + 2 * padding or kw > width + 2 * padding:
+        raise ValueError(
+            f"conv_filter windows ({kh}, {kw}) are larger than the padded image "
+            f"({height + 2 * padding}, {width + 2 * padding}) (img shape "
+            f"{shape_str(img.shape)}, padding={padding})"
+        )
+    arrays = [img, conv_filter]
+    if bias is not None:
+        if bias.ndim != 1 or bias.shape[0] != n_filters:
+            raise ValueError(
+                f"bias must be 1-D of length F={n_filters} (one value per filter), "
+                f"got shape {shape_str(bias.shape)}"
+            )
+        arrays.append(bias)
+    dtype = working_dtype(*arrays)
+
+    h_out = conv_output_size(height, kh, stride, padding)
+    w_out = conv_output_size(width, kw, stride, padding)
+    out_shape = (n_batch, h_out, w_out, n_filters)
+    buffers = [(out_shape, dtype)]
+    if padding or x.dtype != dtype or not x.flags.c_contiguous:
+        buffers.append(((n_batch, height + 2 * padding, width + 2 * padding, channels), dtype))
+    check_result_size("conv", *buffers)
+
+    x_kernel = _pad_hw(x, padding, dtype)
+    w_kernel = _filters_as_kernel_layout(filters, dtype)
+    if bias is None:
+        b_kernel = np.zeros(n_filters, dtype=dtype)
+    else:
+        b_kernel = as_kernel_array(bias, dtype)
+    out = np.empty(out_shape, dtype=dtype)
+    _conv._conv2d_forward(x_kernel, w_kernel, b_kernel, out, stride, get_num_threads())
+    return out if img.ndim == 4 else out[0]
+
+
+def conv_(img, conv_filter):
+    """Valid cross-correlation of one 2-D image with one 2-D filter.
+
+    Parameters
+    ----------
+    img : array_like, shape (H, W)
+    conv_filter : array_like, shape (kh, kw)
+        Any sizes with ``kh <= H`` and ``kw <= W``.
+
+    Returns
+    -------
+    out : ndarray, shape (H - kh + 1, W - kw + 1)
+        ``out[y, x] = sum_{i, j} img[y+i, x+j] * conv_filter[i, j]``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :func:`conv`; both arguments must be 2-D.
+    """
+    img = as_array(img, "img")
+    conv_filter = as_array(conv_filter, "conv_filter")
+    if img.ndim != 2:
+        raise ValueError(f"img must be 2-D (H, W), got shape {shape_str(img.shape)}")
+    if conv_filter.ndim != 2:
+        raise ValueError(
+            f"conv_filter must be 2-D (kh, kw), got shape {shape_str(conv_filter.shape)}"
+        )
+    return conv(img, conv_filter[np.newaxis])[..., 0].copy()
+
+
+def pooling(feature_map, size=2, stride=2):
+    """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
+
+    Parameters
+    ----------
+    feature_map : array_like, shape (H, W), (H, W, C) or (N, H, W, C)
+    size : int, optional
+        Window side, ``1 <= size <= min(H, W)``.
+    stride : int, optional
+        Step between windows, >= 1.
+
+    Returns
+    -------
+    out : ndarray, shape (Hout, Wout), (Hout, Wout, C) or (N, Hout, Wout, C)
+        ``Hout = (H - size) // stride + 1`` (likewise ``Wout``), as PyTorch's
+        ``max_pool2d`` with ``ceil_mode=False``: the last window is kept whenever
+        it fits. A window holding NaN gives NaN.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For non-numeric or empty input, wrong number of dimensions,
+        ``size < 1``, ``stride < 1`` or a window larger than the map.
+    """
+    feature_map = as_array(feature_map, "feature_map")
+    size = check_int(size, "size", 1)
+    stride = check_int(stride, "stride", 1)
+    x = _as_batch(feature_map, "feature_map")
+    _check_not_empty(feature_map, "feature_map")
+    n_batch, height, width, channels = x.shape
+    if size > height or size > width:
+        raise ValueError(
+            f"size={size} is larger than feature_map's height or width "
+            f"(shape {shape_str(feature_map.shape)}, H={height}, W={width})"
+        )
+    dtype = working_dtype(feature_map)
+    out_shape = (
+        n_batch,
+        conv_output_size(height, size, stride),
+        conv_output_size(width, size, stride),
+        channels,
+    )
+    check_result_size("pooling", (out_shape, dtype))
+    x_kernel = as_kernel_array(x, dtype)
+    out = np.empty(out_shape, dtype=dtype)
+    _pool._maxpool2d_forward(x_kernel, out, size, stride, get_num_threads())
+    if feature_map.ndim == 2:
+        return out[0, :, :, 0].copy()
+    return out if feature_map.ndim == 4 else out[0]
+
+
+def _elementwise(kernel, x, name):
+    x = as_array(x, name)
+    _check_not_empty(x, name)
+    dtype = working_dtype(x)
+    check_result_size(name, (x.shape, dtype))
+    flat = as_kernel_array(x, dtype).reshape(-1)
+    out = np.empty(x.shape, dtype=dtype)
+    kernel(flat, out.reshape(-1), get_num_threads())
+    return out
+
+
+def relu(feature_map):
+    """Rectified linear unit, ``max(x, 0)`` elementwise.
+
+    Parameters
+    ----------
+    feature_map : array_like, any shape
+
+    Returns
+    -------
+    out : ndarray, same shape
+        float32 for float32 input, else float64. NaN stays NaN; ``-0.0``
+        becomes ``0.0``.
+    """
+    return _elementwise(_pool._relu, feature_map, "feature_map")
+
+
+def sigmoid(x):
+    """Logistic function ``1 / (1 + exp(-x))``, stable for large ``|x|``.
+
+    Parameters
+    ----------
+    x : array_like, any shape
+
+    Returns
+    -------
+    out : ndarray, same shape, values in [0, 1]
+        float32 for float32 input, else float64.
+    """
+    return _elementwise(_pool._sigmoid, x, "x")
+
+
+def softmax(x, axis=-1):
+    """Softmax along `axis`, ``exp(x - max) / sum(exp(x - max))``.
+
+    Subtracting the maximum first keeps it finite for large ``|x|``.
+
+    Parameters
+    ----------
+    x : array_like, any shape with at least one dimension
+    axis : int, optional
+
+    Returns
+    -------
+    out : ndarray, same shape
+        Sums to 1 along `axis`; float32 for float32 input, else float64.
+    """
+    x = as_array(x, "x")
+    _check_not_empty(x, "x")
+    if x.ndim == 0:
+        raise ValueError("x must have at least one dimension, got a 0-d array")
+    axis = check_int(axis, "axis", -x.ndim)
+    if axis >= x.ndim:
+        raise ValueError(f"axis {axis} is out of range for x of shape {shape_str(x.shape)}")
+    dtype = working_dtype(x)
+    x = x.astype(dtype, copy=False)
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= np.sum(shifted, axis=axis, keepdims=True)
+    return shifted
