@@ -31,6 +31,7 @@ def test_demo_pipeline_is_right_against_scipy():
 
 
 def test_python_dash_m_entry_point(tmp_path):
+    # run outside the source tree, so the installed package is the one imported
     out = subprocess.run([sys.executable, "-m", "pyx_cnn", "--version"], capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, cwd=tmp_path)
     assert "openmp" in out.stdout

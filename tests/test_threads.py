@@ -29,11 +29,11 @@ def test_set_and_get_num_threads():
 
 
 @pytest.mark.skipif(not pyx_cnn.show_config()["openmp"], reason="built without OpenMP")
-def test_omp_num_threads_is_honoured():
+def test_omp_num_threads_is_honoured(tmp_path):
     code = "import pyx_cnn; print(pyx_cnn.get_num_threads())"
     env = dict(os.environ, OMP_NUM_THREADS="3")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
-                         text=True, check=True)
+                         text=True, check=True, cwd=tmp_path)
     assert out.stdout.strip() == "3"
 
 
