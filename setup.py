@@ -112,7 +112,7 @@ MODE = "-".join(["debug"] * DEBUG + ["sanitize"] * SANITIZE) or "release"
 BUILD_BASE = os.path.join("build", MODE)
 
 extensions = cythonize(
-    [_extension(name) for name in ("_threads", "_conv", "_pool")],
+    [_extension(p.stem) for p in sorted((HERE / "pyx_cnn").glob("_*.pyx"))],
     compiler_directives=directives,
     build_dir=os.path.join(BUILD_BASE, "cython"),
 )
