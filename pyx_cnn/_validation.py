@@ -15,6 +15,7 @@ __all__ = [
     "as_kernel_array",
     "check_int",
     "check_result_size",
+    "needs_kernel_copy",
     "shape_str",
 ]
 
@@ -47,7 +48,10 @@ def as_array(value, name):
     """
     if value is None:
         raise TypeError(f"{name} must be an array, got None")
-    if not isinstance(value, np.ndarray):
+    if isinstance(value, np.ndarray):
+        if type(value) is not np.ndarray:  # np.matrix, masked arrays: their data only
+            value = np.asarray(value)
+    else:
         if isinstance(value, (str, bytes)):
             raise TypeError(f"{name} must be a numeric array, got {type(value).__name__}")
         try:
@@ -71,11 +75,19 @@ def working_dtype(*arrays):
 
 
 def as_kernel_array(array, dtype):
-    """A C-contiguous array of `dtype`: the input itself when it already is one.
+    """A C-contiguous, aligned array of `dtype`: the input itself when it already is one.
 
     The kernels never write to their inputs, so sharing memory is safe.
+    Misaligned data (a view at an odd byte offset) is copied: the kernels load
+    whole floats, which C only allows at aligned addresses.
     """
-    return np.ascontiguousarray(array, dtype=dtype)
+    return np.require(array, dtype=dtype, requirements=("C_CONTIGUOUS", "ALIGNED"))
+
+
+def needs_kernel_copy(array, dtype):
+    """True when :func:`as_kernel_array` would copy `array` (for memory checks)."""
+    flags = array.flags
+    return array.dtype != dtype or not (flags.c_contiguous and flags.aligned)
 
 
 def check_int(value, name, minimum):
@@ -88,12 +100,49 @@ def check_int(value, name, minimum):
     return value
 
 
-def _memory_limit():
-    """Bytes of physical memory: a request above this cannot be met without swapping."""
+# Requests below this size are not checked against the memory available (reading
+# it costs a file read; a failure this small is an ordinary numpy MemoryError).
+_CHECK_ABOVE_BYTES = 1 << 26
+
+
+def _physical_memory():
     try:
         return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):  # pragma: no cover - non-POSIX
         return 1 << 62
+
+
+def _read_int(path, prefix=None):
+    """The integer in a /proc or /sys file (after `prefix` on its line, in kB), or None."""
+    try:
+        with open(path, "rb") as fh:
+            for line in fh:
+                if prefix is None:
+                    return int(line.split()[0])
+                if line.startswith(prefix):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _memory_limit():
+    """Bytes that can be allocated now without swapping or the OOM killer.
+
+    Physical memory, lowered to the kernel's estimate of available memory
+    (``MemAvailable``) and to the room left under a cgroup v2 limit when known.
+    Linux overcommits: an allocation above this may succeed and the process be
+    killed when the pages are touched, so the check has to come first.
+    """
+    limit = _physical_memory()
+    available = _read_int("/proc/meminfo", b"MemAvailable:")
+    if available is not None:
+        limit = min(limit, available)
+    cgroup_max = _read_int("/sys/fs/cgroup/memory.max")  # "max" (no limit) reads as None
+    cgroup_used = _read_int("/sys/fs/cgroup/memory.current")
+    if cgroup_max is not None and cgroup_used is not None:
+        limit = min(limit, max(cgroup_max - cgroup_used, 0))
+    return limit
 
 
 def check_result_size(what, *buffers):
@@ -112,10 +161,12 @@ def check_result_size(what, *buffers):
         for s in shape:
             count *= int(s)
         total += count * np.dtype(dtype).itemsize
+    if total <= _CHECK_ABOVE_BYTES:
+        return
     limit = _memory_limit()
     if total > limit:
         raise MemoryError(
             f"{what} needs {total / 2**30:.3g} GiB for its result and work arrays "
             f"(shapes {', '.join(shape_str(s) for s, _ in buffers)}), more than the "
-            f"machine's {limit / 2**30:.3g} GiB of memory"
+            f"{limit / 2**30:.3g} GiB of memory available"
         )

@@ -23,6 +23,7 @@ from ._validation import (
     as_kernel_array,
     check_int,
     check_result_size,
+    needs_kernel_copy,
     shape_str,
     working_dtype,
 )
@@ -55,6 +56,16 @@ def _as_batch(image, name, what="img"):
         f"{name} must be 2-D (H, W), 3-D (H, W, C) or a 4-D batch (N, H, W, C), "
         f"got {image.ndim}-D array of shape {shape_str(image.shape)}"
     )
+
+
+def _kernel_stride(stride, extent):
+    """`stride`, or a smaller value with the same windows when it exceeds the image.
+
+    A stride at least as large as the (padded) image gives one window per axis,
+    whatever its value; passing the image extent instead keeps the kernels'
+    index arithmetic (``stride * channels``) far from integer overflow.
+    """
+    return min(stride, max(int(e) for e in extent))
 
 
 def _pad_hw(x, padding, dtype):
@@ -170,8 +181,8 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
     h_out = conv_output_size(height, kh, stride, padding)
     w_out = conv_output_size(width, kw, stride, padding)
     out_shape = (n_batch, h_out, w_out, n_filters)
-    buffers = [(out_shape, dtype)]
-    if padding or x.dtype != dtype or not x.flags.c_contiguous:
+    buffers = [(out_shape, dtype), ((kh, kw * channels, n_filters), dtype)]
+    if padding or needs_kernel_copy(x, dtype):
         buffers.append(((n_batch, height + 2 * padding, width + 2 * padding, channels), dtype))
     check_result_size("conv", *buffers)
 
@@ -182,7 +193,10 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
     else:
         b_kernel = as_kernel_array(bias, dtype)
     out = np.empty(out_shape, dtype=dtype)
-    _conv._conv2d_forward(x_kernel, w_kernel, b_kernel, out, stride, get_num_threads())
+    _conv._conv2d_forward(
+        x_kernel, w_kernel, b_kernel, out, _kernel_stride(stride, x_kernel.shape[1:3]),
+        get_num_threads(),
+    )
     return out if img.ndim == 4 else out[0]
 
 
@@ -258,10 +272,15 @@ def pooling(feature_map, size=2, stride=2):
         conv_output_size(width, size, stride),
         channels,
     )
-    check_result_size("pooling", (out_shape, dtype))
+    buffers = [(out_shape, dtype)]
+    if needs_kernel_copy(x, dtype):
+        buffers.append((x.shape, dtype))
+    check_result_size("pooling", *buffers)
     x_kernel = as_kernel_array(x, dtype)
     out = np.empty(out_shape, dtype=dtype)
-    _pool._maxpool2d_forward(x_kernel, out, size, stride, get_num_threads())
+    _pool._maxpool2d_forward(
+        x_kernel, out, size, _kernel_stride(stride, (height, width)), get_num_threads()
+    )
     if feature_map.ndim == 2:
         return out[0, :, :, 0].copy()
     return out if feature_map.ndim == 4 else out[0]
@@ -271,7 +290,10 @@ def _elementwise(kernel, x, name):
     x = as_array(x, name)
     _check_not_empty(x, name)
     dtype = working_dtype(x)
-    check_result_size(name, (x.shape, dtype))
+    buffers = [(x.shape, dtype)]
+    if needs_kernel_copy(x, dtype):
+        buffers.append((x.shape, dtype))
+    check_result_size(name, *buffers)
     flat = as_kernel_array(x, dtype).reshape(-1)
     out = np.empty(x.shape, dtype=dtype)
     kernel(flat, out.reshape(-1), get_num_threads())
@@ -332,7 +354,11 @@ def softmax(x, axis=-1):
     if axis >= x.ndim:
         raise ValueError(f"axis {axis} is out of range for x of shape {shape_str(x.shape)}")
     dtype = working_dtype(x)
-    x = x.astype(dtype, copy=False)
+    buffers = [(x.shape, dtype)]
+    if needs_kernel_copy(x, dtype):
+        buffers.append((x.shape, dtype))
+    check_result_size("softmax", *buffers)
+    x = as_kernel_array(x, dtype)   # C order in, so the result is C-contiguous
     shifted = x - np.max(x, axis=axis, keepdims=True)
     np.exp(shifted, out=shifted)
     shifted /= np.sum(shifted, axis=axis, keepdims=True)
