@@ -17,6 +17,28 @@ cdef extern from "cpu_features.h":
     int pyx_cpu_has_avx512f() noexcept nogil
 
 cdef int _num_threads = 0   # 0: not set by the user, use the OpenMP default
+cdef bint _forked_child = False
+
+# More threads than this never helps a data-parallel kernel, and a team of tens
+# of thousands of threads exhausts the process's memory maps and crashes.
+MAX_THREADS = max(256, 4 * (os.cpu_count() or 1))
+
+
+def _after_fork_in_child():
+    # GNU libgomp keeps the parent's thread pool in its bookkeeping but the pool's
+    # threads do not exist in a forked child: the child's next team of two or
+    # more threads waits for them forever. One thread needs no team and is safe.
+    global _forked_child
+    _forked_child = True
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _in_forked_child():
+    """True in a process forked (without exec) after this module was imported."""
+    return bool(_forked_child)
 
 
 def _openmp_enabled():
@@ -45,8 +67,8 @@ def _default_threads():
         return 1
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
-        return int(env)
-    return max(1, pyx_omp_max_threads())
+        return min(int(env), MAX_THREADS)
+    return min(max(1, pyx_omp_max_threads()), MAX_THREADS)
 
 
 def get_num_threads():
@@ -57,9 +79,12 @@ def get_num_threads():
     n : int
         The value of the last :func:`set_num_threads`, else ``OMP_NUM_THREADS``
         when set, else the number of cores OpenMP reports. Always 1 when the
-        package was built without OpenMP.
+        package was built without OpenMP, and in a process forked from one that
+        imported pyx_cnn (multiprocessing's ``fork`` start method): the OpenMP
+        runtime cannot start threads there. Use the ``spawn`` or ``forkserver``
+        start methods for threaded kernels in child processes.
     """
-    if not PYX_HAVE_OPENMP:
+    if not PYX_HAVE_OPENMP or _forked_child:
         return 1
     if _num_threads > 0:
         return _num_threads
@@ -72,16 +97,16 @@ def set_num_threads(n):
     Parameters
     ----------
     n : int or None
-        A positive thread count, or None to go back to the default
-        (``OMP_NUM_THREADS``, else all cores). Without OpenMP the setting is
-        accepted and ignored.
+        A thread count from 1 to ``MAX_THREADS`` (at least 256), or None to
+        go back to the default (``OMP_NUM_THREADS``, else all cores). Without
+        OpenMP the setting is accepted and ignored.
 
     Raises
     ------
     TypeError
         If `n` is not an integer or None.
     ValueError
-        If `n` is smaller than 1.
+        If `n` is smaller than 1 or larger than ``MAX_THREADS``.
     """
     global _num_threads
     if n is None:
@@ -92,4 +117,6 @@ def set_num_threads(n):
     n = n.__index__()
     if n < 1:
         raise ValueError(f"n must be >= 1 (or None for the default), got {n}")
+    if n > MAX_THREADS:
+        raise ValueError(f"n must be <= MAX_THREADS={MAX_THREADS}, got {n}")
     _num_threads = n
