@@ -92,9 +92,13 @@ def needs_kernel_copy(array, dtype):
 
 def check_int(value, name, minimum):
     """Return `value` as a Python int, checking it is an integer >= `minimum`."""
+    message = f"{name} must be an int, got {type(value).__name__} {value!r}"
     if isinstance(value, (bool, np.bool_)) or not hasattr(value, "__index__"):
-        raise TypeError(f"{name} must be an int, got {type(value).__name__} {value!r}")
-    value = operator.index(value)
+        raise TypeError(message)
+    try:
+        value = operator.index(value)
+    except TypeError:  # e.g. an array of several integers
+        raise TypeError(message) from None
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
