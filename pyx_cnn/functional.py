@@ -359,7 +359,9 @@ def softmax(x, axis=-1):
         buffers.append((x.shape, dtype))
     check_result_size("softmax", *buffers)
     x = as_kernel_array(x, dtype)   # C order in, so the result is C-contiguous
-    shifted = x - np.max(x, axis=axis, keepdims=True)
-    np.exp(shifted, out=shifted)
+    with np.errstate(over="ignore", under="ignore"):
+        # x - max overflows to -inf only for values whose probability is 0 anyway
+        shifted = x - np.max(x, axis=axis, keepdims=True)
+        np.exp(shifted, out=shifted)
     shifted /= np.sum(shifted, axis=axis, keepdims=True)
     return shifted

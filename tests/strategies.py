@@ -53,34 +53,55 @@ def in_layout(array, layout):
     raise ValueError(layout)
 
 
-def random_values(rng, shape, dtype, scale=1.0):
-    """Random values of `dtype`: normal floats times `scale`, small ints, or bools."""
+SPECIALS = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0])
+
+
+def random_values(rng, shape, dtype, scale=1.0, specials=0.0):
+    """Random values of `dtype`: normal floats times `scale`, small ints, or bools.
+
+    For float dtypes, a fraction `specials` of the values is replaced by NaN,
+    +inf, -inf, 0.0 or -0.0.
+    """
     dtype = np.dtype(dtype)
     if dtype.kind == "b":
         return rng.random(shape) < 0.5
     if dtype.kind in "iu":
         low = 0 if dtype.kind == "u" else -5
         return rng.integers(low, 6, size=shape).astype(dtype)
-    return (rng.standard_normal(shape) * scale).astype(dtype)
+    values = np.asarray(rng.standard_normal(shape) * scale)
+    if specials:
+        where = rng.random(shape) < specials
+        values[where] = rng.choice(SPECIALS, size=int(where.sum()))
+    return values.astype(dtype)
 
 
 seeds = st.integers(0, 2**32 - 1)
 dtypes = st.sampled_from(DTYPES)
 float_dtypes = st.sampled_from(FLOAT_DTYPES)
+# fractions of special values: a few, many, or all of them
+special_fractions = st.sampled_from([0.02, 0.1, 0.3, 1.0])
 layouts = st.sampled_from(LAYOUTS)
 
 
 @st.composite
-def arrays(draw, shape, dtype=None, scale=1.0):
-    """An array of `shape` with a drawn (or given) dtype, random values and a drawn layout."""
+def arrays(draw, shape, dtype=None, scale=1.0, specials=None):
+    """An array of `shape` with a drawn (or given) dtype, random values and a drawn layout.
+
+    `dtype` is a dtype or a strategy for one (every accepted dtype by default);
+    `specials` a strategy for the fraction of NaN/inf/signed zeros (none by default).
+    """
     if dtype is None:
-        dtype = draw(dtypes)
+        dtype = dtypes
+    if isinstance(dtype, st.SearchStrategy):
+        dtype = draw(dtype)
+    fraction = 0.0 if specials is None else draw(specials)
     rng = np.random.default_rng(draw(seeds))
-    return in_layout(random_values(rng, shape, dtype, scale), draw(layouts))
+    return in_layout(random_values(rng, shape, dtype, scale, fraction), draw(layouts))
 
 
 @st.composite
-def conv_cases(draw, max_side=9, max_channels=4, max_filters=4, max_batch=3):
+def conv_cases(draw, max_side=9, max_channels=4, max_filters=4, max_batch=3,
+               dtype=None, specials=None):
     """(img, conv_filter, stride, padding, bias) for ``pyx_cnn.conv``.
 
     Covers 2-D, 3-D and batched images, 3-D and 4-D filter banks, kernels from
@@ -100,14 +121,14 @@ def conv_cases(draw, max_side=9, max_channels=4, max_filters=4, max_batch=3):
     img_shape = {2: (h, w), 3: (h, w, c), 4: (n, h, w, c)}[img_ndim]
     filter_4d = c > 1 or draw(st.booleans())
     filter_shape = (f, kh, kw, c) if filter_4d else (f, kh, kw)
-    img = draw(arrays(img_shape))
-    bank = draw(arrays(filter_shape))
-    bias = draw(st.none() | arrays((f,)))
+    img = draw(arrays(img_shape, dtype, specials=specials))
+    bank = draw(arrays(filter_shape, dtype, specials=specials))
+    bias = draw(st.none() | arrays((f,), dtype, specials=specials))
     return img, bank, stride, padding, bias
 
 
 @st.composite
-def pool_cases(draw, max_side=10, max_channels=4, max_batch=3):
+def pool_cases(draw, max_side=10, max_channels=4, max_batch=3, dtype=None, specials=None):
     """(feature_map, size, stride) for ``pyx_cnn.pooling``, windows from 1x1 to the map."""
     ndim = draw(st.sampled_from([2, 3, 4]))
     h = draw(st.integers(1, max_side))
@@ -117,7 +138,7 @@ def pool_cases(draw, max_side=10, max_channels=4, max_batch=3):
     size = draw(st.integers(1, min(h, w)))
     stride = draw(st.integers(1, 5))
     shape = {2: (h, w), 3: (h, w, c), 4: (n, h, w, c)}[ndim]
-    return draw(arrays(shape)), size, stride
+    return draw(arrays(shape, dtype, specials=specials)), size, stride
 
 
 def any_shape(max_dims=4, max_side=7):
