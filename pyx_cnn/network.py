@@ -463,9 +463,12 @@ class NeuralNetwork:
         if not os.path.exists(path):
             raise FileNotFoundError(f"no model file at {path!r}")
         try:
-            with np.load(path, allow_pickle=False) as data:
-                if not isinstance(data, np.lib.npyio.NpzFile):
-                    raise ValueError("it holds a single array, not a .npz archive")
+            with open(path, "rb") as fh:
+                magic = fh.read(4)
+            if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
+                raise ValueError("not a .npz (zip) archive")
+            data = np.load(path, allow_pickle=False)
+            with data:
                 arrays = {key: data[key] for key in data.files}
         except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as exc:
             raise ValueError(f"{path!r} is not a readable pyx_cnn model file: {exc}") from None
