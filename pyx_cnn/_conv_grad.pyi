@@ -16,3 +16,11 @@ def _conv2d_backward_weights(
     stride: int,
     n_threads: int,
 ) -> None: ...
+def _im2col(
+    x: NDArray[np.floating],          # (N, Hp, Wp, C), padded
+    cols: NDArray[np.floating],       # (N*Ho*Wo, kh*kw*C [+ 1: a column of ones]), written
+    kh: int,
+    kw: int,
+    stride: int,
+    n_threads: int,
+) -> None: ...

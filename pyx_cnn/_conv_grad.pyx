@@ -200,3 +200,52 @@ def _conv2d_backward_weights(
                 gw[q] += work[t, q]
             for q in range(n_filters):
                 gb[q] += work[t, w_size + q]
+
+
+def _im2col(
+    const floating[:, :, :, ::1] x,
+    floating[:, ::1] cols,
+    Py_ssize_t kh,
+    Py_ssize_t kw,
+    Py_ssize_t stride,
+    int n_threads,
+):
+    """cols[(n*Ho + y)*Wo + x, (i*kw + j)*C + c] = x[n, y*stride+i, x*stride+j, c].
+
+    Each row is one window, laid out as the forward kernel's filter rows, so
+    ``cols.T @ grad_out.reshape(-1, F)`` is the filter gradient in the
+    ``(kh, kw*C, F)`` layout (a BLAS product; worth it while ``cols`` is small).
+    When ``cols`` has one more column than ``kh*kw*C``, that column is set to 1,
+    so the same product also yields the bias gradient as its last row.
+    """
+    cdef Py_ssize_t n_batch = x.shape[0]
+    cdef Py_ssize_t channels = x.shape[3]
+    cdef Py_ssize_t x_row_stride = x.shape[2] * channels
+    cdef Py_ssize_t x_sample = x.shape[1] * x_row_stride
+    cdef Py_ssize_t run = kw * channels
+    cdef Py_ssize_t h_out = (x.shape[1] - kh) // stride + 1
+    cdef Py_ssize_t w_out = (x.shape[2] - kw) // stride + 1
+    cdef Py_ssize_t rows = n_batch * h_out
+    cdef Py_ssize_t width = cols.shape[1]
+    cdef bint ones = width > kh * run
+    cdef Py_ssize_t r, n, oy, ox, i, k
+    cdef const floating* src
+    cdef floating* dst
+    cdef int nt = n_threads
+    if rows * w_out * kh * run < _MIN_PARALLEL_WORK * 4 or rows < 2:
+        nt = 1
+    if rows == 0 or w_out == 0:
+        return
+    with nogil:
+        for r in prange(rows, num_threads=nt, schedule="static"):
+            n = r // h_out
+            oy = r - n * h_out
+            for ox in range(w_out):
+                dst = &cols[0, 0] + (r * w_out + ox) * width
+                for i in range(kh):
+                    src = &x[0, 0, 0, 0] + n * x_sample + (oy * stride + i) * x_row_stride \
+                        + ox * stride * channels
+                    for k in range(run):
+                        dst[i * run + k] = src[k]
+                if ones:
+                    dst[kh * run] = 1

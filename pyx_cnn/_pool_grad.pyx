@@ -38,28 +38,42 @@ cdef inline void _pool_argmax_sample(
     Py_ssize_t stride,
     bint fuse_relu,
 ) noexcept nogil:
-    cdef Py_ssize_t oy, ox, i, j, c, base, pos, best_pos, o
-    cdef floating v, best
+    cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
+    cdef floating v, b
+    cdef bint take
+    cdef floating* ob
+    cdef int64_t* ab
+    cdef const floating* xp
     for oy in range(h_out):
         for ox in range(w_out):
             base = (oy * stride * width + ox * stride) * channels
             o = (oy * w_out + ox) * channels
+            ob = out + o
+            ab = arg + o
             for c in range(channels):
-                best_pos = base + c
-                best = x[best_pos]
-                for i in range(size):
-                    for j in range(size):
-                        pos = base + (i * width + j) * channels + c
-                        v = x[pos]
+                ob[c] = x[base + c]
+                ab[c] = base + c
+            # window elements in row-major order, channels innermost: the
+            # channels are independent, and the selects are branch-free (the
+            # comparisons are unpredictable on real data)
+            for i in range(size):
+                for j in range(size):
+                    if i == 0 and j == 0:
+                        continue
+                    pos = base + (i * width + j) * channels
+                    xp = x + pos
+                    for c in range(channels):
+                        v = xp[c]
+                        b = ob[c]
                         # strict '>' keeps the first maximum; the first NaN wins
                         # and then stays (nothing compares greater than NaN)
-                        if v > best or (v != v and best == best):
-                            best = v
-                            best_pos = pos
-                if fuse_relu and not (best > 0) and best == best:
-                    best = 0
-                out[o + c] = best
-                arg[o + c] = best_pos
+                        take = (v > b) | ((v != v) & (b == b))
+                        ob[c] = v if take else b
+                        ab[c] = (pos + c) if take else ab[c]
+            if fuse_relu:
+                for c in range(channels):
+                    b = ob[c]
+                    ob[c] = 0 if ((b <= 0) & (b == b)) else b
 
 
 def _maxpool2d_forward_argmax(

@@ -35,6 +35,10 @@ from .functional import conv_output_size
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"]
 
 ACTIVATIONS = (None, "relu", "sigmoid", "softmax")
+_OWN = object()
+# Conv2D's filter gradient goes through im2col + BLAS while the gathered
+# windows hold at most this many values (a few MB), else through the direct kernel.
+_IM2COL_MAX_ELEMENTS = 1 << 20   # "apply the layer's own activation" (a network may pass another)
 
 
 def _check_activation(activation):
@@ -268,7 +272,11 @@ class Conv2D(Layer):
         return (conv_output_size(h, kh, self.stride, p),
                 conv_output_size(w, kw, self.stride, p), self.filters)
 
-    def _forward(self, x, activation=True):
+    def _forward(self, x, act=_OWN):
+        # `act` lets a network fold a following activation layer in (or leave the
+        # softmax to a fused loss); backward uses whatever forward applied.
+        if act is _OWN:
+            act = self.activation
         n, h, w, c = x.shape
         p = self.padding
         kh, kw = self.kernel_size
@@ -277,23 +285,33 @@ class Conv2D(Layer):
             xp[:, p:p + h, p:p + w] = x
         else:
             xp = x
-        wk = np.ascontiguousarray(self.params["W"].transpose(1, 2, 3, 0)).reshape(
-            kh, kw * c, self.filters)
+        wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, self.filters)
+        if not wk.flags.c_contiguous:
+            wk = wk.copy()
         z = np.empty((n,) + self.output_shape, dtype=self.dtype)
         bias = self.params["b"] if self.use_bias else self._zero_bias
         _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
-        self._x_pad, self._wk = xp, wk
-        self._out = _activation_forward(self.activation, z) if activation else z
+        self._x_pad, self._wk, self._act = xp, wk, act
+        self._out = _activation_forward(act, z)
         return self._out
 
-    def _backward(self, grad, activation=True):
-        if activation:
-            grad = _activation_backward(self.activation, self._out, grad)
+    def _backward(self, grad):
+        grad = _activation_backward(self._act, self._out, grad)
         f, (kh, kw), c = self.filters, self.kernel_size, self.input_shape[2]
         nt = get_num_threads()
-        gw = np.empty((kh, kw * c, f), dtype=self.dtype)
         gb = self.grads["b"] if self.use_bias else np.empty(f, dtype=self.dtype)
-        _conv_grad._conv2d_backward_weights(self._x_pad, grad, gw, gb, self.stride, nt)
+        n_windows = grad.shape[0] * grad.shape[1] * grad.shape[2]
+        if n_windows * kh * kw * c <= _IM2COL_MAX_ELEMENTS:
+            # small problems: gather the windows once, then one BLAS product
+            # (a last column of ones makes the same product give the bias gradient)
+            cols = np.empty((n_windows, kh * kw * c + 1), dtype=self.dtype)
+            _conv_grad._im2col(self._x_pad, cols, kh, kw, self.stride, nt)
+            gwb = cols.T @ grad.reshape(n_windows, f)
+            gw = gwb[:-1]
+            gb[...] = gwb[-1]
+        else:
+            gw = np.empty((kh, kw * c, f), dtype=self.dtype)
+            _conv_grad._conv2d_backward_weights(self._x_pad, grad, gw, gb, self.stride, nt)
         self.grads["W"][...] = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
         if not self._input_grad:
             return None
@@ -353,8 +371,13 @@ class _Activation(Layer):
     activation = None
 
     def _forward(self, x):
-        self._out = _activation_forward(self.activation, x.copy())
-        return self._out
+        out = np.empty_like(x)
+        if self.activation == "relu":
+            _pool._relu(x.reshape(-1), out.reshape(-1), get_num_threads())
+        else:
+            _pool._sigmoid(x.reshape(-1), out.reshape(-1), get_num_threads())
+        self._out = out
+        return out
 
     def _backward(self, grad):
         return _activation_backward(self.activation, self._out, grad)
@@ -422,20 +445,21 @@ class Dense(Layer):
             self.params["b"] = np.zeros(self.units, dtype=self.dtype)
         return (self.units,)
 
-    def _forward(self, x, activation=True):
+    def _forward(self, x, act=_OWN):
+        if act is _OWN:
+            act = self.activation
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]
-        self._x = x
-        self._out = _activation_forward(self.activation, z) if activation else z
+        self._x, self._act = x, act
+        self._out = _activation_forward(act, z)
         return self._out
 
-    def _backward(self, grad, activation=True):
-        if activation:
-            grad = _activation_backward(self.activation, self._out, grad)
+    def _backward(self, grad):
+        grad = _activation_backward(self._act, self._out, grad)
         np.matmul(self._x.T, grad, out=self.grads["W"])
         if self.use_bias:
-            np.sum(grad, axis=0, out=self.grads["b"])
+            grad.sum(axis=0, out=self.grads["b"])
         if not self._input_grad:
             return None
         return grad @ self.params["W"].T

@@ -12,6 +12,8 @@ hands the loss that layer's logits and skips the softmax in its backward pass.
 """
 import numpy as np
 
+from . import _loss_grad
+
 __all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "get_loss"]
 
 
@@ -33,6 +35,20 @@ class SoftmaxCrossEntropy:
     name = "cross_entropy"
 
     def __call__(self, z, target):
+        return self._value_grad_correct(z, target, None)[:2]
+
+    def _value_grad_correct(self, z, target, labels):
+        """(mean loss, dL/dz, number of rows whose arg-max is `labels`, or None)."""
+        if target.ndim == 1 and z.ndim == 2 and z.dtype in (np.float32, np.float64):
+            z = np.ascontiguousarray(z)
+            grad = np.empty_like(z)
+            value, correct = _loss_grad._softmax_cross_entropy_labels(
+                z, np.ascontiguousarray(target, dtype=np.int64), grad)
+            return value, grad, correct
+        value, grad = self._numpy(z, target)
+        return value, grad, _count_correct(z, labels)
+
+    def _numpy(self, z, target):
         n = z.shape[0]
         probs, shifted, log_total = _softmax_and_log_sum_exp(z)
         if target.ndim == 1:
@@ -51,6 +67,10 @@ class MeanSquaredError:
 
     name = "mse"
 
+    def _value_grad_correct(self, output, target, labels):
+        value, grad = self(output, target)
+        return value, grad, _count_correct(output, labels)
+
     def __call__(self, output, target):
         if target.ndim == 1:
             onehot = np.zeros_like(output)
@@ -60,6 +80,12 @@ class MeanSquaredError:
         value = float(np.mean(diff * diff))
         diff *= 2.0 / diff.size
         return value, diff
+
+
+def _count_correct(output, labels):
+    if labels is None:
+        return None
+    return int(np.count_nonzero(output.argmax(axis=1) == labels))
 
 
 _LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}

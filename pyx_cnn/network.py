@@ -14,6 +14,7 @@ vectorised operations, whatever the number of layers.
 import json
 import os
 import zipfile
+from functools import partial
 
 import numpy as np
 
@@ -216,31 +217,65 @@ class NeuralNetwork:
                 and isinstance(last, (_layers.Conv2D, _layers.Dense))
                 and last.activation == "softmax")
 
-    def _forward(self, x, logits=False):
+    def _plan(self, logits=False):
+        """The passes as two lists of steps, with layers fused where it pays.
+
+        - ``ReLU`` then ``MaxPool2D`` run as one pooling kernel that takes the
+          maximum of the window and of 0 (the ReLU never materialises);
+        - ``Conv2D`` / ``Dense`` without activation followed by ``ReLU`` or
+          ``Sigmoid`` apply it in place on their output;
+        - with `logits`, the last layer leaves out its softmax (a fused loss
+          takes the logits).
+
+        The results equal running the layers one by one.
+        """
         layers = self.layers
-        for layer in layers[:-1]:
-            x = layer._forward(x)
-        if logits:
-            return layers[-1]._forward(x, activation=False)
-        return layers[-1]._forward(x)
+        forward, backward = [], []
+        i = 0
+        while i < len(layers):
+            layer = layers[i]
+            following = layers[i + 1] if i + 1 < len(layers) else None
+            after = layers[i + 2] if i + 2 < len(layers) else None
+            if isinstance(layer, _layers.ReLU) and isinstance(following, _layers.MaxPool2D):
+                forward.append(partial(following._forward, fuse_relu=True))
+                backward.append(following._backward)
+                i += 2
+                continue
+            if (isinstance(layer, (_layers.Conv2D, _layers.Dense)) and layer.activation is None
+                    and isinstance(following, _layers._Activation)
+                    and not (isinstance(following, _layers.ReLU)
+                             and isinstance(after, _layers.MaxPool2D))):
+                forward.append(partial(layer._forward, act=following.activation))
+                backward.append(layer._backward)
+                i += 2
+                continue
+            if logits and i == len(layers) - 1:
+                forward.append(partial(layer._forward, act=None))
+            else:
+                forward.append(layer._forward)
+            backward.append(layer._backward)
+            i += 1
+        backward.reverse()
+        return forward, backward
+
+    def _forward(self, x, logits=False):
+        for step in self._plan(logits)[0]:
+            x = step(x)
+        return x
 
     def _backward(self, grad, logits=False):
-        layers = self.layers
-        if logits:
-            grad = layers[-1]._backward(grad, activation=False)
-        else:
-            grad = layers[-1]._backward(grad)
-        for layer in layers[-2::-1]:
-            if grad is None:
-                break
-            grad = layer._backward(grad)
+        for step in self._plan(logits)[1]:
+            grad = step(grad)
 
-    def _train_batch(self, xb, yb, loss, fused, optimizer, learning_rate):
-        out = self._forward(xb, fused)
-        value, grad = loss(out, yb)
-        self._backward(grad, fused)
+    def _train_batch(self, xb, yb, loss, plan, optimizer, learning_rate, labels=None):
+        forward, backward = plan
+        for step in forward:
+            xb = step(xb)
+        value, grad, correct = loss._value_grad_correct(xb, yb, labels)
+        for step in backward:
+            grad = step(grad)
         optimizer.step(self._flat, self._flat_grad, learning_rate)
-        return value, out
+        return value, correct
 
     # ------------------------------------------------------------------- API
     def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.01, *, optimizer=None,
@@ -288,7 +323,7 @@ class NeuralNetwork:
             x_val = self._prepare_x(validation_data[0], "validation_data X")
             y_val = self._prepare_y(validation_data[1], x_val.shape[0], "validation_data y")
         self._check_bound()
-        fused = self._fused(loss_fn)
+        plan = self._plan(self._fused(loss_fn))
         optim = self.optimizer
         n = X.shape[0]
         history = History()
@@ -303,15 +338,17 @@ class NeuralNetwork:
                 else:
                     xe, ye = X, y
                 acc_labels = self._accuracy_labels(ye)
+                track = acc_labels is not None
                 total, correct = 0.0, 0
+                train_batch = self._train_batch
                 for start in range(0, n, batch_size):
                     stop = start + batch_size
-                    xb, yb = xe[start:stop], ye[start:stop]
-                    value, out = self._train_batch(xb, yb, loss_fn, fused, optim, learning_rate)
-                    total += value * xb.shape[0]
-                    if acc_labels is not None:
-                        correct += int(np.count_nonzero(
-                            out.argmax(axis=1) == acc_labels[start:stop]))
+                    value, hits = train_batch(xe[start:stop], ye[start:stop], loss_fn, plan,
+                                              optim, learning_rate,
+                                              acc_labels[start:stop] if track else None)
+                    total += value * (min(stop, n) - start)
+                    if track:
+                        correct += hits
                 record = {"loss": total / n}
                 if acc_labels is not None:
                     record["accuracy"] = correct / n
@@ -347,14 +384,14 @@ class NeuralNetwork:
         learning_rate = float(learning_rate)
         loss_fn = self._resolve_loss(None, y)
         self._check_bound()
-        fused = self._fused(loss_fn)
+        plan = self._plan(self._fused(loss_fn))
         sgd = SGD()
         losses = np.empty(iterations)
         first = self.layers[0]
         first._input_grad = False
         try:
             for i in range(iterations):
-                losses[i], _ = self._train_batch(X, y, loss_fn, fused, sgd, learning_rate)
+                losses[i], _ = self._train_batch(X, y, loss_fn, plan, sgd, learning_rate)
         finally:
             first._input_grad = True
         return losses
@@ -365,21 +402,28 @@ class NeuralNetwork:
         batch_size = check_int(batch_size, "batch_size", 1)
         self._check_bound()
         out = np.empty((X.shape[0],) + self.output_shape, dtype=self.dtype)
+        forward = self._plan()[0]
         for start in range(0, X.shape[0], batch_size):
-            out[start:start + batch_size] = self._forward(X[start:start + batch_size])
+            x = X[start:start + batch_size]
+            for step in forward:
+                x = step(x)
+            out[start:start + batch_size] = x
         return out
 
     def _evaluate(self, X, y, loss_fn, batch_size=256):
-        fused = self._fused(loss_fn)
+        forward = self._plan(self._fused(loss_fn))[0]
         acc_labels = self._accuracy_labels(y)
         total, correct = 0.0, 0
         for start in range(0, X.shape[0], batch_size):
             stop = start + batch_size
-            out = self._forward(X[start:stop], fused)
-            value, _ = loss_fn(out, y[start:stop])
+            out = X[start:stop]
+            for step in forward:
+                out = step(out)
+            value, _, hits = loss_fn._value_grad_correct(
+                out, y[start:stop], None if acc_labels is None else acc_labels[start:stop])
             total += value * out.shape[0]
             if acc_labels is not None:
-                correct += int(np.count_nonzero(out.argmax(axis=1) == acc_labels[start:stop]))
+                correct += hits
         scores = {"loss": total / X.shape[0]}
         if acc_labels is not None:
             scores["accuracy"] = correct / X.shape[0]
