@@ -16,39 +16,10 @@ import pyx_cnn
 from pyx_cnn import NeuralNetwork, layers
 from pyx_cnn.losses import MeanSquaredError, SoftmaxCrossEntropy
 from reference import conv_naive, maxpool_naive
+from reference_grad import conv_backward_naive, maxpool_backward_naive
 from strategies import arrays, float_dtypes, in_layout, layouts, random_values, seeds
 
 EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np.finfo(np.float64).eps}
-
-
-def conv_backward_naive(p, w, g, stride):
-    """p (N,Hp,Wp,C) padded input, w (F,kh,kw,C), g (N,Ho,Wo,F) -> dP, dW, db (loops)."""
-    f, kh, kw, _ = w.shape
-    dp = np.zeros(p.shape)
-    dw = np.zeros(w.shape)
-    n, ho, wo, _ = g.shape
-    for b in range(n):
-        for y in range(ho):
-            for x in range(wo):
-                ys, xs = y * stride, x * stride
-                for k in range(f):
-                    dp[b, ys:ys + kh, xs:xs + kw, :] += g[b, y, x, k] * w[k]
-                    dw[k] += g[b, y, x, k] * p[b, ys:ys + kh, xs:xs + kw, :]
-    return dp, dw, g.sum(axis=(0, 1, 2))
-
-
-def maxpool_backward_naive(x, g, size, stride):
-    """Each output gradient to the first maximum (row-major; NaN counts as the maximum)."""
-    dx = np.zeros(x.shape)
-    n, ho, wo, c = g.shape
-    for b in range(n):
-        for y in range(ho):
-            for xx in range(wo):
-                for ch in range(c):
-                    window = x[b, y * stride:y * stride + size, xx * stride:xx * stride + size, ch]
-                    i, j = np.unravel_index(np.argmax(window), window.shape)
-                    dx[b, y * stride + i, xx * stride + j, ch] += g[b, y, xx, ch]
-    return dx
 
 
 def activation_naive(name, z):

@@ -162,3 +162,122 @@ def test_softmax_special_values():
         ref = scipy.special.softmax(y, axis=1)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(ref))
     np.testing.assert_array_equal(out[~np.isnan(ref)], ref[~np.isnan(ref)])
+
+
+# --- backward -------------------------------------------------------------------
+
+from pyx_cnn import layers  # noqa: E402
+from pyx_cnn.losses import SoftmaxCrossEntropy  # noqa: E402
+from strategies import in_layout, layouts, random_values, seeds  # noqa: E402
+from reference_grad import conv_backward_naive, maxpool_backward_naive  # noqa: E402
+
+
+@st.composite
+def special_conv_layer_cases(draw):
+    n = draw(st.integers(1, 2))
+    h, w = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    c, f = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = draw(st.integers(0, 2))
+    return dict(n=n, h=h, w=w, c=c, f=f, padding=padding,
+                kh=draw(st.integers(1, h + 2 * padding)), kw=draw(st.integers(1, w + 2 * padding)),
+                stride=draw(st.integers(1, 3)), dtype=draw(st.sampled_from(["float32", "float64"])),
+                direct=draw(st.booleans()), fraction=draw(special_fractions),
+                seed=draw(seeds), layout=draw(layouts))
+
+
+@given(special_conv_layer_cases())
+def test_conv2d_backward_special_values(case):
+    """NaN and inf in the input, the filters and the incoming gradient, both
+    filter-gradient paths (im2col + BLAS, and the direct kernel)."""
+    dtype = np.dtype(case["dtype"])
+    rng = np.random.default_rng(case["seed"])
+    layer = layers.Conv2D(case["f"], (case["kh"], case["kw"]), stride=case["stride"],
+                          padding=case["padding"])
+    layer.build((case["h"], case["w"], case["c"]), rng=rng, dtype=dtype)
+    frac = case["fraction"]
+    layer.params["W"][...] = random_values(rng, layer.params["W"].shape, dtype, specials=frac)
+    x = in_layout(random_values(rng, (case["n"], case["h"], case["w"], case["c"]), dtype,
+                                specials=frac), case["layout"])
+    saved = layers._IM2COL_MAX_ELEMENTS
+    if case["direct"]:
+        layers._IM2COL_MAX_ELEMENTS = -1
+    try:
+        with np.errstate(all="ignore"):
+            y = layer.forward(x)
+            g = random_values(rng, y.shape, dtype, specials=frac)
+            dx = layer.backward(g)
+    finally:
+        layers._IM2COL_MAX_ELEMENTS = saved
+    pad = case["padding"]
+    xk = x.astype(np.float64)
+    w = layer.params["W"].astype(np.float64)
+    p = np.pad(xk, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+    with np.errstate(all="ignore"):
+        z = conv_naive(xk, w, case["stride"], pad, layer.params["b"].astype(np.float64))
+        dp, dw, db = conv_backward_naive(p, w, g.astype(np.float64), case["stride"])
+        clean = lambda a: np.nan_to_num(np.abs(a), nan=0.0, posinf=0.0)  # noqa: E731
+        dp_abs, dw_abs, db_abs = conv_backward_naive(clean(p), clean(w), clean(g), case["stride"])
+        z_abs = conv_naive(clean(xk), clean(w), case["stride"], pad, None)
+    crop = (slice(None), slice(pad, pad + case["h"]), slice(pad, pad + case["w"]))
+    outputs = y.shape[0] * y.shape[1] * y.shape[2]
+    assert_ieee_match(y, z, z_abs, case["kh"] * case["kw"] * case["c"] + 1)
+    assert_ieee_match(dx, dp[crop], dp_abs[crop], case["f"] * case["kh"] * case["kw"] + 8)
+    assert_ieee_match(layer.grads["W"], dw, dw_abs, outputs + 8)
+    assert_ieee_match(layer.grads["b"], db, db_abs, outputs + 8)
+
+
+@given(pool_cases(dtype=st.sampled_from(["float32", "float64"]), specials=special_fractions),
+       seeds)
+def test_maxpool_backward_special_values(case, seed):
+    x, size, stride = case
+    x4 = as_batch(x)
+    layer = layers.MaxPool2D(size, stride)
+    dtype = np.dtype(x.dtype.newbyteorder("="))
+    layer.build(x4.shape[1:], dtype=dtype)
+    y = layer.forward(x4)
+    rng = np.random.default_rng(seed)
+    g = random_values(rng, y.shape, dtype, specials=0.2)
+    with np.errstate(all="ignore"):
+        dx = layer.backward(g)
+        xk = x4.astype(np.float64)
+        ref = maxpool_backward_naive(xk, g.astype(np.float64), size, stride)
+    assert_ieee_match(y, maxpool_naive(xk, size, stride))
+    windows = (size + stride - 1) // stride
+    assert_ieee_match(dx, ref, maxpool_backward_naive(
+        xk, np.nan_to_num(np.abs(g.astype(np.float64)), nan=0.0, posinf=0.0), size, stride),
+        windows ** 2)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_activation_backward_special_values_by_hand(dtype):
+    nan, inf = np.nan, np.inf
+    x = np.array([nan, inf, -inf, 0.0, -0.0, 2.0, -2.0, 3.0, 1.0], dtype)
+    g = np.array([1.0, 2.0, 3.0, 4.0, 5.0, nan, nan, inf, -inf], dtype)
+    relu = layers.ReLU()
+    relu.forward(x[None])
+    # the gradient passes where the output is > 0: not at NaN, -inf, or 0
+    np.testing.assert_array_equal(relu.backward(g[None])[0],
+                                  np.array([0, 2, 0, 0, 0, nan, 0, inf, -inf], dtype))
+    sig = layers.Sigmoid()
+    y = sig.forward(x[None])[0]
+    np.testing.assert_array_equal(y[:3], np.array([nan, 1, 0], dtype))
+    with np.errstate(all="ignore"):
+        dx = sig.backward(g[None])[0]
+        ref = g.astype(np.float64) * y * (1 - y.astype(np.float64))   # IEEE: 0 * inf = NaN
+    np.testing.assert_array_equal(np.isnan(dx), np.isnan(ref))
+    finite = np.isfinite(ref)
+    np.testing.assert_allclose(dx[finite], ref[finite], rtol=1e-6)
+    np.testing.assert_array_equal(dx[np.isinf(ref)], ref[np.isinf(ref)])
+
+
+def test_loss_with_special_logits():
+    z = np.array([[1.0, 2.0, 3.0], [np.nan, 0.0, 1.0], [1e300, -1e300, 0.0]])
+    value, grad = SoftmaxCrossEntropy()(z, np.array([0, 1, 2]))
+    assert np.isnan(value)                         # a NaN logit makes the mean NaN
+    assert np.all(np.isnan(grad[1]))
+    assert np.all(np.isfinite(grad[[0, 2]]))      # huge finite logits stay finite
+    ref = scipy.special.softmax(z[[0, 2]], axis=1)
+    ref[[0, 1], [0, 2]] -= 1
+    np.testing.assert_allclose(grad[[0, 2]], ref / 3, rtol=1e-12, atol=1e-300)
+    value, grad = SoftmaxCrossEntropy()(z[[0, 2]], np.array([0, 0]))
+    assert np.isfinite(value) and np.all(np.isfinite(grad))
