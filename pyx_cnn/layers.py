@@ -25,11 +25,16 @@ Weight initialisation suits the activation that follows the layer: He normal
 (``std = sqrt(2 / fan_in)``) before ReLU, Glorot uniform
 (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise. Biases start at zero.
 """
+import math
+
 import numpy as np
 
 from . import _conv, _conv_grad, _pool, _pool_grad
 from ._threads import get_num_threads
-from ._validation import as_array, check_int, shape_str, working_dtype
+from ._validation import (
+    as_array, as_kernel_array, check_int, check_result_size, needs_kernel_copy, shape_str,
+    working_dtype,
+)
 from .functional import conv_output_size
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"]
@@ -89,6 +94,13 @@ def _activation_backward(activation, y, grad):
     kernel = _pool_grad._relu_backward if activation == "relu" else _pool_grad._sigmoid_backward
     kernel(y.reshape(-1), grad.reshape(-1), out.reshape(-1), get_num_threads())
     return out
+
+
+def _check_weight_memory(what, shape, dtype):
+    """MemoryError before creating weights that cannot fit (an absurd configuration,
+    or a crafted model file): the float64 draw, the weights, their gradients and
+    a network's flat copies of both."""
+    check_result_size(what, (shape, np.float64), *[(shape, dtype)] * 4)
 
 
 def _he_normal(rng, shape, fan_in, dtype):
@@ -153,7 +165,35 @@ class Layer:
         self.input_shape = input_shape
         self.output_shape = tuple(self._build(input_shape, rng, init_for))
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._param_shapes = {k: v.shape for k, v in self.params.items()}
         return self.output_shape
+
+    def _check_params(self, with_grads=False):
+        """Check weights (and gradients) a user may have replaced since `build`.
+
+        The kernels index them by the layer's shapes without bounds checks, so a
+        replaced array must keep its shape; a different dtype or memory layout
+        is converted. Gradient arrays are written by the kernels: they must
+        also keep the layer's dtype and be writeable C-contiguous arrays.
+        """
+        name = type(self).__name__
+        for key, shape in self._param_shapes.items():
+            value = self.params.get(key)
+            if value is None:
+                raise ValueError(f"{name}.params is missing {key!r}")
+            value = as_array(value, f"{name}.params[{key!r}]")
+            if value.shape != shape:
+                raise ValueError(f"{name}.params[{key!r}] must keep shape {shape_str(shape)}, "
+                                 f"got {shape_str(value.shape)}")
+            self.params[key] = as_kernel_array(value, self.dtype)
+            if not with_grads:
+                continue
+            grad = self.grads.get(key)
+            if (not isinstance(grad, np.ndarray) or grad.shape != shape
+                    or grad.dtype != self.dtype or not grad.flags.c_contiguous
+                    or not grad.flags.aligned or not grad.flags.writeable):
+                raise ValueError(f"{name}.grads[{key!r}] must be a writeable C-contiguous "
+                                 f"{self.dtype} array of shape {shape_str(shape)}")
 
     def _build(self, input_shape, rng, init_for):
         return input_shape
@@ -184,7 +224,18 @@ class Layer:
                 f"{', '.join(map(str, self.input_shape))}) with N >= 1, got x of shape "
                 f"{shape_str(x.shape)}"
             )
-        return self._forward(np.ascontiguousarray(x, dtype=self.dtype))
+        self._check_params()
+        n = x.shape[0]
+        buffers = [((n,) + self.output_shape, self.dtype), *self._work_buffers(n)]
+        if needs_kernel_copy(x, self.dtype):
+            buffers.append((x.shape, self.dtype))
+        check_result_size(f"{type(self).__name__}.forward", *buffers)
+        return self._forward(as_kernel_array(x, self.dtype))
+
+    def _work_buffers(self, n):
+        """(shape, dtype) of the arrays a forward pass of `n` samples allocates
+        besides its output (for the memory check)."""
+        return []
 
     def backward(self, grad_out):
         """``dL/d(input)`` from ``dL/d(output)``; fills ``grads`` for weights."""
@@ -198,7 +249,8 @@ class Layer:
             )
         saved, self._input_grad = self._input_grad, True
         try:
-            return self._backward(np.ascontiguousarray(grad_out, dtype=self.dtype))
+            self._check_params(with_grads=True)
+            return self._backward(as_kernel_array(grad_out, self.dtype))
         finally:
             self._input_grad = saved
 
@@ -262,6 +314,7 @@ class Conv2D(Layer):
             )
         fan_in, fan_out = kh * kw * c, kh * kw * self.filters
         shape = (self.filters, kh, kw, c)
+        _check_weight_memory("Conv2D weights", shape, self.dtype)
         if (self.activation or init_for) == "relu":
             self.params["W"] = _he_normal(rng, shape, fan_in, self.dtype)
         else:
@@ -271,6 +324,11 @@ class Conv2D(Layer):
         self._zero_bias = np.zeros(self.filters, dtype=self.dtype)
         return (conv_output_size(h, kh, self.stride, p),
                 conv_output_size(w, kw, self.stride, p), self.filters)
+
+    def _work_buffers(self, n):
+        h, w, c = self.input_shape
+        p = self.padding
+        return [((n, h + 2 * p, w + 2 * p, c), self.dtype)] if p else []
 
     def _forward(self, x, act=_OWN):
         # `act` lets a network fold a following activation layer in (or leave the
@@ -351,6 +409,9 @@ class MaxPool2D(Layer):
         return (conv_output_size(h, self.size, self.stride),
                 conv_output_size(w, self.size, self.stride), c)
 
+    def _work_buffers(self, n):
+        return [((n,) + self.output_shape, np.int64)]   # the argmax of each window
+
     def _forward(self, x, fuse_relu=False):
         shape = (x.shape[0],) + self.output_shape
         out = np.empty(shape, dtype=self.dtype)
@@ -399,7 +460,7 @@ class Flatten(Layer):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (channels fastest for images)."""
 
     def _build(self, input_shape, rng, init_for):
-        return (int(np.prod(input_shape)),)
+        return (math.prod(input_shape),)   # Python ints: no int64 overflow
 
     def _forward(self, x):
         self._out = x.reshape(x.shape[0], -1)
@@ -437,6 +498,7 @@ class Dense(Layer):
     def _build(self, input_shape, rng, init_for):
         (fan_in,) = input_shape
         shape = (fan_in, self.units)
+        _check_weight_memory("Dense weights", shape, self.dtype)
         if (self.activation or init_for) == "relu":
             self.params["W"] = _he_normal(rng, shape, fan_in, self.dtype)
         else:

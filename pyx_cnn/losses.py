@@ -13,6 +13,7 @@ hands the loss that layer's logits and skips the softmax in its backward pass.
 import numpy as np
 
 from . import _loss_grad
+from ._validation import as_array, as_kernel_array, shape_str, working_dtype
 
 __all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "get_loss"]
 
@@ -25,6 +26,39 @@ def _softmax_and_log_sum_exp(z):
     return probs, shifted, np.log(total)
 
 
+def _check_loss_args(output, target, output_2d=False):
+    """Validate a loss's public arguments (the kernel indexes by the labels).
+
+    Returns ``output`` as a C-contiguous float array and ``target`` as int64
+    labels (1-D target) or a float array of ``output``'s shape.
+    """
+    output = as_array(output, "output")
+    target = as_array(target, "target")
+    if output.ndim < 1 or output.size == 0 or (output_2d and output.ndim != 2):
+        raise ValueError(f"output must be a non-empty {'2-D (N, K)' if output_2d else ''} "
+                         f"array, got shape {shape_str(output.shape)}")
+    dtype = working_dtype(output)
+    output = as_kernel_array(output, dtype)
+    if target.ndim == 1:
+        if output.ndim != 2:
+            raise ValueError("integer labels need an output of shape (N, K), got "
+                             f"{shape_str(output.shape)}")
+        n, k = output.shape
+        if target.shape[0] != n:
+            raise ValueError(f"target has {target.shape[0]} labels for {n} rows of output")
+        if target.dtype.kind == "f" and not np.all(np.isfinite(target) & (target == np.round(target))):
+            raise ValueError("target as a 1-D array must hold integer class labels")
+        labels = target.astype(np.int64)
+        if labels.min() < 0 or labels.max() >= k:
+            raise ValueError(f"target labels must lie in [0, {k}), got range "
+                             f"[{labels.min()}, {labels.max()}]")
+        return output, labels
+    if target.shape != output.shape:
+        raise ValueError(f"target must be labels (N,) or of output's shape "
+                         f"{shape_str(output.shape)}, got {shape_str(target.shape)}")
+    return output, as_kernel_array(target, dtype)
+
+
 class SoftmaxCrossEntropy:
     """Cross-entropy of ``softmax(z)`` against integer labels or target distributions.
 
@@ -35,6 +69,7 @@ class SoftmaxCrossEntropy:
     name = "cross_entropy"
 
     def __call__(self, z, target):
+        z, target = _check_loss_args(z, target, output_2d=True)
         return self._value_grad_correct(z, target, None)[:2]
 
     def _value_grad_correct(self, z, target, labels):
@@ -68,10 +103,13 @@ class MeanSquaredError:
     name = "mse"
 
     def _value_grad_correct(self, output, target, labels):
-        value, grad = self(output, target)
+        value, grad = self._compute(output, target)
         return value, grad, _count_correct(output, labels)
 
     def __call__(self, output, target):
+        return self._compute(*_check_loss_args(output, target))
+
+    def _compute(self, output, target):
         if target.ndim == 1:
             onehot = np.zeros_like(output)
             onehot[np.arange(output.shape[0]), target] = 1

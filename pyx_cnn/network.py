@@ -21,7 +21,9 @@ import numpy as np
 from . import layers as _layers
 from .losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from .optim import SGD, get_optimizer
-from ._validation import as_array, check_int, shape_str
+from ._validation import (
+    as_array, as_kernel_array, check_int, check_result_size, needs_kernel_copy, shape_str,
+)
 
 __all__ = ["NeuralNetwork", "History"]
 
@@ -172,7 +174,9 @@ class NeuralNetwork:
                    else "")
                 + f", got {shape_str(X.shape)}"
             )
-        return np.ascontiguousarray(X, dtype=self.dtype)
+        if needs_kernel_copy(X, self.dtype):
+            check_result_size(name, (X.shape, self.dtype))
+        return as_kernel_array(X, self.dtype)
 
     def _prepare_y(self, y, n, name="y"):
         y = as_array(y, name)
@@ -194,7 +198,7 @@ class NeuralNetwork:
                 f"{name} must be integer labels (N,) or targets of shape (N, "
                 f"{', '.join(map(str, self.output_shape))}) with N={n}, "
                 f"got {shape_str(y.shape)}")
-        return np.ascontiguousarray(y, dtype=self.dtype)
+        return as_kernel_array(y, self.dtype)
 
     def _resolve_loss(self, loss, y):
         if loss is not None:
@@ -401,6 +405,7 @@ class NeuralNetwork:
         X = self._prepare_x(X)
         batch_size = check_int(batch_size, "batch_size", 1)
         self._check_bound()
+        check_result_size("predict", ((X.shape[0],) + self.output_shape, self.dtype))
         out = np.empty((X.shape[0],) + self.output_shape, dtype=self.dtype)
         forward = self._plan()[0]
         for start in range(0, X.shape[0], batch_size):

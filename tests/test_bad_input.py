@@ -261,3 +261,139 @@ def test_results_too_large_raise_memory_error_before_allocating(name):
     finally:
         tracemalloc.stop()
     assert peak < 2**24, f"{peak} bytes allocated before the MemoryError"
+
+
+# --- layers, losses and the network ------------------------------------------------
+
+from pyx_cnn import NeuralNetwork, layers  # noqa: E402
+from pyx_cnn.losses import MeanSquaredError, SoftmaxCrossEntropy  # noqa: E402
+
+
+def _built_layers():
+    conv = layers.Conv2D(4, 3, padding=1)
+    conv.build((6, 6, 2), rng=0)
+    dense = layers.Dense(3)
+    dense.build((5,), rng=0)
+    pool = layers.MaxPool2D(2, 2)
+    pool.build((6, 6, 2))
+    relu = layers.ReLU()
+    relu.build((6, 6, 2))
+    return {"conv": (conv, (2, 6, 6, 2)), "dense": (dense, (2, 5)), "pool": (pool, (2, 6, 6, 2)),
+            "relu": (relu, (2, 6, 6, 2))}
+
+
+@pytest.mark.parametrize("which", ["conv", "dense", "pool", "relu"])
+def test_layer_forward_and_backward_bad_input(which):
+    layer, shape = _built_layers()[which]
+    for bad in ("None", "complex", "object_floats", "str_array", "str", "dict"):
+        with pytest.raises(TypeError, match="x"):
+            layer.forward(NOT_REAL_ARRAYS[bad])
+    for wrong in [(0,) + shape[1:], shape[1:], (2,) + shape, shape[:-1] + (shape[-1] + 1,)]:
+        with pytest.raises(ValueError):
+            layer.forward(np.ones(wrong))
+    x = RNG.standard_normal(shape)
+    x_copy = x.copy()
+    y = layer.forward(x)
+    np.testing.assert_array_equal(x, x_copy)
+    with pytest.raises(ValueError, match="grad_out"):
+        layer.backward(np.ones(y.shape[:-1] + (y.shape[-1] + 1,)))
+    with pytest.raises(TypeError, match="grad_out"):
+        layer.backward(np.ones(y.shape, complex))
+    g = np.ones(y.shape)
+    layer.backward(g)
+    np.testing.assert_array_equal(g, 1.0)
+    huge = np.broadcast_to(1.0, (2**34,) + shape[1:])
+    with pytest.raises(MemoryError):
+        layer.forward(huge)
+
+
+def test_backward_before_forward_is_an_error():
+    layer, shape = _built_layers()["conv"]
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones((2, 6, 6, 4)))
+
+
+@pytest.mark.parametrize("which,key", [("conv", "W"), ("conv", "b"), ("dense", "W"),
+                                       ("dense", "b")])
+def test_replaced_weights_of_the_wrong_shape_are_refused(which, key):
+    # the kernels index weights by the layer's shapes: a shorter bias would be read
+    # past its end
+    layer, shape = _built_layers()[which]
+    good = layer.params[key]
+    layer.params[key] = np.zeros(good.shape[:-1] + (good.shape[-1] - 1,))
+    with pytest.raises(ValueError, match=f"params\\['{key}'\\]"):
+        layer.forward(RNG.standard_normal(shape))
+    layer.params[key] = good.tolist()                         # a list of the right shape works
+    layer.params[key] = np.asfortranarray(np.asarray(layer.params[key], np.float32))
+    y = layer.forward(RNG.standard_normal(shape))
+    assert layer.params[key].dtype == np.float64 and layer.params[key].flags.c_contiguous
+    layer.grads[key] = np.zeros(good.shape[:-1] + (good.shape[-1] - 1,))
+    with pytest.raises(ValueError, match=f"grads\\['{key}'\\]"):
+        layer.backward(np.ones(y.shape))
+
+
+@pytest.mark.parametrize("loss", [SoftmaxCrossEntropy(), MeanSquaredError()])
+def test_loss_bad_targets(loss):
+    z = RNG.standard_normal((4, 3))
+    for target in ([0, 1, 2, 3], [0, 1, 2, -1], [0, 1], [0, 1, 2, 2**40], [0.5, 1, 2, 0],
+                   np.ones((4, 2)), np.ones((3, 3))):
+        with pytest.raises(ValueError, match="target|label"):
+            loss(z, np.asarray(target))
+    with pytest.raises(TypeError):
+        loss(z, None)
+    with pytest.raises(TypeError):
+        loss(z.astype(complex), [0, 1, 2, 0])
+    with pytest.raises(ValueError, match="output"):
+        loss(np.ones((0, 3)), np.zeros(0, int))
+
+
+@pytest.fixture(scope="module")
+def small_net():
+    return NeuralNetwork([layers.Conv2D(2, 3), layers.ReLU(), layers.MaxPool2D(2, 2),
+                          layers.Flatten(), layers.Dense(3, activation="softmax")],
+                         input_shape=(6, 6), seed=0)
+
+
+def test_network_bad_input(small_net):
+    X = RNG.standard_normal((5, 6, 6))
+    y = np.array([0, 1, 2, 0, 1])
+    X_copy, y_copy = X.copy(), y.copy()
+    for method in (small_net.predict, lambda a: small_net.evaluate(a, y),
+                   lambda a: small_net.fit(a, y, epochs=1)):
+        for bad in ("None", "complex", "object_floats", "str_array", "dict"):
+            with pytest.raises(TypeError):
+                method(NOT_REAL_ARRAYS[bad])
+        for shape in [(0, 6, 6), (5, 6), (5, 6, 7), (5, 6, 6, 2), (6, 6)]:
+            with pytest.raises(ValueError, match="X"):
+                method(np.ones(shape))
+    for labels in ([0, 1, 2, 0], [0, 1, 2, 0, 3], [0, 1, 2, 0, -1], [0, 1, 2, 0, np.nan],
+                   np.ones((5, 2))):
+        with pytest.raises(ValueError, match="y"):
+            small_net.fit(X, np.asarray(labels), epochs=1)
+    with pytest.raises(TypeError):
+        small_net.fit(X, None)
+    for kwargs in ({"epochs": -1}, {"batch_size": 0}, {"learning_rate": float("nan")}):
+        with pytest.raises(ValueError):
+            small_net.fit(X, y, **kwargs)
+    with pytest.raises(MemoryError):
+        small_net.predict(np.broadcast_to(1.0, (2**34, 6, 6)))
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y, y_copy)
+    misaligned = np.zeros(X.nbytes + 1, np.uint8)[1:].view(X.dtype).reshape(X.shape)
+    misaligned[...] = X
+    np.testing.assert_array_equal(small_net.predict(misaligned), small_net.predict(X))
+
+
+def test_network_construction_errors():
+    with pytest.raises(ValueError):
+        NeuralNetwork([], input_shape=(4, 4))
+    with pytest.raises(TypeError):
+        NeuralNetwork([object()], input_shape=(4, 4))
+    with pytest.raises(ValueError, match="larger"):
+        NeuralNetwork([layers.Conv2D(2, 5)], input_shape=(4, 4))
+    with pytest.raises(ValueError):
+        NeuralNetwork([layers.Dense(2)], input_shape=(4, 4))
+    with pytest.raises(MemoryError):
+        NeuralNetwork([layers.Flatten(), layers.Dense(2**20)], input_shape=(2**20, 2**10))
+    with pytest.raises(MemoryError):
+        NeuralNetwork([layers.Conv2D(2**20, 1)], input_shape=(4, 4, 2**30))

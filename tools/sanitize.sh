@@ -46,7 +46,7 @@ PYX_CNN_SANITIZE=1 "$PY" -m pip install --quiet --no-deps --no-cache-dir $ISOLAT
 fi
 
 for so in "$OUT"/pyx_cnn/_*.so; do
-    if ! ldd "$so" | grep -q libasan; then
+    if ! ldd "$so" | grep libasan >/dev/null; then
         echo "sanitize.sh: $so is not linked with AddressSanitizer" >&2
         exit 1
     fi
@@ -80,5 +80,8 @@ cd "$OUT"
 "$PY" -c "import pyx_cnn._conv as m, sys; sys.exit(0 if m.__file__.startswith('$OUT') else 1)" || {
     echo "sanitize.sh: python does not import the sanitized build" >&2; exit 1; }
 echo "== pytest under ASan + UBSan =="
+# --capture=sys: a sanitizer report is written to file descriptor 2 just before
+# the process exits, so it must not go into pytest's capture file.
 exec "$PY" -m pytest -c "$ROOT/pyproject.toml" --rootdir="$ROOT" -p no:cacheprovider \
+    --capture=sys \
     "${ARGS[@]}"
