@@ -507,6 +507,14 @@ class NeuralNetwork:
         ValueError
             When the file is not a readable pyx_cnn model (truncated, another
             format, missing or misshapen weights); the message names the file.
+        MemoryError
+            When the file declares more data than the memory available (checked
+            before reading it) or an architecture whose weights cannot fit.
+
+        Notes
+        -----
+        Nothing in the file is unpickled (``allow_pickle=False``): a file
+        holding object arrays is refused.
         """
         path = os.fspath(path)
         if not os.path.exists(path):
@@ -516,14 +524,22 @@ class NeuralNetwork:
                 magic = fh.read(4)
             if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
                 raise ValueError("not a .npz (zip) archive")
+            with zipfile.ZipFile(path) as archive:
+                declared = sum(info.file_size for info in archive.infolist())
+            # a compressed member can inflate far beyond the file's size: refuse
+            # before reading what cannot fit (MemoryError, not caught below)
+            check_result_size(f"loading {path!r}", ((declared,), np.uint8))
             data = np.load(path, allow_pickle=False)
             with data:
                 arrays = {key: data[key] for key in data.files}
-        except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError) as exc:
+        except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError,
+                NotImplementedError, RuntimeError) as exc:
+            # NotImplementedError: a compression method zipfile lacks;
+            # RuntimeError: an encrypted member
             raise ValueError(f"{path!r} is not a readable pyx_cnn model file: {exc}") from None
         try:
             return cls._from_arrays(arrays)
-        except (KeyError, ValueError, TypeError) as exc:
+        except (KeyError, ValueError, TypeError, RecursionError) as exc:
             raise ValueError(f"{path!r} is not a valid pyx_cnn model file: {exc}") from None
 
     @classmethod
