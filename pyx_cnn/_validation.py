@@ -68,8 +68,12 @@ def as_array(value, name):
 
 
 def working_dtype(*arrays):
-    """float32 when every array is float32, else float64 (ints and bools included)."""
-    if arrays and all(a.dtype == np.float32 for a in arrays):
+    """float32 when every array is float32, else float64 (ints and bools included).
+
+    Byte order does not count: a big-endian float32 array is float32 (the
+    kernel copy converts it to native order).
+    """
+    if arrays and all(a.dtype.kind == "f" and a.dtype.itemsize == 4 for a in arrays):
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 

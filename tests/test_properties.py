@@ -19,7 +19,7 @@ EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np.
 
 def expected_dtype(*arrays):
     arrays = [a for a in arrays if a is not None]
-    if all(a.dtype == np.float32 for a in arrays):
+    if all(a.dtype.kind == "f" and a.dtype.itemsize == 4 for a in arrays):  # any byte order
         return np.dtype(np.float32)
     return np.dtype(np.float64)
 
