@@ -54,15 +54,6 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
-def sanitizer_loaded():
-    """True when AddressSanitizer's runtime is in this process (tools/sanitize.sh)."""
-    try:
-        with open("/proc/self/maps") as fh:
-            return "libasan" in fh.read()
-    except OSError:  # pragma: no cover - non-Linux
-        return False
-
-
 @pytest.fixture(autouse=True)
 def _restore_thread_count():
     """Every test starts and ends with the default thread count."""

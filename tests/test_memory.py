@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 import pyx_cnn
-from conftest import sanitizer_loaded
+from sanitizer_check import sanitizer_loaded
 
 pytestmark = pytest.mark.skipif(
     sanitizer_loaded(), reason="AddressSanitizer's quarantine holds freed memory by design"

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import sanitizer_loaded
+from sanitizer_check import sanitizer_loaded
 
 pytestmark = pytest.mark.skipif(
     os.environ.get("PYX_CNN_EXPECT_SANITIZER", "0") in ("", "0"),
