@@ -212,3 +212,45 @@ def test_huge_omp_num_threads_is_capped(tmp_path):
                          text=True, timeout=CHILD_TIMEOUT, cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     assert int(out.stdout) == pyx_cnn._threads.MAX_THREADS
+
+
+# --- layers and networks ---------------------------------------------------------
+
+def test_layers_in_many_threads_give_identical_results():
+    """Each thread its own layers (a layer keeps its last input for backward)."""
+    from pyx_cnn import layers
+
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((6, 20, 20, 3))
+
+    def run(_):
+        conv = layers.Conv2D(6, 3, padding=1, activation="relu")
+        conv.build((20, 20, 3), rng=1)
+        pool = layers.MaxPool2D(2, 2)
+        pool.build(conv.output_shape)
+        y = pool.forward(conv.forward(x))
+        dx = conv.backward(pool.backward(np.ones_like(y)))
+        return y, dx, conv.grads["W"].copy()
+
+    pyx_cnn.set_num_threads(2)
+    expected = run(None)
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        results = list(pool.map(run, range(24)))
+    for res in results:
+        for got, want in zip(res, expected):
+            np.testing.assert_array_equal(got, want)
+
+
+def test_one_network_predicting_from_many_threads():
+    from pyx_cnn import NeuralNetwork, layers
+
+    net = NeuralNetwork([layers.Conv2D(4, 3), layers.ReLU(), layers.MaxPool2D(2, 2),
+                         layers.Flatten(), layers.Dense(5, activation="softmax")],
+                        input_shape=(12, 12, 2), seed=0)
+    rng = np.random.default_rng(6)
+    inputs = [rng.standard_normal((int(rng.integers(1, 9)), 12, 12, 2)) for _ in range(48)]
+    expected = [net.predict(x) for x in inputs]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        got = list(pool.map(net.predict, inputs))
+    for g, e in zip(got, expected):
+        np.testing.assert_array_equal(g, e)

@@ -99,6 +99,82 @@ CALLS = {
 }
 
 
+def _layer_calls():
+    from pyx_cnn import NeuralNetwork, layers
+    from pyx_cnn.losses import MeanSquaredError, SoftmaxCrossEntropy
+
+    conv = layers.Conv2D(4, 3, padding=1, activation="relu")
+    conv.build((12, 12, 3), rng=0)
+    conv_direct = layers.Conv2D(4, 3, stride=2)
+    conv_direct.build((32, 32, 4), rng=0)
+    pool = layers.MaxPool2D(2, 2)
+    pool.build((12, 12, 3))
+    dense = layers.Dense(5, activation="softmax")
+    dense.build((432,), rng=0)
+    sig = layers.Sigmoid()
+    sig.build((12, 12, 3))
+    net = NeuralNetwork([layers.Conv2D(3, 3), layers.ReLU(), layers.MaxPool2D(2, 2),
+                         layers.Flatten(), layers.Dense(3, activation="softmax")],
+                        input_shape=(8, 8), seed=0)
+    xs = RNG.standard_normal((5, 8, 8))
+    ys = np.array([0, 1, 2, 0, 1])
+    labels = np.array([0, 1])
+
+    def forward_backward(layer, x, grad_shape):
+        return lambda: (layer.forward(x), layer.backward(np.ones(grad_shape)))
+
+    def direct_pass():  # above the im2col size limit: the direct filter-gradient kernel
+        saved = layers._IM2COL_MAX_ELEMENTS
+        layers._IM2COL_MAX_ELEMENTS = -1
+        try:
+            conv_direct.forward(XMID)
+            conv_direct.backward(np.ones((2, 15, 15, 4)))
+        finally:
+            layers._IM2COL_MAX_ELEMENTS = saved
+
+    return {
+        "layers": [
+            forward_backward(conv, X64, (2, 12, 12, 4)),
+            direct_pass,
+            forward_backward(pool, X64, (2, 6, 6, 3)),
+            forward_backward(sig, X64, (2, 12, 12, 3)),
+            forward_backward(dense, X64.reshape(2, -1), (2, 5)),
+            lambda: SoftmaxCrossEntropy()(X64.reshape(2, -1)[:, :5], labels),
+            lambda: MeanSquaredError()(X64.reshape(2, -1)[:, :5], labels),
+            _raises(conv.forward, X64[..., :2]),
+            _raises(conv.backward, np.ones(3)),
+            _raises(SoftmaxCrossEntropy(), X64.reshape(2, -1)[:, :5], np.array([0, 7])),
+        ],
+        "network": [
+            lambda: net.predict(xs),
+            lambda: net.gradient_descent(0.01, xs, ys, 1),
+            lambda: net.evaluate(xs, ys),
+            _raises(net.predict, xs[..., :3]),
+            _raises(net.fit, xs, ys + 5),
+        ],
+        "_net": net,
+    }
+
+
+LAYER_CALLS = _layer_calls()
+CALLS["layers"] = LAYER_CALLS["layers"]
+CALLS["network"] = LAYER_CALLS["network"]
+
+
+def _save_load_calls(tmp_path):
+    from pyx_cnn import NeuralNetwork
+
+    good = tmp_path / "good.npz"
+    LAYER_CALLS["_net"].save(good)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(good.read_bytes()[:-100])
+    return [
+        lambda: LAYER_CALLS["_net"].save(tmp_path / "again.npz"),
+        lambda: NeuralNetwork.load(good),
+        _raises(NeuralNetwork.load, bad),
+    ]
+
+
 def _rss():
     gc.collect()
     return psutil.Process().memory_info().rss
@@ -109,8 +185,8 @@ def _run(calls, n_calls):
         calls[i % len(calls)]()
 
 
-def _check_no_growth(name, n_calls, bound):
-    calls = CALLS[name]
+def _check_no_growth(name, n_calls, bound, calls=None):
+    calls = CALLS[name] if calls is None else calls
     pyx_cnn.set_num_threads(2)
     _run(calls, 2000)                       # warm-up: caches, thread pool, arenas
     refs = [sys.getrefcount(a) for a in INPUTS]
@@ -138,3 +214,13 @@ def test_no_memory_growth(name):
 def test_no_memory_growth_long(name):
     # 50000 calls: a leak of 200 bytes per call would add 10 MB
     _check_no_growth(name, 50000, 8 * 2**20)
+
+
+def test_no_memory_growth_save_load(tmp_path):
+    # 1500 saves and loads (a third of them of a damaged file)
+    _check_no_growth("save/load", 1500, 4 * 2**20, _save_load_calls(tmp_path))
+
+
+@pytest.mark.slow
+def test_no_memory_growth_save_load_long(tmp_path):
+    _check_no_growth("save/load", 20000, 8 * 2**20, _save_load_calls(tmp_path))
