@@ -71,7 +71,7 @@ compile_args = []
 if DEBUG:
     compile_args += ["-O1", "-g"]
 else:
-    compile_args += ["-O3"]
+    compile_args += ["-O3", "-g0"]  # no debug info in release wheels
 link_args = []
 if SANITIZE:
     compile_args += ["-fsanitize=address,undefined", "-fno-omit-frame-pointer", "-g"]
