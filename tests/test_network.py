@@ -39,7 +39,7 @@ def test_whole_network_gradient_matches_finite_differences(last, targets):
     def loss():
         return loss_fn(net._forward(X, fused), y)[0]
 
-    _, grad = loss_fn(net._forward(X, fused), y)
+    _, grad = loss_fn(net._forward(X, fused, train=True), y)   # the path fit() takes
     net._backward(grad, fused)
     analytic = net._flat_grad.copy()
     numeric = numeric_grad(loss, net._flat)
@@ -245,13 +245,15 @@ def test_argument_errors(digits):
         net.fit(X_train[:4], y_train[:4], batch_size=0)
 
 
-def test_fused_plan_equals_layer_by_layer():
-    # the network folds ReLU into pooling and activations into Conv2D / Dense;
-    # running every layer on its own must give the same outputs and gradients
+@pytest.mark.parametrize("train", [False, True])
+def test_fused_plan_equals_layer_by_layer(train):
+    # the network folds ReLU into pooling and activations into Conv2D / Dense
+    # (and, when training, runs Conv2D as im2col + BLAS): running every layer
+    # on its own must give the same outputs and gradients
     rng = np.random.default_rng(2)
     net = small_cnn(seed=4)
     X = rng.standard_normal((3, 9, 10, 2))
-    forward, backward = net._plan()
+    forward, backward = net._plan(train=train)
     assert len(forward) < len(net.layers)
     out = X
     for step in forward:
