@@ -23,6 +23,35 @@ ctypedef fused floating:
     float
     double
 
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* take ? a : b through bit masks: never a branch, whatever the compiler
+       decides (a window's comparisons are unpredictable on real data) */
+    static inline float pyx_select_f(int take, float a, float b) {
+        uint32_t ua, ub, m = (uint32_t)0 - (uint32_t)(take != 0);
+        memcpy(&ua, &a, sizeof ua); memcpy(&ub, &b, sizeof ub);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&a, &ua, sizeof a);
+        return a;
+    }
+    static inline double pyx_select_d(int take, double a, double b) {
+        uint64_t ua, ub, m = (uint64_t)0 - (uint64_t)(take != 0);
+        memcpy(&ua, &a, sizeof ua); memcpy(&ub, &b, sizeof ub);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&a, &ua, sizeof a);
+        return a;
+    }
+    static inline int64_t pyx_select_i(int take, int64_t a, int64_t b) {
+        int64_t m = -(int64_t)(take != 0);
+        return (a & m) | (b & ~m);
+    }
+    """
+    float pyx_select_f(int take, float a, float b) noexcept nogil
+    double pyx_select_d(int take, double a, double b) noexcept nogil
+    int64_t pyx_select_i(int take, int64_t a, int64_t b) noexcept nogil
+
 cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 
 
@@ -40,7 +69,7 @@ cdef inline void _pool_argmax_sample(
 ) noexcept nogil:
     cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
     cdef floating v, b
-    cdef bint take
+    cdef int take
     cdef floating* ob
     cdef int64_t* ab
     cdef const floating* xp
@@ -68,12 +97,19 @@ cdef inline void _pool_argmax_sample(
                         # strict '>' keeps the first maximum; the first NaN wins
                         # and then stays (nothing compares greater than NaN)
                         take = (v > b) | ((v != v) & (b == b))
-                        ob[c] = v if take else b
-                        ab[c] = (pos + c) if take else ab[c]
+                        if floating is float:
+                            ob[c] = pyx_select_f(take, v, b)
+                        else:
+                            ob[c] = pyx_select_d(take, v, b)
+                        ab[c] = pyx_select_i(take, pos + c, ab[c])
             if fuse_relu:
                 for c in range(channels):
                     b = ob[c]
-                    ob[c] = 0 if ((b <= 0) & (b == b)) else b
+                    take = (b <= 0) & (b == b)
+                    if floating is float:
+                        ob[c] = pyx_select_f(take, 0, b)
+                    else:
+                        ob[c] = pyx_select_d(take, 0, b)
 
 
 def _maxpool2d_forward_argmax(
@@ -143,8 +179,10 @@ def _maxpool2d_backward(
             if fuse_relu:
                 o = &out[0, 0, 0, 0] + n * o_sample
                 for q in range(o_sample):
-                    if o[q] > 0:
-                        gx[a[q]] += g[q]
+                    if floating is float:
+                        gx[a[q]] += pyx_select_f(o[q] > 0, g[q], 0)
+                    else:
+                        gx[a[q]] += pyx_select_d(o[q] > 0, g[q], 0)
             else:
                 for q in range(o_sample):
                     gx[a[q]] += g[q]
@@ -159,7 +197,10 @@ def _relu_backward(
     cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK * 4 else 1
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
-            grad_in[i] = grad_out[i] if y[i] > 0 else 0
+            if floating is float:
+                grad_in[i] = pyx_select_f(y[i] > 0, grad_out[i], 0)
+            else:
+                grad_in[i] = pyx_select_d(y[i] > 0, grad_out[i], 0)
 
 
 def _sigmoid_backward(
