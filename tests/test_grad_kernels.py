@@ -197,3 +197,21 @@ def test_relu_and_sigmoid_backward(dtype):
     _pool_grad._sigmoid_backward(s, g, out, 2)
     ref = g.astype(np.float64) * s * (1 - s.astype(np.float64))
     np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("shape,kh,kw,stride", [((2, 7, 6, 3), 3, 2, 1), ((3, 9, 9, 2), 2, 2, 2),
+                                                ((40, 30, 30, 4), 3, 3, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("ones", [False, True])
+def test_im2col_matches_sliding_windows(shape, kh, kw, stride, threads, ones):
+    rng = np.random.default_rng(len(shape) + kh)
+    x = rng.standard_normal(shape)
+    n, h, w, c = shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
+    win = win[:, ::stride, ::stride]                       # (N, Ho, Wo, C, kh, kw)
+    ref = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * c)
+    cols = np.full((ref.shape[0], ref.shape[1] + ones), np.nan)
+    _conv_grad._im2col(x, cols, kh, kw, stride, threads)
+    np.testing.assert_array_equal(cols[:, :ref.shape[1]], ref)
+    if ones:
+        np.testing.assert_array_equal(cols[:, -1], 1.0)
