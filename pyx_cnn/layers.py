@@ -477,7 +477,7 @@ class Dense(Layer):
         grad = _activation_backward(self._act, self._out, grad)
         np.matmul(self._x.T, grad, out=self.grads["W"])
         if self.use_bias:
-            grad.sum(axis=0, out=self.grads["b"])
+            np.add.reduce(grad, axis=0, out=self.grads["b"])
         if not self._input_grad:
             return None
         return grad @ self.params["W"].T
