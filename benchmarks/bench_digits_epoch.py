@@ -8,7 +8,8 @@ with softmax cross-entropy, SGD (learning rate 0.1) and batches of 32 over
 the 1437 training digits (45 batches an epoch). Both frameworks start from the
 same weights (pyx_cnn's initialisation copied into PyTorch: NCHW filters, and
 the Dense rows permuted because PyTorch flattens channels-first) and see the
-same batches in the same order, on one thread each. Each repeat trains both
+same batches in the same order, on one thread each (numpy's BLAS too, through
+threadpoolctl when installed). Each repeat trains both
 for `epochs` epochs, alternating which framework runs first; the reported
 epoch time is the median over every epoch of every repeat.
 
@@ -20,6 +21,7 @@ Run ``python benchmarks/bench_digits_epoch.py [--repeats 5] [--epochs 30]``,
 or call :func:`run` from Python.
 """
 import argparse
+import contextlib
 import statistics
 import time
 
@@ -30,6 +32,15 @@ from pyx_cnn.training import digits_network, load_digits_split
 
 BATCH_SIZE = 32
 LEARNING_RATE = 0.1
+
+
+def _one_blas_thread():
+    """numpy's BLAS (used by pyx_cnn's Dense and im2col products) limited to one thread."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - the bench extra is not installed
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 def _torch_network(net, dtype):
@@ -102,6 +113,8 @@ def run(repeats=5, epochs=30, seed=0, dtype="float32", verbose=False):
     pyx_times, torch_times = [], {"default": [], "no_mkldnn": []}
     pyx_acc = torch_acc = None
     mkldnn_before = torch.backends.mkldnn.enabled if torch is not None else None
+    blas = _one_blas_thread()
+    blas.__enter__()
     try:
         for rep in range(repeats):
             net = digits_network(seed, dtype=dtype)
@@ -148,6 +161,7 @@ def run(repeats=5, epochs=30, seed=0, dtype="float32", verbose=False):
                         line += f", torch {variant} {statistics.median(times) * 1e3:.2f} ms"
                 print(line)
     finally:
+        blas.__exit__(None, None, None)
         pyx_cnn.set_num_threads(previous_threads)
         if torch is not None:
             torch.set_num_threads(torch_threads)
