@@ -4,7 +4,9 @@ Private: :mod:`pyx_cnn.layers` validates arguments before calling these.
 
 Max pooling for training records, in the forward pass, where each window's
 maximum came from: ``argmax[n, y, x, c]`` is the offset ``(iy*W + ix)*C + c``
-of the winning element inside sample ``n`` of the input. Ties go to the first
+of the winning element inside sample ``n`` of the input, an int32 (the layer
+checks that a sample holds fewer than 2**31 values; 32-bit offsets next to
+float32 values keep the channel loop in lanes of one width). Ties go to the first
 maximum in row-major window order; a NaN in a window is the maximum (as in the
 inference kernel, where NaN propagates) and the first NaN wins. The backward
 pass adds each output gradient to its recorded position. Windows may overlap
@@ -16,7 +18,7 @@ With ``fuse_relu`` the forward pass returns ``max(0, max(window))``, which equal
 output is positive, which is the gradient of ReLU followed by max pooling.
 """
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t
 from libc.string cimport memset
 
 ctypedef fused floating:
@@ -43,14 +45,14 @@ cdef extern from *:
         memcpy(&a, &ua, sizeof a);
         return a;
     }
-    static inline int64_t pyx_select_i(int take, int64_t a, int64_t b) {
-        int64_t m = -(int64_t)(take != 0);
+    static inline int32_t pyx_select_i(int take, int32_t a, int32_t b) {
+        int32_t m = -(int32_t)(take != 0);
         return (a & m) | (b & ~m);
     }
     """
     float pyx_select_f(int take, float a, float b) noexcept nogil
     double pyx_select_d(int take, double a, double b) noexcept nogil
-    int64_t pyx_select_i(int take, int64_t a, int64_t b) noexcept nogil
+    int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
 
 cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 
@@ -58,7 +60,7 @@ cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 cdef inline void _pool_argmax_sample(
     const floating* x,          # x[n], (H, W, C)
     floating* out,              # out[n], (Ho, Wo, C)
-    int64_t* arg,               # argmax[n], (Ho, Wo, C)
+    int32_t* arg,               # argmax[n], (Ho, Wo, C)
     Py_ssize_t width,
     Py_ssize_t channels,
     Py_ssize_t h_out,
@@ -71,7 +73,7 @@ cdef inline void _pool_argmax_sample(
     cdef floating v, b
     cdef int take
     cdef floating* ob
-    cdef int64_t* ab
+    cdef int32_t* ab
     cdef const floating* xp
     for oy in range(h_out):
         for ox in range(w_out):
@@ -115,7 +117,7 @@ cdef inline void _pool_argmax_sample(
 def _maxpool2d_forward_argmax(
     const floating[:, :, :, ::1] x,
     floating[:, :, :, ::1] out,
-    int64_t[:, :, :, ::1] argmax,
+    int32_t[:, :, :, ::1] argmax,
     Py_ssize_t size,
     Py_ssize_t stride,
     bint fuse_relu,
@@ -146,7 +148,7 @@ def _maxpool2d_forward_argmax(
 
 def _maxpool2d_backward(
     const floating[:, :, :, ::1] grad_out,
-    const int64_t[:, :, :, ::1] argmax,
+    const int32_t[:, :, :, ::1] argmax,
     const floating[:, :, :, ::1] out,
     floating[:, :, :, ::1] grad_x,
     bint fuse_relu,
@@ -164,7 +166,7 @@ def _maxpool2d_backward(
     cdef floating* gx
     cdef const floating* g
     cdef const floating* o
-    cdef const int64_t* a
+    cdef const int32_t* a
     cdef int nt = n_threads
     if n_batch * (x_sample + o_sample) < _MIN_PARALLEL_WORK or n_batch < 2:
         nt = 1

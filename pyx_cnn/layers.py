@@ -366,13 +366,17 @@ class MaxPool2D(Layer):
         if self.size > h or self.size > w:
             raise ValueError(f"MaxPool2D size={self.size} is larger than the input's height "
                              f"or width (input shape {shape_str(input_shape)})")
+        if h * w * c >= 2 ** 31:
+            # the recorded argmax is an int32 offset inside one sample
+            raise ValueError(f"MaxPool2D takes samples of fewer than 2**31 values, got input "
+                             f"shape {shape_str(input_shape)}")
         return (conv_output_size(h, self.size, self.stride),
                 conv_output_size(w, self.size, self.stride), c)
 
     def _forward(self, x, fuse_relu=False):
         shape = (x.shape[0],) + self.output_shape
         out = np.empty(shape, dtype=self.dtype)
-        arg = np.empty(shape, dtype=np.int64)
+        arg = np.empty(shape, dtype=np.int32)
         _pool_grad._maxpool2d_forward_argmax(x, out, arg, self.size, self.stride, fuse_relu,
                                              get_num_threads())
         self._argmax, self._fused, self._out = arg, fuse_relu, out

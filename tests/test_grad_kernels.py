@@ -123,7 +123,7 @@ def run_pool(x, g, size, stride, threads, fuse_relu=False):
     n, h, w, c = x.shape
     ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
-    arg = np.empty((n, ho, wo, c), dtype=np.int64)
+    arg = np.empty((n, ho, wo, c), dtype=np.int32)
     _pool_grad._maxpool2d_forward_argmax(x, out, arg, size, stride, fuse_relu, threads)
     gx = np.full(x.shape, np.nan, dtype=x.dtype)
     _pool_grad._maxpool2d_backward(g.astype(x.dtype), arg, out, gx, fuse_relu, threads)
