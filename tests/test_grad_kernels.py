@@ -215,3 +215,16 @@ def test_im2col_matches_sliding_windows(shape, kh, kw, stride, threads, ones):
     np.testing.assert_array_equal(cols[:, :ref.shape[1]], ref)
     if ones:
         np.testing.assert_array_equal(cols[:, -1], 1.0)
+
+
+def test_elementwise_backward_threaded_sizes():
+    # above the kernels' threshold for a thread team
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal(600_000)
+    g = rng.standard_normal(600_000)
+    out = np.empty_like(y)
+    _pool_grad._relu_backward(y, g, out, 2)
+    np.testing.assert_array_equal(out, np.where(y > 0, g, 0))
+    s = 1 / (1 + np.exp(-y))
+    _pool_grad._sigmoid_backward(s, g, out, 2)
+    np.testing.assert_allclose(out, g * s * (1 - s), rtol=1e-15)
