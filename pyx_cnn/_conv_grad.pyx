@@ -223,29 +223,37 @@ def _im2col(
     cdef Py_ssize_t x_row_stride = x.shape[2] * channels
     cdef Py_ssize_t x_sample = x.shape[1] * x_row_stride
     cdef Py_ssize_t run = kw * channels
+    cdef Py_ssize_t n_cols = kh * run
     cdef Py_ssize_t h_out = (x.shape[1] - kh) // stride + 1
     cdef Py_ssize_t w_out = (x.shape[2] - kw) // stride + 1
     cdef Py_ssize_t rows = n_batch * h_out
     cdef Py_ssize_t width = cols.shape[1]
-    cdef bint ones = width > kh * run
-    cdef Py_ssize_t r, n, oy, ox, i, k
+    cdef bint ones = width > n_cols
+    cdef Py_ssize_t r, n, oy, ox, i, k, t
     cdef const floating* src
     cdef floating* dst
     cdef int nt = n_threads
-    if rows * w_out * kh * run < _MIN_PARALLEL_WORK * 4 or rows < 2:
+    # offset of every window element from the window's first element: one flat
+    # gather per window instead of kh short copies
+    cdef Py_ssize_t[::1] offsets = np.empty(max(n_cols, 1), dtype=np.intp)
+    cdef const Py_ssize_t* off
+    for i in range(kh):
+        for k in range(run):
+            offsets[i * run + k] = i * x_row_stride + k
+    if rows * w_out * n_cols < _MIN_PARALLEL_WORK * 4 or rows < 2:
         nt = 1
     if rows == 0 or w_out == 0:
         return
+    off = &offsets[0]
     with nogil:
         for r in prange(rows, num_threads=nt, schedule="static"):
             n = r // h_out
             oy = r - n * h_out
             for ox in range(w_out):
                 dst = &cols[0, 0] + (r * w_out + ox) * width
-                for i in range(kh):
-                    src = &x[0, 0, 0, 0] + n * x_sample + (oy * stride + i) * x_row_stride \
-                        + ox * stride * channels
-                    for k in range(run):
-                        dst[i * run + k] = src[k]
+                src = &x[0, 0, 0, 0] + n * x_sample + oy * stride * x_row_stride \
+                    + ox * stride * channels
+                for t in range(n_cols):
+                    dst[t] = src[off[t]]
                 if ones:
-                    dst[kh * run] = 1
+                    dst[n_cols] = 1

@@ -4,7 +4,7 @@ from numpy.typing import NDArray
 def _maxpool2d_forward_argmax(
     x: NDArray[np.floating],          # (N, H, W, C), C-contiguous
     out: NDArray[np.floating],        # (N, Ho, Wo, C), written
-    argmax: NDArray[np.int64],        # (N, Ho, Wo, C), written: offset (iy*W+ix)*C+c in x[n]
+    argmax: NDArray[np.int32],        # (N, Ho, Wo, C), written: offset (iy*W+ix)*C+c in x[n]
     size: int,
     stride: int,
     fuse_relu: bool,
@@ -12,7 +12,7 @@ def _maxpool2d_forward_argmax(
 ) -> None: ...
 def _maxpool2d_backward(
     grad_out: NDArray[np.floating],   # (N, Ho, Wo, C)
-    argmax: NDArray[np.int64],        # (N, Ho, Wo, C), from the forward pass
+    argmax: NDArray[np.int32],        # (N, Ho, Wo, C), from the forward pass
     out: NDArray[np.floating],        # (N, Ho, Wo, C), forward output (read with fuse_relu)
     grad_x: NDArray[np.floating],     # (N, H, W, C), overwritten
     fuse_relu: bool,

@@ -4,7 +4,9 @@ Private: :mod:`pyx_cnn.layers` validates arguments before calling these.
 
 Max pooling for training records, in the forward pass, where each window's
 maximum came from: ``argmax[n, y, x, c]`` is the offset ``(iy*W + ix)*C + c``
-of the winning element inside sample ``n`` of the input. Ties go to the first
+of the winning element inside sample ``n`` of the input, an int32 (the layer
+checks that a sample holds fewer than 2**31 values; 32-bit offsets next to
+float32 values keep the channel loop in lanes of one width). Ties go to the first
 maximum in row-major window order; a NaN in a window is the maximum (as in the
 inference kernel, where NaN propagates) and the first NaN wins. The backward
 pass adds each output gradient to its recorded position. Windows may overlap
@@ -16,12 +18,41 @@ With ``fuse_relu`` the forward pass returns ``max(0, max(window))``, which equal
 output is positive, which is the gradient of ReLU followed by max pooling.
 """
 from cython.parallel cimport prange
-from libc.stdint cimport int64_t
+from libc.stdint cimport int32_t
 from libc.string cimport memset
 
 ctypedef fused floating:
     float
     double
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* take ? a : b through bit masks: never a branch, whatever the compiler
+       decides (a window's comparisons are unpredictable on real data) */
+    static inline float pyx_select_f(int take, float a, float b) {
+        uint32_t ua, ub, m = (uint32_t)0 - (uint32_t)(take != 0);
+        memcpy(&ua, &a, sizeof ua); memcpy(&ub, &b, sizeof ub);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&a, &ua, sizeof a);
+        return a;
+    }
+    static inline double pyx_select_d(int take, double a, double b) {
+        uint64_t ua, ub, m = (uint64_t)0 - (uint64_t)(take != 0);
+        memcpy(&ua, &a, sizeof ua); memcpy(&ub, &b, sizeof ub);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&a, &ua, sizeof a);
+        return a;
+    }
+    static inline int32_t pyx_select_i(int take, int32_t a, int32_t b) {
+        int32_t m = -(int32_t)(take != 0);
+        return (a & m) | (b & ~m);
+    }
+    """
+    float pyx_select_f(int take, float a, float b) noexcept nogil
+    double pyx_select_d(int take, double a, double b) noexcept nogil
+    int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
 
 cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 
@@ -29,7 +60,7 @@ cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 cdef inline void _pool_argmax_sample(
     const floating* x,          # x[n], (H, W, C)
     floating* out,              # out[n], (Ho, Wo, C)
-    int64_t* arg,               # argmax[n], (Ho, Wo, C)
+    int32_t* arg,               # argmax[n], (Ho, Wo, C)
     Py_ssize_t width,
     Py_ssize_t channels,
     Py_ssize_t h_out,
@@ -40,9 +71,9 @@ cdef inline void _pool_argmax_sample(
 ) noexcept nogil:
     cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
     cdef floating v, b
-    cdef bint take
+    cdef int take
     cdef floating* ob
-    cdef int64_t* ab
+    cdef int32_t* ab
     cdef const floating* xp
     for oy in range(h_out):
         for ox in range(w_out):
@@ -68,18 +99,25 @@ cdef inline void _pool_argmax_sample(
                         # strict '>' keeps the first maximum; the first NaN wins
                         # and then stays (nothing compares greater than NaN)
                         take = (v > b) | ((v != v) & (b == b))
-                        ob[c] = v if take else b
-                        ab[c] = (pos + c) if take else ab[c]
+                        if floating is float:
+                            ob[c] = pyx_select_f(take, v, b)
+                        else:
+                            ob[c] = pyx_select_d(take, v, b)
+                        ab[c] = pyx_select_i(take, pos + c, ab[c])
             if fuse_relu:
                 for c in range(channels):
                     b = ob[c]
-                    ob[c] = 0 if ((b <= 0) & (b == b)) else b
+                    take = (b <= 0) & (b == b)
+                    if floating is float:
+                        ob[c] = pyx_select_f(take, 0, b)
+                    else:
+                        ob[c] = pyx_select_d(take, 0, b)
 
 
 def _maxpool2d_forward_argmax(
     const floating[:, :, :, ::1] x,
     floating[:, :, :, ::1] out,
-    int64_t[:, :, :, ::1] argmax,
+    int32_t[:, :, :, ::1] argmax,
     Py_ssize_t size,
     Py_ssize_t stride,
     bint fuse_relu,
@@ -110,7 +148,7 @@ def _maxpool2d_forward_argmax(
 
 def _maxpool2d_backward(
     const floating[:, :, :, ::1] grad_out,
-    const int64_t[:, :, :, ::1] argmax,
+    const int32_t[:, :, :, ::1] argmax,
     const floating[:, :, :, ::1] out,
     floating[:, :, :, ::1] grad_x,
     bint fuse_relu,
@@ -128,7 +166,7 @@ def _maxpool2d_backward(
     cdef floating* gx
     cdef const floating* g
     cdef const floating* o
-    cdef const int64_t* a
+    cdef const int32_t* a
     cdef int nt = n_threads
     if n_batch * (x_sample + o_sample) < _MIN_PARALLEL_WORK or n_batch < 2:
         nt = 1
@@ -143,8 +181,10 @@ def _maxpool2d_backward(
             if fuse_relu:
                 o = &out[0, 0, 0, 0] + n * o_sample
                 for q in range(o_sample):
-                    if o[q] > 0:
-                        gx[a[q]] += g[q]
+                    if floating is float:
+                        gx[a[q]] += pyx_select_f(o[q] > 0, g[q], 0)
+                    else:
+                        gx[a[q]] += pyx_select_d(o[q] > 0, g[q], 0)
             else:
                 for q in range(o_sample):
                     gx[a[q]] += g[q]
@@ -159,7 +199,10 @@ def _relu_backward(
     cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK * 4 else 1
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
-            grad_in[i] = grad_out[i] if y[i] > 0 else 0
+            if floating is float:
+                grad_in[i] = pyx_select_f(y[i] > 0, grad_out[i], 0)
+            else:
+                grad_in[i] = pyx_select_d(y[i] > 0, grad_out[i], 0)
 
 
 def _sigmoid_backward(

@@ -40,10 +40,12 @@ from .functional import conv_output_size
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"]
 
 ACTIVATIONS = (None, "relu", "sigmoid", "softmax")
-_OWN = object()
-# Conv2D's filter gradient goes through im2col + BLAS while the gathered
-# windows hold at most this many values (a few MB), else through the direct kernel.
-_IM2COL_MAX_ELEMENTS = 1 << 20   # "apply the layer's own activation" (a network may pass another)
+_OWN = object()   # "apply the layer's own activation" (a network may pass another)
+# While training, Conv2D gathers its input windows once (im2col) and runs the
+# forward pass and the filter gradient as BLAS products on them, as long as the
+# gathered windows hold at most this many values (a few MB); larger problems
+# use the direct kernels.
+_IM2COL_MAX_ELEMENTS = 1 << 20
 
 
 def _check_activation(activation):
@@ -330,26 +332,41 @@ class Conv2D(Layer):
         p = self.padding
         return [((n, h + 2 * p, w + 2 * p, c), self.dtype)] if p else []
 
-    def _forward(self, x, act=_OWN):
+    def _forward(self, x, act=_OWN, train=False):
         # `act` lets a network fold a following activation layer in (or leave the
         # softmax to a fused loss); backward uses whatever forward applied.
+        # `train`: a backward pass follows, so gathering the windows pays.
         if act is _OWN:
             act = self.activation
         n, h, w, c = x.shape
         p = self.padding
-        kh, kw = self.kernel_size
+        (kh, kw), f = self.kernel_size, self.filters
         if p:
             xp = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=self.dtype)
             xp[:, p:p + h, p:p + w] = x
         else:
             xp = x
-        wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, self.filters)
-        if not wk.flags.c_contiguous:
-            wk = wk.copy()
-        z = np.empty((n,) + self.output_shape, dtype=self.dtype)
-        bias = self.params["b"] if self.use_bias else self._zero_bias
-        _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
-        self._x_pad, self._wk, self._act = xp, wk, act
+        k = kh * kw * c
+        ho, wo = self.output_shape[:2]
+        n_windows = n * ho * wo
+        if train and n_windows * (k + 1) <= _IM2COL_MAX_ELEMENTS:
+            # rows: windows (plus a 1 for the bias); columns of wkb: filters
+            cols = np.empty((n_windows, k + 1), dtype=self.dtype)
+            _conv_grad._im2col(xp, cols, kh, kw, self.stride, get_num_threads())
+            wkb = np.empty((k + 1, f), dtype=self.dtype)
+            wkb[:k] = self.params["W"].reshape(f, k).T
+            wkb[k] = self.params["b"] if self.use_bias else 0
+            z = np.matmul(cols, wkb).reshape((n,) + self.output_shape)
+            wk = wkb[:k].reshape(kh, kw * c, f)
+        else:
+            cols = None
+            wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, f)
+            if not wk.flags.c_contiguous:
+                wk = wk.copy()
+            z = np.empty((n,) + self.output_shape, dtype=self.dtype)
+            bias = self.params["b"] if self.use_bias else self._zero_bias
+            _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
+        self._x_pad, self._wk, self._cols, self._act = xp, wk, cols, act
         self._out = _activation_forward(act, z)
         return self._out
 
@@ -359,11 +376,12 @@ class Conv2D(Layer):
         nt = get_num_threads()
         gb = self.grads["b"] if self.use_bias else np.empty(f, dtype=self.dtype)
         n_windows = grad.shape[0] * grad.shape[1] * grad.shape[2]
-        if n_windows * kh * kw * c <= _IM2COL_MAX_ELEMENTS:
-            # small problems: gather the windows once, then one BLAS product
-            # (a last column of ones makes the same product give the bias gradient)
+        cols = self._cols
+        if cols is None and n_windows * (kh * kw * c + 1) <= _IM2COL_MAX_ELEMENTS:
             cols = np.empty((n_windows, kh * kw * c + 1), dtype=self.dtype)
             _conv_grad._im2col(self._x_pad, cols, kh, kw, self.stride, nt)
+        if cols is not None:
+            # one BLAS product; the column of ones gives the bias gradient
             gwb = cols.T @ grad.reshape(n_windows, f)
             gw = gwb[:-1]
             gb[...] = gwb[-1]
@@ -406,16 +424,20 @@ class MaxPool2D(Layer):
         if self.size > h or self.size > w:
             raise ValueError(f"MaxPool2D size={self.size} is larger than the input's height "
                              f"or width (input shape {shape_str(input_shape)})")
+        if h * w * c >= 2 ** 31:
+            # the recorded argmax is an int32 offset inside one sample
+            raise ValueError(f"MaxPool2D takes samples of fewer than 2**31 values, got input "
+                             f"shape {shape_str(input_shape)}")
         return (conv_output_size(h, self.size, self.stride),
                 conv_output_size(w, self.size, self.stride), c)
 
     def _work_buffers(self, n):
-        return [((n,) + self.output_shape, np.int64)]   # the argmax of each window
+        return [((n,) + self.output_shape, np.int32)]   # the argmax of each window
 
     def _forward(self, x, fuse_relu=False):
         shape = (x.shape[0],) + self.output_shape
         out = np.empty(shape, dtype=self.dtype)
-        arg = np.empty(shape, dtype=np.int64)
+        arg = np.empty(shape, dtype=np.int32)
         _pool_grad._maxpool2d_forward_argmax(x, out, arg, self.size, self.stride, fuse_relu,
                                              get_num_threads())
         self._argmax, self._fused, self._out = arg, fuse_relu, out
@@ -521,7 +543,7 @@ class Dense(Layer):
         grad = _activation_backward(self._act, self._out, grad)
         np.matmul(self._x.T, grad, out=self.grads["W"])
         if self.use_bias:
-            grad.sum(axis=0, out=self.grads["b"])
+            np.add.reduce(grad, axis=0, out=self.grads["b"])
         if not self._input_grad:
             return None
         return grad @ self.params["W"].T

@@ -74,11 +74,13 @@ class SoftmaxCrossEntropy:
 
     def _value_grad_correct(self, z, target, labels):
         """(mean loss, dL/dz, number of rows whose arg-max is `labels`, or None)."""
-        if target.ndim == 1 and z.ndim == 2 and z.dtype in (np.float32, np.float64):
-            z = np.ascontiguousarray(z)
+        if target.ndim == 1 and z.ndim == 2 and z.dtype.char in "fd":
+            if not z.flags.c_contiguous:
+                z = np.ascontiguousarray(z)
+            if target.dtype != np.int64 or not target.flags.c_contiguous:
+                target = np.ascontiguousarray(target, dtype=np.int64)
             grad = np.empty_like(z)
-            value, correct = _loss_grad._softmax_cross_entropy_labels(
-                z, np.ascontiguousarray(target, dtype=np.int64), grad)
+            value, correct = _loss_grad._softmax_cross_entropy_labels(z, target, grad)
             return value, grad, correct
         value, grad = self._numpy(z, target)
         return value, grad, _count_correct(z, labels)

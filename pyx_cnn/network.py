@@ -221,7 +221,7 @@ class NeuralNetwork:
                 and isinstance(last, (_layers.Conv2D, _layers.Dense))
                 and last.activation == "softmax")
 
-    def _plan(self, logits=False):
+    def _plan(self, logits=False, train=False):
         """The passes as two lists of steps, with layers fused where it pays.
 
         - ``ReLU`` then ``MaxPool2D`` run as one pooling kernel that takes the
@@ -229,7 +229,9 @@ class NeuralNetwork:
         - ``Conv2D`` / ``Dense`` without activation followed by ``ReLU`` or
           ``Sigmoid`` apply it in place on their output;
         - with `logits`, the last layer leaves out its softmax (a fused loss
-          takes the logits).
+          takes the logits);
+        - with `train` (a backward pass follows), ``Conv2D`` gathers its input
+          windows once and reuses them for the filter gradient.
 
         The results equal running the layers one by one.
         """
@@ -245,16 +247,19 @@ class NeuralNetwork:
                 backward.append(following._backward)
                 i += 2
                 continue
+            extra = {"train": True} if train and isinstance(layer, _layers.Conv2D) else {}
             if (isinstance(layer, (_layers.Conv2D, _layers.Dense)) and layer.activation is None
                     and isinstance(following, _layers._Activation)
                     and not (isinstance(following, _layers.ReLU)
                              and isinstance(after, _layers.MaxPool2D))):
-                forward.append(partial(layer._forward, act=following.activation))
+                forward.append(partial(layer._forward, act=following.activation, **extra))
                 backward.append(layer._backward)
                 i += 2
                 continue
             if logits and i == len(layers) - 1:
-                forward.append(partial(layer._forward, act=None))
+                forward.append(partial(layer._forward, act=None, **extra))
+            elif extra:
+                forward.append(partial(layer._forward, **extra))
             else:
                 forward.append(layer._forward)
             backward.append(layer._backward)
@@ -262,8 +267,8 @@ class NeuralNetwork:
         backward.reverse()
         return forward, backward
 
-    def _forward(self, x, logits=False):
-        for step in self._plan(logits)[0]:
+    def _forward(self, x, logits=False, train=False):
+        for step in self._plan(logits, train)[0]:
             x = step(x)
         return x
 
@@ -327,7 +332,7 @@ class NeuralNetwork:
             x_val = self._prepare_x(validation_data[0], "validation_data X")
             y_val = self._prepare_y(validation_data[1], x_val.shape[0], "validation_data y")
         self._check_bound()
-        plan = self._plan(self._fused(loss_fn))
+        plan = self._plan(self._fused(loss_fn), train=True)
         optim = self.optimizer
         n = X.shape[0]
         history = History()
@@ -388,7 +393,7 @@ class NeuralNetwork:
         learning_rate = float(learning_rate)
         loss_fn = self._resolve_loss(None, y)
         self._check_bound()
-        plan = self._plan(self._fused(loss_fn))
+        plan = self._plan(self._fused(loss_fn), train=True)
         sgd = SGD()
         losses = np.empty(iterations)
         first = self.layers[0]

@@ -123,7 +123,7 @@ def run_pool(x, g, size, stride, threads, fuse_relu=False):
     n, h, w, c = x.shape
     ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
-    arg = np.empty((n, ho, wo, c), dtype=np.int64)
+    arg = np.empty((n, ho, wo, c), dtype=np.int32)
     _pool_grad._maxpool2d_forward_argmax(x, out, arg, size, stride, fuse_relu, threads)
     gx = np.full(x.shape, np.nan, dtype=x.dtype)
     _pool_grad._maxpool2d_backward(g.astype(x.dtype), arg, out, gx, fuse_relu, threads)
@@ -197,3 +197,34 @@ def test_relu_and_sigmoid_backward(dtype):
     _pool_grad._sigmoid_backward(s, g, out, 2)
     ref = g.astype(np.float64) * s * (1 - s.astype(np.float64))
     np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("shape,kh,kw,stride", [((2, 7, 6, 3), 3, 2, 1), ((3, 9, 9, 2), 2, 2, 2),
+                                                ((40, 30, 30, 4), 3, 3, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("ones", [False, True])
+def test_im2col_matches_sliding_windows(shape, kh, kw, stride, threads, ones):
+    rng = np.random.default_rng(len(shape) + kh)
+    x = rng.standard_normal(shape)
+    n, h, w, c = shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
+    win = win[:, ::stride, ::stride]                       # (N, Ho, Wo, C, kh, kw)
+    ref = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * c)
+    cols = np.full((ref.shape[0], ref.shape[1] + ones), np.nan)
+    _conv_grad._im2col(x, cols, kh, kw, stride, threads)
+    np.testing.assert_array_equal(cols[:, :ref.shape[1]], ref)
+    if ones:
+        np.testing.assert_array_equal(cols[:, -1], 1.0)
+
+
+def test_elementwise_backward_threaded_sizes():
+    # above the kernels' threshold for a thread team
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal(600_000)
+    g = rng.standard_normal(600_000)
+    out = np.empty_like(y)
+    _pool_grad._relu_backward(y, g, out, 2)
+    np.testing.assert_array_equal(out, np.where(y > 0, g, 0))
+    s = 1 / (1 + np.exp(-y))
+    _pool_grad._sigmoid_backward(s, g, out, 2)
+    np.testing.assert_allclose(out, g * s * (1 - s), rtol=1e-15)

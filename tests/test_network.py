@@ -11,14 +11,16 @@ from test_layers import numeric_grad
 
 def small_cnn(seed=0, dtype="float64", last="softmax"):
     return NeuralNetwork([
-        layers.Conv2D(3, 3, padding=1, activation="relu"),
-        layers.MaxPool2D(2, 2),
+        layers.Conv2D(3, 3, padding=1),
+        layers.ReLU(),
+        layers.MaxPool2D(3, 1),
+        layers.Conv2D(3, 2, activation="relu"),
         layers.Conv2D(4, (2, 3), stride=2, padding=1),
         layers.Sigmoid(),
         layers.Flatten(),
         layers.Dense(5, activation="relu"),
         layers.Dense(3, activation=last),
-    ], input_shape=(7, 8, 2), seed=seed, dtype=dtype)
+    ], input_shape=(9, 10, 2), seed=seed, dtype=dtype)
 
 
 @pytest.mark.parametrize("last,targets", [("softmax", "labels"), (None, "labels"),
@@ -29,7 +31,7 @@ def test_whole_network_gradient_matches_finite_differences(last, targets):
     for layer in net.layers:
         if "b" in layer.params:
             layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape) * 0.1
-    X = rng.standard_normal((4, 7, 8, 2))
+    X = rng.standard_normal((4, 9, 10, 2))
     y = rng.integers(0, 3, 4) if targets == "labels" else rng.random((4, 3))
     loss_fn = net._resolve_loss(None, y)
     fused = net._fused(loss_fn)
@@ -37,7 +39,7 @@ def test_whole_network_gradient_matches_finite_differences(last, targets):
     def loss():
         return loss_fn(net._forward(X, fused), y)[0]
 
-    _, grad = loss_fn(net._forward(X, fused), y)
+    _, grad = loss_fn(net._forward(X, fused, train=True), y)   # the path fit() takes
     net._backward(grad, fused)
     analytic = net._flat_grad.copy()
     numeric = numeric_grad(loss, net._flat)
@@ -63,7 +65,7 @@ def test_params_are_views_of_the_flat_vector():
     # assigning a new array is taken in at the next fit/predict
     new_w = np.zeros_like(layer.params["W"])
     layer.params["W"] = new_w
-    net.predict(np.zeros((1, 7, 8, 2)))
+    net.predict(np.zeros((1, 9, 10, 2)))
     assert not np.any(net._flat[:new_w.size])
 
 
@@ -241,3 +243,78 @@ def test_argument_errors(digits):
         NeuralNetwork(["conv"], input_shape=(4, 4))
     with pytest.raises(ValueError, match="batch_size"):
         net.fit(X_train[:4], y_train[:4], batch_size=0)
+
+
+@pytest.mark.parametrize("train", [False, True])
+def test_fused_plan_equals_layer_by_layer(train):
+    # the network folds ReLU into pooling and activations into Conv2D / Dense
+    # (and, when training, runs Conv2D as im2col + BLAS): running every layer
+    # on its own must give the same outputs and gradients
+    rng = np.random.default_rng(2)
+    net = small_cnn(seed=4)
+    X = rng.standard_normal((3, 9, 10, 2))
+    forward, backward = net._plan(train=train)
+    assert len(forward) < len(net.layers)
+    out = X
+    for step in forward:
+        out = step(out)
+    g = rng.standard_normal(out.shape)
+    grad = g
+    for step in backward:
+        grad = step(grad)
+    fused_grads = net._flat_grad.copy()
+    ref = X
+    for layer in net.layers:
+        ref = layer.forward(ref)
+    np.testing.assert_allclose(out, ref, rtol=1e-13, atol=1e-13)
+    ref_g = g
+    for layer in net.layers[::-1]:
+        ref_g = layer.backward(ref_g)
+    np.testing.assert_allclose(grad, ref_g, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(fused_grads, net._flat_grad, rtol=1e-12, atol=1e-13)
+
+
+def test_one_epoch_matches_pytorch():
+    # same weights, same batches, float64: PyTorch's autograd is an independent reference
+    torch = pytest.importorskip("torch")
+    from torch import nn
+
+    X_train, _, y_train, _ = load_digits_split(seed=0)
+    X, y = X_train[:200], y_train[:200]
+    net = NeuralNetwork([
+        layers.Conv2D(4, 3, padding=1), layers.ReLU(), layers.MaxPool2D(2, 2),
+        layers.Conv2D(6, 2, stride=2, activation="sigmoid"),
+        layers.Flatten(), layers.Dense(10, activation="softmax"),
+    ], input_shape=(8, 8, 1), seed=1)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2, 2),
+                          nn.Conv2d(4, 6, 2, stride=2), nn.Sigmoid(), nn.Flatten(),
+                          nn.Linear(24, 10)).double()
+    c1, c2, dense = net.layers[0], net.layers[3], net.layers[5]
+
+    def dense_rows(w):  # (y*W + x)*C + c  ->  c*H*W + y*W + x
+        return w.reshape(2, 2, 6, 10).transpose(2, 0, 1, 3).reshape(24, 10)
+
+    with torch.no_grad():
+        for conv, tconv in ((c1, model[0]), (c2, model[3])):
+            tconv.weight.copy_(torch.from_numpy(conv.params["W"].transpose(0, 3, 1, 2).copy()))
+            tconv.bias.copy_(torch.from_numpy(conv.params["b"].copy()))
+        model[6].weight.copy_(torch.from_numpy(dense_rows(dense.params["W"]).T.copy()))
+        model[6].bias.copy_(torch.from_numpy(dense.params["b"].copy()))
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    tx = torch.from_numpy(X.transpose(0, 3, 1, 2).copy())
+    ty = torch.from_numpy(y.astype(np.int64))
+    for start in range(0, 200, 32):
+        opt.zero_grad()
+        loss = nn.functional.cross_entropy(model(tx[start:start + 32]), ty[start:start + 32])
+        loss.backward()
+        opt.step()
+    net.fit(X, y, epochs=1, batch_size=32, learning_rate=0.5, shuffle=False)
+    np.testing.assert_allclose(c1.params["W"], model[0].weight.detach().numpy()
+                               .transpose(0, 2, 3, 1), rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(c2.params["b"], model[3].bias.detach().numpy(),
+                               rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(dense_rows(dense.params["W"]).T, model[6].weight.detach().numpy(),
+                               rtol=1e-9, atol=1e-12)
+    with torch.no_grad():
+        expected = torch.softmax(model(tx), dim=1).numpy()
+    np.testing.assert_allclose(net.predict(X), expected, rtol=1e-9, atol=1e-12)
