@@ -8,9 +8,14 @@ set_num_threads, get_num_threads
     Threads used by the kernels (``OMP_NUM_THREADS`` is honoured).
 show_config
     How the package was built and what the CPU offers.
+NeuralNetwork, layers
+    Layers (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense) and a network
+    trained by gradient descent (see :mod:`pyx_cnn.network`).
 """
 from ._threads import get_num_threads, set_num_threads
 from .functional import conv, conv_, pooling, relu, sigmoid, softmax
+from . import layers
+from .network import NeuralNetwork
 
 __version__ = "0.1.0"
 
@@ -24,6 +29,8 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "show_config",
+    "NeuralNetwork",
+    "layers",
 ]
 
 

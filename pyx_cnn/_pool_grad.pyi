@@ -1,0 +1,28 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def _maxpool2d_forward_argmax(
+    x: NDArray[np.floating],          # (N, H, W, C), C-contiguous
+    out: NDArray[np.floating],        # (N, Ho, Wo, C), written
+    argmax: NDArray[np.int32],        # (N, Ho, Wo, C), written: offset (iy*W+ix)*C+c in x[n]
+    size: int,
+    stride: int,
+    fuse_relu: bool,
+    n_threads: int,
+) -> None: ...
+def _maxpool2d_backward(
+    grad_out: NDArray[np.floating],   # (N, Ho, Wo, C)
+    argmax: NDArray[np.int32],        # (N, Ho, Wo, C), from the forward pass
+    out: NDArray[np.floating],        # (N, Ho, Wo, C), forward output (read with fuse_relu)
+    grad_x: NDArray[np.floating],     # (N, H, W, C), overwritten
+    fuse_relu: bool,
+    n_threads: int,
+) -> None: ...
+def _relu_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    n_threads: int,
+) -> None: ...
+def _sigmoid_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    n_threads: int,
+) -> None: ...

@@ -1,0 +1,217 @@
+"""Backward kernels of max pooling and of the elementwise activations.
+
+Private: :mod:`pyx_cnn.layers` validates arguments before calling these.
+
+Max pooling for training records, in the forward pass, where each window's
+maximum came from: ``argmax[n, y, x, c]`` is the offset ``(iy*W + ix)*C + c``
+of the winning element inside sample ``n`` of the input, an int32 (the layer
+checks that a sample holds fewer than 2**31 values; 32-bit offsets next to
+float32 values keep the channel loop in lanes of one width). Ties go to the first
+maximum in row-major window order; a NaN in a window is the maximum (as in the
+inference kernel, where NaN propagates) and the first NaN wins. The backward
+pass adds each output gradient to its recorded position. Windows may overlap
+(``stride < size``), so two outputs can route to one input: the work is split
+over the batch, each sample's gradient being written by one thread only.
+
+With ``fuse_relu`` the forward pass returns ``max(0, max(window))``, which equals
+``max(relu(window))``; the backward pass then routes a gradient only where that
+output is positive, which is the gradient of ReLU followed by max pooling.
+"""
+from cython.parallel cimport prange
+from libc.stdint cimport int32_t
+from libc.string cimport memset
+
+ctypedef fused floating:
+    float
+    double
+
+cdef extern from *:
+    """
+    #include <stdint.h>
+    #include <string.h>
+    /* take ? a : b through bit masks: never a branch, whatever the compiler
+       decides (a window's comparisons are unpredictable on real data) */
+    static inline float pyx_select_f(int take, float a, float b) {
+        uint32_t ua, ub, m = (uint32_t)0 - (uint32_t)(take != 0);
+        memcpy(&ua, &a, sizeof ua); memcpy(&ub, &b, sizeof ub);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&a, &ua, sizeof a);
+        return a;
+    }
+    static inline double pyx_select_d(int take, double a, double b) {
+        uint64_t ua, ub, m = (uint64_t)0 - (uint64_t)(take != 0);
+        memcpy(&ua, &a, sizeof ua); memcpy(&ub, &b, sizeof ub);
+        ua = (ua & m) | (ub & ~m);
+        memcpy(&a, &ua, sizeof a);
+        return a;
+    }
+    static inline int32_t pyx_select_i(int take, int32_t a, int32_t b) {
+        int32_t m = -(int32_t)(take != 0);
+        return (a & m) | (b & ~m);
+    }
+    """
+    float pyx_select_f(int take, float a, float b) noexcept nogil
+    double pyx_select_d(int take, double a, double b) noexcept nogil
+    int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
+
+cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
+
+
+cdef inline void _pool_argmax_sample(
+    const floating* x,          # x[n], (H, W, C)
+    floating* out,              # out[n], (Ho, Wo, C)
+    int32_t* arg,               # argmax[n], (Ho, Wo, C)
+    Py_ssize_t width,
+    Py_ssize_t channels,
+    Py_ssize_t h_out,
+    Py_ssize_t w_out,
+    Py_ssize_t size,
+    Py_ssize_t stride,
+    bint fuse_relu,
+) noexcept nogil:
+    cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
+    cdef floating v, b
+    cdef int take
+    cdef floating* ob
+    cdef int32_t* ab
+    cdef const floating* xp
+    for oy in range(h_out):
+        for ox in range(w_out):
+            base = (oy * stride * width + ox * stride) * channels
+            o = (oy * w_out + ox) * channels
+            ob = out + o
+            ab = arg + o
+            for c in range(channels):
+                ob[c] = x[base + c]
+                ab[c] = base + c
+            # window elements in row-major order, channels innermost: the
+            # channels are independent, and the selects are branch-free (the
+            # comparisons are unpredictable on real data)
+            for i in range(size):
+                for j in range(size):
+                    if i == 0 and j == 0:
+                        continue
+                    pos = base + (i * width + j) * channels
+                    xp = x + pos
+                    for c in range(channels):
+                        v = xp[c]
+                        b = ob[c]
+                        # strict '>' keeps the first maximum; the first NaN wins
+                        # and then stays (nothing compares greater than NaN)
+                        take = (v > b) | ((v != v) & (b == b))
+                        if floating is float:
+                            ob[c] = pyx_select_f(take, v, b)
+                        else:
+                            ob[c] = pyx_select_d(take, v, b)
+                        ab[c] = pyx_select_i(take, pos + c, ab[c])
+            if fuse_relu:
+                for c in range(channels):
+                    b = ob[c]
+                    take = (b <= 0) & (b == b)
+                    if floating is float:
+                        ob[c] = pyx_select_f(take, 0, b)
+                    else:
+                        ob[c] = pyx_select_d(take, 0, b)
+
+
+def _maxpool2d_forward_argmax(
+    const floating[:, :, :, ::1] x,
+    floating[:, :, :, ::1] out,
+    int32_t[:, :, :, ::1] argmax,
+    Py_ssize_t size,
+    Py_ssize_t stride,
+    bint fuse_relu,
+    int n_threads,
+):
+    """Max pooling that also records each window's argmax (offset inside the sample)."""
+    cdef Py_ssize_t n_batch = x.shape[0]
+    cdef Py_ssize_t width = x.shape[2]
+    cdef Py_ssize_t channels = x.shape[3]
+    cdef Py_ssize_t x_sample = x.shape[1] * width * channels
+    cdef Py_ssize_t h_out = out.shape[1]
+    cdef Py_ssize_t w_out = out.shape[2]
+    cdef Py_ssize_t o_sample = h_out * w_out * channels
+    cdef Py_ssize_t n
+    cdef int nt = n_threads
+    if n_batch * o_sample * size * size < _MIN_PARALLEL_WORK or n_batch < 2:
+        nt = 1
+    if n_batch == 0 or o_sample == 0:
+        return
+    with nogil:
+        for n in prange(n_batch, num_threads=nt, schedule="static"):
+            _pool_argmax_sample(
+                &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
+                &argmax[0, 0, 0, 0] + n * o_sample, width, channels, h_out, w_out,
+                size, stride, fuse_relu,
+            )
+
+
+def _maxpool2d_backward(
+    const floating[:, :, :, ::1] grad_out,
+    const int32_t[:, :, :, ::1] argmax,
+    const floating[:, :, :, ::1] out,
+    floating[:, :, :, ::1] grad_x,
+    bint fuse_relu,
+    int n_threads,
+):
+    """grad_x (overwritten): each grad_out added at its window's argmax.
+
+    With `fuse_relu`, only where the forward output `out` is positive (`out` is
+    not read otherwise).
+    """
+    cdef Py_ssize_t n_batch = grad_x.shape[0]
+    cdef Py_ssize_t x_sample = grad_x.shape[1] * grad_x.shape[2] * grad_x.shape[3]
+    cdef Py_ssize_t o_sample = grad_out.shape[1] * grad_out.shape[2] * grad_out.shape[3]
+    cdef Py_ssize_t n, q
+    cdef floating* gx
+    cdef const floating* g
+    cdef const floating* o
+    cdef const int32_t* a
+    cdef int nt = n_threads
+    if n_batch * (x_sample + o_sample) < _MIN_PARALLEL_WORK or n_batch < 2:
+        nt = 1
+    if n_batch == 0 or x_sample == 0:
+        return
+    with nogil:
+        for n in prange(n_batch, num_threads=nt, schedule="static"):
+            gx = &grad_x[0, 0, 0, 0] + n * x_sample
+            g = &grad_out[0, 0, 0, 0] + n * o_sample
+            a = &argmax[0, 0, 0, 0] + n * o_sample
+            memset(gx, 0, x_sample * sizeof(floating))
+            if fuse_relu:
+                o = &out[0, 0, 0, 0] + n * o_sample
+                for q in range(o_sample):
+                    if floating is float:
+                        gx[a[q]] += pyx_select_f(o[q] > 0, g[q], 0)
+                    else:
+                        gx[a[q]] += pyx_select_d(o[q] > 0, g[q], 0)
+            else:
+                for q in range(o_sample):
+                    gx[a[q]] += g[q]
+
+
+def _relu_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
+):
+    """grad_in = grad_out where the ReLU output y is positive, else 0."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK * 4 else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            if floating is float:
+                grad_in[i] = pyx_select_f(y[i] > 0, grad_out[i], 0)
+            else:
+                grad_in[i] = pyx_select_d(y[i] > 0, grad_out[i], 0)
+
+
+def _sigmoid_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
+):
+    """grad_in = grad_out * y * (1 - y), y being the sigmoid's output."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK * 4 else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            grad_in[i] = grad_out[i] * y[i] * (1 - y[i])

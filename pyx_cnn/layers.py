@@ -1,0 +1,490 @@
+"""Layers of a convolutional network: ``Conv2D``, ``MaxPool2D``, ``ReLU``,
+``Sigmoid``, ``Flatten`` and ``Dense``.
+
+Every layer has
+
+- ``forward(x)``: the layer's output for a batch ``x`` (it remembers what the
+  backward pass needs);
+- ``backward(grad_out)``: given ``dL/d(output)``, returns ``dL/d(input)`` and,
+  for a layer with weights, stores ``dL/d(weights)`` in ``grads``;
+- ``params`` and ``grads``: dicts with keys ``"W"`` and ``"b"`` (empty for
+  layers without weights), ``grads`` holding arrays of the same shapes as
+  ``params``.
+
+Shapes are channels-last: ``Conv2D`` and ``MaxPool2D`` take ``(N, H, W, C)``,
+``Dense`` takes ``(N, features)``, ``Flatten`` turns ``(N, H, W, C)`` into
+``(N, H*W*C)`` in C order (channels fastest). ``Conv2D.params["W"]`` is
+``(F, kh, kw, C)``; ``Dense.params["W"]`` is ``(in_features, units)``.
+
+A layer used on its own is built (its weights created) by its first
+``forward`` call, with an unseeded generator; call ``build(input_shape,
+rng=..., dtype=...)`` first for reproducible weights. Inside a
+:class:`pyx_cnn.NeuralNetwork` the network builds its layers from its seed.
+
+Weight initialisation suits the activation that follows the layer: He normal
+(``std = sqrt(2 / fan_in)``) before ReLU, Glorot uniform
+(``limit = sqrt(6 / (fan_in + fan_out))``) otherwise. Biases start at zero.
+"""
+import numpy as np
+
+from . import _conv, _conv_grad, _pool, _pool_grad
+from ._threads import get_num_threads
+from ._validation import as_array, check_int, shape_str, working_dtype
+from .functional import conv_output_size
+
+__all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"]
+
+ACTIVATIONS = (None, "relu", "sigmoid", "softmax")
+_OWN = object()   # "apply the layer's own activation" (a network may pass another)
+# While training, Conv2D gathers its input windows once (im2col) and runs the
+# forward pass and the filter gradient as BLAS products on them, as long as the
+# gathered windows hold at most this many values (a few MB); larger problems
+# use the direct kernels.
+_IM2COL_MAX_ELEMENTS = 1 << 20
+
+
+def _check_activation(activation):
+    if activation not in ACTIVATIONS:
+        raise ValueError(
+            f"activation must be one of None, 'relu', 'sigmoid', 'softmax', got {activation!r}"
+        )
+    return activation
+
+
+def _check_dtype(dtype):
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+# ---------------------------------------------------------------- activations
+# Each works on a C-contiguous array of the layer's dtype. ``z`` may be
+# overwritten (it is a buffer the layer just allocated).
+
+def _activation_forward(activation, z):
+    if activation is None:
+        return z
+    if activation == "relu":
+        flat = z.reshape(-1)
+        _pool._relu(flat, flat, get_num_threads())
+        return z
+    if activation == "sigmoid":
+        flat = z.reshape(-1)
+        _pool._sigmoid(flat, flat, get_num_threads())
+        return z
+    # softmax over the last axis, shifted by the maximum for stability
+    out = z - z.max(axis=-1, keepdims=True)
+    np.exp(out, out=out)
+    out /= out.sum(axis=-1, keepdims=True)
+    return out
+
+
+def _activation_backward(activation, y, grad):
+    """dL/dz from dL/dy, where y = activation(z) is the stored output."""
+    if activation is None:
+        return grad
+    if activation == "softmax":
+        # J^T g = y * (g - sum(g * y))
+        return y * (grad - np.sum(grad * y, axis=-1, keepdims=True))
+    out = np.empty_like(y)
+    kernel = _pool_grad._relu_backward if activation == "relu" else _pool_grad._sigmoid_backward
+    kernel(y.reshape(-1), grad.reshape(-1), out.reshape(-1), get_num_threads())
+    return out
+
+
+def _he_normal(rng, shape, fan_in, dtype):
+    return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+
+
+def _glorot_uniform(rng, shape, fan_in, fan_out, dtype):
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, shape).astype(dtype)
+
+
+class Layer:
+    """Base class: shape bookkeeping, validation, ``params`` / ``grads``.
+
+    Subclasses implement ``_build``, ``_forward`` and ``_backward`` on
+    validated, C-contiguous arrays of the layer's dtype.
+    """
+
+    #: number of dimensions of one input sample, or None for any
+    sample_ndim = None
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.input_shape = None
+        self.output_shape = None
+        self.dtype = None
+        self._input_grad = True   # a network skips dL/dx for its first layer
+        self._out = None
+
+    # -- building
+    def build(self, input_shape, rng=None, dtype=np.float64, init_for=None):
+        """Create the weights for samples of shape `input_shape` (batch axis excluded).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(H, W, C)`` for ``Conv2D`` / ``MaxPool2D``, ``(features,)`` for ``Dense``.
+        rng : numpy.random.Generator or int, optional
+            Source of the initial weights (a seed is accepted).
+        dtype : float32 or float64
+        init_for : {None, 'relu', 'sigmoid', 'softmax'}, optional
+            The activation that follows when the layer has none of its own
+            (picks He or Glorot initialisation).
+
+        Returns
+        -------
+        output_shape : tuple of int
+        """
+        input_shape = tuple(int(s) for s in input_shape)
+        if self.sample_ndim is not None and len(input_shape) != self.sample_ndim:
+            raise ValueError(
+                f"{type(self).__name__} expects samples with {self.sample_ndim} dimension(s), "
+                f"got input shape {shape_str(input_shape)}"
+                + (" (add a Flatten layer before Dense)" if isinstance(self, Dense) else "")
+            )
+        if any(s < 1 for s in input_shape):
+            raise ValueError(f"{type(self).__name__}: input shape {shape_str(input_shape)} "
+                             "has an empty axis")
+        self.dtype = _check_dtype(dtype)
+        rng = np.random.default_rng(rng)
+        self.input_shape = input_shape
+        self.output_shape = tuple(self._build(input_shape, rng, init_for))
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        return self.output_shape
+
+    def _build(self, input_shape, rng, init_for):
+        return input_shape
+
+    @property
+    def built(self):
+        return self.input_shape is not None
+
+    def count_params(self):
+        """Number of trainable values."""
+        return int(sum(v.size for v in self.params.values()))
+
+    def get_config(self):
+        """The constructor's arguments, as a JSON-ready dict."""
+        return {}
+
+    # -- public passes (validate, then call the private ones)
+    def forward(self, x):
+        """Output for a batch `x` (see the class docstring for shapes)."""
+        x = as_array(x, "x")
+        if not self.built:
+            if x.ndim < 1 or x.shape[0] < 1:
+                raise ValueError(f"x must be a non-empty batch, got shape {shape_str(x.shape)}")
+            self.build(x.shape[1:], dtype=working_dtype(x))
+        if x.shape[1:] != self.input_shape or x.shape[0] < 1:
+            raise ValueError(
+                f"{type(self).__name__} was built for batches of shape (N, "
+                f"{', '.join(map(str, self.input_shape))}) with N >= 1, got x of shape "
+                f"{shape_str(x.shape)}"
+            )
+        return self._forward(np.ascontiguousarray(x, dtype=self.dtype))
+
+    def backward(self, grad_out):
+        """``dL/d(input)`` from ``dL/d(output)``; fills ``grads`` for weights."""
+        if self._out is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        grad_out = as_array(grad_out, "grad_out")
+        if grad_out.shape != self._out.shape:
+            raise ValueError(
+                f"grad_out must have the shape of the last forward output "
+                f"{shape_str(self._out.shape)}, got {shape_str(grad_out.shape)}"
+            )
+        saved, self._input_grad = self._input_grad, True
+        try:
+            return self._backward(np.ascontiguousarray(grad_out, dtype=self.dtype))
+        finally:
+            self._input_grad = saved
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Conv2D(Layer):
+    """2-D convolution (cross-correlation) over channels-last batches.
+
+    Parameters
+    ----------
+    filters : int
+        Number of output maps F.
+    kernel_size : int or (int, int)
+        ``kh, kw``; any sizes >= 1.
+    stride : int, optional
+    padding : int, optional
+        Zeros on each side of H and W.
+    activation : {None, 'relu', 'sigmoid', 'softmax'}, optional
+        Applied to the output (softmax over the channel axis).
+    use_bias : bool, optional
+
+    Shapes: ``(N, H, W, C) -> (N, Ho, Wo, F)`` with
+    ``Ho = (H + 2*padding - kh) // stride + 1``. ``params["W"]`` is
+    ``(F, kh, kw, C)``, ``params["b"]`` is ``(F,)``.
+    """
+
+    sample_ndim = 3
+
+    def __init__(self, filters, kernel_size, stride=1, padding=0, activation=None,
+                 use_bias=True):
+        super().__init__()
+        self.filters = check_int(filters, "filters", 1)
+        if isinstance(kernel_size, (tuple, list)):
+            if len(kernel_size) != 2:
+                raise ValueError(f"kernel_size must be an int or a pair, got {kernel_size!r}")
+            kh, kw = kernel_size
+        else:
+            kh = kw = kernel_size
+        self.kernel_size = (check_int(kh, "kernel_size", 1), check_int(kw, "kernel_size", 1))
+        self.stride = check_int(stride, "stride", 1)
+        self.padding = check_int(padding, "padding", 0)
+        self.activation = _check_activation(activation)
+        self.use_bias = bool(use_bias)
+
+    def get_config(self):
+        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                "stride": self.stride, "padding": self.padding,
+                "activation": self.activation, "use_bias": self.use_bias}
+
+    def _build(self, input_shape, rng, init_for):
+        h, w, c = input_shape
+        kh, kw = self.kernel_size
+        p = self.padding
+        if kh > h + 2 * p or kw > w + 2 * p:
+            raise ValueError(
+                f"Conv2D kernel ({kh}, {kw}) is larger than the padded input "
+                f"({h + 2 * p}, {w + 2 * p}) (input shape {shape_str(input_shape)}, padding={p})"
+            )
+        fan_in, fan_out = kh * kw * c, kh * kw * self.filters
+        shape = (self.filters, kh, kw, c)
+        if (self.activation or init_for) == "relu":
+            self.params["W"] = _he_normal(rng, shape, fan_in, self.dtype)
+        else:
+            self.params["W"] = _glorot_uniform(rng, shape, fan_in, fan_out, self.dtype)
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.filters, dtype=self.dtype)
+        self._zero_bias = np.zeros(self.filters, dtype=self.dtype)
+        return (conv_output_size(h, kh, self.stride, p),
+                conv_output_size(w, kw, self.stride, p), self.filters)
+
+    def _forward(self, x, act=_OWN, train=False):
+        # `act` lets a network fold a following activation layer in (or leave the
+        # softmax to a fused loss); backward uses whatever forward applied.
+        # `train`: a backward pass follows, so gathering the windows pays.
+        if act is _OWN:
+            act = self.activation
+        n, h, w, c = x.shape
+        p = self.padding
+        (kh, kw), f = self.kernel_size, self.filters
+        if p:
+            xp = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=self.dtype)
+            xp[:, p:p + h, p:p + w] = x
+        else:
+            xp = x
+        k = kh * kw * c
+        ho, wo = self.output_shape[:2]
+        n_windows = n * ho * wo
+        if train and n_windows * (k + 1) <= _IM2COL_MAX_ELEMENTS:
+            # rows: windows (plus a 1 for the bias); columns of wkb: filters
+            cols = np.empty((n_windows, k + 1), dtype=self.dtype)
+            _conv_grad._im2col(xp, cols, kh, kw, self.stride, get_num_threads())
+            wkb = np.empty((k + 1, f), dtype=self.dtype)
+            wkb[:k] = self.params["W"].reshape(f, k).T
+            wkb[k] = self.params["b"] if self.use_bias else 0
+            z = np.matmul(cols, wkb).reshape((n,) + self.output_shape)
+            wk = wkb[:k].reshape(kh, kw * c, f)
+        else:
+            cols = None
+            wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, f)
+            if not wk.flags.c_contiguous:
+                wk = wk.copy()
+            z = np.empty((n,) + self.output_shape, dtype=self.dtype)
+            bias = self.params["b"] if self.use_bias else self._zero_bias
+            _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
+        self._x_pad, self._wk, self._cols, self._act = xp, wk, cols, act
+        self._out = _activation_forward(act, z)
+        return self._out
+
+    def _backward(self, grad):
+        grad = _activation_backward(self._act, self._out, grad)
+        f, (kh, kw), c = self.filters, self.kernel_size, self.input_shape[2]
+        nt = get_num_threads()
+        gb = self.grads["b"] if self.use_bias else np.empty(f, dtype=self.dtype)
+        n_windows = grad.shape[0] * grad.shape[1] * grad.shape[2]
+        cols = self._cols
+        if cols is None and n_windows * (kh * kw * c + 1) <= _IM2COL_MAX_ELEMENTS:
+            cols = np.empty((n_windows, kh * kw * c + 1), dtype=self.dtype)
+            _conv_grad._im2col(self._x_pad, cols, kh, kw, self.stride, nt)
+        if cols is not None:
+            # one BLAS product; the column of ones gives the bias gradient
+            gwb = cols.T @ grad.reshape(n_windows, f)
+            gw = gwb[:-1]
+            gb[...] = gwb[-1]
+        else:
+            gw = np.empty((kh, kw * c, f), dtype=self.dtype)
+            _conv_grad._conv2d_backward_weights(self._x_pad, grad, gw, gb, self.stride, nt)
+        self.grads["W"][...] = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
+        if not self._input_grad:
+            return None
+        gxp = np.empty(self._x_pad.shape, dtype=self.dtype)
+        _conv_grad._conv2d_backward_input(grad, self._wk, gxp, self.stride, nt)
+        p = self.padding
+        if p:
+            h, w = self.input_shape[:2]
+            return np.ascontiguousarray(gxp[:, p:p + h, p:p + w])
+        return gxp
+
+
+class MaxPool2D(Layer):
+    """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
+
+    Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
+    The gradient goes to the first maximum of each window (row-major order);
+    overlapping windows add up.
+    """
+
+    sample_ndim = 3
+
+    def __init__(self, size=2, stride=2):
+        super().__init__()
+        self.size = check_int(size, "size", 1)
+        self.stride = check_int(stride, "stride", 1)
+        self._fuse_relu = False   # set by a network that folds a ReLU in front
+
+    def get_config(self):
+        return {"size": self.size, "stride": self.stride}
+
+    def _build(self, input_shape, rng, init_for):
+        h, w, c = input_shape
+        if self.size > h or self.size > w:
+            raise ValueError(f"MaxPool2D size={self.size} is larger than the input's height "
+                             f"or width (input shape {shape_str(input_shape)})")
+        if h * w * c >= 2 ** 31:
+            # the recorded argmax is an int32 offset inside one sample
+            raise ValueError(f"MaxPool2D takes samples of fewer than 2**31 values, got input "
+                             f"shape {shape_str(input_shape)}")
+        return (conv_output_size(h, self.size, self.stride),
+                conv_output_size(w, self.size, self.stride), c)
+
+    def _forward(self, x, fuse_relu=False):
+        shape = (x.shape[0],) + self.output_shape
+        out = np.empty(shape, dtype=self.dtype)
+        arg = np.empty(shape, dtype=np.int32)
+        _pool_grad._maxpool2d_forward_argmax(x, out, arg, self.size, self.stride, fuse_relu,
+                                             get_num_threads())
+        self._argmax, self._fused, self._out = arg, fuse_relu, out
+        return out
+
+    def _backward(self, grad):
+        gx = np.empty((grad.shape[0],) + self.input_shape, dtype=self.dtype)
+        _pool_grad._maxpool2d_backward(grad, self._argmax, self._out, gx, self._fused,
+                                       get_num_threads())
+        return gx
+
+
+class _Activation(Layer):
+    activation = None
+
+    def _forward(self, x):
+        out = np.empty_like(x)
+        if self.activation == "relu":
+            _pool._relu(x.reshape(-1), out.reshape(-1), get_num_threads())
+        else:
+            _pool._sigmoid(x.reshape(-1), out.reshape(-1), get_num_threads())
+        self._out = out
+        return out
+
+    def _backward(self, grad):
+        return _activation_backward(self.activation, self._out, grad)
+
+
+class ReLU(_Activation):
+    """``max(x, 0)`` elementwise; the gradient is 1 where the output is positive, else 0."""
+
+    activation = "relu"
+
+
+class Sigmoid(_Activation):
+    """``1 / (1 + exp(-x))`` elementwise; gradient ``y * (1 - y)``."""
+
+    activation = "sigmoid"
+
+
+class Flatten(Layer):
+    """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (channels fastest for images)."""
+
+    def _build(self, input_shape, rng, init_for):
+        return (int(np.prod(input_shape)),)
+
+    def _forward(self, x):
+        self._out = x.reshape(x.shape[0], -1)
+        return self._out
+
+    def _backward(self, grad):
+        return grad.reshape((grad.shape[0],) + self.input_shape)
+
+
+class Dense(Layer):
+    """Fully connected layer ``y = activation(x @ W + b)``.
+
+    Parameters
+    ----------
+    units : int
+    activation : {None, 'relu', 'sigmoid', 'softmax'}, optional
+    use_bias : bool, optional
+
+    Shapes: ``(N, in_features) -> (N, units)``; ``params["W"]`` is
+    ``(in_features, units)``, ``params["b"]`` is ``(units,)``. The products
+    run on numpy's BLAS.
+    """
+
+    sample_ndim = 1
+
+    def __init__(self, units, activation=None, use_bias=True):
+        super().__init__()
+        self.units = check_int(units, "units", 1)
+        self.activation = _check_activation(activation)
+        self.use_bias = bool(use_bias)
+
+    def get_config(self):
+        return {"units": self.units, "activation": self.activation, "use_bias": self.use_bias}
+
+    def _build(self, input_shape, rng, init_for):
+        (fan_in,) = input_shape
+        shape = (fan_in, self.units)
+        if (self.activation or init_for) == "relu":
+            self.params["W"] = _he_normal(rng, shape, fan_in, self.dtype)
+        else:
+            self.params["W"] = _glorot_uniform(rng, shape, fan_in, self.units, self.dtype)
+        if self.use_bias:
+            self.params["b"] = np.zeros(self.units, dtype=self.dtype)
+        return (self.units,)
+
+    def _forward(self, x, act=_OWN):
+        if act is _OWN:
+            act = self.activation
+        z = x @ self.params["W"]
+        if self.use_bias:
+            z += self.params["b"]
+        self._x, self._act = x, act
+        self._out = _activation_forward(act, z)
+        return self._out
+
+    def _backward(self, grad):
+        grad = _activation_backward(self._act, self._out, grad)
+        np.matmul(self._x.T, grad, out=self.grads["W"])
+        if self.use_bias:
+            np.add.reduce(grad, axis=0, out=self.grads["b"])
+        if not self._input_grad:
+            return None
+        return grad @ self.params["W"].T
+
+
+LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense)}

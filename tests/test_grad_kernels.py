@@ -1,0 +1,230 @@
+"""Backward kernels against naive loops written here (independent of pyx_cnn)."""
+import numpy as np
+import pytest
+
+import pyx_cnn
+from pyx_cnn import _conv_grad, _pool_grad
+from reference import conv_naive, maxpool_naive
+
+
+def conv_backward_naive(x, w, g, stride, padding):
+    """x (N,H,W,C), w (F,kh,kw,C), g (N,Ho,Wo,F) -> dx, dw, db by plain loops."""
+    n, h, wd, c = x.shape
+    f, kh, kw, _ = w.shape
+    p = np.zeros((n, h + 2 * padding, wd + 2 * padding, c))
+    p[:, padding:padding + h, padding:padding + wd] = x
+    dp = np.zeros_like(p)
+    dw = np.zeros(w.shape)
+    db = np.zeros(f)
+    _, ho, wo, _ = g.shape
+    for b in range(n):
+        for y in range(ho):
+            for xx in range(wo):
+                for k in range(f):
+                    gv = g[b, y, xx, k]
+                    db[k] += gv
+                    for i in range(kh):
+                        for j in range(kw):
+                            for ch in range(c):
+                                dp[b, y * stride + i, xx * stride + j, ch] += gv * w[k, i, j, ch]
+                                dw[k, i, j, ch] += gv * p[b, y * stride + i, xx * stride + j, ch]
+    return dp[:, padding:padding + h, padding:padding + wd], dw, db
+
+
+def kernel_layout(w):
+    f, kh, kw, c = w.shape
+    return np.ascontiguousarray(w.transpose(1, 2, 3, 0)).reshape(kh, kw * c, f)
+
+
+def run_conv_grads(x, w, g, stride, padding, dtype, threads):
+    f, kh, kw, c = w.shape
+    n, h, wd, _ = x.shape
+    xp = np.zeros((n, h + 2 * padding, wd + 2 * padding, c), dtype=dtype)
+    xp[:, padding:padding + h, padding:padding + wd] = x
+    g = g.astype(dtype)
+    gxp = np.full(xp.shape, np.nan, dtype=dtype)     # must be overwritten everywhere
+    _conv_grad._conv2d_backward_input(g, kernel_layout(w.astype(dtype)), gxp, stride, threads)
+    gw = np.full((kh, kw * c, f), np.nan, dtype=dtype)
+    gb = np.full(f, np.nan, dtype=dtype)
+    _conv_grad._conv2d_backward_weights(xp, g, gw, gb, stride, threads)
+    dx = gxp[:, padding:padding + h, padding:padding + wd]
+    dw = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
+    return dx, dw, gb, gxp
+
+
+CASES = [
+    # N, H, W, C, F, kh, kw, stride, padding
+    (1, 5, 5, 1, 1, 3, 3, 1, 0),
+    (2, 7, 6, 3, 4, 3, 3, 1, 1),
+    (3, 8, 9, 2, 5, 2, 2, 2, 0),
+    (2, 9, 7, 3, 2, 4, 3, 3, 2),
+    (4, 6, 6, 1, 3, 1, 1, 1, 0),
+    (2, 7, 8, 2, 3, 2, 5, 2, 1),
+    (5, 10, 10, 4, 6, 5, 5, 1, 2),
+]
+
+
+@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("threads", [1, 2])
+def test_conv_backward_matches_naive_loops(case, threads):
+    n, h, wd, c, f, kh, kw, stride, padding = case
+    rng = np.random.default_rng(sum(case))
+    x = rng.standard_normal((n, h, wd, c))
+    w = rng.standard_normal((f, kh, kw, c))
+    ho = (h + 2 * padding - kh) // stride + 1
+    wo = (wd + 2 * padding - kw) // stride + 1
+    g = rng.standard_normal((n, ho, wo, f))
+    ref_dx, ref_dw, ref_db = conv_backward_naive(x, w, g, stride, padding)
+    dx, dw, db, gxp = run_conv_grads(x, w, g, stride, padding, np.float64, threads)
+    np.testing.assert_allclose(dx, ref_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(dw, ref_dw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(db, ref_db, rtol=1e-12, atol=1e-12)
+    assert np.all(np.isfinite(gxp))
+    dx32, dw32, db32, _ = run_conv_grads(x, w, g, stride, padding, np.float32, threads)
+    assert dx32.dtype == np.float32
+    np.testing.assert_allclose(dx32, ref_dx, rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(dw32, ref_dw, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(db32, ref_db, rtol=1e-4, atol=1e-4)
+
+
+def test_conv_backward_large_batch_threads_agree():
+    # big enough to pass the kernels' threshold for threading
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((17, 12, 12, 3))
+    w = rng.standard_normal((8, 3, 3, 3))
+    g = rng.standard_normal((17, 10, 10, 8))
+    one = run_conv_grads(x, w, g, 1, 0, np.float64, 1)
+    two = run_conv_grads(x, w, g, 1, 0, np.float64, 2)
+    for a, b in zip(one, two):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+    ref = conv_backward_naive(x[:2], w, g[:2], 1, 0)
+    np.testing.assert_allclose(two[0][:2], ref[0], rtol=1e-12, atol=1e-12)
+
+
+def pool_backward_naive(x, g, size, stride):
+    """Gradient routed to the first maximum (row-major) of each window; NaN wins."""
+    n, h, w, c = x.shape
+    _, ho, wo, _ = g.shape
+    dx = np.zeros_like(x, dtype=np.float64)
+    for b in range(n):
+        for y in range(ho):
+            for xx in range(wo):
+                for ch in range(c):
+                    win = x[b, y * stride:y * stride + size, xx * stride:xx * stride + size, ch]
+                    flat = win.reshape(-1)
+                    nans = np.flatnonzero(np.isnan(flat))
+                    k = nans[0] if nans.size else int(np.argmax(flat))   # argmax: first max
+                    i, j = divmod(k, size)
+                    dx[b, y * stride + i, xx * stride + j, ch] += g[b, y, xx, ch]
+    return dx
+
+
+def run_pool(x, g, size, stride, threads, fuse_relu=False):
+    n, h, w, c = x.shape
+    ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
+    out = np.empty((n, ho, wo, c), dtype=x.dtype)
+    arg = np.empty((n, ho, wo, c), dtype=np.int32)
+    _pool_grad._maxpool2d_forward_argmax(x, out, arg, size, stride, fuse_relu, threads)
+    gx = np.full(x.shape, np.nan, dtype=x.dtype)
+    _pool_grad._maxpool2d_backward(g.astype(x.dtype), arg, out, gx, fuse_relu, threads)
+    return out, arg, gx
+
+
+@pytest.mark.parametrize("size,stride", [(2, 2), (3, 1), (3, 2), (2, 3), (1, 1), (4, 2)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_pool_forward_argmax_and_backward(size, stride, threads, dtype):
+    rng = np.random.default_rng(size * 10 + stride)
+    # integers in a small range: many ties, which must go to the first maximum
+    x = rng.integers(-3, 4, size=(3, 9, 8, 2)).astype(dtype)
+    ho, wo = (9 - size) // stride + 1, (8 - size) // stride + 1
+    g = rng.standard_normal((3, ho, wo, 2))
+    out, arg, gx = run_pool(x, g, size, stride, threads)
+    np.testing.assert_array_equal(out, maxpool_naive(x, size, stride))
+    np.testing.assert_array_equal(out, pyx_cnn.pooling(x, size, stride))
+    assert np.all(x.reshape(3, -1)[np.arange(3)[:, None], arg.reshape(3, -1)]
+                  == out.reshape(3, -1))
+    np.testing.assert_allclose(gx, pool_backward_naive(x, g, size, stride),
+                               rtol=1e-6, atol=1e-6)
+
+
+def test_pool_nan_position_is_the_argmax():
+    x = np.arange(2 * 4 * 4 * 1, dtype=np.float64).reshape(2, 4, 4, 1)
+    x[0, 1, 0, 0] = np.nan          # window (0, 0): NaN is not its first element
+    x[1, 2, 3, 0] = np.nan          # window (1, 1)
+    x[1, 3, 2, 0] = np.nan          # second NaN in the same window: the first one wins
+    g = np.ones((2, 2, 2, 1))
+    out, arg, gx = run_pool(x, g, 2, 2, 1)
+    assert np.isnan(out[0, 0, 0, 0]) and np.isnan(out[1, 1, 1, 0])
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(pyx_cnn.pooling(x, 2, 2)))
+    assert arg[0, 0, 0, 0] == (1 * 4 + 0) * 1
+    assert arg[1, 1, 1, 0] == (2 * 4 + 3) * 1
+    np.testing.assert_array_equal(gx, pool_backward_naive(x, g, 2, 2))
+
+
+def test_pool_fused_relu_equals_relu_then_pool():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((4, 6, 6, 3))
+    x[0, :2, :2, :] = -1.0             # a window with only negative values
+    g = rng.standard_normal((4, 3, 3, 3))
+    out, _, gx = run_pool(x, g, 2, 2, 1, fuse_relu=True)
+    relu_x = np.maximum(x, 0)
+    np.testing.assert_array_equal(out, maxpool_naive(relu_x, 2, 2))
+    ref = pool_backward_naive(relu_x, g, 2, 2) * (x > 0)
+    np.testing.assert_allclose(gx, ref, rtol=1e-12, atol=1e-12)
+
+
+def test_pool_backward_threads_agree_on_overlapping_windows():
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((16, 30, 30, 8))
+    g = rng.standard_normal((16, 28, 28, 8))
+    _, _, one = run_pool(x, g, 3, 1, 1)
+    _, _, two = run_pool(x, g, 3, 1, 2)
+    np.testing.assert_array_equal(one, two)
+    np.testing.assert_allclose(one[:1], pool_backward_naive(x[:1], g[:1], 3, 1), atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_relu_and_sigmoid_backward(dtype):
+    rng = np.random.default_rng(6)
+    z = rng.standard_normal(1000).astype(dtype)
+    g = rng.standard_normal(1000).astype(dtype)
+    y = np.maximum(z, 0)
+    out = np.empty_like(z)
+    _pool_grad._relu_backward(y, g, out, 1)
+    np.testing.assert_array_equal(out, np.where(z > 0, g, 0))
+    s = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(dtype)
+    _pool_grad._sigmoid_backward(s, g, out, 2)
+    ref = g.astype(np.float64) * s * (1 - s.astype(np.float64))
+    np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
+
+
+@pytest.mark.parametrize("shape,kh,kw,stride", [((2, 7, 6, 3), 3, 2, 1), ((3, 9, 9, 2), 2, 2, 2),
+                                                ((40, 30, 30, 4), 3, 3, 1)])
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("ones", [False, True])
+def test_im2col_matches_sliding_windows(shape, kh, kw, stride, threads, ones):
+    rng = np.random.default_rng(len(shape) + kh)
+    x = rng.standard_normal(shape)
+    n, h, w, c = shape
+    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
+    win = win[:, ::stride, ::stride]                       # (N, Ho, Wo, C, kh, kw)
+    ref = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * c)
+    cols = np.full((ref.shape[0], ref.shape[1] + ones), np.nan)
+    _conv_grad._im2col(x, cols, kh, kw, stride, threads)
+    np.testing.assert_array_equal(cols[:, :ref.shape[1]], ref)
+    if ones:
+        np.testing.assert_array_equal(cols[:, -1], 1.0)
+
+
+def test_elementwise_backward_threaded_sizes():
+    # above the kernels' threshold for a thread team
+    rng = np.random.default_rng(7)
+    y = rng.standard_normal(600_000)
+    g = rng.standard_normal(600_000)
+    out = np.empty_like(y)
+    _pool_grad._relu_backward(y, g, out, 2)
+    np.testing.assert_array_equal(out, np.where(y > 0, g, 0))
+    s = 1 / (1 + np.exp(-y))
+    _pool_grad._sigmoid_backward(s, g, out, 2)
+    np.testing.assert_allclose(out, g * s * (1 - s), rtol=1e-15)
