@@ -84,12 +84,15 @@ if DEBUG:
     macros.append(("PYX_CNN_DEBUG", "1"))
 
 c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))
+# headers (and the kernel bodies they include): a change rebuilds the extensions
+c_headers = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.h"))
 
 
 def _extension(name):
     return Extension(
         f"pyx_cnn.{name}",
         sources=[f"pyx_cnn/{name}.pyx", *c_sources],
+        depends=c_headers,
         include_dirs=[np.get_include(), "src_c"],
         define_macros=macros,
         extra_compile_args=compile_args,

@@ -54,28 +54,20 @@ INLINE void PYX_FN(direct_block)(
         for (int v = 0; v < NV; v++)
             acc[r][v] = LOADU(bias + v * LANES);
     for (ptrdiff_t i = 0; i < kh; i++) {
-        /* Pixel r reads xg[r / 3][(r % 3) * step]: few base pointers, each
-         * advanced by one element per k, keep the addressing in registers. */
-        const T *xg[(DIRECT_MAX_R + 2) / 3];
-#pragma GCC unroll 4
-        for (int g = 0; g < (R + 2) / 3; g++)
-            xg[g] = x_win + i * x_row_stride + 3 * g * step;
-        const T *wk = w + i * run * fp;
-        for (ptrdiff_t k = 0; k < run; k++, wk += fp) {
+        const T *xi = x_win + i * x_row_stride;
+        const T *wi = w + i * run * fp;
+        for (ptrdiff_t k = 0; k < run; k++) {
             V wv[DIRECT_MAX_NV];
 #pragma GCC unroll 4
             for (int v = 0; v < NV; v++)
-                wv[v] = LOADU(wk + v * LANES);
+                wv[v] = LOADU(wi + k * fp + v * LANES);
 #pragma GCC unroll 16
             for (int r = 0; r < R; r++) {
-                const T xs = xg[r / 3][(r % 3) * step];
+                const T xs = xi[r * step + k];
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
                     acc[r][v] += xs * wv[v];
             }
-#pragma GCC unroll 4
-            for (int g = 0; g < (R + 2) / 3; g++)
-                xg[g]++;
         }
     }
 #pragma GCC unroll 16
