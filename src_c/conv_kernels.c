@@ -2,6 +2,7 @@
  * between them. The build is portable (no -march=native): the AVX-512 and AVX2 copies
  * are compiled with a target pragma and used only when the running CPU has them. */
 #include "conv_kernels.h"
+#include "cpu_features.h"
 
 #if !defined(__GNUC__) && !defined(__clang__)
 #error "pyx_cnn's kernels use GCC/Clang vector extensions: build with gcc or clang"
@@ -98,31 +99,11 @@
 #endif /* PYX_X86 */
 
 /* ---- runtime dispatch ---- */
-enum { ISA_GENERIC = 0, ISA_AVX2 = 1, ISA_AVX512 = 2 };
-
-static int detect_isa(void)
-{
-#if PYX_X86
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512vl"))
-        return ISA_AVX512;
-    if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        return ISA_AVX2;
-#endif
-    return ISA_GENERIC;
-}
-
-/* Racing first calls all store the same value. */
-static int isa_cached = -1;
+enum { ISA_GENERIC = PYX_ISA_GENERIC, ISA_AVX2 = PYX_ISA_AVX2, ISA_AVX512 = PYX_ISA_AVX512 };
 
 static int isa(void)
 {
-    int v = __atomic_load_n(&isa_cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        v = detect_isa();
-        __atomic_store_n(&isa_cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
+    return pyx_isa_level();
 }
 
 const char *pyx_conv_isa(void)

@@ -2,6 +2,7 @@
  * chosen at run time from the CPU and the number of channels (a register holds
  * consecutive channels, so it is only as wide as the channel axis fills). */
 #include "pool_kernels.h"
+#include "cpu_features.h"
 
 #include <stdint.h>
 
@@ -60,18 +61,7 @@
 
 static int has_avx2(void)
 {
-#if PYX_X86
-    static int cached = -1;   /* racing first calls store the same value */
-    int v = __atomic_load_n(&cached, __ATOMIC_RELAXED);
-    if (v < 0) {
-        __builtin_cpu_init();
-        v = __builtin_cpu_supports("avx2") != 0;
-        __atomic_store_n(&cached, v, __ATOMIC_RELAXED);
-    }
-    return v;
-#else
-    return 0;
-#endif
+    return pyx_isa_level() >= PYX_ISA_AVX2;
 }
 
 void pyx_maxpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
