@@ -14,6 +14,8 @@
 #define PYX_X86 0
 #endif
 
+#define PYX_PAIRS 0
+
 /* ---- generic copy: the baseline instruction set of the build (SSE2 on x86-64) ---- */
 #define PYX_VB 16
 #define PYX_REGS 16
@@ -69,7 +71,11 @@
 #define PYX_VB 64
 #define PYX_T float
 #define PYX_SFX avx512_f32
+#undef PYX_PAIRS
+#define PYX_PAIRS 1
 #include "conv_kernels_impl.h"
+#undef PYX_PAIRS
+#define PYX_PAIRS 0
 #undef PYX_T
 #undef PYX_SFX
 #define PYX_T double
@@ -126,11 +132,26 @@ int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters)
     }
 }
 
+/* The paired kernel (see conv_kernels_impl.h): AVX-512, float32, one channel, stride 1,
+ * 5..8 filters, rows of at least two pixels. */
+int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
+                          ptrdiff_t stride, ptrdiff_t out_w)
+{
+#if PYX_X86
+    return isa() == ISA_AVX512 && !is_double && channels == 1 && stride == 1
+           && filters > PYX_CONV_PLANAR_MAX_FILTERS && filters <= 8 && out_w >= 2;
+#else
+    (void)is_double; (void)filters; (void)channels; (void)stride; (void)out_w;
+    return 0;
+#endif
+}
+
 #define PYX_DISPATCH_DIRECT(SUF, T)                                                       \
     void pyx_conv_direct_rows_##SUF(const pyx_conv_shape *s, const T *x, const T *w,      \
                                     const T *bias, T *out, ptrdiff_t r0, ptrdiff_t r1)    \
     {                                                                                     \
         const int lanes = pyx_conv_direct_lanes(sizeof(T) == 8, s->filters);              \
+        if (PYX_DIRECT_PAIRS_##SUF(s)) return;                                             \
         switch (PYX_X86 ? isa() : ISA_GENERIC) {                                          \
         case ISA_AVX512:                                                                  \
             if (lanes * (int)sizeof(T) == 64)                                             \
@@ -165,6 +186,15 @@ int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters)
 #define planar_rows_avx512_f64 planar_rows_generic_f64
 #define planar_rows_avx2_f64 planar_rows_generic_f64
 #endif
+
+#if PYX_X86
+#define PYX_DIRECT_PAIRS_f32(s)                                                     \
+    (pyx_conv_direct_pairs(0, (s)->filters, (s)->channels, (s)->stride, (s)->out_w) \
+     && (pair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1))
+#else
+#define PYX_DIRECT_PAIRS_f32(s) 0
+#endif
+#define PYX_DIRECT_PAIRS_f64(s) 0
 
 PYX_DISPATCH_DIRECT(f32, float)
 PYX_DISPATCH_DIRECT(f64, double)

@@ -36,6 +36,12 @@ typedef struct {
 /* Lanes per SIMD register the direct kernel uses for this F on the running CPU. */
 int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters);
 
+/* 1 when the direct kernel uses its paired form for this shape: it then reads the
+ * weights as (kh, kw, 16) and bias as (16,), each of the F <= 8 filters (zero-padded
+ * to 8) twice in a row, and filters_padded must be 16. */
+int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
+                          ptrdiff_t stride, ptrdiff_t out_w);
+
 /* Name of the instruction set the kernels dispatch to ("avx512f", "avx2", "generic"). */
 const char *pyx_conv_isa(void);
 

@@ -134,8 +134,103 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
     }
 }
 
+#if PYX_PAIRS
+/* Paired direct kernel (64-byte registers of float, one input channel, stride 1,
+ * 5 <= F <= 8): a register holds two neighbouring output pixels x 8 filters. The two
+ * input values under pixels ox and ox+1 are neighbours in memory, so one 64-bit
+ * broadcast puts them in alternate lanes (lane 2f + p: pixel ox + p, filter f), and
+ * the weights come with each filter twice: w (kh, kw, 16), bias (16,). The sums run
+ * in the same order as the other kernels'. */
+#define PAIR_MAX_R 16
+typedef double PYX_FN(pairvec) __attribute__((vector_size(64)));
+typedef int PYX_FN(lanevec) __attribute__((vector_size(64)));
+typedef double PYX_FN(pairword) __attribute__((aligned(4), __may_alias__));
+
+INLINE void PYX_FN(pair_block)(
+    const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, const T *w,
+    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+{
+    V acc[PAIR_MAX_R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+        acc[r] = LOADU(bias);
+    for (ptrdiff_t i = 0; i < kh; i++) {
+        const T *xi = x_win + i * x_row_stride;
+        const T *wi = w + i * kw * 16;
+        for (ptrdiff_t k = 0; k < kw; k++) {
+            const V wv = LOADU(wi + k * 16);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
+                /* the bits of x[2r + k] and x[2r + k + 1] (not a number): moved, never
+                 * computed with, so they reach the lanes unchanged */
+                const double pair = *(const PYX_FN(pairword) *)(xi + 2 * r + k);
+                const PYX_FN(pairvec) b = {pair, pair, pair, pair, pair, pair, pair, pair};
+                acc[r] += (V)b * wv;
+            }
+        }
+    }
+    const PYX_FN(lanevec) unpair = {0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15};
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+        const V o = __builtin_shuffle(acc[r], unpair);   /* pixel 2r: 0..7, 2r+1: 8..15 */
+        if (filters == 8) {
+            STOREU(out_px + 2 * r * 8, o);
+        } else {
+            for (ptrdiff_t f = 0; f < filters; f++) {
+                out_px[2 * r * filters + f] = o[f];
+                out_px[(2 * r + 1) * filters + f] = o[8 + f];
+            }
+        }
+    }
+}
+
+/* Pair blocks of 1 .. PAIR_MAX_R pairs, the count known at compile time. */
+static void PYX_FN(pair_block_n)(
+    int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, const T *w,
+    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+{
+    switch (R) {
+#define PYX_PAIR_CASE(RR) \
+    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, w, kh, bias, out_px, filters); return;
+    PYX_PAIR_CASE(1) PYX_PAIR_CASE(2) PYX_PAIR_CASE(3) PYX_PAIR_CASE(4)
+    PYX_PAIR_CASE(5) PYX_PAIR_CASE(6) PYX_PAIR_CASE(7) PYX_PAIR_CASE(8)
+    PYX_PAIR_CASE(9) PYX_PAIR_CASE(10) PYX_PAIR_CASE(11) PYX_PAIR_CASE(12)
+    PYX_PAIR_CASE(13) PYX_PAIR_CASE(14) PYX_PAIR_CASE(15) PYX_PAIR_CASE(16)
+#undef PYX_PAIR_CASE
+    default: return;
+    }
+}
+
+/* A row is cut into as few blocks of at most PAIR_MAX_R pairs as possible, of equal
+ * sizes (a block of fewer than 8 pairs waits on the multiply-add latency); with an
+ * odd width the last block starts one pixel early, overlapping its neighbour. */
+__attribute__((unused)) static void PYX_FN(pair_rows)(
+    const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
+    ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t wo = s->out_w, F = s->filters;
+    const ptrdiff_t n_pairs = (wo + 1) / 2;
+    const ptrdiff_t n_blocks = (n_pairs + PAIR_MAX_R - 1) / PAIR_MAX_R;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const T *x_row = x + (n * s->in_h + oy) * s->in_w;
+        T *out_row = out + r * wo * F;
+        ptrdiff_t ox = 0, done = 0;
+        for (ptrdiff_t b = 0; b < n_blocks; b++) {
+            const ptrdiff_t R = (n_pairs - done) / (n_blocks - b);
+            const ptrdiff_t start = ox + 2 * R > wo ? wo - 2 * R : ox;
+            PYX_FN(pair_block_n)((int)R, x_row + start, s->in_w, s->kw, w, s->kh, bias,
+                                 out_row + start * F, F);
+            ox += 2 * R;
+            done += R;
+        }
+    }
+}
+#undef PAIR_MAX_R
+#endif
+
 /* Planar (stride 1): accumulators per block, FN filters x NB registers of columns. */
-#define PLANAR_MAX_NB 4
+#define PLANAR_MAX_NB 8
 
 INLINE V PYX_FN(splat)(T a)
 {
@@ -153,7 +248,7 @@ INLINE void PYX_FN(planar_block)(
 #pragma GCC unroll 4
     for (int f = 0; f < FN; f++) {
         const V b = PYX_FN(splat)(bias[f]);
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
             acc[f][b_] = b;
     }
@@ -163,13 +258,13 @@ INLINE void PYX_FN(planar_block)(
                 const T *xp = x_row + c * plane + i * in_w + ox + j;
                 const T *wp = w + (i * run + j * C + c) * FN;
                 V xv[PLANAR_MAX_NB];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int b_ = 0; b_ < NB; b_++)
                     xv[b_] = LOADU(xp + b_ * LANES);
 #pragma GCC unroll 4
                 for (int f = 0; f < FN; f++) {
                     const T wf = wp[f];
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                     for (int b_ = 0; b_ < NB; b_++)
                         acc[f][b_] += wf * xv[b_];
                 }
@@ -177,11 +272,11 @@ INLINE void PYX_FN(planar_block)(
         }
     }
     if (FN == 1) {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
             STOREU(out_row + ox + b_ * LANES, acc[0][b_]);
     } else {
-#pragma GCC unroll 4
+#pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
             for (int l = 0; l < LANES; l++)
 #pragma GCC unroll 4
@@ -226,10 +321,12 @@ INLINE void PYX_FN(planar_row)(
     }
 }
 
+/* At least 8 independent sums per block where the registers allow (the multiply-add
+ * latency times the two FMA ports). */
 #if PYX_REGS >= 32
-#define PLANAR_NB(FN) 4
+#define PLANAR_NB(FN) ((FN) == 1 ? 8 : 4)
 #else
-#define PLANAR_NB(FN) ((FN) <= 2 ? 4 : 2)
+#define PLANAR_NB(FN) ((FN) == 1 ? 8 : (FN) == 2 ? 4 : 2)
 #endif
 
 __attribute__((unused)) static void PYX_FN(planar_rows)(
