@@ -309,6 +309,12 @@ INLINE void PYX_FN(planar_row)(
     ptrdiff_t ox = 0;
     for (; ox + NB * LANES <= wo; ox += NB * LANES)
         PYX_FN(planar_block)(FN, NB, s, x_row, plane, w, bias, out_row, ox);
+    if (ox < wo && ox > 0) {
+        /* the rest: one whole block overlapping its left neighbour (identical values),
+         * rather than single registers that would wait on the multiply-add latency */
+        PYX_FN(planar_block)(FN, NB, s, x_row, plane, w, bias, out_row, wo - NB * LANES);
+        ox = wo;
+    }
     for (; ox + LANES <= wo; ox += LANES)
         PYX_FN(planar_block)(FN, 1, s, x_row, plane, w, bias, out_row, ox);
     if (ox < wo) {

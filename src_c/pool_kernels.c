@@ -5,6 +5,9 @@
 #include "cpu_features.h"
 
 #include <stdint.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#endif
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PYX_X86 1
@@ -16,14 +19,22 @@
 #define PYX_T float
 #define PYX_IT int32_t
 #define PYX_SFX generic_f32
+#if defined(__SSE2__)
+#define PYX_VMAX(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
+#endif
 #include "pool_kernels_impl.h"
+#undef PYX_VMAX
 #undef PYX_T
 #undef PYX_IT
 #undef PYX_SFX
 #define PYX_T double
 #define PYX_IT int64_t
 #define PYX_SFX generic_f64
+#if defined(__SSE2__)
+#define PYX_VMAX(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
+#endif
 #include "pool_kernels_impl.h"
+#undef PYX_VMAX
 #undef PYX_T
 #undef PYX_IT
 #undef PYX_SFX
@@ -40,14 +51,18 @@
 #define PYX_T float
 #define PYX_IT int32_t
 #define PYX_SFX avx2_f32
+#define PYX_VMAX(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
 #include "pool_kernels_impl.h"
+#undef PYX_VMAX
 #undef PYX_T
 #undef PYX_IT
 #undef PYX_SFX
 #define PYX_T double
 #define PYX_IT int64_t
 #define PYX_SFX avx2_f64
+#define PYX_VMAX(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
 #include "pool_kernels_impl.h"
+#undef PYX_VMAX
 #undef PYX_T
 #undef PYX_IT
 #undef PYX_SFX

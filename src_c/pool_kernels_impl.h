@@ -17,11 +17,16 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define LOADU(p) ((V)(*(const VU *)(p)))
 #define STOREU(p, v) (*(VU *)(p) = (v))
 
-/* a if a > m else m (the SIMD max instruction; NaN is tracked separately). */
+/* a if a > m else m: the SIMD max instruction where PYX_VMAX names it (NaN is
+ * tracked separately, so its NaN rule does not matter). */
 static inline __attribute__((always_inline)) V PYX_FN(vmax)(V a, V m)
 {
+#ifdef PYX_VMAX
+    return (V)PYX_VMAX(a, m);
+#else
     VI take_a = a > m;
     return (V)((take_a & (VI)a) | (~take_a & (VI)m));
+#endif
 }
 
 static inline __attribute__((always_inline)) T PYX_FN(smax)(T a, T m)
