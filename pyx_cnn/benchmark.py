@@ -242,6 +242,9 @@ TARGETS = [
 # Implementations of each workload.
 
 def _torch():
+    # PyTorch's OpenMP runtime reads this when it loads: idle threads that sleep
+    # instead of spinning do not steal the cores from the next implementation timed
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         import torch
     except Exception:  # not installed, or broken: the torch peers are skipped

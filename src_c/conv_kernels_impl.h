@@ -37,6 +37,8 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define DIRECT_R2 6
 #define DIRECT_R1 12
 #endif
+_Static_assert(DIRECT_R4 <= DIRECT_MAX_R && DIRECT_R2 <= DIRECT_MAX_R && DIRECT_R1 <= DIRECT_MAX_R,
+               "the accumulator arrays hold DIRECT_MAX_R pixels");
 
 /* R consecutive output pixels (starting at x_win / out_px) times NV registers of
  * filters (starting at filter fb: w, bias and out_px already point there);
