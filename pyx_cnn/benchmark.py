@@ -307,7 +307,9 @@ def _implementations(wl, data, torch):
         impls["pyx_cnn"] = lambda: pyx_cnn.conv(x, w)
         impls["numpy"] = lambda: numpy_conv(x, w)
         if wl.tutorial:
-            impls["tutorial"] = lambda: tutorial_conv(x[0], w if x.shape[-1] > 1 else w[..., 0])
+            # the tutorial's conv takes (H, W) with (F, kh, kw), or (H, W, C) with (F, kh, kw, C)
+            img, bank = (x[0], w) if x.shape[-1] > 1 else (x[0, :, :, 0], w[..., 0])
+            impls["tutorial"] = lambda: tutorial_conv(img, bank)
     elif wl.kind == "pool":
         impls["pyx_cnn"] = lambda: pyx_cnn.pooling(x, wl.size, wl.stride)
         impls["numpy"] = lambda: numpy_pool(x, wl.size, wl.stride)

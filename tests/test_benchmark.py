@@ -73,3 +73,21 @@ def test_thread_list_parsing():
     assert benchmark._parse_threads("all") == [benchmark._cores()]
     with pytest.raises(ValueError):
         benchmark._parse_threads("0")
+
+
+@pytest.mark.parametrize("kind,shape,filters,kernel", [
+    ("conv", (1, 9, 10, 1), 2, 3), ("conv", (1, 9, 10, 2), 3, 5), ("pool", (1, 8, 9, 2), None, None),
+])
+def test_every_implementation_of_a_workload_runs(kind, shape, filters, kernel):
+    wl = benchmark.Workload("small", kind, np.float64, shape, filters, kernel, tutorial=True)
+    data = wl.inputs(np.random.default_rng(0))
+    impls = benchmark._implementations(wl, data, benchmark._torch())
+    assert {"pyx_cnn", "numpy", "tutorial"} <= set(impls)
+    results = {name: np.asarray(fn()) for name, fn in impls.items()}
+    ref = results["pyx_cnn"]
+    np.testing.assert_allclose(results["numpy"], ref, rtol=1e-12, atol=1e-12)
+    for name in ("torch", "torch_cl"):
+        if name in results:   # NCHW back to channels-last
+            np.testing.assert_allclose(results[name].transpose(0, 2, 3, 1), ref, rtol=1e-12,
+                                       atol=1e-12)
+    assert results["tutorial"].ndim == 3   # one image, its own (buggy) borders
