@@ -119,7 +119,7 @@ def _conv2d_forward(
     cdef Py_ssize_t h_out = out.shape[1]
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t r, lanes
+    cdef Py_ssize_t t, lanes
     cdef bint pairs
     cdef int nt = n_threads
     cdef bint planar = _algorithm(n_filters, stride) == "planar"
@@ -164,7 +164,10 @@ def _conv2d_forward(
             b_k = b_pad
     if rows * w_out * kh * run * n_filters < _MIN_PARALLEL_WORK or rows < 2:
         nt = 1
+    nt = min(nt, rows)
     with nogil:
-        for r in prange(rows, num_threads=nt, schedule="static"):
+        # one contiguous range of output rows per thread (a row's arithmetic does not
+        # depend on the range it falls in)
+        for t in prange(nt, num_threads=nt, schedule="static"):
             _run_rows(planar, &s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
-                      r, r + 1)
+                      rows * t // nt, rows * (t + 1) // nt)

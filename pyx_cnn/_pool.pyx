@@ -40,7 +40,7 @@ def _maxpool2d_forward(
     cdef Py_ssize_t h_out = out.shape[1]
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t r
+    cdef Py_ssize_t t
     cdef int nt = n_threads
     cdef pyx_pool_shape s
     if rows * w_out * channels * size * size < _MIN_PARALLEL_WORK or rows < 2:
@@ -54,12 +54,16 @@ def _maxpool2d_forward(
     s.stride = stride
     s.out_h = h_out
     s.out_w = w_out
+    nt = <int>min(<Py_ssize_t>nt, rows)
     with nogil:
-        for r in prange(rows, num_threads=nt, schedule="static"):
+        # one contiguous range of output rows per thread
+        for t in prange(nt, num_threads=nt, schedule="static"):
             if floating is float:
-                pyx_maxpool_rows_f32(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0], r, r + 1)
+                pyx_maxpool_rows_f32(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // nt, rows * (t + 1) // nt)
             else:
-                pyx_maxpool_rows_f64(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0], r, r + 1)
+                pyx_maxpool_rows_f64(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // nt, rows * (t + 1) // nt)
 
 
 def _relu(const floating[::1] x, floating[::1] out, int n_threads):
