@@ -24,6 +24,14 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define LOADU(p) (*(const VU *)(p))
 #define STOREU(p, v) (*(VU *)(p) = (v))
 #define INLINE static inline __attribute__((always_inline))
+/* Keep a loaded vector in a register: otherwise the compiler folds the load into each
+ * multiply-add that uses it, and the loads (unaligned, often split across two cache
+ * lines) become the bottleneck. */
+#if defined(__x86_64__) || defined(__i386__)
+#define PYX_IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define PYX_IN_REGISTER(v) ((void)0)
+#endif
 
 /* Direct: accumulators per block, R pixels x NV registers of filters. */
 #define DIRECT_MAX_R 12
@@ -261,8 +269,10 @@ INLINE void PYX_FN(planar_block)(
                 const T *wp = w + (i * run + j * C + c) * FN;
                 V xv[PLANAR_MAX_NB];
 #pragma GCC unroll 8
-                for (int b_ = 0; b_ < NB; b_++)
+                for (int b_ = 0; b_ < NB; b_++) {
                     xv[b_] = LOADU(xp + b_ * LANES);
+                    PYX_IN_REGISTER(xv[b_]);
+                }
 #pragma GCC unroll 4
                 for (int f = 0; f < FN; f++) {
                     const T wf = wp[f];
@@ -363,6 +373,7 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
 #undef DIRECT_R2
 #undef DIRECT_R1
 #undef INLINE
+#undef PYX_IN_REGISTER
 #undef STOREU
 #undef LOADU
 #undef VU
