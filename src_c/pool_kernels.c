@@ -72,6 +72,7 @@
 #else
 #pragma GCC pop_options
 #endif
+
 #endif
 
 static int has_avx2(void)
@@ -83,7 +84,8 @@ void pyx_maxpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
                           ptrdiff_t r0, ptrdiff_t r1)
 {
 #if PYX_X86
-    if (s->channels >= 8 && has_avx2()) {
+    if ((s->channels >= 8 || (s->channels == 4 && s->size == 2 && s->stride == 2))
+        && has_avx2()) {
         maxpool_rows_avx2_f32(s, x, out, r0, r1);
         return;
     }
@@ -95,7 +97,8 @@ void pyx_maxpool_rows_f64(const pyx_pool_shape *s, const double *x, double *out,
                           ptrdiff_t r0, ptrdiff_t r1)
 {
 #if PYX_X86
-    if (s->channels >= 4 && has_avx2()) {
+    if ((s->channels >= 4 || (s->channels == 2 && s->size == 2 && s->stride == 2))
+        && has_avx2()) {
         maxpool_rows_avx2_f64(s, x, out, r0, r1);
         return;
     }

@@ -64,6 +64,28 @@ static inline __attribute__((always_inline)) void PYX_FN(maxpool_row)(
     }
 }
 
+/* 2x2 windows, stride 2, and a pair of pixels filling one register (2*C == LANES): one
+ * load per input row gives both pixels of the window; the maximum of the two rows, then
+ * of the register's two halves, is the output pixel. */
+static void PYX_FN(maxpool_row_2x2_pairs)(const pyx_pool_shape *s, const T *x_row, T *out_row)
+{
+    const ptrdiff_t C = s->channels, xrs = s->in_w * C;
+    VI swap;   /* lane l <-> lane l +/- LANES/2 */
+    for (int l = 0; l < LANES; l++)
+        swap[l] = (l + LANES / 2) % LANES;
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+        const T *xp = x_row + ox * 2 * C;
+        const V a = LOADU(xp), b = LOADU(xp + xrs);
+        VI nan = (a != a) | (b != b);
+        V m = PYX_FN(vmax)(b, a);
+        m = PYX_FN(vmax)(__builtin_shuffle(m, swap), m);
+        nan |= __builtin_shuffle(nan, swap);
+        const V r = (V)((VI)m | nan);
+        for (ptrdiff_t c = 0; c < C; c++)
+            out_row[ox * C + c] = r[c];
+    }
+}
+
 __attribute__((unused)) static void PYX_FN(maxpool_rows)(
     const pyx_pool_shape *s, const T *x, T *out, ptrdiff_t row_begin, ptrdiff_t row_end)
 {
@@ -72,7 +94,9 @@ __attribute__((unused)) static void PYX_FN(maxpool_rows)(
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
         const T *x_row = x + (n * s->in_h + oy * s->stride) * xrs;
         T *out_row = out + r * s->out_w * s->channels;
-        if (s->size == 2)
+        if (s->size == 2 && s->stride == 2 && 2 * s->channels == LANES)
+            PYX_FN(maxpool_row_2x2_pairs)(s, x_row, out_row);
+        else if (s->size == 2)
             PYX_FN(maxpool_row)(2, s, x_row, out_row);
         else
             PYX_FN(maxpool_row)(s->size, s, x_row, out_row);

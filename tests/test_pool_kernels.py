@@ -18,7 +18,7 @@ def test_pooling_channel_counts(dtype, channels, size, stride):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("channels", [2, 8, 9, 17])
+@pytest.mark.parametrize("channels", [1, 2, 4, 8, 9, 17])
 def test_pooling_nan_in_every_lane_and_window_position(dtype, channels):
     rng = np.random.default_rng(channels)
     x = rng.standard_normal((1, 8, 8, channels)).astype(dtype)
