@@ -20,14 +20,18 @@
 #define PYX_VB 16
 #define PYX_REGS 16
 #define PYX_T float
+#define PYX_IT int
 #define PYX_SFX generic_f32
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #define PYX_T double
+#define PYX_IT long long
 #define PYX_SFX generic_f64
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #undef PYX_VB
 #undef PYX_REGS
@@ -43,14 +47,18 @@
 #define PYX_VB 32
 #define PYX_REGS 16
 #define PYX_T float
+#define PYX_IT int
 #define PYX_SFX avx2_f32
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #define PYX_T double
+#define PYX_IT long long
 #define PYX_SFX avx2_f64
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #undef PYX_VB
 #undef PYX_REGS
@@ -70,6 +78,7 @@
 #define PYX_REGS 32
 #define PYX_VB 64
 #define PYX_T float
+#define PYX_IT int
 #define PYX_SFX avx512_f32
 #undef PYX_PAIRS
 #define PYX_PAIRS 1
@@ -77,23 +86,30 @@
 #undef PYX_PAIRS
 #define PYX_PAIRS 0
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #define PYX_T double
+#define PYX_IT long long
 #define PYX_SFX avx512_f64
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #undef PYX_VB
 #define PYX_VB 32
 #define PYX_T float
+#define PYX_IT int
 #define PYX_SFX avx512y_f32
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #define PYX_T double
+#define PYX_IT long long
 #define PYX_SFX avx512y_f64
 #include "conv_kernels_impl.h"
 #undef PYX_T
+#undef PYX_IT
 #undef PYX_SFX
 #undef PYX_VB
 #undef PYX_REGS

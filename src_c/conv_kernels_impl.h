@@ -21,6 +21,8 @@
 #define VU PYX_FN(vecu)
 typedef T V __attribute__((vector_size(PYX_VB)));
 typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_alias__));
+/* shuffle masks: integers of the element's size */
+typedef PYX_IT PYX_FN(ivec) __attribute__((vector_size(PYX_VB)));
 #define LOADU(p) (*(const VU *)(p))
 #define STOREU(p, v) (*(VU *)(p) = (v))
 #define INLINE static inline __attribute__((always_inline))
@@ -287,6 +289,19 @@ INLINE void PYX_FN(planar_block)(
 #pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
             STOREU(out_row + ox + b_ * LANES, acc[0][b_]);
+    } else if (FN == 2) {
+        /* (filter 0, filter 1) pairs: two interleaving shuffles, two whole stores */
+        PYX_FN(ivec) lo, hi;
+        for (int k = 0; k < LANES; k++) {
+            lo[k] = (k % 2) * LANES + k / 2;
+            hi[k] = (k % 2) * LANES + LANES / 2 + k / 2;
+        }
+#pragma GCC unroll 8
+        for (int b_ = 0; b_ < NB; b_++) {
+            STOREU(out_row + (ox + b_ * LANES) * 2, __builtin_shuffle(acc[0][b_], acc[1][b_], lo));
+            STOREU(out_row + (ox + b_ * LANES) * 2 + LANES,
+                   __builtin_shuffle(acc[0][b_], acc[1][b_], hi));
+        }
     } else {
 #pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
