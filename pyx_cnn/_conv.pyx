@@ -86,6 +86,19 @@ def _direct_pairs(Py_ssize_t n_filters, Py_ssize_t channels, Py_ssize_t stride,
     return bool(pyx_conv_direct_pairs(is_double, n_filters, channels, stride, w_out))
 
 
+cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
+                   floating[:, :, ::1] w_pair, floating[::1] b_pair) noexcept:
+    """w_pair[i, k, 2f] = w_pair[i, k, 2f+1] = w[i, k, f] (and bias likewise)."""
+    cdef Py_ssize_t i, k, f
+    for f in range(w.shape[2]):
+        b_pair[2 * f] = bias[f]
+        b_pair[2 * f + 1] = bias[f]
+        for i in range(w.shape[0]):
+            for k in range(w.shape[1]):
+                w_pair[i, k, 2 * f] = w[i, k, f]
+                w_pair[i, k, 2 * f + 1] = w[i, k, f]
+
+
 cdef inline void _run_rows(
     bint planar, const pyx_conv_shape* s, const floating* x, const floating* w,
     const floating* bias, floating* out, Py_ssize_t r0, Py_ssize_t r1,
@@ -127,6 +140,8 @@ def _conv2d_forward(
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
     cdef const floating[::1] b_k = bias
+    cdef floating[:, :, ::1] w_pair
+    cdef floating[::1] b_pair
     if rows == 0 or w_out == 0:
         return
     s.in_h = x.shape[1]
@@ -145,23 +160,26 @@ def _conv2d_forward(
     else:
         lanes = pyx_conv_direct_lanes(floating is double, n_filters)
         pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels, stride, w_out)
+        dtype = np.float32 if floating is float else np.float64
         if pairs:
-            lanes = 8
-        s.filters_padded = (n_filters + lanes - 1) // lanes * lanes
-        if s.filters_padded != n_filters or pairs:
-            # zero filters up to a whole number of registers (the paired kernel: up
-            # to 8, then each filter twice, for the two pixels sharing a register)
-            dtype = np.float32 if floating is float else np.float64
-            w_pad = np.zeros((kh, run, s.filters_padded), dtype=dtype)
-            w_pad[:, :, :n_filters] = w
-            b_pad = np.zeros(s.filters_padded, dtype=dtype)
-            b_pad[:n_filters] = bias
-            if pairs:
-                w_pad = np.repeat(w_pad, 2, axis=2)
-                b_pad = np.repeat(b_pad, 2)
-                s.filters_padded = 16
+            # each of the (up to 8) filters twice, for the two pixels sharing a register
+            s.filters_padded = 16
+            w_pad = np.zeros((kh, run, 16), dtype=dtype)
+            b_pad = np.zeros(16, dtype=dtype)
+            w_pair = w_pad
+            b_pair = b_pad
+            _pair_up(w, bias, w_pair, b_pair)
             w_k = w_pad
             b_k = b_pad
+        else:
+            s.filters_padded = (n_filters + lanes - 1) // lanes * lanes
+            if s.filters_padded != n_filters:   # zero filters up to whole registers
+                w_pad = np.zeros((kh, run, s.filters_padded), dtype=dtype)
+                w_pad[:, :, :n_filters] = w
+                b_pad = np.zeros(s.filters_padded, dtype=dtype)
+                b_pad[:n_filters] = bias
+                w_k = w_pad
+                b_k = b_pad
     if rows * w_out * kh * run * n_filters < _MIN_PARALLEL_WORK or rows < 2:
         nt = 1
     nt = min(nt, rows)

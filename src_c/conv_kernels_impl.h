@@ -213,15 +213,16 @@ static void PYX_FN(pair_block_n)(
     }
 }
 
-/* A row is cut into as few blocks of at most PAIR_MAX_R pairs as possible, of equal
- * sizes (a block of fewer than 8 pairs waits on the multiply-add latency); with an
- * odd width the last block starts one pixel early, overlapping its neighbour. */
+/* A row's first 2 * (wo / 2) pixels are cut into as few blocks of at most PAIR_MAX_R
+ * pairs as possible, of equal sizes (a block of fewer than 8 pairs waits on the
+ * multiply-add latency); with an odd width, one more pair ends at the last pixel,
+ * overlapping its neighbour (identical values). */
 __attribute__((unused)) static void PYX_FN(pair_rows)(
     const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
     ptrdiff_t row_begin, ptrdiff_t row_end)
 {
     const ptrdiff_t wo = s->out_w, F = s->filters;
-    const ptrdiff_t n_pairs = (wo + 1) / 2;
+    const ptrdiff_t n_pairs = wo / 2;
     const ptrdiff_t n_blocks = (n_pairs + PAIR_MAX_R - 1) / PAIR_MAX_R;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
@@ -230,12 +231,14 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
         ptrdiff_t ox = 0, done = 0;
         for (ptrdiff_t b = 0; b < n_blocks; b++) {
             const ptrdiff_t R = (n_pairs - done) / (n_blocks - b);
-            const ptrdiff_t start = ox + 2 * R > wo ? wo - 2 * R : ox;
-            PYX_FN(pair_block_n)((int)R, x_row + start, s->in_w, s->kw, w, s->kh, bias,
-                                 out_row + start * F, F);
+            PYX_FN(pair_block_n)((int)R, x_row + ox, s->in_w, s->kw, w, s->kh, bias,
+                                 out_row + ox * F, F);
             ox += 2 * R;
             done += R;
         }
+        if (ox < wo)
+            PYX_FN(pair_block_n)(1, x_row + wo - 2, s->in_w, s->kw, w, s->kh, bias,
+                                 out_row + (wo - 2) * F, F);
     }
 }
 #undef PAIR_MAX_R

@@ -107,3 +107,26 @@ def test_special_values_propagate():
         assert np.isnan(out[0, 0:3, 18:21]).all()
         assert np.isinf(out[0, 2:4, 3:6]).all()
         assert np.isfinite(out[0, :, 25:]).all()
+
+
+@pytest.mark.parametrize("f", [5, 6, 7, 8])
+@pytest.mark.parametrize("w_out", [2, 3, 4, 13, 26, 31, 32, 33, 47, 64, 65])
+def test_paired_kernel_one_channel_float32(f, w_out):
+    # two pixels per register (AVX-512): every filter count it takes, even and odd
+    # widths, one block, several balanced blocks
+    pairs = _conv._direct_pairs(f, 1, 1, w_out, False)
+    assert pairs == (_conv._isa() == "avx512f")
+    out = _check(3, 5, w_out + 2, 1, f, 3, 3, 1, 0, np.float32, seed=f * w_out)
+    if pairs:   # the same values as the unpaired kernel would give (same order of sums)
+        assert out.shape[2] == w_out
+
+
+@pytest.mark.parametrize("w_out", [1, 2, 9])
+def test_paired_kernel_other_shapes(w_out):
+    assert not _conv._direct_pairs(8, 1, 1, 1, False)    # one pixel per row
+    assert not _conv._direct_pairs(8, 2, 1, 9, False)    # two channels
+    assert not _conv._direct_pairs(8, 1, 2, 9, False)    # stride 2
+    assert not _conv._direct_pairs(9, 1, 1, 9, False)    # more than 8 filters
+    assert not _conv._direct_pairs(8, 1, 1, 9, True)     # float64
+    _check(2, 7, w_out + 4, 1, 8, 5, 5, 1, 0, np.float32, seed=w_out)
+    _check(2, 7, w_out + 4, 1, 7, 5, 5, 1, 1, np.float32, seed=w_out + 1)
