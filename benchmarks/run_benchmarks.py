@@ -7,10 +7,14 @@ from an installed wheel; this script adds the folder it sits in to ``sys.path`` 
 that the extra benchmark modules kept here (listed in
 ``pyx_cnn.benchmark.EXTRA_BENCHMARKS``) are found.
 
-Several OpenMP runtimes share the cores in one run (pyx_cnn's, PyTorch's, the BLAS
-threads): by default their idle threads spin for a while and steal time from each
-other's measurements. The script therefore asks for passive waiting unless
-``OMP_WAIT_POLICY`` is already set (this must happen before the libraries load).
+Several thread pools share the cores in one run (pyx_cnn's and PyTorch's OpenMP
+threads, NumPy's OpenBLAS threads): by default their idle threads keep spinning (OpenBLAS
+for about 2**28 cycles after each call) and take the cores from the implementation timed
+next, so no multi-threaded number would mean anything. The script therefore sets
+``GOMP_SPINCOUNT=10000`` (OpenMP threads spin briefly, enough to catch back-to-back
+calls, then sleep) and ``OPENBLAS_THREAD_TIMEOUT=4`` (OpenBLAS threads sleep almost at
+once) unless they are already set; this must happen before the libraries load, hence
+here and not in ``pyx-cnn bench``.
 """
 import argparse
 import os
@@ -18,6 +22,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+QUIET_THREADS = {"GOMP_SPINCOUNT": "10000", "OPENBLAS_THREAD_TIMEOUT": "4"}
 
 
 def main(argv=None):
@@ -27,7 +32,8 @@ def main(argv=None):
     parser.add_argument("--out", default=str(HERE / "results"),
                         help="folder for results.json / results.md / results.png")
     args = parser.parse_args(argv)
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    for name, value in QUIET_THREADS.items():
+        os.environ.setdefault(name, value)
     sys.path.insert(0, str(HERE))
     from pyx_cnn.benchmark import run_benchmarks
 

@@ -242,9 +242,9 @@ TARGETS = [
 # Implementations of each workload.
 
 def _torch():
-    # PyTorch's OpenMP runtime reads this when it loads: idle threads that sleep
-    # instead of spinning do not steal the cores from the next implementation timed
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+    # PyTorch's OpenMP runtime reads this when it loads: idle threads that spin only
+    # briefly do not take the cores from the next implementation timed
+    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     try:
         import torch
     except Exception:  # not installed, or broken: the torch peers are skipped
@@ -564,6 +564,13 @@ def _summary_lines(result):
                      f"float64 {peak['float64']:.0f} GFLOP/s")
     lines.append("(x): peer time / pyx_cnn time, > 1 means pyx_cnn is faster; medians of "
                  f"{result['repeats']} interleaved repeats")
+    env = result.get("environment", {})
+    if any(n > 1 for n in result["peak_gflops"]) and not (
+            env.get("GOMP_SPINCOUNT") and env.get("OPENBLAS_THREAD_TIMEOUT")):
+        lines.append("note: without GOMP_SPINCOUNT=10000 and OPENBLAS_THREAD_TIMEOUT=4 "
+                     "set before start (benchmarks/run_benchmarks.py sets them), idle "
+                     "threads of one library spin on the cores while the next is timed: "
+                     "multi-threaded rows are then unreliable")
     lines.append("")
     lines.append("targets:")
     for t in result["targets"]:
@@ -669,6 +676,9 @@ def run_benchmarks(quick=False, out_dir=None, threads="1,all", workloads=None,
     data = {id(w): w.inputs(rng) for w in selected}
     flops = {id(w): w.flops() for w in selected}
     result = {"machine": machine_info(torch), "repeats": repeats, "quick": bool(quick),
+              "environment": {k: os.environ.get(k) for k in (
+                  "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT",
+                  "OMP_NUM_THREADS")},
               "peak_gflops": {}, "rows": [], "timing": (
                   "median over interleaved rounds; each round calls every implementation "
                   "(enough times to last >= %g ms) in turn" % (min_seconds * 1e3))}
