@@ -86,6 +86,15 @@ def _direct_pairs(Py_ssize_t n_filters, Py_ssize_t channels, Py_ssize_t stride,
     return bool(pyx_conv_direct_pairs(is_double, n_filters, channels, stride, w_out))
 
 
+def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
+    """Zeros of `shape` whose data starts on an `alignment`-byte boundary."""
+    dtype = np.dtype(dtype)
+    n_bytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(n_bytes + alignment, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset:offset + n_bytes].view(dtype).reshape(shape)
+
+
 cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
                    floating[:, :, ::1] w_pair, floating[::1] b_pair) noexcept:
     """w_pair[i, k, 2f] = w_pair[i, k, 2f+1] = w[i, k, f] (and bias likewise)."""
@@ -173,8 +182,10 @@ def _conv2d_forward(
             b_k = b_pad
         else:
             s.filters_padded = (n_filters + lanes - 1) // lanes * lanes
-            if s.filters_padded != n_filters:   # zero filters up to whole registers
-                w_pad = np.zeros((kh, run, s.filters_padded), dtype=dtype)
+            if s.filters_padded != n_filters or (<size_t>&w[0, 0, 0]) % 64 != 0:
+                # zero filters up to whole registers, in a copy starting on a cache
+                # line: each register of weights is then one line, not two
+                w_pad = _aligned_zeros((kh, run, s.filters_padded), dtype)
                 w_pad[:, :, :n_filters] = w
                 b_pad = np.zeros(s.filters_padded, dtype=dtype)
                 b_pad[:n_filters] = bias
