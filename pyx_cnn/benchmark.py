@@ -609,21 +609,23 @@ def plot_results(result, path):
     for ax, n in zip(axes[:, 0], settings):
         rows = [r for r in result["rows"] if r["threads"] == n]
         labels = [f"{r['workload']}\n{r['dtype']}" for r in rows]
-        width = 0.8 / max(1, len(peers))
-        for k, peer in enumerate(peers):
+        present = [p for p in peers if any(p in r["seconds"] for r in rows)]
+        colors = {p: f"C{i}" for i, p in enumerate(peers)}
+        width = 0.8 / max(1, len(present))
+        for k, peer in enumerate(present):
             xs, ys = [], []
             for i, r in enumerate(rows):
                 if peer in r["seconds"]:
-                    xs.append(i + (k - (len(peers) - 1) / 2) * width)
+                    xs.append(i + (k - (len(present) - 1) / 2) * width)
                     ys.append(r["seconds"][peer] / r["seconds"]["pyx_cnn"])
-            ax.bar(xs, ys, width, label=peer)
+            ax.bar(xs, ys, width, label=peer, color=colors[peer])
         ax.axhline(1.0, color="black", linewidth=0.8)
         ax.set_yscale("log")
         ax.set_xticks(range(len(rows)))
         ax.set_xticklabels(labels, fontsize=8)
         ax.set_ylabel("peer time / pyx_cnn time")
         ax.set_title(f"{n} thread(s): above 1, pyx_cnn is faster")
-        ax.legend(fontsize=8, ncol=len(peers))
+        ax.legend(fontsize=8, ncol=len(present))
     fig.suptitle(f"pyx_cnn benchmarks on {result['machine']['cpu']}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
