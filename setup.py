@@ -83,13 +83,23 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
     macros.append(("PYX_CNN_DEBUG", "1"))
 
-c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))
+# The plain-C sources each extension links: every one needs the CPU feature queries;
+# the kernels go only where they are called. An extension not listed gets them all.
+C_SOURCES = {
+    "_conv": ["src_c/cpu_features.c", "src_c/conv_kernels.c"],
+    "_pool": ["src_c/cpu_features.c", "src_c/pool_kernels.c"],
+    "_threads": ["src_c/cpu_features.c"],
+}
+all_c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))
+# headers (and the kernel bodies they include): a change rebuilds the extensions
+c_headers = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.h"))
 
 
 def _extension(name):
     return Extension(
         f"pyx_cnn.{name}",
-        sources=[f"pyx_cnn/{name}.pyx", *c_sources],
+        sources=[f"pyx_cnn/{name}.pyx", *C_SOURCES.get(name, all_c_sources)],
+        depends=c_headers,
         include_dirs=[np.get_include(), "src_c"],
         define_macros=macros,
         extra_compile_args=compile_args,

@@ -13,46 +13,115 @@ w    : (kh, kw*C, F)    filter bank with the filter axis last: for a fixed kerne
                         contiguous row of ``F`` weights
 bias : (F,)
 out  : (N, Ho, Wo, F)
+
+Algorithms
+----------
+The arithmetic lives in ``src_c/conv_kernels.c`` (SIMD microkernels compiled for
+AVX-512, AVX2+FMA and the baseline instruction set, chosen at run time):
+
+- *direct*: SIMD registers hold consecutive filters of one output pixel, a block
+  of pixels x registers of filters accumulates in registers. Used when F fills
+  a register, or the stride is not 1.
+  For one input channel, stride 1 and 5..8 filters in float32 on AVX-512, a
+  register holds two neighbouring pixels x 8 filters (*paired*).
+- *planar*: SIMD registers hold consecutive output columns of one filter, read
+  from a planar (N, C, Hp, Wp) copy of the input. Used for stride 1 and
+  F <= 4, where the direct kernel would leave most SIMD lanes empty.
+
+Both sum each output in the same order (bias, then over i, j, c) and split the
+work by output rows only, so results do not depend on the thread count.
 """
+import numpy as np
+
 from cython.parallel cimport prange
 
 ctypedef fused floating:
     float
     double
 
+cdef extern from "conv_kernels.h" nogil:
+    ctypedef struct pyx_conv_shape:
+        Py_ssize_t in_h, in_w, channels
+        Py_ssize_t kh, kw, filters, filters_padded
+        Py_ssize_t out_h, out_w, stride
+    int PYX_CONV_PLANAR_MAX_FILTERS
+    int pyx_conv_direct_lanes(int is_double, Py_ssize_t filters)
+    int pyx_conv_direct_pairs(int is_double, Py_ssize_t filters, Py_ssize_t channels,
+                              Py_ssize_t stride, Py_ssize_t out_w)
+    const char* pyx_conv_isa()
+    void pyx_conv_direct_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
+                                  const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_conv_direct_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
+                                  const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_conv_planar_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
+                                  const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_conv_planar_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
+                                  const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
+
 # Below this many multiply-adds a call runs on one thread: starting the team
 # costs more than it saves.
 cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 
 
-cdef inline void _conv_output_row(
-    const floating* x_row,      # input row oy*stride, column 0, channel 0
-    Py_ssize_t x_row_stride,    # elements between input rows (Wp*C)
-    Py_ssize_t run,             # kw*C
-    Py_ssize_t step,            # stride*C: elements between output columns' windows
-    const floating* w,
-    Py_ssize_t kh,
-    Py_ssize_t n_filters,
-    const floating* bias,
-    floating* out_row,
-    Py_ssize_t w_out,
+def _isa():
+    """Instruction set the convolution kernels run on: "avx512f", "avx2" or "generic"."""
+    return pyx_conv_isa().decode()
+
+
+def _algorithm(Py_ssize_t n_filters, Py_ssize_t stride):
+    """"planar" or "direct": the kernel :func:`_conv2d_forward` uses for this shape."""
+    if stride == 1 and n_filters <= PYX_CONV_PLANAR_MAX_FILTERS:
+        return "planar"
+    return "direct"
+
+
+def _direct_lanes(Py_ssize_t n_filters, bint is_double):
+    """SIMD lanes of the direct kernel for F filters (the filter axis is padded to these)."""
+    return pyx_conv_direct_lanes(is_double, n_filters)
+
+
+def _direct_pairs(Py_ssize_t n_filters, Py_ssize_t channels, Py_ssize_t stride,
+                  Py_ssize_t w_out, bint is_double):
+    """True when the direct kernel packs two output pixels per register for this shape."""
+    return bool(pyx_conv_direct_pairs(is_double, n_filters, channels, stride, w_out))
+
+
+def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
+    """Zeros of `shape` whose data starts on an `alignment`-byte boundary."""
+    dtype = np.dtype(dtype)
+    n_bytes = int(np.prod(shape)) * dtype.itemsize
+    raw = np.zeros(n_bytes + alignment, dtype=np.uint8)
+    offset = (-raw.ctypes.data) % alignment
+    return raw[offset:offset + n_bytes].view(dtype).reshape(shape)
+
+
+cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
+                   floating[:, :, ::1] w_pair, floating[::1] b_pair) noexcept:
+    """w_pair[i, k, 2f] = w_pair[i, k, 2f+1] = w[i, k, f] (and bias likewise)."""
+    cdef Py_ssize_t i, k, f
+    for f in range(w.shape[2]):
+        b_pair[2 * f] = bias[f]
+        b_pair[2 * f + 1] = bias[f]
+        for i in range(w.shape[0]):
+            for k in range(w.shape[1]):
+                w_pair[i, k, 2 * f] = w[i, k, f]
+                w_pair[i, k, 2 * f + 1] = w[i, k, f]
+
+
+cdef inline void _run_rows(
+    bint planar, const pyx_conv_shape* s, const floating* x, const floating* w,
+    const floating* bias, floating* out, Py_ssize_t r0, Py_ssize_t r1,
 ) noexcept nogil:
-    cdef Py_ssize_t ox, i, k, f
-    cdef const floating* xp
-    cdef const floating* wp
-    cdef floating* o
-    cdef floating v
-    for ox in range(w_out):
-        o = out_row + ox * n_filters
-        for f in range(n_filters):
-            o[f] = bias[f]
-        for i in range(kh):
-            xp = x_row + i * x_row_stride + ox * step
-            wp = w + i * run * n_filters
-            for k in range(run):
-                v = xp[k]
-                for f in range(n_filters):
-                    o[f] += v * wp[k * n_filters + f]
+    if floating is float:
+        if planar:
+            pyx_conv_planar_rows_f32(s, x, w, bias, out, r0, r1)
+        else:
+            pyx_conv_direct_rows_f32(s, x, w, bias, out, r0, r1)
+    else:
+        if planar:
+            pyx_conv_planar_rows_f64(s, x, w, bias, out, r0, r1)
+        else:
+            pyx_conv_direct_rows_f64(s, x, w, bias, out, r0, r1)
 
 
 def _conv2d_forward(
@@ -71,19 +140,63 @@ def _conv2d_forward(
     cdef Py_ssize_t n_filters = w.shape[2]
     cdef Py_ssize_t h_out = out.shape[1]
     cdef Py_ssize_t w_out = out.shape[2]
-    cdef Py_ssize_t x_row_stride = x.shape[2] * channels
     cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t r, n, oy
+    cdef Py_ssize_t t, lanes
+    cdef bint pairs
     cdef int nt = n_threads
-    if rows * w_out * kh * run * n_filters < _MIN_PARALLEL_WORK or rows < 2:
-        nt = 1
+    cdef bint planar = _algorithm(n_filters, stride) == "planar"
+    cdef pyx_conv_shape s
+    cdef const floating[:, :, :, ::1] x_k = x
+    cdef const floating[:, :, ::1] w_k = w
+    cdef const floating[::1] b_k = bias
+    cdef floating[:, :, ::1] w_pair
+    cdef floating[::1] b_pair
     if rows == 0 or w_out == 0:
         return
+    s.in_h = x.shape[1]
+    s.in_w = x.shape[2]
+    s.channels = channels
+    s.kh = kh
+    s.kw = run // channels
+    s.filters = n_filters
+    s.filters_padded = n_filters
+    s.out_h = h_out
+    s.out_w = w_out
+    s.stride = stride
+    if planar:
+        if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
+            x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
+    else:
+        lanes = pyx_conv_direct_lanes(floating is double, n_filters)
+        pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels, stride, w_out)
+        dtype = np.float32 if floating is float else np.float64
+        if pairs:
+            # each of the (up to 8) filters twice, for the two pixels sharing a register
+            s.filters_padded = 16
+            w_pad = np.zeros((kh, run, 16), dtype=dtype)
+            b_pad = np.zeros(16, dtype=dtype)
+            w_pair = w_pad
+            b_pair = b_pad
+            _pair_up(w, bias, w_pair, b_pair)
+            w_k = w_pad
+            b_k = b_pad
+        else:
+            s.filters_padded = (n_filters + lanes - 1) // lanes * lanes
+            if s.filters_padded != n_filters or (<size_t>&w[0, 0, 0]) % 64 != 0:
+                # zero filters up to whole registers, in a copy starting on a cache
+                # line: each register of weights is then one line, not two
+                w_pad = _aligned_zeros((kh, run, s.filters_padded), dtype)
+                w_pad[:, :, :n_filters] = w
+                b_pad = np.zeros(s.filters_padded, dtype=dtype)
+                b_pad[:n_filters] = bias
+                w_k = w_pad
+                b_k = b_pad
+    if rows * w_out * kh * run * n_filters < _MIN_PARALLEL_WORK or rows < 2:
+        nt = 1
+    nt = min(nt, rows)
     with nogil:
-        for r in prange(rows, num_threads=nt, schedule="static"):
-            n = r // h_out
-            oy = r - n * h_out
-            _conv_output_row(
-                &x[n, oy * stride, 0, 0], x_row_stride, run, stride * channels,
-                &w[0, 0, 0], kh, n_filters, &bias[0], &out[n, oy, 0, 0], w_out,
-            )
+        # one contiguous range of output rows per thread (a row's arithmetic does not
+        # depend on the range it falls in)
+        for t in prange(nt, num_threads=nt, schedule="static"):
+            _run_rows(planar, &s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
+                      rows * t // nt, rows * (t + 1) // nt)

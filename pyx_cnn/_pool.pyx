@@ -12,32 +12,15 @@ ctypedef fused floating:
 cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 
 
-cdef inline void _maxpool_output_row(
-    const floating* x_row,      # input row oy*stride, column 0, channel 0
-    Py_ssize_t x_row_stride,    # W*C
-    Py_ssize_t channels,
-    Py_ssize_t size,
-    Py_ssize_t step,            # stride*C
-    floating* out_row,
-    Py_ssize_t w_out,
-) noexcept nogil:
-    cdef Py_ssize_t ox, i, j, c
-    cdef const floating* xp
-    cdef floating* o
-    cdef floating v
-    for ox in range(w_out):
-        o = out_row + ox * channels
-        xp = x_row + ox * step
-        for c in range(channels):
-            o[c] = xp[c]
-        for i in range(size):
-            for j in range(size):
-                xp = x_row + i * x_row_stride + ox * step + j * channels
-                for c in range(channels):
-                    v = xp[c]
-                    # v != v: a NaN anywhere in the window wins and then stays
-                    if v > o[c] or v != v:
-                        o[c] = v
+cdef extern from "pool_kernels.h" nogil:
+    ctypedef struct pyx_pool_shape:
+        Py_ssize_t in_h, in_w, channels
+        Py_ssize_t size, stride
+        Py_ssize_t out_h, out_w
+    void pyx_maxpool_rows_f32(const pyx_pool_shape* s, const float* x, float* out,
+                              Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_maxpool_rows_f64(const pyx_pool_shape* s, const double* x, double* out,
+                              Py_ssize_t r0, Py_ssize_t r1)
 
 
 def _maxpool2d_forward(
@@ -47,27 +30,40 @@ def _maxpool2d_forward(
     Py_ssize_t stride,
     int n_threads,
 ):
-    """out[n, y, x, c] = max_{i, j < size} x[n, y*stride+i, x*stride+j, c] (NaN propagates)."""
+    """out[n, y, x, c] = max_{i, j < size} x[n, y*stride+i, x*stride+j, c] (NaN propagates).
+
+    The loops are in ``src_c/pool_kernels.c``: SIMD registers hold consecutive
+    channels of one pixel (AVX2 when the CPU has it and the channels fill it).
+    """
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
-    cdef Py_ssize_t x_row_stride = x.shape[2] * channels
     cdef Py_ssize_t h_out = out.shape[1]
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t r, n, oy
+    cdef Py_ssize_t t
     cdef int nt = n_threads
+    cdef pyx_pool_shape s
     if rows * w_out * channels * size * size < _MIN_PARALLEL_WORK or rows < 2:
         nt = 1
     if rows == 0 or w_out == 0 or channels == 0:
         return
+    s.in_h = x.shape[1]
+    s.in_w = x.shape[2]
+    s.channels = channels
+    s.size = size
+    s.stride = stride
+    s.out_h = h_out
+    s.out_w = w_out
+    nt = <int>min(<Py_ssize_t>nt, rows)
     with nogil:
-        for r in prange(rows, num_threads=nt, schedule="static"):
-            n = r // h_out
-            oy = r - n * h_out
-            _maxpool_output_row(
-                &x[n, oy * stride, 0, 0], x_row_stride, channels, size,
-                stride * channels, &out[n, oy, 0, 0], w_out,
-            )
+        # one contiguous range of output rows per thread
+        for t in prange(nt, num_threads=nt, schedule="static"):
+            if floating is float:
+                pyx_maxpool_rows_f32(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // nt, rows * (t + 1) // nt)
+            else:
+                pyx_maxpool_rows_f64(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // nt, rows * (t + 1) // nt)
 
 
 def _relu(const floating[::1] x, floating[::1] out, int n_threads):

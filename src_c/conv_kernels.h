@@ -1,0 +1,61 @@
+/* Channels-last convolution microkernels, with runtime CPU dispatch.
+ *
+ * Two algorithms, both computing, for output rows r in [row_begin, row_end)
+ * (r = n * out_h + oy):
+ *
+ *     out[n, oy, ox, f] = bias[f] + sum_{i<kh, j<kw, c<C} x[n, oy*s+i, ox*s+j, c] * w[i, j*C+c, f]
+ *
+ * - direct ("filters innermost"): each SIMD register holds consecutive filters of one
+ *   output pixel; a block of R pixels x NV registers of accumulators stays in registers
+ *   while the kh*kw*C products are added. Good when F fills the registers.
+ *   Reads the weights as (kh, kw*C, Fp), Fp = F rounded up to the lane count
+ *   pyx_conv_direct_lanes() returns (zero padding), and bias as (Fp,).
+ * - planar ("columns innermost", stride 1 only): each SIMD register holds consecutive
+ *   output columns of one filter, reading a planar (N, C, H, W) copy of the input. Good
+ *   when F is too small to fill a register (F <= PYX_CONV_PLANAR_MAX_FILTERS).
+ *   Reads the weights as (kh, kw*C, F) and bias as (F,).
+ *
+ * Every output value is computed by the same sequence of operations whatever the row
+ * range, the block it falls in, or the number of threads: the sum runs over i, then
+ * j*C + c, starting from the bias. Results are identical for any thread count.
+ */
+#ifndef PYX_CONV_KERNELS_H
+#define PYX_CONV_KERNELS_H
+
+#include <stddef.h>
+
+#define PYX_CONV_PLANAR_MAX_FILTERS 4
+
+typedef struct {
+    ptrdiff_t in_h, in_w, channels;     /* padded input (N, in_h, in_w, channels) */
+    ptrdiff_t kh, kw, filters;          /* filter bank (kh, kw*channels, filters) */
+    ptrdiff_t filters_padded;           /* direct: F rounded up to the lane count */
+    ptrdiff_t out_h, out_w, stride;
+} pyx_conv_shape;
+
+/* Lanes per SIMD register the direct kernel uses for this F on the running CPU. */
+int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters);
+
+/* 1 when the direct kernel uses its paired form for this shape: it then reads the
+ * weights as (kh, kw, 16) and bias as (16,), each of the F <= 8 filters (zero-padded
+ * to 8) twice in a row, and filters_padded must be 16. */
+int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
+                          ptrdiff_t stride, ptrdiff_t out_w);
+
+/* Name of the instruction set the kernels dispatch to ("avx512f", "avx2", "generic"). */
+const char *pyx_conv_isa(void);
+
+void pyx_conv_direct_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
+                              const float *bias, float *out,
+                              ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_conv_direct_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
+                              const double *bias, double *out,
+                              ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_conv_planar_rows_f32(const pyx_conv_shape *s, const float *x_planar,
+                              const float *w, const float *bias, float *out,
+                              ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_conv_planar_rows_f64(const pyx_conv_shape *s, const double *x_planar,
+                              const double *w, const double *bias, double *out,
+                              ptrdiff_t row_begin, ptrdiff_t row_end);
+
+#endif

@@ -1,0 +1,400 @@
+/* Body of the convolution microkernels, included by conv_kernels.c once per
+ * (instruction set, register width, dtype), with:
+ *
+ *   PYX_T     the element type (float or double)
+ *   PYX_VB    bytes per SIMD register (16, 32 or 64)
+ *   PYX_REGS  SIMD registers the instruction set has (16 or 32)
+ *   PYX_SFX   a suffix making the names unique
+ *
+ * The code uses GCC/Clang vector extensions: `a += s * b` on vector types compiles to
+ * the target's multiply-add (FMA when the instruction set has it, because GNU C allows
+ * contraction) without -ffast-math. Loops over the register block have compile-time
+ * trip counts after inlining, so the accumulators live in registers.
+ */
+#define PYX_CAT_(a, b) a##_##b
+#define PYX_CAT(a, b) PYX_CAT_(a, b)
+#define PYX_FN(name) PYX_CAT(name, PYX_SFX)
+
+#define T PYX_T
+#define LANES (PYX_VB / (int)sizeof(PYX_T))
+#define V PYX_FN(vec)
+#define VU PYX_FN(vecu)
+typedef T V __attribute__((vector_size(PYX_VB)));
+typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_alias__));
+/* shuffle masks: integers of the element's size */
+typedef PYX_IT PYX_FN(ivec) __attribute__((vector_size(PYX_VB)));
+#define LOADU(p) (*(const VU *)(p))
+#define STOREU(p, v) (*(VU *)(p) = (v))
+#define INLINE static inline __attribute__((always_inline))
+/* Keep a loaded vector in a register: otherwise the compiler folds the load into each
+ * multiply-add that uses it, and the loads (unaligned, often split across two cache
+ * lines) become the bottleneck. */
+#if defined(__x86_64__) || defined(__i386__)
+#define PYX_IN_REGISTER(v) __asm__("" : "+v"(v))
+#else
+#define PYX_IN_REGISTER(v) ((void)0)
+#endif
+
+/* Direct: accumulators per block, R pixels x NV registers of filters. */
+#define DIRECT_MAX_R 12
+#define DIRECT_MAX_NV 4
+#if PYX_REGS >= 32
+#define DIRECT_R4 6
+#define DIRECT_R2 12
+#define DIRECT_R1 12
+#else
+#define DIRECT_R4 3
+#define DIRECT_R2 6
+#define DIRECT_R1 12
+#endif
+_Static_assert(DIRECT_R4 <= DIRECT_MAX_R && DIRECT_R2 <= DIRECT_MAX_R && DIRECT_R1 <= DIRECT_MAX_R,
+               "the accumulator arrays hold DIRECT_MAX_R pixels");
+
+/* R consecutive output pixels (starting at x_win / out_px) times NV registers of
+ * filters (starting at filter fb: w, bias and out_px already point there);
+ * n_valid is how many of those filters exist (the rest is padding, not stored). */
+INLINE void PYX_FN(direct_block)(
+    const int R, const int NV,
+    const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t run, ptrdiff_t step,
+    const T *w, ptrdiff_t kh, ptrdiff_t fp, const T *bias,
+    T *out_px, ptrdiff_t filters, ptrdiff_t n_valid)
+{
+    V acc[DIRECT_MAX_R][DIRECT_MAX_NV];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = LOADU(bias + v * LANES);
+    for (ptrdiff_t i = 0; i < kh; i++) {
+        const T *xi = x_win + i * x_row_stride;
+        const T *wi = w + i * run * fp;
+        for (ptrdiff_t k = 0; k < run; k++) {
+            V wv[DIRECT_MAX_NV];
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++)
+                wv[v] = LOADU(wi + k * fp + v * LANES);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
+                const T xs = xi[r * step + k];
+#pragma GCC unroll 4
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] += xs * wv[v];
+            }
+        }
+    }
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+#pragma GCC unroll 4
+        for (int v = 0; v < NV; v++) {
+            ptrdiff_t f0 = (ptrdiff_t)v * LANES;
+            if (f0 + LANES <= n_valid) {
+                STOREU(out_px + r * filters + f0, acc[r][v]);
+            } else {
+                for (ptrdiff_t l = 0; f0 + l < n_valid; l++)
+                    out_px[r * filters + f0 + l] = acc[r][v][l];
+            }
+        }
+    }
+}
+
+/* One output row, for the NV registers of filters starting at filter fb. Blocks of R
+ * pixels, then of R/2; a last partial block is recomputed overlapping its left
+ * neighbour (identical values), or pixel by pixel when the row is shorter than R/2. */
+INLINE void PYX_FN(direct_row_pass)(
+    const int R, const int NV, const pyx_conv_shape *s,
+    const T *x_row, const T *w, const T *bias, T *out_row, ptrdiff_t fb)
+{
+    const ptrdiff_t C = s->channels, F = s->filters, fp = s->filters_padded;
+    const ptrdiff_t run = s->kw * C, step = s->stride * C, xrs = s->in_w * C;
+    const ptrdiff_t wo = s->out_w, n_valid = F - fb;
+    const int RH = R / 2;
+    ptrdiff_t ox = 0;
+#define PYX_DIRECT_AT(RR, OX) \
+    PYX_FN(direct_block)((RR), NV, x_row + (OX) * step, xrs, run, step, w + fb, s->kh, fp, \
+                         bias + fb, out_row + (OX) * F + fb, F, n_valid)
+    for (; ox + R <= wo; ox += R)
+        PYX_DIRECT_AT(R, ox);
+    for (; ox + RH <= wo; ox += RH)
+        PYX_DIRECT_AT(RH, ox);
+    if (ox < wo) {
+        if (wo >= RH) {
+            PYX_DIRECT_AT(RH, wo - RH);
+        } else {
+            for (; ox < wo; ox++)
+                PYX_DIRECT_AT(1, ox);
+        }
+    }
+#undef PYX_DIRECT_AT
+}
+
+__attribute__((unused)) static void PYX_FN(direct_rows)(
+    const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
+    ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t n_vec = s->filters_padded / LANES;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const T *x_row = x + ((n * s->in_h + oy * s->stride) * s->in_w) * s->channels;
+        T *out_row = out + r * s->out_w * s->filters;
+        ptrdiff_t v = 0;
+        for (; v + 4 <= n_vec; v += 4)
+            PYX_FN(direct_row_pass)(DIRECT_R4, 4, s, x_row, w, bias, out_row, v * LANES);
+        for (; v + 2 <= n_vec; v += 2)
+            PYX_FN(direct_row_pass)(DIRECT_R2, 2, s, x_row, w, bias, out_row, v * LANES);
+        for (; v < n_vec; v++)
+            PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES);
+    }
+}
+
+#if PYX_PAIRS
+/* Paired direct kernel (64-byte registers of float, one input channel, stride 1,
+ * 5 <= F <= 8): a register holds two neighbouring output pixels x 8 filters. The two
+ * input values under pixels ox and ox+1 are neighbours in memory, so one 64-bit
+ * broadcast puts them in alternate lanes (lane 2f + p: pixel ox + p, filter f), and
+ * the weights come with each filter twice: w (kh, kw, 16), bias (16,). The sums run
+ * in the same order as the other kernels'. */
+#define PAIR_MAX_R 16
+typedef double PYX_FN(pairvec) __attribute__((vector_size(64)));
+typedef int PYX_FN(lanevec) __attribute__((vector_size(64)));
+typedef double PYX_FN(pairword) __attribute__((aligned(4), __may_alias__));
+
+INLINE void PYX_FN(pair_block)(
+    const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, const T *w,
+    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+{
+    V acc[PAIR_MAX_R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+        acc[r] = LOADU(bias);
+    for (ptrdiff_t i = 0; i < kh; i++) {
+        const T *xi = x_win + i * x_row_stride;
+        const T *wi = w + i * kw * 16;
+        for (ptrdiff_t k = 0; k < kw; k++) {
+            const V wv = LOADU(wi + k * 16);
+#pragma GCC unroll 16
+            for (int r = 0; r < R; r++) {
+                /* the bits of x[2r + k] and x[2r + k + 1] (not a number): moved, never
+                 * computed with, so they reach the lanes unchanged */
+                const double pair = *(const PYX_FN(pairword) *)(xi + 2 * r + k);
+                const PYX_FN(pairvec) b = {pair, pair, pair, pair, pair, pair, pair, pair};
+                acc[r] += (V)b * wv;
+            }
+        }
+    }
+    const PYX_FN(lanevec) unpair = {0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15};
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+        const V o = __builtin_shuffle(acc[r], unpair);   /* pixel 2r: 0..7, 2r+1: 8..15 */
+        if (filters == 8) {
+            STOREU(out_px + 2 * r * 8, o);
+        } else {
+            for (ptrdiff_t f = 0; f < filters; f++) {
+                out_px[2 * r * filters + f] = o[f];
+                out_px[(2 * r + 1) * filters + f] = o[8 + f];
+            }
+        }
+    }
+}
+
+/* Pair blocks of 1 .. PAIR_MAX_R pairs, the count known at compile time. */
+static void PYX_FN(pair_block_n)(
+    int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, const T *w,
+    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+{
+    switch (R) {
+#define PYX_PAIR_CASE(RR) \
+    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, w, kh, bias, out_px, filters); return;
+    PYX_PAIR_CASE(1) PYX_PAIR_CASE(2) PYX_PAIR_CASE(3) PYX_PAIR_CASE(4)
+    PYX_PAIR_CASE(5) PYX_PAIR_CASE(6) PYX_PAIR_CASE(7) PYX_PAIR_CASE(8)
+    PYX_PAIR_CASE(9) PYX_PAIR_CASE(10) PYX_PAIR_CASE(11) PYX_PAIR_CASE(12)
+    PYX_PAIR_CASE(13) PYX_PAIR_CASE(14) PYX_PAIR_CASE(15) PYX_PAIR_CASE(16)
+#undef PYX_PAIR_CASE
+    default: return;
+    }
+}
+
+/* A row's first 2 * (wo / 2) pixels are cut into as few blocks of at most PAIR_MAX_R
+ * pairs as possible, of equal sizes (a block of fewer than 8 pairs waits on the
+ * multiply-add latency); with an odd width, one more pair ends at the last pixel,
+ * overlapping its neighbour (identical values). */
+__attribute__((unused)) static void PYX_FN(pair_rows)(
+    const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
+    ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t wo = s->out_w, F = s->filters;
+    const ptrdiff_t n_pairs = wo / 2;
+    const ptrdiff_t n_blocks = (n_pairs + PAIR_MAX_R - 1) / PAIR_MAX_R;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const T *x_row = x + (n * s->in_h + oy) * s->in_w;
+        T *out_row = out + r * wo * F;
+        ptrdiff_t ox = 0, done = 0;
+        for (ptrdiff_t b = 0; b < n_blocks; b++) {
+            const ptrdiff_t R = (n_pairs - done) / (n_blocks - b);
+            PYX_FN(pair_block_n)((int)R, x_row + ox, s->in_w, s->kw, w, s->kh, bias,
+                                 out_row + ox * F, F);
+            ox += 2 * R;
+            done += R;
+        }
+        if (ox < wo)
+            PYX_FN(pair_block_n)(1, x_row + wo - 2, s->in_w, s->kw, w, s->kh, bias,
+                                 out_row + (wo - 2) * F, F);
+    }
+}
+#undef PAIR_MAX_R
+#endif
+
+/* Planar (stride 1): accumulators per block, FN filters x NB registers of columns. */
+#define PLANAR_MAX_NB 8
+
+INLINE V PYX_FN(splat)(T a)
+{
+    return a - (V){0};   /* a - 0 == a for every a, -0.0 and NaN included */
+}
+
+/* Output columns [ox, ox + NB*LANES) of one row for all FN filters. x_row points at
+ * channel 0, input row oy, column 0 of the planar input. */
+INLINE void PYX_FN(planar_block)(
+    const int FN, const int NB, const pyx_conv_shape *s,
+    const T *x_row, ptrdiff_t plane, const T *w, const T *bias, T *out_row, ptrdiff_t ox)
+{
+    const ptrdiff_t C = s->channels, run = s->kw * C, in_w = s->in_w;
+    V acc[PYX_CONV_PLANAR_MAX_FILTERS][PLANAR_MAX_NB];
+#pragma GCC unroll 4
+    for (int f = 0; f < FN; f++) {
+        const V b = PYX_FN(splat)(bias[f]);
+#pragma GCC unroll 8
+        for (int b_ = 0; b_ < NB; b_++)
+            acc[f][b_] = b;
+    }
+    for (ptrdiff_t i = 0; i < s->kh; i++) {
+        for (ptrdiff_t j = 0; j < s->kw; j++) {
+            for (ptrdiff_t c = 0; c < C; c++) {
+                const T *xp = x_row + c * plane + i * in_w + ox + j;
+                const T *wp = w + (i * run + j * C + c) * FN;
+                V xv[PLANAR_MAX_NB];
+#pragma GCC unroll 8
+                for (int b_ = 0; b_ < NB; b_++) {
+                    xv[b_] = LOADU(xp + b_ * LANES);
+                    PYX_IN_REGISTER(xv[b_]);
+                }
+#pragma GCC unroll 4
+                for (int f = 0; f < FN; f++) {
+                    const T wf = wp[f];
+#pragma GCC unroll 8
+                    for (int b_ = 0; b_ < NB; b_++)
+                        acc[f][b_] += wf * xv[b_];
+                }
+            }
+        }
+    }
+    if (FN == 1) {
+#pragma GCC unroll 8
+        for (int b_ = 0; b_ < NB; b_++)
+            STOREU(out_row + ox + b_ * LANES, acc[0][b_]);
+    } else if (FN == 2) {
+        /* (filter 0, filter 1) pairs: two interleaving shuffles, two whole stores */
+        PYX_FN(ivec) lo, hi;
+        for (int k = 0; k < LANES; k++) {
+            lo[k] = (k % 2) * LANES + k / 2;
+            hi[k] = (k % 2) * LANES + LANES / 2 + k / 2;
+        }
+#pragma GCC unroll 8
+        for (int b_ = 0; b_ < NB; b_++) {
+            STOREU(out_row + (ox + b_ * LANES) * 2, __builtin_shuffle(acc[0][b_], acc[1][b_], lo));
+            STOREU(out_row + (ox + b_ * LANES) * 2 + LANES,
+                   __builtin_shuffle(acc[0][b_], acc[1][b_], hi));
+        }
+    } else {
+#pragma GCC unroll 8
+        for (int b_ = 0; b_ < NB; b_++)
+            for (int l = 0; l < LANES; l++)
+#pragma GCC unroll 4
+                for (int f = 0; f < FN; f++)
+                    out_row[(ox + b_ * LANES + l) * FN + f] = acc[f][b_][l];
+    }
+}
+
+/* Scalar fallback for rows narrower than one register; same order of operations. */
+INLINE void PYX_FN(planar_pixel)(
+    const int FN, const pyx_conv_shape *s,
+    const T *x_row, ptrdiff_t plane, const T *w, const T *bias, T *out_row, ptrdiff_t ox)
+{
+    const ptrdiff_t C = s->channels, run = s->kw * C, in_w = s->in_w;
+    for (int f = 0; f < FN; f++) {
+        T acc = bias[f];
+        for (ptrdiff_t i = 0; i < s->kh; i++)
+            for (ptrdiff_t j = 0; j < s->kw; j++)
+                for (ptrdiff_t c = 0; c < C; c++)
+                    acc += w[(i * run + j * C + c) * FN + f] * x_row[c * plane + i * in_w + ox + j];
+        out_row[ox * FN + f] = acc;
+    }
+}
+
+INLINE void PYX_FN(planar_row)(
+    const int FN, const int NB, const pyx_conv_shape *s,
+    const T *x_row, ptrdiff_t plane, const T *w, const T *bias, T *out_row)
+{
+    const ptrdiff_t wo = s->out_w;
+    ptrdiff_t ox = 0;
+    for (; ox + NB * LANES <= wo; ox += NB * LANES)
+        PYX_FN(planar_block)(FN, NB, s, x_row, plane, w, bias, out_row, ox);
+    if (ox < wo && ox > 0) {
+        /* the rest: one whole block overlapping its left neighbour (identical values),
+         * rather than single registers that would wait on the multiply-add latency */
+        PYX_FN(planar_block)(FN, NB, s, x_row, plane, w, bias, out_row, wo - NB * LANES);
+        ox = wo;
+    }
+    for (; ox + LANES <= wo; ox += LANES)
+        PYX_FN(planar_block)(FN, 1, s, x_row, plane, w, bias, out_row, ox);
+    if (ox < wo) {
+        if (wo >= LANES) {
+            PYX_FN(planar_block)(FN, 1, s, x_row, plane, w, bias, out_row, wo - LANES);
+        } else {
+            for (; ox < wo; ox++)
+                PYX_FN(planar_pixel)(FN, s, x_row, plane, w, bias, out_row, ox);
+        }
+    }
+}
+
+/* At least 8 independent sums per block where the registers allow (the multiply-add
+ * latency times the two FMA ports). */
+#if PYX_REGS >= 32
+#define PLANAR_NB(FN) ((FN) == 1 ? 8 : 4)
+#else
+#define PLANAR_NB(FN) ((FN) == 1 ? 8 : (FN) == 2 ? 4 : 2)
+#endif
+
+__attribute__((unused)) static void PYX_FN(planar_rows)(
+    const pyx_conv_shape *s, const T *x_planar, const T *w, const T *bias, T *out,
+    ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t plane = s->in_h * s->in_w;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const T *x_row = x_planar + n * s->channels * plane + oy * s->in_w;
+        T *out_row = out + r * s->out_w * s->filters;
+        switch (s->filters) {
+        case 1: PYX_FN(planar_row)(1, PLANAR_NB(1), s, x_row, plane, w, bias, out_row); break;
+        case 2: PYX_FN(planar_row)(2, PLANAR_NB(2), s, x_row, plane, w, bias, out_row); break;
+        case 3: PYX_FN(planar_row)(3, PLANAR_NB(3), s, x_row, plane, w, bias, out_row); break;
+        default: PYX_FN(planar_row)(4, PLANAR_NB(4), s, x_row, plane, w, bias, out_row); break;
+        }
+    }
+}
+
+#undef PLANAR_NB
+#undef PLANAR_MAX_NB
+#undef DIRECT_MAX_R
+#undef DIRECT_MAX_NV
+#undef DIRECT_R4
+#undef DIRECT_R2
+#undef DIRECT_R1
+#undef INLINE
+#undef PYX_IN_REGISTER
+#undef STOREU
+#undef LOADU
+#undef VU
+#undef V
+#undef LANES
+#undef T

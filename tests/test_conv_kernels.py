@@ -1,0 +1,132 @@
+"""Every code path of the convolution kernels against the naive loops.
+
+The kernels pick an algorithm by shape (planar for stride 1 and F <= 4, direct
+otherwise) and, in the direct kernel, a register block by F and by the output
+width; these shapes cover each choice, each remainder and both dtypes.
+"""
+import numpy as np
+import pytest
+
+import pyx_cnn
+from pyx_cnn import _conv
+from reference import conv_naive
+
+RTOL = {np.float32: 3e-5, np.float64: 1e-12}
+
+
+def _check(n, h, w, c, f, kh, kw, stride, padding, dtype, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    wt = rng.standard_normal((f, kh, kw, c)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    out = pyx_cnn.conv(x, wt, stride=stride, padding=padding, bias=b)
+    ref = conv_naive(x, wt, stride, padding, b)
+    assert out.shape == ref.shape and out.dtype == dtype
+    scale = np.sqrt(kh * kw * c) * 4
+    np.testing.assert_allclose(out, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    return out
+
+
+def test_algorithm_choice():
+    assert _conv._algorithm(1, 1) == "planar"
+    assert _conv._algorithm(4, 1) == "planar"
+    assert _conv._algorithm(5, 1) == "direct"
+    assert _conv._algorithm(2, 2) == "direct"
+    assert _conv._isa() in ("avx512f", "avx2", "generic")
+    for f in (1, 5, 8, 16, 33):
+        for is_double in (False, True):
+            lanes = _conv._direct_lanes(f, is_double)
+            assert lanes in (2, 4, 8, 16)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", [1, 2, 3, 4])
+@pytest.mark.parametrize("c", [1, 2, 3])
+@pytest.mark.parametrize("w_in", [3, 6, 11, 19, 36, 71])
+def test_planar_widths_filters_channels(dtype, f, c, w_in):
+    # output widths 1 .. 69: narrower than one register (scalar path), whole
+    # blocks, single registers and an overlapping last register
+    assert _conv._algorithm(f, 1) == "planar"
+    _check(2, 7, w_in, c, f, 3, 3, 1, 0, dtype, seed=f * 100 + c * 10 + w_in)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("kh,kw,padding", [(1, 1, 0), (2, 5, 1), (7, 7, 3), (4, 2, 0)])
+def test_planar_kernel_shapes_and_padding(dtype, kh, kw, padding):
+    _check(1, 20, 41, 2, 3, kh, kw, 1, padding, dtype, seed=kh * kw)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", [5, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65])
+def test_direct_filter_counts(dtype, f):
+    # F below, at and above one register, and 1, 2, 3, 4+ registers with a
+    # padded last register
+    assert _conv._algorithm(f, 1) == "direct"
+    _check(2, 6, 17, 3, f, 3, 3, 1, 1, dtype, seed=f)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("w_out", [1, 2, 3, 5, 6, 7, 11, 12, 13, 18, 25, 30, 37])
+@pytest.mark.parametrize("f", [8, 32, 64])
+def test_direct_output_widths(dtype, w_out, f):
+    # remainders of every pixel block (12, 6, 3 and 1), including the overlapping
+    # last block and rows narrower than half a block
+    _check(1, 4, w_out + 2, 2, f, 3, 3, 1, 0, dtype, seed=w_out * f)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", [1, 3, 8, 20])
+@pytest.mark.parametrize("stride", [2, 3])
+def test_strides_use_direct_kernel(dtype, f, stride):
+    assert _conv._algorithm(f, stride) == "direct"
+    _check(2, 13, 29, 3, f, 3, 4, stride, 1, dtype, seed=f + stride)
+
+
+@pytest.mark.parametrize("f", [2, 32])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_threads_give_identical_results_both_kernels(f, dtype):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 40, 45, 4)).astype(dtype)
+    w = rng.standard_normal((f, 3, 3, 4)).astype(dtype)
+    try:
+        pyx_cnn.set_num_threads(1)
+        one = pyx_cnn.conv(x, w, padding=1)
+        pyx_cnn.set_num_threads(2)
+        two = pyx_cnn.conv(x, w, padding=1)
+    finally:
+        pyx_cnn.set_num_threads(None)
+    np.testing.assert_array_equal(one, two)
+
+
+def test_special_values_propagate():
+    x = np.zeros((1, 6, 40, 1))
+    x[0, 2, 20, 0] = np.nan
+    x[0, 4, 5, 0] = np.inf
+    for f in (2, 8):    # planar, direct
+        out = pyx_cnn.conv(x, np.ones((f, 3, 3)))
+        assert np.isnan(out[0, 0:3, 18:21]).all()
+        assert np.isinf(out[0, 2:4, 3:6]).all()
+        assert np.isfinite(out[0, :, 25:]).all()
+
+
+@pytest.mark.parametrize("f", [5, 6, 7, 8])
+@pytest.mark.parametrize("w_out", [2, 3, 4, 13, 26, 31, 32, 33, 47, 64, 65])
+def test_paired_kernel_one_channel_float32(f, w_out):
+    # two pixels per register (AVX-512): every filter count it takes, even and odd
+    # widths, one block, several balanced blocks
+    pairs = _conv._direct_pairs(f, 1, 1, w_out, False)
+    assert pairs == (_conv._isa() == "avx512f")
+    out = _check(3, 5, w_out + 2, 1, f, 3, 3, 1, 0, np.float32, seed=f * w_out)
+    if pairs:   # the same values as the unpaired kernel would give (same order of sums)
+        assert out.shape[2] == w_out
+
+
+@pytest.mark.parametrize("w_out", [1, 2, 9])
+def test_paired_kernel_other_shapes(w_out):
+    assert not _conv._direct_pairs(8, 1, 1, 1, False)    # one pixel per row
+    assert not _conv._direct_pairs(8, 2, 1, 9, False)    # two channels
+    assert not _conv._direct_pairs(8, 1, 2, 9, False)    # stride 2
+    assert not _conv._direct_pairs(9, 1, 1, 9, False)    # more than 8 filters
+    assert not _conv._direct_pairs(8, 1, 1, 9, True)     # float64
+    _check(2, 7, w_out + 4, 1, 8, 5, 5, 1, 0, np.float32, seed=w_out)
+    _check(2, 7, w_out + 4, 1, 7, 5, 5, 1, 1, np.float32, seed=w_out + 1)
