@@ -60,11 +60,22 @@ def _cpu_features():
     }
 
 
+cdef int _default_cache = 0  # the default, read once (as OpenMP reads its environment)
+
+
 def _default_threads():
     # omp_get_max_threads honours OMP_NUM_THREADS; read it ourselves as well so
     # the value is right even when the OpenMP runtime was initialised earlier.
+    global _default_cache
     if not PYX_HAVE_OPENMP:
         return 1
+    if _default_cache > 0:
+        return _default_cache
+    _default_cache = _read_default_threads()
+    return _default_cache
+
+
+def _read_default_threads():
     env = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
     if env.isdigit() and int(env) > 0:
         return min(int(env), MAX_THREADS)
@@ -78,7 +89,7 @@ def get_num_threads():
     -------
     n : int
         The value of the last :func:`set_num_threads`, else ``OMP_NUM_THREADS``
-        when set, else the number of cores OpenMP reports. Always 1 when the
+        as it was at the first call, else the number of cores OpenMP reports. Always 1 when the
         package was built without OpenMP, and in a process forked from one that
         imported pyx_cnn (multiprocessing's ``fork`` start method): the OpenMP
         runtime cannot start threads there. Use the ``spawn`` or ``forkserver``
@@ -88,6 +99,8 @@ def get_num_threads():
         return 1
     if _num_threads > 0:
         return _num_threads
+    if _default_cache > 0:
+        return _default_cache
     return _default_threads()
 
 

@@ -67,15 +67,20 @@ def as_array(value, name):
     return value
 
 
+_FLOAT32 = np.dtype(np.float32)
+_FLOAT64 = np.dtype(np.float64)
+
+
 def working_dtype(*arrays):
     """float32 when every array is float32, else float64 (ints and bools included).
 
     Byte order does not count: a big-endian float32 array is float32 (the
     kernel copy converts it to native order).
     """
-    if arrays and all(a.dtype.kind == "f" and a.dtype.itemsize == 4 for a in arrays):
-        return np.dtype(np.float32)
-    return np.dtype(np.float64)
+    for a in arrays:
+        if a.dtype.kind != "f" or a.dtype.itemsize != 4:
+            return _FLOAT64
+    return _FLOAT32 if arrays else _FLOAT64
 
 
 def as_kernel_array(array, dtype):
@@ -85,6 +90,10 @@ def as_kernel_array(array, dtype):
     Misaligned data (a view at an odd byte offset) is copied: the kernels load
     whole floats, which C only allows at aligned addresses.
     """
+    if array.dtype == dtype:
+        flags = array.flags
+        if flags.c_contiguous and flags.aligned:
+            return array
     return np.require(array, dtype=dtype, requirements=("C_CONTIGUOUS", "ALIGNED"))
 
 
