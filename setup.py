@@ -7,7 +7,7 @@ PYX_CNN_DEBUG=1
     ``initializedcheck`` on, and without ``-O3`` (a slow build for testing the
     Python-side validation against out-of-bounds access).
 PYX_CNN_SANITIZE=1
-    Add ``-fsanitize=address,undefined`` (see ``tools/sanitize.sh``).
+    Add ``-fsanitize=address,undefined``, at ``-O1`` (see ``tools/sanitize.sh``).
 PYX_CNN_NO_OPENMP=1
     Build without OpenMP even where the compiler has it.
 """
@@ -68,7 +68,8 @@ def _openmp_flags():
 
 omp_compile, omp_link = _openmp_flags()
 compile_args = []
-if DEBUG:
+if DEBUG or SANITIZE:
+    # -O1: instrumented -O3 builds of the SIMD kernels take minutes per file
     compile_args += ["-O1", "-g"]
 else:
     compile_args += ["-O3", "-g0"]  # no debug info in release wheels
