@@ -87,8 +87,8 @@ if DEBUG:
 # The plain-C sources each extension links: every one needs the CPU feature queries;
 # the kernels go only where they are called. An extension not listed gets them all.
 C_SOURCES = {
-    "_conv": ["src_c/cpu_features.c", "src_c/conv_kernels.c"],
-    "_pool": ["src_c/cpu_features.c", "src_c/pool_kernels.c"],
+    "_conv": ["src_c/cpu_features.c", "src_c/conv_simd.c"],
+    "_pool": ["src_c/cpu_features.c", "src_c/pool_simd.c"],
     "_threads": ["src_c/cpu_features.c"],
 }
 all_c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))

@@ -16,7 +16,7 @@ out  : (N, Ho, Wo, F)
 
 Algorithms
 ----------
-The arithmetic lives in ``src_c/conv_kernels.c`` (SIMD microkernels compiled for
+The arithmetic lives in ``src_c/conv_simd.c`` (SIMD microkernels compiled for
 AVX-512, AVX2+FMA and the baseline instruction set, chosen at run time):
 
 - *direct*: SIMD registers hold consecutive filters of one output pixel, a block

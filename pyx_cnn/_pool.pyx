@@ -32,7 +32,7 @@ def _maxpool2d_forward(
 ):
     """out[n, y, x, c] = max_{i, j < size} x[n, y*stride+i, x*stride+j, c] (NaN propagates).
 
-    The loops are in ``src_c/pool_kernels.c``: SIMD registers hold consecutive
+    The loops are in ``src_c/pool_simd.c``: SIMD registers hold consecutive
     channels of one pixel (AVX2 when the CPU has it and the channels fill it).
     """
     cdef Py_ssize_t n_batch = x.shape[0]

@@ -1,4 +1,4 @@
-/* Body of the convolution microkernels, included by conv_kernels.c once per
+/* Body of the convolution microkernels, included by conv_simd.c once per
  * (instruction set, register width, dtype), with:
  *
  *   PYX_T     the element type (float or double)

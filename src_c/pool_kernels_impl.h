@@ -1,4 +1,4 @@
-/* Body of the max-pooling kernel, included by pool_kernels.c once per (instruction
+/* Body of the max-pooling kernel, included by pool_simd.c once per (instruction
  * set, register width, dtype) with PYX_T, PYX_IT (same-size integer type), PYX_VB and
  * PYX_SFX defined. One SIMD register holds LANES consecutive channels of one pixel;
  * channels past the last whole register are done one by one. */
