@@ -146,19 +146,3 @@ def test_conv_analytic_identity_and_shift():
     np.testing.assert_array_equal(out[..., 0], img[..., 0])
     np.testing.assert_array_equal(out[1:, 1:, 1], img[:-1, :-1, 1])
     np.testing.assert_array_equal(out[0, :, 1], 0)
-
-
-def test_conv_large_input_threads_match_single_thread():
-    rng = np.random.default_rng(8)
-    x = rng.standard_normal((4, 40, 40, 8)).astype(np.float32)
-    w = rng.standard_normal((16, 3, 3, 8)).astype(np.float32)
-    before = pyx_cnn.get_num_threads()
-    try:
-        pyx_cnn.set_num_threads(1)
-        one = pyx_cnn.conv(x, w, padding=1)
-        pyx_cnn.set_num_threads(2)
-        two = pyx_cnn.conv(x, w, padding=1)
-    finally:
-        pyx_cnn.set_num_threads(None)
-    np.testing.assert_array_equal(one, two)
-    assert pyx_cnn.get_num_threads() == before

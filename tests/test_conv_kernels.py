@@ -82,7 +82,7 @@ def test_strides_use_direct_kernel(dtype, f, stride):
     _check(2, 13, 29, 3, f, 3, 4, stride, 1, dtype, seed=f + stride)
 
 
-@pytest.mark.parametrize("f", [2, 32])
+@pytest.mark.parametrize("f", [2, 16, 32])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_threads_give_identical_results_both_kernels(f, dtype):
     rng = np.random.default_rng(3)
