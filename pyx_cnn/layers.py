@@ -30,6 +30,7 @@ import math
 import numpy as np
 
 from . import _conv, _conv_grad, _pool, _pool_grad
+from ._thread_policy import one_blas_thread
 from ._threads import get_num_threads
 from ._validation import (
     as_array, as_kernel_array, check_int, check_result_size, needs_kernel_copy, shape_str,
@@ -41,11 +42,6 @@ __all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"
 
 ACTIVATIONS = (None, "relu", "sigmoid", "softmax")
 _OWN = object()   # "apply the layer's own activation" (a network may pass another)
-# While training, Conv2D gathers its input windows once (im2col) and runs the
-# forward pass and the filter gradient as BLAS products on them, as long as the
-# gathered windows hold at most this many values (a few MB); larger problems
-# use the direct kernels.
-_IM2COL_MAX_ELEMENTS = 1 << 20
 
 
 def _check_activation(activation):
@@ -232,7 +228,8 @@ class Layer:
         if needs_kernel_copy(x, self.dtype):
             buffers.append((x.shape, self.dtype))
         check_result_size(f"{type(self).__name__}.forward", *buffers)
-        return self._forward(as_kernel_array(x, self.dtype))
+        with one_blas_thread():
+            return self._forward(as_kernel_array(x, self.dtype))
 
     def _work_buffers(self, n):
         """(shape, dtype) of the arrays a forward pass of `n` samples allocates
@@ -252,7 +249,8 @@ class Layer:
         saved, self._input_grad = self._input_grad, True
         try:
             self._check_params(with_grads=True)
-            return self._backward(as_kernel_array(grad_out, self.dtype))
+            with one_blas_thread():
+                return self._backward(as_kernel_array(grad_out, self.dtype))
         finally:
             self._input_grad = saved
 
@@ -332,10 +330,9 @@ class Conv2D(Layer):
         p = self.padding
         return [((n, h + 2 * p, w + 2 * p, c), self.dtype)] if p else []
 
-    def _forward(self, x, act=_OWN, train=False):
+    def _forward(self, x, act=_OWN):
         # `act` lets a network fold a following activation layer in (or leave the
         # softmax to a fused loss); backward uses whatever forward applied.
-        # `train`: a backward pass follows, so gathering the windows pays.
         if act is _OWN:
             act = self.activation
         n, h, w, c = x.shape
@@ -346,27 +343,13 @@ class Conv2D(Layer):
             xp[:, p:p + h, p:p + w] = x
         else:
             xp = x
-        k = kh * kw * c
-        ho, wo = self.output_shape[:2]
-        n_windows = n * ho * wo
-        if train and n_windows * (k + 1) <= _IM2COL_MAX_ELEMENTS:
-            # rows: windows (plus a 1 for the bias); columns of wkb: filters
-            cols = np.empty((n_windows, k + 1), dtype=self.dtype)
-            _conv_grad._im2col(xp, cols, kh, kw, self.stride, get_num_threads())
-            wkb = np.empty((k + 1, f), dtype=self.dtype)
-            wkb[:k] = self.params["W"].reshape(f, k).T
-            wkb[k] = self.params["b"] if self.use_bias else 0
-            z = np.matmul(cols, wkb).reshape((n,) + self.output_shape)
-            wk = wkb[:k].reshape(kh, kw * c, f)
-        else:
-            cols = None
-            wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, f)
-            if not wk.flags.c_contiguous:
-                wk = wk.copy()
-            z = np.empty((n,) + self.output_shape, dtype=self.dtype)
-            bias = self.params["b"] if self.use_bias else self._zero_bias
-            _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
-        self._x_pad, self._wk, self._cols, self._act = xp, wk, cols, act
+        wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, f)
+        if not wk.flags.c_contiguous:
+            wk = wk.copy()
+        z = np.empty((n,) + self.output_shape, dtype=self.dtype)
+        bias = self.params["b"] if self.use_bias else self._zero_bias
+        _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
+        self._x_pad, self._wk, self._act = xp, wk, act
         self._out = _activation_forward(act, z)
         return self._out
 
@@ -375,19 +358,8 @@ class Conv2D(Layer):
         f, (kh, kw), c = self.filters, self.kernel_size, self.input_shape[2]
         nt = get_num_threads()
         gb = self.grads["b"] if self.use_bias else np.empty(f, dtype=self.dtype)
-        n_windows = grad.shape[0] * grad.shape[1] * grad.shape[2]
-        cols = self._cols
-        if cols is None and n_windows * (kh * kw * c + 1) <= _IM2COL_MAX_ELEMENTS:
-            cols = np.empty((n_windows, kh * kw * c + 1), dtype=self.dtype)
-            _conv_grad._im2col(self._x_pad, cols, kh, kw, self.stride, nt)
-        if cols is not None:
-            # one BLAS product; the column of ones gives the bias gradient
-            gwb = cols.T @ grad.reshape(n_windows, f)
-            gw = gwb[:-1]
-            gb[...] = gwb[-1]
-        else:
-            gw = np.empty((kh, kw * c, f), dtype=self.dtype)
-            _conv_grad._conv2d_backward_weights(self._x_pad, grad, gw, gb, self.stride, nt)
+        gw = np.empty((kh, kw * c, f), dtype=self.dtype)
+        _conv_grad._conv2d_backward_weights(self._x_pad, grad, gw, gb, self.stride, nt)
         self.grads["W"][...] = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
         if not self._input_grad:
             return None

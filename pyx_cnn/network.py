@@ -21,6 +21,7 @@ import numpy as np
 from . import layers as _layers
 from .losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from .optim import SGD, get_optimizer
+from ._thread_policy import holds_blas_to_one_thread
 from ._validation import (
     as_array, as_kernel_array, check_int, check_result_size, needs_kernel_copy, shape_str,
 )
@@ -247,7 +248,7 @@ class NeuralNetwork:
                 backward.append(following._backward)
                 i += 2
                 continue
-            extra = {"train": True} if train and isinstance(layer, _layers.Conv2D) else {}
+            extra = {}
             if (isinstance(layer, (_layers.Conv2D, _layers.Dense)) and layer.activation is None
                     and isinstance(following, _layers._Activation)
                     and not (isinstance(following, _layers.ReLU)
@@ -287,6 +288,7 @@ class NeuralNetwork:
         return value, correct
 
     # ------------------------------------------------------------------- API
+    @holds_blas_to_one_thread
     def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.01, *, optimizer=None,
             loss=None, validation_data=None, shuffle=True, verbose=False):
         """Train by mini-batch gradient descent, continuing from the current weights.
@@ -375,6 +377,7 @@ class NeuralNetwork:
             bar.close()
         return history
 
+    @holds_blas_to_one_thread
     def gradient_descent(self, learning_rate, x, y, iterations):
         """Full-batch gradient descent, as in the companion article.
 
@@ -405,6 +408,7 @@ class NeuralNetwork:
             first._input_grad = True
         return losses
 
+    @holds_blas_to_one_thread
     def predict(self, X, batch_size=256):
         """The last layer's output for every sample, shape ``(N,) + output_shape``."""
         X = self._prepare_x(X)
@@ -439,6 +443,7 @@ class NeuralNetwork:
             scores["accuracy"] = correct / X.shape[0]
         return scores
 
+    @holds_blas_to_one_thread
     def evaluate(self, X, y, batch_size=256, loss=None):
         """Mean loss and accuracy on (X, y).
 

@@ -74,7 +74,6 @@ def conv_layer_cases(draw):
         activation=draw(st.sampled_from([None, "relu", "sigmoid", "softmax"])),
         use_bias=draw(st.booleans()),
         dtype=draw(float_dtypes),
-        direct=draw(st.booleans()),       # the direct filter-gradient kernel, not im2col
         threads=draw(st.sampled_from([1, 2])),
         x=draw(arrays((n, h, w, c))),
         seed=draw(seeds),
@@ -90,9 +89,9 @@ EDGE_CONV = [
 ]
 
 
-def _edge_conv(spec, dtype="float64", activation=None, direct=False):
+def _edge_conv(spec, dtype="float64", activation=None):
     rng = np.random.default_rng(sum(spec.values()))
-    return dict(spec, activation=activation, use_bias=True, dtype=dtype, direct=direct,
+    return dict(spec, activation=activation, use_bias=True, dtype=dtype,
                 threads=1, x=rng.standard_normal((spec["n"], spec["h"], spec["w"], spec["c"])),
                 seed=1, grad_layout="C")
 
@@ -100,8 +99,8 @@ def _edge_conv(spec, dtype="float64", activation=None, direct=False):
 @given(conv_layer_cases())
 @example(_edge_conv(EDGE_CONV[0]))
 @example(_edge_conv(EDGE_CONV[1], "float32", "relu"))
-@example(_edge_conv(EDGE_CONV[2], direct=True))
-@example(_edge_conv(EDGE_CONV[3], "float32", "sigmoid", direct=True))
+@example(_edge_conv(EDGE_CONV[2]))
+@example(_edge_conv(EDGE_CONV[3], "float32", "sigmoid"))
 def test_conv2d_layer_forward_and_backward(case):
     dtype = np.dtype(case["dtype"])
     rng = np.random.default_rng(case["seed"])
@@ -120,16 +119,10 @@ def test_conv2d_layer_forward_and_backward(case):
     pad = case["padding"]
 
     pyx_cnn.set_num_threads(case["threads"])
-    saved_limit = layers._IM2COL_MAX_ELEMENTS
-    if case["direct"]:
-        layers._IM2COL_MAX_ELEMENTS = -1
-    try:
-        y = layer.forward(x)
-        g = in_layout(random_values(rng, y.shape, dtype), case["grad_layout"])
-        g_before = g.copy()
-        dx = layer.backward(g)
-    finally:
-        layers._IM2COL_MAX_ELEMENTS = saved_limit
+    y = layer.forward(x)
+    g = in_layout(random_values(rng, y.shape, dtype), case["grad_layout"])
+    g_before = g.copy()
+    dx = layer.backward(g)
     np.testing.assert_array_equal(x, x_before, strict=True)
     np.testing.assert_array_equal(g, g_before, strict=True)
     assert y.dtype == dtype and dx.dtype == dtype and dx.shape == x.shape
@@ -338,17 +331,12 @@ def test_conv2d_backward_threads_agree_on_a_big_batch(threads):
     layer.build((24, 24, 4), rng=rng)
     x = rng.standard_normal((16, 24, 24, 4))
     g = rng.standard_normal((16, 24, 24, 8))
-    saved = layers._IM2COL_MAX_ELEMENTS
-    layers._IM2COL_MAX_ELEMENTS = -1
-    try:
-        pyx_cnn.set_num_threads(1)
-        layer.forward(x)
-        dx1 = layer.backward(g)
-        dw1 = layer.grads["W"].copy()
-        pyx_cnn.set_num_threads(threads)
-        layer.forward(x)
-        dx2 = layer.backward(g)
-    finally:
-        layers._IM2COL_MAX_ELEMENTS = saved
+    pyx_cnn.set_num_threads(1)
+    layer.forward(x)
+    dx1 = layer.backward(g)
+    dw1 = layer.grads["W"].copy()
+    pyx_cnn.set_num_threads(threads)
+    layer.forward(x)
+    dx2 = layer.backward(g)
     np.testing.assert_array_equal(dx2, dx1)   # one thread per sample: same order
     np.testing.assert_allclose(layer.grads["W"], dw1, rtol=1e-12, atol=1e-12)

@@ -1,0 +1,63 @@
+"""The library's thread policy: one pool of threads at a time.
+
+pyx_cnn's kernels run on an OpenMP team of ``get_num_threads()`` threads.
+The BLAS under numpy and SciPy (OpenBLAS in their wheels) keeps a pool of its
+own; after a call its threads spin for a while, and so do OpenMP's: on a small
+machine the two pools take the cores from each other, and two threads can be
+several times slower than one.
+
+So, as scikit-learn does, pyx_cnn holds every BLAS to one thread while it
+works (``threadpoolctl``), and splits the work itself: the kernels call BLAS
+from their own OpenMP threads, each on a slice of the batch. Only pyx_cnn's
+team runs, and ``set_num_threads`` governs all of it. The limit is set when
+the outermost pyx_cnn call that needs it starts (``fit``, ``predict``,
+``evaluate``, a layer's ``forward`` / ``backward``) and the BLAS's own
+setting is restored when it ends, so numpy and SciPy outside pyx_cnn keep
+theirs.
+"""
+import functools
+import threading
+from contextlib import contextmanager
+
+_lock = threading.Lock()
+_depth = 0
+_limiter = None
+_controller = None
+
+
+def _blas_controller():
+    global _controller
+    if _controller is None:
+        from threadpoolctl import ThreadpoolController
+
+        # created once (it scans the loaded libraries): after the kernels'
+        # import, so SciPy's BLAS is loaded and seen
+        _controller = ThreadpoolController().select(user_api="blas")
+    return _controller
+
+
+@contextmanager
+def one_blas_thread():
+    """Hold every loaded BLAS to one thread inside the block (re-entrant, thread-safe)."""
+    global _depth, _limiter
+    with _lock:
+        if _depth == 0:
+            _limiter = _blas_controller().limit(limits=1)
+        _depth += 1
+    try:
+        yield
+    finally:
+        with _lock:
+            _depth -= 1
+            if _depth == 0:
+                _limiter.restore_original_limits()
+                _limiter = None
+
+
+def holds_blas_to_one_thread(function):
+    """Decorator: run `function` inside :func:`one_blas_thread`."""
+    @functools.wraps(function)
+    def wrapper(*args, **kwargs):
+        with one_blas_thread():
+            return function(*args, **kwargs)
+    return wrapper
