@@ -242,7 +242,7 @@ class NeuralNetwork:
         y = as_array(y, name)
         out = self.output_shape
         k = out[-1]
-        if y.shape == (n,) + out and not (len(out) == 1 and y.ndim == 1):
+        if y.shape == (n,) + out:
             return as_kernel_array(y, self.dtype)
         label_shapes = [(n,) + out[:-1]]
         if len(out) > 1 and all(s == 1 for s in out[:-1]):
@@ -360,7 +360,7 @@ class NeuralNetwork:
             raise FloatingPointError(_non_finite_message(f"loss is {value}", where))
         for step in backward:
             grad = step(grad)
-        # a ReLU can hide a NaN input from the loss but not from the weight gradients
+        # a finite loss can still overflow in the backward pass (huge weights)
         if not np.isfinite(self._flat_grad).all():
             raise FloatingPointError(_non_finite_message("gradient is not finite", where))
         optimizer.step(self._flat, self._flat_grad, learning_rate)
@@ -593,12 +593,25 @@ class NeuralNetwork:
     def evaluate(self, X, y, batch_size=256, loss=None):
         """Mean loss and accuracy on (X, y).
 
+        Parameters
+        ----------
+        X : array_like
+            A batch, as for :meth:`fit`.
+        y : array_like
+            Integer labels or float targets, as for :meth:`fit`.
+        batch_size : int, optional
+        loss : {None, "cross_entropy", "mse"}, optional
+            Overrides the choice by target type (case-insensitive).
+
         Returns
         -------
         scores : dict
-            ``{"loss": float, "accuracy": float}``; accuracy compares the argmax
-            of the output with the label (or with the argmax of a target row),
-            and is left out for single-output regression targets.
+            ``{"loss": float, "accuracy": float}``. The loss is the mean over
+            every row of the output's last (class) axis: over ``N*H*W``
+            positions for a per-pixel output. Accuracy is the fraction of those
+            rows whose arg-max is the label (or the arg-max of the target row);
+            it is left out for single-output regression targets and for
+            image-shaped mean-squared-error targets.
         """
         X = self._prepare_x(X)
         y = self._prepare_y(y, X.shape[0])
