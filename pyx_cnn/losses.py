@@ -176,7 +176,11 @@ _ALIASES = {"categorical_crossentropy": "cross_entropy", "softmax_cross_entropy"
 
 
 def get_loss(loss):
-    """A loss instance from a name (``"cross_entropy"``, ``"mse"``) or an instance."""
+    """A loss instance from a name (``"cross_entropy"``, ``"mse"``) or an instance.
+
+    Names are case-insensitive, as optimiser and activation names are; the
+    instance's ``name`` is the canonical lower-case form.
+    """
     if isinstance(loss, (SoftmaxCrossEntropy, MeanSquaredError)):
         return loss
     if isinstance(loss, str):
