@@ -4,6 +4,8 @@ The kernels are compiled without bounds checks, so everything they rely on is
 checked here: types, number of dimensions, sizes, and memory layout (every
 array handed to a kernel is C-contiguous and of the working dtype).
 """
+import math
+import numbers
 import operator
 import os
 
@@ -14,6 +16,8 @@ __all__ = [
     "working_dtype",
     "as_kernel_array",
     "check_int",
+    "check_learning_rate",
+    "check_labels",
     "check_result_size",
     "needs_kernel_copy",
     "shape_str",
@@ -115,6 +119,71 @@ def check_int(value, name, minimum):
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def check_learning_rate(value, name="learning_rate"):
+    """Return `value` as a Python float, checking it is a finite real number >= 0.
+
+    Parameters
+    ----------
+    value : object
+        A Python or numpy real number (a 0-d real array is accepted too).
+    name : str, optional
+        The argument's name, for the messages.
+
+    Raises
+    ------
+    TypeError
+        When `value` is not a real number (None, a string, a bool, an array of
+        several values, a complex number).
+    ValueError
+        When it is NaN, infinite or negative.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
+            or isinstance(value, np.complexfloating):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}"
+                        + ("" if value is None else f" {value!r}"))
+    value = float(value)
+    if not math.isfinite(value) or value < 0:
+        raise ValueError(f"{name} must be a finite number >= 0, got {value}")
+    return value
+
+
+def check_labels(labels, k, name):
+    """Return integer class labels as int64, checking them before the cast.
+
+    Parameters
+    ----------
+    labels : ndarray
+        Integer, bool or float array (float values must be whole numbers).
+    k : int
+        Number of classes: every label must lie in ``[0, k)``.
+    name : str
+        The argument's name, for the messages.
+
+    Raises
+    ------
+    ValueError
+        When a label is not a whole number (NaN, inf, 0.5) or lies outside
+        ``[0, k)``. The range is checked in the labels' own dtype, so a label
+        too large for int64 is reported as it is, not wrapped by the cast.
+    """
+    if labels.size == 0:
+        return labels.astype(np.int64)
+    if labels.dtype.kind == "f":
+        whole = np.isfinite(labels) & (labels == np.round(labels))
+        if not whole.all():
+            bad = labels[~whole].flat[0]
+            raise ValueError(f"{name} must hold integer class labels, got {bad!r}")
+    low, high = labels.min(), labels.max()
+    if low < 0 or high >= k:
+        def show(v):
+            return repr(int(v)) if labels.dtype.kind != "f" or abs(v) < 2**53 else repr(float(v))
+        raise ValueError(f"{name} labels must lie in [0, {k}) for {k} classes, got range "
+                         f"[{show(low)}, {show(high)}]")
+    return labels.astype(np.int64)
 
 
 # Requests below this size are not checked against the memory available (reading

@@ -45,11 +45,23 @@ _OWN = object()   # "apply the layer's own activation" (a network may pass anoth
 
 
 def _check_activation(activation):
-    if activation not in ACTIVATIONS:
+    """The activation's canonical name: None or a lower-case name from ACTIVATIONS.
+
+    Names are case-insensitive (``"ReLU"`` is ``"relu"``), as loss and
+    optimiser names are; the lower-case form is stored, so ``get_config`` and
+    saved files stay canonical.
+    """
+    if activation is None:
+        return None
+    if not isinstance(activation, str):
+        raise TypeError("activation must be None or one of 'relu', 'sigmoid', 'softmax', "
+                        f"got {type(activation).__name__} {activation!r}")
+    name = activation.lower()
+    if name not in ACTIVATIONS:
         raise ValueError(
             f"activation must be one of None, 'relu', 'sigmoid', 'softmax', got {activation!r}"
         )
-    return activation
+    return name
 
 
 def _check_dtype(dtype):
@@ -272,7 +284,8 @@ class Conv2D(Layer):
     padding : int, optional
         Zeros on each side of H and W.
     activation : {None, 'relu', 'sigmoid', 'softmax'}, optional
-        Applied to the output (softmax over the channel axis).
+        Applied to the output (softmax over the channel axis). Case-insensitive,
+        stored in lower case.
     use_bias : bool, optional
 
     Shapes: ``(N, H, W, C) -> (N, Ho, Wo, F)`` with
@@ -471,6 +484,7 @@ class Dense(Layer):
     ----------
     units : int
     activation : {None, 'relu', 'sigmoid', 'softmax'}, optional
+        Case-insensitive, stored in lower case.
     use_bias : bool, optional
 
     Shapes: ``(N, in_features) -> (N, units)``; ``params["W"]`` is

@@ -1,24 +1,34 @@
 """Loss functions: softmax cross-entropy and mean squared error.
 
 Each loss is a callable ``loss(output, target) -> (value, grad)``: the mean
-loss over the batch as a Python float, and ``dL/d(output)`` as an array of the
-output's shape and dtype.
+loss as a Python float, and ``dL/d(output)`` as an array of the output's shape
+and dtype.
+
+The class axis is the last one, whatever the output's rank: an output
+``(N, K)`` holds one row of K scores per sample, an output ``(N, H, W, K)``
+one row per pixel. Integer labels have the output's shape without its last
+axis (``(N,)`` or ``(N, H, W)``; ``(N,)`` also fits an output ``(N, 1, 1, K)``).
+Cross-entropy is the mean over every row (over ``N*H*W`` positions for an
+image-shaped output), as ``torch.nn.functional.cross_entropy`` with
+``reduction="mean"``.
 
 ``SoftmaxCrossEntropy`` takes *logits* (pre-softmax scores). It is fused with
 the softmax: the loss is ``mean(logsumexp(z) - z[label])``, computed with the
 maximum subtracted so it never overflows, and the gradient is
-``(softmax(z) - onehot) / N``. A network whose last layer ends in a softmax
-hands the loss that layer's logits and skips the softmax in its backward pass.
+``(softmax(z) - onehot) / M`` for M rows. A network whose last layer ends in a
+softmax hands the loss that layer's logits and skips the softmax in its
+backward pass.
 """
 import numpy as np
 
 from . import _loss_grad
-from ._validation import as_array, as_kernel_array, shape_str, working_dtype
+from ._validation import as_array, as_kernel_array, check_labels, shape_str, working_dtype
 
 __all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "get_loss"]
 
 
 def _softmax_and_log_sum_exp(z):
+    """For 2-D logits (M, K)."""
     shifted = z - z.max(axis=1, keepdims=True)
     probs = np.exp(shifted)
     total = probs.sum(axis=1, keepdims=True)
@@ -26,81 +36,110 @@ def _softmax_and_log_sum_exp(z):
     return probs, shifted, np.log(total)
 
 
-def _check_loss_args(output, target, output_2d=False):
+def _label_shape_fits(label_shape, output_shape):
+    """True when labels of `label_shape` give one class per row of `output_shape`."""
+    rows = output_shape[:-1]
+    if label_shape == rows:
+        return True
+    # (N,) labels for an (N, 1, 1, K) output: one position per sample
+    return (len(label_shape) == 1 and len(rows) >= 1 and label_shape[0] == rows[0]
+            and all(s == 1 for s in rows[1:]))
+
+
+def _check_loss_args(output, target, min_ndim=1):
     """Validate a loss's public arguments (the kernel indexes by the labels).
 
     Returns ``output`` as a C-contiguous float array and ``target`` as int64
-    labels (1-D target) or a float array of ``output``'s shape.
+    labels (of the output's shape without its last axis) or as a float array
+    of ``output``'s shape.
     """
     output = as_array(output, "output")
     target = as_array(target, "target")
-    if output.ndim < 1 or output.size == 0 or (output_2d and output.ndim != 2):
-        raise ValueError(f"output must be a non-empty {'2-D (N, K)' if output_2d else ''} "
-                         f"array, got shape {shape_str(output.shape)}")
+    if output.ndim < min_ndim or output.size == 0:
+        raise ValueError(f"output must be a non-empty array of at least {min_ndim} dimension(s)"
+                         f" (N, ..., K), got shape {shape_str(output.shape)}")
     dtype = working_dtype(output)
     output = as_kernel_array(output, dtype)
-    if target.ndim == 1:
-        if output.ndim != 2:
-            raise ValueError("integer labels need an output of shape (N, K), got "
-                             f"{shape_str(output.shape)}")
-        n, k = output.shape
-        if target.shape[0] != n:
-            raise ValueError(f"target has {target.shape[0]} labels for {n} rows of output")
-        if target.dtype.kind == "f" and not np.all(np.isfinite(target) & (target == np.round(target))):
-            raise ValueError("target as a 1-D array must hold integer class labels")
-        labels = target.astype(np.int64)
-        if labels.min() < 0 or labels.max() >= k:
-            raise ValueError(f"target labels must lie in [0, {k}), got range "
-                             f"[{labels.min()}, {labels.max()}]")
-        return output, labels
-    if target.shape != output.shape:
-        raise ValueError(f"target must be labels (N,) or of output's shape "
-                         f"{shape_str(output.shape)}, got {shape_str(target.shape)}")
-    return output, as_kernel_array(target, dtype)
+    if target.shape == output.shape and not (target.dtype.kind in "iub" and output.ndim == 1):
+        return output, as_kernel_array(target, dtype)
+    if output.ndim >= 2 and _label_shape_fits(target.shape, output.shape):
+        labels = check_labels(target, output.shape[-1], "target")
+        return output, labels.reshape(output.shape[:-1])
+    if output.ndim >= 2 and target.ndim == 1 and output.ndim == 2:
+        raise ValueError(f"target has {target.shape[0]} labels for {output.shape[0]} rows "
+                         "of output")
+    labels_shape = shape_str(output.shape[:-1]) if output.ndim >= 2 else "(none: 1-D output)"
+    raise ValueError(f"target must be integer labels of shape {labels_shape} or targets of "
+                     f"output's shape {shape_str(output.shape)}, got {shape_str(target.shape)}")
+
+
+def _rows(z):
+    """``z`` (N, ..., K) as 2-D rows (M, K), a view when ``z`` is C-contiguous."""
+    return z.reshape(-1, z.shape[-1])
 
 
 class SoftmaxCrossEntropy:
-    """Cross-entropy of ``softmax(z)`` against integer labels or target distributions.
+    """Cross-entropy of ``softmax(z)`` over the last axis, against labels or distributions.
 
-    ``target`` is either 1-D integer labels ``(N,)`` in ``[0, K)`` or
-    ``(N, K)`` probabilities (one-hot rows, for example). Mean over the batch.
+    ``z`` is ``(N, ..., K)``; ``target`` is either integer labels in
+    ``[0, K)`` of shape ``z.shape[:-1]`` (``(N,)`` for ``(N, K)`` logits,
+    ``(N, H, W)`` for per-pixel logits ``(N, H, W, K)``), or probabilities of
+    ``z``'s shape (one-hot rows, for example). The value is the mean over all
+    ``M = z.size // K`` rows and the gradient is scaled by ``1 / M``.
     """
 
     name = "cross_entropy"
 
     def __call__(self, z, target):
-        z, target = _check_loss_args(z, target, output_2d=True)
+        z, target = _check_loss_args(z, target, min_ndim=2)
         return self._value_grad_correct(z, target, None)[:2]
 
     def _value_grad_correct(self, z, target, labels):
-        """(mean loss, dL/dz, number of rows whose arg-max is `labels`, or None)."""
-        if target.ndim == 1 and z.ndim == 2 and z.dtype.char in "fd":
-            if not z.flags.c_contiguous:
-                z = np.ascontiguousarray(z)
-            if target.dtype != np.int64 or not target.flags.c_contiguous:
-                target = np.ascontiguousarray(target, dtype=np.int64)
+        """(mean loss, dL/dz, correct rows counted in samples, or None).
+
+        ``z`` is a C-contiguous float array ``(N, ..., K)``; ``target`` int64
+        labels (``z.shape[:-1]``, or ``(N,)`` when that has one position per
+        sample) or a float array of ``z``'s shape. The third value counts the
+        rows whose arg-max is the label, each worth ``N / M`` of a sample, so
+        that dividing by N gives the fraction of rows right.
+        """
+        if not z.flags.c_contiguous:
+            z = np.ascontiguousarray(z)
+        rows = _rows(z)
+        per_sample = rows.shape[0] // z.shape[0]
+        if target.dtype.kind in "iu" and z.dtype.char in "fd":
+            flat_labels = target.reshape(-1)
+            if flat_labels.dtype != np.int64 or not flat_labels.flags.c_contiguous:
+                flat_labels = np.ascontiguousarray(flat_labels, dtype=np.int64)
             grad = np.empty_like(z)
-            value, correct = _loss_grad._softmax_cross_entropy_labels(z, target, grad)
-            return value, grad, correct
-        value, grad = self._numpy(z, target)
-        return value, grad, _count_correct(z, labels)
+            value, correct = _loss_grad._softmax_cross_entropy_labels(
+                rows, flat_labels, _rows(grad))
+            return value, grad, (correct if per_sample == 1 else correct / per_sample)
+        value, grad = self._numpy(rows, target.reshape(-1) if target.dtype.kind in "iu"
+                                  else _rows(target))
+        return value, grad.reshape(z.shape), _count_correct(z, labels)
 
     def _numpy(self, z, target):
-        n = z.shape[0]
+        """Value and gradient for 2-D logits (M, K) and labels (M,) or rows (M, K)."""
+        m = z.shape[0]
         probs, shifted, log_total = _softmax_and_log_sum_exp(z)
         if target.ndim == 1:
-            rows = np.arange(n)
-            value = float(np.sum(log_total[:, 0] - shifted[rows, target])) / n
+            rows = np.arange(m)
+            value = float(np.sum(log_total[:, 0] - shifted[rows, target])) / m
             probs[rows, target] -= 1
         else:
-            value = float(np.sum(target * (log_total - shifted))) / n
+            value = float(np.sum(target * (log_total - shifted))) / m
             probs -= target
-        probs /= n
+        probs /= m
         return value, probs
 
 
 class MeanSquaredError:
-    """``mean((output - target) ** 2)`` over all elements; integer labels become one-hot rows."""
+    """``mean((output - target) ** 2)`` over all elements.
+
+    Integer labels (the output's shape without its last axis) become one-hot
+    rows along the last axis.
+    """
 
     name = "mse"
 
@@ -112,9 +151,9 @@ class MeanSquaredError:
         return self._compute(*_check_loss_args(output, target))
 
     def _compute(self, output, target):
-        if target.ndim == 1:
+        if target.dtype.kind in "iu":   # labels: one-hot along the last axis
             onehot = np.zeros_like(output)
-            onehot[np.arange(output.shape[0]), target] = 1
+            _rows(onehot)[np.arange(target.size), target.reshape(-1)] = 1
             target = onehot
         diff = output - target
         value = float(np.mean(diff * diff))
@@ -123,9 +162,12 @@ class MeanSquaredError:
 
 
 def _count_correct(output, labels):
+    """Rows whose arg-max (last axis) is the label, counted in samples (see above)."""
     if labels is None:
         return None
-    return int(np.count_nonzero(output.argmax(axis=1) == labels))
+    hits = int(np.count_nonzero(output.argmax(axis=-1).reshape(-1) == labels.reshape(-1)))
+    per_sample = labels.size // output.shape[0]
+    return int(hits) if per_sample == 1 else hits / per_sample
 
 
 _LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
@@ -134,7 +176,11 @@ _ALIASES = {"categorical_crossentropy": "cross_entropy", "softmax_cross_entropy"
 
 
 def get_loss(loss):
-    """A loss instance from a name (``"cross_entropy"``, ``"mse"``) or an instance."""
+    """A loss instance from a name (``"cross_entropy"``, ``"mse"``) or an instance.
+
+    Names are case-insensitive, as optimiser and activation names are; the
+    instance's ``name`` is the canonical lower-case form.
+    """
     if isinstance(loss, (SoftmaxCrossEntropy, MeanSquaredError)):
         return loss
     if isinstance(loss, str):

@@ -12,6 +12,7 @@ into it) and all gradients in another, so an optimiser step is a few
 vectorised operations, whatever the number of layers.
 """
 import json
+import math
 import os
 import zipfile
 from functools import partial
@@ -23,7 +24,8 @@ from .losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from .optim import SGD, get_optimizer
 from ._thread_policy import holds_blas_to_one_thread
 from ._validation import (
-    as_array, as_kernel_array, check_int, check_result_size, needs_kernel_copy, shape_str,
+    as_array, as_kernel_array, check_int, check_labels, check_learning_rate, check_result_size,
+    needs_kernel_copy, shape_str,
 )
 
 __all__ = ["NeuralNetwork", "History"]
@@ -31,6 +33,22 @@ __all__ = ["NeuralNetwork", "History"]
 _ARCH_KEY = "__pyx_cnn_architecture__"
 _FORMAT = "pyx_cnn.NeuralNetwork"
 _FORMAT_VERSION = 1
+
+
+def _non_finite_message(what, where):
+    """`where`: (epoch, batch, of batches) from fit, an iteration from gradient_descent (1-based)."""
+    if isinstance(where, tuple):
+        where = f"epoch {where[0]}, batch {where[1]} of {where[2]} (counted from 1 in this fit call)"
+    elif where is not None:
+        where = f"iteration {where} (counted from 1)"
+    return (f"{where or 'the batch'}: the {what} (a NaN or inf in the inputs or targets, or a "
+            "learning rate too large); training stopped before this batch's update, the "
+            "weights and optimiser state are those from before it")
+
+
+def _batch_str(shape):
+    """``(N, 6, 6)`` for a batch of samples of `shape`."""
+    return "(N" + "".join(f", {s}" for s in shape) + (")" if shape else ",)")
 
 
 class History:
@@ -75,8 +93,15 @@ class NeuralNetwork:
         Dtype of the parameters and of the computation.
     loss : {None, "cross_entropy", "mse"}, optional
         None picks by target: integer labels train with softmax
-        cross-entropy, float targets ``(N, K)`` with mean squared error.
+        cross-entropy (over the last axis, the class axis), float targets with
+        mean squared error.
     optimizer : {"sgd", "momentum", "adam"} or optimiser instance, optional
+
+    Notes
+    -----
+    Names (``loss``, ``optimizer``, a layer's ``activation``) are
+    case-insensitive and stored in lower case, so ``"Adam"`` is ``"adam"`` and
+    :meth:`save` writes the canonical name.
 
     Attributes
     ----------
@@ -144,7 +169,12 @@ class NeuralNetwork:
             offset += value.size
 
     def _check_bound(self):
-        """Take in parameter arrays a user assigned since (same shapes required)."""
+        """Take in parameter arrays a user assigned since (same shapes required).
+
+        Every replaced array is checked before any is copied, so a refusal
+        leaves the network as it was.
+        """
+        replaced = []
         for layer, key, view, grad in self._bound:
             for store, target in ((layer.params, view), (layer.grads, grad)):
                 value = store[key]
@@ -154,8 +184,15 @@ class NeuralNetwork:
                         raise ValueError(
                             f"{type(layer).__name__} {key} must keep shape "
                             f"{shape_str(target.shape)}, got {shape_str(value.shape)}")
-                    target[...] = value
-                    store[key] = target
+                    try:
+                        value = value.astype(target.dtype, copy=False)
+                    except (TypeError, ValueError) as exc:
+                        raise TypeError(f"{type(layer).__name__} {key} must hold real "
+                                        f"numbers: {exc}") from None
+                    replaced.append((store, key, target, value))
+        for store, key, target, value in replaced:
+            target[...] = value
+            store[key] = target
 
     def count_params(self):
         """Number of trainable values."""
@@ -163,8 +200,10 @@ class NeuralNetwork:
 
     # ----------------------------------------------------------------- inputs
     def _prepare_x(self, X, name="X"):
+        """`X` as a C-contiguous batch of the network's dtype, ``(N,) + sample shape``."""
         X = as_array(X, name)
         sample = self._sample_shape
+        given = X.shape
         if len(sample) == 3 and sample[2] == 1 and X.ndim == 3:
             X = X[..., np.newaxis]
         if X.ndim != len(sample) + 1 or X.shape[1:] != sample or X.shape[0] < 1:
@@ -173,46 +212,75 @@ class NeuralNetwork:
                 f"{name} must be a non-empty batch of shape (N, {expected})"
                 + (f" or (N, {sample[0]}, {sample[1]})" if sample[-1:] == (1,) and len(sample) == 3
                    else "")
-                + f", got {shape_str(X.shape)}"
-            )
+                + f", got {shape_str(given)}" + self._shape_hint(given))
         if needs_kernel_copy(X, self.dtype):
             check_result_size(name, (X.shape, self.dtype))
         return as_kernel_array(X, self.dtype)
 
+    def _shape_hint(self, shape):
+        """A hint for a common mistake behind a refused input shape, or ""."""
+        sample = self._sample_shape
+        if len(sample) == 3:
+            h, w, c = sample
+            if len(shape) == 4 and shape[1:] == (c, h, w) != sample:
+                return (": this looks like a channels-first (NCHW) batch; pyx_cnn is "
+                        "channels-last: use X.transpose(0, 2, 3, 1)")
+            if len(shape) == 3 and shape == (c, h, w) != sample:
+                return (": this looks like one channels-first (CHW) image; pyx_cnn is "
+                        "channels-last: use X.transpose(1, 2, 0)")
+        if shape == self.input_shape or (len(sample) == 3 and sample[2] == 1
+                                         and shape == sample[:2]):
+            return ": this is one sample; pass a batch of one, X[np.newaxis]"
+        return ""
+
     def _prepare_y(self, y, n, name="y"):
+        """Integer labels as int64, or float targets of ``(n,) + output_shape``.
+
+        Labels have the output's shape without its last (class) axis:
+        ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)`` for
+        per-pixel outputs ``(H, W, K)``.
+        """
         y = as_array(y, name)
-        k = self.output_shape[-1]
+        out = self.output_shape
+        k = out[-1]
+        if y.shape == (n,) + out:
+            return as_kernel_array(y, self.dtype)
+        label_shapes = [(n,) + out[:-1]]
+        if len(out) > 1 and all(s == 1 for s in out[:-1]):
+            label_shapes.append((n,))
+        if y.shape in label_shapes:
+            return check_labels(y, k, name)
         if y.ndim == 1:
             if y.shape[0] != n:
                 raise ValueError(f"{name} has {y.shape[0]} labels for {n} samples")
-            if y.dtype.kind == "f" and not np.all(np.isfinite(y) & (y == np.round(y))):
-                raise ValueError(f"{name} as a 1-D array must hold integer class labels")
-            labels = y.astype(np.int64)
-            if len(self.output_shape) != 1 or labels.min() < 0 or labels.max() >= k:
-                raise ValueError(
-                    f"{name} labels must lie in [0, {k}) for an output of shape "
-                    f"{shape_str(self.output_shape)}, got range "
-                    f"[{labels.min()}, {labels.max()}]")
-            return labels
-        if y.shape != (n,) + self.output_shape:
             raise ValueError(
-                f"{name} must be integer labels (N,) or targets of shape (N, "
-                f"{', '.join(map(str, self.output_shape))}) with N={n}, "
-                f"got {shape_str(y.shape)}")
-        return as_kernel_array(y, self.dtype)
+                f"{name} as labels (N,) needs one output row per sample, but this network's "
+                f"output is {shape_str(out)} per sample: give integer labels of shape "
+                f"{_batch_str(out[:-1])} (one class per position) or targets of "
+                f"shape {_batch_str(out)}")
+        raise ValueError(
+            f"{name} must be integer labels of shape {_batch_str(out[:-1])} or targets of "
+            f"shape {_batch_str(out)} with N={n}, got {shape_str(y.shape)}")
 
     def _resolve_loss(self, loss, y):
         if loss is not None:
             return get_loss(loss)
         if self.loss is not None:
             return self.loss
-        return SoftmaxCrossEntropy() if y.ndim == 1 else MeanSquaredError()
+        # _prepare_y returns labels as int64 and targets as floats
+        return SoftmaxCrossEntropy() if y.dtype.kind == "i" else MeanSquaredError()
 
-    def _accuracy_labels(self, y):
-        if y.ndim == 1:
+    def _accuracy_labels(self, y, loss_fn):
+        """Labels to score the output's arg-max against, or None (no accuracy).
+
+        Integer labels themselves; for float targets, their arg-max over the
+        last axis: per row for cross-entropy, and for mean squared error only
+        for ``(N, K)`` targets with K > 1 (not image-shaped regression).
+        """
+        if y.dtype.kind == "i":
             return y
-        if y.ndim == 2 and y.shape[1] > 1:
-            return np.argmax(y, axis=1)
+        if y.shape[-1] > 1 and (y.ndim == 2 or isinstance(loss_fn, SoftmaxCrossEntropy)):
+            return np.argmax(y, axis=-1)
         return None
 
     # ---------------------------------------------------------------- passes
@@ -277,13 +345,25 @@ class NeuralNetwork:
         for step in self._plan(logits)[1]:
             grad = step(grad)
 
-    def _train_batch(self, xb, yb, loss, plan, optimizer, learning_rate, labels=None):
+    def _train_batch(self, xb, yb, loss, plan, optimizer, learning_rate, labels=None,
+                     where=None):
+        """One forward, backward and optimiser step; returns (loss, correct).
+
+        Raises FloatingPointError, before the optimiser step (so the weights
+        and the optimiser's state stay as they were), when the loss or a
+        gradient is not finite. `where` names the batch in the message.
+        """
         forward, backward = plan
         for step in forward:
             xb = step(xb)
         value, grad, correct = loss._value_grad_correct(xb, yb, labels)
+        if not math.isfinite(value):
+            raise FloatingPointError(_non_finite_message(f"loss is {value}", where))
         for step in backward:
             grad = step(grad)
+        # a finite loss can still overflow in the backward pass (huge weights)
+        if not np.isfinite(self._flat_grad).all():
+            raise FloatingPointError(_non_finite_message("gradient is not finite", where))
         optimizer.step(self._flat, self._flat_grad, learning_rate)
         return value, correct
 
@@ -296,15 +376,22 @@ class NeuralNetwork:
         Parameters
         ----------
         X : array_like, shape (N, H, W), (N, H, W, C) or (N, features)
-        y : array_like, shape (N,) integer labels or (N, K) float targets
+            Channels-last.
+        y : array_like
+            Integer class labels of the output's shape without its last (class)
+            axis: ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)``
+            for a per-pixel output ``(H, W, K)``; or float targets
+            ``(N,) + output_shape``.
         epochs : int, optional
         batch_size : int, optional
             The last batch of an epoch may be smaller.
         learning_rate : float, optional
-        optimizer : {"sgd", "momentum", "adam"}, optional
-            Replaces the network's optimiser (its state restarts).
+            A finite real number >= 0.
+        optimizer : {"sgd", "momentum", "adam"} or optimiser instance, optional
+            Replaces the network's optimiser (its state restarts). Names are
+            case-insensitive.
         loss : {"cross_entropy", "mse"}, optional
-            Overrides the choice by target type.
+            Overrides the choice by target type (case-insensitive).
         validation_data : (X_val, y_val), optional
             Evaluated after each epoch into ``val_loss`` / ``val_accuracy``.
         shuffle : bool, optional
@@ -315,40 +402,60 @@ class NeuralNetwork:
         Returns
         -------
         History
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad argument, naming it. Every argument is checked before
+            anything changes: a refused call leaves the weights, the optimiser
+            (and its state) and the epoch count as they were.
+        FloatingPointError
+            When a batch's loss or gradient is not finite (a NaN or inf in
+            `X` or `y`, or a learning rate too large). The message names the
+            epoch and the batch, both counted from 1 within this call. That
+            batch's update is not applied: the weights and the optimiser's
+            state are those from before it (the earlier batches and epochs of
+            this call stay applied).
         """
         from tqdm.auto import tqdm
 
+        # check every argument before changing anything: a refused call leaves the
+        # network (weights, optimiser and its state, epoch count) as it was
         X = self._prepare_x(X)
         y = self._prepare_y(y, X.shape[0])
         epochs = check_int(epochs, "epochs", 0)
         batch_size = check_int(batch_size, "batch_size", 1)
-        learning_rate = float(learning_rate)
-        if not np.isfinite(learning_rate) or learning_rate < 0:
-            raise ValueError(f"learning_rate must be a finite number >= 0, got {learning_rate}")
+        learning_rate = check_learning_rate(learning_rate)
         loss_fn = self._resolve_loss(loss, y)
-        if optimizer is not None:
-            self.optimizer = get_optimizer(optimizer)
+        new_optimizer = None if optimizer is None else get_optimizer(optimizer)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
-                raise ValueError("validation_data must be a pair (X_val, y_val)")
+                raise ValueError("validation_data must be a pair (X_val, y_val), got "
+                                 + (f"a {type(validation_data).__name__} of length "
+                                    f"{len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list))
+                                    else type(validation_data).__name__))
             x_val = self._prepare_x(validation_data[0], "validation_data X")
             y_val = self._prepare_y(validation_data[1], x_val.shape[0], "validation_data y")
         self._check_bound()
+        if new_optimizer is not None:
+            self.optimizer = new_optimizer
         plan = self._plan(self._fused(loss_fn), train=True)
         optim = self.optimizer
         n = X.shape[0]
+        n_batches = -(-n // batch_size)
         history = History()
         first = self.layers[0]
         first._input_grad = False
         bar = tqdm(total=epochs, disable=not verbose, unit="epoch", leave=True)
         try:
-            for _ in range(epochs):
+            for epoch in range(epochs):
                 if shuffle:
                     perm = self._shuffle_rng.permutation(n)
                     xe, ye = X[perm], y[perm]
                 else:
                     xe, ye = X, y
-                acc_labels = self._accuracy_labels(ye)
+                acc_labels = self._accuracy_labels(ye, loss_fn)
                 track = acc_labels is not None
                 total, correct = 0.0, 0
                 train_batch = self._train_batch
@@ -356,7 +463,8 @@ class NeuralNetwork:
                     stop = start + batch_size
                     value, hits = train_batch(xe[start:stop], ye[start:stop], loss_fn, plan,
                                               optim, learning_rate,
-                                              acc_labels[start:stop] if track else None)
+                                              acc_labels[start:stop] if track else None,
+                                              (epoch + 1, start // batch_size + 1, n_batches))
                     total += value * (min(stop, n) - start)
                     if track:
                         correct += hits
@@ -385,15 +493,33 @@ class NeuralNetwork:
         as in :meth:`fit`), runs backward and updates every weight by
         ``-learning_rate * gradient``.
 
+        Parameters
+        ----------
+        learning_rate : float
+            A finite real number >= 0.
+        x : array_like, shape (N, H, W), (N, H, W, C) or (N, features)
+        y : array_like
+            Integer labels or float targets, as for :meth:`fit`.
+        iterations : int
+
         Returns
         -------
         losses : ndarray, shape (iterations,)
             The loss at each iteration, before its update.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad argument (checked before any update).
+        FloatingPointError
+            When an iteration's loss or gradient is not finite; the message
+            names the iteration (counted from 1) and its update is not
+            applied.
         """
         X = self._prepare_x(x, "x")
         y = self._prepare_y(y, X.shape[0])
         iterations = check_int(iterations, "iterations", 0)
-        learning_rate = float(learning_rate)
+        learning_rate = check_learning_rate(learning_rate)
         loss_fn = self._resolve_loss(None, y)
         self._check_bound()
         plan = self._plan(self._fused(loss_fn), train=True)
@@ -403,14 +529,39 @@ class NeuralNetwork:
         first._input_grad = False
         try:
             for i in range(iterations):
-                losses[i], _ = self._train_batch(X, y, loss_fn, plan, sgd, learning_rate)
+                losses[i], _ = self._train_batch(X, y, loss_fn, plan, sgd, learning_rate,
+                                                 where=i + 1)
         finally:
             first._input_grad = True
         return losses
 
     @holds_blas_to_one_thread
     def predict(self, X, batch_size=256):
-        """The last layer's output for every sample, shape ``(N,) + output_shape``."""
+        """The last layer's output for every sample.
+
+        Parameters
+        ----------
+        X : array_like
+            A batch ``(N,) + input_shape`` (for a one-channel ``input_shape``
+            ``(H, W, 1)``, ``(N, H, W)`` too), or one sample of exactly
+            ``input_shape``.
+        batch_size : int, optional
+            Samples per forward pass (bounds the memory used).
+
+        Returns
+        -------
+        ndarray
+            ``(N,) + output_shape`` for a batch; ``output_shape`` (no batch
+            axis) for one sample of exactly ``input_shape``. For
+            ``input_shape=(H, W)`` a 3-D ``(N, H, W)`` input is a batch and a
+            2-D ``(H, W)`` input one sample.
+        """
+        one = isinstance(X, np.ndarray) and X.shape == self.input_shape
+        if not one and not isinstance(X, np.ndarray):
+            X = as_array(X, "X")
+            one = X.shape == self.input_shape
+        if one:
+            return self.predict(X[np.newaxis], batch_size)[0]
         X = self._prepare_x(X)
         batch_size = check_int(batch_size, "batch_size", 1)
         self._check_bound()
@@ -426,7 +577,7 @@ class NeuralNetwork:
 
     def _evaluate(self, X, y, loss_fn, batch_size=256):
         forward = self._plan(self._fused(loss_fn))[0]
-        acc_labels = self._accuracy_labels(y)
+        acc_labels = self._accuracy_labels(y, loss_fn)
         total, correct = 0.0, 0
         for start in range(0, X.shape[0], batch_size):
             stop = start + batch_size
@@ -447,12 +598,25 @@ class NeuralNetwork:
     def evaluate(self, X, y, batch_size=256, loss=None):
         """Mean loss and accuracy on (X, y).
 
+        Parameters
+        ----------
+        X : array_like
+            A batch, as for :meth:`fit`.
+        y : array_like
+            Integer labels or float targets, as for :meth:`fit`.
+        batch_size : int, optional
+        loss : {None, "cross_entropy", "mse"}, optional
+            Overrides the choice by target type (case-insensitive).
+
         Returns
         -------
         scores : dict
-            ``{"loss": float, "accuracy": float}``; accuracy compares the argmax
-            of the output with the label (or with the argmax of a target row),
-            and is left out for single-output regression targets.
+            ``{"loss": float, "accuracy": float}``. The loss is the mean over
+            every row of the output's last (class) axis: over ``N*H*W``
+            positions for a per-pixel output. Accuracy is the fraction of those
+            rows whose arg-max is the label (or the arg-max of the target row);
+            it is left out for single-output regression targets and for
+            image-shaped mean-squared-error targets.
         """
         X = self._prepare_x(X)
         y = self._prepare_y(y, X.shape[0])
@@ -461,7 +625,22 @@ class NeuralNetwork:
         return self._evaluate(X, y, self._resolve_loss(loss, y), batch_size)
 
     def summary(self, print_fn=print):
-        """Print (and return) a table of layers, output shapes and parameter counts."""
+        """A table of layers, output shapes and parameter counts, as Keras's ``summary``.
+
+        Parameters
+        ----------
+        print_fn : callable or None, optional
+            Called with the table as one string (``print`` by default). With
+            None, nothing is printed and the table is returned.
+
+        Returns
+        -------
+        str or None
+            The table when `print_fn` is None, else None (so a REPL or a
+            notebook does not show it twice).
+        """
+        if print_fn is not None and not callable(print_fn):
+            raise TypeError(f"print_fn must be callable or None, got {type(print_fn).__name__}")
         rows = [("Layer", "Output shape", "Params")]
         for i, layer in enumerate(self.layers):
             rows.append((f"{i}: {type(layer).__name__}", str((None,) + tuple(layer.output_shape)),
@@ -474,9 +653,10 @@ class NeuralNetwork:
         text += [fmt.format(*r) for r in rows[1:]]
         text += [line, f"Total params: {self.count_params()}"]
         text = "\n".join(text)
-        if print_fn is not None:
-            print_fn(text)
-        return text
+        if print_fn is None:
+            return text
+        print_fn(text)
+        return None
 
     # -------------------------------------------------------------- save/load
     def _architecture(self):

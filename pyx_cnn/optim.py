@@ -89,7 +89,11 @@ _OPTIMIZERS = {"sgd": SGD, "momentum": Momentum, "adam": Adam}
 
 
 def get_optimizer(optimizer):
-    """An optimiser instance from a name (``"sgd"``, ``"momentum"``, ``"adam"``) or an instance."""
+    """An optimiser instance from a name (``"sgd"``, ``"momentum"``, ``"adam"``) or an instance.
+
+    Names are case-insensitive (``"Adam"`` is ``"adam"``), as loss and
+    activation names are; the instance's ``name`` is the lower-case form.
+    """
     if isinstance(optimizer, (SGD, Momentum, Adam)):
         return optimizer
     if isinstance(optimizer, str) and optimizer.lower() in _OPTIMIZERS:

@@ -363,9 +363,15 @@ def test_network_bad_input(small_net):
         for bad in ("None", "complex", "object_floats", "str_array", "dict"):
             with pytest.raises(TypeError):
                 method(NOT_REAL_ARRAYS[bad])
-        for shape in [(0, 6, 6), (5, 6), (5, 6, 7), (5, 6, 6, 2), (6, 6)]:
+        for shape in [(0, 6, 6), (5, 6), (5, 6, 7), (5, 6, 6, 2)]:
             with pytest.raises(ValueError, match="X"):
                 method(np.ones(shape))
+    # one sample of exactly input_shape: predict gives one row (SPEC 8), the others
+    # need a batch and say so
+    assert small_net.predict(np.ones((6, 6))).shape == (3,)
+    for method in (lambda a: small_net.evaluate(a, y), lambda a: small_net.fit(a, y, epochs=1)):
+        with pytest.raises(ValueError, match=r"X must be .*one sample"):
+            method(np.ones((6, 6)))
     for labels in ([0, 1, 2, 0], [0, 1, 2, 0, 3], [0, 1, 2, 0, -1], [0, 1, 2, 0, np.nan],
                    np.ones((5, 2))):
         with pytest.raises(ValueError, match="y"):
