@@ -229,7 +229,8 @@ def _draw_filters(fig, bank, annotate=None):
                 ax.set_title(f"filter {f + 1}", fontsize=9)
             if f == 0 and n_channels > 1:
                 ax.set_ylabel(f"input ch. {c + 1}", fontsize=9)
-    fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.8, aspect=25)
+    fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.8, aspect=25,
+                 label="weight")
     fig.suptitle(f"filters: {n_filters} of {kh}x{kw}"
                  + (f" over {n_channels} input channels" if n_channels > 1 else ""),
                  fontsize=11, fontweight="bold")
