@@ -78,6 +78,8 @@ def _draw_stages(fig, stages, cmap=None, captions=None, totals=None):
     for col, name in enumerate(names):
         maps = stages[name]
         colour, vmin, vmax = _colour_scale(maps, cmap)
+        if name == "input" and cmap is None and colour == "magma":
+            colour = "gray"  # the picture itself, in grey as in the demo
         image = None
         for row in range(n_rows):
             ax = axes[row, col]
