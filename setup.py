@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from Cython.Build import cythonize
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
 from setuptools._distutils.ccompiler import new_compiler
 from setuptools._distutils.sysconfig import customize_compiler
 
@@ -84,28 +85,52 @@ macros = [("NPY_NO_DEPRECATED_API", "NPY_1_7_API_VERSION")]
 if DEBUG:
     macros.append(("PYX_CNN_DEBUG", "1"))
 
-# The plain-C sources each extension links: every one needs the CPU feature queries;
-# the kernels go only where they are called. An extension not listed gets them all.
-C_SOURCES = {
-    "_conv": ["src_c/cpu_features.c", "src_c/conv_simd.c"],
-    "_pool": ["src_c/cpu_features.c", "src_c/pool_simd.c"],
-    "_threads": ["src_c/cpu_features.c"],
-}
-all_c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))
+# The plain-C sources in src_c/ are compiled once, into one static helper library
+# (setuptools' build_clib), which every extension links. The linker copies into each
+# extension only the objects it calls: _conv gets conv_simd.o and cpu_features.o,
+# _pool gets pool_simd.o and cpu_features.o, _threads gets cpu_features.o, and the
+# extensions that call no C kernel get none.
+#
+# Rule for new kernels: a new pyx_cnn/_*.pyx needs no entry here. It is cythonized
+# and linked like the others, can `cdef extern from "<header>.h"` any header of
+# src_c/, and builds even when it calls no C code. A new src_c/*.c file joins the
+# helper library by itself.
+C_LIBRARY = "pyx_cnn_c"
+c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))
 # headers (and the kernel bodies they include): a change rebuilds the extensions
+# and the helper library
 c_headers = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.h"))
+c_library = (C_LIBRARY, {
+    "sources": c_sources,
+    "include_dirs": ["src_c"],
+    "macros": macros,
+    "cflags": compile_args,
+    "obj_deps": {"": c_headers},
+})
 
 
 def _extension(name):
     return Extension(
         f"pyx_cnn.{name}",
-        sources=[f"pyx_cnn/{name}.pyx", *C_SOURCES.get(name, all_c_sources)],
+        sources=[f"pyx_cnn/{name}.pyx"],
         depends=c_headers,
         include_dirs=[np.get_include(), "src_c"],
         define_macros=macros,
         extra_compile_args=compile_args,
         extra_link_args=link_args,
     )
+
+
+class BuildExt(build_ext):
+    """build_ext that builds the C helper library first.
+
+    ``setup.py build_ext --inplace`` and ``pip install -e .`` run build_ext
+    alone; the plain ``build`` command would run build_clib itself.
+    """
+
+    def run(self):
+        self.run_command("build_clib")
+        super().run()
 
 
 directives = {
@@ -128,4 +153,13 @@ extensions = cythonize(
     build_dir=os.path.join(BUILD_BASE, "cython"),
 )
 
-setup(ext_modules=extensions, options={"build": {"build_base": BUILD_BASE}})
+setup(
+    ext_modules=extensions,
+    libraries=[c_library],
+    cmdclass={"build_ext": BuildExt},
+    options={
+        "build": {"build_base": BUILD_BASE},
+        # compile the extensions side by side (``-j N`` on the command line overrides)
+        "build_ext": {"parallel": os.cpu_count() or 1},
+    },
+)

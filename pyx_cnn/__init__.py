@@ -6,13 +6,36 @@ conv, conv_, relu, pooling, sigmoid, softmax
     The tutorial's functions (see :mod:`pyx_cnn.functional`).
 set_num_threads, get_num_threads
     Threads used by the kernels (``OMP_NUM_THREADS`` is honoured).
-show_config
+show_config, version_line
     How the package was built and what the CPU offers.
 NeuralNetwork, layers
     Layers (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense) and a network
     trained by gradient descent (see :mod:`pyx_cnn.network`).
 """
-from ._threads import get_num_threads, set_num_threads
+import os as _os
+
+
+def _raise_build_error(exc):
+    """Explain a failed import of the compiled extensions (as scikit-learn does)."""
+    folder = _os.path.dirname(_os.path.abspath(__file__))
+    source_tree = _os.path.exists(_os.path.join(folder, "..", "setup.py"))
+    where = "its source folder " if source_tree else ""
+    raise ImportError(
+        f"{exc}\n"
+        f"pyx_cnn is being imported from {where}{folder}, which holds no built "
+        "extensions (the compiled _*.so modules).\n"
+        "If you installed pyx_cnn with pip, run Python from another directory: "
+        "a pyx_cnn source folder in the current directory (or on PYTHONPATH) hides the installed package.\n"
+        "To work on pyx_cnn itself, build the extensions in place, from the "
+        "repository root: `pip install -e .` or `python setup.py build_ext --inplace`."
+    ) from exc
+
+
+try:
+    from ._threads import get_num_threads, set_num_threads
+except ImportError as _exc:  # no compiled extension next to this file
+    _raise_build_error(_exc)
+
 from .functional import conv, conv_, pooling, relu, sigmoid, softmax
 from . import layers
 from .network import NeuralNetwork
@@ -29,6 +52,7 @@ __all__ = [
     "set_num_threads",
     "get_num_threads",
     "show_config",
+    "version_line",
     "NeuralNetwork",
     "layers",
 ]
@@ -52,3 +76,33 @@ def show_config():
         "num_threads": get_num_threads(),
         "cpu": _threads._cpu_features(),
     }
+
+
+def _simd_level(cpu):
+    """The widest SIMD instruction set the kernels use on this CPU."""
+    if cpu.get("avx512f") and cpu.get("avx2") and cpu.get("fma"):
+        return "AVX-512"
+    if cpu.get("avx2") and cpu.get("fma"):
+        return "AVX2"
+    return "SSE2"
+
+
+def version_line():
+    """One line for ``pyx-cnn --version``, e.g. ``pyx_cnn 0.1.0 (OpenMP, AVX2, 2 threads)``.
+
+    Returns
+    -------
+    line : str
+        The version, whether the kernels are threaded with OpenMP, the widest
+        SIMD instruction set the CPU offers the kernels (AVX-512, AVX2 or SSE2),
+        the thread count, and "bounds-checked build" for a PYX_CNN_DEBUG build.
+    """
+    config = show_config()
+    parts = [
+        "OpenMP" if config["openmp"] else "no OpenMP",
+        _simd_level(config["cpu"]),
+        f"{config['num_threads']} thread{'s' if config['num_threads'] != 1 else ''}",
+    ]
+    if config["debug_build"]:
+        parts.append("bounds-checked build")
+    return f"pyx_cnn {config['version']} ({', '.join(parts)})"

@@ -1,8 +1,59 @@
-"""Command line: ``pyx-cnn demo | train | bench`` (also ``python -m pyx_cnn``)."""
+"""Command line: ``pyx-cnn demo | train | bench`` (also ``python -m pyx_cnn``).
+
+Bad input never ends in a traceback: the parser checks what it can (a missing
+image file, ``--threads 0``, ``--epochs -1``), and the errors the library
+raises for the rest (an unreadable image, a missing optional dependency, a
+folder that cannot be written) are printed as one line
+``pyx-cnn: error: ...`` with exit status 2, as argparse does.
+"""
 import argparse
+import os
 import sys
 
-__all__ = ["main"]
+from ._optional import MissingExtraError
+
+__all__ = ["main", "build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def _int_at_least(minimum):
+    """An argparse type: an integer >= `minimum`."""
+    def parse(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    parse.__name__ = f"integer >= {minimum}"
+    return parse
+
+
+def _positive_float(text):
+    """An argparse type: a finite number > 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text}")
+    return value
+
+
+def _existing_file(text):
+    """An argparse type: the path of an existing file."""
+    if not os.path.isfile(text):
+        what = "is a folder, not a file" if os.path.isdir(text) else "no such file"
+        raise argparse.ArgumentTypeError(f"{what}: {text!r}")
+    return text
 
 
 def _demo(args):
@@ -29,53 +80,106 @@ def _bench(args):
 
 def build_parser():
     """The argument parser, one sub-command per job."""
-    parser = argparse.ArgumentParser(
-        prog="pyx-cnn", description="A CNN from scratch with compiled kernels."
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = _Parser(
+        prog="pyx-cnn", formatter_class=formatter,
+        description="A convolutional network from scratch with compiled kernels.",
+        epilog="Run 'pyx-cnn COMMAND --help' for the options of a command.",
     )
-    parser.add_argument("--version", action="store_true", help="print the build configuration")
-    parser.add_argument("--threads", type=int, default=None,
+    parser.add_argument("--version", action="store_true",
+                        help="print the version and the build (OpenMP, SIMD, threads)")
+    parser.add_argument("--threads", type=_int_at_least(1), default=None, metavar="N",
                         help="threads for the kernels (default: OMP_NUM_THREADS or all cores)")
-    sub = parser.add_subparsers(dest="command")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="the tutorial's three conv/ReLU/pool layers on an image")
-    demo.add_argument("--image", default=None, help="image file (default: scikit-image's chelsea)")
-    demo.add_argument("--out", default="demo_out", help="folder for the PNGs (default: demo_out)")
-    demo.add_argument("--seed", type=int, default=0, help="seed of the random filters")
+    demo = sub.add_parser(
+        "demo", formatter_class=formatter,
+        help="the tutorial's three conv/ReLU/pool layers on an image",
+        description="Run the tutorial's three layers (convolution, ReLU, 2x2 max-pooling) "
+                    "on a grey image, print each layer's shapes and times, and write one "
+                    "PNG per layer showing its input, its filters and its feature maps. "
+                    'Needs scikit-image: pip install "pyx_cnn[demo]".',
+    )
+    demo.add_argument("--image", type=_existing_file, default=None, metavar="PATH",
+                      help="image file to use (default: scikit-image's chelsea picture)")
+    demo.add_argument("--out", default="demo_out", metavar="DIR",
+                      help="folder for layer1.png, layer2.png and layer3.png")
+    demo.add_argument("--seed", type=_int_at_least(0), default=0,
+                      help="seed of the random filters of layers 2 and 3")
     demo.set_defaults(func=_demo)
 
-    train = sub.add_parser("train", help="train a small CNN on scikit-learn's digits")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=32)
-    train.add_argument("--learning-rate", type=float, default=0.1)
-    train.add_argument("--seed", type=int, default=0)
-    train.add_argument("--out", default="train_out",
-                       help="folder for the model and the loss curve (default: train_out)")
+    train = sub.add_parser(
+        "train", formatter_class=formatter,
+        help="train a small CNN on scikit-learn's digits",
+        description="Train Conv2D(8, 3) -> ReLU -> MaxPool2D -> Dense(10, softmax) on 80%% "
+                    "of scikit-learn's 1797 8x8 digits, print the accuracy on the other 20%% "
+                    "(the test split), and write model.npz, loss.png, confusion.png and "
+                    'filters.png. Needs scikit-learn: pip install "pyx_cnn[train]".',
+    )
+    train.add_argument("--epochs", type=_int_at_least(1), default=30,
+                       help="passes over the training split")
+    train.add_argument("--batch-size", type=_int_at_least(1), default=32,
+                       help="samples per gradient step")
+    train.add_argument("--learning-rate", type=_positive_float, default=0.1,
+                       help="step size of stochastic gradient descent")
+    train.add_argument("--seed", type=_int_at_least(0), default=0,
+                       help="seed of the weights, the split and the shuffling")
+    train.add_argument("--out", default="train_out", metavar="DIR",
+                       help="folder for the model and the figures")
     train.set_defaults(func=_train)
 
-    bench = sub.add_parser("bench", help="time pyx_cnn against NumPy (and PyTorch if installed)")
+    bench = sub.add_parser(
+        "bench", formatter_class=formatter,
+        help="time pyx_cnn against NumPy (and PyTorch if installed)",
+        description="Time pyx_cnn's kernels against the tutorial's NumPy loops, a "
+                    "vectorised NumPy version and PyTorch (when installed), and print "
+                    "the table.",
+    )
     bench.add_argument("--quick", action="store_true", help="fewer repeats, smaller peers")
-    bench.add_argument("--out", default=None,
-                       help="folder for results.json, results.md and results.png")
-    bench.add_argument("--threads", dest="bench_threads", default="1,all",
-                       help="thread counts to run, e.g. '1', '2' or '1,all' (default)")
+    bench.add_argument("--out", default=None, metavar="DIR",
+                       help="folder for results.json, results.md and results.png "
+                            "(default: print only)")
+    bench.add_argument("--threads", dest="bench_threads", default="1,all", metavar="LIST",
+                       help="thread counts to run, e.g. '1', '2' or '1,all'")
     bench.set_defaults(func=_bench)
     return parser
 
 
+def _one_line(exc):
+    """The message of `exc` on one line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if isinstance(exc, OSError) and exc.filename is not None and exc.strerror:
+        text = f"{exc.strerror}: {exc.filename!r}"
+    return text
+
+
 def main(argv=None):
+    """Run the command line; return the exit status (0, or 2 for bad input).
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: ``sys.argv[1:]``).
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
-    import pyx_cnn
+    try:
+        import pyx_cnn
 
-    if args.threads is not None:
-        pyx_cnn.set_num_threads(args.threads)
-    if args.version:
-        print(pyx_cnn.show_config())
-        return 0
-    if args.command is None:
-        parser.print_help()
+        if args.threads is not None:
+            pyx_cnn.set_num_threads(args.threads)
+        if args.version:
+            print(pyx_cnn.version_line())
+            return 0
+        if args.command is None:
+            parser.print_help()
+            return 2
+        return args.func(args)
+    except (ValueError, TypeError, OSError, MissingExtraError) as exc:
+        # bad input found by the library: one line, as argparse reports errors
+        prog = parser.prog if args.command is None else f"{parser.prog} {args.command}"
+        print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
         return 2
-    return args.func(args)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,14 +1,19 @@
 """The tutorial's pipeline: three conv/ReLU/pool layers on scikit-image's chelsea.
 
 Layer 1 uses the tutorial's two 3x3 edge filters, layer 2 three random 5x5
-filters and layer 3 one random 7x7 filter (``numpy.random.default_rng(seed)``
-uniform in [0, 1), as the tutorial's ``numpy.random.rand``).
+filters and layer 3 one random 7x7 filter, drawn from
+``numpy.random.default_rng(seed)``. The tutorial draws them uniform in [0, 1);
+here they are zero-mean (standard normal): non-negative filters on ReLU output
+only blur it, so every map of a layer looked the same.
+
+Needs scikit-image (``pip install "pyx_cnn[demo]"``) for the picture.
 """
 import time
 from pathlib import Path
 
 import numpy as np
 
+from ._optional import require
 from .functional import conv, pooling, relu
 
 __all__ = ["edge_filters", "load_image", "tutorial_filters", "run_pipeline", "run_demo"]
@@ -23,16 +28,34 @@ def edge_filters():
 
 
 def load_image(path=None):
-    """Grey image as float64 (H, W): `path` if given, else scikit-image's chelsea."""
-    import skimage.color
-    import skimage.data
+    """Grey image as float64 (H, W): `path` if given, else scikit-image's chelsea.
+
+    Raises
+    ------
+    FileNotFoundError
+        `path` does not exist.
+    ValueError
+        `path` is not an image file scikit-image can read.
+    MissingExtraError
+        scikit-image is not installed.
+    """
+    skimage = require("skimage", "scikit-image", "demo", "pyx_cnn.demo")
+    require("skimage.color", "scikit-image", "demo", "pyx_cnn.demo")
+    require("skimage.util", "scikit-image", "demo", "pyx_cnn.demo")
 
     if path is None:
-        rgb = skimage.data.chelsea()
+        rgb = require("skimage.data", "scikit-image", "demo", "pyx_cnn.demo").chelsea()
     else:
-        import skimage.io
-
-        rgb = skimage.io.imread(path)
+        imread = require("skimage.io", "scikit-image", "demo", "pyx_cnn.demo").imread
+        if not Path(path).is_file():
+            raise FileNotFoundError(f"image: no such file: {str(path)!r}")
+        try:
+            rgb = imread(path)
+        except Exception as exc:  # each image plugin raises its own error type
+            raise ValueError(f"image: cannot read {str(path)!r} as an image ({exc})") from exc
+        if rgb.ndim not in (2, 3) or min(rgb.shape[:2]) < 40:
+            raise ValueError(f"image: expected a picture of at least 40x40 pixels, got an "
+                             f"array of shape {rgb.shape} from {str(path)!r}")
     if rgb.ndim == 3:
         if rgb.shape[-1] == 4:
             rgb = skimage.color.rgba2rgb(rgb)
@@ -41,9 +64,14 @@ def load_image(path=None):
 
 
 def tutorial_filters(seed=0):
-    """The three filter banks: (2, 3, 3), (3, 5, 5, 2), (1, 7, 7, 3)."""
+    """The three filter banks: (2, 3, 3), (3, 5, 5, 2), (1, 7, 7, 3).
+
+    Layer 1: the tutorial's edge filters. Layers 2 and 3: standard normal
+    random filters from `seed` (zero mean, so that the maps of a layer differ).
+    """
     rng = np.random.default_rng(seed)
-    return [edge_filters(), rng.random((3, 5, 5, 2)), rng.random((1, 7, 7, 3))]
+    return [edge_filters(), rng.standard_normal((3, 5, 5, 2)),
+            rng.standard_normal((1, 7, 7, 3))]
 
 
 def run_pipeline(image, filters):
@@ -80,7 +108,8 @@ def run_demo(image_path=None, out_dir="demo_out", seed=0, plots=True, echo=print
     """
     image = load_image(image_path)
     echo(f"input image {image.shape} {image.dtype}")
-    layers = run_pipeline(image, tutorial_filters(seed))
+    filters = tutorial_filters(seed)
+    layers = run_pipeline(image, filters)
     out = Path(out_dir)
     if plots:
         out.mkdir(parents=True, exist_ok=True)
@@ -96,9 +125,16 @@ def run_demo(image_path=None, out_dir="demo_out", seed=0, plots=True, echo=print
             import matplotlib.pyplot as plt
 
             path = out / f"layer{number}.png"
+            inputs = image if number == 1 else layers[number - 2]["pool"]
+            bank = filters[number - 1]
+            kh, kw = bank.shape[1:3]
             fig = plot_feature_maps(
                 {k: layer[k] for k in ("conv", "relu", "pool")},
-                title=f"layer {number}", path=path,
+                title=f"Layer {number}: convolution, ReLU, then 2x2 max-pooling",
+                path=path, inputs=inputs, filters=bank,
+                captions={"conv": f"convolution with\nthe {kh}x{kw} filters",
+                          "relu": "ReLU: max(x, 0)\n(negatives set to 0)",
+                          "pool": "2x2 max-pooling\n(half the size)"},
             )
             plt.close(fig)
             echo(f"  wrote {path}")

@@ -1,5 +1,10 @@
-"""Figures with matplotlib: feature maps per layer (as in the tutorial), and
-loss / accuracy curves of training.
+"""Figures with matplotlib: feature maps per layer (as in the tutorial), filters,
+loss / accuracy curves of training and the confusion matrix.
+
+Maps are drawn to scale (a pooled map is half the size of the map it pools) and
+every stage has one colour scale for all its maps, shown by a colour bar: maps
+that hold negative values use a blue-white-red scale centred on zero, the others
+a dark-to-bright scale from zero.
 
 Every function draws on a new figure, saves it when `path` is given, and
 returns the figure. The non-interactive Agg backend is used when nothing else
@@ -7,7 +12,13 @@ was chosen, so the functions work on machines without a display.
 """
 import numpy as np
 
-__all__ = ["plot_feature_maps", "plot_history", "plot_network_feature_maps"]
+__all__ = [
+    "plot_feature_maps",
+    "plot_filters",
+    "plot_history",
+    "plot_confusion_matrix",
+    "plot_network_feature_maps",
+]
 
 
 def _pyplot():
@@ -22,49 +33,253 @@ def _pyplot():
     return plt
 
 
-def plot_feature_maps(stages, title=None, path=None, cmap="gray"):
-    """Draw the maps of one layer's stages, one row per stage, one column per map.
+def _as_maps(m, name):
+    """`m` as a float array (H, W, C); a 2-D map is one channel."""
+    m = np.asarray(m)
+    if m.ndim == 2:
+        m = m[..., np.newaxis]
+    if m.ndim != 3 or m.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty map of shape (H, W) or (H, W, C), got shape {m.shape}"
+        )
+    if not np.issubdtype(m.dtype, np.number) or np.iscomplexobj(m):
+        raise TypeError(f"{name} must hold real numbers, got dtype {m.dtype}")
+    return m.astype(float)
+
+
+def _colour_scale(values, cmap=None):
+    """(cmap, vmin, vmax) shared by all maps of one stage.
+
+    Negative values: a scale symmetric about zero. Otherwise zero to the
+    largest value. Limits are taken at the 0.5 and 99.5 percentiles, so that a
+    few extreme pixels do not leave the rest of the map black.
+    """
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return cmap or "gray", 0.0, 1.0
+    low, high = np.percentile(finite, [0.5, 99.5])
+    if low < 0:
+        bound = max(-low, high, 1e-12)
+        return cmap or "RdBu_r", -bound, bound
+    return cmap or "magma", 0.0, max(high, 1e-12)
+
+
+def _draw_stages(fig, stages, cmap=None, captions=None, totals=None):
+    """Draw `stages` (name -> (H, W, C)) as columns of maps in `fig` (a (sub)figure).
+
+    Every panel has the same pixel scale (the largest map's size), so smaller
+    maps are drawn smaller. Each column has one colour scale and a colour bar.
+    """
+    names = list(stages)
+    n_rows = max(m.shape[-1] for m in stages.values())
+    height = max(m.shape[0] for m in stages.values())
+    width = max(m.shape[1] for m in stages.values())
+    axes = fig.subplots(n_rows, len(names), squeeze=False)
+    for col, name in enumerate(names):
+        maps = stages[name]
+        colour, vmin, vmax = _colour_scale(maps, cmap)
+        if name == "input" and cmap is None and colour == "magma":
+            colour = "gray"  # the picture itself, in grey as in the demo
+        image = None
+        for row in range(n_rows):
+            ax = axes[row, col]
+            if row >= maps.shape[-1]:
+                ax.axis("off")
+                continue
+            image = ax.imshow(maps[..., row], cmap=colour, vmin=vmin, vmax=vmax,
+                              interpolation="nearest")
+            ax.set_xlim(-0.5, width - 0.5)
+            ax.set_ylim(height - 0.5, -0.5)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_visible(False)
+            ax.set_title(f"map {row + 1}, {maps.shape[0]}x{maps.shape[1]}", fontsize=9)
+        caption = (captions or {}).get(name, name)
+        total = (totals or {}).get(name, maps.shape[-1])
+        if total > maps.shape[-1]:
+            caption += f"\n(first {maps.shape[-1]} of {total} maps)"
+        axes[0, col].annotate(caption, (0.5, 1.0), xycoords="axes fraction",
+                              xytext=(0, 22), textcoords="offset points",
+                              ha="center", va="bottom", fontsize=11, fontweight="bold")
+        fig.colorbar(image, ax=axes[:, col], location="bottom", shrink=0.8, aspect=25,
+                     pad=0.02)
+    return axes
+
+
+def plot_feature_maps(stages, title=None, path=None, cmap=None, *, inputs=None,
+                      filters=None, captions=None):
+    """Draw one layer's stages side by side: one column per stage, one row per map.
 
     Parameters
     ----------
     stages : dict of str -> ndarray of shape (H, W, C) or (H, W)
-        For example ``{"conv": a, "relu": b, "pool": c}``, drawn top to bottom.
+        For example ``{"conv": a, "relu": b, "pool": c}``, drawn left to right.
+        All maps of a stage share one colour scale, shown by a colour bar, and
+        maps are drawn to scale.
     title : str, optional
     path : str or path-like, optional
         Where to save the PNG.
     cmap : str, optional
+        One colour map for every stage. By default a blue-white-red scale
+        centred on zero for stages with negative values, else ``"magma"``.
+    inputs : ndarray of shape (H, W) or (H, W, C), optional
+        The layer's input, drawn above the maps (in grey).
+    filters : ndarray of shape (F, kh, kw) or (F, kh, kw, C), optional
+        The layer's filter bank, drawn above the maps (see :func:`plot_filters`).
+    captions : dict of str -> str, optional
+        Column captions in words, e.g. ``{"relu": "ReLU: max(x, 0)"}``;
+        the stage name by default.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
     """
     plt = _pyplot()
-    maps = {name: (m[..., np.newaxis] if np.ndim(m) == 2 else np.asarray(m))
-            for name, m in stages.items()}
-    n_rows = len(maps)
-    n_cols = max(m.shape[-1] for m in maps.values())
-    fig, axes = plt.subplots(
-        n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False
-    )
-    for row, (name, m) in enumerate(maps.items()):
-        for col in range(n_cols):
-            ax = axes[row, col]
-            ax.set_xticks([])
-            ax.set_yticks([])
-            if col < m.shape[-1]:
-                ax.imshow(m[..., col], cmap=cmap)
-                ax.set_title(f"{name} {col}  {m.shape[0]}x{m.shape[1]}", fontsize=9)
-            else:
-                ax.axis("off")
+    if not isinstance(stages, dict) or not stages:
+        raise TypeError(f"stages must be a non-empty dict of name -> map, got {stages!r:.60}")
+    maps = {str(name): _as_maps(m, f"stages[{name!r}]") for name, m in stages.items()}
+    n_rows = max(m.shape[-1] for m in maps.values())
+    height = max(m.shape[0] for m in maps.values())
+    width = max(m.shape[1] for m in maps.values())
+    panel_w = 2.6
+    panel_h = max(panel_w * height / width, 1.2)
+    top_h = 0.0
+    if inputs is not None:
+        inputs = _as_maps(inputs, "inputs")
+    if filters is not None:
+        filters = _filter_bank(filters, "filters")
+    if inputs is not None or filters is not None:
+        top_h = 3.2
+    fig_w = max(panel_w * len(maps) + 0.6, 7.5)
+    maps_h = (panel_h + 0.45) * n_rows + 1.4
+    fig = plt.figure(figsize=(fig_w, maps_h + top_h), layout="constrained")
+    if top_h:
+        top, bottom = fig.subfigures(2, 1, height_ratios=[top_h, maps_h])
+        parts = [x for x in (inputs, filters) if x is not None]
+        subs = top.subfigures(1, len(parts), squeeze=False)[0] if len(parts) > 1 else [top]
+        index = 0
+        if inputs is not None:
+            _draw_inputs(subs[index], inputs)
+            index += 1
+        if filters is not None:
+            _draw_filters(subs[index], filters)
+    else:
+        bottom = fig
+    _draw_stages(bottom, maps, cmap=cmap, captions=captions)
     if title:
-        fig.suptitle(title)
-    fig.tight_layout()
+        fig.suptitle(title, fontsize=13)
     if path is not None:
-        fig.savefig(path, dpi=90)
+        fig.savefig(path, dpi=100)
     return fig
 
 
-def plot_history(history, title=None, path=None):
+def _draw_inputs(fig, inputs):
+    """The layer's input maps in a row, one grey scale for all."""
+    colour, vmin, vmax = _colour_scale(inputs)
+    if colour == "magma":
+        colour = "gray"
+    n = inputs.shape[-1]
+    axes = fig.subplots(1, n, squeeze=False)[0]
+    image = None
+    for c, ax in enumerate(axes):
+        image = ax.imshow(inputs[..., c], cmap=colour, vmin=vmin, vmax=vmax)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        label = "image" if n == 1 else f"channel {c + 1}"
+        ax.set_title(f"{label}, {inputs.shape[0]}x{inputs.shape[1]}", fontsize=9)
+    fig.colorbar(image, ax=list(axes), location="bottom", shrink=0.8, aspect=25)
+    fig.suptitle("input of this layer", fontsize=11, fontweight="bold")
+
+
+def _filter_bank(weights, name):
+    """`weights` as a float array (F, kh, kw, C)."""
+    w = np.asarray(weights)
+    if w.ndim == 3:
+        w = w[..., np.newaxis]
+    if w.ndim != 4 or w.size == 0:
+        raise ValueError(
+            f"{name} must be a non-empty filter bank of shape (F, kh, kw) or (F, kh, kw, C), "
+            f"got shape {w.shape}"
+        )
+    if not np.issubdtype(w.dtype, np.number) or np.iscomplexobj(w):
+        raise TypeError(f"{name} must hold real numbers, got dtype {w.dtype}")
+    return w.astype(float)
+
+
+def _draw_filters(fig, bank, annotate=None):
+    """A filter bank as a grid: one row per input channel, one column per filter."""
+    n_filters, kh, kw, n_channels = bank.shape
+    bound = max(np.abs(bank[np.isfinite(bank)]).max(initial=0.0), 1e-12)
+    if annotate is None:
+        annotate = kh * kw <= 9
+    axes = fig.subplots(n_channels, n_filters, squeeze=False)
+    image = None
+    for c in range(n_channels):
+        for f in range(n_filters):
+            ax = axes[c, f]
+            kernel = bank[f, :, :, c]
+            image = ax.imshow(kernel, cmap="RdBu_r", vmin=-bound, vmax=bound,
+                              interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if annotate:
+                for (i, j), value in np.ndenumerate(kernel):
+                    ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=8,
+                            color="white" if abs(value) > 0.6 * bound else "black")
+            if c == 0:
+                ax.set_title(f"filter {f + 1}", fontsize=9)
+            if f == 0 and n_channels > 1:
+                ax.set_ylabel(f"input ch. {c + 1}", fontsize=9)
+    fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.8, aspect=25,
+                 label="weight")
+    fig.suptitle(f"filters: {n_filters} of {kh}x{kw}"
+                 + (f" over {n_channels} input channels" if n_channels > 1 else ""),
+                 fontsize=11, fontweight="bold")
+
+
+def plot_filters(layer_or_weights, title=None, path=None, annotate=None):
+    """Draw the filters of a Conv2D layer (or a filter bank) as a grid.
+
+    Parameters
+    ----------
+    layer_or_weights : Conv2D or array_like of shape (F, kh, kw) or (F, kh, kw, C)
+        A layer with ``params["W"]`` (after the network was built), or its weights.
+    title : str, optional
+    path : str or path-like, optional
+        Where to save the PNG.
+    annotate : bool, optional
+        Write each weight in its cell; by default only for kernels of at most 3x3.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        One column per filter, one row per input channel, one colour scale
+        centred on zero (blue negative, red positive) with a colour bar.
+    """
+    plt = _pyplot()
+    weights = layer_or_weights
+    params = getattr(layer_or_weights, "params", None)
+    if params is not None:
+        if "W" not in params:
+            raise ValueError(
+                f"layer_or_weights: {type(layer_or_weights).__name__} has no weights yet "
+                "(build the network first, or pass a filter bank)"
+            )
+        weights = params["W"]
+    bank = _filter_bank(weights, "layer_or_weights")
+    n_filters, _, _, n_channels = bank.shape
+    fig = plt.figure(figsize=(max(1.1 * n_filters + 1.0, 4.0), 1.1 * n_channels + 1.6),
+                     layout="constrained")
+    _draw_filters(fig, bank, annotate)
+    if title:
+        fig.suptitle(title, fontsize=12)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def plot_history(history, title=None, path=None, val_label="validation"):
     """Loss (and accuracy, when recorded) per epoch or iteration.
 
     Parameters
@@ -75,6 +290,9 @@ def plot_history(history, title=None, path=None):
     title : str, optional
     path : str or path-like, optional
         Where to save the PNG.
+    val_label : str, optional
+        Legend of the ``val_*`` series: what was passed as ``validation_data``
+        (``pyx-cnn train`` passes its test split and says "test").
 
     Returns
     -------
@@ -88,30 +306,102 @@ def plot_history(history, title=None, path=None):
         history = {"loss": np.asarray(history, dtype=float).ravel()}
         xlabel = "iteration"
     if "loss" not in history:
-        raise ValueError("history must hold a 'loss' series")
+        raise ValueError(
+            f"history must hold a 'loss' series, got the keys {sorted(history)}"
+        )
+    if len(history["loss"]) == 0:
+        raise ValueError("history['loss'] is empty: there is no epoch to plot")
     panels = [("loss", ["loss", "val_loss"])]
     if "accuracy" in history or "val_accuracy" in history:
         panels.append(("accuracy", ["accuracy", "val_accuracy"]))
-    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), squeeze=False,
+                             layout="constrained")
     for ax, (name, keys) in zip(axes[0], panels):
         for key in keys:
             if key in history and len(history[key]):
                 values = np.asarray(history[key], dtype=float)
                 ax.plot(np.arange(1, values.size + 1), values, marker="." if values.size < 60
-                        else None, label="validation" if key.startswith("val_") else "training")
+                        else None, label=val_label if key.startswith("val_") else "training")
         ax.set_xlabel(xlabel)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
-    fig.tight_layout()
     if path is not None:
-        fig.savefig(path, dpi=90)
+        fig.savefig(path, dpi=100)
     return fig
 
 
-def plot_network_feature_maps(network, image, path=None, cmap="gray", max_maps=8):
+def _labels(values, name):
+    values = np.asarray(values)
+    if values.ndim != 1 or values.size == 0:
+        raise ValueError(f"{name} must be a non-empty 1-D array of class labels, "
+                         f"got shape {values.shape}")
+    if not np.issubdtype(values.dtype, np.integer):
+        if not np.issubdtype(values.dtype, np.floating) or not np.all(values == np.round(values)):
+            raise TypeError(f"{name} must hold integer class labels, got dtype {values.dtype}")
+        values = values.astype(np.int64)
+    if values.min() < 0:
+        raise ValueError(f"{name} must hold labels >= 0, got {values.min()}")
+    return values
+
+
+def plot_confusion_matrix(y_true, y_pred, class_names=None, title=None, path=None):
+    """How often each true class (row) was predicted as each class (column).
+
+    Parameters
+    ----------
+    y_true, y_pred : array_like of int, shape (N,)
+        True and predicted class labels 0, 1, ..., K-1.
+    class_names : sequence of str, optional
+        Names of the K classes; the labels themselves by default.
+    title : str, optional
+    path : str or path-like, optional
+        Where to save the PNG.
+
+    Returns
+    -------
+    fig : matplotlib.figure.Figure
+        Counts written in each cell; the diagonal holds the right answers.
+    """
+    plt = _pyplot()
+    y_true = _labels(y_true, "y_true")
+    y_pred = _labels(y_pred, "y_pred")
+    if y_true.shape != y_pred.shape:
+        raise ValueError(f"y_true and y_pred must have the same shape, got {y_true.shape} "
+                         f"and {y_pred.shape}")
+    n_classes = int(max(y_true.max(), y_pred.max())) + 1
+    if class_names is None:
+        class_names = [str(k) for k in range(n_classes)]
+    class_names = [str(name) for name in class_names]
+    if len(class_names) < n_classes:
+        raise ValueError(f"class_names has {len(class_names)} names, but the labels go up to "
+                         f"{n_classes - 1}")
+    n_classes = len(class_names)
+    counts = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(counts, (y_true, y_pred), 1)
+    size = max(4.0, 0.45 * n_classes + 2.0)
+    fig, ax = plt.subplots(figsize=(size + 1.0, size), layout="constrained")
+    image = ax.imshow(counts, cmap="Blues")
+    for (i, j), count in np.ndenumerate(counts):
+        if count:
+            ax.text(j, i, str(count), ha="center", va="center", fontsize=9,
+                    color="white" if count > 0.6 * counts.max() else "black")
+    ax.set_xticks(range(n_classes), class_names)
+    ax.set_yticks(range(n_classes), class_names)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    fig.colorbar(image, ax=ax, label="number of samples")
+    accuracy = np.trace(counts) / counts.sum()
+    ax.set_title(f"{title + chr(10) if title else ''}accuracy {accuracy:.1%} "
+                 f"({np.trace(counts)} of {counts.sum()} right)", fontsize=11)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig
+
+
+def plot_network_feature_maps(network, image, path=None, cmap=None, max_maps=16):
     """The feature maps of one image after every image-shaped layer of a network.
 
     Parameters
@@ -120,18 +410,35 @@ def plot_network_feature_maps(network, image, path=None, cmap="gray", max_maps=8
     image : array_like, one sample of the network's input shape
     path : str or path-like, optional
     cmap : str, optional
+        See :func:`plot_feature_maps`.
     max_maps : int, optional
-        At most this many channels per layer are drawn.
+        At most this many channels per layer are drawn; the caption says when
+        a layer has more.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        One row per layer whose output is ``(H, W, C)``, one column per map.
+        One column per layer whose output is ``(H, W, C)`` (the input first),
+        one row per map.
     """
+    if isinstance(max_maps, bool) or not isinstance(max_maps, (int, np.integer)) or max_maps < 1:
+        raise ValueError(f"max_maps must be an integer >= 1, got {max_maps!r}")
     x = network._prepare_x(np.asarray(image)[np.newaxis], "image")
-    stages = {"input": x[0, ..., :max_maps]}
+    stages, captions, totals = {"input": x[0, ..., :max_maps]}, {"input": "input"}, {}
+    totals["input"] = x.shape[-1]
     for i, layer in enumerate(network.layers):
         x = layer._forward(x)
         if x.ndim == 4:
-            stages[f"{i} {type(layer).__name__}"] = x[0, ..., :max_maps]
-    return plot_feature_maps(stages, title="feature maps per layer", path=path, cmap=cmap)
+            key = f"layer{i + 1}"
+            stages[key] = x[0, ..., :max_maps]
+            captions[key] = f"{type(layer).__name__} (layer {i + 1})"
+            totals[key] = x.shape[-1]
+    plt = _pyplot()
+    maps = {name: _as_maps(m, name) for name, m in stages.items()}
+    n_rows = max(m.shape[-1] for m in maps.values())
+    fig = plt.figure(figsize=(2.3 * len(maps) + 0.5, 2.0 * n_rows + 1.6), layout="constrained")
+    _draw_stages(fig, maps, cmap=cmap, captions=captions, totals=totals)
+    fig.suptitle("feature maps of one sample, layer by layer", fontsize=13)
+    if path is not None:
+        fig.savefig(path, dpi=100)
+    return fig

@@ -32,6 +32,10 @@ def test_demo_pipeline_is_right_against_scipy():
 
 def test_python_dash_m_entry_point(tmp_path):
     # run outside the source tree, so the installed package is the one imported
+    # (or the in-place build of the source tree, through PYTHONPATH)
+    from test_cli_errors import _env
+
     out = subprocess.run([sys.executable, "-m", "pyx_cnn", "--version"], capture_output=True,
-                         text=True, check=True, cwd=tmp_path)
-    assert "openmp" in out.stdout
+                         text=True, check=True, cwd=tmp_path, env=_env())
+    assert out.stdout.startswith("pyx_cnn ")
+    assert "OpenMP" in out.stdout
