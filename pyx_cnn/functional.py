@@ -16,8 +16,10 @@ Conventions (see the README):
 """
 import numpy as np
 
-from . import _conv, _pool
+from . import _conv
 from ._threads import get_num_threads
+from .ops.activations import get_activation, softmax as _softmax
+from .ops.pool import max_pool
 from ._validation import (
     as_array,
     as_kernel_array,
@@ -276,17 +278,13 @@ def pooling(feature_map, size=2, stride=2):
     if needs_kernel_copy(x, dtype):
         buffers.append((x.shape, dtype))
     check_result_size("pooling", *buffers)
-    x_kernel = as_kernel_array(x, dtype)
-    out = np.empty(out_shape, dtype=dtype)
-    _pool._maxpool2d_forward(
-        x_kernel, out, size, _kernel_stride(stride, (height, width)), get_num_threads()
-    )
+    out = max_pool(as_kernel_array(x, dtype), size, _kernel_stride(stride, (height, width)))
     if feature_map.ndim == 2:
         return out[0, :, :, 0].copy()
     return out if feature_map.ndim == 4 else out[0]
 
 
-def _elementwise(kernel, x, name):
+def _elementwise(activation, x, name):
     x = as_array(x, name)
     _check_not_empty(x, name)
     dtype = working_dtype(x)
@@ -294,10 +292,8 @@ def _elementwise(kernel, x, name):
     if needs_kernel_copy(x, dtype):
         buffers.append((x.shape, dtype))
     check_result_size(name, *buffers)
-    flat = as_kernel_array(x, dtype).reshape(-1)
-    out = np.empty(x.shape, dtype=dtype)
-    kernel(flat, out.reshape(-1), get_num_threads())
-    return out
+    return get_activation(activation).forward(as_kernel_array(x, dtype),
+                                              out=np.empty(x.shape, dtype=dtype))
 
 
 def relu(feature_map):
@@ -313,7 +309,7 @@ def relu(feature_map):
         float32 for float32 input, else float64. NaN stays NaN; ``-0.0``
         becomes ``0.0``.
     """
-    return _elementwise(_pool._relu, feature_map, "feature_map")
+    return _elementwise("relu", feature_map, "feature_map")
 
 
 def sigmoid(x):
@@ -328,7 +324,7 @@ def sigmoid(x):
     out : ndarray, same shape, values in [0, 1]
         float32 for float32 input, else float64.
     """
-    return _elementwise(_pool._sigmoid, x, "x")
+    return _elementwise("sigmoid", x, "x")
 
 
 def softmax(x, axis=-1):
@@ -359,9 +355,4 @@ def softmax(x, axis=-1):
         buffers.append((x.shape, dtype))
     check_result_size("softmax", *buffers)
     x = as_kernel_array(x, dtype)   # C order in, so the result is C-contiguous
-    with np.errstate(over="ignore", under="ignore"):
-        # x - max overflows to -inf only for values whose probability is 0 anyway
-        shifted = x - np.max(x, axis=axis, keepdims=True)
-        np.exp(shifted, out=shifted)
-    shifted /= np.sum(shifted, axis=axis, keepdims=True)
-    return shifted
+    return _softmax(x, axis=axis)

@@ -119,6 +119,27 @@ class SoftmaxCrossEntropy:
                                   else _rows(target))
         return value, grad.reshape(z.shape), _count_correct(z, labels)
 
+    def _value_grad_correct_probabilities(self, p, target, labels):
+        """As :meth:`_value_grad_correct`, for probabilities ``p = softmax(z)``.
+
+        The unfused path (``fuse=False``): the network's last softmax ran, so
+        the loss is ``-mean(sum(t * log p))`` and its gradient ``-t / (p * M)``;
+        chained with the softmax's backward pass it equals the fused gradient
+        ``(p - t) / M`` to rounding. A probability of exactly 0 at a target
+        gives an infinite loss (the fused path stays finite).
+        """
+        rows = _rows(np.ascontiguousarray(p))
+        m = rows.shape[0]
+        if target.dtype.kind in "iu":
+            t = np.zeros_like(rows)
+            t[np.arange(m), target.reshape(-1)] = 1
+        else:
+            t = _rows(target)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            value = -float(np.sum(t * np.log(rows), where=t != 0)) / m
+            grad = np.where(t != 0, -t / (rows * m), 0).astype(p.dtype)
+        return value, grad.reshape(p.shape), _count_correct(p, labels)
+
     def _numpy(self, z, target):
         """Value and gradient for 2-D logits (M, K) and labels (M,) or rows (M, K)."""
         m = z.shape[0]

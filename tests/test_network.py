@@ -4,7 +4,8 @@ import zipfile
 import numpy as np
 import pytest
 
-from pyx_cnn import NeuralNetwork, layers
+from pyx_cnn import NeuralNetwork, fusion, layers
+from pyx_cnn.training_loop import loss_value_grad, resolve_loss
 from pyx_cnn.training import digits_network, load_digits_split
 from test_layers import numeric_grad
 
@@ -33,14 +34,21 @@ def test_whole_network_gradient_matches_finite_differences(last, targets):
             layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape) * 0.1
     X = rng.standard_normal((4, 9, 10, 2))
     y = rng.integers(0, 3, 4) if targets == "labels" else rng.random((4, 3))
-    loss_fn = net._resolve_loss(None, y)
-    fused = net._fused(loss_fn)
+    loss_fn = resolve_loss(net, None, y)
+    steps = net._steps(loss_fn)
+
+    def forward(x, training=False):
+        for step in steps:
+            x = step.forward(x, training)
+        return x
 
     def loss():
-        return loss_fn(net._forward(X, fused), y)[0]
+        return loss_value_grad(loss_fn, steps, net.layers, forward(X), y, None)[0]
 
-    _, grad = loss_fn(net._forward(X, fused, train=True), y)   # the path fit() takes
-    net._backward(grad, fused)
+    # the path fit() takes
+    _, grad, _ = loss_value_grad(loss_fn, steps, net.layers, forward(X, True), y, None)
+    for step in reversed(steps):
+        grad = step.backward(grad)
     analytic = net._flat_grad.copy()
     numeric = numeric_grad(loss, net._flat)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
@@ -245,23 +253,22 @@ def test_argument_errors(digits):
         net.fit(X_train[:4], y_train[:4], batch_size=0)
 
 
-@pytest.mark.parametrize("train", [False, True])
-def test_fused_plan_equals_layer_by_layer(train):
-    # the network folds ReLU into pooling and activations into Conv2D / Dense
-    # (and, when training, runs Conv2D as im2col + BLAS): running every layer
-    # on its own must give the same outputs and gradients
+def test_fused_plan_equals_layer_by_layer():
+    # the network folds ReLU into pooling and activations into Conv2D / Dense:
+    # running every layer on its own must give the same outputs and gradients
     rng = np.random.default_rng(2)
     net = small_cnn(seed=4)
     X = rng.standard_normal((3, 9, 10, 2))
-    forward, backward = net._plan(train=train)
-    assert len(forward) < len(net.layers)
+    steps = fusion.plan(net.layers)
+    assert len(steps) < len(net.layers)
+    assert {step.rule for step in steps} >= {"relu_into_max_pool", "activation_in_place"}
     out = X
-    for step in forward:
-        out = step(out)
+    for step in steps:
+        out = step.forward(out, True)
     g = rng.standard_normal(out.shape)
     grad = g
-    for step in backward:
-        grad = step(grad)
+    for step in reversed(steps):
+        grad = step.backward(grad)
     fused_grads = net._flat_grad.copy()
     ref = X
     for layer in net.layers:
@@ -318,3 +325,32 @@ def test_one_epoch_matches_pytorch():
     with torch.no_grad():
         expected = torch.softmax(model(tx), dim=1).numpy()
     np.testing.assert_allclose(net.predict(X), expected, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.parametrize("last,targets", [("softmax", "labels"), ("softmax", "floats"),
+                                          ("sigmoid", "floats")])
+def test_unfused_path_gives_the_same_training(last, targets):
+    """fuse=False runs every layer's own forward and backward (and the softmax
+    before the loss): fit, predict and evaluate agree with the fused plan."""
+    rng = np.random.default_rng(7)
+    X = rng.standard_normal((12, 9, 10, 2))
+    y = rng.integers(0, 3, 12) if targets == "labels" else rng.random((12, 3))
+    nets = [small_cnn(seed=3, last=last) for _ in range(2)]
+    for net, fuse in zip(nets, (True, False)):
+        history = net.fit(X, y, epochs=2, batch_size=5, learning_rate=0.05, fuse=fuse)
+        net.last_loss = history.history["loss"]
+    np.testing.assert_allclose(nets[0].last_loss, nets[1].last_loss, rtol=1e-10)
+    np.testing.assert_allclose(nets[0]._flat, nets[1]._flat, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(nets[0].predict(X), nets[1].predict(X, fuse=False),
+                               rtol=1e-12, atol=1e-14)
+    fused, plain = nets[0].evaluate(X, y), nets[0].evaluate(X, y, fuse=False)
+    assert fused.keys() == plain.keys()
+    for key in fused:
+        assert plain[key] == pytest.approx(fused[key], rel=1e-10)
+
+
+def test_summary_names_the_fusions():
+    text = small_cnn(seed=0).summary(print_fn=None)
+    assert "relu_into_max_pool" in text and "Runs fused by" in text
+    plan_rules = {step.rule for step in fusion.plan(small_cnn(seed=0).layers)}
+    assert plan_rules <= set(fusion.RULES) | {""}

@@ -1,0 +1,87 @@
+"""What a network accepts as a batch of inputs ``X`` and of targets ``y``:
+checks, conversions, and hints for the common mistakes (one sample instead of a
+batch, channels-first images)."""
+import numpy as np
+
+from ._validation import (
+    as_array, as_kernel_array, check_labels, check_result_size, needs_kernel_copy, shape_str,
+)
+
+__all__ = ["sample_shape", "prepare_x", "prepare_y", "shape_hint"]
+
+
+def sample_shape(input_shape):
+    """One sample's array shape: ``(H, W)`` means one channel, ``(H, W, 1)``."""
+    return tuple(input_shape) + (1,) if len(input_shape) == 2 else tuple(input_shape)
+
+
+def _batch_str(shape):
+    """``(N, 6, 6)`` for a batch of samples of `shape`."""
+    return "(N" + "".join(f", {s}" for s in shape) + (")" if shape else ",)")
+
+
+
+def prepare_x(X, input_shape, dtype, name="X"):
+    """`X` as a C-contiguous batch of the network's dtype, ``(N,) + sample shape``."""
+    X = as_array(X, name)
+    sample = sample_shape(input_shape)
+    given = X.shape
+    if len(sample) == 3 and sample[2] == 1 and X.ndim == 3:
+        X = X[..., np.newaxis]
+    if X.ndim != len(sample) + 1 or X.shape[1:] != sample or X.shape[0] < 1:
+        expected = ", ".join(map(str, input_shape))
+        raise ValueError(
+            f"{name} must be a non-empty batch of shape (N, {expected})"
+            + (f" or (N, {sample[0]}, {sample[1]})" if sample[-1:] == (1,) and len(sample) == 3
+               else "")
+            + f", got {shape_str(given)}" + shape_hint(given, input_shape))
+    if needs_kernel_copy(X, dtype):
+        check_result_size(name, (X.shape, dtype))
+    return as_kernel_array(X, dtype)
+
+
+def shape_hint(shape, input_shape):
+    """A hint for a common mistake behind a refused input shape, or ""."""
+    sample = sample_shape(input_shape)
+    if len(sample) == 3:
+        h, w, c = sample
+        if len(shape) == 4 and shape[1:] == (c, h, w) != sample:
+            return (": this looks like a channels-first (NCHW) batch; pyx_cnn is "
+                    "channels-last: use X.transpose(0, 2, 3, 1)")
+        if len(shape) == 3 and shape == (c, h, w) != sample:
+            return (": this looks like one channels-first (CHW) image; pyx_cnn is "
+                    "channels-last: use X.transpose(1, 2, 0)")
+    if shape == input_shape or (len(sample) == 3 and sample[2] == 1
+                                     and shape == sample[:2]):
+        return ": this is one sample; pass a batch of one, X[np.newaxis]"
+    return ""
+
+
+def prepare_y(y, n, output_shape, dtype, name="y"):
+    """Integer labels as int64, or float targets of ``(n,) + output_shape``.
+
+    Labels have the output's shape without its last (class) axis:
+    ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)`` for
+    per-pixel outputs ``(H, W, K)``.
+    """
+    y = as_array(y, name)
+    out = output_shape
+    k = out[-1]
+    if y.shape == (n,) + out:
+        return as_kernel_array(y, dtype)
+    label_shapes = [(n,) + out[:-1]]
+    if len(out) > 1 and all(s == 1 for s in out[:-1]):
+        label_shapes.append((n,))
+    if y.shape in label_shapes:
+        return check_labels(y, k, name)
+    if y.ndim == 1:
+        if y.shape[0] != n:
+            raise ValueError(f"{name} has {y.shape[0]} labels for {n} samples")
+        raise ValueError(
+            f"{name} as labels (N,) needs one output row per sample, but this network's "
+            f"output is {shape_str(out)} per sample: give integer labels of shape "
+            f"{_batch_str(out[:-1])} (one class per position) or targets of "
+            f"shape {_batch_str(out)}")
+    raise ValueError(
+        f"{name} must be integer labels of shape {_batch_str(out[:-1])} or targets of "
+        f"shape {_batch_str(out)} with N={n}, got {shape_str(y.shape)}")

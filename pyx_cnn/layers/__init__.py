@@ -1,0 +1,42 @@
+"""Layers of a convolutional network: ``Conv2D``, ``MaxPool2D``, ``ReLU``,
+``Sigmoid``, ``Flatten`` and ``Dense``.
+
+Every layer has
+
+- ``forward(x, training=False)``: the layer's output for a batch ``x`` (it remembers what the
+  backward pass needs);
+- ``backward(grad_out)``: given ``dL/d(output)``, returns ``dL/d(input)`` and,
+  for a layer with weights, stores ``dL/d(weights)`` in ``grads``;
+- ``params`` and ``grads``: dicts with keys ``"W"`` and ``"b"`` (empty for
+  layers without weights), ``grads`` holding arrays of the same shapes as
+  ``params``.
+
+Shapes are channels-last: ``Conv2D`` and ``MaxPool2D`` take ``(N, H, W, C)``,
+``Dense`` takes ``(N, features)``, ``Flatten`` turns ``(N, H, W, C)`` into
+``(N, H*W*C)`` in C order (channels fastest). ``Conv2D.params["W"]`` is
+``(F, kh, kw, C)``; ``Dense.params["W"]`` is ``(in_features, units)``.
+
+A layer used on its own is built (its weights created) by its first
+``forward`` call, with an unseeded generator; call ``build(input_shape,
+rng=..., dtype=...)`` first for reproducible weights. Inside a
+:class:`pyx_cnn.NeuralNetwork` the network builds its layers from its seed.
+
+Weight initialisation suits the activation that follows the layer (the
+registry entry's ``init``, :mod:`pyx_cnn.ops.activations`): He normal
+(``std = sqrt(2 / fan_in)``) before ReLU, Glorot uniform
+(``limit = sqrt(6 / (fan_in + fan_out))``) otherwise. Biases start at zero.
+
+One module per kind of layer: ``base`` (the ``Layer`` class), ``conv``,
+``pooling``, ``activation``, ``core`` (``Flatten``, ``Dense``); each layer's
+arithmetic lives in :mod:`pyx_cnn.ops`.
+"""
+from .activation import ActivationLayer, ReLU, Sigmoid
+from .base import Layer
+from .conv import Conv2D
+from .core import Dense, Flatten
+from .pooling import MaxPool2D
+
+__all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"]
+
+#: every layer class by name (what a saved model file names)
+LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense)}

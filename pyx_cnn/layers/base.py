@@ -1,0 +1,189 @@
+"""The base class of every layer: shapes, validation, ``params`` / ``grads``."""
+import numpy as np
+
+from .._thread_policy import one_blas_thread
+from .._validation import (
+    as_array, as_kernel_array, check_result_size, needs_kernel_copy, shape_str, working_dtype,
+)
+from ..ops.activations import get_activation
+
+__all__ = ["Layer", "check_dtype", "init_weights"]
+
+
+def check_dtype(dtype):
+    """float32 or float64 as a numpy dtype; TypeError otherwise."""
+    dtype = np.dtype(dtype)
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"dtype must be float32 or float64, got {dtype}")
+    return dtype
+
+
+def init_weights(rng, shape, fan_in, fan_out, activation, dtype):
+    """Initial weights suiting the activation that follows (its registry entry's
+    ``init``): He normal ``std = sqrt(2 / fan_in)`` or Glorot uniform
+    ``limit = sqrt(6 / (fan_in + fan_out))``.
+
+    Raises MemoryError before drawing weights that cannot fit (an absurd
+    configuration, or a crafted model file): the float64 draw, the weights,
+    their gradients and a network's flat copies of both.
+    """
+    check_result_size("weights", (shape, np.float64), *[(shape, dtype)] * 4)
+    if get_activation(activation).init == "he":
+        return (rng.standard_normal(shape) * np.sqrt(2.0 / fan_in)).astype(dtype)
+    limit = np.sqrt(6.0 / (fan_in + fan_out))
+    return rng.uniform(-limit, limit, shape).astype(dtype)
+
+
+class Layer:
+    """Base class: shape bookkeeping, validation, ``params`` / ``grads``.
+
+    Subclasses implement ``_build(input_shape, rng, init_for)``,
+    ``_forward(x, training)`` and ``_backward(grad)`` on validated,
+    C-contiguous arrays of the layer's dtype; the public ``forward`` and
+    ``backward`` validate, then call them.
+    """
+
+    #: number of dimensions of one input sample, or None for any
+    sample_ndim = None
+
+    def __init__(self):
+        self.params = {}
+        self.grads = {}
+        self.input_shape = None
+        self.output_shape = None
+        self.dtype = None
+        self._input_grad = True   # a network skips dL/dx for its first layer
+        self._out = None
+
+    # -- building
+    def build(self, input_shape, rng=None, dtype=np.float64, init_for=None):
+        """Create the weights for samples of shape `input_shape` (batch axis excluded).
+
+        Parameters
+        ----------
+        input_shape : tuple of int
+            ``(H, W, C)`` for ``Conv2D`` / ``MaxPool2D``, ``(features,)`` for ``Dense``.
+        rng : numpy.random.Generator or int, optional
+            Source of the initial weights (a seed is accepted).
+        dtype : float32 or float64
+        init_for : str, optional
+            The activation that follows when the layer has none of its own
+            (its registry entry picks He or Glorot initialisation).
+
+        Returns
+        -------
+        output_shape : tuple of int
+        """
+        input_shape = tuple(int(s) for s in input_shape)
+        if self.sample_ndim is not None and len(input_shape) != self.sample_ndim:
+            raise ValueError(
+                f"{type(self).__name__} expects samples with {self.sample_ndim} dimension(s), "
+                f"got input shape {shape_str(input_shape)}"
+                + (" (add a Flatten layer before Dense)" if self.sample_ndim == 1 else "")
+            )
+        if any(s < 1 for s in input_shape):
+            raise ValueError(f"{type(self).__name__}: input shape {shape_str(input_shape)} "
+                             "has an empty axis")
+        self.dtype = check_dtype(dtype)
+        rng = np.random.default_rng(rng)
+        self.input_shape = input_shape
+        self.output_shape = tuple(self._build(input_shape, rng, init_for))
+        self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
+        self._param_shapes = {k: v.shape for k, v in self.params.items()}
+        return self.output_shape
+
+    def _check_params(self, with_grads=False):
+        """Check weights (and gradients) a user may have replaced since `build`.
+
+        The kernels index them by the layer's shapes without bounds checks, so a
+        replaced array must keep its shape; a different dtype or memory layout
+        is converted. Gradient arrays are written by the kernels: they must
+        also keep the layer's dtype and be writeable C-contiguous arrays.
+        """
+        name = type(self).__name__
+        for key, shape in self._param_shapes.items():
+            value = self.params.get(key)
+            if value is None:
+                raise ValueError(f"{name}.params is missing {key!r}")
+            value = as_array(value, f"{name}.params[{key!r}]")
+            if value.shape != shape:
+                raise ValueError(f"{name}.params[{key!r}] must keep shape {shape_str(shape)}, "
+                                 f"got {shape_str(value.shape)}")
+            self.params[key] = as_kernel_array(value, self.dtype)
+            if not with_grads:
+                continue
+            grad = self.grads.get(key)
+            if (not isinstance(grad, np.ndarray) or grad.shape != shape
+                    or grad.dtype != self.dtype or not grad.flags.c_contiguous
+                    or not grad.flags.aligned or not grad.flags.writeable):
+                raise ValueError(f"{name}.grads[{key!r}] must be a writeable C-contiguous "
+                                 f"{self.dtype} array of shape {shape_str(shape)}")
+
+    def _build(self, input_shape, rng, init_for):
+        return input_shape
+
+    @property
+    def built(self):
+        return self.input_shape is not None
+
+    def count_params(self):
+        """Number of trainable values."""
+        return int(sum(v.size for v in self.params.values()))
+
+    def get_config(self):
+        """The constructor's arguments, as a JSON-ready dict."""
+        return {}
+
+    # -- public passes (validate, then call the private ones)
+    def forward(self, x, training=False):
+        """Output for a batch `x` (see the module docstring for shapes).
+
+        `training`: True while a network trains (only ``Dropout`` and
+        ``BatchNormalization`` behave differently).
+        """
+        x = as_array(x, "x")
+        if not self.built:
+            if x.ndim < 1 or x.shape[0] < 1:
+                raise ValueError(f"x must be a non-empty batch, got shape {shape_str(x.shape)}")
+            self.build(x.shape[1:], dtype=working_dtype(x))
+        if x.shape[1:] != self.input_shape or x.shape[0] < 1:
+            raise ValueError(
+                f"{type(self).__name__} was built for batches of shape (N, "
+                f"{', '.join(map(str, self.input_shape))}) with N >= 1, got x of shape "
+                f"{shape_str(x.shape)}"
+            )
+        self._check_params()
+        n = x.shape[0]
+        buffers = [((n,) + self.output_shape, self.dtype), *self._work_buffers(n)]
+        if needs_kernel_copy(x, self.dtype):
+            buffers.append((x.shape, self.dtype))
+        check_result_size(f"{type(self).__name__}.forward", *buffers)
+        with one_blas_thread():
+            return self._forward(as_kernel_array(x, self.dtype), training=bool(training))
+
+    def _work_buffers(self, n):
+        """(shape, dtype) of the arrays a forward pass of `n` samples allocates
+        besides its output (for the memory check)."""
+        return []
+
+    def backward(self, grad_out):
+        """``dL/d(input)`` from ``dL/d(output)``; fills ``grads`` for weights."""
+        if self._out is None:
+            raise RuntimeError(f"{type(self).__name__}.backward called before forward")
+        grad_out = as_array(grad_out, "grad_out")
+        if grad_out.shape != self._out.shape:
+            raise ValueError(
+                f"grad_out must have the shape of the last forward output "
+                f"{shape_str(self._out.shape)}, got {shape_str(grad_out.shape)}"
+            )
+        saved, self._input_grad = self._input_grad, True
+        try:
+            self._check_params(with_grads=True)
+            with one_blas_thread():
+                return self._backward(as_kernel_array(grad_out, self.dtype))
+        finally:
+            self._input_grad = saved
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"

@@ -1,0 +1,48 @@
+"""Pooling layers: ``MaxPool2D``."""
+from .._validation import check_int, shape_str
+from ..ops import pool
+from .base import Layer
+
+__all__ = ["MaxPool2D"]
+
+
+class MaxPool2D(Layer):
+    """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
+
+    Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
+    The gradient goes to the first maximum of each window (row-major order);
+    overlapping windows add up.
+    """
+
+    sample_ndim = 3
+
+    def __init__(self, size=2, stride=2):
+        super().__init__()
+        self.size = check_int(size, "size", 1)
+        self.stride = check_int(stride, "stride", 1)
+
+    def get_config(self):
+        return {"size": self.size, "stride": self.stride}
+
+    def _build(self, input_shape, rng, init_for):
+        h, w, c = input_shape
+        if self.size > h or self.size > w:
+            raise ValueError(f"MaxPool2D size={self.size} is larger than the input's height "
+                             f"or width (input shape {shape_str(input_shape)})")
+        if h * w * c >= 2 ** 31:
+            # the recorded argmax is an int32 offset inside one sample
+            raise ValueError(f"MaxPool2D takes samples of fewer than 2**31 values, got input "
+                             f"shape {shape_str(input_shape)}")
+        return (pool.pool_output_size(h, self.size, self.stride),
+                pool.pool_output_size(w, self.size, self.stride), c)
+
+    def _work_buffers(self, n):
+        return [((n,) + self.output_shape, "int32")]   # the argmax of each window
+
+    def _forward(self, x, training=False, relu=False):
+        # `relu`: a network folds a preceding ReLU layer in (max of the window and 0)
+        self._out, self._saved = pool.max_pool_forward(x, self.size, self.stride, relu)
+        return self._out
+
+    def _backward(self, grad):
+        return pool.max_pool_backward(grad, self._saved)

@@ -1,0 +1,289 @@
+"""Training: the mini-batch loop of :meth:`NeuralNetwork.fit`, full-batch
+``gradient_descent``, and the ``History`` they return.
+
+One batch (:meth:`TrainingMixin._train_batch`) runs the plan's steps forward
+(:mod:`pyx_cnn.fusion`), takes the loss and its gradient, runs the steps
+backward, and lets the optimiser update the flat parameter array.
+"""
+import math
+
+import numpy as np
+
+from .losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
+from .optim import SGD, get_optimizer
+from .fusion import ends_in_softmax
+from ._thread_policy import holds_blas_to_one_thread
+from ._validation import check_int, check_learning_rate
+
+__all__ = ["History", "TrainingMixin"]
+
+
+def _non_finite_message(what, where):
+    """`where`: (epoch, batch, of batches) from fit, an iteration from gradient_descent (1-based)."""
+    if isinstance(where, tuple):
+        where = f"epoch {where[0]}, batch {where[1]} of {where[2]} (counted from 1 in this fit call)"
+    elif where is not None:
+        where = f"iteration {where} (counted from 1)"
+    return (f"{where or 'the batch'}: the {what} (a NaN or inf in the inputs or targets, or a "
+            "learning rate too large); training stopped before this batch's update, the "
+            "weights and optimiser state are those from before it")
+
+
+class History:
+    """What :meth:`NeuralNetwork.fit` returns, as Keras does.
+
+    Attributes
+    ----------
+    history : dict of str -> list of float
+        ``"loss"`` and, when known, ``"accuracy"``, ``"val_loss"``,
+        ``"val_accuracy"``: one value per epoch. ``loss`` and ``accuracy`` are
+        the means over the epoch's mini-batches, measured while training.
+    epoch : list of int
+        The epoch numbers (continuing over successive ``fit`` calls).
+    """
+
+    def __init__(self):
+        self.history = {}
+        self.epoch = []
+
+    def _append(self, epoch, values):
+        self.epoch.append(epoch)
+        for key, value in values.items():
+            self.history.setdefault(key, []).append(float(value))
+
+    def __repr__(self):
+        return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
+
+
+def resolve_loss(net, loss, y):
+    """The loss to train or evaluate with: `loss` if given, else the network's,
+    else by target: integer labels -> cross-entropy, float targets -> mean
+    squared error."""
+    if loss is not None:
+        return get_loss(loss)
+    if net.loss is not None:
+        return net.loss
+    # prepare_y returns labels as int64 and targets as floats
+    return SoftmaxCrossEntropy() if y.dtype.kind == "i" else MeanSquaredError()
+
+
+def accuracy_labels(y, loss_fn):
+    """Labels to score the output's arg-max against, or None (no accuracy).
+
+    Integer labels themselves; for float targets, their arg-max over the
+    last axis: per row for cross-entropy, and for mean squared error only
+    for ``(N, K)`` targets with K > 1 (not image-shaped regression).
+    """
+    if y.dtype.kind == "i":
+        return y
+    if y.shape[-1] > 1 and (y.ndim == 2 or isinstance(loss_fn, SoftmaxCrossEntropy)):
+        return np.argmax(y, axis=-1)
+    return None
+
+
+def loss_value_grad(loss, steps, layers, out, y, labels):
+    """(mean loss, dL/d(output), correct rows) of the network's output `out`.
+
+    Cross-entropy applies the softmax itself: it takes logits. When the
+    network's last softmax still ran (``fuse=False``), `out` holds
+    probabilities and the loss takes them as such.
+    """
+    if (isinstance(loss, SoftmaxCrossEntropy) and ends_in_softmax(layers)
+            and not steps[-1].rule.endswith("softmax_into_loss")):
+        return loss._value_grad_correct_probabilities(out, y, labels)
+    return loss._value_grad_correct(out, y, labels)
+
+
+class TrainingMixin:
+    """``fit``, ``gradient_descent`` and the batch step, for :class:`NeuralNetwork`."""
+
+    def _train_batch(self, xb, yb, loss, steps, optimizer, learning_rate, labels=None,
+                     where=None):
+        """One forward, backward and optimiser step; returns (loss, correct).
+
+        Raises FloatingPointError, before the optimiser step (so the weights
+        and the optimiser's state stay as they were), when the loss or a
+        gradient is not finite. `where` names the batch in the message.
+        """
+        for step in steps:
+            xb = step.forward(xb, True)
+        value, grad, correct = loss_value_grad(loss, steps, self.layers, xb, yb, labels)
+        if not math.isfinite(value):
+            raise FloatingPointError(_non_finite_message(f"loss is {value}", where))
+        for step in reversed(steps):
+            grad = step.backward(grad)
+        # a finite loss can still overflow in the backward pass (huge weights)
+        if not np.isfinite(self._flat_grad).all():
+            raise FloatingPointError(_non_finite_message("gradient is not finite", where))
+        optimizer.step(self._flat, self._flat_grad, learning_rate)
+        return value, correct
+
+    @holds_blas_to_one_thread
+    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.01, *, optimizer=None,
+            loss=None, validation_data=None, shuffle=True, verbose=False, fuse=True):
+        """Train by mini-batch gradient descent, continuing from the current weights.
+
+        Parameters
+        ----------
+        X : array_like, shape (N, H, W), (N, H, W, C) or (N, features)
+            Channels-last.
+        y : array_like
+            Integer class labels of the output's shape without its last (class)
+            axis: ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)``
+            for a per-pixel output ``(H, W, K)``; or float targets
+            ``(N,) + output_shape``.
+        epochs : int, optional
+        batch_size : int, optional
+            The last batch of an epoch may be smaller.
+        learning_rate : float, optional
+            A finite real number >= 0.
+        optimizer : {"sgd", "momentum", "adam"} or optimiser instance, optional
+            Replaces the network's optimiser (its state restarts). Names are
+            case-insensitive.
+        loss : {"cross_entropy", "mse"}, optional
+            Overrides the choice by target type (case-insensitive).
+        validation_data : (X_val, y_val), optional
+            Evaluated after each epoch into ``val_loss`` / ``val_accuracy``.
+        shuffle : bool, optional
+            Reshuffle the samples every epoch (from the network's seed).
+        verbose : bool, optional
+            Show a tqdm progress bar over the epochs.
+        fuse : bool, optional
+            Run the layers by the fusion plan (:mod:`pyx_cnn.fusion`); False runs
+            every layer's own forward and backward, with the same results.
+
+        Returns
+        -------
+        History
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad argument, naming it. Every argument is checked before
+            anything changes: a refused call leaves the weights, the optimiser
+            (and its state) and the epoch count as they were.
+        FloatingPointError
+            When a batch's loss or gradient is not finite (a NaN or inf in
+            `X` or `y`, or a learning rate too large). The message names the
+            epoch and the batch, both counted from 1 within this call. That
+            batch's update is not applied: the weights and the optimiser's
+            state are those from before it (the earlier batches and epochs of
+            this call stay applied).
+        """
+        from tqdm.auto import tqdm
+
+        # check every argument before changing anything: a refused call leaves the
+        # network (weights, optimiser and its state, epoch count) as it was
+        X = self._prepare_x(X)
+        y = self._prepare_y(y, X.shape[0])
+        epochs = check_int(epochs, "epochs", 0)
+        batch_size = check_int(batch_size, "batch_size", 1)
+        learning_rate = check_learning_rate(learning_rate)
+        loss_fn = resolve_loss(self, loss, y)
+        new_optimizer = None if optimizer is None else get_optimizer(optimizer)
+        if validation_data is not None:
+            if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
+                raise ValueError("validation_data must be a pair (X_val, y_val), got "
+                                 + (f"a {type(validation_data).__name__} of length "
+                                    f"{len(validation_data)}"
+                                    if isinstance(validation_data, (tuple, list))
+                                    else type(validation_data).__name__))
+            x_val = self._prepare_x(validation_data[0], "validation_data X")
+            y_val = self._prepare_y(validation_data[1], x_val.shape[0], "validation_data y")
+        self._check_bound()
+        if new_optimizer is not None:
+            self.optimizer = new_optimizer
+        steps = self._steps(loss_fn, fuse)
+        optim = self.optimizer
+        n = X.shape[0]
+        n_batches = -(-n // batch_size)
+        history = History()
+        first = self.layers[0]
+        first._input_grad = False
+        bar = tqdm(total=epochs, disable=not verbose, unit="epoch", leave=True)
+        try:
+            for epoch in range(epochs):
+                if shuffle:
+                    perm = self._shuffle_rng.permutation(n)
+                    xe, ye = X[perm], y[perm]
+                else:
+                    xe, ye = X, y
+                acc_labels = accuracy_labels(ye, loss_fn)
+                track = acc_labels is not None
+                total, correct = 0.0, 0
+                train_batch = self._train_batch
+                for start in range(0, n, batch_size):
+                    stop = start + batch_size
+                    value, hits = train_batch(xe[start:stop], ye[start:stop], loss_fn, steps,
+                                              optim, learning_rate,
+                                              acc_labels[start:stop] if track else None,
+                                              (epoch + 1, start // batch_size + 1, n_batches))
+                    total += value * (min(stop, n) - start)
+                    if track:
+                        correct += hits
+                record = {"loss": total / n}
+                if acc_labels is not None:
+                    record["accuracy"] = correct / n
+                if validation_data is not None:
+                    scores = self._evaluate(x_val, y_val, loss_fn, fuse=fuse)
+                    record["val_loss"] = scores["loss"]
+                    if "accuracy" in scores:
+                        record["val_accuracy"] = scores["accuracy"]
+                self._epochs_done += 1
+                history._append(self._epochs_done, record)
+                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=False)
+                bar.update(1)
+        finally:
+            first._input_grad = True
+            bar.close()
+        return history
+
+    @holds_blas_to_one_thread
+    def gradient_descent(self, learning_rate, x, y, iterations):
+        """Full-batch gradient descent, as in the companion article.
+
+        Each iteration runs the whole of `x` forward, takes the loss (chosen
+        as in :meth:`fit`), runs backward and updates every weight by
+        ``-learning_rate * gradient``.
+
+        Parameters
+        ----------
+        learning_rate : float
+            A finite real number >= 0.
+        x : array_like, shape (N, H, W), (N, H, W, C) or (N, features)
+        y : array_like
+            Integer labels or float targets, as for :meth:`fit`.
+        iterations : int
+
+        Returns
+        -------
+        losses : ndarray, shape (iterations,)
+            The loss at each iteration, before its update.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For a bad argument (checked before any update).
+        FloatingPointError
+            When an iteration's loss or gradient is not finite; the message
+            names the iteration (counted from 1) and its update is not
+            applied.
+        """
+        X = self._prepare_x(x, "x")
+        y = self._prepare_y(y, X.shape[0])
+        iterations = check_int(iterations, "iterations", 0)
+        learning_rate = check_learning_rate(learning_rate)
+        loss_fn = resolve_loss(self, None, y)
+        self._check_bound()
+        steps = self._steps(loss_fn)
+        sgd = SGD()
+        losses = np.empty(iterations)
+        first = self.layers[0]
+        first._input_grad = False
+        try:
+            for i in range(iterations):
+                losses[i], _ = self._train_batch(X, y, loss_fn, steps, sgd, learning_rate,
+                                                 where=i + 1)
+        finally:
+            first._input_grad = True
+        return losses
