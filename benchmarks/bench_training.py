@@ -158,7 +158,7 @@ def _data(net, n, seed):
     return x, y
 
 
-def run(nets=("lenet", "cifar"), threads=None, rounds=5, seed=0, verbose=False):
+def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False):
     """Time training epochs and predict for each net at each thread count.
 
     Parameters
@@ -166,17 +166,20 @@ def run(nets=("lenet", "cifar"), threads=None, rounds=5, seed=0, verbose=False):
     nets : sequence of {"lenet", "cifar"}
     threads : sequence of int, optional
         Thread counts (default: 1 and every core).
-    rounds : int
+    repeats : int
         Interleaved rounds (one epoch / one predict of each framework a round).
 
     Returns
     -------
-    rows : list of dict
-        One per net, thread count and task ("train", "predict"): ``pyx_cnn_s``,
-        ``torch_s`` (medians), ``ratio`` (torch / pyx_cnn), ``images_per_s``,
-        ``gflops``, ``peak_gflops`` and ``pct_peak`` (of the matmul peak at
-        that thread count).
+    result : dict
+        ``"rows"``: one dict per net, thread count and task ("train",
+        "predict"): ``pyx_cnn_s``, ``torch_s`` (medians), ``ratio`` (torch /
+        pyx_cnn), ``images_per_s``, ``gflops``, ``peak_gflops`` and
+        ``pct_peak`` (of the matmul peak at that thread count); and one line
+        per row under ``"<net> <task>, <n> thread(s)"`` (what ``pyx-cnn bench``
+        prints).
     """
+    rounds = repeats
     try:
         import torch
     except ImportError:
@@ -256,7 +259,17 @@ def run(nets=("lenet", "cifar"), threads=None, rounds=5, seed=0, verbose=False):
         pyx_cnn.set_num_threads(before)
         if torch is not None:
             torch.set_num_threads(torch_before)
-    return rows
+    result = {f"{r['net']} {r['task']}, {r['threads']} thread(s)": _summary(r) for r in rows}
+    result["rows"] = rows
+    return result
+
+
+def _summary(row):
+    torch_part = ("PyTorch not installed" if row["torch_s"] is None else
+                  f"PyTorch {row['torch_s'] * 1e3:.1f} ms, ratio {row['ratio']:.2f}x")
+    return (f"pyx_cnn {row['pyx_cnn_s'] * 1e3:.1f} ms ({row['images_per_s']:.0f} images/s, "
+            f"{row['gflops']:.1f} GFLOP/s, {row['pct_peak']:.0f}% of the matmul peak); "
+            + torch_part)
 
 
 def format_row(row):
@@ -278,7 +291,7 @@ def main(argv=None):
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args(argv)
     print(HEADER)
-    rows = run(args.nets, args.threads, args.rounds, verbose=True)
+    rows = run(args.rounds, args.nets, args.threads, verbose=True)["rows"]
     print("(ratio: PyTorch time / pyx_cnn time, > 1 means pyx_cnn is faster; "
           f"epochs of {BATCH_SIZE}-sample batches, medians of {args.rounds} interleaved rounds)")
     return rows

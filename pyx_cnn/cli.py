@@ -9,6 +9,7 @@ folder that cannot be written) are printed as one line
 import argparse
 import os
 import sys
+from pathlib import Path
 
 from ._optional import MissingExtraError
 
@@ -71,8 +72,24 @@ def _train(args):
     return 0
 
 
+def _find_suite(folder):
+    """The benchmarks/ folder of a source checkout: `folder`, or the current
+    directory and its parents. The suite is not part of the installed package."""
+    candidates = [Path(folder)] if folder else [
+        p / "benchmarks" for p in (Path.cwd(), *Path.cwd().parents)]
+    for candidate in candidates:
+        if (candidate / "suite.py").is_file():
+            return candidate
+    where = folder or "the current directory or its parents"
+    raise ValueError(f"no benchmark suite (benchmarks/suite.py) in {where}: run "
+                     "'pyx-cnn bench' from a clone of the pyx_cnn repository, or pass "
+                     "--suite PATH/TO/benchmarks")
+
+
 def _bench(args):
-    from .benchmark import run_benchmarks
+    folder = _find_suite(args.suite)
+    sys.path.insert(0, str(folder))
+    from suite import run_benchmarks
 
     run_benchmarks(quick=args.quick, out_dir=args.out, threads=args.bench_threads)
     return 0
@@ -131,9 +148,10 @@ def build_parser():
     bench = sub.add_parser(
         "bench", formatter_class=formatter,
         help="time pyx_cnn against NumPy (and PyTorch if installed)",
-        description="Time pyx_cnn's kernels against the tutorial's NumPy loops, a "
+        description="Time pyx_cnn's kernels and the training of LeNet-5 and a "
+                    "CIFAR-style network against the tutorial's NumPy loops, a "
                     "vectorised NumPy version and PyTorch (when installed), and print "
-                    "the table.",
+                    "the tables. Runs the suite of a source checkout (benchmarks/).",
     )
     bench.add_argument("--quick", action="store_true", help="fewer repeats, smaller peers")
     bench.add_argument("--out", default=None, metavar="DIR",
@@ -141,6 +159,9 @@ def build_parser():
                             "(default: print only)")
     bench.add_argument("--threads", dest="bench_threads", default="1,all", metavar="LIST",
                        help="thread counts to run, e.g. '1', '2' or '1,all'")
+    bench.add_argument("--suite", default=None, metavar="DIR",
+                       help="the repository's benchmarks/ folder (default: found from the "
+                            "current directory)")
     bench.set_defaults(func=_bench)
     return parser
 

@@ -7,7 +7,12 @@ import numpy as np
 import pytest
 from scipy.signal import correlate2d
 
-from pyx_cnn import benchmark
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+import suite as benchmark  # noqa: E402  (benchmarks/suite.py, not part of the package)
+import bench_training  # noqa: E402
 from reference import conv_naive, maxpool_naive
 
 
@@ -91,3 +96,25 @@ def test_every_implementation_of_a_workload_runs(kind, shape, filters, kernel):
             np.testing.assert_allclose(results[name].transpose(0, 2, 3, 1), ref, rtol=1e-12,
                                        atol=1e-12)
     assert results["tutorial"].ndim == 3   # one image, its own (buggy) borders
+
+
+@pytest.mark.parametrize("name", ["lenet", "cifar"])
+def test_training_benchmark_nets_are_the_same_in_pytorch(name):
+    torch = pytest.importorskip("torch")
+    make, _ = bench_training.NETS[name]
+    net = make(seed=3)
+    x, _ = bench_training._data(net, 5, seed=1)
+    with torch.no_grad():
+        logits = bench_training.torch_copy(net)(torch.from_numpy(x.transpose(0, 3, 1, 2).copy()))
+    np.testing.assert_allclose(torch.softmax(logits, dim=1).numpy(), net.predict(x),
+                               rtol=1e-4, atol=1e-6)
+    assert bench_training.training_flops(net, 1) > bench_training.inference_flops(net, 1) > 0
+
+
+def test_bench_command_finds_the_suite_or_says_where(tmp_path, monkeypatch):
+    from pyx_cnn import cli
+
+    assert cli._find_suite(str(BENCHMARKS)) == BENCHMARKS
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(ValueError, match="pyx-cnn bench"):
+        cli._find_suite(None)

@@ -46,7 +46,11 @@ __all__ = ["run_benchmarks", "WORKLOADS", "TARGETS", "EXTRA_BENCHMARKS",
 
 #: Modules with ``run(repeats) -> dict`` run after the built-in workloads (skipped
 #: when not importable, e.g. from an installed wheel without ``benchmarks/``).
-EXTRA_BENCHMARKS = ["bench_digits_epoch"]
+EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training"]
+
+#: environment variables that change how threads behave, recorded with the results
+#: (the suite sets none: it measures what a user gets)
+THREAD_VARIABLE_PREFIXES = ("OMP_", "GOMP_", "KMP_", "OPENBLAS_", "MKL_")
 
 
 # --------------------------------------------------------------------------------------
@@ -178,7 +182,7 @@ class Workload:
 
     def inputs(self, rng):
         if self.kind == "pipeline":
-            from .demo import load_image, tutorial_filters
+            from pyx_cnn.demo import load_image, tutorial_filters
 
             self.inputs_cache = {"image": load_image().astype(self.dtype),
                                  "filters": [f.astype(self.dtype) for f in tutorial_filters(0)]}
@@ -242,9 +246,6 @@ TARGETS = [
 # Implementations of each workload.
 
 def _torch():
-    # PyTorch's OpenMP runtime reads this when it loads: idle threads that spin only
-    # briefly do not take the cores from the next implementation timed
-    os.environ.setdefault("GOMP_SPINCOUNT", "10000")
     try:
         import torch
     except Exception:  # not installed, or broken: the torch peers are skipped
@@ -450,7 +451,7 @@ def _cores():
 
 def machine_info(torch=None):
     """The machine and software the run used."""
-    from . import _conv
+    from pyx_cnn import _conv
 
     info = {
         "cpu": _cpu_name(),
@@ -564,13 +565,9 @@ def _summary_lines(result):
                      f"float64 {peak['float64']:.0f} GFLOP/s")
     lines.append("(x): peer time / pyx_cnn time, > 1 means pyx_cnn is faster; medians of "
                  f"{result['repeats']} interleaved repeats")
-    env = result.get("environment", {})
-    if any(n > 1 for n in result["peak_gflops"]) and not (
-            env.get("GOMP_SPINCOUNT") and env.get("OPENBLAS_THREAD_TIMEOUT")):
-        lines.append("note: without GOMP_SPINCOUNT=10000 and OPENBLAS_THREAD_TIMEOUT=4 "
-                     "set before start (benchmarks/run_benchmarks.py sets them), idle "
-                     "threads of one library spin on the cores while the next is timed: "
-                     "multi-threaded rows are then unreliable")
+    env = result.get("environment") or {}
+    lines.append("thread variables set: " + (", ".join(f"{k}={v}" for k, v in env.items())
+                                              or "none (the default environment)"))
     lines.append("")
     lines.append("targets:")
     for t in result["targets"]:
@@ -583,7 +580,8 @@ def _summary_lines(result):
         lines.append("")
         lines.append(f"{name}:")
         for key, value in extra.items():
-            lines.append(f"  {key}: {value}")
+            if key != "rows":
+                lines.append(f"  {key}: {value}")
     return lines
 
 
@@ -600,7 +598,7 @@ def format_markdown(result):
 
 def plot_results(result, path):
     """Bar chart of each peer's time / pyx_cnn's (log scale), one panel per thread count."""
-    from .plot import _pyplot
+    from pyx_cnn.plot import _pyplot
 
     plt = _pyplot()
     settings = sorted({r["threads"] for r in result["rows"]})
@@ -641,7 +639,7 @@ def _run_extras(names, repeats, echo):
         except ImportError:
             continue
         echo(f"running {name} ...")
-        extras[name] = module.run(repeats)
+        extras[name] = module.run(repeats=repeats)
     return extras
 
 
@@ -678,9 +676,8 @@ def run_benchmarks(quick=False, out_dir=None, threads="1,all", workloads=None,
     data = {id(w): w.inputs(rng) for w in selected}
     flops = {id(w): w.flops() for w in selected}
     result = {"machine": machine_info(torch), "repeats": repeats, "quick": bool(quick),
-              "environment": {k: os.environ.get(k) for k in (
-                  "GOMP_SPINCOUNT", "OMP_WAIT_POLICY", "OPENBLAS_THREAD_TIMEOUT",
-                  "OMP_NUM_THREADS")},
+              "environment": {k: v for k, v in sorted(os.environ.items())
+                              if k.startswith(THREAD_VARIABLE_PREFIXES)},
               "peak_gflops": {}, "rows": [], "timing": (
                   "median over interleaved rounds; each round calls every implementation "
                   "(enough times to last >= %g ms) in turn" % (min_seconds * 1e3))}
