@@ -21,7 +21,7 @@ from contextlib import contextmanager
 
 _lock = threading.Lock()
 _depth = 0
-_limiter = None
+_saved = None        # the BLAS libraries' own thread counts, restored at the end
 _controller = None
 
 
@@ -36,13 +36,34 @@ def _blas_controller():
     return _controller
 
 
+def _release(lib):
+    # threadpoolctl lets one Python thread at a time set a process-wide OpenBLAS
+    # pool (the first to do so; others are silently ignored): pyx_cnn may set and
+    # restore from different threads (under its own lock), so it lets go each time
+    clear = getattr(type(lib), "clear_controlling_thread", None)
+    if clear is not None:
+        try:
+            clear(force=True)
+        except TypeError:   # a threadpoolctl without the `force` argument
+            clear()
+
+
+def _set_num_threads(lib, n):
+    _release(lib)
+    lib.set_num_threads(n)
+    _release(lib)
+
+
 @contextmanager
 def one_blas_thread():
     """Hold every loaded BLAS to one thread inside the block (re-entrant, thread-safe)."""
-    global _depth, _limiter
+    global _depth, _saved
     with _lock:
         if _depth == 0:
-            _limiter = _blas_controller().limit(limits=1)
+            libraries = _blas_controller().lib_controllers
+            _saved = [(lib, lib.get_num_threads()) for lib in libraries]
+            for lib in libraries:
+                _set_num_threads(lib, 1)
         _depth += 1
     try:
         yield
@@ -50,8 +71,9 @@ def one_blas_thread():
         with _lock:
             _depth -= 1
             if _depth == 0:
-                _limiter.restore_original_limits()
-                _limiter = None
+                for lib, n in _saved:
+                    _set_num_threads(lib, n)
+                _saved = None
 
 
 def holds_blas_to_one_thread(function):
