@@ -40,7 +40,7 @@ def _maxpool2d_forward(
     cdef Py_ssize_t h_out = out.shape[1]
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t t
+    cdef Py_ssize_t t, n_ranges
     cdef int nt = n_threads
     cdef pyx_pool_shape s
     if rows * w_out * channels * size * size < _MIN_PARALLEL_WORK or rows < 2:
@@ -55,15 +55,18 @@ def _maxpool2d_forward(
     s.out_h = h_out
     s.out_w = w_out
     nt = <int>min(<Py_ssize_t>nt, rows)
+    # ranges of output rows handed out as threads come free (a thread whose core
+    # is busy with another program's threads takes fewer); a row's values do not
+    # depend on the range it falls in
+    n_ranges = min(rows, 8 * nt) if nt > 1 else 1
     with nogil:
-        # one contiguous range of output rows per thread
-        for t in prange(nt, num_threads=nt, schedule="static"):
+        for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
             if floating is float:
                 pyx_maxpool_rows_f32(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
-                                     rows * t // nt, rows * (t + 1) // nt)
+                                     rows * t // n_ranges, rows * (t + 1) // n_ranges)
             else:
                 pyx_maxpool_rows_f64(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
-                                     rows * t // nt, rows * (t + 1) // nt)
+                                     rows * t // n_ranges, rows * (t + 1) // n_ranges)
 
 
 def _relu(const floating[::1] x, floating[::1] out, int n_threads):

@@ -138,7 +138,7 @@ def _maxpool2d_forward_argmax(
     if n_batch == 0 or o_sample == 0:
         return
     with nogil:
-        for n in prange(n_batch, num_threads=nt, schedule="static"):
+        for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
             _pool_argmax_sample(
                 &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
                 &argmax[0, 0, 0, 0] + n * o_sample, width, channels, h_out, w_out,
@@ -173,7 +173,7 @@ def _maxpool2d_backward(
     if n_batch == 0 or x_sample == 0:
         return
     with nogil:
-        for n in prange(n_batch, num_threads=nt, schedule="static"):
+        for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
             gx = &grad_x[0, 0, 0, 0] + n * x_sample
             g = &grad_out[0, 0, 0, 0] + n * o_sample
             a = &argmax[0, 0, 0, 0] + n * o_sample
