@@ -1,0 +1,358 @@
+"""scikit-learn estimators over a pyx_cnn network: ``CNNClassifier`` and ``CNNRegressor``.
+
+Needs scikit-learn (``pip install "pyx_cnn[sklearn]"``)::
+
+    from sklearn.model_selection import GridSearchCV
+    from pyx_cnn.sklearn import CNNClassifier
+    from pyx_cnn import layers
+
+    clf = CNNClassifier(epochs=5, random_state=0)           # the default small CNN
+    clf.fit(images, labels)                                  # (N, H, W) or (N, H, W, C)
+    search = GridSearchCV(clf, {"learning_rate": [0.003, 0.01]}, cv=3).fit(images, labels)
+
+``layers`` is the body of the network: a list of :mod:`pyx_cnn.layers` layers,
+never modified (each ``fit`` builds fresh layers from their ``get_config()``).
+The estimator appends the output layer: a ``Flatten`` when the body's output
+is still an image, then ``Dense(n_classes, activation="softmax")`` for the
+classifier, ``Dense(n_outputs)`` for the regressor.
+
+Inputs ``X``:
+
+- images ``(N, H, W)`` (one channel) or ``(N, H, W, C)``, channels-last;
+- a table ``(N, n_features)``: with ``input_shape=(H, W)`` or ``(H, W, C)``
+  each row is reshaped (C order) to one image, so that a ``Pipeline`` of
+  scikit-learn transformers, which pass 2-D arrays, can end in a CNN;
+  without ``input_shape`` the rows are feature vectors, and the default body
+  is then ``Dense(32, activation="relu")`` (a CNN needs the image shape: it is
+  not guessed from the number of features).
+
+``n_features_in_`` is the number of values per sample (``H*W*C`` for images).
+"""
+import copy
+import math
+import numbers
+import os
+import tempfile
+
+import numpy as np
+
+from . import layers as _layers
+from ._optional import require
+
+require("sklearn", "scikit-learn", "sklearn", "pyx_cnn.sklearn")
+
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin  # noqa: E402
+from sklearn.preprocessing import LabelEncoder  # noqa: E402
+from sklearn.utils import check_random_state  # noqa: E402
+from sklearn.utils.multiclass import check_classification_targets  # noqa: E402
+from sklearn.utils.validation import (  # noqa: E402
+    check_array, check_is_fitted, column_or_1d, validate_data,
+)
+
+__all__ = ["CNNClassifier", "CNNRegressor"]
+
+_FLAT_LAYERS = ("Flatten", "Dense", "GlobalAvgPool2D", "GlobalMaxPool2D")
+
+
+def _fresh(layer):
+    """A new, unbuilt layer of the same class and configuration."""
+    if not isinstance(layer, _layers.Layer):
+        raise TypeError(f"layers must hold pyx_cnn.layers layers, got {type(layer).__name__}")
+    return type(layer)(**copy.deepcopy(layer.get_config()))
+
+
+class _CNNBase(BaseEstimator):
+    """What the classifier and the regressor share (see the module docstring)."""
+
+    def __init__(self, layers=None, *, input_shape=None, epochs=10, batch_size=32,
+                 learning_rate=0.01, optimizer="adam", dtype="float64", random_state=None,
+                 verbose=False):
+        self.layers = layers
+        self.input_shape = input_shape
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.optimizer = optimizer
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+
+    # ---------------------------------------------------------------- inputs
+    def _validate_X(self, X, y=None, reset=True):
+        """`X` (and, when `reset`, `y`) checked; X reshaped to ``(N,) + sample shape``."""
+        kw = dict(allow_nd=True, dtype=(np.float64, np.float32), reset=reset)
+        if reset:
+            X, y = validate_data(self, X, y, multi_output=self._multi_output,
+                                 y_numeric=self._multi_output, **kw)
+            X = self._as_images(X)
+            if X.ndim not in (2, 4):
+                raise ValueError(f"X must be (N, features), (N, H, W) or (N, H, W, C), got "
+                                 f"{X.ndim}-D data")
+            self.sample_shape_ = X.shape[1:]
+            self.n_features_in_ = math.prod(self.sample_shape_)
+            return X, y
+        check_is_fitted(self)
+        if self.sample_shape_ is not None and len(self.sample_shape_) == 3 and (
+                self.input_shape is None):
+            X = check_array(X, allow_nd=True, dtype=(np.float64, np.float32))
+            X = self._as_images(X)
+            if X.shape[1:] != self.sample_shape_:
+                raise ValueError(f"X has samples of shape {X.shape[1:]}, but "
+                                 f"{type(self).__name__} is expecting samples of shape "
+                                 f"{self.sample_shape_} as input")
+        else:
+            X = validate_data(self, X, **kw)
+            X = self._as_images(X)
+        return X, y
+
+    def _as_images(self, X):
+        if X.ndim == 3:
+            X = X[..., np.newaxis]
+        if self.input_shape is not None and X.ndim == 2:
+            shape = tuple(self.input_shape)
+            if len(shape) == 2:
+                shape += (1,)
+            if math.prod(shape) != X.shape[1]:
+                raise ValueError(f"X has {X.shape[1]} features, which do not make one image of "
+                                 f"input_shape={tuple(self.input_shape)}")
+            X = X.reshape((X.shape[0],) + shape)
+        return X
+
+    def _seed(self):
+        return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+
+    # ---------------------------------------------------------------- network
+    def _body(self, sample_shape):
+        if self.layers is not None:
+            body = [_fresh(layer) for layer in self.layers]
+        elif len(sample_shape) == 3:
+            h, w, _ = sample_shape
+            body = [_layers.Conv2D(8, 3, padding=1, activation="relu")]
+            if min(h, w) >= 2:
+                body.append(_layers.MaxPool2D(2, 2))
+        else:
+            body = [_layers.Dense(32, activation="relu")]
+        # a Flatten when the body leaves an image (its shape from a throwaway build)
+        shape = sample_shape
+        for layer in [_fresh(layer) for layer in body]:
+            shape = layer.build(shape, rng=0)
+        if len(shape) > 1:
+            body.append(_layers.Flatten())
+        return body
+
+    def _build_network(self, sample_shape, n_outputs, activation):
+        from .network import NeuralNetwork
+
+        body = self._body(sample_shape)
+        return NeuralNetwork(body + [_layers.Dense(n_outputs, activation=activation)],
+                             sample_shape, seed=self._seed(), dtype=self.dtype,
+                             optimizer=self.optimizer)
+
+    def _train(self, X, targets, epochs):
+        self.network_.fit(X, targets, epochs=epochs, batch_size=self.batch_size,
+                          learning_rate=self.learning_rate, verbose=self.verbose)
+
+    def _check_params(self):
+        for name, low in (("epochs", 0), ("batch_size", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+
+    def __getstate__(self):
+        # the network travels as its model file (NeuralNetwork.save): layers keep
+        # references to the activation registry's kernels, which do not pickle
+        state = self.__dict__.copy()
+        net = state.pop("network_", None)
+        if net is not None:
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "network.npz")
+                net.save(path)
+                with open(path, "rb") as fh:
+                    state["_network_file"] = fh.read()
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        data = state.pop("_network_file", None)
+        self.__dict__.update(state)
+        if data is not None:
+            from .network import NeuralNetwork
+
+            with tempfile.TemporaryDirectory() as folder:
+                path = os.path.join(folder, "network.npz")
+                with open(path, "wb") as fh:
+                    fh.write(data)
+                self.network_ = NeuralNetwork.load(path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.three_d_array = True
+        tags.non_deterministic = False
+        return tags
+
+
+class CNNClassifier(ClassifierMixin, _CNNBase):
+    """A pyx_cnn network as a scikit-learn classifier (softmax output, cross-entropy).
+
+    Parameters
+    ----------
+    layers : list of pyx_cnn.layers.Layer, optional
+        The network's body (see :mod:`pyx_cnn.sklearn`); the output layer
+        ``Dense(n_classes, activation="softmax")`` is appended. Default: a
+        small CNN, ``Conv2D(8, 3, padding=1, activation="relu")``,
+        ``MaxPool2D(2, 2)``, ``Flatten()``, for images; ``Dense(32,
+        activation="relu")`` for feature vectors.
+    input_shape : tuple, optional
+        ``(H, W)`` or ``(H, W, C)``: reshape 2-D ``X`` rows into images.
+    epochs : int, optional
+        Passes over the data per ``fit`` (``partial_fit`` runs one).
+    batch_size : int, optional
+    learning_rate : float, optional
+    optimizer : {"sgd", "momentum", "adam"}, optional
+    dtype : {"float64", "float32"}, optional
+    random_state : int, RandomState instance or None, optional
+        Seeds the initial weights and the shuffling.
+    verbose : bool, optional
+        A progress bar per ``fit``.
+
+    Attributes
+    ----------
+    classes_ : ndarray
+        The labels seen in ``fit`` (any type: strings too).
+    network_ : pyx_cnn.NeuralNetwork
+    n_features_in_ : int
+        Values per sample.
+    sample_shape_ : tuple
+        One sample's shape as the network takes it.
+
+    Notes
+    -----
+    Passes every check of ``sklearn.utils.estimator_checks`` (no expected
+    failures).
+    """
+
+    _multi_output = False
+
+    def fit(self, X, y):
+        """Train a new network on (X, y) for ``epochs`` epochs; returns self."""
+        self._check_params()
+        X, y = self._validate_X(X, y, reset=True)
+        check_classification_targets(y)
+        self._encoder = LabelEncoder().fit(y)
+        self.classes_ = self._encoder.classes_
+        self.network_ = self._build_network(self.sample_shape_, len(self.classes_), "softmax")
+        self._train(X, self._encoder.transform(y), self.epochs)
+        return self
+
+    def partial_fit(self, X, y, classes=None):
+        """One epoch on (X, y), continuing from the current weights.
+
+        `classes` (every label that will ever appear) is required on the first call.
+        """
+        first = not hasattr(self, "network_")
+        if first:
+            if classes is None:
+                raise ValueError("classes must be passed on the first call to partial_fit")
+            self._check_params()
+            X, y = self._validate_X(X, y, reset=True)
+            check_classification_targets(y)
+            self._encoder = LabelEncoder().fit(np.asarray(classes))
+            self.classes_ = self._encoder.classes_
+            self.network_ = self._build_network(self.sample_shape_, len(self.classes_),
+                                                "softmax")
+        else:
+            if classes is not None and not np.array_equal(np.unique(classes), self.classes_):
+                raise ValueError(f"classes={classes!r} is not the classes_ of the first "
+                                 f"call, {self.classes_!r}")
+            X, _ = self._validate_X(X, reset=False)
+            y = column_or_1d(y, warn=True)
+            check_classification_targets(y)
+        unknown = np.setdiff1d(y, self.classes_)
+        if unknown.size:
+            raise ValueError(f"y holds labels not in classes_: {unknown!r}")
+        self._train(X, self._encoder.transform(y), 1)
+        return self
+
+    def predict_proba(self, X):
+        """Class probabilities ``(N, n_classes)``, columns in the order of ``classes_``."""
+        X, _ = self._validate_X(X, reset=False)
+        return self.network_.predict(X)
+
+    def predict(self, X):
+        """The most probable class of each sample."""
+        proba = self.predict_proba(X)
+        return self.classes_[np.argmax(proba, axis=1)]
+
+
+class CNNRegressor(RegressorMixin, _CNNBase):
+    """A pyx_cnn network as a scikit-learn regressor (linear output, mean squared error).
+
+    Parameters are those of :class:`CNNClassifier`; the appended output layer
+    is ``Dense(n_outputs)``. ``y`` is ``(N,)`` or ``(N, n_outputs)``; the network
+    trains on standardised targets (each output's mean and standard deviation
+    from ``fit``) and ``predict`` undoes it.
+
+    Attributes
+    ----------
+    network_ : pyx_cnn.NeuralNetwork
+    n_features_in_ : int
+    sample_shape_ : tuple
+
+    Notes
+    -----
+    Passes every check of ``sklearn.utils.estimator_checks`` (no expected
+    failures).
+    """
+
+    _multi_output = True
+
+    def _targets(self, y):
+        y = np.asarray(y, dtype=np.float64)
+        return ((y.reshape(y.shape[0], -1) - self._y_mean) / self._y_scale)
+
+    def fit(self, X, y):
+        """Train a new network on (X, y) for ``epochs`` epochs; returns self."""
+        self._check_params()
+        X, y = self._validate_X(X, y, reset=True)
+        y = np.asarray(y, dtype=np.float64)
+        self._y_1d = y.ndim == 1
+        y2 = y.reshape(y.shape[0], -1)
+        self._y_mean = y2.mean(axis=0)
+        scale = y2.std(axis=0)
+        self._y_scale = np.where(scale > 0, scale, 1.0)
+        self.network_ = self._build_network(self.sample_shape_, y2.shape[1], None)
+        self._train(X, self._targets(y), self.epochs)
+        return self
+
+    def partial_fit(self, X, y):
+        """One epoch on (X, y), continuing from the current weights (the target
+        scaling is the first call's)."""
+        if not hasattr(self, "network_"):
+            self._check_params()
+            X, y = self._validate_X(X, y, reset=True)
+            y = np.asarray(y, dtype=np.float64)
+            self._y_1d = y.ndim == 1
+            y2 = y.reshape(y.shape[0], -1)
+            self._y_mean = y2.mean(axis=0)
+            scale = y2.std(axis=0)
+            self._y_scale = np.where(scale > 0, scale, 1.0)
+            self.network_ = self._build_network(self.sample_shape_, y2.shape[1], None)
+        else:
+            X, _ = self._validate_X(X, reset=False)
+            y = check_array(y, ensure_2d=False, dtype=np.float64)
+            if y.reshape(y.shape[0], -1).shape[1] != self._y_mean.size:
+                raise ValueError(f"y has {y.reshape(y.shape[0], -1).shape[1]} outputs, the "
+                                 f"first call had {self._y_mean.size}")
+        self._train(X, self._targets(y), 1)
+        return self
+
+    def predict(self, X):
+        """Predictions ``(N,)`` (or ``(N, n_outputs)`` for 2-D targets)."""
+        X, _ = self._validate_X(X, reset=False)
+        out = self.network_.predict(X) * self._y_scale + self._y_mean
+        return out.ravel() if self._y_1d else out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        return tags

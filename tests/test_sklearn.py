@@ -1,0 +1,138 @@
+"""pyx_cnn.sklearn: CNNClassifier and CNNRegressor as scikit-learn estimators."""
+import pickle
+
+import numpy as np
+import pytest
+
+pytest.importorskip("sklearn")
+
+from sklearn.base import clone                                         # noqa: E402
+from sklearn.datasets import load_digits                               # noqa: E402
+from sklearn.model_selection import GridSearchCV, cross_val_score      # noqa: E402
+from sklearn.pipeline import make_pipeline                             # noqa: E402
+from sklearn.preprocessing import StandardScaler                       # noqa: E402
+from sklearn.utils.estimator_checks import parametrize_with_checks     # noqa: E402
+
+from pyx_cnn import layers as L                                        # noqa: E402
+from pyx_cnn.sklearn import CNNClassifier, CNNRegressor                # noqa: E402
+
+
+@parametrize_with_checks([CNNClassifier(), CNNRegressor()])
+def test_sklearn_estimator_checks(estimator, check):
+    check(estimator)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    return d.images / 16.0, d.target, d.data
+
+
+def test_default_cnn_on_images(digits):
+    X, y, _ = digits
+    clf = CNNClassifier(epochs=3, random_state=0).fit(X[:900], y[:900])
+    names = [type(layer).__name__ for layer in clf.network_.layers]
+    assert names == ["Conv2D", "MaxPool2D", "Flatten", "Dense"]
+    assert clf.n_features_in_ == 64 and clf.sample_shape_ == (8, 8, 1)
+    assert clf.score(X[900:], y[900:]) > 0.8
+    proba = clf.predict_proba(X[900:])
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0)
+    np.testing.assert_array_equal(clf.predict(X[900:]), clf.classes_[proba.argmax(axis=1)])
+    # (N, H, W, C) images give the same network
+    clf4 = CNNClassifier(epochs=3, random_state=0).fit(X[:900, ..., None], y[:900])
+    np.testing.assert_array_equal(clf4.predict_proba(X[900:, ..., None]), proba)
+
+
+def test_cross_val_score_and_grid_search(digits):
+    X, y, _ = digits
+    X, y = X[:600], y[:600]
+    scores = cross_val_score(CNNClassifier(epochs=2, random_state=0), X, y, cv=3)
+    assert scores.shape == (3,) and scores.min() > 0.6
+    search = GridSearchCV(CNNClassifier(epochs=2, random_state=0),
+                          {"learning_rate": [1e-4, 1e-2]}, cv=2).fit(X, y)
+    assert search.best_params_ == {"learning_rate": 1e-2}
+    assert search.best_estimator_.score(X, y) > 0.8
+
+
+def test_pipeline_of_tables_with_input_shape(digits):
+    _, y, table = digits
+    pipe = make_pipeline(StandardScaler(),
+                         CNNClassifier(input_shape=(8, 8), epochs=2, random_state=0))
+    pipe.fit(table[:900], y[:900])
+    assert pipe[-1].network_.input_shape == (8, 8, 1)
+    assert pipe.score(table[900:], y[900:]) > 0.8
+    with pytest.raises(ValueError, match="input_shape"):
+        CNNClassifier(input_shape=(7, 7)).fit(table, y)
+
+
+def test_user_layers_are_cloned_not_changed(digits):
+    X, y, _ = digits
+    body = [L.Conv2D(4, 3, activation="relu")]               # an image body: Flatten appended
+    clf = CNNClassifier(layers=body, epochs=1, random_state=0)
+    clf.fit(X[:200], y[:200])
+    assert not body[0].built and clf.layers is body
+    assert [type(l).__name__ for l in clf.network_.layers] == ["Conv2D", "Flatten", "Dense"]
+    again = clone(clf).fit(X[:200], y[:200])
+    np.testing.assert_array_equal(again.predict_proba(X[:50]), clf.predict_proba(X[:50]))
+
+
+def test_string_labels_partial_fit_and_pickle(digits):
+    X, y, _ = digits
+    words = np.array(["zero", "one", "two", "three", "four", "five", "six", "seven", "eight",
+                      "nine"])
+    labels = words[y]
+    clf = CNNClassifier(epochs=1, random_state=0)
+    with pytest.raises(ValueError, match="classes must be passed"):
+        clf.partial_fit(X[:100], labels[:100])
+    clf.partial_fit(X[:100], labels[:100], classes=words)
+    assert set(clf.classes_) == set(words)
+    for _ in range(3):
+        clf.partial_fit(X[100:600], labels[100:600])
+    assert clf.score(X[600:900], labels[600:900]) > 0.6
+    copy = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(copy.predict_proba(X[:50]), clf.predict_proba(X[:50]))
+    before = copy.predict_proba(X[:50])
+    copy.partial_fit(X[:300], labels[:300])                   # training goes on after pickling
+    assert not np.array_equal(copy.predict_proba(X[:50]), before)
+    with pytest.raises(ValueError, match="not in classes_"):
+        clf.partial_fit(X[:2], ["zero", "eleven"])
+
+
+def test_regressor_single_and_multi_output(digits):
+    X, y, _ = digits
+    reg = CNNRegressor(epochs=4, random_state=0).fit(X[:900], y[:900].astype(float))
+    assert reg.predict(X[:5]).shape == (5,)
+    assert reg.score(X[900:], y[900:]) > 0.5
+    targets = np.stack([y, X.mean(axis=(1, 2)) * 100], axis=1)
+    multi = CNNRegressor(epochs=2, random_state=0).fit(X[:300], targets[:300])
+    assert multi.predict(X[:5]).shape == (5, 2)
+    multi.partial_fit(X[300:400], targets[300:400])
+    with pytest.raises(ValueError, match="outputs"):
+        multi.partial_fit(X[:3], y[:3, None].repeat(3, axis=1))
+
+
+def test_image_shape_mismatch_is_refused(digits):
+    X, y, _ = digits
+    clf = CNNClassifier(epochs=1, random_state=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"expecting samples of shape \(8, 8, 1\)"):
+        clf.predict(X[:5, :7, :7])
+
+
+def test_bad_epochs():
+    with pytest.raises(ValueError, match="epochs"):
+        CNNClassifier(epochs=-1).fit(np.zeros((4, 3)), [0, 1, 0, 1])
+
+
+def test_dask_parallel_post_fit(digits):
+    pytest.importorskip("dask_ml")
+    da = pytest.importorskip("dask.array")
+    from dask_ml.wrappers import ParallelPostFit
+
+    _, y, table = digits
+    # dask_ml maps predict over row blocks of 2-D arrays: images as table rows + input_shape
+    model = ParallelPostFit(CNNClassifier(input_shape=(8, 8), epochs=1, random_state=0))
+    model.fit(table, y)
+    dX = da.from_array(table, chunks=(400, 64))
+    np.testing.assert_array_equal(model.predict(dX).compute(), model.estimator.predict(table))
+    np.testing.assert_allclose(model.predict_proba(dX).compute(),
+                               model.estimator.predict_proba(table), rtol=1e-12)
