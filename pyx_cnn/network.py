@@ -223,6 +223,19 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
         self._check_bound()
         return self._evaluate(X, y, resolve_loss(self, loss, y), batch_size, fuse)
 
+    def to_onnx(self, path, opset=17):
+        """Write the network as an ONNX model (see :func:`pyx_cnn.onnx.to_onnx`)."""
+        from . import onnx as _onnx
+
+        return _onnx.to_onnx(self, path, opset)
+
+    @classmethod
+    def from_onnx(cls, path):
+        """Read an ONNX model of supported operators (see :func:`pyx_cnn.onnx.from_onnx`)."""
+        from . import onnx as _onnx
+
+        return _onnx.from_onnx(path)
+
     def summary(self, print_fn=print):
         """A table of layers, output shapes, parameter counts and fusions, as Keras's ``summary``.
 

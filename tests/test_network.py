@@ -354,3 +354,14 @@ def test_summary_names_the_fusions():
     assert "relu_into_max_pool" in text and "Runs fused by" in text
     plan_rules = {step.rule for step in fusion.plan(small_cnn(seed=0).layers)}
     assert plan_rules <= set(fusion.RULES) | {""}
+
+
+def test_a_network_pickles_after_training():
+    import pickle
+
+    rng = np.random.default_rng(3)
+    net = small_cnn(seed=2)
+    X = rng.standard_normal((6, 9, 10, 2))
+    net.fit(X, np.arange(6) % 3, epochs=1, batch_size=3)
+    copy = pickle.loads(pickle.dumps(net))
+    np.testing.assert_array_equal(copy.predict(X), net.predict(X))

@@ -100,12 +100,12 @@ class Conv2D(Layer):
         z = np.empty((n,) + self.output_shape, dtype=self.dtype)
         bias = self.params["b"] if self.use_bias else self._zero_bias
         _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
-        self._x_pad, self._wk, self._act = xp, wk, act
+        self._x_pad, self._wk, self._act = xp, wk, act.name
         self._out = act.forward(z, out=z)
         return self._out
 
     def _backward(self, grad):
-        grad = self._act.backward(self._out, grad)
+        grad = get_activation(self._act).backward(self._out, grad)
         f, (kh, kw), c = self.filters, self.kernel_size, self.input_shape[2]
         nt = get_num_threads()
         gb = self.grads["b"] if self.use_bias else np.empty(f, dtype=self.dtype)

@@ -66,12 +66,12 @@ class Dense(Layer):
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]
-        self._x, self._act = x, act
+        self._x, self._act = x, act.name
         self._out = act.forward(z, out=z)
         return self._out
 
     def _backward(self, grad):
-        grad = self._act.backward(self._out, grad)
+        grad = get_activation(self._act).backward(self._out, grad)
         np.matmul(self._x.T, grad, out=self.grads["W"])
         if self.use_bias:
             np.add.reduce(grad, axis=0, out=self.grads["b"])
