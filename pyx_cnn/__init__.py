@@ -11,6 +11,13 @@ show_config, version_line
 NeuralNetwork, layers
     Layers (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense) and a network
     trained by gradient descent (see :mod:`pyx_cnn.network`).
+optim, losses, schedules, callbacks
+    Optimisers (SGD, RMSprop, Adam, AdamW), losses, learning-rate schedules
+    and ``fit`` callbacks (EarlyStopping, ModelCheckpoint, CSVLogger).
+datasets
+    Digits, faces, MNIST and image folders as channels-last arrays.
+gradcheck
+    Finite-difference check of a layer's or a network's gradients.
 """
 import os as _os
 
@@ -39,6 +46,8 @@ except ImportError as _exc:  # no compiled extension next to this file
 from .functional import conv, conv_, pooling, relu, sigmoid, softmax
 from . import layers
 from .network import NeuralNetwork
+from . import callbacks, datasets, losses, optim, schedules
+from .gradcheck import gradcheck
 
 __version__ = "0.1.0"
 
@@ -55,6 +64,12 @@ __all__ = [
     "version_line",
     "NeuralNetwork",
     "layers",
+    "optim",
+    "losses",
+    "schedules",
+    "callbacks",
+    "datasets",
+    "gradcheck",
 ]
 
 

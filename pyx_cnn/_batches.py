@@ -62,7 +62,8 @@ def prepare_y(y, n, output_shape, dtype, name="y"):
 
     Labels have the output's shape without its last (class) axis:
     ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)`` for
-    per-pixel outputs ``(H, W, K)``.
+    per-pixel outputs ``(H, W, K)``. For one output (K = 1), labels are 0/1
+    (binary cross-entropy).
     """
     y = as_array(y, name)
     out = output_shape
@@ -73,7 +74,8 @@ def prepare_y(y, n, output_shape, dtype, name="y"):
     if len(out) > 1 and all(s == 1 for s in out[:-1]):
         label_shapes.append((n,))
     if y.shape in label_shapes:
-        return check_labels(y, k, name)
+        # one output per position: labels are 0/1, for binary cross-entropy
+        return check_labels(y, 2 if k == 1 else k, name)
     if y.ndim == 1:
         if y.shape[0] != n:
             raise ValueError(f"{name} has {y.shape[0]} labels for {n} samples")

@@ -68,7 +68,10 @@ def _train(args):
     from .training import run_train
 
     run_train(epochs=args.epochs, out_dir=args.out, seed=args.seed,
-              batch_size=args.batch_size, learning_rate=args.learning_rate)
+              batch_size=args.batch_size, learning_rate=args.learning_rate,
+              dataset=args.dataset,
+              image_size=None if args.image_size is None else tuple(args.image_size),
+              grayscale=args.grayscale)
     return 0
 
 
@@ -127,12 +130,23 @@ def build_parser():
 
     train = sub.add_parser(
         "train", formatter_class=formatter,
-        help="train a small CNN on scikit-learn's digits",
+        help="train a small CNN on scikit-learn's digits (or another data set)",
         description="Train Conv2D(8, 3) -> ReLU -> MaxPool2D -> Dense(10, softmax) on 80%% "
                     "of scikit-learn's 1797 8x8 digits, print the accuracy on the other 20%% "
                     "(the test split), and write model.npz, loss.png, confusion.png and "
-                    'filters.png. Needs scikit-learn: pip install "pyx_cnn[train]".',
+                    "filters.png. --dataset picks another data set: faces (scikit-image's "
+                    "face / non-face patches), mnist, or the path of an image folder with "
+                    "one sub-folder per class. "
+                    'Needs scikit-learn and scikit-image: pip install "pyx_cnn[train]".',
     )
+    train.add_argument("--dataset", default="digits", metavar="NAME|PATH",
+                       help="digits, faces, mnist, or an image folder (one sub-folder "
+                            "per class)")
+    train.add_argument("--image-size", type=_int_at_least(1), nargs=2, default=None,
+                       metavar=("H", "W"),
+                       help="size images of a folder are resized to (default 32 32)")
+    train.add_argument("--grayscale", action="store_true",
+                       help="read the images of a folder as one grey channel")
     train.add_argument("--epochs", type=_int_at_least(1), default=30,
                        help="passes over the training split")
     train.add_argument("--batch-size", type=_int_at_least(1), default=32,

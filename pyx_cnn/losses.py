@@ -1,4 +1,4 @@
-"""Loss functions: softmax cross-entropy and mean squared error.
+"""Loss functions: softmax cross-entropy, binary cross-entropy and mean squared error.
 
 Each loss is a callable ``loss(output, target) -> (value, grad)``: the mean
 loss as a Python float, and ``dL/d(output)`` as an array of the output's shape
@@ -18,13 +18,20 @@ maximum subtracted so it never overflows, and the gradient is
 ``(softmax(z) - onehot) / M`` for M rows. A network whose last layer ends in a
 softmax hands the loss that layer's logits and skips the softmax in its
 backward pass.
+
+``BinaryCrossEntropy`` takes logits too (one score per sample for a network
+ending in ``Dense(1, activation="sigmoid")``): the loss is
+``mean(softplus(z) - t * z)``, finite for any score, and the gradient
+``(sigmoid(z) - t) / M``. When the network's final sigmoid still ran
+(``fuse=False``), the loss takes its probabilities instead
+(:meth:`BinaryCrossEntropy._value_grad_correct_probabilities`).
 """
 import numpy as np
 
 from . import _loss_grad
 from ._validation import as_array, as_kernel_array, check_labels, shape_str, working_dtype
 
-__all__ = ["SoftmaxCrossEntropy", "MeanSquaredError", "get_loss"]
+__all__ = ["SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "get_loss"]
 
 
 def _softmax_and_log_sum_exp(z):
@@ -155,6 +162,98 @@ class SoftmaxCrossEntropy:
         return value, probs
 
 
+def _binary_targets(z, target):
+    """Targets as floats of `z`'s shape: 0/1 labels ``(N,)`` for ``(N, 1)`` scores, or as given."""
+    if target.shape != z.shape:
+        target = target.reshape(z.shape)
+    if target.dtype != z.dtype:
+        target = target.astype(z.dtype)
+    return target
+
+
+def _check_binary_args(output, target):
+    output = as_array(output, "output")
+    target = as_array(target, "target")
+    if output.ndim < 1 or output.size == 0:
+        raise ValueError(f"output must be a non-empty array, got shape {shape_str(output.shape)}")
+    dtype = working_dtype(output)
+    output = as_kernel_array(output, dtype)
+    if target.shape != output.shape and not (
+            output.ndim == 2 and output.shape[1] == 1 and target.shape == output.shape[:1]):
+        raise ValueError(f"target must have output's shape {shape_str(output.shape)}"
+                         + (f" or {shape_str(output.shape[:1])}" if output.ndim == 2
+                            and output.shape[1] == 1 else "")
+                         + f", got {shape_str(target.shape)}")
+    values = target.astype(np.float64, copy=False)
+    if not (np.isfinite(values).all() and (values >= 0).all() and (values <= 1).all()):
+        raise ValueError("target must hold values in [0, 1] (labels 0/1 or probabilities)")
+    return output, as_kernel_array(target, dtype)
+
+
+class BinaryCrossEntropy:
+    """Binary cross-entropy of ``sigmoid(z)`` against targets in [0, 1], elementwise.
+
+    ``z`` is ``(N, 1)`` (one score per sample) or any shape; ``target`` holds
+    0/1 labels ``(N,)`` for ``(N, 1)`` scores, or values in [0, 1] of ``z``'s
+    shape. The value is the mean over all elements of
+    ``max(z, 0) - t * z + log1p(exp(-|z|))`` (finite for any score), as
+    ``torch.nn.functional.binary_cross_entropy_with_logits``; the gradient is
+    ``(sigmoid(z) - t) / M``. Accuracy counts ``p > 0.5`` (``z > 0``) against
+    the label.
+    """
+
+    name = "binary_cross_entropy"
+
+    def __call__(self, z, target):
+        z, target = _check_binary_args(z, target)
+        return self._value_grad_correct(z, target, None)[:2]
+
+    def from_probabilities(self, p, target):
+        """Value and gradient ``dL/dp`` for probabilities ``p = sigmoid(z)`` (not logits)."""
+        p, target = _check_binary_args(p, target)
+        return self._value_grad_correct_probabilities(p, target, None)[:2]
+
+    def _value_grad_correct(self, z, target, labels):
+        """(mean loss, dL/dz, correct samples or None) for logits `z`."""
+        t = _binary_targets(z, target)
+        m = z.size
+        value = float(np.sum(np.maximum(z, 0) - t * z + np.log1p(np.exp(-np.abs(z))))) / m
+        # sigmoid without overflow: exp of a non-positive number only
+        e = np.exp(-np.abs(z))
+        grad = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
+        grad -= t
+        grad /= m
+        return value, grad.astype(z.dtype, copy=False), _count_binary(z > 0, labels)
+
+    def _value_grad_correct_probabilities(self, p, target, labels):
+        """As :meth:`_value_grad_correct`, for probabilities ``p = sigmoid(z)``.
+
+        The unfused path (``fuse=False``): the network's last sigmoid ran, so
+        the loss is ``-mean(t log p + (1 - t) log(1 - p))`` and its gradient
+        ``(p - t) / (p (1 - p) M)``; chained with the sigmoid's backward pass it
+        equals the fused gradient ``(p - t) / M`` to rounding. A probability
+        rounded to exactly 0 or 1 against the other label gives an infinite
+        loss (the fused path, from logits, stays finite).
+        """
+        t = _binary_targets(p, target)
+        m = p.size
+        with np.errstate(divide="ignore", invalid="ignore"):
+            log_p = np.log(p)
+            log_q = np.log1p(-p)
+            value = -float(np.sum(np.where(t != 0, t * log_p, 0)
+                                  + np.where(t != 1, (1 - t) * log_q, 0))) / m
+            grad = (p - t) / (p * (1 - p) * m)
+        grad = np.where(p == t, 0, grad).astype(p.dtype, copy=False)
+        return value, grad, _count_binary(p > 0.5, labels)
+
+
+def _count_binary(positive, labels):
+    """Samples whose prediction (`positive`, ``(N, 1)``) matches the 0/1 label."""
+    if labels is None:
+        return None
+    return int(np.count_nonzero(positive.reshape(labels.shape[0], -1)[:, 0] == (labels != 0)))
+
+
 class MeanSquaredError:
     """``mean((output - target) ** 2)`` over all elements.
 
@@ -172,7 +271,9 @@ class MeanSquaredError:
         return self._compute(*_check_loss_args(output, target))
 
     def _compute(self, output, target):
-        if target.dtype.kind in "iu":   # labels: one-hot along the last axis
+        if target.dtype.kind in "iu" and output.shape[-1] == 1:   # 0/1 labels, one output
+            target = target.reshape(output.shape).astype(output.dtype)
+        elif target.dtype.kind in "iu":   # labels: one-hot along the last axis
             onehot = np.zeros_like(output)
             _rows(onehot)[np.arange(target.size), target.reshape(-1)] = 1
             target = onehot
@@ -191,21 +292,25 @@ def _count_correct(output, labels):
     return int(hits) if per_sample == 1 else hits / per_sample
 
 
-_LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "mse": MeanSquaredError}
+_LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
+           "mse": MeanSquaredError}
 _ALIASES = {"categorical_crossentropy": "cross_entropy", "softmax_cross_entropy": "cross_entropy",
-            "crossentropy": "cross_entropy", "mean_squared_error": "mse"}
+            "crossentropy": "cross_entropy", "mean_squared_error": "mse",
+            "binary_crossentropy": "binary_cross_entropy", "bce": "binary_cross_entropy"}
 
 
 def get_loss(loss):
-    """A loss instance from a name (``"cross_entropy"``, ``"mse"``) or an instance.
+    """A loss instance from a name (``"cross_entropy"``, ``"binary_cross_entropy"``,
+    ``"mse"``) or an instance.
 
     Names are case-insensitive, as optimiser and activation names are; the
     instance's ``name`` is the canonical lower-case form.
     """
-    if isinstance(loss, (SoftmaxCrossEntropy, MeanSquaredError)):
+    if isinstance(loss, (SoftmaxCrossEntropy, BinaryCrossEntropy, MeanSquaredError)):
         return loss
     if isinstance(loss, str):
         key = _ALIASES.get(loss.lower(), loss.lower())
         if key in _LOSSES:
             return _LOSSES[key]()
-    raise ValueError(f"loss must be 'cross_entropy' or 'mse', got {loss!r}")
+    raise ValueError("loss must be 'cross_entropy', 'binary_cross_entropy' or 'mse', "
+                     f"got {loss!r}")

@@ -17,11 +17,12 @@ import numpy as np
 from . import fusion
 from . import layers as _layers
 from .layers.base import check_dtype
-from .losses import SoftmaxCrossEntropy, get_loss
+from .losses import BinaryCrossEntropy, SoftmaxCrossEntropy, get_loss
 from .optim import get_optimizer
 from .serialization import SerializationMixin
 from .training_loop import (
-    History, TrainingMixin, accuracy_labels, loss_value_grad, resolve_loss,
+    History, TrainingMixin, accuracy_labels, leave_sigmoid_to_loss, loss_value_grad,
+    resolve_loss,
 )
 from ._batches import prepare_x, prepare_y, sample_shape
 from ._parameters import FlatParameters
@@ -29,6 +30,11 @@ from ._thread_policy import holds_blas_to_one_thread
 from ._validation import as_array, check_int, check_result_size
 
 __all__ = ["NeuralNetwork", "History"]
+
+
+def _binary_threshold(net):
+    """0.5 for a network ending in a sigmoid (probabilities), 0 for a logit."""
+    return 0.5 if getattr(net.layers[-1], "activation", None) == "sigmoid" else 0.0
 
 
 class NeuralNetwork(TrainingMixin, SerializationMixin):
@@ -45,11 +51,14 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
         Seeds the initial weights and the shuffling in :meth:`fit`.
     dtype : {"float64", "float32"}, optional
         Dtype of the parameters and of the computation.
-    loss : {None, "cross_entropy", "mse"}, optional
+    loss : {None, "cross_entropy", "binary_cross_entropy", "mse"} or loss instance, optional
         None picks by target: integer labels train with softmax
-        cross-entropy (over the last axis, the class axis), float targets with
-        mean squared error.
-    optimizer : {"sgd", "momentum", "adam"} or optimiser instance, optional
+        cross-entropy (over the last axis, the class axis), 0/1 labels of a
+        one-output network (``Dense(1, activation="sigmoid")``) with binary
+        cross-entropy, float targets with mean squared error.
+    optimizer : {"sgd", "momentum", "rmsprop", "adam", "adamw"} or optimiser instance, optional
+        An instance of :mod:`pyx_cnn.optim` (``SGD(momentum=0.9, nesterov=True)``,
+        ``AdamW(weight_decay=0.05)``, ...) or a name for its defaults.
 
     Notes
     -----
@@ -105,6 +114,8 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
         self._flat, self._flat_grad = self._params.values, self._params.grads
         self._bound = self._params.bound
         self._epochs_done = 0
+        self._learning_rate = None   # the rate or schedule of the last fit (saved)
+        self.stop_training = False   # a callback sets it to end fit after the epoch
 
     # ------------------------------------------------------------ parameters
     def _check_bound(self):
@@ -125,7 +136,10 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
         """The fusion plan; the softmax is left to a cross-entropy loss when fused."""
         logits = (fuse and isinstance(loss_fn, SoftmaxCrossEntropy)
                   and fusion.ends_in_softmax(self.layers))
-        return fusion.plan(self.layers, fuse, logits)
+        steps = fusion.plan(self.layers, fuse, logits)
+        if fuse and isinstance(loss_fn, BinaryCrossEntropy):
+            steps = leave_sigmoid_to_loss(self.layers, steps)
+        return steps
 
     # ------------------------------------------------------------------- API
     @holds_blas_to_one_thread
@@ -170,6 +184,22 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
                 x = step.forward(x, False)
             out[start:start + batch_size] = x
         return out
+
+    def predict_classes(self, X, batch_size=256, fuse=True):
+        """Integer class labels: the arg-max of :meth:`predict` over the last axis.
+
+        For a network with one output (``Dense(1, activation="sigmoid")``), 1
+        where ``p > 0.5``, else 0, of shape ``(N,)``. One sample of exactly
+        ``input_shape`` gives one label (a 0-d array).
+
+        Returns
+        -------
+        ndarray of int64
+        """
+        out = self.predict(X, batch_size, fuse)
+        if self.output_shape[-1] == 1:
+            return (out[..., 0] > _binary_threshold(self)).astype(np.int64)
+        return np.argmax(out, axis=-1).astype(np.int64)
 
     def _evaluate(self, X, y, loss_fn, batch_size=256, fuse=True):
         steps = self._steps(loss_fn, fuse)

@@ -1,8 +1,21 @@
-"""The model file: architecture and weights in one ``.npz`` (no pickle).
+"""The model file: architecture, weights and training state in one ``.npz`` (no pickle).
 
 The file holds the architecture as a JSON string (a 0-d unicode array under
 ``__pyx_cnn_architecture__``) and one array per weight, named
-``layers.<i>.<key>``.
+``layers.<i>.<key>``. Since format version 2 it also holds what resuming
+training needs, so that ``load`` then ``fit`` continues exactly as an
+uninterrupted run would:
+
+- every layer's non-trainable ``state`` arrays (running statistics), named
+  ``layers.<i>.state.<key>``;
+- the optimiser: its class, arguments and scalars in the JSON (``"optimizer_spec"``;
+  ``"optimizer"`` keeps its name, as in version 1),
+  its arrays named ``optimizer.<key>``;
+- under ``"training"`` in the JSON: the epoch count, the shuffling generator's
+  state, and the learning rate or built-in schedule (with its state) of the
+  last ``fit`` call (a custom callable schedule is not saved).
+
+Version 1 files (weights only) still load; their optimiser starts afresh.
 """
 import json
 import os
@@ -11,13 +24,66 @@ import zipfile
 import numpy as np
 
 from . import layers as _layers
-from ._validation import check_result_size, shape_str
+from .optim import OPTIMIZER_CLASSES, get_optimizer
+from .schedules import SCHEDULE_CLASSES
+from ._validation import check_learning_rate, check_result_size, shape_str
 
 __all__ = ["SerializationMixin"]
 
 _ARCH_KEY = "__pyx_cnn_architecture__"
 _FORMAT = "pyx_cnn.NeuralNetwork"
-_FORMAT_VERSION = 1
+_FORMAT_VERSION = 2
+_READABLE_VERSIONS = (1, 2)
+_OPT_PREFIX = "optimizer."
+
+
+def _layer_states(net):
+    """``{"layers.<i>.state.<key>": array}`` for every layer's ``state`` dict."""
+    arrays = {}
+    for i, layer in enumerate(net.layers):
+        for key, value in (getattr(layer, "state", None) or {}).items():
+            arrays[f"layers.{i}.state.{key}"] = np.asarray(value)
+    return arrays
+
+
+def _generators(net):
+    """The random generators whose state resuming needs: ``{name: Generator}``."""
+    found = {"shuffle": net._shuffle_rng}
+    for i, layer in enumerate(net.layers):
+        for attr in ("rng", "_rng"):
+            value = getattr(layer, attr, None)
+            if isinstance(value, np.random.Generator):
+                found[f"layers.{i}.{attr}"] = value
+    return found
+
+
+def _schedule_spec(rate):
+    if rate is None:
+        return None
+    if isinstance(rate, float):
+        return {"kind": "number", "value": rate}
+    if type(rate).__name__ in SCHEDULE_CLASSES and type(rate) is SCHEDULE_CLASSES[
+            type(rate).__name__]:
+        return {"kind": "schedule", "class": type(rate).__name__, "config": rate.get_config(),
+                "state": rate.state_dict()}
+    return None   # a custom callable: not saved
+
+
+def _schedule_from_spec(spec):
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise ValueError(f"training.learning_rate must be an object, got {spec!r}")
+    if spec.get("kind") == "number":
+        return check_learning_rate(spec.get("value"), "training.learning_rate")
+    if spec.get("kind") == "schedule":
+        name = spec.get("class")
+        if name not in SCHEDULE_CLASSES:
+            raise ValueError(f"unknown schedule class {name!r}")
+        schedule = SCHEDULE_CLASSES[name](**dict(spec.get("config", {})))
+        schedule.load_state_dict(dict(spec.get("state", {})))
+        return schedule
+    raise ValueError(f"training.learning_rate has unknown kind {spec.get('kind')!r}")
 
 
 class SerializationMixin:
@@ -31,22 +97,42 @@ class SerializationMixin:
             "dtype": self.dtype.name,
             "loss": None if self.loss is None else self.loss.name,
             "optimizer": self.optimizer.name,
+            "optimizer_spec": self._optimizer_spec(),
             "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                        for layer in self.layers],
+            "training": {
+                "epochs_done": int(self._epochs_done),
+                "generators": {name: rng.bit_generator.state
+                               for name, rng in _generators(self).items()},
+                "learning_rate": _schedule_spec(getattr(self, "_learning_rate", None)),
+            },
         }
+
+    def _optimizer_spec(self):
+        opt = self.optimizer
+        state = opt.state_dict()
+        return {"class": type(opt).__name__, "config": opt.get_config(),
+                "scalars": {k: v for k, v in state.items() if not isinstance(v, np.ndarray)}}
 
     def save(self, path):
         """Write architecture and weights to one ``.npz`` file (no pickle).
 
         The file holds the architecture as a JSON string (a 0-d unicode array
         under ``__pyx_cnn_architecture__``) and one array per weight, named
-        ``layers.<i>.<W|b>``. The optimiser's state is not saved.
+        ``layers.<i>.<W|b>``, with everything resuming training needs: layer
+        states, the optimiser's state, the epoch count, the shuffling
+        generator and the learning-rate schedule (see
+        :mod:`pyx_cnn.serialization`).
         """
         self._check_bound()
         arrays = {_ARCH_KEY: np.array(json.dumps(self._architecture()))}
         for i, layer in enumerate(self.layers):
             for key, value in layer.params.items():
                 arrays[f"layers.{i}.{key}"] = value
+        arrays.update(_layer_states(self))
+        for key, value in self.optimizer.state_dict().items():
+            if isinstance(value, np.ndarray):
+                arrays[_OPT_PREFIX + key] = value
         with open(os.fspath(path), "wb") as fh:
             np.savez(fh, **arrays)
 
@@ -106,8 +192,9 @@ class SerializationMixin:
         arch = json.loads(str(arch))
         if not isinstance(arch, dict) or arch.get("format") != _FORMAT:
             raise ValueError(f"format is not {_FORMAT!r}")
-        if arch.get("format_version") != _FORMAT_VERSION:
-            raise ValueError(f"unsupported format_version {arch.get('format_version')!r}")
+        version = arch.get("format_version")
+        if version not in _READABLE_VERSIONS or isinstance(version, bool):
+            raise ValueError(f"unsupported format_version {version!r}")
         built = []
         for spec in arch["layers"]:
             name = spec["class"]
@@ -115,12 +202,35 @@ class SerializationMixin:
                 raise ValueError(f"unknown layer class {name!r}")
             config = dict(spec["config"])
             built.append(_layers.LAYER_CLASSES[name](**config))
+        optimizer = get_optimizer(arch.get("optimizer", "sgd"))
+        opt_spec = arch.get("optimizer_spec") if version >= 2 else None
+        if opt_spec is not None:
+            if not isinstance(opt_spec, dict):
+                raise ValueError("optimizer_spec must be an object")
+            name = opt_spec.get("class")
+            if name not in OPTIMIZER_CLASSES:
+                raise ValueError(f"unknown optimizer class {name!r}")
+            optimizer = OPTIMIZER_CLASSES[name](**dict(opt_spec.get("config", {})))
         net = cls(built, tuple(arch["input_shape"]), seed=0, dtype=arch["dtype"],
-                  loss=arch.get("loss"), optimizer=arch.get("optimizer", "sgd"))
+                  loss=arch.get("loss"), optimizer=optimizer)
         expected = {f"layers.{i}.{key}": value
                     for i, layer in enumerate(net.layers) for key, value in layer.params.items()}
-        missing = sorted(set(expected) - set(arrays))
-        extra = sorted(set(arrays) - set(expected))
+        states = {}
+        if version >= 2:
+            for i, layer in enumerate(net.layers):
+                state = getattr(layer, "state", None)
+                if not isinstance(state, dict):
+                    continue
+                prefix = f"layers.{i}.state."
+                for key in arrays:
+                    if key.startswith(prefix):
+                        states[key] = (state, key[len(prefix):])
+                for key in state:
+                    states.setdefault(prefix + key, (state, key))
+        opt_arrays = {key for key in arrays if key.startswith(_OPT_PREFIX)} if version >= 2 \
+            else set()
+        missing = sorted(set(expected) - set(arrays)) + sorted(set(states) - set(arrays))
+        extra = sorted(set(arrays) - set(expected) - set(states) - opt_arrays)
         if missing or extra:
             raise ValueError(f"weights missing {missing} / unexpected {extra}")
         for key, target in expected.items():
@@ -131,4 +241,41 @@ class SerializationMixin:
                 raise ValueError(f"{key} has shape {shape_str(value.shape)}, expected "
                                  f"{shape_str(target.shape)}")
             target[...] = value
+        for key, (state, name) in states.items():
+            value = arrays[key]
+            if value.dtype.kind not in "fiub":
+                raise ValueError(f"{key} has dtype {value.dtype}, expected numbers")
+            current = state.get(name)
+            if isinstance(current, np.ndarray):
+                if value.shape != current.shape:
+                    raise ValueError(f"{key} has shape {shape_str(value.shape)}, expected "
+                                     f"{shape_str(current.shape)}")
+                current[...] = value
+            else:
+                state[name] = value.copy()
+        if version >= 2:
+            net._load_training_state(arch, arrays, opt_arrays)
         return net
+
+    def _load_training_state(self, arch, arrays, opt_arrays):
+        opt_spec = arch.get("optimizer_spec")
+        if isinstance(opt_spec, dict):
+            state = dict(opt_spec.get("scalars", {}))
+            state.update({key[len(_OPT_PREFIX):]: arrays[key] for key in opt_arrays})
+            self.optimizer.load_state_dict(state, size=self._flat.size, dtype=self.dtype)
+        training = arch.get("training") or {}
+        if not isinstance(training, dict):
+            raise ValueError("training must be an object")
+        epochs = training.get("epochs_done", 0)
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 0:
+            raise ValueError(f"training.epochs_done must be an int >= 0, got {epochs!r}")
+        self._epochs_done = epochs
+        generators = _generators(self)
+        for name, state in dict(training.get("generators", {})).items():
+            if name not in generators:
+                raise ValueError(f"training.generators has unknown entry {name!r}")
+            try:
+                generators[name].bit_generator.state = state
+            except (TypeError, ValueError, KeyError) as exc:
+                raise ValueError(f"training.generators[{name!r}]: {exc}") from None
+        self._learning_rate = _schedule_from_spec(training.get("learning_rate"))

@@ -1,4 +1,4 @@
-"""``pyx-cnn train``: a small CNN on scikit-learn's bundled digits.
+"""``pyx-cnn train``: a small CNN on scikit-learn's bundled digits (or another data set).
 
 The 1797 8x8 images (scaled to [0, 1]) are split 80/20, stratified, from the
 seed; the network is::
@@ -17,6 +17,13 @@ accuracy and writes into the output folder:
 
 ``epochs`` must be at least 1 (0 epochs would save an untrained model with no curve
 to draw). Needs scikit-learn (``pip install "pyx_cnn[train]"``) for the digits.
+
+``dataset`` may also be ``"faces"`` (scikit-image's 200 face / non-face
+patches), ``"mnist"`` or the path of an image folder (one sub-folder per
+class, images resized to ``image_size``), all from :mod:`pyx_cnn.datasets`.
+Their network is built for their shape by :func:`dataset_network`: one or two
+``Conv2D -> ReLU -> MaxPool2D`` blocks, then ``Dense(1, sigmoid)`` (binary
+cross-entropy) for two classes or ``Dense(K, softmax)``.
 """
 import os
 import time
@@ -29,7 +36,11 @@ from . import layers
 from ._optional import require
 from .network import NeuralNetwork
 
-__all__ = ["load_digits_split", "digits_network", "run_train"]
+__all__ = ["load_digits_split", "digits_network", "dataset_network", "load_dataset_split",
+           "run_train"]
+
+#: the data sets ``pyx-cnn train --dataset`` knows by name (else: an image folder)
+DATASETS = ("digits", "faces", "mnist")
 
 
 def load_digits_split(seed=0, test_size=0.2):
@@ -56,8 +67,72 @@ def digits_network(seed=0, dtype="float64"):
     ], input_shape=(8, 8, 1), seed=seed, dtype=dtype)
 
 
+def dataset_network(input_shape, n_classes, seed=0, dtype="float64"):
+    """A small CNN for images of `input_shape` ``(H, W, C)`` and `n_classes` classes.
+
+    ``Conv2D(8, 3) -> ReLU -> MaxPool2D(2, 2)``, a second block
+    ``Conv2D(16, 3) -> ReLU -> MaxPool2D(2, 2)`` when the maps are still larger
+    than 12x12, ``Flatten``, then ``Dense(1, activation="sigmoid")`` for two
+    classes (binary cross-entropy) or ``Dense(n_classes, activation="softmax")``.
+    """
+    h, w = input_shape[:2]
+    stack = [layers.Conv2D(8, 3), layers.ReLU(), layers.MaxPool2D(2, 2)]
+    h, w = (h - 2) // 2, (w - 2) // 2
+    if min(h, w) > 12:
+        stack += [layers.Conv2D(16, 3), layers.ReLU(), layers.MaxPool2D(2, 2)]
+    stack.append(layers.Flatten())
+    stack.append(layers.Dense(1, activation="sigmoid") if n_classes == 2
+                 else layers.Dense(n_classes, activation="softmax"))
+    return NeuralNetwork(stack, input_shape=tuple(input_shape), seed=seed, dtype=dtype)
+
+
+def _split(X, y, seed, test_size=0.2):
+    model_selection = require("sklearn.model_selection", "scikit-learn", "train",
+                              "pyx_cnn.training")
+    try:
+        return model_selection.train_test_split(X, y, test_size=test_size, stratify=y,
+                                                random_state=seed)
+    except ValueError:   # a class too small to stratify: a plain random split
+        return model_selection.train_test_split(X, y, test_size=test_size, random_state=seed)
+
+
+def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=False):
+    """``(X_train, X_test, y_train, y_test, class_names)`` of a data set, split 80/20.
+
+    Parameters
+    ----------
+    dataset : str
+        ``"digits"``, ``"faces"``, ``"mnist"`` or the path of an image folder.
+    seed : int
+        Seed of the (stratified) split.
+    image_size : (int, int), optional
+        For an image folder: ``(H, W)`` (default 32x32).
+    grayscale : bool, optional
+        For an image folder: one channel instead of three.
+    """
+    from . import datasets
+
+    if dataset == "digits":
+        return (*load_digits_split(seed), [str(d) for d in range(10)])
+    if dataset == "faces":
+        X, y = datasets.load_faces()
+        names = ["not a face", "face"]
+    elif dataset == "mnist":
+        X, y = datasets.load_mnist()
+        names = [str(d) for d in range(10)]
+    elif os.path.isdir(dataset):
+        X, y, names = datasets.load_image_folder(dataset, image_size or (32, 32), grayscale)
+        if len(names) < 2:
+            raise ValueError(f"{dataset!r} holds one class folder ({names[0]!r}): training "
+                             "needs at least two")
+    else:
+        raise ValueError(f"dataset must be {', '.join(DATASETS)} or an image folder, got "
+                         f"{dataset!r} (no such folder)")
+    return (*_split(X, y, seed), list(names))
+
+
 def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_rate=0.1,
-              verbose=True):
+              verbose=True, dataset="digits", image_size=None, grayscale=False):
     """Train the digits CNN, print the test accuracy, save the model and the loss curve.
 
     Returns
@@ -67,6 +142,16 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         ``model_path``, ``plot_path`` (the loss curve), ``confusion_path``,
         ``filters_path`` and ``history`` (the History dict; its ``val_*``
         series are measured on the test split).
+
+    Other parameters
+    ----------------
+    dataset : str, optional
+        ``"digits"`` (default), ``"faces"``, ``"mnist"`` or an image folder
+        (see :func:`load_dataset_split`).
+    image_size : (int, int), optional
+        For an image folder: ``(H, W)``.
+    grayscale : bool, optional
+        For an image folder: one channel.
 
     Raises
     ------
@@ -81,11 +166,15 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
     from .plot import plot_confusion_matrix, plot_filters, plot_history
 
-    X_train, X_test, y_train, y_test = load_digits_split(seed)
-    net = digits_network(seed)
+    X_train, X_test, y_train, y_test, class_names = load_dataset_split(
+        dataset, seed, image_size, grayscale)
+    name = dataset if dataset in DATASETS else os.path.basename(os.path.normpath(dataset))
+    net = digits_network(seed) if dataset == "digits" else dataset_network(
+        X_train.shape[1:], len(class_names), seed)
     if verbose:
         net.summary()
-        print(f"training on {len(X_train)} digits, testing on {len(X_test)} others "
+        what = "digits" if dataset == "digits" else f"{name} images"
+        print(f"training on {len(X_train)} {what}, testing on {len(X_test)} others "
               "(test loss and accuracy recorded after each epoch, never trained on)")
     start = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=epochs, batch_size=batch_size,
@@ -101,12 +190,13 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
     net.save(model_path)
     import matplotlib.pyplot as plt
 
-    fig = plot_history(history, title="pyx_cnn on digits: loss and accuracy per epoch",
+    fig = plot_history(history, title=f"pyx_cnn on {name}: loss and accuracy per epoch",
                        path=plot_path, val_label="test")
     plt.close(fig)
-    predicted = np.argmax(net.predict(X_test), axis=1)
+    predicted = net.predict_classes(X_test)
     fig = plot_confusion_matrix(y_test, predicted, path=confusion_path,
-                                title=f"digits test split ({len(y_test)} images)")
+                                class_names=None if dataset == "digits" else class_names,
+                                title=f"{name} test split ({len(y_test)} images)")
     plt.close(fig)
     fig = plot_filters(net.layers[0], path=filters_path,
                        title="learned 3x3 filters of the first Conv2D layer")

@@ -6,14 +6,30 @@ One batch (:meth:`TrainingMixin._train_batch`) runs the plan's steps forward
 backward, and lets the optimiser update the flat parameter array.
 """
 import math
+import numbers
 
 import numpy as np
 
-from .losses import MeanSquaredError, SoftmaxCrossEntropy, get_loss
+from .callbacks import Callback
+from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from .optim import SGD, get_optimizer
 from .fusion import ends_in_softmax
+from .schedules import rate_for_epoch
 from ._thread_policy import holds_blas_to_one_thread
 from ._validation import check_int, check_learning_rate
+
+#: the rate of the first fit call when none is given
+DEFAULT_LEARNING_RATE = 0.01
+
+
+class _Previous:
+    """``fit``'s default learning rate: the previous fit's rate or schedule, 0.01 at first."""
+
+    def __repr__(self):
+        return "<the previous fit's rate or schedule; 0.01 at first>"
+
+
+PREVIOUS = _Previous()
 
 __all__ = ["History", "TrainingMixin"]
 
@@ -55,27 +71,91 @@ class History:
         return f"History(epochs={len(self.epoch)}, keys={sorted(self.history)})"
 
 
+def ends_in_sigmoid(layers):
+    """True when the last layer's output is a sigmoid."""
+    return getattr(layers[-1], "activation", None) == "sigmoid"
+
+
+def leave_sigmoid_to_loss(layers, steps):
+    """The plan with the network's final sigmoid left to a binary cross-entropy loss.
+
+    The counterpart, for the sigmoid, of fusion's ``softmax_into_loss`` rule
+    (named ``sigmoid_into_loss``): the last step runs without the sigmoid, so
+    the loss gets logits (finite for any score) and its gradient
+    ``sigmoid(z) - t`` skips the sigmoid's Jacobian.
+    """
+    from functools import partial
+
+    from .fusion import Step
+    from .layers import ActivationLayer, Conv2D, Dense
+
+    n = len(layers)
+    if not steps or not ends_in_sigmoid(layers):
+        return steps
+    last = steps[-1]
+    if last.rule == "activation_in_place" and last.layers == (n - 2, n - 1):
+        owner = layers[n - 2]
+        new = Step("activation_in_place+sigmoid_into_loss", last.layers,
+                   partial(owner._forward, activation="linear"), owner._backward)
+    elif last.rule == "" and last.layers == (n - 1,):
+        layer = layers[-1]
+        if isinstance(layer, ActivationLayer):
+            new = Step("sigmoid_into_loss", last.layers, _identity_forward, _identity_backward)
+        elif isinstance(layer, (Conv2D, Dense)):
+            new = Step("sigmoid_into_loss", last.layers,
+                       partial(layer._forward, activation="linear"), layer._backward)
+        else:
+            return steps
+    else:
+        return steps
+    return steps[:-1] + [new]
+
+
+def _identity_forward(x, training=False):
+    return x
+
+
+def _identity_backward(grad):
+    return grad
+
+
+def _binary_targets(y):
+    """True when float targets ``(N, 1)`` hold only 0 and 1."""
+    return y.ndim == 2 and y.shape[1] == 1 and bool(np.all((y == 0) | (y == 1)))
+
+
 def resolve_loss(net, loss, y):
     """The loss to train or evaluate with: `loss` if given, else the network's,
-    else by target: integer labels -> cross-entropy, float targets -> mean
-    squared error."""
+    else by target: for one output (``Dense(1, activation="sigmoid")``), 0/1
+    labels -> binary cross-entropy; other integer labels -> cross-entropy;
+    float targets -> mean squared error (binary cross-entropy for 0/1
+    targets ``(N, 1)`` of a network ending in a sigmoid)."""
     if loss is not None:
         return get_loss(loss)
     if net.loss is not None:
         return net.loss
     # prepare_y returns labels as int64 and targets as floats
-    return SoftmaxCrossEntropy() if y.dtype.kind == "i" else MeanSquaredError()
+    if y.dtype.kind == "i":
+        return BinaryCrossEntropy() if net.output_shape[-1] == 1 else SoftmaxCrossEntropy()
+    if ends_in_sigmoid(net.layers) and net.output_shape == (1,) and _binary_targets(y):
+        return BinaryCrossEntropy()
+    return MeanSquaredError()
 
 
 def accuracy_labels(y, loss_fn):
-    """Labels to score the output's arg-max against, or None (no accuracy).
+    """Labels to score the output against, or None (no accuracy).
 
     Integer labels themselves; for float targets, their arg-max over the
     last axis: per row for cross-entropy, and for mean squared error only
-    for ``(N, K)`` targets with K > 1 (not image-shaped regression).
+    for ``(N, K)`` targets with K > 1 (not image-shaped regression); for
+    binary cross-entropy, ``target > 0.5`` of ``(N, 1)`` targets.
     """
     if y.dtype.kind == "i":
         return y
+    if isinstance(loss_fn, BinaryCrossEntropy):
+        if y.ndim == 2 and y.shape[1] == 1:
+            return (y[:, 0] > 0.5).astype(np.int64)
+        return None
     if y.shape[-1] > 1 and (y.ndim == 2 or isinstance(loss_fn, SoftmaxCrossEntropy)):
         return np.argmax(y, axis=-1)
     return None
@@ -84,14 +164,50 @@ def accuracy_labels(y, loss_fn):
 def loss_value_grad(loss, steps, layers, out, y, labels):
     """(mean loss, dL/d(output), correct rows) of the network's output `out`.
 
-    Cross-entropy applies the softmax itself: it takes logits. When the
-    network's last softmax still ran (``fuse=False``), `out` holds
-    probabilities and the loss takes them as such.
+    Cross-entropy applies the softmax itself (binary cross-entropy the
+    sigmoid): it takes logits. When the network's last softmax (sigmoid)
+    still ran (``fuse=False``), `out` holds probabilities and the loss takes
+    them as such.
     """
     if (isinstance(loss, SoftmaxCrossEntropy) and ends_in_softmax(layers)
             and not steps[-1].rule.endswith("softmax_into_loss")):
         return loss._value_grad_correct_probabilities(out, y, labels)
+    if (isinstance(loss, BinaryCrossEntropy) and ends_in_sigmoid(layers)
+            and not steps[-1].rule.endswith("sigmoid_into_loss")):
+        return loss._value_grad_correct_probabilities(out, y, labels)
     return loss._value_grad_correct(out, y, labels)
+
+
+def _check_learning_rate_or_schedule(learning_rate):
+    if learning_rate is not None and callable(learning_rate):
+        return learning_rate
+    return check_learning_rate(learning_rate)
+
+
+def _check_callbacks(callbacks):
+    if callbacks is None:
+        return []
+    if isinstance(callbacks, Callback):
+        return [callbacks]
+    try:
+        callbacks = list(callbacks)
+    except TypeError:
+        raise TypeError("callbacks must be a list of pyx_cnn.callbacks.Callback, got "
+                        f"{type(callbacks).__name__}") from None
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}] must be a pyx_cnn.callbacks.Callback, got "
+                            f"{type(cb).__name__}")
+    return callbacks
+
+
+def _check_validation_split(value):
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)):
+        raise TypeError(f"validation_split must be a number, got {type(value).__name__}")
+    value = float(value)
+    if not 0 <= value < 1:
+        raise ValueError(f"validation_split must be in [0, 1), got {value}")
+    return value
 
 
 class TrainingMixin:
@@ -119,8 +235,9 @@ class TrainingMixin:
         return value, correct
 
     @holds_blas_to_one_thread
-    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=0.01, *, optimizer=None,
-            loss=None, validation_data=None, shuffle=True, verbose=False, fuse=True):
+    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=PREVIOUS, *, optimizer=None,
+            loss=None, validation_data=None, validation_split=0.0, callbacks=None,
+            shuffle=True, verbose=False, fuse=True):
         """Train by mini-batch gradient descent, continuing from the current weights.
 
         Parameters
@@ -130,24 +247,38 @@ class TrainingMixin:
         y : array_like
             Integer class labels of the output's shape without its last (class)
             axis: ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)``
-            for a per-pixel output ``(H, W, K)``; or float targets
+            for a per-pixel output ``(H, W, K)``; 0/1 labels ``(N,)`` for one
+            output (``Dense(1, activation="sigmoid")``); or float targets
             ``(N,) + output_shape``.
         epochs : int, optional
         batch_size : int, optional
             The last batch of an epoch may be smaller.
-        learning_rate : float, optional
-            A finite real number >= 0.
-        optimizer : {"sgd", "momentum", "adam"} or optimiser instance, optional
-            Replaces the network's optimiser (its state restarts). Names are
-            case-insensitive.
-        loss : {"cross_entropy", "mse"}, optional
+        learning_rate : float or schedule, optional
+            A finite real number >= 0, or a schedule (:mod:`pyx_cnn.schedules`,
+            or any callable ``epoch -> rate``, epochs counted from 0 and
+            continuing across ``fit`` calls). By default, the rate or schedule
+            of the previous ``fit`` call (saved by :meth:`save`, so ``fit``
+            after :meth:`load` continues a schedule with its state); 0.01 at first.
+        optimizer : str or optimiser instance, optional
+            ``"sgd"``, ``"momentum"``, ``"rmsprop"``, ``"adam"``, ``"adamw"`` or a
+            :mod:`pyx_cnn.optim` instance. Replaces the network's optimiser (its
+            state restarts). Names are case-insensitive.
+        loss : {"cross_entropy", "binary_cross_entropy", "mse"}, optional
             Overrides the choice by target type (case-insensitive).
         validation_data : (X_val, y_val), optional
             Evaluated after each epoch into ``val_loss`` / ``val_accuracy``.
+        validation_split : float, optional
+            In [0, 1): hold out the last fraction of the samples (before any
+            shuffling, as Keras) as validation data. Ignored when
+            `validation_data` is given.
+        callbacks : list of pyx_cnn.callbacks.Callback, optional
+            Called at the start and end of training, after each batch and
+            after each epoch (:mod:`pyx_cnn.callbacks`).
         shuffle : bool, optional
             Reshuffle the samples every epoch (from the network's seed).
         verbose : bool, optional
-            Show a tqdm progress bar over the epochs.
+            Show a tqdm progress bar advancing per batch, with the running
+            loss and accuracy, samples per second and the time left.
         fuse : bool, optional
             Run the layers by the fusion plan (:mod:`pyx_cnn.fusion`); False runs
             every layer's own forward and backward, with the same results.
@@ -178,9 +309,15 @@ class TrainingMixin:
         y = self._prepare_y(y, X.shape[0])
         epochs = check_int(epochs, "epochs", 0)
         batch_size = check_int(batch_size, "batch_size", 1)
-        learning_rate = check_learning_rate(learning_rate)
+        if learning_rate is PREVIOUS:
+            learning_rate = getattr(self, "_learning_rate", None)
+            if learning_rate is None:
+                learning_rate = DEFAULT_LEARNING_RATE
+        learning_rate = _check_learning_rate_or_schedule(learning_rate)
         loss_fn = resolve_loss(self, loss, y)
         new_optimizer = None if optimizer is None else get_optimizer(optimizer)
+        callbacks = _check_callbacks(callbacks)
+        validation_split = _check_validation_split(validation_split)
         if validation_data is not None:
             if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
                 raise ValueError("validation_data must be a pair (X_val, y_val), got "
@@ -190,9 +327,19 @@ class TrainingMixin:
                                     else type(validation_data).__name__))
             x_val = self._prepare_x(validation_data[0], "validation_data X")
             y_val = self._prepare_y(validation_data[1], x_val.shape[0], "validation_data y")
+        elif validation_split > 0:
+            split_at = int(X.shape[0] * (1 - validation_split))
+            if split_at < 1 or split_at >= X.shape[0]:
+                raise ValueError(f"validation_split={validation_split} of {X.shape[0]} samples "
+                                 f"leaves {split_at} for training and {X.shape[0] - split_at} "
+                                 "for validation: both must be at least 1")
+            X, x_val = X[:split_at], X[split_at:]
+            y, y_val = y[:split_at], y[split_at:]
+        has_val = validation_data is not None or validation_split > 0
         self._check_bound()
         if new_optimizer is not None:
             self.optimizer = new_optimizer
+        self._learning_rate = learning_rate
         steps = self._steps(loss_fn, fuse)
         optim = self.optimizer
         n = X.shape[0]
@@ -200,9 +347,19 @@ class TrainingMixin:
         history = History()
         first = self.layers[0]
         first._input_grad = False
-        bar = tqdm(total=epochs, disable=not verbose, unit="epoch", leave=True)
+        self.stop_training = False
+        for cb in callbacks:
+            cb.set_model(self)
+            cb.on_train_begin({})
+        bar = tqdm(total=epochs * n, disable=not verbose, unit="sample", leave=True,
+                   dynamic_ncols=True)
+        show = bool(verbose) and not bar.disable
         try:
             for epoch in range(epochs):
+                epoch_index = self._epochs_done        # from 0, continuing across fits
+                rate = rate_for_epoch(learning_rate, epoch_index)
+                if show:
+                    bar.set_description(f"epoch {epoch + 1}/{epochs}", refresh=False)
                 if shuffle:
                     perm = self._shuffle_rng.permutation(n)
                     xe, ye = X[perm], y[perm]
@@ -214,28 +371,56 @@ class TrainingMixin:
                 train_batch = self._train_batch
                 for start in range(0, n, batch_size):
                     stop = start + batch_size
+                    size = min(stop, n) - start
                     value, hits = train_batch(xe[start:stop], ye[start:stop], loss_fn, steps,
-                                              optim, learning_rate,
+                                              optim, rate,
                                               acc_labels[start:stop] if track else None,
                                               (epoch + 1, start // batch_size + 1, n_batches))
-                    total += value * (min(stop, n) - start)
+                    total += value * size
                     if track:
                         correct += hits
+                    if callbacks or show:
+                        running = {"loss": total / min(stop, n)}
+                        if track:
+                            running["accuracy"] = correct / min(stop, n)
+                        if show:
+                            bar.set_postfix({k: f"{v:.4f}" for k, v in running.items()},
+                                            refresh=False)
+                            bar.update(size)
+                        if callbacks:
+                            running["size"] = size
+                            for cb in callbacks:
+                                cb.on_batch_end(start // batch_size, running)
                 record = {"loss": total / n}
                 if acc_labels is not None:
                     record["accuracy"] = correct / n
-                if validation_data is not None:
+                if has_val:
                     scores = self._evaluate(x_val, y_val, loss_fn, fuse=fuse)
                     record["val_loss"] = scores["loss"]
                     if "accuracy" in scores:
                         record["val_accuracy"] = scores["accuracy"]
                 self._epochs_done += 1
                 history._append(self._epochs_done, record)
-                bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=False)
-                bar.update(1)
+                logs = dict(record, learning_rate=rate)
+                if hasattr(learning_rate, "on_epoch_end"):
+                    learning_rate.on_epoch_end(epoch_index, logs)
+                for cb in callbacks:
+                    cb.on_epoch_end(epoch_index, logs)
+                if show:
+                    bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=True)
+                if self.stop_training:
+                    break
+        except BaseException:
+            for cb in callbacks:
+                close = getattr(cb, "_close", None)
+                if close is not None:
+                    close()
+            raise
         finally:
             first._input_grad = True
             bar.close()
+        for cb in callbacks:
+            cb.on_train_end({})
         return history
 
     @holds_blas_to_one_thread

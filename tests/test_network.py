@@ -242,7 +242,7 @@ def test_argument_errors(digits):
     with pytest.raises(ValueError, match="3 labels for 4"):
         net.fit(X_train[:4], [0, 1, 2])
     with pytest.raises(ValueError, match="optimizer"):
-        net.fit(X_train[:4], y_train[:4], optimizer="rmsprop")
+        net.fit(X_train[:4], y_train[:4], optimizer="lbfgs")
     with pytest.raises(ValueError, match="loss"):
         NeuralNetwork([layers.Dense(2)], input_shape=(3,), loss="hinge")
     with pytest.raises(ValueError, match="Flatten"):
