@@ -15,20 +15,24 @@ Rules (``RULES``), tried in order at each layer:
 ``activation_in_place``
     An activation layer after a ``Conv2D`` or ``Dense`` without activation is
     applied by that layer, in place on its output (one array fewer).
-``softmax_into_loss``
+``softmax_into_loss`` / ``sigmoid_into_loss``
     With ``logits=True`` (the loss is cross-entropy, which applies the
-    softmax itself), the last layer's softmax is left out: the loss takes the
-    logits and its gradient ``softmax(z) - onehot`` skips the softmax's
-    Jacobian.
+    softmax itself, or binary cross-entropy, which applies the sigmoid), the
+    last layer's softmax or sigmoid is left out: the loss takes the logits
+    (finite for any score) and its gradient ``softmax(z) - onehot`` (or
+    ``sigmoid(z) - t``) skips the activation's Jacobian.
 """
 from functools import partial
 from typing import Callable, NamedTuple
 
 from .layers import ActivationLayer, Conv2D, Dense, MaxPool2D, ReLU
 
-__all__ = ["Step", "RULES", "plan", "ends_in_softmax"]
+__all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax"]
 
-RULES = ("relu_into_max_pool", "activation_in_place", "softmax_into_loss")
+RULES = ("relu_into_max_pool", "activation_in_place", "softmax_into_loss",
+         "sigmoid_into_loss")
+#: the final activations a loss can take over (the loss applies them itself)
+LOSS_ACTIVATIONS = ("softmax", "sigmoid")
 
 
 class Step(NamedTuple):
@@ -38,10 +42,14 @@ class Step(NamedTuple):
     backward: Callable   # backward(grad of output) -> grad of input
 
 
+def final_activation(layers):
+    """The activation the last layer applies (None when it applies none)."""
+    return getattr(layers[-1], "activation", None)
+
+
 def ends_in_softmax(layers):
     """True when the last layer's output is a softmax."""
-    last = layers[-1]
-    return getattr(last, "activation", None) == "softmax"
+    return final_activation(layers) == "softmax"
 
 
 def _identity_forward(x, training=False):
@@ -61,8 +69,8 @@ def plan(layers, fuse=True, logits=False):
     fuse : bool
         Apply the rules; False runs every layer on its own.
     logits : bool
-        Leave the last layer's softmax to the loss (rule ``softmax_into_loss``;
-        needs `fuse`).
+        Leave the last layer's softmax or sigmoid to the loss (rules
+        ``softmax_into_loss``, ``sigmoid_into_loss``; needs `fuse`).
 
     Returns
     -------
@@ -83,19 +91,20 @@ def plan(layers, fuse=True, logits=False):
                 and isinstance(nxt, ActivationLayer)
                 and not (isinstance(nxt, ReLU) and isinstance(after, MaxPool2D))):
             activation, rule = nxt.activation, "activation_in_place"
-            if logits and i + 2 == n and activation == "softmax":
-                activation, rule = "linear", "activation_in_place+softmax_into_loss"
+            if logits and i + 2 == n and activation in LOSS_ACTIVATIONS:
+                activation, rule = "linear", f"activation_in_place+{activation}_into_loss"
             steps.append(Step(rule, (i, i + 1), partial(layer._forward, activation=activation),
                               layer._backward))
             i += 2
             continue
-        if logits and i + 1 == n and getattr(layer, "activation", None) == "softmax":
+        activation = getattr(layer, "activation", None)
+        if logits and i + 1 == n and activation in LOSS_ACTIVATIONS:
+            rule = f"{activation}_into_loss"
             if isinstance(layer, ActivationLayer):
-                steps.append(Step("softmax_into_loss", (i,), _identity_forward,
-                                  _identity_backward))
+                steps.append(Step(rule, (i,), _identity_forward, _identity_backward))
             else:
-                steps.append(Step("softmax_into_loss", (i,),
-                                  partial(layer._forward, activation="linear"), layer._backward))
+                steps.append(Step(rule, (i,), partial(layer._forward, activation="linear"),
+                                  layer._backward))
         else:
             steps.append(Step("", (i,), layer._forward, layer._backward))
         i += 1

@@ -21,7 +21,7 @@ from .losses import BinaryCrossEntropy, SoftmaxCrossEntropy, get_loss
 from .optim import get_optimizer
 from .serialization import SerializationMixin
 from .training_loop import (
-    History, TrainingMixin, accuracy_labels, leave_sigmoid_to_loss, loss_value_grad,
+    History, TrainingMixin, accuracy_labels, loss_value_grad,
     resolve_loss,
 )
 from ._batches import prepare_x, prepare_y, sample_shape
@@ -133,13 +133,12 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
         return prepare_y(y, n, self.output_shape, self.dtype, name)
 
     def _steps(self, loss_fn=None, fuse=True):
-        """The fusion plan; the softmax is left to a cross-entropy loss when fused."""
-        logits = (fuse and isinstance(loss_fn, SoftmaxCrossEntropy)
-                  and fusion.ends_in_softmax(self.layers))
-        steps = fusion.plan(self.layers, fuse, logits)
-        if fuse and isinstance(loss_fn, BinaryCrossEntropy):
-            steps = leave_sigmoid_to_loss(self.layers, steps)
-        return steps
+        """The fusion plan; a final softmax (sigmoid) is left to a cross-entropy
+        (binary cross-entropy) loss when fused."""
+        final = fusion.final_activation(self.layers)
+        logits = fuse and ((isinstance(loss_fn, SoftmaxCrossEntropy) and final == "softmax")
+                           or (isinstance(loss_fn, BinaryCrossEntropy) and final == "sigmoid"))
+        return fusion.plan(self.layers, fuse, logits)
 
     # ------------------------------------------------------------------- API
     @holds_blas_to_one_thread

@@ -13,7 +13,7 @@ import numpy as np
 from .callbacks import Callback
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from .optim import SGD, get_optimizer
-from .fusion import ends_in_softmax
+from .fusion import final_activation
 from .schedules import rate_for_epoch
 from ._thread_policy import holds_blas_to_one_thread
 from ._validation import check_int, check_learning_rate
@@ -76,49 +76,6 @@ def ends_in_sigmoid(layers):
     return getattr(layers[-1], "activation", None) == "sigmoid"
 
 
-def leave_sigmoid_to_loss(layers, steps):
-    """The plan with the network's final sigmoid left to a binary cross-entropy loss.
-
-    The counterpart, for the sigmoid, of fusion's ``softmax_into_loss`` rule
-    (named ``sigmoid_into_loss``): the last step runs without the sigmoid, so
-    the loss gets logits (finite for any score) and its gradient
-    ``sigmoid(z) - t`` skips the sigmoid's Jacobian.
-    """
-    from functools import partial
-
-    from .fusion import Step
-    from .layers import ActivationLayer, Conv2D, Dense
-
-    n = len(layers)
-    if not steps or not ends_in_sigmoid(layers):
-        return steps
-    last = steps[-1]
-    if last.rule == "activation_in_place" and last.layers == (n - 2, n - 1):
-        owner = layers[n - 2]
-        new = Step("activation_in_place+sigmoid_into_loss", last.layers,
-                   partial(owner._forward, activation="linear"), owner._backward)
-    elif last.rule == "" and last.layers == (n - 1,):
-        layer = layers[-1]
-        if isinstance(layer, ActivationLayer):
-            new = Step("sigmoid_into_loss", last.layers, _identity_forward, _identity_backward)
-        elif isinstance(layer, (Conv2D, Dense)):
-            new = Step("sigmoid_into_loss", last.layers,
-                       partial(layer._forward, activation="linear"), layer._backward)
-        else:
-            return steps
-    else:
-        return steps
-    return steps[:-1] + [new]
-
-
-def _identity_forward(x, training=False):
-    return x
-
-
-def _identity_backward(grad):
-    return grad
-
-
 def _binary_targets(y):
     """True when float targets ``(N, 1)`` hold only 0 and 1."""
     return y.ndim == 2 and y.shape[1] == 1 and bool(np.all((y == 0) | (y == 1)))
@@ -169,11 +126,10 @@ def loss_value_grad(loss, steps, layers, out, y, labels):
     still ran (``fuse=False``), `out` holds probabilities and the loss takes
     them as such.
     """
-    if (isinstance(loss, SoftmaxCrossEntropy) and ends_in_softmax(layers)
-            and not steps[-1].rule.endswith("softmax_into_loss")):
-        return loss._value_grad_correct_probabilities(out, y, labels)
-    if (isinstance(loss, BinaryCrossEntropy) and ends_in_sigmoid(layers)
-            and not steps[-1].rule.endswith("sigmoid_into_loss")):
+    final = final_activation(layers)
+    takes_logits = ((isinstance(loss, SoftmaxCrossEntropy) and final == "softmax")
+                    or (isinstance(loss, BinaryCrossEntropy) and final == "sigmoid"))
+    if takes_logits and not steps[-1].rule.endswith("_into_loss"):
         return loss._value_grad_correct_probabilities(out, y, labels)
     return loss._value_grad_correct(out, y, labels)
 
