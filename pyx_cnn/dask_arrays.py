@@ -486,27 +486,51 @@ def _combine_scores(parts):
 
 
 # ------------------------------------------------------------- images
+def _read_image(path):
+    try:
+        import imageio.v3 as iio
+    except ImportError:
+        from ._optional import require
+
+        return require("skimage.io", "scikit-image", "demo", "pyx_cnn.dask_arrays.imread").imread(
+            path)
+    return iio.imread(path)
+
+
 def imread(pattern, *, scale=None, dtype=None):
     """A folder of images as a lazy dask array ``(N, H, W[, C])``, one chunk per image.
 
     Parameters
     ----------
     pattern : str
-        A glob such as ``"photos/*.png"`` (or a folder: all its files), read
-        in sorted order by dask-image (every image must have the same shape).
+        A glob such as ``"photos/*.png"``, or a folder (all its files), read in
+        sorted order. Every image must have the first one's shape and dtype
+        (the first is read now to learn them; the others when computed).
     scale : float, optional
         Multiply by this (e.g. ``1/255``), lazily; the result is then floating point.
     dtype : numpy dtype, optional
         Cast to this, lazily (``"float32"`` to feed a float32 network).
+
+    Images are read with imageio (scikit-image's reader as a fallback), one
+    ``dask.delayed`` task each.
     """
+    import glob
     import os
 
-    from ._optional import require
+    import dask
 
-    dask_imread = require("dask_image.imread", "dask-image", "dask", "pyx_cnn.dask_arrays.imread")
+    da = _da()
     if os.path.isdir(pattern):
         pattern = os.path.join(pattern, "*")
-    images = dask_imread.imread(pattern)
+    files = sorted(f for f in glob.glob(pattern) if os.path.isfile(f))
+    if not files:
+        raise FileNotFoundError(f"no image files match {pattern!r}")
+    first = np.asarray(_read_image(files[0]))
+    images = da.stack([
+        da.from_array(first, chunks=first.shape) if i == 0 else
+        da.from_delayed(dask.delayed(_read_image)(f), shape=first.shape, dtype=first.dtype)
+        for i, f in enumerate(files)
+    ])
     if scale is not None:
         images = images * scale
     if dtype is not None:
