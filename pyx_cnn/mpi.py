@@ -1,0 +1,310 @@
+"""Data-parallel training over MPI (mpi4py): every rank trains on its own shard.
+
+Needs the ``mpi`` extra (``pip install "pyx_cnn[mpi]"``); mpi4py is imported
+only when a function here needs it. The contract (SPEC section 9):
+
+- every rank holds a shard ``(X_r, y_r)`` of the same number of samples N, the
+  same sample shape and the same dtypes (:func:`check_shards` raises the same
+  ``ValueError`` on every rank otherwise);
+- rank 0's weights are broadcast before training (:func:`broadcast_parameters`);
+- rank r shuffles its shard each epoch with a generator of its own, derived
+  from rank 0's network seed and r (:func:`shuffle_generator`);
+- batch b of rank r is rows ``[b*bs, (b+1)*bs)`` of its (shuffled) shard; the
+  global batch is their concatenation over ranks, of ``size * bs`` samples;
+- after the backward pass the flat gradient buffer is averaged over ranks with
+  one ``Allreduce`` (:func:`allreduce_gradients`); since every rank's
+  gradient is a mean over the same number of samples, the average is the
+  global batch's mean gradient, so the result equals one process training on
+  the global batches (up to the order of the float sums), and every rank ends
+  with identical weights;
+- the epoch's metrics are averaged over ranks (:func:`average_metrics`);
+  only rank 0 prints (:func:`is_root`).
+
+Equal N per rank is what keeps every global batch's per-rank parts the same
+size (a mean of means is the global mean only then) and every rank stepping
+the same number of times; :func:`shard` cuts a data set that way.
+
+Two ways in:
+
+- ``fit_data_parallel(net, X_r, y_r, comm, **fit_kwargs)`` works with
+  :meth:`NeuralNetwork.fit` as it is;
+- :class:`DataParallel` holds the hooks for ``fit(..., comm=comm)``.
+
+Run with ``mpiexec -n 2 python script.py``. A rank that fails while the
+others wait in a collective would leave them waiting: :func:`abort_on_error`
+(used by :func:`fit_data_parallel`) ends the whole job with ``MPI_Abort``.
+"""
+import contextlib
+import os
+import sys
+import traceback
+import weakref
+
+import numpy as np
+
+__all__ = [
+    "comm_from_env", "check_comm", "is_root", "broadcast_parameters",
+    "allreduce_gradients", "check_shards", "average_metrics", "shuffle_generator",
+    "shard", "abort_on_error", "AveragingOptimizer", "DataParallel", "fit_data_parallel",
+]
+
+# set by the MPI launchers (MPICH/Hydra, Open MPI, Intel MPI, Slurm's PMI)
+_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
+
+
+def _mpi():
+    from ._optional import require
+
+    return require("mpi4py.MPI", "mpi4py", "mpi", "pyx_cnn.mpi")
+
+
+def comm_from_env():
+    """``MPI.COMM_WORLD`` when this process was started by ``mpiexec -n k`` with k > 1, else None.
+
+    Looks at the launcher's environment variables first, so a plain
+    ``python`` run never imports mpi4py.
+    """
+    sizes = [os.environ.get(name) for name in _SIZE_VARIABLES]
+    if not any(s and s.isdigit() and int(s) > 1 for s in sizes):
+        return None
+    comm = _mpi().COMM_WORLD
+    return comm if comm.Get_size() > 1 else None
+
+
+def check_comm(comm):
+    """`comm` itself when it is an mpi4py intra-communicator; TypeError otherwise."""
+    for attribute in ("Get_rank", "Get_size", "Allreduce", "Bcast", "allgather"):
+        if not hasattr(comm, attribute):
+            raise TypeError("comm must be an mpi4py communicator such as MPI.COMM_WORLD, "
+                            f"got {type(comm).__name__}")
+    return comm
+
+
+def is_root(comm):
+    """True on rank 0, and when `comm` is None (one process)."""
+    return comm is None or comm.Get_rank() == 0
+
+
+def broadcast_parameters(net, comm, root=0):
+    """Copy rank `root`'s weights into every rank's network (one ``Bcast`` of the flat array)."""
+    net._check_bound()
+    comm.Bcast(net._flat, root=root)
+
+
+def allreduce_gradients(flat_grad, comm):
+    """Average `flat_grad` over the ranks, in place: one ``Allreduce`` (sum), then ``/ size``."""
+    size = comm.Get_size()
+    if size > 1:
+        comm.Allreduce(_mpi().IN_PLACE, flat_grad, op=_mpi().SUM)
+        flat_grad /= size
+    return flat_grad
+
+
+def _describe(array):
+    array = np.asarray(array) if not hasattr(array, "shape") else array
+    return (int(array.shape[0]) if array.ndim else None, tuple(array.shape[1:]),
+            np.dtype(array.dtype).str)
+
+
+def check_shards(X, y, comm):
+    """Raise the same ValueError on every rank unless the shards agree.
+
+    Every rank must hold the same number of samples, the same sample shape
+    and the same dtypes for `X` and `y` (one ``allgather`` of the
+    descriptions). Returns the global number of samples.
+    """
+    mine = (_describe(X), _describe(y))
+    everyone = comm.allgather(mine)
+    problems = []
+    for what, i in (("X", 0), ("y", 1)):
+        for field, label in ((0, "number of samples"), (1, "sample shape"), (2, "dtype")):
+            values = [d[i][field] for d in everyone]
+            if len(set(values)) > 1:
+                per_rank = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
+                problems.append(f"{what} {label} differs between ranks ({per_rank})")
+    if problems:
+        raise ValueError(
+            "data-parallel training needs every rank to hold a shard of the same number "
+            "of samples, sample shape and dtype (pyx_cnn.mpi.shard cuts one so): "
+            + "; ".join(problems))
+    return sum(d[0][0] for d in everyone)
+
+
+def average_metrics(record, comm, weight=1.0):
+    """`record` (a dict of numbers) averaged over ranks, weighted by `weight` (one ``Allreduce``).
+
+    Every rank must pass the same keys (checked: ValueError on every rank).
+    """
+    keys = sorted(record)
+    all_keys = comm.allgather(keys)
+    if any(k != keys for k in all_keys):
+        raise ValueError(f"metrics differ between ranks: {all_keys}")
+    buffer = np.array([float(record[k]) * weight for k in keys] + [float(weight)])
+    comm.Allreduce(_mpi().IN_PLACE, buffer, op=_mpi().SUM)
+    return {k: float(buffer[i] / buffer[-1]) for i, k in enumerate(keys)}
+
+
+def shuffle_generator(seed, rank, size):
+    """The generator rank `rank` of `size` shuffles its shard with (from the network's seed).
+
+    ``SeedSequence(seed, spawn_key=(1, size, rank))``: independent streams per
+    rank, reproducible from the seed (the network itself uses spawn keys (0,)
+    and (1,) for its initial weights and its one-process shuffling).
+    """
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(1, size, rank)))
+
+
+def shard(X, y, comm):
+    """This rank's contiguous block of ``(X, y)``: ``N // size`` samples each.
+
+    The last ``N % size`` samples are left out, so every rank holds the same
+    number (the data-parallel contract).
+    """
+    rank, size = comm.Get_rank(), comm.Get_size()
+    per_rank = len(X) // size
+    if per_rank < 1:
+        raise ValueError(f"{len(X)} samples cannot be shared among {size} ranks")
+    rows = slice(rank * per_rank, (rank + 1) * per_rank)
+    return X[rows], y[rows]
+
+
+@contextlib.contextmanager
+def abort_on_error(comm):
+    """Inside the block, an exception on any rank prints its traceback and ends the
+    whole job (``comm.Abort(1)``) instead of leaving the other ranks waiting."""
+    try:
+        yield
+    except BaseException:
+        if comm is not None and comm.Get_size() > 1:
+            sys.stderr.write(f"pyx_cnn.mpi: rank {comm.Get_rank()} failed, aborting the job\n")
+            traceback.print_exc()
+            sys.stderr.flush()
+            comm.Abort(1)
+        raise
+
+
+class AveragingOptimizer:
+    """An optimiser whose ``step`` first averages the gradient over the ranks.
+
+    Wraps the network's own optimiser (whose state it uses and keeps); with it,
+    :meth:`NeuralNetwork.fit` trains data-parallel unchanged.
+    """
+
+    def __init__(self, optimizer, comm):
+        self.inner, self.comm = optimizer, comm
+
+    @property
+    def name(self):
+        return self.inner.name
+
+    def step(self, params, grads, learning_rate):
+        allreduce_gradients(grads, self.comm)
+        self.inner.step(params, grads, learning_rate)
+
+    def __getattr__(self, attribute):
+        return getattr(self.inner, attribute)
+
+
+_rank_generators = weakref.WeakKeyDictionary()
+
+
+class DataParallel:
+    """The hooks of ``fit(..., comm=comm)``.
+
+    ``start(net, X, y)`` (after fit has checked its arguments and set the
+    optimiser): checks the shards, broadcasts rank 0's weights, gives the
+    network its rank's shuffling generator (kept for later fits) and returns
+    self; ``optimizer`` is then the network's optimiser wrapped to average the
+    gradients (the step fit calls). Per epoch, ``reduce_metrics(record)``
+    averages the history entry; ``should_print()`` is True on rank 0 only.
+    ``after_backward(net)`` is the alternative to the wrapped optimiser: the
+    allreduce placed right after the backward pass (before fit's finiteness
+    check, so every rank sees the same gradient and stops together).
+    """
+
+    def __init__(self, comm):
+        self.comm = check_comm(comm)
+        self.rank, self.size = comm.Get_rank(), comm.Get_size()
+        self.optimizer = None
+
+    def start(self, net, X, y):
+        check_shards(X, y, self.comm)
+        broadcast_parameters(net, self.comm)
+        key = (self.size, self.rank)
+        known = _rank_generators.get(net)
+        if known is None or known[0] != key:
+            # rank 0's seed for every rank (as its weights): the global order of the
+            # samples then depends on rank 0's network alone
+            seed = net.seed if net.seed is not None else np.random.SeedSequence().entropy
+            seed = self.comm.bcast(seed if self.rank == 0 else None, root=0)
+            known = (key, shuffle_generator(seed, self.rank, self.size))
+            _rank_generators[net] = known
+        net._shuffle_rng = known[1]
+        self.optimizer = AveragingOptimizer(net.optimizer, self.comm)
+        return self
+
+    def after_backward(self, net):
+        allreduce_gradients(net._flat_grad, self.comm)
+
+    def reduce_metrics(self, record, val_weight=1.0):
+        """The epoch's record averaged over ranks (training keys equally, as every
+        rank holds N samples; ``val_*`` keys weighted by `val_weight`, e.g. the
+        rank's number of validation samples)."""
+        train = {k: v for k, v in record.items() if not k.startswith("val_")}
+        val = {k: v for k, v in record.items() if k.startswith("val_")}
+        out = average_metrics(train, self.comm)
+        if val:
+            out.update(average_metrics(val, self.comm, weight=val_weight))
+        return {k: out[k] for k in record}
+
+    def should_print(self):
+        return self.rank == 0
+
+    def abort(self):
+        """End the whole job (``MPI_Abort``): a failure on one rank would leave the others
+        waiting in the next allreduce."""
+        if self.size > 1:
+            sys.stderr.write(f"pyx_cnn.mpi: rank {self.rank} failed, aborting the job\n")
+            traceback.print_exc()
+            sys.stderr.flush()
+            self.comm.Abort(1)
+
+
+def fit_data_parallel(net, X, y, comm, **fit_kwargs):
+    """``net.fit(X, y, **fit_kwargs)`` on every rank, data-parallel over `comm`.
+
+    `X`, `y` are this rank's shard (see the module's contract). Works with
+    the existing ``fit``: the network's optimiser is wrapped for the call (so
+    every step averages the gradient first), rank 0's weights are broadcast,
+    each rank shuffles with its own generator, the returned History holds the
+    metrics averaged over ranks, and only rank 0 shows the progress bar.
+    An exception on one rank aborts the job (``MPI_Abort``).
+
+    ``validation_data`` may be the same on every rank or a shard of it; its
+    metrics are averaged weighted by each rank's number of validation samples.
+    """
+    from .optim import get_optimizer
+
+    dp = DataParallel(comm)
+    with abort_on_error(comm):
+        X = net._prepare_x(X)
+        y = net._prepare_y(y, X.shape[0])
+        optimizer = fit_kwargs.pop("optimizer", None)
+        if optimizer is not None:
+            net.optimizer = get_optimizer(optimizer)
+        dp.start(net, X, y)
+        own = net.optimizer
+        if not dp.should_print():
+            fit_kwargs["verbose"] = False
+        validation = fit_kwargs.get("validation_data")
+        val_weight = 1.0 if validation is None else float(len(validation[0]))
+        net.optimizer = dp.optimizer
+        try:
+            history = net.fit(X, y, **fit_kwargs)
+        finally:
+            net.optimizer = own
+        for i in range(len(history.epoch)):
+            record = {k: v[i] for k, v in history.history.items()}
+            for k, v in dp.reduce_metrics(record, val_weight).items():
+                history.history[k][i] = v
+    return history
