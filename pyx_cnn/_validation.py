@@ -9,6 +9,8 @@ import numbers
 import operator
 import os
 
+import sys
+
 import numpy as np
 
 __all__ = [
@@ -256,3 +258,11 @@ def check_result_size(what, *buffers):
             f"(shapes {', '.join(shape_str(s) for s, _ in buffers)}), more than the "
             f"{limit / 2**30:.3g} GiB of memory available"
         )
+
+
+def is_dask_array(x):
+    """True when `x` is a ``dask.array.Array``; never imports dask itself."""
+    if not type(x).__module__.startswith("dask"):
+        return False
+    da = sys.modules.get("dask.array")
+    return da is not None and isinstance(x, da.Array)

@@ -30,6 +30,8 @@ class Callback:
     """Base class of the callbacks: every hook does nothing."""
 
     model = None
+    #: a callback that writes files runs on rank 0 only in a data-parallel fit
+    writes_files = False
 
     def set_model(self, model):
         self.model = model
@@ -194,6 +196,8 @@ class ModelCheckpoint(Callback):
         self.best = None
         self.saved = []
 
+    writes_files = True   # only rank 0 of a data-parallel fit runs it
+
     def on_epoch_end(self, epoch, logs=None):
         if self.save_best_only:
             value = _monitored(self, logs)
@@ -216,6 +220,8 @@ class CSVLogger(Callback):
     append : bool, optional
         Append to an existing file (no second header) instead of overwriting it.
     """
+
+    writes_files = True   # only rank 0 of a data-parallel fit runs it
 
     def __init__(self, path, separator=",", append=False):
         self.path = os.fspath(path)

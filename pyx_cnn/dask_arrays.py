@@ -38,7 +38,7 @@ import threading
 import numpy as np
 
 from . import functional as _f
-from ._validation import working_dtype
+from ._validation import is_dask_array, working_dtype
 
 __all__ = [
     "is_dask_array", "conv", "relu", "sigmoid", "tanh", "leaky_relu", "elementwise",
@@ -48,14 +48,6 @@ __all__ = [
 
 
 # ----------------------------------------------------------------- helpers
-def is_dask_array(x):
-    """True when `x` is a ``dask.array.Array``; never imports dask itself."""
-    if not type(x).__module__.startswith("dask"):
-        return False
-    da = sys.modules.get("dask.array")
-    return da is not None and isinstance(x, da.Array)
-
-
 def _da():
     from ._optional import require
 

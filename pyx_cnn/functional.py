@@ -21,6 +21,7 @@ from ._threads import get_num_threads
 from .ops.activations import get_activation, softmax as _softmax
 from .ops.pool import max_pool
 from ._validation import (
+    is_dask_array,
     as_array,
     as_kernel_array,
     check_int,
@@ -31,6 +32,12 @@ from ._validation import (
 )
 
 __all__ = ["conv", "conv_", "relu", "pooling", "sigmoid", "softmax", "conv_output_size"]
+
+
+def _dask():
+    from . import dask_arrays   # dask is imported only for dask inputs
+
+    return dask_arrays
 
 
 def conv_output_size(size, kernel, stride=1, padding=0):
@@ -256,6 +263,8 @@ def pooling(feature_map, size=2, stride=2):
         For non-numeric or empty input, wrong number of dimensions,
         ``size < 1``, ``stride < 1`` or a window larger than the map.
     """
+    if is_dask_array(feature_map):   # lazy, chunk by chunk (pyx_cnn.dask_arrays)
+        return _dask().pooling(feature_map, size, stride)
     feature_map = as_array(feature_map, "feature_map")
     size = check_int(size, "size", 1)
     stride = check_int(stride, "stride", 1)
@@ -309,6 +318,8 @@ def relu(feature_map):
         float32 for float32 input, else float64. NaN stays NaN; ``-0.0``
         becomes ``0.0``.
     """
+    if is_dask_array(feature_map):
+        return _dask().relu(feature_map)
     return _elementwise("relu", feature_map, "feature_map")
 
 
@@ -324,6 +335,8 @@ def sigmoid(x):
     out : ndarray, same shape, values in [0, 1]
         float32 for float32 input, else float64.
     """
+    if is_dask_array(x):
+        return _dask().sigmoid(x)
     return _elementwise("sigmoid", x, "x")
 
 
@@ -342,6 +355,8 @@ def softmax(x, axis=-1):
     out : ndarray, same shape
         Sums to 1 along `axis`; float32 for float32 input, else float64.
     """
+    if is_dask_array(x):
+        return _dask().softmax(x, axis)
     x = as_array(x, "x")
     _check_not_empty(x, "x")
     if x.ndim == 0:

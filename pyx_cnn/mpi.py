@@ -271,40 +271,12 @@ class DataParallel:
 
 
 def fit_data_parallel(net, X, y, comm, **fit_kwargs):
-    """``net.fit(X, y, **fit_kwargs)`` on every rank, data-parallel over `comm`.
+    """``net.fit(X, y, comm=comm, **fit_kwargs)``: data-parallel training over `comm`.
 
-    `X`, `y` are this rank's shard (see the module's contract). Works with
-    the existing ``fit``: the network's optimiser is wrapped for the call (so
-    every step averages the gradient first), rank 0's weights are broadcast,
+    `X`, `y` are this rank's shard (see the module's contract); rank 0's
+    weights are broadcast, every step averages the gradients over the ranks,
     each rank shuffles with its own generator, the returned History holds the
-    metrics averaged over ranks, and only rank 0 shows the progress bar.
-    An exception on one rank aborts the job (``MPI_Abort``).
-
-    ``validation_data`` may be the same on every rank or a shard of it; its
-    metrics are averaged weighted by each rank's number of validation samples.
+    metrics averaged over ranks, and only rank 0 shows the progress bar. An
+    exception on one rank aborts the job (``MPI_Abort``).
     """
-    from .optim import get_optimizer
-
-    dp = DataParallel(comm)
-    with abort_on_error(comm):
-        X = net._prepare_x(X)
-        y = net._prepare_y(y, X.shape[0])
-        optimizer = fit_kwargs.pop("optimizer", None)
-        if optimizer is not None:
-            net.optimizer = get_optimizer(optimizer)
-        dp.start(net, X, y)
-        own = net.optimizer
-        if not dp.should_print():
-            fit_kwargs["verbose"] = False
-        validation = fit_kwargs.get("validation_data")
-        val_weight = 1.0 if validation is None else float(len(validation[0]))
-        net.optimizer = dp.optimizer
-        try:
-            history = net.fit(X, y, **fit_kwargs)
-        finally:
-            net.optimizer = own
-        for i in range(len(history.epoch)):
-            record = {k: v[i] for k, v in history.history.items()}
-            for k, v in dp.reduce_metrics(record, val_weight).items():
-                history.history[k][i] = v
-    return history
+    return net.fit(X, y, comm=comm, **fit_kwargs)

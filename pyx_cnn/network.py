@@ -27,9 +27,15 @@ from .training_loop import (
 from ._batches import prepare_x, prepare_y, sample_shape
 from ._parameters import FlatParameters
 from ._thread_policy import holds_blas_to_one_thread
-from ._validation import as_array, check_int, check_result_size
+from ._validation import is_dask_array, as_array, check_int, check_result_size
 
 __all__ = ["NeuralNetwork", "History"]
+
+
+def _dask():
+    from . import dask_arrays
+
+    return dask_arrays
 
 
 def _binary_threshold(net):
@@ -165,6 +171,8 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
             ``input_shape=(H, W)`` a 3-D ``(N, H, W)`` input is a batch and a
             2-D ``(H, W)`` input one sample.
         """
+        if is_dask_array(X):   # a lazy result over the chunks (pyx_cnn.dask_arrays)
+            return _dask().predict(self, X, batch_size, fuse)
         one = isinstance(X, np.ndarray) and X.shape == self.input_shape
         if not one and not isinstance(X, np.ndarray):
             X = as_array(X, "X")
@@ -195,6 +203,8 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
         -------
         ndarray of int64
         """
+        if is_dask_array(X):
+            return _dask().predict_classes(self, X, batch_size, fuse)
         out = self.predict(X, batch_size, fuse)
         if self.output_shape[-1] == 1:
             return (out[..., 0] > _binary_threshold(self)).astype(np.int64)
@@ -246,6 +256,8 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
             it is left out for single-output regression targets and for
             image-shaped mean-squared-error targets.
         """
+        if is_dask_array(X) or is_dask_array(y):
+            return _dask().evaluate(self, X, y, batch_size, loss, fuse)
         X = self._prepare_x(X)
         y = self._prepare_y(y, X.shape[0])
         batch_size = check_int(batch_size, "batch_size", 1)

@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from . import layers
+from . import layers, mpi
 from ._optional import require
 from .network import NeuralNetwork
 
@@ -168,6 +168,11 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
 
     X_train, X_test, y_train, y_test, class_names = load_dataset_split(
         dataset, seed, image_size, grayscale)
+    # under `mpiexec -n k`: each rank trains on its shard, rank 0 reports and writes
+    comm = mpi.comm_from_env()
+    if comm is not None:
+        X_train, y_train = mpi.shard(X_train, y_train, comm)
+        verbose = verbose and mpi.is_root(comm)
     name = dataset if dataset in DATASETS else os.path.basename(os.path.normpath(dataset))
     net = digits_network(seed) if dataset == "digits" else dataset_network(
         X_train.shape[1:], len(class_names), seed)
@@ -179,9 +184,12 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
     start = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=epochs, batch_size=batch_size,
                       learning_rate=learning_rate, validation_data=(X_test, y_test),
-                      verbose=verbose)
+                      verbose=verbose, comm=comm)
     seconds = time.perf_counter() - start
     scores = net.evaluate(X_test, y_test)
+    if not mpi.is_root(comm):
+        return {"test_accuracy": scores.get("accuracy"), "test_loss": scores["loss"],
+                "seconds": seconds, "history": history.history}
     os.makedirs(out_dir, exist_ok=True)
     model_path = os.path.join(out_dir, "model.npz")
     plot_path = os.path.join(out_dir, "loss.png")

@@ -11,6 +11,7 @@ import numbers
 import numpy as np
 
 from .callbacks import Callback
+from .mpi import DataParallel
 from .losses import BinaryCrossEntropy, MeanSquaredError, SoftmaxCrossEntropy, get_loss
 from .optim import SGD, get_optimizer
 from .fusion import final_activation
@@ -193,7 +194,7 @@ class TrainingMixin:
     @holds_blas_to_one_thread
     def fit(self, X, y, epochs=1, batch_size=32, learning_rate=PREVIOUS, *, optimizer=None,
             loss=None, validation_data=None, validation_split=0.0, callbacks=None,
-            shuffle=True, verbose=False, fuse=True):
+            shuffle=True, verbose=False, fuse=True, comm=None):
         """Train by mini-batch gradient descent, continuing from the current weights.
 
         Parameters
@@ -238,6 +239,14 @@ class TrainingMixin:
         fuse : bool, optional
             Run the layers by the fusion plan (:mod:`pyx_cnn.fusion`); False runs
             every layer's own forward and backward, with the same results.
+        comm : mpi4py communicator, optional
+            Train data-parallel over its ranks (SPEC 9, :mod:`pyx_cnn.mpi`):
+            every rank passes its own shard (the same N and sample shape on
+            every rank; `batch_size` is per rank), rank 0's weights are
+            broadcast, each step averages the gradients with one allreduce,
+            metrics are averaged over the ranks, and only rank 0 shows the
+            progress bar and runs the callbacks that write files. The result
+            equals one process training on the same global batches.
 
         Returns
         -------
@@ -297,7 +306,13 @@ class TrainingMixin:
             self.optimizer = new_optimizer
         self._learning_rate = learning_rate
         steps = self._steps(loss_fn, fuse)
-        optim = self.optimizer
+        # data-parallel over MPI ranks (pyx_cnn.mpi): rank 0's weights everywhere, the
+        # optimiser averages the gradients over the ranks before each step
+        dp = None if comm is None else DataParallel(comm).start(self, X, y)
+        optim = self.optimizer if dp is None else dp.optimizer
+        if dp is not None and not dp.should_print():
+            verbose = False
+            callbacks = [cb for cb in callbacks if not cb.writes_files]
         n = X.shape[0]
         n_batches = -(-n // batch_size)
         history = History()
@@ -355,6 +370,8 @@ class TrainingMixin:
                     record["val_loss"] = scores["loss"]
                     if "accuracy" in scores:
                         record["val_accuracy"] = scores["accuracy"]
+                if dp is not None:
+                    record = dp.reduce_metrics(record, len(x_val) if has_val else 1.0)
                 self._epochs_done += 1
                 history._append(self._epochs_done, record)
                 logs = dict(record, learning_rate=rate)
@@ -371,6 +388,8 @@ class TrainingMixin:
                 close = getattr(cb, "_close", None)
                 if close is not None:
                     close()
+            if dp is not None:
+                dp.abort()      # a failing rank ends the job instead of leaving the others waiting
             raise
         finally:
             first._input_grad = True

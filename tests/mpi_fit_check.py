@@ -47,8 +47,8 @@ def check_train(comm, optimizer, shuffle, epochs=3, batch_size=7, n_total=90):
     X, y = data(n_total)
     xs, ys = pmpi.shard(X, y, comm)
     net = make_net(seed=3 + rank)          # different seeds: the broadcast must fix that
-    history = pmpi.fit_data_parallel(net, xs, ys, comm, epochs=epochs, batch_size=batch_size,
-                                     learning_rate=0.05, optimizer=optimizer, shuffle=shuffle)
+    history = net.fit(xs, ys, comm=comm, epochs=epochs, batch_size=batch_size,
+                      learning_rate=0.05, optimizer=optimizer, shuffle=shuffle)
     weights = comm.gather(net._flat.copy(), root=0)
     histories = comm.gather(history.history, root=0)
     if rank != 0:
@@ -103,8 +103,7 @@ def main(mode):
         if rank == 1:
             xs = xs.copy()
             xs[5] = np.nan
-        pmpi.fit_data_parallel(make_net(), xs, ys, comm, epochs=2, batch_size=4,
-                               shuffle=False)
+        make_net().fit(xs, ys, comm=comm, epochs=2, batch_size=4, shuffle=False)
         return 0
     if mode == "mismatch":
         X, y = data(40)

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from childenv import child_env
 
 da = pytest.importorskip("dask.array")
 distributed = pytest.importorskip("distributed")
@@ -19,7 +20,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def client():
     # the workers must import this checkout's pyx_cnn
     old = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = str(ROOT) + (os.pathsep + old if old else "")
+    if child_env().get("PYTHONPATH"):
+        os.environ["PYTHONPATH"] = child_env()["PYTHONPATH"]
     try:
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=40)
@@ -44,9 +46,11 @@ def trained_net():
     return net
 
 
-def test_workers_run_this_checkout(client):
+def test_workers_run_this_pyx_cnn(client):
+    import pyx_cnn
+
     files = client.run(lambda: __import__("pyx_cnn").__file__)
-    assert all(Path(f).resolve().parent.parent == ROOT for f in files.values()), files
+    assert all(Path(f).resolve() == Path(pyx_cnn.__file__).resolve() for f in files.values()), files
 
 
 def test_is_dask_array_does_not_import_dask():
@@ -55,7 +59,7 @@ def test_is_dask_array_does_not_import_dask():
     code = ("import sys, numpy, pyx_cnn.dask_arrays as m; "
             "print(m.is_dask_array(numpy.zeros(2)), 'dask' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                         env=child_env())
     assert out.stdout.split() == ["False", "False"], out.stderr
     assert pda.is_dask_array(da.zeros(3)) and not pda.is_dask_array(np.zeros(3))
 

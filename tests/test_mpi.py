@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from childenv import child_env
 
 pytest.importorskip("mpi4py")
 
@@ -24,8 +25,9 @@ def _run(mode, timeout=240):
     mpiexec = _mpiexec()
     if mpiexec is None:
         pytest.skip("no mpiexec")
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
-               OMP_NUM_THREADS="1")
+    # the installed pyx_cnn (a PYTHONPATH of the caller's passes through); the script's
+    # own folder is on its path
+    env = child_env(OMP_NUM_THREADS="1")
     try:
         return subprocess.run([mpiexec, "-n", "2", sys.executable, str(SCRIPT), mode],
                               capture_output=True, text=True, timeout=timeout, env=env,
@@ -115,9 +117,26 @@ def test_comm_from_env_without_launcher(monkeypatch):
     assert pmpi.comm_from_env() is None
 
 
-def test_core_import_does_not_import_mpi4py():
+def test_core_import_does_not_import_mpi4py(tmp_path):
     code = "import sys, pyx_cnn, pyx_cnn.mpi, pyx_cnn.dask_arrays; " \
            "print('mpi4py' in sys.modules, 'dask' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         cwd=str(ROOT), env=dict(os.environ, PYTHONPATH=str(ROOT)))
+                         cwd=tmp_path, env=child_env())
     assert out.stdout.split() == ["False", "False"], out.stderr
+
+
+def test_mpiexec_pyx_cnn_train(tmp_path):
+    """``mpiexec -n 2 pyx-cnn train``: both ranks train, rank 0 alone reports and writes."""
+    pytest.importorskip("sklearn")
+    mpiexec = _mpiexec()
+    if mpiexec is None:
+        pytest.skip("no mpiexec")
+    env = child_env(OMP_NUM_THREADS="1")
+    out = subprocess.run(
+        [mpiexec, "-n", "2", sys.executable, "-m", "pyx_cnn", "train", "--epochs", "2",
+         "--out", str(tmp_path / "out")],
+        capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert out.stdout.count("test accuracy:") == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
+        "confusion.png", "filters.png", "loss.png", "model.npz"]
