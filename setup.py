@@ -90,6 +90,11 @@ C_SOURCES = {
     "_conv": ["src_c/cpu_features.c", "src_c/conv_simd.c"],
     "_pool": ["src_c/cpu_features.c", "src_c/pool_simd.c"],
     "_threads": ["src_c/cpu_features.c"],
+    # plain Cython kernels: no C sources
+    "_activation": [],
+    "_avg_pool": [],
+    "_batch_norm": [],
+    "_dropout": [],
 }
 all_c_sources = sorted(str(p.relative_to(HERE)) for p in (HERE / "src_c").glob("*.c"))
 # headers (and the kernel bodies they include): a change rebuilds the extensions
