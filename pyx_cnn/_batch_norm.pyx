@@ -4,11 +4,12 @@ Private: :mod:`pyx_cnn.ops.batch_norm` is the caller; its callers validate.
 The input is seen as ``(M, C)`` rows: channels-last ``(N, H, W, C)`` gives
 ``M = N*H*W`` (and ``(N, F)`` gives ``M = N``), C-contiguous, one float dtype.
 
-Reductions over the rows are threaded with per-thread partial sums: thread ``t``
-of ``nt`` sums rows ``[M*t//nt, M*(t+1)//nt)`` into row ``t`` of a workspace, in
-double precision, and the partial sums are then added in thread order. So the
-result depends on the thread count only through that split, and is the same on
-every run with the same count.
+Reductions over the rows are threaded with partial sums: the rows are cut into
+``B`` blocks (``B`` = the workspace's rows, chosen by the caller from the shape
+alone), block ``b`` being rows ``[M*b//B, M*(b+1)//B)``; each block is summed in
+double precision into its row of the workspace, the threads taking contiguous
+runs of blocks, and the block sums are then added in block order. The result is
+therefore the same, bit for bit, whatever the thread count.
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -32,8 +33,8 @@ def _channel_sums(
 ):
     """total[c] = sum over rows of x[r, c], or with `squared` of (x[r, c] - center[c])**2.
 
-    `partial` is a workspace of at least ``min(n_threads, rows)`` rows of C
-    doubles (`center` is read only with `squared`).
+    `partial` is the workspace: one row of C doubles per block, 1 <= blocks <= rows
+    (`center` is read only with `squared`).
     """
     cdef Py_ssize_t rows = x.shape[0]
     cdef Py_ssize_t channels = x.shape[1]
@@ -41,17 +42,18 @@ def _channel_sums(
     cdef double* p
     cdef const floating* xr
     cdef double d
-    cdef int nt = _team(rows, channels, min(n_threads, <int>partial.shape[0]))
+    cdef Py_ssize_t blocks = partial.shape[0]
+    cdef int nt = _team(rows, channels, <int>min(<Py_ssize_t>n_threads, blocks))
     for c in range(channels):
         total[c] = 0
     if rows == 0 or channels == 0:
         return
     with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static"):
+        for t in prange(blocks, num_threads=nt, schedule="static"):
             p = &partial[t, 0]
             for c in range(channels):
                 p[c] = 0
-            for r in range(rows * t // nt, rows * (t + 1) // nt):
+            for r in range(rows * t // blocks, rows * (t + 1) // blocks):
                 xr = &x[r, 0]
                 if squared:
                     for c in range(channels):
@@ -60,7 +62,7 @@ def _channel_sums(
                 else:
                     for c in range(channels):
                         p[c] += xr[c]
-        for t in range(nt):
+        for t in range(blocks):
             for c in range(channels):
                 total[c] += partial[t, c]
 
@@ -76,7 +78,7 @@ def _backward_sums(
 ):
     """sum_g[c] = sum_r grad[r, c]; sum_gx[c] = sum_r grad[r, c] * (x[r, c] - mean[c]).
 
-    `partial` is a workspace of at least ``min(n_threads, rows)`` rows of 2*C doubles.
+    `partial` is the workspace: one row of 2*C doubles per block, 1 <= blocks <= rows.
     """
     cdef Py_ssize_t rows = x.shape[0]
     cdef Py_ssize_t channels = x.shape[1]
@@ -85,26 +87,27 @@ def _backward_sums(
     cdef double* q
     cdef const floating* xr
     cdef const floating* gr
-    cdef int nt = _team(rows, channels, min(n_threads, <int>partial.shape[0]))
+    cdef Py_ssize_t blocks = partial.shape[0]
+    cdef int nt = _team(rows, channels, <int>min(<Py_ssize_t>n_threads, blocks))
     for c in range(channels):
         sum_g[c] = 0
         sum_gx[c] = 0
     if rows == 0 or channels == 0:
         return
     with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static"):
+        for t in prange(blocks, num_threads=nt, schedule="static"):
             p = &partial[t, 0]
             q = p + channels
             for c in range(channels):
                 p[c] = 0
                 q[c] = 0
-            for r in range(rows * t // nt, rows * (t + 1) // nt):
+            for r in range(rows * t // blocks, rows * (t + 1) // blocks):
                 xr = &x[r, 0]
                 gr = &grad[r, 0]
                 for c in range(channels):
                     p[c] += gr[c]
                     q[c] += gr[c] * (xr[c] - mean[c])
-        for t in range(nt):
+        for t in range(blocks):
             for c in range(channels):
                 sum_g[c] += partial[t, c]
                 sum_gx[c] += partial[t, channels + c]

@@ -13,8 +13,9 @@ Training normalises with the batch mean and *biased* variance::
 and :func:`update_running` then moves the running statistics as PyTorch does,
 ``running = (1 - momentum) * running + momentum * batch``, with the batch's
 *unbiased* variance. The statistics are summed in double precision (two passes:
-the mean, then the squared deviations), threaded with per-thread partial sums:
-the same result on every run with the same thread count.
+the mean, then the squared deviations), threaded over blocks of rows whose
+partial sums are added in block order; the blocks depend on the shape only, so
+the result is the same, bit for bit, whatever the thread count.
 
 The backward pass is the standard compact formula, with ``xhat`` the
 normalised input and ``M`` the number of values per channel::
@@ -62,8 +63,15 @@ def _rows(x):
     return x.reshape(-1, x.shape[-1])
 
 
-def _workspace(nt, width):
-    return np.empty((max(1, nt), width), dtype=np.float64)
+# Blocks of rows for the partial sums: from the shape alone (never the thread
+# count), about 16k values each, at most 256 of them and at most one per row.
+_BLOCK_VALUES = 1 << 14
+_MAX_BLOCKS = 256
+
+
+def _workspace(rows, channels, width):
+    blocks = min(_MAX_BLOCKS, rows, max(1, rows * channels // _BLOCK_VALUES))
+    return np.empty((max(1, blocks), width), dtype=np.float64)
 
 
 def forward_train(x, gamma, beta, eps=1e-5):
@@ -96,7 +104,7 @@ def forward_train(x, gamma, beta, eps=1e-5):
             f"got input of shape {tuple(x.shape)}"
         )
     nt = get_num_threads()
-    work = _workspace(nt, channels)
+    work = _workspace(rows, channels, channels)
     mean = np.empty(channels, dtype=np.float64)
     sq = np.empty(channels, dtype=np.float64)
     _batch_norm._channel_sums(xr, mean, False, work, mean, nt)   # center unread
@@ -137,7 +145,7 @@ def backward(grad, saved):
     dtype = xr.dtype
     gr = grad.reshape(rows, channels)
     nt = get_num_threads()
-    work = _workspace(nt, 2 * channels)
+    work = _workspace(rows, channels, 2 * channels)
     sum_g = np.empty(channels, dtype=np.float64)
     sum_gx = np.empty(channels, dtype=np.float64)
     _batch_norm._backward_sums(xr, gr, saved.mean, work, sum_g, sum_gx, nt)
