@@ -16,7 +16,7 @@ passes ``g`` through as PyTorch's ``threshold_backward`` does.
 """
 from cython cimport floating
 from cython.parallel cimport prange
-from libc.math cimport exp, tanh, tanhf
+from libc.math cimport exp, tanh
 
 # below this many elements one thread is faster than waking a team
 cdef Py_ssize_t _MIN_PARALLEL_CHEAP = 1 << 18      # a compare or a multiply per element
@@ -107,15 +107,44 @@ def _sigmoid_backward(
             grad_in[i] = grad_out[i] * (1 - v) * v
 
 
+cdef inline float _tanh_f32(float x) noexcept nogil:
+    """tanh in float32 as a rational function (Eigen's), which the compiler vectorises.
+
+    Within 5 ulp of the exact value (3e-7 absolute); |x| < 4e-4 gives x, and
+    |x| >= 7.905... gives +-1 exactly (the float32 rounding of tanh there).
+    NaN stays NaN (every comparison below is false for it).
+    """
+    cdef float c = 7.90531110763549805
+    cdef float v = x
+    cdef float x2, p, q
+    x2 = v * v
+    p = -2.76076847742355e-16
+    p = p * x2 + 2.00018790482477e-13
+    p = p * x2 + -8.60467152213735e-11
+    p = p * x2 + 5.12229709037114e-08
+    p = p * x2 + 1.48572235717979e-05
+    p = p * x2 + 6.37261928875436e-04
+    p = p * x2 + 4.89352455891786e-03
+    p = p * v
+    q = 1.19825839466702e-06
+    q = q * x2 + 1.18534705686654e-04
+    q = q * x2 + 2.26843463243900e-03
+    q = q * x2 + 4.89352518554385e-03
+    p = p / q
+    p = x if (x < 0.0004 and x > -0.0004) else p
+    p = 1 if x >= c else p
+    return -1 if x <= -c else p
+
+
 def _tanh(const floating[::1] x, floating[::1] out, int n_threads):
-    """out = tanh(x) (the C library's, in the array's precision)."""
+    """out = tanh(x): float64 from the C library, float32 from a vectorised rational function."""
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef int nt = n_threads if size >= _MIN_PARALLEL_COSTLY else 1
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             if floating is float:
-                out[i] = tanhf(x[i])
+                out[i] = _tanh_f32(x[i])
             else:
                 out[i] = tanh(x[i])
 

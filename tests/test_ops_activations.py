@@ -182,3 +182,14 @@ def test_copies_of_old_kernels_agree(rng):
         old(y, g, ref, 1)
         # sigmoid: g * (1 - y) * y (torch's order) against g * y * (1 - y): an ulp apart
         np.testing.assert_allclose(new(y, g), ref, rtol=1e-15, atol=0)
+
+
+def test_float32_tanh_accuracy_sweep():
+    x = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-8, 12, 100_001),
+                        -np.geomspace(1e-8, 12, 100_001)]).astype(np.float32)
+    y = A.tanh(x)
+    ref = np.tanh(x.astype(np.float64))
+    assert np.abs(y - ref).max() < 5e-7
+    assert (np.abs(y - ref) <= 6 * np.spacing(np.abs(ref).astype(np.float32))).all()
+    np.testing.assert_array_equal(A.tanh(np.array([1e30, -1e30, 8, -8], np.float32)),
+                                  [1, -1, 1, -1])
