@@ -116,8 +116,9 @@ def relu(x):
 
 
 def relu_backward(y, grad):
-    """``dL/dx`` of ReLU from its output `y`: the gradient where ``y > 0``, else 0."""
-    return np.where(np.asarray(y) > 0, grad, 0.0)
+    """``dL/dx`` of ReLU from its output `y`: 0 where ``y <= 0``, else the gradient
+    (a NaN output passes it, as in PyTorch)."""
+    return np.where(np.asarray(y) <= 0, 0.0, grad)
 
 
 def sigmoid(x):

@@ -193,7 +193,7 @@ def test_mse_gradient_and_value():
 
 def test_layer_argument_errors():
     with pytest.raises(ValueError, match="activation"):
-        layers.Dense(3, activation="tanh")
+        layers.Dense(3, activation="swish")
     with pytest.raises(ValueError, match="filters"):
         layers.Conv2D(0, 3)
     with pytest.raises(TypeError, match="kernel_size"):

@@ -260,7 +260,7 @@ def _bad_architectures(saved):
         "string_kernel": _layer_edit(saved, 0, kernel_size="big"),
         "float_stride": _layer_edit(saved, 0, stride=1.5),
         "unknown_option": _layer_edit(saved, 0, dilation=2),
-        "bad_activation": _layer_edit(saved, 6, activation="tanh"),
+        "bad_activation": _layer_edit(saved, 6, activation="swish"),
         "other_units": _layer_edit(saved, 6, units=6),
         "huge_units": _layer_edit(saved, 6, units=2**40),
         "huge_filters": _layer_edit(saved, 0, filters=2**40),

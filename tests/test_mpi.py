@@ -53,9 +53,10 @@ def test_shard_mismatch_raises_on_every_rank():
 
 def test_failing_rank_ends_the_job():
     result = _run("fail", timeout=120)
-    assert result.returncode != 0
-    assert "FloatingPointError" in result.stderr
-    assert "aborting the job" in result.stderr
+    output = result.stdout + result.stderr
+    assert result.returncode != 0, output
+    assert "FloatingPointError" in output, output
+    assert "aborting the job" in output, output
 
 
 class _OneRank:

@@ -248,9 +248,10 @@ def test_activation_backward_special_values_by_hand(dtype):
     g = np.array([1.0, 2.0, 3.0, 4.0, 5.0, nan, nan, inf, -inf], dtype)
     relu = layers.ReLU()
     relu.forward(x[None])
-    # the gradient passes where the output is > 0: not at NaN, -inf, or 0
+    # the gradient is 0 where the output is <= 0 (-inf, 0) and passes elsewhere,
+    # NaN included (as torch.relu's backward)
     np.testing.assert_array_equal(relu.backward(g[None])[0],
-                                  np.array([0, 2, 0, 0, 0, nan, 0, inf, -inf], dtype))
+                                  np.array([1, 2, 0, 0, 0, nan, 0, inf, -inf], dtype))
     sig = layers.Sigmoid()
     y = sig.forward(x[None])[0]
     np.testing.assert_array_equal(y[:3], np.array([nan, 1, 0], dtype))

@@ -1,0 +1,151 @@
+"""The new ops' kernels against PyTorch CPU: average pooling, batch norm, tanh.
+
+Three float32 cases, forward and backward each:
+
+- ``avg_pool``: 2x2 windows every 2 on 64x28x28x8 (``ops.avg_pool``),
+- ``batch_norm``: training forward and backward on 64x16x16x32 (``ops.batch_norm``),
+- ``tanh``: on 64x28x28x8 (``ops.activations``).
+
+PyTorch runs ``torch.nn.functional`` on the same data twice: NCHW (contiguous)
+and NHWC (``memory_format=torch.channels_last``), its backward through the
+functional backward ops (``torch.ops.aten.*_backward``) so that neither side
+pays for autograd's bookkeeping. The three runners of a case alternate
+(interleaved, the order rotating every round); medians and the ratios
+``torch / pyx_cnn`` (above 1: pyx_cnn is faster) are printed, for one thread
+and for the default thread count.
+
+Nothing is set in the environment: this measures what a user gets.
+
+Run ``python benchmarks/bench_new_ops.py [--rounds 15]``.
+"""
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import pyx_cnn
+from pyx_cnn.ops import activations, avg_pool, batch_norm
+
+
+def _pyx_cases(rng):
+    x_pool = rng.standard_normal((64, 28, 28, 8)).astype(np.float32)
+    g_pool = rng.standard_normal((64, 14, 14, 8)).astype(np.float32)
+    x_bn = rng.standard_normal((64, 16, 16, 32)).astype(np.float32)
+    g_bn = rng.standard_normal(x_bn.shape).astype(np.float32)
+    gamma = np.ones(32, np.float32)
+    beta = np.zeros(32, np.float32)
+    x_tanh = rng.standard_normal((64, 28, 28, 8)).astype(np.float32)
+    g_tanh = rng.standard_normal(x_tanh.shape).astype(np.float32)
+
+    def pool():
+        avg_pool.forward(x_pool, 2, 2)
+        avg_pool.backward(g_pool, x_pool.shape, 2, 2)
+
+    def bn():
+        _, saved = batch_norm.forward_train(x_bn, gamma, beta, 1e-5)
+        batch_norm.backward(g_bn, saved)
+
+    def tanh():
+        y = activations.tanh(x_tanh)
+        activations.tanh_backward(y, g_tanh)
+
+    data = {"avg_pool": (x_pool, g_pool), "batch_norm": (x_bn, g_bn), "tanh": (x_tanh, g_tanh)}
+    return {"avg_pool": pool, "batch_norm": bn, "tanh": tanh}, data
+
+
+def _torch_cases(torch, data, channels_last):
+    F = torch.nn.functional
+    aten = torch.ops.aten
+
+    def nchw(a):
+        t = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
+        return t.contiguous(memory_format=torch.channels_last) if channels_last else t
+
+    xp, gp = (nchw(a) for a in data["avg_pool"])
+    xb, gb = (nchw(a) for a in data["batch_norm"])
+    xt, gt = (nchw(a) for a in data["tanh"])
+    weight = torch.ones(32)
+    bias = torch.zeros(32)
+    rm = torch.zeros(32)
+    rv = torch.ones(32)
+
+    def pool():
+        F.avg_pool2d(xp, 2, 2)
+        aten.avg_pool2d_backward(gp, xp, [2, 2], [2, 2], [0, 0], False, True, None)
+
+    def bn():
+        _, mean, invstd = aten.native_batch_norm(xb, weight, bias, rm, rv, True, 0.1, 1e-5)
+        aten.native_batch_norm_backward(gb, xb, weight, rm, rv, mean, invstd, True, 1e-5,
+                                        [True, True, True])
+
+    def tanh():
+        y = torch.tanh(xt)
+        aten.tanh_backward(gt, y)
+
+    return {"avg_pool": pool, "batch_norm": bn, "tanh": tanh}
+
+
+def _time(fn, repeat):
+    t0 = time.perf_counter()
+    for _ in range(repeat):
+        fn()
+    return (time.perf_counter() - t0) / repeat
+
+
+def run(rounds=15, repeat=5, thread_counts=None, seed=0):
+    """Return ``{(case, threads): {runner: median seconds}}`` and print the table."""
+    import torch
+
+    rng = np.random.default_rng(seed)
+    pyx, data = _pyx_cases(rng)
+    runners = {
+        "pyx_cnn": pyx,
+        "torch NCHW": _torch_cases(torch, data, False),
+        "torch channels_last": _torch_cases(torch, data, True),
+    }
+    default = pyx_cnn.get_num_threads()
+    if thread_counts is None:
+        thread_counts = sorted({1, default})
+    torch_default = torch.get_num_threads()
+    results = {}
+    try:
+        for threads in thread_counts:
+            pyx_cnn.set_num_threads(threads)
+            torch.set_num_threads(threads)
+            for case in pyx:
+                names = list(runners)
+                for name in names:            # warm up
+                    runners[name][case]()
+                times = {name: [] for name in names}
+                for r in range(rounds):
+                    k = r % len(names)
+                    for name in names[k:] + names[:k]:
+                        times[name].append(_time(runners[name][case], repeat))
+                results[(case, threads)] = {n: statistics.median(t) for n, t in times.items()}
+    finally:
+        pyx_cnn.set_num_threads(None)
+        torch.set_num_threads(torch_default)
+    print(f"forward + backward, float32, median of {rounds} rounds x {repeat} calls; "
+          "ratio = torch time / pyx_cnn time")
+    print(f"{'case':<11} {'threads':>7} {'pyx_cnn ms':>11} {'NCHW ms':>9} {'ratio':>6} "
+          f"{'ch_last ms':>11} {'ratio':>6}")
+    for (case, threads), med in results.items():
+        p, a, b = med["pyx_cnn"], med["torch NCHW"], med["torch channels_last"]
+        print(f"{case:<11} {threads:>7} {p * 1e3:>11.3f} {a * 1e3:>9.3f} {a / p:>6.2f} "
+              f"{b * 1e3:>11.3f} {b / p:>6.2f}")
+    return results
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--threads", type=int, nargs="*", default=None,
+                        help="thread counts (default: 1 and the default count)")
+    args = parser.parse_args(argv)
+    run(rounds=args.rounds, repeat=args.repeat, thread_counts=args.threads)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+import numpy as np
+from numpy.typing import NDArray
+
+# All arrays flat, C-contiguous, of one float dtype; `out` / `grad_in` may alias the input.
+def _relu(x: NDArray[np.floating], out: NDArray[np.floating], n_threads: int) -> None: ...
+def _relu_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    n_threads: int,
+) -> None: ...
+def _leaky_relu(
+    x: NDArray[np.floating], out: NDArray[np.floating], negative_slope: float, n_threads: int
+) -> None: ...
+def _leaky_relu_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    negative_slope: float, n_threads: int,
+) -> None: ...
+def _sigmoid(x: NDArray[np.floating], out: NDArray[np.floating], n_threads: int) -> None: ...
+def _sigmoid_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    n_threads: int,
+) -> None: ...
+def _tanh(x: NDArray[np.floating], out: NDArray[np.floating], n_threads: int) -> None: ...
+def _tanh_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    n_threads: int,
+) -> None: ...

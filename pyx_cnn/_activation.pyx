@@ -1,0 +1,163 @@
+"""Elementwise activation kernels, forward and backward: ReLU, sigmoid, tanh, leaky ReLU.
+
+Private: :mod:`pyx_cnn.ops.activations` is the only caller; its callers validate.
+Every kernel works on flat C-contiguous arrays of one float dtype; ``out`` may be
+``x`` itself (in place). The backward kernels take the forward *output* ``y``,
+from which each derivative is exact:
+
+    relu        y > 0 ? g : 0                (relu'(0) = 0, as PyTorch)
+    leaky_relu  y > 0 ? g : g * slope        (slope >= 0; leaky'(0) = slope, as PyTorch)
+    sigmoid     g * (1 - y) * y
+    tanh        g * (1 - y * y)
+
+Special values follow PyTorch: a NaN input gives a NaN output, and a NaN in ``y``
+(or in ``g``) gives a NaN gradient except for ReLU, whose gradient at a NaN
+passes ``g`` through as PyTorch's ``threshold_backward`` does.
+"""
+from cython cimport floating
+from cython.parallel cimport prange
+from libc.math cimport exp, tanh
+
+# below this many elements one thread is faster than waking a team
+cdef Py_ssize_t _MIN_PARALLEL_CHEAP = 1 << 18      # a compare or a multiply per element
+cdef Py_ssize_t _MIN_PARALLEL_COSTLY = 1 << 16     # an exp or a tanh per element
+
+
+def _relu(const floating[::1] x, floating[::1] out, int n_threads):
+    """out = x where x > 0 or x is NaN, else 0 (so -0.0 gives +0.0)."""
+    cdef Py_ssize_t size = x.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = x[i]
+            out[i] = 0 if v <= 0 else v
+
+
+def _relu_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
+):
+    """grad_in = 0 where the ReLU output y <= 0, else grad_out (a NaN y passes it)."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            grad_in[i] = 0 if y[i] <= 0 else grad_out[i]
+
+
+def _leaky_relu(const floating[::1] x, floating[::1] out, double negative_slope,
+                int n_threads):
+    """out = x where x > 0, else x * negative_slope (NaN stays NaN)."""
+    cdef Py_ssize_t size = x.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef floating s = <floating>negative_slope
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = x[i]
+            out[i] = v if v > 0 else v * s
+
+
+def _leaky_relu_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in,
+    double negative_slope, int n_threads
+):
+    """grad_in = grad_out where y > 0, else grad_out * negative_slope (slope >= 0)."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef floating g
+    cdef floating s = <floating>negative_slope
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            g = grad_out[i]
+            grad_in[i] = g if y[i] > 0 else g * s
+
+
+def _sigmoid(const floating[::1] x, floating[::1] out, int n_threads):
+    """out = 1 / (1 + exp(-x)), evaluated without overflow for large |x|."""
+    cdef Py_ssize_t size = x.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v, e
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_COSTLY else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = x[i]
+            if v >= 0:
+                out[i] = 1 / (1 + exp(-v))
+            else:
+                e = exp(v)
+                out[i] = e / (1 + e)
+
+
+def _sigmoid_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
+):
+    """grad_in = grad_out * (1 - y) * y, y being the sigmoid's output."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = y[i]
+            grad_in[i] = grad_out[i] * (1 - v) * v
+
+
+cdef inline float _tanh_f32(float x) noexcept nogil:
+    """tanh in float32 as a rational function (Eigen's), which the compiler vectorises.
+
+    Within 5 ulp of the exact value (3e-7 absolute); |x| < 4e-4 gives x, and
+    |x| >= 7.905... gives +-1 exactly (the float32 rounding of tanh there).
+    NaN stays NaN (every comparison below is false for it).
+    """
+    cdef float c = 7.90531110763549805
+    cdef float v = x
+    cdef float x2, p, q
+    x2 = v * v
+    p = -2.76076847742355e-16
+    p = p * x2 + 2.00018790482477e-13
+    p = p * x2 + -8.60467152213735e-11
+    p = p * x2 + 5.12229709037114e-08
+    p = p * x2 + 1.48572235717979e-05
+    p = p * x2 + 6.37261928875436e-04
+    p = p * x2 + 4.89352455891786e-03
+    p = p * v
+    q = 1.19825839466702e-06
+    q = q * x2 + 1.18534705686654e-04
+    q = q * x2 + 2.26843463243900e-03
+    q = q * x2 + 4.89352518554385e-03
+    p = p / q
+    p = x if (x < 0.0004 and x > -0.0004) else p
+    p = 1 if x >= c else p
+    return -1 if x <= -c else p
+
+
+def _tanh(const floating[::1] x, floating[::1] out, int n_threads):
+    """out = tanh(x): float64 from the C library, float32 from a vectorised rational function."""
+    cdef Py_ssize_t size = x.shape[0]
+    cdef Py_ssize_t i
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_COSTLY else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            if floating is float:
+                out[i] = _tanh_f32(x[i])
+            else:
+                out[i] = tanh(x[i])
+
+
+def _tanh_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
+):
+    """grad_in = grad_out * (1 - y * y), y being tanh's output."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = y[i]
+            grad_in[i] = grad_out[i] * (1 - v * v)

@@ -1,0 +1,173 @@
+"""Batch normalisation, forward (training and inference) and backward.
+
+Per channel over ``(N, H, W)`` for channels-last ``(N, H, W, C)`` input, per
+feature over ``N`` for ``(N, F)`` input (the same as ``(N, 1, 1, F)``), as
+``torch.nn.BatchNorm2d`` / ``BatchNorm1d``. Arrays are C-contiguous and of one
+float dtype (``gamma``, ``beta``, running ``mean`` / ``var``: shape ``(C,)``);
+the callers validate them.
+
+Training normalises with the batch mean and *biased* variance::
+
+    y = (x - mean) / sqrt(var + eps) * gamma + beta
+
+and :func:`update_running` then moves the running statistics as PyTorch does,
+``running = (1 - momentum) * running + momentum * batch``, with the batch's
+*unbiased* variance. The statistics are summed in double precision (two passes:
+the mean, then the squared deviations), threaded over blocks of rows whose
+partial sums are added in block order; the blocks depend on the shape only, so
+the result is the same, bit for bit, whatever the thread count.
+
+The backward pass is the standard compact formula, with ``xhat`` the
+normalised input and ``M`` the number of values per channel::
+
+    grad_x = gamma / sqrt(var + eps) / M * (M*g - sum(g) - xhat * sum(g * xhat))
+    grad_gamma = sum(g * xhat);  grad_beta = sum(g)
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from .. import _batch_norm
+from .._threads import get_num_threads
+
+__all__ = ["BatchNormSaved", "forward_train", "forward_infer", "backward", "update_running"]
+
+
+@dataclass
+class BatchNormSaved:
+    """What :func:`forward_train` keeps for :func:`backward` and :func:`update_running`.
+
+    x : ndarray (M, C)
+        The input itself (a reshaped view, not a copy), as PyTorch keeps it:
+        the caller must not modify it before the backward pass.
+    shape : tuple
+        The input's shape, which ``grad_x`` takes.
+    gamma : ndarray (C,)
+        The scale used (a reference).
+    mean, invstd : ndarray (C,) float64
+        The batch mean and ``1 / sqrt(biased variance + eps)``.
+    var : ndarray (C,) float64
+        The batch's unbiased variance (``sum((x - mean)**2) / (M - 1)``), for
+        the running statistics.
+    """
+
+    x: np.ndarray
+    shape: tuple
+    gamma: np.ndarray
+    mean: np.ndarray
+    invstd: np.ndarray
+    var: np.ndarray
+
+
+def _rows(x):
+    return x.reshape(-1, x.shape[-1])
+
+
+# Blocks of rows for the partial sums: from the shape alone (never the thread
+# count), about 16k values each, at most 256 of them and at most one per row.
+_BLOCK_VALUES = 1 << 14
+_MAX_BLOCKS = 256
+
+
+def _workspace(rows, channels, width):
+    blocks = min(_MAX_BLOCKS, rows, max(1, rows * channels // _BLOCK_VALUES))
+    return np.empty((max(1, blocks), width), dtype=np.float64)
+
+
+def forward_train(x, gamma, beta, eps=1e-5):
+    """Normalise `x` with its own batch statistics.
+
+    Parameters
+    ----------
+    x : ndarray (N, H, W, C) or (N, F)
+    gamma, beta : ndarray (C,), x's dtype
+    eps : float
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+    saved : BatchNormSaved
+        ``saved.mean`` and ``saved.var`` are the batch mean and unbiased
+        variance (float64), for :func:`update_running`.
+
+    Raises
+    ------
+    ValueError
+        When a channel has fewer than 2 values (the unbiased variance is
+        undefined; PyTorch refuses these batches in training too).
+    """
+    xr = _rows(x)
+    rows, channels = xr.shape
+    if rows < 2:
+        raise ValueError(
+            f"batch normalisation in training needs more than 1 value per channel, "
+            f"got input of shape {tuple(x.shape)}"
+        )
+    nt = get_num_threads()
+    work = _workspace(rows, channels, channels)
+    mean = np.empty(channels, dtype=np.float64)
+    sq = np.empty(channels, dtype=np.float64)
+    _batch_norm._channel_sums(xr, mean, False, work, mean, nt)   # center unread
+    mean /= rows
+    _batch_norm._channel_sums(xr, mean, True, work, sq, nt)
+    invstd = 1.0 / np.sqrt(sq / rows + eps)
+    var = sq / (rows - 1)
+    y = _affine(xr, gamma, beta, mean, invstd, nt).reshape(x.shape)
+    return y, BatchNormSaved(xr, tuple(x.shape), gamma, mean, invstd, var)
+
+
+def _affine(xr, gamma, beta, mean, invstd, nt):
+    # y = x * scale + shift, scale = gamma * invstd, shift = beta - mean * scale
+    # (PyTorch's form), the per-channel terms in double precision
+    scale = gamma.astype(np.float64) * invstd
+    shift = beta.astype(np.float64) - mean * scale
+    out = np.empty_like(xr)
+    _batch_norm._scale_shift(xr, scale.astype(xr.dtype), shift.astype(xr.dtype), out, nt)
+    return out
+
+
+def forward_infer(x, gamma, beta, mean, var, eps=1e-5):
+    """Normalise `x` with given (running) statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``."""
+    xr = _rows(x)
+    invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
+    return _affine(xr, gamma, beta, mean.astype(np.float64), invstd,
+                   get_num_threads()).reshape(x.shape)
+
+
+def backward(grad, saved):
+    """``(grad_x, grad_gamma, grad_beta)`` from ``grad = dL/dy`` and :func:`forward_train`'s `saved`.
+
+    ``grad_x`` has the input's shape; ``grad_gamma`` and ``grad_beta`` are
+    ``(C,)``, all in the input's dtype.
+    """
+    xr = saved.x
+    rows, channels = xr.shape
+    dtype = xr.dtype
+    gr = grad.reshape(rows, channels)
+    nt = get_num_threads()
+    work = _workspace(rows, channels, 2 * channels)
+    sum_g = np.empty(channels, dtype=np.float64)
+    sum_gx = np.empty(channels, dtype=np.float64)
+    _batch_norm._backward_sums(xr, gr, saved.mean, work, sum_g, sum_gx, nt)
+    invstd = saved.invstd
+    a = sum_g / rows
+    b = sum_gx * invstd * invstd / rows
+    k = saved.gamma.astype(np.float64) * invstd
+    grad_x = np.empty_like(xr)
+    _batch_norm._backward_apply(xr, gr, saved.mean.astype(dtype), a.astype(dtype),
+                                b.astype(dtype), k.astype(dtype), grad_x, nt)
+    grad_gamma = (sum_gx * invstd).astype(dtype)
+    grad_beta = sum_g.astype(dtype)
+    return grad_x.reshape(saved.shape), grad_gamma, grad_beta
+
+
+def update_running(running_mean, running_var, saved, momentum=0.1):
+    """In place: ``running = (1 - momentum) * running + momentum * batch``.
+
+    The batch statistics are ``saved.mean`` and the unbiased ``saved.var``;
+    the update is computed in double precision and stored in the running
+    arrays' dtype, as ``torch.nn.BatchNorm2d(momentum=momentum)`` does.
+    """
+    m = float(momentum)
+    running_mean[...] = (1 - m) * running_mean.astype(np.float64) + m * saved.mean
+    running_var[...] = (1 - m) * running_var.astype(np.float64) + m * saved.var
