@@ -88,7 +88,7 @@ if DEBUG:
 # The plain-C sources in src_c/ are compiled once, into one static helper library
 # (setuptools' build_clib), which every extension links. The linker copies into each
 # extension only the objects it calls: _conv gets conv_simd.o and cpu_features.o,
-# _pool gets pool_simd.o and cpu_features.o, _threads gets cpu_features.o, and the
+# _max_pool gets pool_simd.o and cpu_features.o, _threads gets cpu_features.o, and the
 # extensions that call no C kernel get none.
 #
 # Rule for new kernels: a new pyx_cnn/_*.pyx needs no entry here. It is cythonized

@@ -18,9 +18,11 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 
-# below this many elements one thread is faster than waking a team
-cdef Py_ssize_t _MIN_PARALLEL_CHEAP = 1 << 18      # a compare or a multiply per element
-cdef Py_ssize_t _MIN_PARALLEL_COSTLY = 1 << 16     # an exp or a tanh per element
+from pyx_cnn._parallel cimport threads_for
+
+# the work of one element, in the unit of threads_for: a compare or a multiply
+# is a quarter of a step (memory-bound), an exp or a tanh a whole one
+cdef Py_ssize_t _CHEAP = 4
 
 
 def _relu(const floating[::1] x, floating[::1] out, int n_threads):
@@ -28,7 +30,7 @@ def _relu(const floating[::1] x, floating[::1] out, int n_threads):
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef floating v
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = x[i]
@@ -41,7 +43,7 @@ def _relu_backward(
     """grad_in = 0 where the ReLU output y <= 0, else grad_out (a NaN y passes it)."""
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             grad_in[i] = 0 if y[i] <= 0 else grad_out[i]
@@ -54,7 +56,7 @@ def _leaky_relu(const floating[::1] x, floating[::1] out, double negative_slope,
     cdef Py_ssize_t i
     cdef floating v
     cdef floating s = <floating>negative_slope
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = x[i]
@@ -70,7 +72,7 @@ def _leaky_relu_backward(
     cdef Py_ssize_t i
     cdef floating g
     cdef floating s = <floating>negative_slope
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             g = grad_out[i]
@@ -82,7 +84,7 @@ def _sigmoid(const floating[::1] x, floating[::1] out, int n_threads):
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef floating v, e
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_COSTLY else 1
+    cdef int nt = threads_for(size, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = x[i]
@@ -100,7 +102,7 @@ def _sigmoid_backward(
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
     cdef floating v
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = y[i]
@@ -140,7 +142,7 @@ def _tanh(const floating[::1] x, floating[::1] out, int n_threads):
     """out = tanh(x): float64 from the C library, float32 from a vectorised rational function."""
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_COSTLY else 1
+    cdef int nt = threads_for(size, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             if floating is float:
@@ -156,7 +158,7 @@ def _tanh_backward(
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
     cdef floating v
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_CHEAP else 1
+    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = y[i]

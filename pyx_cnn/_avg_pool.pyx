@@ -22,14 +22,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
-
-
-cdef inline int _team(Py_ssize_t work, Py_ssize_t parts, int n_threads) noexcept nogil:
-    """Threads for `work` element operations split into `parts` pieces."""
-    if work < _MIN_PARALLEL_WORK or parts < 2:
-        return 1
-    return <int>min(<Py_ssize_t>n_threads, parts)
+from pyx_cnn._parallel cimport threads_for
 
 
 cdef void _avg_rows(
@@ -77,7 +70,7 @@ def _avgpool2d_forward(
     cdef int nt
     if rows == 0 or w_out == 0 or channels == 0:
         return
-    nt = _team(rows * w_out * channels * size * size, rows, n_threads)
+    nt = threads_for(rows * w_out * channels * size * size, rows, n_threads)
     with nogil:
         # one contiguous range of output rows per thread
         for t in prange(nt, num_threads=nt, schedule="static"):
@@ -148,7 +141,7 @@ def _avgpool2d_backward(
         return
     # each input value gathers ceil(size/stride)**2 windows at most
     per = (size + stride - 1) // stride
-    nt = _team(rows * width * channels * (1 + per * per), rows, n_threads)
+    nt = threads_for(rows * width * channels * (1 + per * per), rows, n_threads)
     with nogil:
         for t in prange(nt, num_threads=nt, schedule="static"):
             _avg_backward_rows(&grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0], height, width,
@@ -169,7 +162,7 @@ def _global_avgpool_forward(
     cdef int nt
     if n_batch == 0 or channels == 0:
         return
-    nt = _team(n_batch * pixels * channels, n_batch, n_threads)
+    nt = threads_for(n_batch * pixels * channels, n_batch, n_threads)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="static"):
             a = &acc[n, 0]
@@ -198,7 +191,7 @@ def _global_avgpool_backward(
     cdef int nt
     if rows == 0 or width == 0 or channels == 0:
         return
-    nt = _team(rows * width * channels, rows, n_threads)
+    nt = threads_for(rows * width * channels, rows, n_threads)
     with nogil:
         for r in prange(rows, num_threads=nt, schedule="static"):
             n = r // height
@@ -222,7 +215,7 @@ def _global_maxpool_forward(
     cdef int nt
     if n_batch == 0 or channels == 0 or pixels == 0:
         return
-    nt = _team(n_batch * pixels * channels, n_batch, n_threads)
+    nt = threads_for(n_batch * pixels * channels, n_batch, n_threads)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="static"):
             xp = &x[0, 0, 0, 0] + n * pixels * channels
@@ -253,7 +246,7 @@ def _global_maxpool_backward(
     cdef int nt
     if n_batch == 0 or sample == 0:
         return
-    nt = _team(n_batch * sample, n_batch, n_threads)
+    nt = threads_for(n_batch * sample, n_batch, n_threads)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="static"):
             gx = &grad_x[0, 0, 0, 0] + n * sample

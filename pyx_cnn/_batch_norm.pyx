@@ -14,13 +14,7 @@ therefore the same, bit for bit, whatever the thread count.
 from cython cimport floating
 from cython.parallel cimport prange
 
-cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
-
-
-cdef inline int _team(Py_ssize_t rows, Py_ssize_t channels, int n_threads) noexcept nogil:
-    if rows * channels < _MIN_PARALLEL_WORK or rows < 2:
-        return 1
-    return <int>min(<Py_ssize_t>n_threads, rows)
+from pyx_cnn._parallel cimport threads_for
 
 
 def _channel_sums(
@@ -43,7 +37,7 @@ def _channel_sums(
     cdef const floating* xr
     cdef double d
     cdef Py_ssize_t blocks = partial.shape[0]
-    cdef int nt = _team(rows, channels, <int>min(<Py_ssize_t>n_threads, blocks))
+    cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks))
     for c in range(channels):
         total[c] = 0
     if rows == 0 or channels == 0:
@@ -88,7 +82,7 @@ def _backward_sums(
     cdef const floating* xr
     cdef const floating* gr
     cdef Py_ssize_t blocks = partial.shape[0]
-    cdef int nt = _team(rows, channels, <int>min(<Py_ssize_t>n_threads, blocks))
+    cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks))
     for c in range(channels):
         sum_g[c] = 0
         sum_gx[c] = 0
@@ -126,7 +120,7 @@ def _scale_shift(
     cdef Py_ssize_t r, c
     cdef const floating* xr
     cdef floating* orow
-    cdef int nt = _team(rows, channels, n_threads)
+    cdef int nt = threads_for(rows * channels, rows, n_threads)
     with nogil:
         for r in prange(rows, num_threads=nt, schedule="static"):
             xr = &x[r, 0]
@@ -152,7 +146,7 @@ def _backward_apply(
     cdef const floating* xr
     cdef const floating* gr
     cdef floating* orow
-    cdef int nt = _team(rows, channels, n_threads)
+    cdef int nt = threads_for(rows * channels, rows, n_threads)
     with nogil:
         for r in prange(rows, num_threads=nt, schedule="static"):
             xr = &x[r, 0]

@@ -10,7 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t
 
-cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 18
+from pyx_cnn._parallel cimport threads_for
 
 
 def _apply_mask(
@@ -21,7 +21,7 @@ def _apply_mask(
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef floating s = <floating>scale
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK else 1
+    cdef int nt = threads_for(size // 4, size, n_threads)   # a multiply per value
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             out[i] = x[i] * (s if mask[i] else <floating>0)

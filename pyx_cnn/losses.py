@@ -28,7 +28,7 @@ ending in ``Dense(1, activation="sigmoid")``): the loss is
 """
 import numpy as np
 
-from . import _loss_grad
+from . import _cross_entropy
 from ._validation import as_array, as_kernel_array, check_labels, shape_str, working_dtype
 
 __all__ = ["SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "get_loss"]
@@ -119,7 +119,7 @@ class SoftmaxCrossEntropy:
             if flat_labels.dtype != np.int64 or not flat_labels.flags.c_contiguous:
                 flat_labels = np.ascontiguousarray(flat_labels, dtype=np.int64)
             grad = np.empty_like(z)
-            value, correct = _loss_grad._softmax_cross_entropy_labels(
+            value, correct = _cross_entropy._softmax_cross_entropy_labels(
                 rows, flat_labels, _rows(grad))
             return value, grad, (correct if per_sample == 1 else correct / per_sample)
         value, grad = self._numpy(rows, target.reshape(-1) if target.dtype.kind in "iu"

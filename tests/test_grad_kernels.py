@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pyx_cnn
-from pyx_cnn import _conv_grad, _pool_grad
+from pyx_cnn import _activation, _conv_grad, _max_pool
 from reference import conv_naive, maxpool_naive
 
 
@@ -124,9 +124,9 @@ def run_pool(x, g, size, stride, threads, fuse_relu=False):
     ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
     out = np.empty((n, ho, wo, c), dtype=x.dtype)
     arg = np.empty((n, ho, wo, c), dtype=np.int32)
-    _pool_grad._maxpool2d_forward_argmax(x, out, arg, size, stride, fuse_relu, threads)
+    _max_pool._maxpool2d_forward_argmax(x, out, arg, size, stride, fuse_relu, threads)
     gx = np.full(x.shape, np.nan, dtype=x.dtype)
-    _pool_grad._maxpool2d_backward(g.astype(x.dtype), arg, out, gx, fuse_relu, threads)
+    _max_pool._maxpool2d_backward(g.astype(x.dtype), arg, out, gx, fuse_relu, threads)
     return out, arg, gx
 
 
@@ -191,10 +191,10 @@ def test_relu_and_sigmoid_backward(dtype):
     g = rng.standard_normal(1000).astype(dtype)
     y = np.maximum(z, 0)
     out = np.empty_like(z)
-    _pool_grad._relu_backward(y, g, out, 1)
+    _activation._relu_backward(y, g, out, 1)
     np.testing.assert_array_equal(out, np.where(z > 0, g, 0))
     s = (1 / (1 + np.exp(-z.astype(np.float64)))).astype(dtype)
-    _pool_grad._sigmoid_backward(s, g, out, 2)
+    _activation._sigmoid_backward(s, g, out, 2)
     ref = g.astype(np.float64) * s * (1 - s.astype(np.float64))
     np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
 
@@ -223,8 +223,8 @@ def test_elementwise_backward_threaded_sizes():
     y = rng.standard_normal(600_000)
     g = rng.standard_normal(600_000)
     out = np.empty_like(y)
-    _pool_grad._relu_backward(y, g, out, 2)
+    _activation._relu_backward(y, g, out, 2)
     np.testing.assert_array_equal(out, np.where(y > 0, g, 0))
     s = 1 / (1 + np.exp(-y))
-    _pool_grad._sigmoid_backward(s, g, out, 2)
+    _activation._sigmoid_backward(s, g, out, 2)
     np.testing.assert_allclose(out, g * s * (1 - s), rtol=1e-15)

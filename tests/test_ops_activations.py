@@ -166,24 +166,6 @@ def test_one_and_two_threads_agree(name, dtype, rng):
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
 
-def test_copies_of_old_kernels_agree(rng):
-    from pyx_cnn import _pool, _pool_grad
-    z = rng.standard_normal(5000)
-    z[:10] = 0
-    g = rng.standard_normal(z.shape)
-    for new, old in [(A.relu, _pool._relu), (A.sigmoid, _pool._sigmoid)]:
-        ref = np.empty_like(z)
-        old(z, ref, 1)
-        np.testing.assert_array_equal(new(z), ref)
-    for new, old, f in [(A.relu_backward, _pool_grad._relu_backward, A.relu),
-                        (A.sigmoid_backward, _pool_grad._sigmoid_backward, A.sigmoid)]:
-        y = f(z)
-        ref = np.empty_like(z)
-        old(y, g, ref, 1)
-        # sigmoid: g * (1 - y) * y (torch's order) against g * y * (1 - y): an ulp apart
-        np.testing.assert_allclose(new(y, g), ref, rtol=1e-15, atol=0)
-
-
 def test_float32_tanh_accuracy_sweep():
     x = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-8, 12, 100_001),
                         -np.geomspace(1e-8, 12, 100_001)]).astype(np.float32)

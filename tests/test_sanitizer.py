@@ -32,11 +32,11 @@ print("no report", out)
 # (functional.py copies misaligned inputs before calling a kernel)
 MISALIGNED = """
 import numpy as np
-from pyx_cnn import _pool
+from pyx_cnn import _activation
 raw = np.zeros(8 * 64 + 1, np.uint8)
 x = raw[1:].view(np.float64)
 out = np.zeros(64)
-_pool._relu(x, out, 1)
+_activation._relu(x, out, 1)
 print("no report", out.sum())
 """
 

@@ -9,7 +9,7 @@ gives NaN.
 """
 import numpy as np
 
-from .. import _pool, _pool_grad
+from .. import _max_pool
 from .._threads import get_num_threads
 
 __all__ = ["pool_output_size", "max_pool", "max_pool_forward", "max_pool_backward"]
@@ -28,7 +28,7 @@ def _out_shape(x, size, stride):
 def max_pool(x, size, stride):
     """The maximum of each window (inference: no record for a backward pass)."""
     out = np.empty(_out_shape(x, size, stride), dtype=x.dtype)
-    _pool._maxpool2d_forward(x, out, size, stride, get_num_threads())
+    _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads())
     return out
 
 
@@ -48,7 +48,7 @@ def max_pool_forward(x, size, stride, relu=False):
     """
     out = np.empty(_out_shape(x, size, stride), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
-    _pool_grad._maxpool2d_forward_argmax(x, out, argmax, size, stride, relu, get_num_threads())
+    _max_pool._maxpool2d_forward_argmax(x, out, argmax, size, stride, relu, get_num_threads())
     return out, (argmax, out, x.shape, relu)
 
 
@@ -57,5 +57,5 @@ def max_pool_backward(grad, saved):
     a folded ReLU, only where the output is positive)."""
     argmax, out, input_shape, relu = saved
     grad_x = np.empty(input_shape, dtype=grad.dtype)
-    _pool_grad._maxpool2d_backward(grad, argmax, out, grad_x, relu, get_num_threads())
+    _max_pool._maxpool2d_backward(grad, argmax, out, grad_x, relu, get_num_threads())
     return grad_x

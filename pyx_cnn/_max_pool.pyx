@@ -1,7 +1,10 @@
-"""Backward kernels of max pooling and of the elementwise activations.
+"""Max pooling kernels, channels-last: the inference forward pass (SIMD), and the
+training forward pass that records each window's argmax, with its backward pass.
 
-Private: :mod:`pyx_cnn.layers` validates arguments before calling these.
+Private: :mod:`pyx_cnn.ops.pool` calls these on validated arrays.
 
+The inference kernel's loops are in ``src_c/pool_simd.c`` (SIMD registers hold
+consecutive channels of one pixel; NaN propagates).
 Max pooling for training records, in the forward pass, where each window's
 maximum came from: ``argmax[n, y, x, c]`` is the offset ``(iy*W + ix)*C + c``
 of the winning element inside sample ``n`` of the input, an int32 (the layer
@@ -21,9 +24,64 @@ from cython.parallel cimport prange
 from libc.stdint cimport int32_t
 from libc.string cimport memset
 
-ctypedef fused floating:
-    float
-    double
+from cython cimport floating
+from pyx_cnn._parallel cimport threads_for
+
+
+cdef extern from "pool_kernels.h" nogil:
+    ctypedef struct pyx_pool_shape:
+        Py_ssize_t in_h, in_w, channels
+        Py_ssize_t size, stride
+        Py_ssize_t out_h, out_w
+    void pyx_maxpool_rows_f32(const pyx_pool_shape* s, const float* x, float* out,
+                              Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_maxpool_rows_f64(const pyx_pool_shape* s, const double* x, double* out,
+                              Py_ssize_t r0, Py_ssize_t r1)
+
+
+def _maxpool2d_forward(
+    const floating[:, :, :, ::1] x,
+    floating[:, :, :, ::1] out,
+    Py_ssize_t size,
+    Py_ssize_t stride,
+    int n_threads,
+):
+    """out[n, y, x, c] = max_{i, j < size} x[n, y*stride+i, x*stride+j, c] (NaN propagates).
+
+    The loops are in ``src_c/pool_simd.c``: SIMD registers hold consecutive
+    channels of one pixel (AVX2 when the CPU has it and the channels fill it).
+    """
+    cdef Py_ssize_t n_batch = x.shape[0]
+    cdef Py_ssize_t channels = x.shape[3]
+    cdef Py_ssize_t h_out = out.shape[1]
+    cdef Py_ssize_t w_out = out.shape[2]
+    cdef Py_ssize_t rows = n_batch * h_out
+    cdef Py_ssize_t t, n_ranges
+    cdef int nt
+    cdef pyx_pool_shape s
+    nt = threads_for(rows * w_out * channels * size * size, rows, n_threads)
+    if rows == 0 or w_out == 0 or channels == 0:
+        return
+    s.in_h = x.shape[1]
+    s.in_w = x.shape[2]
+    s.channels = channels
+    s.size = size
+    s.stride = stride
+    s.out_h = h_out
+    s.out_w = w_out
+    # ranges of output rows handed out as threads come free (a thread whose core
+    # is busy with another program's threads takes fewer); a row's values do not
+    # depend on the range it falls in
+    n_ranges = min(rows, 8 * nt) if nt > 1 else 1
+    with nogil:
+        for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+            if floating is float:
+                pyx_maxpool_rows_f32(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // n_ranges, rows * (t + 1) // n_ranges)
+            else:
+                pyx_maxpool_rows_f64(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // n_ranges, rows * (t + 1) // n_ranges)
+
 
 cdef extern from *:
     """
@@ -53,9 +111,6 @@ cdef extern from *:
     float pyx_select_f(int take, float a, float b) noexcept nogil
     double pyx_select_d(int take, double a, double b) noexcept nogil
     int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
-
-cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
-
 
 cdef inline void _pool_argmax_sample(
     const floating* x,          # x[n], (H, W, C)
@@ -132,9 +187,8 @@ def _maxpool2d_forward_argmax(
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t o_sample = h_out * w_out * channels
     cdef Py_ssize_t n
-    cdef int nt = n_threads
-    if n_batch * o_sample * size * size < _MIN_PARALLEL_WORK or n_batch < 2:
-        nt = 1
+    cdef int nt
+    nt = threads_for(n_batch * o_sample * size * size, n_batch, n_threads)
     if n_batch == 0 or o_sample == 0:
         return
     with nogil:
@@ -167,9 +221,8 @@ def _maxpool2d_backward(
     cdef const floating* g
     cdef const floating* o
     cdef const int32_t* a
-    cdef int nt = n_threads
-    if n_batch * (x_sample + o_sample) < _MIN_PARALLEL_WORK or n_batch < 2:
-        nt = 1
+    cdef int nt
+    nt = threads_for(n_batch * (x_sample + o_sample), n_batch, n_threads)
     if n_batch == 0 or x_sample == 0:
         return
     with nogil:
@@ -188,30 +241,3 @@ def _maxpool2d_backward(
             else:
                 for q in range(o_sample):
                     gx[a[q]] += g[q]
-
-
-def _relu_backward(
-    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
-):
-    """grad_in = grad_out where the ReLU output y is positive, else 0."""
-    cdef Py_ssize_t size = y.shape[0]
-    cdef Py_ssize_t i
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK * 4 else 1
-    with nogil:
-        for i in prange(size, num_threads=nt, schedule="static"):
-            if floating is float:
-                grad_in[i] = pyx_select_f(y[i] > 0, grad_out[i], 0)
-            else:
-                grad_in[i] = pyx_select_d(y[i] > 0, grad_out[i], 0)
-
-
-def _sigmoid_backward(
-    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in, int n_threads
-):
-    """grad_in = grad_out * y * (1 - y), y being the sigmoid's output."""
-    cdef Py_ssize_t size = y.shape[0]
-    cdef Py_ssize_t i
-    cdef int nt = n_threads if size >= _MIN_PARALLEL_WORK * 4 else 1
-    with nogil:
-        for i in prange(size, num_threads=nt, schedule="static"):
-            grad_in[i] = grad_out[i] * y[i] * (1 - y[i])

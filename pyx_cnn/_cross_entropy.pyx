@@ -5,9 +5,7 @@ Private: :mod:`pyx_cnn.losses` validates arguments before calling this.
 from libc.math cimport exp, log
 from libc.stdint cimport int64_t
 
-ctypedef fused floating:
-    float
-    double
+from cython cimport floating
 
 
 def _softmax_cross_entropy_labels(

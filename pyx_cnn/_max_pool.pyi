@@ -1,6 +1,13 @@
 import numpy as np
 from numpy.typing import NDArray
 
+def _maxpool2d_forward(
+    x: NDArray[np.floating],      # (N, H, W, C), C-contiguous
+    out: NDArray[np.floating],    # (N, Ho, Wo, C), written
+    size: int,
+    stride: int,
+    n_threads: int,
+) -> None: ...
 def _maxpool2d_forward_argmax(
     x: NDArray[np.floating],          # (N, H, W, C), C-contiguous
     out: NDArray[np.floating],        # (N, Ho, Wo, C), written
@@ -16,13 +23,5 @@ def _maxpool2d_backward(
     out: NDArray[np.floating],        # (N, Ho, Wo, C), forward output (read with fuse_relu)
     grad_x: NDArray[np.floating],     # (N, H, W, C), overwritten
     fuse_relu: bool,
-    n_threads: int,
-) -> None: ...
-def _relu_backward(
-    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
-    n_threads: int,
-) -> None: ...
-def _sigmoid_backward(
-    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
     n_threads: int,
 ) -> None: ...
