@@ -16,10 +16,10 @@ Conventions (see the README):
 """
 import numpy as np
 
-from . import _conv
-from ._threads import get_num_threads
+from .ops import conv as conv_op
 from .ops.activations import get_activation, softmax as _softmax
 from .ops.pool import max_pool
+from ._thread_policy import one_blas_thread
 from ._validation import (
     is_dask_array,
     as_array,
@@ -77,30 +77,12 @@ def _kernel_stride(stride, extent):
     return min(stride, max(int(e) for e in extent))
 
 
-def _pad_hw(x, padding, dtype):
-    """(N, H, W, C) -> C-contiguous (N, H+2p, W+2p, C) of `dtype`, zeros around."""
-    if padding == 0:
-        return as_kernel_array(x, dtype)
-    n, h, w, c = x.shape
-    padded = np.zeros((n, h + 2 * padding, w + 2 * padding, c), dtype=dtype)
-    padded[:, padding:padding + h, padding:padding + w, :] = x
-    return padded
-
-
-def _filters_as_kernel_layout(filters, dtype):
-    """(F, kh, kw, C) -> C-contiguous (kh, kw*C, F), the layout the kernel reads."""
-    n_filters, kh, kw, channels = filters.shape
-    return as_kernel_array(filters.transpose(1, 2, 3, 0), dtype).reshape(
-        kh, kw * channels, n_filters
-    )
-
-
-def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
+def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     """Cross-correlate an image (or batch) with a filter bank, summing over channels.
 
-    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*stride+i, x*stride+j, c] * W[f, i, j, c]``
-    where ``P`` is the input zero-padded by `padding` on each side of H and W.
-    No kernel flip (as in the tutorial and in every deep-learning framework).
+    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * W[f, i, j, c]``
+    where ``P`` is the input zero-padded as `padding` says. No kernel flip (as
+    in the tutorial and in every deep-learning framework).
 
     Parameters
     ----------
@@ -109,27 +91,33 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
     conv_filter : array_like, shape (F, kh, kw) or (F, kh, kw, C)
         The filter bank: F filters of kh x kw (any sizes >= 1). The 3-D form
         means one input channel.
-    stride : int, optional
-        Step between windows, >= 1.
-    padding : int, optional
-        Zeros added on each side of H and W, >= 0.
+    stride : int or (int, int), optional
+        Step between windows (along H, along W), >= 1.
+    padding : int, (int, int), "valid" or "same", optional
+        Zeros added on each side of H and W (along H, along W), >= 0;
+        ``"same"`` gives ``ceil(H / stride)`` outputs, the total padding split
+        with the extra row / column at the bottom / right (TensorFlow's rule,
+        PyTorch's ``padding="same"`` at stride 1).
     bias : array_like, shape (F,), optional
         Added to each output map.
+    dilation : int or (int, int), optional
+        Spacing between the filter's taps, >= 1.
 
     Returns
     -------
     out : ndarray, shape (Hout, Wout, F) or (N, Hout, Wout, F)
-        ``Hout = (H + 2*padding - kh) // stride + 1``, likewise ``Wout``;
-        float32 when every input is float32, else float64.
+        ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``, likewise
+        ``Wout``; float32 when every input is float32, else float64.
 
     Raises
     ------
     TypeError
-        For non-numeric inputs, non-integer `stride` or `padding`.
+        For non-numeric inputs, non-integer `stride`, `padding` or `dilation`.
     ValueError
         For wrong numbers of dimensions, empty arrays, channels that differ
-        between `img` and `conv_filter`, a filter larger than the padded image,
-        ``stride < 1``, ``padding < 0``, or a `bias` not of length F.
+        between `img` and `conv_filter`, a filter (dilated) larger than the
+        padded image, ``stride < 1``, ``padding < 0``, ``dilation < 1``, an
+        unknown padding name, or a `bias` not of length F.
     MemoryError
         When the result cannot fit in memory (checked before any work).
 
@@ -142,13 +130,20 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
     >>> conv(img, edge)[..., 0]
     array([[6., 6.],
            [6., 6.]])
+    >>> conv(img, edge, padding="same").shape
+    (4, 4, 1)
     """
+    if is_dask_array(img):   # lazy, chunk by chunk with the halo the kernel needs
+        return _dask().conv(img, conv_filter, stride=stride, padding=padding, bias=bias,
+                            dilation=dilation)
     img = as_array(img, "img")
     conv_filter = as_array(conv_filter, "conv_filter")
     if bias is not None:
         bias = as_array(bias, "bias")
-    stride = check_int(stride, "stride", 1)
-    padding = check_int(padding, "padding", 0)
+    stride = conv_op.pair(stride, "stride", 1)
+    dilation = conv_op.pair(dilation, "dilation", 1)
+    if not isinstance(padding, str):
+        conv_op.pair(padding, "padding", 0)
 
     x = _as_batch(img, "img")
     if conv_filter.ndim == 3:
@@ -171,11 +166,15 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
             f"{shape_str(img.shape)}): the last axis of a 4-D conv_filter must equal "
             "the channels of img, and a 3-D conv_filter needs a one-channel img"
         )
-    if kh > height + 2 * padding or kw > width + 2 * padding:
+    pads = conv_op.resolve_padding(padding, (height, width), (kh, kw), stride, dilation)
+    (top, bottom), (left, right) = pads
+    eh, ew = conv_op.effective_kernel(kh, dilation[0]), conv_op.effective_kernel(kw, dilation[1])
+    if eh > height + top + bottom or ew > width + left + right:
+        covers = f" (dilated: they cover ({eh}, {ew}))" if dilation != (1, 1) else ""
         raise ValueError(
-            f"conv_filter windows ({kh}, {kw}) are larger than the padded image "
-            f"({height + 2 * padding}, {width + 2 * padding}) (img shape "
-            f"{shape_str(img.shape)}, padding={padding})"
+            f"conv_filter windows ({kh}, {kw}){covers} are larger than the padded image "
+            f"({height + top + bottom}, {width + left + right}) (img shape "
+            f"{shape_str(img.shape)}, padding={padding!r})"
         )
     arrays = [img, conv_filter]
     if bias is not None:
@@ -187,25 +186,20 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None):
         arrays.append(bias)
     dtype = working_dtype(*arrays)
 
-    h_out = conv_output_size(height, kh, stride, padding)
-    w_out = conv_output_size(width, kw, stride, padding)
+    h_out = conv_op.output_size(height, kh, stride[0], pads[0], dilation[0])
+    w_out = conv_op.output_size(width, kw, stride[1], pads[1], dilation[1])
     out_shape = (n_batch, h_out, w_out, n_filters)
     buffers = [(out_shape, dtype), ((kh, kw * channels, n_filters), dtype)]
-    if padding or needs_kernel_copy(x, dtype):
-        buffers.append(((n_batch, height + 2 * padding, width + 2 * padding, channels), dtype))
+    if top or bottom or left or right or needs_kernel_copy(x, dtype):
+        buffers.append(((n_batch, height + top + bottom, width + left + right, channels),
+                        dtype))
     check_result_size("conv", *buffers)
 
-    x_kernel = _pad_hw(x, padding, dtype)
-    w_kernel = _filters_as_kernel_layout(filters, dtype)
-    if bias is None:
-        b_kernel = np.zeros(n_filters, dtype=dtype)
-    else:
-        b_kernel = as_kernel_array(bias, dtype)
-    out = np.empty(out_shape, dtype=dtype)
-    _conv._conv2d_forward(
-        x_kernel, w_kernel, b_kernel, out, _kernel_stride(stride, x_kernel.shape[1:3]),
-        get_num_threads(),
-    )
+    b_kernel = (np.zeros(n_filters, dtype=dtype) if bias is None
+                else as_kernel_array(bias, dtype))
+    with one_blas_thread():
+        out, _ = conv_op.conv_forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
+                                      b_kernel, stride, pads, dilation)
     return out if img.ndim == 4 else out[0]
 
 

@@ -43,10 +43,11 @@ def run_conv_grads(x, w, g, stride, padding, dtype, threads):
     xp[:, padding:padding + h, padding:padding + wd] = x
     g = g.astype(dtype)
     gxp = np.full(xp.shape, np.nan, dtype=dtype)     # must be overwritten everywhere
-    _conv_grad._conv2d_backward_input(g, kernel_layout(w.astype(dtype)), gxp, stride, threads)
+    _conv_grad._conv2d_backward_input(g, kernel_layout(w.astype(dtype)), gxp, stride, stride, 1, 1,
+                                      threads)
     gw = np.full((kh, kw * c, f), np.nan, dtype=dtype)
     gb = np.full(f, np.nan, dtype=dtype)
-    _conv_grad._conv2d_backward_weights(xp, g, gw, gb, stride, threads)
+    _conv_grad._conv2d_backward_weights(xp, g, gw, gb, stride, stride, 1, 1, threads)
     dx = gxp[:, padding:padding + h, padding:padding + wd]
     dw = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
     return dx, dw, gb, gxp
@@ -211,7 +212,7 @@ def test_im2col_matches_sliding_windows(shape, kh, kw, stride, threads, ones):
     win = win[:, ::stride, ::stride]                       # (N, Ho, Wo, C, kh, kw)
     ref = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * c)
     cols = np.full((ref.shape[0], ref.shape[1] + ones), np.nan)
-    _conv_grad._im2col(x, cols, kh, kw, stride, threads)
+    _conv_grad._im2col(x, cols, kh, kw, stride, stride, 1, 1, threads)
     np.testing.assert_array_equal(cols[:, :ref.shape[1]], ref)
     if ones:
         np.testing.assert_array_equal(cols[:, -1], 1.0)

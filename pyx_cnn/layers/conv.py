@@ -1,15 +1,18 @@
 """The convolution layer, ``Conv2D``."""
 import numpy as np
 
-from .. import _conv, _conv_grad
-from .._threads import get_num_threads
 from .._validation import check_int, shape_str
+from ..ops import conv as conv_op
 from ..ops.activations import get_activation
-from ..ops.pool import pool_output_size
 from .base import Layer, init_weights
 from .weighted import OWN, canonical_activation
 
 __all__ = ["Conv2D"]
+
+
+def _compact(pair):
+    """A pair as an int when both halves are equal (the form configs keep)."""
+    return pair[0] if pair[0] == pair[1] else tuple(pair)
 
 
 class Conv2D(Layer):
@@ -21,52 +24,73 @@ class Conv2D(Layer):
         Number of output maps F.
     kernel_size : int or (int, int)
         ``kh, kw``; any sizes >= 1.
-    stride : int, optional
-    padding : int, optional
-        Zeros on each side of H and W.
+    stride : int or (int, int), optional
+        Step between windows (along H, along W).
+    padding : int, (int, int), "valid" or "same", optional
+        Zeros on each side of H and W; ``"same"`` gives ``ceil(H / stride)``
+        outputs, the extra zero at the bottom / right when the total is odd
+        (see :mod:`pyx_cnn.ops.conv`).
     activation : str or None, optional
         A name from :data:`pyx_cnn.ops.activations.ACTIVATIONS` (softmax over
         the channel axis), applied to the output. Case-insensitive, stored in
         lower case (``"linear"`` as None).
     use_bias : bool, optional
+    dilation : int or (int, int), optional
+        Spacing between the kernel's taps: a 3x3 kernel of dilation 2 covers 5x5.
 
     Shapes: ``(N, H, W, C) -> (N, Ho, Wo, F)`` with
-    ``Ho = (H + 2*padding - kh) // stride + 1``. ``params["W"]`` is
-    ``(F, kh, kw, C)``, ``params["b"]`` is ``(F,)``.
+    ``Ho = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``. ``params["W"]``
+    is ``(F, kh, kw, C)``, ``params["b"]`` is ``(F,)``. After building, the
+    zeros added are in ``pads = ((top, bottom), (left, right))``.
     """
 
     sample_ndim = 3
 
     def __init__(self, filters, kernel_size, stride=1, padding=0, activation=None,
-                 use_bias=True):
+                 use_bias=True, dilation=1):
         super().__init__()
         self.filters = check_int(filters, "filters", 1)
-        if isinstance(kernel_size, (tuple, list)):
-            if len(kernel_size) != 2:
-                raise ValueError(f"kernel_size must be an int or a pair, got {kernel_size!r}")
-            kh, kw = kernel_size
+        self.kernel_size = conv_op.pair(kernel_size, "kernel_size", 1)
+        self.stride = _compact(conv_op.pair(stride, "stride", 1))
+        self.dilation = _compact(conv_op.pair(dilation, "dilation", 1))
+        if isinstance(padding, str):
+            conv_op.resolve_padding(padding, (1, 1), (1, 1), (1, 1), (1, 1))   # checks the name
+            self.padding = padding.strip().lower()
         else:
-            kh = kw = kernel_size
-        self.kernel_size = (check_int(kh, "kernel_size", 1), check_int(kw, "kernel_size", 1))
-        self.stride = check_int(stride, "stride", 1)
-        self.padding = check_int(padding, "padding", 0)
+            self.padding = _compact(conv_op.pair(padding, "padding", 0))
         self.activation = canonical_activation(activation)
         self.use_bias = bool(use_bias)
+        self.pads = None
 
     def get_config(self):
-        return {"filters": self.filters, "kernel_size": list(self.kernel_size),
-                "stride": self.stride, "padding": self.padding,
-                "activation": self.activation, "use_bias": self.use_bias}
+        def plain(value):
+            return list(value) if isinstance(value, tuple) else value
+        config = {"filters": self.filters, "kernel_size": list(self.kernel_size),
+                  "stride": plain(self.stride), "padding": plain(self.padding),
+                  "activation": self.activation, "use_bias": self.use_bias}
+        if self.dilation != 1:
+            config["dilation"] = plain(self.dilation)
+        return config
+
+    @property
+    def _pads(self):   # the resolved padding, as the ONNX exporter reads it
+        return self.pads
 
     def _build(self, input_shape, rng, init_for):
         h, w, c = input_shape
         kh, kw = self.kernel_size
-        p = self.padding
-        if kh > h + 2 * p or kw > w + 2 * p:
+        stride = conv_op.pair(self.stride, "stride", 1)
+        dilation = conv_op.pair(self.dilation, "dilation", 1)
+        self.pads = conv_op.resolve_padding(self.padding, (h, w), self.kernel_size, stride,
+                                            dilation)
+        (top, bottom), (left, right) = self.pads
+        eh = conv_op.effective_kernel(kh, dilation[0])
+        ew = conv_op.effective_kernel(kw, dilation[1])
+        if eh > h + top + bottom or ew > w + left + right:
             raise ValueError(
-                f"Conv2D kernel ({kh}, {kw}) is larger than the padded input "
-                f"({h + 2 * p}, {w + 2 * p}) (input shape {shape_str(input_shape)}, padding={p})"
-            )
+                f"Conv2D kernel ({kh}, {kw}) with dilation {dilation} covers ({eh}, {ew}), "
+                f"larger than the padded input ({h + top + bottom}, {w + left + right}) "
+                f"(input shape {shape_str(input_shape)}, padding={self.padding!r})")
         fan_in, fan_out = kh * kw * c, kh * kw * self.filters
         shape = (self.filters, kh, kw, c)
         self.params["W"] = init_weights(rng, shape, fan_in, fan_out,
@@ -74,50 +98,29 @@ class Conv2D(Layer):
         if self.use_bias:
             self.params["b"] = np.zeros(self.filters, dtype=self.dtype)
         self._zero_bias = np.zeros(self.filters, dtype=self.dtype)
-        return (pool_output_size(h + 2 * p, kh, self.stride),
-                pool_output_size(w + 2 * p, kw, self.stride), self.filters)
+        self._geometry = (stride, self.pads, dilation)
+        return (conv_op.output_size(h, kh, stride[0], self.pads[0], dilation[0]),
+                conv_op.output_size(w, kw, stride[1], self.pads[1], dilation[1]), self.filters)
 
     def _work_buffers(self, n):
         h, w, c = self.input_shape
-        p = self.padding
-        return [((n, h + 2 * p, w + 2 * p, c), self.dtype)] if p else []
+        (top, bottom), (left, right) = self.pads
+        return [((n, h + top + bottom, w + left + right, c), self.dtype)]
 
     def _forward(self, x, training=False, activation=OWN):
         # `activation`: a network folds a following activation layer in (or leaves
         # a final softmax to a fused loss); backward uses whatever forward applied.
         act = get_activation(self.activation if activation is OWN else activation)
-        n, h, w, c = x.shape
-        p = self.padding
-        (kh, kw), f = self.kernel_size, self.filters
-        if p:
-            xp = np.zeros((n, h + 2 * p, w + 2 * p, c), dtype=self.dtype)
-            xp[:, p:p + h, p:p + w] = x
-        else:
-            xp = x
-        wk = self.params["W"].transpose(1, 2, 3, 0).reshape(kh, kw * c, f)
-        if not wk.flags.c_contiguous:
-            wk = wk.copy()
-        z = np.empty((n,) + self.output_shape, dtype=self.dtype)
         bias = self.params["b"] if self.use_bias else self._zero_bias
-        _conv._conv2d_forward(xp, wk, bias, z, self.stride, get_num_threads())
-        self._x_pad, self._wk, self._act = xp, wk, act.name
+        z, self._saved = conv_op.conv_forward(x, self.params["W"], bias, *self._geometry)
+        self._act = act.name
         self._out = act.forward(z, out=z)
         return self._out
 
     def _backward(self, grad):
         grad = get_activation(self._act).backward(self._out, grad)
-        f, (kh, kw), c = self.filters, self.kernel_size, self.input_shape[2]
-        nt = get_num_threads()
-        gb = self.grads["b"] if self.use_bias else np.empty(f, dtype=self.dtype)
-        gw = np.empty((kh, kw * c, f), dtype=self.dtype)
-        _conv_grad._conv2d_backward_weights(self._x_pad, grad, gw, gb, self.stride, nt)
-        self.grads["W"][...] = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
-        if not self._input_grad:
-            return None
-        gxp = np.empty(self._x_pad.shape, dtype=self.dtype)
-        _conv_grad._conv2d_backward_input(grad, self._wk, gxp, self.stride, nt)
-        p = self.padding
-        if p:
-            h, w = self.input_shape[:2]
-            return np.ascontiguousarray(gxp[:, p:p + h, p:p + w])
-        return gxp
+        gx, gw, gb = conv_op.conv_backward(grad, self._saved, self._input_grad)
+        self.grads["W"][...] = gw
+        if self.use_bias:
+            self.grads["b"][...] = gb
+        return gx

@@ -1,0 +1,162 @@
+"""Convolution (cross-correlation), forward and backward, on channels-last batches.
+
+Shared by :func:`pyx_cnn.conv` and :class:`pyx_cnn.layers.Conv2D`: one way to
+read the ``stride`` / ``padding`` / ``dilation`` arguments, one padding, one
+weight layout.
+
+    out[n, y, x, f] = b[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * W[f, i, j, c]
+
+where ``P`` is the input zero-padded by ``pads = ((top, bottom), (left,
+right))``. ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
+(likewise ``Wout``).
+
+``padding="same"`` gives ``Hout = ceil(H / sh)`` with the total padding
+``max((Hout - 1) * sh + (kh - 1) * dh + 1 - H, 0)`` split with the extra row
+(column) at the bottom (right): TensorFlow's rule, PyTorch's ``"same"`` at
+stride 1.
+
+Two kernels compute the forward pass: the direct SIMD kernel
+(:mod:`pyx_cnn._conv`: equal strides, no dilation: every network of the
+tutorial kind) and, for the rest, windows gathered into a matrix and one BLAS
+product (:mod:`pyx_cnn._conv_grad`), which also computes both gradients.
+"""
+import numpy as np
+
+from .. import _conv, _conv_grad
+from .._threads import get_num_threads
+from .._validation import check_int
+
+__all__ = ["pair", "resolve_padding", "output_size", "effective_kernel", "pad",
+           "weight_layout", "conv_forward", "conv_backward"]
+
+
+def pair(value, name, minimum):
+    """An int or a pair of ints ``(along H, along W)``, each >= `minimum`, as a pair."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise TypeError(f"{name} must be an int or a pair (along H, along W), "
+                            f"got {value!r}")
+        return (check_int(value[0], name, minimum), check_int(value[1], name, minimum))
+    value = check_int(value, name, minimum)
+    return (value, value)
+
+
+def resolve_padding(padding, in_hw, kernel_hw, stride, dilation):
+    """Zeros to add ``((top, bottom), (left, right))`` for a `padding` argument.
+
+    `padding` is an int, a pair ``(along H, along W)`` (as many zeros before as
+    after), ``"valid"`` (none) or ``"same"`` (TensorFlow's rule, see the
+    module docstring). `stride` and `dilation` are pairs.
+    """
+    if isinstance(padding, str):
+        mode = padding.strip().lower()
+        if mode == "valid":
+            return ((0, 0), (0, 0))
+        if mode != "same":
+            raise ValueError(f"padding must be an int >= 0, a pair, 'valid' or 'same', "
+                             f"got {padding!r}")
+        pads = []
+        for size, k, s, d in zip(in_hw, kernel_hw, stride, dilation):
+            out = -(-size // s)
+            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+            pads.append((total // 2, total - total // 2))
+        return tuple(pads)
+    try:
+        ph, pw = pair(padding, "padding", 0)
+    except TypeError:
+        raise TypeError(f"padding must be an int >= 0, a pair, 'valid' or 'same', "
+                        f"got {type(padding).__name__}") from None
+    return ((ph, ph), (pw, pw))
+
+
+def output_size(size, kernel, stride=1, pads=(0, 0), dilation=1):
+    """Windows along one axis: ``(size + sum(pads) - (kernel - 1) * dilation - 1) // stride + 1``."""
+    return (size + pads[0] + pads[1] - (kernel - 1) * dilation - 1) // stride + 1
+
+
+def pad(x, pads, dtype):
+    """``(N, H, W, C)`` -> C-contiguous ``(N, H + top + bottom, W + left + right, C)``
+    of `dtype`, zeros around (`x` itself when no padding and already fit)."""
+    (top, bottom), (left, right) = pads
+    if top == bottom == left == right == 0:
+        return np.ascontiguousarray(x, dtype=dtype)
+    n, h, w, c = x.shape
+    padded = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    padded[:, top:top + h, left:left + w] = x
+    return padded
+
+
+def weight_layout(filters, dtype=None):
+    """Filters ``(F, kh, kw, C)`` -> C-contiguous ``(kh, kw*C, F)``: the kernels' layout."""
+    f, kh, kw, c = filters.shape
+    return np.ascontiguousarray(filters.transpose(1, 2, 3, 0), dtype=dtype).reshape(
+        kh, kw * c, f)
+
+
+def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
+    """The convolution of `x` and what :func:`conv_backward` needs.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C), C-contiguous, float32 or float64
+    filters : ndarray, shape (F, kh, kw, C), same dtype
+    bias : ndarray, shape (F,), same dtype (zeros for no bias)
+    stride, dilation : pair of int
+    pads : ((top, bottom), (left, right))
+
+    Returns
+    -------
+    out : ndarray, shape (N, Hout, Wout, F)
+    saved : tuple
+        ``(x_padded, weights in the kernels' layout, stride, pads, dilation)``.
+    """
+    n, h, w, c = x.shape
+    f, kh, kw, _ = filters.shape
+    xp = pad(x, pads, x.dtype)
+    wk = weight_layout(filters, x.dtype)
+    ho = output_size(h, kh, stride[0], pads[0], dilation[0])
+    wo = output_size(w, kw, stride[1], pads[1], dilation[1])
+    out = np.empty((n, ho, wo, f), dtype=x.dtype)
+    nt = get_num_threads()
+    if stride[0] == stride[1] and dilation == (1, 1):
+        # a stride at least the padded extent gives one window whatever its value:
+        # the extent keeps the kernel's index arithmetic far from overflow
+        s = min(stride[0], max(xp.shape[1], xp.shape[2]))
+        _conv._conv2d_forward(xp, wk, bias, out, s, nt)
+    else:
+        _conv_grad._conv2d_forward_windows(xp, wk, bias, out, stride[0], stride[1],
+                                           dilation[0], dilation[1], nt)
+    return out, (xp, wk, stride, pads, dilation)
+
+
+def conv_backward(grad, saved, input_grad=True):
+    """Gradients of :func:`conv_forward` given ``grad = dL/dout`` (C-contiguous).
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, H, W, C), or None when not `input_grad`
+    grad_filters : ndarray, shape (F, kh, kw, C)
+    grad_bias : ndarray, shape (F,)
+    """
+    xp, wk, stride, pads, dilation = saved
+    kh, run, f = wk.shape
+    c = xp.shape[3]
+    nt = get_num_threads()
+    gw = np.empty(wk.shape, dtype=xp.dtype)
+    gb = np.empty(f, dtype=xp.dtype)
+    _conv_grad._conv2d_backward_weights(xp, grad, gw, gb, *stride, *dilation, nt)
+    grad_filters = gw.reshape(kh, run // c, c, f).transpose(3, 0, 1, 2)
+    if not input_grad:
+        return None, grad_filters, gb
+    gxp = np.empty(xp.shape, dtype=xp.dtype)
+    _conv_grad._conv2d_backward_input(grad, wk, gxp, *stride, *dilation, nt)
+    (top, bottom), (left, right) = pads
+    if top or bottom or left or right:
+        h, w = xp.shape[1] - top - bottom, xp.shape[2] - left - right
+        gxp = np.ascontiguousarray(gxp[:, top:top + h, left:left + w])
+    return gxp, grad_filters, gb
+
+
+def effective_kernel(kernel, dilation):
+    """The extent a dilated kernel covers: ``(kernel - 1) * dilation + 1``."""
+    return (kernel - 1) * dilation + 1
