@@ -131,36 +131,29 @@ cdef inline void _scatter_windows(
 
 def _conv2d_forward_windows(
     const floating[:, :, :, ::1] x,
-    const floating[:, :, ::1] w,
-    const floating[::1] bias,
+    const floating[:, ::1] wb,
     floating[:, :, :, ::1] out,
+    Py_ssize_t kh, Py_ssize_t kw,
     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
     int n_threads,
 ):
-    """out (overwritten) = the convolution of the padded `x`, as ``cols @ [W; bias]``
-    (a column of ones in cols adds the bias)."""
+    """out (overwritten) = the convolution of the padded `x`, as ``[cols, 1] @ wb``
+    where `wb` (K + 1, F) holds the filters' rows (K = kh*kw*C) and the bias last."""
     cdef Py_ssize_t n_batch = x.shape[0]
-    cdef Py_ssize_t channels = x.shape[3]
-    cdef Py_ssize_t kh = w.shape[0]
-    cdef Py_ssize_t n_filters = w.shape[2]
-    cdef Py_ssize_t kw = w.shape[1] // channels if channels else 0
-    cdef Windows g = _windows(out.shape[1], out.shape[2], kh, kw, channels, sh, sw, dh, dw,
+    cdef Py_ssize_t n_filters = wb.shape[1]
+    cdef Windows g = _windows(out.shape[1], out.shape[2], kh, kw, x.shape[3], sh, sw, dh, dw,
                               x.shape[2], x.shape[1])
     cdef Py_ssize_t width = g.k + 1
     cdef Py_ssize_t chunk, t, n0, n1, row0, rows
     cdef floating[:, ::1] cols
-    cdef floating[:, ::1] wb
     cdef floating* buf
     cdef int nt
     if n_batch == 0 or g.h_out == 0 or g.w_out == 0 or n_filters == 0:
         return
     nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_batch, n_threads)
-    dtype = np.float32 if floating is float else np.float64
-    wb = np.empty((width, n_filters), dtype=dtype)
-    wb[:g.k] = np.asarray(w).reshape(g.k, n_filters)
-    wb[g.k] = bias
     chunk = _chunk_rows(&g, width, n_batch * g.h_out)
-    cols = np.empty((nt, chunk * g.w_out * width), dtype=dtype)
+    cols = np.empty((nt, chunk * g.w_out * width),
+                    dtype=np.float32 if floating is float else np.float64)
     with nogil:
         for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
             n0 = t * n_batch // nt

@@ -16,13 +16,30 @@ setting is restored when it ends, so numpy and SciPy outside pyx_cnn keep
 theirs.
 """
 import functools
+import os
 import threading
 from contextlib import contextmanager
+
+from ._threads import _in_forked_child
 
 _lock = threading.Lock()
 _depth = 0
 _saved = None        # the BLAS libraries' own thread counts, restored at the end
 _controller = None
+
+
+def _after_fork_in_child():
+    # a thread of the parent may have held the lock (or been inside the BLAS's
+    # setter) at the fork: the child starts afresh, and leaves the BLAS alone
+    # (its kernels run on one thread, see pyx_cnn.get_num_threads)
+    global _lock, _depth, _saved
+    _lock = threading.Lock()
+    _depth = 0
+    _saved = None
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _blas_controller():
@@ -58,6 +75,9 @@ def _set_num_threads(lib, n):
 def one_blas_thread():
     """Hold every loaded BLAS to one thread inside the block (re-entrant, thread-safe)."""
     global _depth, _saved
+    if _in_forked_child():
+        yield
+        return
     with _lock:
         if _depth == 0:
             libraries = _blas_controller().lib_controllers

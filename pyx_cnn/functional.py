@@ -14,6 +14,8 @@ Conventions (see the README):
 - empty inputs raise ``ValueError``; inputs are never modified; results are new
   C-contiguous arrays.
 """
+import contextlib
+
 import numpy as np
 
 from .ops import conv as conv_op
@@ -197,7 +199,8 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
 
     b_kernel = (np.zeros(n_filters, dtype=dtype) if bias is None
                 else as_kernel_array(bias, dtype))
-    with one_blas_thread():
+    blas = conv_op.uses_blas(stride, dilation)   # the direct kernel calls none
+    with one_blas_thread() if blas else contextlib.nullcontext():
         out, _ = conv_op.conv_forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
                                       b_kernel, stride, pads, dilation)
     return out if img.ndim == 4 else out[0]

@@ -27,7 +27,7 @@ from .._threads import get_num_threads
 from .._validation import check_int
 
 __all__ = ["pair", "resolve_padding", "output_size", "effective_kernel", "pad",
-           "weight_layout", "conv_forward", "conv_backward"]
+           "weight_layout", "uses_blas", "conv_forward", "conv_backward"]
 
 
 def pair(value, name, minimum):
@@ -93,6 +93,12 @@ def weight_layout(filters, dtype=None):
         kh, kw * c, f)
 
 
+def uses_blas(stride, dilation):
+    """False when :func:`conv_forward` runs the direct kernel (equal strides, no
+    dilation), True when it gathers windows for a BLAS product."""
+    return not (stride[0] == stride[1] and tuple(dilation) == (1, 1))
+
+
 def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
     """The convolution of `x` and what :func:`conv_backward` needs.
 
@@ -118,14 +124,15 @@ def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilatio
     wo = output_size(w, kw, stride[1], pads[1], dilation[1])
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
     nt = get_num_threads()
-    if stride[0] == stride[1] and dilation == (1, 1):
+    if not uses_blas(stride, dilation):
         # a stride at least the padded extent gives one window whatever its value:
         # the extent keeps the kernel's index arithmetic far from overflow
         s = min(stride[0], max(xp.shape[1], xp.shape[2]))
         _conv._conv2d_forward(xp, wk, bias, out, s, nt)
     else:
-        _conv_grad._conv2d_forward_windows(xp, wk, bias, out, stride[0], stride[1],
-                                           dilation[0], dilation[1], nt)
+        # the filters' rows and the bias last: a column of ones in the windows adds it
+        wb = np.concatenate([wk.reshape(kh * kw * c, f), bias[np.newaxis]])
+        _conv_grad._conv2d_forward_windows(xp, wb, out, kh, kw, *stride, *dilation, nt)
     return out, (xp, wk, stride, pads, dilation)
 
 
