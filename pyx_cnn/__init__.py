@@ -3,14 +3,16 @@
 Public names
 ------------
 conv, conv_, relu, pooling, sigmoid, softmax
-    The tutorial's functions (see :mod:`pyx_cnn.functional`).
+    The tutorial's functions (see :mod:`pyx_cnn.functional`), and beside them
+    avg_pooling, tanh, leaky_relu.
 set_num_threads, get_num_threads
     Threads used by the kernels (``OMP_NUM_THREADS`` is honoured).
 show_config, version_line
     How the package was built and what the CPU offers.
 NeuralNetwork, layers
-    Layers (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense) and a network
-    trained by gradient descent (see :mod:`pyx_cnn.network`).
+    Layers (Conv2D, pooling, activations, BatchNormalization, Dropout,
+    Flatten, Dense) and a network trained by gradient descent (see
+    :mod:`pyx_cnn.network`).
 optim, losses, schedules, callbacks
     Optimisers (SGD, RMSprop, Adam, AdamW), losses, learning-rate schedules
     and ``fit`` callbacks (EarlyStopping, ModelCheckpoint, CSVLogger).
@@ -43,7 +45,9 @@ try:
 except ImportError as _exc:  # no compiled extension next to this file
     _raise_build_error(_exc)
 
-from .functional import conv, conv_, pooling, relu, sigmoid, softmax
+from .functional import (
+    avg_pooling, conv, conv_, leaky_relu, pooling, relu, sigmoid, softmax, tanh,
+)
 from . import layers
 from .network import NeuralNetwork
 from . import callbacks, datasets, losses, optim, schedules
@@ -56,7 +60,10 @@ __all__ = [
     "conv_",
     "relu",
     "pooling",
+    "avg_pooling",
     "sigmoid",
+    "tanh",
+    "leaky_relu",
     "softmax",
     "set_num_threads",
     "get_num_threads",

@@ -19,7 +19,8 @@ import contextlib
 import numpy as np
 
 from .ops import conv as conv_op
-from .ops.activations import get_activation, softmax as _softmax
+from .ops import activations, avg_pool
+from .ops.activations import check_slope, get_activation, softmax as _softmax
 from .ops.pool import max_pool
 from ._thread_policy import one_blas_thread
 from ._validation import (
@@ -33,7 +34,8 @@ from ._validation import (
     working_dtype,
 )
 
-__all__ = ["conv", "conv_", "relu", "pooling", "sigmoid", "softmax", "conv_output_size"]
+__all__ = ["conv", "conv_", "relu", "pooling", "avg_pooling", "sigmoid", "tanh", "leaky_relu",
+           "softmax", "conv_output_size"]
 
 
 def _dask():
@@ -236,6 +238,36 @@ def conv_(img, conv_filter):
     return conv(img, conv_filter[np.newaxis])[..., 0].copy()
 
 
+def _pool(kernel, feature_map, size, stride, what):
+    """Validate a pooling call and run `kernel(x, size, stride)` on the (N, H, W, C) view."""
+    feature_map = as_array(feature_map, "feature_map")
+    size = check_int(size, "size", 1)
+    stride = check_int(stride, "stride", 1)
+    x = _as_batch(feature_map, "feature_map")
+    _check_not_empty(feature_map, "feature_map")
+    n_batch, height, width, channels = x.shape
+    if size > height or size > width:
+        raise ValueError(
+            f"size={size} is larger than feature_map's height or width "
+            f"(shape {shape_str(feature_map.shape)}, H={height}, W={width})"
+        )
+    dtype = working_dtype(feature_map)
+    out_shape = (
+        n_batch,
+        conv_output_size(height, size, stride),
+        conv_output_size(width, size, stride),
+        channels,
+    )
+    buffers = [(out_shape, dtype)]
+    if needs_kernel_copy(x, dtype):
+        buffers.append((x.shape, dtype))
+    check_result_size(what, *buffers)
+    out = kernel(as_kernel_array(x, dtype), size, _kernel_stride(stride, (height, width)))
+    if feature_map.ndim == 2:
+        return out[0, :, :, 0].copy()
+    return out if feature_map.ndim == 4 else out[0]
+
+
 def pooling(feature_map, size=2, stride=2):
     """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
 
@@ -262,32 +294,23 @@ def pooling(feature_map, size=2, stride=2):
     """
     if is_dask_array(feature_map):   # lazy, chunk by chunk (pyx_cnn.dask_arrays)
         return _dask().pooling(feature_map, size, stride)
-    feature_map = as_array(feature_map, "feature_map")
-    size = check_int(size, "size", 1)
-    stride = check_int(stride, "stride", 1)
-    x = _as_batch(feature_map, "feature_map")
-    _check_not_empty(feature_map, "feature_map")
-    n_batch, height, width, channels = x.shape
-    if size > height or size > width:
-        raise ValueError(
-            f"size={size} is larger than feature_map's height or width "
-            f"(shape {shape_str(feature_map.shape)}, H={height}, W={width})"
-        )
-    dtype = working_dtype(feature_map)
-    out_shape = (
-        n_batch,
-        conv_output_size(height, size, stride),
-        conv_output_size(width, size, stride),
-        channels,
-    )
-    buffers = [(out_shape, dtype)]
-    if needs_kernel_copy(x, dtype):
-        buffers.append((x.shape, dtype))
-    check_result_size("pooling", *buffers)
-    out = max_pool(as_kernel_array(x, dtype), size, _kernel_stride(stride, (height, width)))
-    if feature_map.ndim == 2:
-        return out[0, :, :, 0].copy()
-    return out if feature_map.ndim == 4 else out[0]
+    return _pool(max_pool, feature_map, size, stride, "pooling")
+
+
+def avg_pooling(feature_map, size=2, stride=2):
+    """Average pooling over ``size x size`` windows every `stride` pixels, per channel.
+
+    Shapes, arguments and errors as :func:`pooling` (floor mode, as PyTorch's
+    ``avg_pool2d`` with ``ceil_mode=False``). A window holding NaN gives NaN.
+
+    >>> import numpy as np
+    >>> avg_pooling(np.arange(16.0).reshape(4, 4))
+    array([[ 2.5,  4.5],
+           [10.5, 12.5]])
+    """
+    if is_dask_array(feature_map):
+        return _dask().avg_pooling(feature_map, size, stride)
+    return _pool(avg_pool.forward, feature_map, size, stride, "avg_pooling")
 
 
 def _elementwise(activation, x, name):
@@ -318,6 +341,49 @@ def relu(feature_map):
     if is_dask_array(feature_map):
         return _dask().relu(feature_map)
     return _elementwise("relu", feature_map, "feature_map")
+
+
+def tanh(x):
+    """Hyperbolic tangent elementwise, in [-1, 1].
+
+    Parameters
+    ----------
+    x : array_like, any shape
+
+    Returns
+    -------
+    out : ndarray, same shape
+        float32 for float32 input, else float64. NaN stays NaN.
+    """
+    if is_dask_array(x):
+        return _dask().tanh(x)
+    return _elementwise("tanh", x, "x")
+
+
+def leaky_relu(x, negative_slope=0.01):
+    """``x`` where ``x > 0``, else ``negative_slope * x``, elementwise.
+
+    Parameters
+    ----------
+    x : array_like, any shape
+    negative_slope : float, optional
+        >= 0.
+
+    Returns
+    -------
+    out : ndarray, same shape
+        float32 for float32 input, else float64. NaN stays NaN.
+    """
+    if is_dask_array(x):
+        return _dask().leaky_relu(x, negative_slope=negative_slope)
+    slope = check_slope(negative_slope)
+    x = as_array(x, "x")
+    _check_not_empty(x, "x")
+    dtype = working_dtype(x)
+    buffers = [(x.shape, dtype)] + ([(x.shape, dtype)] if needs_kernel_copy(x, dtype) else [])
+    check_result_size("leaky_relu", *buffers)
+    return activations.leaky_relu(as_kernel_array(x, dtype), slope,
+                                  out=np.empty(x.shape, dtype=dtype))
 
 
 def sigmoid(x):

@@ -88,7 +88,7 @@ def plan(layers, fuse=True, logits=False):
             i += 2
             continue
         if (fuse and isinstance(layer, (Conv2D, Dense)) and layer.activation is None
-                and isinstance(nxt, ActivationLayer)
+                and isinstance(nxt, ActivationLayer) and nxt.activation is not None
                 and not (isinstance(nxt, ReLU) and isinstance(after, MaxPool2D))):
             activation, rule = nxt.activation, "activation_in_place"
             if logits and i + 2 == n and activation in LOSS_ACTIVATIONS:

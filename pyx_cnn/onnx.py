@@ -244,8 +244,10 @@ def _export_global_pool(op):
 
 
 def _export_activation_layer(g, layer, x):
-    return g.activation(x, layer.activation, layer.activation,
-                        negative_slope=getattr(layer, "negative_slope", 0.01))
+    slope = getattr(layer, "negative_slope", None)
+    # a LeakyReLU of another slope than the registry's has no `activation` name
+    name = "leaky_relu" if slope is not None else layer.activation
+    return g.activation(x, name, name, negative_slope=0.01 if slope is None else slope)
 
 
 def _export_flatten(g, layer, x):

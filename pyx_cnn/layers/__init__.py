@@ -1,5 +1,7 @@
-"""Layers of a convolutional network: ``Conv2D``, ``MaxPool2D``, ``ReLU``,
-``Sigmoid``, ``Flatten`` and ``Dense``.
+"""Layers of a convolutional network: ``Conv2D``; pooling ``MaxPool2D``,
+``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``; activations ``ReLU``,
+``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``; ``BatchNormalization``,
+``Dropout``; ``Flatten`` and ``Dense``.
 
 Every layer has
 
@@ -27,16 +29,23 @@ registry entry's ``init``, :mod:`pyx_cnn.ops.activations`): He normal
 (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise. Biases start at zero.
 
 One module per kind of layer: ``base`` (the ``Layer`` class), ``conv``,
-``pooling``, ``activation``, ``core`` (``Flatten``, ``Dense``); each layer's
-arithmetic lives in :mod:`pyx_cnn.ops`.
+``pooling``, ``activation``, ``normalization`` (batch norm, dropout), ``core``
+(``Flatten``, ``Dense``); each layer's arithmetic lives in :mod:`pyx_cnn.ops`.
+
+``forward(x, training=True)`` is the training mode: only ``Dropout`` and
+``BatchNormalization`` behave differently (``fit`` passes it; ``predict`` and
+``evaluate`` do not).
 """
-from .activation import ActivationLayer, ReLU, Sigmoid
+from .activation import ActivationLayer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import Layer
 from .conv import Conv2D
 from .core import Dense, Flatten
-from .pooling import MaxPool2D
+from .normalization import BatchNormalization, Dropout
+from .pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 
-__all__ = ["Layer", "Conv2D", "MaxPool2D", "ReLU", "Sigmoid", "Flatten", "Dense"]
+__all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+           "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten", "Dense",
+           "BatchNormalization", "Dropout"]
 
 #: every layer class by name (what a saved model file names)
-LAYER_CLASSES = {cls.__name__: cls for cls in (Conv2D, MaxPool2D, ReLU, Sigmoid, Flatten, Dense)}
+LAYER_CLASSES = {name: globals()[name] for name in __all__ if name != "Layer"}

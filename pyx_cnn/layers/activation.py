@@ -1,9 +1,11 @@
-"""Activation layers: ``ReLU``, ``Sigmoid``, one class per entry of the registry
-(:mod:`pyx_cnn.ops.activations`)."""
-from ..ops.activations import get_activation
+"""Activation layers: ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``, on the
+registry of activations (:mod:`pyx_cnn.ops.activations`)."""
+from ..ops.activations import (
+    DEFAULT_NEGATIVE_SLOPE, check_slope, get_activation, leaky_relu, leaky_relu_backward,
+)
 from .base import Layer
 
-__all__ = ["ActivationLayer", "ReLU", "Sigmoid"]
+__all__ = ["ActivationLayer", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax"]
 
 
 class ActivationLayer(Layer):
@@ -33,3 +35,43 @@ class Sigmoid(ActivationLayer):
     """``1 / (1 + exp(-x))`` elementwise; gradient ``y * (1 - y)``."""
 
     activation = "sigmoid"
+
+
+class Tanh(ActivationLayer):
+    """``tanh(x)`` elementwise; gradient ``1 - y**2``."""
+
+    activation = "tanh"
+
+
+class Softmax(ActivationLayer):
+    """Softmax over the last (channel) axis. Last in a network trained with
+    cross-entropy it is left to the loss, exactly as ``Dense(k, activation="softmax")``."""
+
+    activation = "softmax"
+
+
+class LeakyReLU(ActivationLayer):
+    """``x`` where ``x > 0``, else ``negative_slope * x``.
+
+    Parameters
+    ----------
+    negative_slope : float, optional
+        >= 0 (the default 0.01 is the ``"leaky_relu"`` activation's).
+    """
+
+    def __init__(self, negative_slope=DEFAULT_NEGATIVE_SLOPE):
+        super().__init__()
+        self.negative_slope = check_slope(negative_slope)
+        # the registry's entry (foldable into a Conv2D or Dense by the network)
+        # has the default slope; another slope runs as this layer's own pass
+        self.activation = "leaky_relu" if self.negative_slope == DEFAULT_NEGATIVE_SLOPE else None
+
+    def get_config(self):
+        return {"negative_slope": self.negative_slope}
+
+    def _forward(self, x, training=False):
+        self._out = leaky_relu(x, self.negative_slope)
+        return self._out
+
+    def _backward(self, grad):
+        return leaky_relu_backward(self._out, grad, self.negative_slope)

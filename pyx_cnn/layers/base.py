@@ -158,8 +158,10 @@ class Layer:
         if needs_kernel_copy(x, self.dtype):
             buffers.append((x.shape, self.dtype))
         check_result_size(f"{type(self).__name__}.forward", *buffers)
+        x = as_kernel_array(x, self.dtype)
         with one_blas_thread():
-            return self._forward(as_kernel_array(x, self.dtype), training=bool(training))
+            out = self._forward(x, training=bool(training))
+        return out.copy() if out is x else out   # a new array, never the input itself
 
     def _work_buffers(self, n):
         """(shape, dtype) of the arrays a forward pass of `n` samples allocates

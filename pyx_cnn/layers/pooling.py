@@ -1,9 +1,9 @@
-"""Pooling layers: ``MaxPool2D``."""
+"""Pooling layers: ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``."""
 from .._validation import check_int, shape_str
-from ..ops import pool
+from ..ops import avg_pool, global_pool, pool
 from .base import Layer
 
-__all__ = ["MaxPool2D"]
+__all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
 
 
 class MaxPool2D(Layer):
@@ -46,3 +46,76 @@ class MaxPool2D(Layer):
 
     def _backward(self, grad):
         return pool.max_pool_backward(grad, self._saved)
+
+
+class AvgPool2D(Layer):
+    """Average pooling over ``size x size`` windows every `stride` pixels, per channel.
+
+    Floor mode, as ``torch.nn.functional.avg_pool2d(ceil_mode=False)``:
+    ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
+    The gradient of an output is shared equally by its window's values.
+    """
+
+    sample_ndim = 3
+
+    def __init__(self, size=2, stride=2):
+        super().__init__()
+        self.size = check_int(size, "size", 1)
+        self.stride = check_int(stride, "stride", 1)
+
+    def get_config(self):
+        return {"size": self.size, "stride": self.stride}
+
+    def _build(self, input_shape, rng, init_for):
+        h, w, c = input_shape
+        if self.size > h or self.size > w:
+            raise ValueError(f"AvgPool2D size={self.size} is larger than the input's height "
+                             f"or width (input shape {shape_str(input_shape)})")
+        return (pool.pool_output_size(h, self.size, self.stride),
+                pool.pool_output_size(w, self.size, self.stride), c)
+
+    def _forward(self, x, training=False):
+        self._out = avg_pool.forward(x, self.size, self.stride)
+        return self._out
+
+    def _backward(self, grad):
+        return avg_pool.backward(grad, (grad.shape[0],) + self.input_shape, self.size,
+                                 self.stride)
+
+
+class GlobalAvgPool2D(Layer):
+    """The mean of each channel over the whole image: ``(N, H, W, C) -> (N, C)``."""
+
+    sample_ndim = 3
+
+    def _build(self, input_shape, rng, init_for):
+        return (input_shape[2],)
+
+    def _forward(self, x, training=False):
+        self._out = global_pool.avg_forward(x)
+        return self._out
+
+    def _backward(self, grad):
+        return global_pool.avg_backward(grad, (grad.shape[0],) + self.input_shape)
+
+
+class GlobalMaxPool2D(Layer):
+    """The maximum of each channel over the whole image: ``(N, H, W, C) -> (N, C)``.
+
+    The gradient goes to the first maximum (row-major; a NaN is the maximum).
+    """
+
+    sample_ndim = 3
+
+    def _build(self, input_shape, rng, init_for):
+        return (input_shape[2],)
+
+    def _work_buffers(self, n):
+        return [((n, self.input_shape[2]), "int64")]
+
+    def _forward(self, x, training=False):
+        self._out, self._argmax = global_pool.max_forward(x)
+        return self._out
+
+    def _backward(self, grad):
+        return global_pool.max_backward(grad, self._argmax, (grad.shape[0],) + self.input_shape)

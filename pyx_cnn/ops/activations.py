@@ -68,7 +68,7 @@ def _elementwise_backward(kernel, y, grad, out, *extra):
     return out
 
 
-def _check_slope(negative_slope):
+def check_slope(negative_slope):
     slope = float(negative_slope)
     if not (slope >= 0 and np.isfinite(slope)):
         # the backward pass reads the sign of z from y, which needs slope >= 0
@@ -101,13 +101,13 @@ def relu_backward(y, grad, out=None):
 
 def leaky_relu(z, negative_slope=DEFAULT_NEGATIVE_SLOPE, out=None):
     """``z`` where ``z > 0``, else ``negative_slope * z`` (``negative_slope >= 0``)."""
-    return _elementwise(_activation._leaky_relu, z, out, _check_slope(negative_slope))
+    return _elementwise(_activation._leaky_relu, z, out, check_slope(negative_slope))
 
 
 def leaky_relu_backward(y, grad, negative_slope=DEFAULT_NEGATIVE_SLOPE, out=None):
     """``grad`` where ``y > 0``, else ``negative_slope * grad``."""
     return _elementwise_backward(
-        _activation._leaky_relu_backward, y, grad, out, _check_slope(negative_slope)
+        _activation._leaky_relu_backward, y, grad, out, check_slope(negative_slope)
     )
 
 
