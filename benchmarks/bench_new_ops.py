@@ -1,7 +1,10 @@
-"""The new ops' kernels against PyTorch CPU: average pooling, batch norm, tanh.
+"""The new ops' kernels against PyTorch CPU: dilated convolution, average pooling,
+batch norm, tanh.
 
-Three float32 cases, forward and backward each:
+Four float32 cases, forward and backward each:
 
+- ``conv_dilated``: 16 filters of 3x3, dilation 2, padding "same" on 64x28x28x8
+  (``ops.conv``: windows gathered for BLAS products),
 - ``avg_pool``: 2x2 windows every 2 on 64x28x28x8 (``ops.avg_pool``),
 - ``batch_norm``: training forward and backward on 64x16x16x32 (``ops.batch_norm``),
 - ``tanh``: on 64x28x28x8 (``ops.activations``).
@@ -25,7 +28,8 @@ import time
 import numpy as np
 
 import pyx_cnn
-from pyx_cnn.ops import activations, avg_pool, batch_norm
+from pyx_cnn._thread_policy import one_blas_thread
+from pyx_cnn.ops import activations, avg_pool, batch_norm, conv as conv_op
 
 
 def _pyx_cases(rng):
@@ -37,6 +41,17 @@ def _pyx_cases(rng):
     beta = np.zeros(32, np.float32)
     x_tanh = rng.standard_normal((64, 28, 28, 8)).astype(np.float32)
     g_tanh = rng.standard_normal(x_tanh.shape).astype(np.float32)
+
+    x_conv = rng.standard_normal((64, 28, 28, 8)).astype(np.float32)
+    w_conv = rng.standard_normal((16, 3, 3, 8)).astype(np.float32)
+    b_conv = np.zeros(16, np.float32)
+    g_conv = rng.standard_normal((64, 28, 28, 16)).astype(np.float32)
+    pads = conv_op.resolve_padding("same", (28, 28), (3, 3), (1, 1), (2, 2))
+
+    def conv():
+        with one_blas_thread():    # as Conv2D runs it inside fit
+            _, saved = conv_op.conv_forward(x_conv, w_conv, b_conv, (1, 1), pads, (2, 2))
+            conv_op.conv_backward(g_conv, saved)
 
     def pool():
         avg_pool.forward(x_pool, 2, 2)
@@ -50,8 +65,9 @@ def _pyx_cases(rng):
         y = activations.tanh(x_tanh)
         activations.tanh_backward(y, g_tanh)
 
-    data = {"avg_pool": (x_pool, g_pool), "batch_norm": (x_bn, g_bn), "tanh": (x_tanh, g_tanh)}
-    return {"avg_pool": pool, "batch_norm": bn, "tanh": tanh}, data
+    data = {"conv_dilated": (x_conv, g_conv, w_conv), "avg_pool": (x_pool, g_pool),
+            "batch_norm": (x_bn, g_bn), "tanh": (x_tanh, g_tanh)}
+    return {"conv_dilated": conv, "avg_pool": pool, "batch_norm": bn, "tanh": tanh}, data
 
 
 def _torch_cases(torch, data, channels_last):
@@ -62,6 +78,9 @@ def _torch_cases(torch, data, channels_last):
         t = torch.from_numpy(np.ascontiguousarray(a.transpose(0, 3, 1, 2)))
         return t.contiguous(memory_format=torch.channels_last) if channels_last else t
 
+    xc, gc = (nchw(a) for a in data["conv_dilated"][:2])
+    wc = nchw(data["conv_dilated"][2])
+    bc = torch.zeros(wc.shape[0])
     xp, gp = (nchw(a) for a in data["avg_pool"])
     xb, gb = (nchw(a) for a in data["batch_norm"])
     xt, gt = (nchw(a) for a in data["tanh"])
@@ -69,6 +88,11 @@ def _torch_cases(torch, data, channels_last):
     bias = torch.zeros(32)
     rm = torch.zeros(32)
     rv = torch.ones(32)
+
+    def conv():
+        F.conv2d(xc, wc, bc, padding=2, dilation=2)
+        aten.convolution_backward(gc, xc, wc, [wc.shape[0]], [1, 1], [2, 2], [2, 2], False,
+                                  [0, 0], 1, [True, True, True])
 
     def pool():
         F.avg_pool2d(xp, 2, 2)
@@ -83,7 +107,7 @@ def _torch_cases(torch, data, channels_last):
         y = torch.tanh(xt)
         aten.tanh_backward(gt, y)
 
-    return {"avg_pool": pool, "batch_norm": bn, "tanh": tanh}
+    return {"conv_dilated": conv, "avg_pool": pool, "batch_norm": bn, "tanh": tanh}
 
 
 def _time(fn, repeat):
@@ -93,9 +117,16 @@ def _time(fn, repeat):
     return (time.perf_counter() - t0) / repeat
 
 
-def run(rounds=15, repeat=5, thread_counts=None, seed=0):
-    """Return ``{(case, threads): {runner: median seconds}}`` and print the table."""
+def run(rounds=15, repeat=5, thread_counts=None, seed=0, repeats=None):
+    """Print the table; return ``{"<case>, <n> thread(s)": summary line}`` (what
+    ``pyx-cnn bench`` prints) and, under ``"seconds"``, the medians per runner.
+
+    `repeats` (the suite's name) sets `rounds`.
+    """
     import torch
+
+    if repeats is not None:
+        rounds = repeats
 
     rng = np.random.default_rng(seed)
     pyx, data = _pyx_cases(rng)
@@ -128,13 +159,20 @@ def run(rounds=15, repeat=5, thread_counts=None, seed=0):
         torch.set_num_threads(torch_default)
     print(f"forward + backward, float32, median of {rounds} rounds x {repeat} calls; "
           "ratio = torch time / pyx_cnn time")
-    print(f"{'case':<11} {'threads':>7} {'pyx_cnn ms':>11} {'NCHW ms':>9} {'ratio':>6} "
+    print(f"{'case':<13} {'threads':>7} {'pyx_cnn ms':>11} {'NCHW ms':>9} {'ratio':>6} "
           f"{'ch_last ms':>11} {'ratio':>6}")
     for (case, threads), med in results.items():
         p, a, b = med["pyx_cnn"], med["torch NCHW"], med["torch channels_last"]
-        print(f"{case:<11} {threads:>7} {p * 1e3:>11.3f} {a * 1e3:>9.3f} {a / p:>6.2f} "
+        print(f"{case:<13} {threads:>7} {p * 1e3:>11.3f} {a * 1e3:>9.3f} {a / p:>6.2f} "
               f"{b * 1e3:>11.3f} {b / p:>6.2f}")
-    return results
+    summary = {f"{case}, {threads} thread(s)": (
+        f"pyx_cnn {med['pyx_cnn'] * 1e3:.3f} ms; torch NCHW "
+        f"{med['torch NCHW'] * 1e3:.3f} ms ({med['torch NCHW'] / med['pyx_cnn']:.2f}x), "
+        f"channels_last {med['torch channels_last'] * 1e3:.3f} ms "
+        f"({med['torch channels_last'] / med['pyx_cnn']:.2f}x)")
+        for (case, threads), med in results.items()}
+    summary["seconds"] = {f"{case}, {threads}": med for (case, threads), med in results.items()}
+    return summary
 
 
 def main(argv=None):

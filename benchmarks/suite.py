@@ -46,7 +46,7 @@ __all__ = ["run_benchmarks", "WORKLOADS", "TARGETS", "EXTRA_BENCHMARKS",
 
 #: Modules with ``run(repeats) -> dict`` run after the built-in workloads (skipped
 #: when not importable, e.g. from an installed wheel without ``benchmarks/``).
-EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training"]
+EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training", "bench_new_ops"]
 
 #: environment variables that change how threads behave, recorded with the results
 #: (the suite sets none: it measures what a user gets)
@@ -580,7 +580,7 @@ def _summary_lines(result):
         lines.append("")
         lines.append(f"{name}:")
         for key, value in extra.items():
-            if key != "rows":
+            if key not in ("rows", "seconds"):
                 lines.append(f"  {key}: {value}")
     return lines
 
