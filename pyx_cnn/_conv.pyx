@@ -35,9 +35,8 @@ import numpy as np
 
 from cython.parallel cimport prange
 
-ctypedef fused floating:
-    float
-    double
+from cython cimport floating
+from pyx_cnn._parallel cimport threads_for
 
 cdef extern from "conv_kernels.h" nogil:
     ctypedef struct pyx_conv_shape:
@@ -60,7 +59,6 @@ cdef extern from "conv_kernels.h" nogil:
 
 # Below this many multiply-adds a call runs on one thread: starting the team
 # costs more than it saves.
-cdef Py_ssize_t _MIN_PARALLEL_WORK = 1 << 16
 
 
 def _isa():
@@ -143,11 +141,12 @@ def _conv2d_forward(
     cdef Py_ssize_t rows = n_batch * h_out
     cdef Py_ssize_t t, lanes
     cdef bint pairs
-    cdef int nt = n_threads
+    cdef int nt
     cdef bint planar = _algorithm(n_filters, stride) == "planar"
     cdef pyx_conv_shape s
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
+    cdef Py_ssize_t n_chunks
     cdef const floating[::1] b_k = bias
     cdef floating[:, :, ::1] w_pair
     cdef floating[::1] b_pair
@@ -191,12 +190,12 @@ def _conv2d_forward(
                 b_pad[:n_filters] = bias
                 w_k = w_pad
                 b_k = b_pad
-    if rows * w_out * kh * run * n_filters < _MIN_PARALLEL_WORK or rows < 2:
-        nt = 1
-    nt = min(nt, rows)
+    nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads)
+    # ranges of output rows handed out as threads come free (a thread whose core
+    # another program's threads hold takes fewer); a row's arithmetic does not
+    # depend on the range it falls in
+    n_chunks = min(rows, nt * 8) if nt > 1 else 1
     with nogil:
-        # one contiguous range of output rows per thread (a row's arithmetic does not
-        # depend on the range it falls in)
-        for t in prange(nt, num_threads=nt, schedule="static"):
+        for t in prange(n_chunks, num_threads=nt, schedule="dynamic"):
             _run_rows(planar, &s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
-                      rows * t // nt, rows * (t + 1) // nt)
+                      rows * t // n_chunks, rows * (t + 1) // n_chunks)
