@@ -71,7 +71,7 @@ def _train(args):
               batch_size=args.batch_size, learning_rate=args.learning_rate,
               dataset=args.dataset,
               image_size=None if args.image_size is None else tuple(args.image_size),
-              grayscale=args.grayscale)
+              grayscale=args.grayscale, model=args.model)
     return 0
 
 
@@ -147,6 +147,11 @@ def build_parser():
                        help="size images of a folder are resized to (default 32 32)")
     train.add_argument("--grayscale", action="store_true",
                        help="read the images of a folder as one grey channel")
+    train.add_argument("--model", default="small", choices=["small", "bn", "all"],
+                       help="small: the network above; bn: a LeNet-style network with "
+                            "batch normalisation and dropout; all: one with a layer of every "
+                            "kind (average and global pooling, dilated 'same' convolution, "
+                            "tanh, leaky ReLU, softmax layer)")
     train.add_argument("--epochs", type=_int_at_least(1), default=30,
                        help="passes over the training split")
     train.add_argument("--batch-size", type=_int_at_least(1), default=32,

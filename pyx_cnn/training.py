@@ -86,6 +86,57 @@ def dataset_network(input_shape, n_classes, seed=0, dtype="float64"):
     return NeuralNetwork(stack, input_shape=tuple(input_shape), seed=seed, dtype=dtype)
 
 
+#: the networks ``pyx-cnn train --model`` builds (besides the default "small")
+MODELS = ("small", "bn", "all")
+
+
+def model_network(model, input_shape, n_classes, seed=0, dtype="float64"):
+    """The network ``pyx-cnn train --model`` trains on images of `input_shape` ``(H, W, C)``.
+
+    ``"small"``: :func:`digits_network` for 8x8 digits, else :func:`dataset_network`.
+    ``"bn"``: a LeNet-style network with batch normalisation and dropout::
+
+        Conv2D(16, 3, same) BatchNormalization ReLU MaxPool2D
+        Conv2D(32, 3, same) BatchNormalization ReLU MaxPool2D  Flatten
+        Dense(64) BatchNormalization ReLU Dropout(0.3)  Dense(classes)
+
+    ``"all"``: the layers of every kind::
+
+        Conv2D(16, 3, same) BatchNormalization LeakyReLU(0.1) AvgPool2D
+        Conv2D(32, 3, same, dilation 2) Tanh MaxPool2D(2, 1) Dropout(0.2) GlobalAvgPool2D
+        Dense(32) BatchNormalization ReLU  Dense(classes) Softmax
+
+    The last layer is ``Dense(1, activation="sigmoid")`` for two classes
+    (binary cross-entropy), else softmax over the classes.
+    """
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if model == "small":
+        if tuple(input_shape) == (8, 8, 1) and n_classes == 10:
+            return digits_network(seed, dtype)
+        return dataset_network(input_shape, n_classes, seed, dtype)
+    two = n_classes == 2
+    head = [layers.Dense(1, activation="sigmoid")] if two else [layers.Dense(n_classes)]
+    if model == "bn":
+        stack = [layers.Conv2D(16, 3, padding="same"), layers.BatchNormalization(),
+                 layers.ReLU(), layers.MaxPool2D(2, 2),
+                 layers.Conv2D(32, 3, padding="same"), layers.BatchNormalization(),
+                 layers.ReLU(), layers.MaxPool2D(2, 2), layers.Flatten(),
+                 layers.Dense(64), layers.BatchNormalization(), layers.ReLU(),
+                 layers.Dropout(0.3)]
+        if not two:
+            head = [layers.Dense(n_classes, activation="softmax")]
+    else:
+        stack = [layers.Conv2D(16, 3, padding="same"), layers.BatchNormalization(),
+                 layers.LeakyReLU(0.1), layers.AvgPool2D(2, 2),
+                 layers.Conv2D(32, 3, padding="same", dilation=2), layers.Tanh(),
+                 layers.MaxPool2D(2, 1), layers.Dropout(0.2), layers.GlobalAvgPool2D(),
+                 layers.Dense(32), layers.BatchNormalization(), layers.ReLU()]
+        if not two:
+            head.append(layers.Softmax())
+    return NeuralNetwork(stack + head, input_shape=tuple(input_shape), seed=seed, dtype=dtype)
+
+
 def _split(X, y, seed, test_size=0.2):
     model_selection = require("sklearn.model_selection", "scikit-learn", "train",
                               "pyx_cnn.training")
@@ -132,7 +183,8 @@ def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=Fals
 
 
 def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_rate=0.1,
-              verbose=True, dataset="digits", image_size=None, grayscale=False):
+              verbose=True, dataset="digits", image_size=None, grayscale=False,
+              model="small"):
     """Train the digits CNN, print the test accuracy, save the model and the loss curve.
 
     Returns
@@ -152,6 +204,8 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         For an image folder: ``(H, W)``.
     grayscale : bool, optional
         For an image folder: one channel.
+    model : {"small", "bn", "all"}, optional
+        The network (see :func:`model_network`).
 
     Raises
     ------
@@ -164,6 +218,8 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
     if isinstance(learning_rate, bool) or not isinstance(learning_rate, numbers.Real) \
             or not np.isfinite(learning_rate) or learning_rate <= 0:
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     from .plot import plot_confusion_matrix, plot_filters, plot_history
 
     X_train, X_test, y_train, y_test, class_names = load_dataset_split(
@@ -174,8 +230,7 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         X_train, y_train = mpi.shard(X_train, y_train, comm)
         verbose = verbose and mpi.is_root(comm)
     name = dataset if dataset in DATASETS else os.path.basename(os.path.normpath(dataset))
-    net = digits_network(seed) if dataset == "digits" else dataset_network(
-        X_train.shape[1:], len(class_names), seed)
+    net = model_network(model, X_train.shape[1:], len(class_names), seed)
     if verbose:
         net.summary()
         what = "digits" if dataset == "digits" else f"{name} images"

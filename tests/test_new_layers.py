@@ -192,3 +192,30 @@ def test_every_layer_network_through_onnx(tmp_path):
     np.testing.assert_allclose(out, net.predict(x), rtol=1e-5, atol=1e-6)
     back = NeuralNetwork.from_onnx(tmp_path / "m.onnx")
     np.testing.assert_array_equal(back.predict(x), net.predict(x))
+
+
+@pytest.mark.parametrize("model", ["bn", "all"])
+def test_train_command_models_with_the_new_layers(tmp_path, model):
+    pytest.importorskip("sklearn")
+    from pyx_cnn.training import run_train
+
+    result = run_train(epochs=3, out_dir=tmp_path, model=model, verbose=False)
+    assert result["test_accuracy"] > 0.5            # ten classes: chance is 0.1
+    net = NeuralNetwork.load(result["model_path"])
+    names = {type(layer).__name__ for layer in net.layers}
+    assert {"BatchNormalization", "Dropout"} <= names
+    with pytest.raises(ValueError, match="model"):
+        run_train(epochs=1, out_dir=tmp_path, model="huge", verbose=False)
+
+
+def test_feature_map_plots_draw_the_new_layers(tmp_path):
+    from pyx_cnn.plot import plot_network_feature_maps
+
+    net = every_layer_network()
+    fig = plot_network_feature_maps(net, RNG.random((12, 12, 1)), path=tmp_path / "maps.png")
+    assert (tmp_path / "maps.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    from matplotlib.text import Text
+
+    texts = " ".join(t.get_text() for t in fig.findobj(Text))
+    for name in ("BatchNormalization", "AvgPool2D", "LeakyReLU", "Dropout"):
+        assert name in texts
