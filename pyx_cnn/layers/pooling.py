@@ -6,13 +6,9 @@ from .base import Layer
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
 
 
-class MaxPool2D(Layer):
-    """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
-
-    Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
-    The gradient goes to the first maximum of each window (row-major order);
-    overlapping windows add up.
-    """
+class _WindowPool(Layer):
+    """What the ``size x size`` / `stride` pooling layers share: arguments and shapes
+    ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``."""
 
     sample_ndim = 3
 
@@ -27,14 +23,27 @@ class MaxPool2D(Layer):
     def _build(self, input_shape, rng, init_for):
         h, w, c = input_shape
         if self.size > h or self.size > w:
-            raise ValueError(f"MaxPool2D size={self.size} is larger than the input's height "
-                             f"or width (input shape {shape_str(input_shape)})")
+            raise ValueError(f"{type(self).__name__} size={self.size} is larger than the "
+                             f"input's height or width (input shape {shape_str(input_shape)})")
+        return (pool.pool_output_size(h, self.size, self.stride),
+                pool.pool_output_size(w, self.size, self.stride), c)
+
+
+class MaxPool2D(_WindowPool):
+    """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
+
+    Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
+    The gradient goes to the first maximum of each window (row-major order);
+    overlapping windows add up.
+    """
+
+    def _build(self, input_shape, rng, init_for):
+        h, w, c = input_shape
         if h * w * c >= 2 ** 31:
             # the recorded argmax is an int32 offset inside one sample
             raise ValueError(f"MaxPool2D takes samples of fewer than 2**31 values, got input "
                              f"shape {shape_str(input_shape)}")
-        return (pool.pool_output_size(h, self.size, self.stride),
-                pool.pool_output_size(w, self.size, self.stride), c)
+        return super()._build(input_shape, rng, init_for)
 
     def _work_buffers(self, n):
         return [((n,) + self.output_shape, "int32")]   # the argmax of each window
@@ -48,31 +57,13 @@ class MaxPool2D(Layer):
         return pool.max_pool_backward(grad, self._saved)
 
 
-class AvgPool2D(Layer):
+class AvgPool2D(_WindowPool):
     """Average pooling over ``size x size`` windows every `stride` pixels, per channel.
 
     Floor mode, as ``torch.nn.functional.avg_pool2d(ceil_mode=False)``:
     ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
     The gradient of an output is shared equally by its window's values.
     """
-
-    sample_ndim = 3
-
-    def __init__(self, size=2, stride=2):
-        super().__init__()
-        self.size = check_int(size, "size", 1)
-        self.stride = check_int(stride, "stride", 1)
-
-    def get_config(self):
-        return {"size": self.size, "stride": self.stride}
-
-    def _build(self, input_shape, rng, init_for):
-        h, w, c = input_shape
-        if self.size > h or self.size > w:
-            raise ValueError(f"AvgPool2D size={self.size} is larger than the input's height "
-                             f"or width (input shape {shape_str(input_shape)})")
-        return (pool.pool_output_size(h, self.size, self.stride),
-                pool.pool_output_size(w, self.size, self.stride), c)
 
     def _forward(self, x, training=False):
         self._out = avg_pool.forward(x, self.size, self.stride)
