@@ -23,16 +23,17 @@ ROOT = Path(__file__).resolve().parents[1]
 
 @pytest.fixture(scope="module")
 def client():
-    # the workers must import this checkout's pyx_cnn
+    # the workers must import the pyx_cnn under test
     old = os.environ.get("PYTHONPATH")
-    if child_env().get("PYTHONPATH"):
-        os.environ["PYTHONPATH"] = child_env()["PYTHONPATH"]
+    path = child_env().get("PYTHONPATH")
+    if path:
+        os.environ["PYTHONPATH"] = path
     try:
         cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
                                            dashboard_address=None, silence_logs=40)
     finally:
         if old is None:
-            del os.environ["PYTHONPATH"]
+            os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = old
     with distributed.Client(cluster) as c:
@@ -58,13 +59,13 @@ def test_workers_run_this_pyx_cnn(client):
     assert all(Path(f).resolve() == Path(pyx_cnn.__file__).resolve() for f in files.values()), files
 
 
-def test_is_dask_array_does_not_import_dask():
+def test_is_dask_array_does_not_import_dask(tmp_path):
     import subprocess
 
     code = ("import sys, numpy, pyx_cnn.dask_arrays as m; "
             "print(m.is_dask_array(numpy.zeros(2)), 'dask' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=child_env())
+                         env=child_env(), cwd=tmp_path)
     assert out.stdout.split() == ["False", "False"], out.stderr
     assert pda.is_dask_array(da.zeros(3)) and not pda.is_dask_array(np.zeros(3))
 
