@@ -310,8 +310,8 @@ class CNNRegressor(RegressorMixin, _CNNBase):
         y = np.asarray(y, dtype=np.float64)
         return ((y.reshape(y.shape[0], -1) - self._y_mean) / self._y_scale)
 
-    def fit(self, X, y):
-        """Train a new network on (X, y) for ``epochs`` epochs; returns self."""
+    def _start(self, X, y):
+        """Validate a first call's data, fix the target scaling, build a new network."""
         self._check_params()
         X, y = self._validate_X(X, y, reset=True)
         y = np.asarray(y, dtype=np.float64)
@@ -321,6 +321,11 @@ class CNNRegressor(RegressorMixin, _CNNBase):
         scale = y2.std(axis=0)
         self._y_scale = np.where(scale > 0, scale, 1.0)
         self.network_ = self._build_network(self.sample_shape_, y2.shape[1], None)
+        return X, y
+
+    def fit(self, X, y):
+        """Train a new network on (X, y) for ``epochs`` epochs; returns self."""
+        X, y = self._start(X, y)
         self._train(X, self._targets(y), self.epochs)
         return self
 
@@ -328,15 +333,7 @@ class CNNRegressor(RegressorMixin, _CNNBase):
         """One epoch on (X, y), continuing from the current weights (the target
         scaling is the first call's)."""
         if not hasattr(self, "network_"):
-            self._check_params()
-            X, y = self._validate_X(X, y, reset=True)
-            y = np.asarray(y, dtype=np.float64)
-            self._y_1d = y.ndim == 1
-            y2 = y.reshape(y.shape[0], -1)
-            self._y_mean = y2.mean(axis=0)
-            scale = y2.std(axis=0)
-            self._y_scale = np.where(scale > 0, scale, 1.0)
-            self.network_ = self._build_network(self.sample_shape_, y2.shape[1], None)
+            X, y = self._start(X, y)
         else:
             X, _ = self._validate_X(X, reset=False)
             y = check_array(y, ensure_2d=False, dtype=np.float64)
