@@ -230,7 +230,9 @@ def _draw_filters(fig, bank, annotate=None):
             if c == 0:
                 ax.set_title(f"filter {f + 1}", fontsize=9)
             if f == 0 and n_channels > 1:
-                ax.set_ylabel(f"input ch. {c + 1}", fontsize=9)
+                # written across, so short rows of a single filter never overlap
+                ax.set_ylabel(f"input ch. {c + 1}", fontsize=9, rotation=0, ha="right",
+                              va="center")
     fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.8, aspect=25,
                  label="weight")
     fig.suptitle(f"filters: {n_filters} of {kh}x{kw}"
