@@ -1,0 +1,23 @@
+/* Elementwise activation kernels, vectorised, with runtime CPU dispatch.
+ *
+ *     pyx_tanh_f32:           out[i] = tanh(x[i])                 (float32)
+ *     pyx_tanh_backward_T:    out[i] = g[i] * (1 - y[i] * y[i])   (y = tanh's output)
+ *
+ * `out` may be the same array as an input (in place); nothing else may overlap.
+ * Every element goes through the same instructions wherever it lies in the array
+ * (the last partial register is worked in a padded copy), so results do not depend on
+ * how a caller splits the array between threads.
+ *
+ * float32 tanh is a rational function (Eigen's): within 5 ulp of the exact value,
+ * x itself for |x| < 4e-4, exactly +-1 for |x| >= 7.90531110763549805, NaN for NaN.
+ */
+#ifndef PYX_ACTIVATION_KERNELS_H
+#define PYX_ACTIVATION_KERNELS_H
+
+#include <stddef.h>
+
+void pyx_tanh_f32(const float *x, float *out, ptrdiff_t n);
+void pyx_tanh_backward_f32(const float *y, const float *g, float *out, ptrdiff_t n);
+void pyx_tanh_backward_f64(const double *y, const double *g, double *out, ptrdiff_t n);
+
+#endif
