@@ -9,8 +9,9 @@ Layouts
 x    : (N, Hp, Wp, C)   input, already zero-padded, C-contiguous
 w    : (kh, kw*C, F)    filter bank with the filter axis last: for a fixed kernel
                         row ``i`` the ``kw*C`` input values under the window are one
-                        contiguous run of ``x``, and each of them multiplies one
-                        contiguous row of ``F`` weights
+                        contiguous run of ``x`` (``kw`` runs of ``C`` with dilation
+                        along W), and each of them multiplies one contiguous row of
+                        ``F`` weights
 bias : (F,)
 out  : (N, Ho, Wo, F)
 
@@ -21,12 +22,15 @@ AVX-512, AVX2+FMA and the baseline instruction set, chosen at run time):
 
 - *direct*: SIMD registers hold consecutive filters of one output pixel, a block
   of pixels x registers of filters accumulates in registers. Used when F fills
-  a register, or the stride is not 1.
-  For one input channel, stride 1 and 5..8 filters in float32 on AVX-512, a
+  a register, or a stride is not 1.
+  For one input channel, strides 1 and 5..8 filters in float32 on AVX-512, a
   register holds two neighbouring pixels x 8 filters (*paired*).
 - *planar*: SIMD registers hold consecutive output columns of one filter, read
-  from a planar (N, C, Hp, Wp) copy of the input. Used for stride 1 and
+  from a planar (N, C, Hp, Wp) copy of the input. Used for strides 1 and
   F <= 4, where the direct kernel would leave most SIMD lanes empty.
+
+All three take strides ``(sh, sw)`` and dilations ``(dh, dw)``: output pixel
+``(y, x)`` reads ``x[n, y*sh + i*dh, x*sw + j*dw, c]``.
 
 Both sum each output in the same order (bias, then over i, j, c) and split the
 work by output rows only, so results do not depend on the thread count.
@@ -42,7 +46,8 @@ cdef extern from "conv_kernels.h" nogil:
     ctypedef struct pyx_conv_shape:
         Py_ssize_t in_h, in_w, channels
         Py_ssize_t kh, kw, filters, filters_padded
-        Py_ssize_t out_h, out_w, stride
+        Py_ssize_t out_h, out_w
+        Py_ssize_t stride_h, stride_w, dilation_h, dilation_w
     int PYX_CONV_PLANAR_MAX_FILTERS
     int pyx_conv_direct_lanes(int is_double, Py_ssize_t filters)
     int pyx_conv_direct_pairs(int is_double, Py_ssize_t filters, Py_ssize_t channels,
@@ -66,9 +71,17 @@ def _isa():
     return pyx_conv_isa().decode()
 
 
-def _algorithm(Py_ssize_t n_filters, Py_ssize_t stride):
-    """"planar" or "direct": the kernel :func:`_conv2d_forward` uses for this shape."""
-    if stride == 1 and n_filters <= PYX_CONV_PLANAR_MAX_FILTERS:
+def _pair(value):
+    """An int or a pair ``(along H, along W)`` as a pair."""
+    if isinstance(value, tuple):
+        return value
+    return (value, value)
+
+
+def _algorithm(Py_ssize_t n_filters, stride):
+    """"planar" or "direct": the kernel :func:`_conv2d_forward` uses for this shape
+    (`stride`: an int or a pair)."""
+    if _pair(stride) == (1, 1) and n_filters <= PYX_CONV_PLANAR_MAX_FILTERS:
         return "planar"
     return "direct"
 
@@ -127,10 +140,14 @@ def _conv2d_forward(
     const floating[:, :, ::1] w,
     const floating[::1] bias,
     floating[:, :, :, ::1] out,
-    Py_ssize_t stride,
+    stride,
     int n_threads,
+    dilation=1,
 ):
-    """out[n, y, x, f] = bias[f] + sum_{i, j, c} x[n, y*stride+i, x*stride+j, c] * w[i, j*C+c, f]."""
+    """out[n, y, x, f] = bias[f] + sum_{i, j, c} x[n, y*sh + i*dh, x*sw + j*dw, c] * w[i, j*C+c, f].
+
+    `stride` ``(sh, sw)`` and `dilation` ``(dh, dw)`` are ints or pairs.
+    """
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
     cdef Py_ssize_t kh = w.shape[0]
@@ -142,7 +159,11 @@ def _conv2d_forward(
     cdef Py_ssize_t t, lanes
     cdef bint pairs
     cdef int nt
-    cdef bint planar = _algorithm(n_filters, stride) == "planar"
+    cdef Py_ssize_t sh, sw, dh, dw
+    sh, sw = _pair(stride)
+    dh, dw = _pair(dilation)
+    cdef bint unit_strides = sh == 1 and sw == 1
+    cdef bint planar = _algorithm(n_filters, (sh, sw)) == "planar"
     cdef pyx_conv_shape s
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
@@ -161,13 +182,17 @@ def _conv2d_forward(
     s.filters_padded = n_filters
     s.out_h = h_out
     s.out_w = w_out
-    s.stride = stride
+    s.stride_h = sh
+    s.stride_w = sw
+    s.dilation_h = dh
+    s.dilation_w = dw
     if planar:
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
         lanes = pyx_conv_direct_lanes(floating is double, n_filters)
-        pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels, stride, w_out)
+        pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels,
+                                      1 if unit_strides else 0, w_out)
         dtype = np.float32 if floating is float else np.float64
         if pairs:
             # each of the (up to 8) filters twice, for the two pixels sharing a register

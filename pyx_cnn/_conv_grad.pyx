@@ -1,6 +1,5 @@
 """Convolution on gathered windows: the gradients of the input, the filters and the
-bias, and the forward pass for the shapes the direct kernel does not take
-(unequal strides, dilation).
+bias.
 
 Private: :mod:`pyx_cnn.ops.conv` validates shapes, dtypes and memory layout
 before calling these, which are compiled without bounds checks (unless built
@@ -13,9 +12,9 @@ On the zero-padded input ``P`` a convolution computes
 (strides ``sh, sw``, dilations ``dh, dw``). Gathering every window into one
 row of a matrix ``cols`` (im2col), with the columns in the filters' order
 (i, j, c), turns it and its gradients into matrix products, with
-``G = dL/dout``:
+``G = dL/dout`` (the forward pass ``out = cols @ W`` runs as a direct
+convolution in :mod:`pyx_cnn._conv` instead):
 
-    out     = cols @ W                 (windows, K) x (K, F)
     dL/dW   = cols^T @ G               (K, windows) x (windows, F)
     dL/dP  += col2im(G @ W^T)          the windows' gradients added back
     dL/dbias = sum of G's rows         (a column of ones in cols gives it)
@@ -127,46 +126,6 @@ cdef inline void _scatter_windows(
                         dst[t] += src[t]
                     src += g.run
                     dst += g.run_step
-
-
-def _conv2d_forward_windows(
-    const floating[:, :, :, ::1] x,
-    const floating[:, ::1] wb,
-    floating[:, :, :, ::1] out,
-    Py_ssize_t kh, Py_ssize_t kw,
-    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-    int n_threads,
-):
-    """out (overwritten) = the convolution of the padded `x`, as ``[cols, 1] @ wb``
-    where `wb` (K + 1, F) holds the filters' rows (K = kh*kw*C) and the bias last."""
-    cdef Py_ssize_t n_batch = x.shape[0]
-    cdef Py_ssize_t n_filters = wb.shape[1]
-    cdef Windows g = _windows(out.shape[1], out.shape[2], kh, kw, x.shape[3], sh, sw, dh, dw,
-                              x.shape[2], x.shape[1])
-    cdef Py_ssize_t width = g.k + 1
-    cdef Py_ssize_t chunk, t, n0, n1, row0, rows
-    cdef floating[:, ::1] cols
-    cdef floating* buf
-    cdef int nt
-    if n_batch == 0 or g.h_out == 0 or g.w_out == 0 or n_filters == 0:
-        return
-    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_batch, n_threads)
-    chunk = _chunk_rows(&g, width, n_batch * g.h_out)
-    cols = np.empty((nt, chunk * g.w_out * width),
-                    dtype=np.float32 if floating is float else np.float64)
-    with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-            n0 = t * n_batch // nt
-            n1 = (t + 1) * n_batch // nt
-            buf = &cols[t, 0]
-            row0 = n0 * g.h_out
-            while row0 < n1 * g.h_out:
-                rows = min(chunk, n1 * g.h_out - row0)
-                _gather_windows(&x[0, 0, 0, 0], buf, width, row0, rows, &g)
-                gemm(False, False, <int>(rows * g.w_out), <int>n_filters, <int>width, 1,
-                     buf, <int>width, &wb[0, 0], <int>n_filters, 0,
-                     &out[0, 0, 0, 0] + row0 * g.w_out * n_filters, <int>n_filters)
-                row0 = row0 + rows
 
 
 def _conv2d_backward_input(

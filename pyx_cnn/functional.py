@@ -14,7 +14,6 @@ Conventions (see the README):
 - empty inputs raise ``ValueError``; inputs are never modified; results are new
   C-contiguous arrays.
 """
-import contextlib
 
 import numpy as np
 
@@ -22,7 +21,6 @@ from .ops import conv as conv_op
 from .ops import activations, avg_pool
 from .ops.activations import check_slope, get_activation, softmax as _softmax
 from .ops.pool import max_pool
-from ._thread_policy import one_blas_thread
 from ._validation import (
     is_dask_array,
     as_array,
@@ -201,10 +199,8 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
 
     b_kernel = (np.zeros(n_filters, dtype=dtype) if bias is None
                 else as_kernel_array(bias, dtype))
-    blas = conv_op.uses_blas(stride, dilation)   # the direct kernel calls none
-    with one_blas_thread() if blas else contextlib.nullcontext():
-        out, _ = conv_op.conv_forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
-                                      b_kernel, stride, pads, dilation)
+    out, _ = conv_op.conv_forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
+                                  b_kernel, stride, pads, dilation)
     return out if img.ndim == 4 else out[0]
 
 

@@ -3,14 +3,17 @@
  * Two algorithms, both computing, for output rows r in [row_begin, row_end)
  * (r = n * out_h + oy):
  *
- *     out[n, oy, ox, f] = bias[f] + sum_{i<kh, j<kw, c<C} x[n, oy*s+i, ox*s+j, c] * w[i, j*C+c, f]
+ *     out[n, oy, ox, f] = bias[f] + sum_{i<kh, j<kw, c<C} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * w[i, j*C+c, f]
+
+ * (strides sh, sw and dilations dh, dw: the fields stride_h, stride_w, dilation_h,
+ * dilation_w of the shape).
  *
  * - direct ("filters innermost"): each SIMD register holds consecutive filters of one
  *   output pixel; a block of R pixels x NV registers of accumulators stays in registers
  *   while the kh*kw*C products are added. Good when F fills the registers.
  *   Reads the weights as (kh, kw*C, Fp), Fp = F rounded up to the lane count
  *   pyx_conv_direct_lanes() returns (zero padding), and bias as (Fp,).
- * - planar ("columns innermost", stride 1 only): each SIMD register holds consecutive
+ * - planar ("columns innermost", strides 1 only): each SIMD register holds consecutive
  *   output columns of one filter, reading a planar (N, C, H, W) copy of the input. Good
  *   when F is too small to fill a register (F <= PYX_CONV_PLANAR_MAX_FILTERS).
  *   Reads the weights as (kh, kw*C, F) and bias as (F,).
@@ -30,13 +33,16 @@ typedef struct {
     ptrdiff_t in_h, in_w, channels;     /* padded input (N, in_h, in_w, channels) */
     ptrdiff_t kh, kw, filters;          /* filter bank (kh, kw*channels, filters) */
     ptrdiff_t filters_padded;           /* direct: F rounded up to the lane count */
-    ptrdiff_t out_h, out_w, stride;
+    ptrdiff_t out_h, out_w;
+    ptrdiff_t stride_h, stride_w;       /* planar and paired kernels: 1 and 1 */
+    ptrdiff_t dilation_h, dilation_w;
 } pyx_conv_shape;
 
 /* Lanes per SIMD register the direct kernel uses for this F on the running CPU. */
 int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters);
 
-/* 1 when the direct kernel uses its paired form for this shape: it then reads the
+/* 1 when the direct kernel uses its paired form for this shape (`stride` is 1 when
+ * both strides are 1, else 0 or any other value): it then reads the
  * weights as (kh, kw, 16) and bias as (16,), each of the F <= 8 filters (zero-padded
  * to 8) twice in a row, and filters_padded must be 16. */
 int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,

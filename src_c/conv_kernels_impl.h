@@ -52,10 +52,14 @@ _Static_assert(DIRECT_R4 <= DIRECT_MAX_R && DIRECT_R2 <= DIRECT_MAX_R && DIRECT_
 
 /* R consecutive output pixels (starting at x_win / out_px) times NV registers of
  * filters (starting at filter fb: w, bias and out_px already point there);
- * n_valid is how many of those filters exist (the rest is padding, not stored). */
+ * n_valid is how many of those filters exist (the rest is padding, not stored).
+ * Under kernel row i a window reads `runs` runs of `run` contiguous values,
+ * `run_step` apart (one run of kw*C values without dilation along W, else kw runs
+ * of C values), and the pixels' windows start `step` values apart. */
 INLINE void PYX_FN(direct_block)(
     const int R, const int NV,
-    const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t run, ptrdiff_t step,
+    const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t runs, ptrdiff_t run,
+    ptrdiff_t run_step, ptrdiff_t step,
     const T *w, ptrdiff_t kh, ptrdiff_t fp, const T *bias,
     T *out_px, ptrdiff_t filters, ptrdiff_t n_valid)
 {
@@ -65,23 +69,24 @@ INLINE void PYX_FN(direct_block)(
 #pragma GCC unroll 4
         for (int v = 0; v < NV; v++)
             acc[r][v] = LOADU(bias + v * LANES);
-    for (ptrdiff_t i = 0; i < kh; i++) {
-        const T *xi = x_win + i * x_row_stride;
-        const T *wi = w + i * run * fp;
-        for (ptrdiff_t k = 0; k < run; k++) {
-            V wv[DIRECT_MAX_NV];
-#pragma GCC unroll 4
-            for (int v = 0; v < NV; v++)
-                wv[v] = LOADU(wi + k * fp + v * LANES);
-#pragma GCC unroll 16
-            for (int r = 0; r < R; r++) {
-                const T xs = xi[r * step + k];
+    for (ptrdiff_t i = 0; i < kh; i++)
+        for (ptrdiff_t jr = 0; jr < runs; jr++) {
+            const T *xi = x_win + i * x_row_stride + jr * run_step;
+            const T *wi = w + (i * runs + jr) * run * fp;
+            for (ptrdiff_t k = 0; k < run; k++) {
+                V wv[DIRECT_MAX_NV];
 #pragma GCC unroll 4
                 for (int v = 0; v < NV; v++)
-                    acc[r][v] += xs * wv[v];
+                    wv[v] = LOADU(wi + k * fp + v * LANES);
+#pragma GCC unroll 16
+                for (int r = 0; r < R; r++) {
+                    const T xs = xi[r * step + k];
+#pragma GCC unroll 4
+                    for (int v = 0; v < NV; v++)
+                        acc[r][v] += xs * wv[v];
+                }
             }
         }
-    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
@@ -105,13 +110,16 @@ INLINE void PYX_FN(direct_row_pass)(
     const T *x_row, const T *w, const T *bias, T *out_row, ptrdiff_t fb)
 {
     const ptrdiff_t C = s->channels, F = s->filters, fp = s->filters_padded;
-    const ptrdiff_t run = s->kw * C, step = s->stride * C, xrs = s->in_w * C;
+    const int dilated = s->dilation_w > 1 && s->kw > 1;
+    const ptrdiff_t runs = dilated ? s->kw : 1, run = dilated ? C : s->kw * C;
+    const ptrdiff_t run_step = s->dilation_w * C, step = s->stride_w * C;
+    const ptrdiff_t xrs = s->dilation_h * s->in_w * C;
     const ptrdiff_t wo = s->out_w, n_valid = F - fb;
     const int RH = R / 2;
     ptrdiff_t ox = 0;
 #define PYX_DIRECT_AT(RR, OX) \
-    PYX_FN(direct_block)((RR), NV, x_row + (OX) * step, xrs, run, step, w + fb, s->kh, fp, \
-                         bias + fb, out_row + (OX) * F + fb, F, n_valid)
+    PYX_FN(direct_block)((RR), NV, x_row + (OX) * step, xrs, runs, run, run_step, step, \
+                         w + fb, s->kh, fp, bias + fb, out_row + (OX) * F + fb, F, n_valid)
     for (; ox + R <= wo; ox += R)
         PYX_DIRECT_AT(R, ox);
     for (; ox + RH <= wo; ox += RH)
@@ -134,7 +142,7 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
     const ptrdiff_t n_vec = s->filters_padded / LANES;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
-        const T *x_row = x + ((n * s->in_h + oy * s->stride) * s->in_w) * s->channels;
+        const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * s->channels;
         T *out_row = out + r * s->out_w * s->filters;
         ptrdiff_t v = 0;
         for (; v + 4 <= n_vec; v += 4)
@@ -147,7 +155,7 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
 }
 
 #if PYX_PAIRS
-/* Paired direct kernel (64-byte registers of float, one input channel, stride 1,
+/* Paired direct kernel (64-byte registers of float, one input channel, strides 1,
  * 5 <= F <= 8): a register holds two neighbouring output pixels x 8 filters. The two
  * input values under pixels ox and ox+1 are neighbours in memory, so one 64-bit
  * broadcast puts them in alternate lanes (lane 2f + p: pixel ox + p, filter f), and
@@ -159,8 +167,8 @@ typedef int PYX_FN(lanevec) __attribute__((vector_size(64)));
 typedef double PYX_FN(pairword) __attribute__((aligned(4), __may_alias__));
 
 INLINE void PYX_FN(pair_block)(
-    const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, const T *w,
-    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+    const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, ptrdiff_t dw,
+    const T *w, ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
 {
     V acc[PAIR_MAX_R];
 #pragma GCC unroll 16
@@ -173,9 +181,9 @@ INLINE void PYX_FN(pair_block)(
             const V wv = LOADU(wi + k * 16);
 #pragma GCC unroll 16
             for (int r = 0; r < R; r++) {
-                /* the bits of x[2r + k] and x[2r + k + 1] (not a number): moved, never
+                /* the bits of x[2r + k*dw] and the value after it (not a number): moved, never
                  * computed with, so they reach the lanes unchanged */
-                const double pair = *(const PYX_FN(pairword) *)(xi + 2 * r + k);
+                const double pair = *(const PYX_FN(pairword) *)(xi + 2 * r + k * dw);
                 const PYX_FN(pairvec) b = {pair, pair, pair, pair, pair, pair, pair, pair};
                 acc[r] += (V)b * wv;
             }
@@ -198,12 +206,13 @@ INLINE void PYX_FN(pair_block)(
 
 /* Pair blocks of 1 .. PAIR_MAX_R pairs, the count known at compile time. */
 static void PYX_FN(pair_block_n)(
-    int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, const T *w,
+    int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, ptrdiff_t dw, const T *w,
     ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
 {
     switch (R) {
 #define PYX_PAIR_CASE(RR) \
-    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, w, kh, bias, out_px, filters); return;
+    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, dw, w, kh, bias, out_px, filters); \
+        return;
     PYX_PAIR_CASE(1) PYX_PAIR_CASE(2) PYX_PAIR_CASE(3) PYX_PAIR_CASE(4)
     PYX_PAIR_CASE(5) PYX_PAIR_CASE(6) PYX_PAIR_CASE(7) PYX_PAIR_CASE(8)
     PYX_PAIR_CASE(9) PYX_PAIR_CASE(10) PYX_PAIR_CASE(11) PYX_PAIR_CASE(12)
@@ -221,7 +230,7 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
     const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
     ptrdiff_t row_begin, ptrdiff_t row_end)
 {
-    const ptrdiff_t wo = s->out_w, F = s->filters;
+    const ptrdiff_t wo = s->out_w, F = s->filters, xrs = s->dilation_h * s->in_w;
     const ptrdiff_t n_pairs = wo / 2;
     const ptrdiff_t n_blocks = (n_pairs + PAIR_MAX_R - 1) / PAIR_MAX_R;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
@@ -231,20 +240,20 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
         ptrdiff_t ox = 0, done = 0;
         for (ptrdiff_t b = 0; b < n_blocks; b++) {
             const ptrdiff_t R = (n_pairs - done) / (n_blocks - b);
-            PYX_FN(pair_block_n)((int)R, x_row + ox, s->in_w, s->kw, w, s->kh, bias,
+            PYX_FN(pair_block_n)((int)R, x_row + ox, xrs, s->kw, s->dilation_w, w, s->kh, bias,
                                  out_row + ox * F, F);
             ox += 2 * R;
             done += R;
         }
         if (ox < wo)
-            PYX_FN(pair_block_n)(1, x_row + wo - 2, s->in_w, s->kw, w, s->kh, bias,
+            PYX_FN(pair_block_n)(1, x_row + wo - 2, xrs, s->kw, s->dilation_w, w, s->kh, bias,
                                  out_row + (wo - 2) * F, F);
     }
 }
 #undef PAIR_MAX_R
 #endif
 
-/* Planar (stride 1): accumulators per block, FN filters x NB registers of columns. */
+/* Planar (strides 1): accumulators per block, FN filters x NB registers of columns. */
 #define PLANAR_MAX_NB 8
 
 INLINE V PYX_FN(splat)(T a)
@@ -259,6 +268,7 @@ INLINE void PYX_FN(planar_block)(
     const T *x_row, ptrdiff_t plane, const T *w, const T *bias, T *out_row, ptrdiff_t ox)
 {
     const ptrdiff_t C = s->channels, run = s->kw * C, in_w = s->in_w;
+    const ptrdiff_t dh = s->dilation_h, dw = s->dilation_w;
     V acc[PYX_CONV_PLANAR_MAX_FILTERS][PLANAR_MAX_NB];
 #pragma GCC unroll 4
     for (int f = 0; f < FN; f++) {
@@ -270,7 +280,7 @@ INLINE void PYX_FN(planar_block)(
     for (ptrdiff_t i = 0; i < s->kh; i++) {
         for (ptrdiff_t j = 0; j < s->kw; j++) {
             for (ptrdiff_t c = 0; c < C; c++) {
-                const T *xp = x_row + c * plane + i * in_w + ox + j;
+                const T *xp = x_row + c * plane + i * dh * in_w + ox + j * dw;
                 const T *wp = w + (i * run + j * C + c) * FN;
                 V xv[PLANAR_MAX_NB];
 #pragma GCC unroll 8
@@ -321,12 +331,14 @@ INLINE void PYX_FN(planar_pixel)(
     const T *x_row, ptrdiff_t plane, const T *w, const T *bias, T *out_row, ptrdiff_t ox)
 {
     const ptrdiff_t C = s->channels, run = s->kw * C, in_w = s->in_w;
+    const ptrdiff_t dh = s->dilation_h, dw = s->dilation_w;
     for (int f = 0; f < FN; f++) {
         T acc = bias[f];
         for (ptrdiff_t i = 0; i < s->kh; i++)
             for (ptrdiff_t j = 0; j < s->kw; j++)
                 for (ptrdiff_t c = 0; c < C; c++)
-                    acc += w[(i * run + j * C + c) * FN + f] * x_row[c * plane + i * in_w + ox + j];
+                    acc += w[(i * run + j * C + c) * FN + f]
+                           * x_row[c * plane + i * dh * in_w + ox + j * dw];
         out_row[ox * FN + f] = acc;
     }
 }

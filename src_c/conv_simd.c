@@ -205,7 +205,8 @@ int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
 
 #if PYX_X86
 #define PYX_DIRECT_PAIRS_f32(s)                                                     \
-    (pyx_conv_direct_pairs(0, (s)->filters, (s)->channels, (s)->stride, (s)->out_w) \
+    (pyx_conv_direct_pairs(0, (s)->filters, (s)->channels,                            \
+                           (s)->stride_h == 1 && (s)->stride_w == 1 ? 1 : 0, (s)->out_w) \
      && (pair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1))
 #else
 #define PYX_DIRECT_PAIRS_f32(s) 0

@@ -130,3 +130,45 @@ def test_paired_kernel_other_shapes(w_out):
     assert not _conv._direct_pairs(8, 1, 1, 9, True)     # float64
     _check(2, 7, w_out + 4, 1, 8, 5, 5, 1, 0, np.float32, seed=w_out)
     _check(2, 7, w_out + 4, 1, 7, 5, 5, 1, 1, np.float32, seed=w_out + 1)
+
+
+def _conv_dilated_naive(x, w, b, stride, dilation):
+    """Valid convolution with strides (sh, sw) and dilations (dh, dw), as loops over
+    the taps: out += x[taps of (i, j)] @ w[:, i, j, :]^T, in float64."""
+    (sh, sw), (dh, dw) = stride, dilation
+    f, kh, kw, _ = w.shape
+    n, h, wd, _ = x.shape
+    ho = (h - (kh - 1) * dh - 1) // sh + 1
+    wo = (wd - (kw - 1) * dw - 1) // sw + 1
+    out = np.zeros((n, ho, wo, f)) + b
+    for i in range(kh):
+        for j in range(kw):
+            taps = x[:, i * dh: i * dh + (ho - 1) * sh + 1: sh,
+                     j * dw: j * dw + (wo - 1) * sw + 1: sw].astype(np.float64)
+            out += taps @ w[:, i, j, :].astype(np.float64).T
+    return out
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f, c", [(2, 3), (4, 1), (6, 1), (8, 1), (16, 8), (5, 2), (33, 3)])
+@pytest.mark.parametrize("stride, dilation", [
+    ((1, 1), (2, 2)), ((1, 1), (1, 3)), ((1, 1), (3, 1)), ((2, 1), (1, 1)),
+    ((1, 3), (2, 1)), ((2, 2), (2, 2)), ((3, 2), (1, 2)),
+])
+def test_direct_planar_and_paired_kernels_take_strides_and_dilations(f, c, stride, dilation,
+                                                                     dtype):
+    # every algorithm (planar: F <= 4 at strides 1; paired: one channel, 5..8 filters,
+    # float32 on AVX-512; direct: the rest) with unequal strides and dilations
+    rng = np.random.default_rng(f * 100 + c)
+    x = rng.standard_normal((2, 13, 40, c)).astype(dtype)
+    wt = rng.standard_normal((f, 3, 3, c)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    out = pyx_cnn.conv(x, wt, stride=stride, padding=0, bias=b, dilation=dilation)
+    ref = _conv_dilated_naive(x, wt, b, stride, dilation)
+    assert out.shape == ref.shape and out.dtype == dtype
+    scale = np.sqrt(9 * c) * 4
+    np.testing.assert_allclose(out, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    for threads in (1, 2):     # rows split between threads: the same values
+        pyx_cnn.set_num_threads(threads)
+        np.testing.assert_array_equal(
+            pyx_cnn.conv(x, wt, stride=stride, padding=0, bias=b, dilation=dilation), out)

@@ -15,10 +15,9 @@ right))``. ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
 (column) at the bottom (right): TensorFlow's rule, PyTorch's ``"same"`` at
 stride 1.
 
-Two kernels compute the forward pass: the direct SIMD kernel
-(:mod:`pyx_cnn._conv`: equal strides, no dilation: every network of the
-tutorial kind) and, for the rest, windows gathered into a matrix and one BLAS
-product (:mod:`pyx_cnn._conv_grad`), which also computes both gradients.
+The forward pass runs the direct SIMD kernels of :mod:`pyx_cnn._conv` for
+every stride and dilation. The gradients run on windows gathered into
+matrices and BLAS products (:mod:`pyx_cnn._conv_grad`).
 """
 import numpy as np
 
@@ -27,7 +26,7 @@ from .._threads import get_num_threads
 from .._validation import check_int
 
 __all__ = ["pair", "resolve_padding", "output_size", "effective_kernel", "pad",
-           "weight_layout", "uses_blas", "conv_forward", "conv_backward"]
+           "weight_layout", "conv_forward", "conv_backward"]
 
 
 def pair(value, name, minimum):
@@ -93,12 +92,6 @@ def weight_layout(filters, dtype=None):
         kh, kw * c, f)
 
 
-def uses_blas(stride, dilation):
-    """False when :func:`conv_forward` runs the direct kernel (equal strides, no
-    dilation), True when it gathers windows for a BLAS product."""
-    return not (stride[0] == stride[1] and tuple(dilation) == (1, 1))
-
-
 def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
     """The convolution of `x` and what :func:`conv_backward` needs.
 
@@ -123,16 +116,11 @@ def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilatio
     ho = output_size(h, kh, stride[0], pads[0], dilation[0])
     wo = output_size(w, kw, stride[1], pads[1], dilation[1])
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
-    nt = get_num_threads()
-    if not uses_blas(stride, dilation):
-        # a stride at least the padded extent gives one window whatever its value:
-        # the extent keeps the kernel's index arithmetic far from overflow
-        s = min(stride[0], max(xp.shape[1], xp.shape[2]))
-        _conv._conv2d_forward(xp, wk, bias, out, s, nt)
-    else:
-        # the filters' rows and the bias last: a column of ones in the windows adds it
-        wb = np.concatenate([wk.reshape(kh * kw * c, f), bias[np.newaxis]])
-        _conv_grad._conv2d_forward_windows(xp, wb, out, kh, kw, *stride, *dilation, nt)
+    # a stride at least the padded extent gives one window whatever its value:
+    # the extent keeps the kernel's index arithmetic far from overflow
+    kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
+    _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
+                          tuple(dilation))
     return out, (xp, wk, stride, pads, dilation)
 
 
