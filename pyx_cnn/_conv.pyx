@@ -34,6 +34,11 @@ All three take strides ``(sh, sw)`` and dilations ``(dh, dw)``: output pixel
 
 Both sum each output in the same order (bias, then over i, j, c) and split the
 work by output rows only, so results do not depend on the thread count.
+
+The filter and bias gradients run on the direct kernel's layout too (filters
+innermost: a register holds consecutive filters of one tap, the pixels are
+summed in order), in fixed groups of samples whose sums are then added in
+group order: also independent of the thread count.
 """
 import numpy as np
 
@@ -61,6 +66,14 @@ cdef extern from "conv_kernels.h" nogil:
                                   const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
     void pyx_conv_planar_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
                                   const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_conv_wgrad_row_f32(const pyx_conv_shape* s, const float* x, const float* g,
+                                float* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i)
+    void pyx_conv_wgrad_row_f64(const pyx_conv_shape* s, const double* x, const double* g,
+                                double* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i)
+    void pyx_conv_wgrad_bias_f32(const pyx_conv_shape* s, const float* g, float* bias_part,
+                                 Py_ssize_t n0, Py_ssize_t n1)
+    void pyx_conv_wgrad_bias_f64(const pyx_conv_shape* s, const double* g, double* bias_part,
+                                 Py_ssize_t n0, Py_ssize_t n1)
 
 # Below this many multiply-adds a call runs on one thread: starting the team
 # costs more than it saves.
@@ -224,3 +237,95 @@ def _conv2d_forward(
         for t in prange(n_chunks, num_threads=nt, schedule="dynamic"):
             _run_rows(planar, &s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
                       rows * t // n_chunks, rows * (t + 1) // n_chunks)
+
+
+# Filter gradients are summed per group of samples, about this many output
+# pixels each (from the shape alone), and the groups' sums added in order; at
+# most _MAX_GROUPS groups bound the workspace.
+cdef Py_ssize_t _GROUP_PIXELS = 4096
+cdef Py_ssize_t _MAX_GROUPS = 64
+
+
+def _conv2d_filter_grad(
+    const floating[:, :, :, ::1] x,
+    const floating[:, :, :, ::1] grad_out,
+    floating[:, :, ::1] grad_w,
+    floating[::1] grad_b,
+    stride,
+    int n_threads,
+    dilation=1,
+):
+    """grad_w, grad_b (overwritten): the gradients of the filters and the bias.
+
+    ``grad_w[i, j*C + c, f] = sum_{n, y, x} x[n, y*sh + i*dh, x*sw + j*dw, c] * grad_out[n, y, x, f]``
+    (`x` padded, ``(N, Hp, Wp, C)``; `grad_w` in the forward kernel's layout
+    ``(kh, kw*C, F)``) and ``grad_b[f] = sum_{n, y, x} grad_out[n, y, x, f]``.
+    `stride` and `dilation` are ints or pairs.
+    """
+    cdef Py_ssize_t n_batch = x.shape[0]
+    cdef Py_ssize_t channels = x.shape[3]
+    cdef Py_ssize_t kh = grad_w.shape[0]
+    cdef Py_ssize_t run = grad_w.shape[1]
+    cdef Py_ssize_t n_filters = grad_w.shape[2]
+    cdef Py_ssize_t h_out = grad_out.shape[1]
+    cdef Py_ssize_t w_out = grad_out.shape[2]
+    cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item, grp, i, n0, n1
+    cdef pyx_conv_shape s
+    cdef const floating[:, :, :, ::1] g_k = grad_out
+    cdef floating[:, :, :, ::1] part
+    cdef floating[:, ::1] bias_part
+    cdef int nt
+    sh, sw = _pair(stride)
+    dh, dw = _pair(dilation)
+    dtype = np.float32 if floating is float else np.float64
+    if n_batch == 0 or h_out == 0 or w_out == 0 or n_filters == 0 or channels == 0:
+        np.asarray(grad_w)[...] = 0
+        np.asarray(grad_b)[...] = 0
+        return
+    lanes = pyx_conv_direct_lanes(floating is double, n_filters)
+    fp = (n_filters + lanes - 1) // lanes * lanes
+    if fp != n_filters:     # whole registers of filters: the gradient's zero-padded copy
+        g_pad = np.zeros((n_batch, h_out, w_out, fp), dtype=dtype)
+        g_pad[..., :n_filters] = grad_out
+        g_k = g_pad
+    s.in_h = x.shape[1]
+    s.in_w = x.shape[2]
+    s.channels = channels
+    s.kh = kh
+    s.kw = run // channels
+    s.filters = n_filters
+    s.filters_padded = fp
+    s.out_h = h_out
+    s.out_w = w_out
+    s.stride_h = sh
+    s.stride_w = sw
+    s.dilation_h = dh
+    s.dilation_w = dw
+    # (cdivision: C integer division, so ceilings are written out)
+    per_group = max(1, (_GROUP_PIXELS + h_out * w_out - 1) // (h_out * w_out),
+                    (n_batch + _MAX_GROUPS - 1) // _MAX_GROUPS)
+    n_groups = (n_batch + per_group - 1) // per_group
+    part = np.empty((n_groups, kh, run, fp), dtype=dtype)
+    bias_part = np.empty((n_groups, fp), dtype=dtype)
+    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * kh, n_threads)
+    with nogil:
+        # work items (group, kernel row), handed out as threads come free; each
+        # writes its own slice of the workspace
+        for item in prange(n_groups * kh, num_threads=nt, schedule="dynamic"):
+            grp = item // kh
+            i = item - grp * kh
+            n0 = grp * per_group
+            n1 = min(n_batch, n0 + per_group)
+            if floating is float:
+                pyx_conv_wgrad_row_f32(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0], &part[grp, 0, 0, 0],
+                                       n0, n1, i)
+                if i == 0:
+                    pyx_conv_wgrad_bias_f32(&s, &g_k[0, 0, 0, 0], &bias_part[grp, 0], n0, n1)
+            else:
+                pyx_conv_wgrad_row_f64(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0], &part[grp, 0, 0, 0],
+                                       n0, n1, i)
+                if i == 0:
+                    pyx_conv_wgrad_bias_f64(&s, &g_k[0, 0, 0, 0], &bias_part[grp, 0], n0, n1)
+    # the groups' sums, added in group order
+    np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
+    np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]

@@ -64,4 +64,19 @@ void pyx_conv_planar_rows_f64(const pyx_conv_shape *s, const double *x_planar,
                               const double *w, const double *bias, double *out,
                               ptrdiff_t row_begin, ptrdiff_t row_end);
 
+/* Filter gradient, kernel row i, samples [n0, n1) (see conv_kernels_impl.h):
+ *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]
+ * with g (N, out_h, out_w, filters_padded) and part (kh, kw*C, filters_padded), where
+ * filters_padded is F rounded up to pyx_conv_direct_lanes(); only row i of part is
+ * written. And bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f]. Every sum
+ * runs in pixel order whatever the caller's split of the work. */
+void pyx_conv_wgrad_row_f32(const pyx_conv_shape *s, const float *x, const float *g,
+                            float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i);
+void pyx_conv_wgrad_row_f64(const pyx_conv_shape *s, const double *x, const double *g,
+                            double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i);
+void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g, float *bias_part,
+                             ptrdiff_t n0, ptrdiff_t n1);
+void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g, double *bias_part,
+                             ptrdiff_t n0, ptrdiff_t n1);
+
 #endif

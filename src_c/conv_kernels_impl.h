@@ -395,6 +395,106 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
     }
 }
 
+/* Filter gradient (direct, "filters innermost"): for kernel row i and the samples
+ * [n0, n1),
+ *
+ *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]
+ *
+ * (g: (N, Ho, Wo, Fp), the filter axis zero-padded to whole registers; part: (kh, kw*C,
+ * Fp)). A block of TB taps (consecutive values of one run of the window) times one
+ * register of filters accumulates in registers over every pixel, in pixel order: each
+ * pixel adds the outer product of TB input values (contiguous in memory) and the
+ * pixel's register of output gradients. */
+#if PYX_REGS >= 32
+#define WGRAD_MAX_TB 16
+#else
+#define WGRAD_MAX_TB 12
+#endif
+
+INLINE void PYX_FN(wgrad_block)(
+    const int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
+    ptrdiff_t row_offset, ptrdiff_t tap_offset, ptrdiff_t f0, T *part)
+{
+    const ptrdiff_t C = s->channels, fp = s->filters_padded;
+    const ptrdiff_t xrs = s->in_w * C, step = s->stride_w * C;
+    V acc[WGRAD_MAX_TB];
+#pragma GCC unroll 16
+    for (int t = 0; t < TB; t++)
+        acc[t] = (V){0};
+    for (ptrdiff_t n = n0; n < n1; n++)
+        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+            const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + row_offset + tap_offset;
+            const T *gr = g + (n * s->out_h + oy) * s->out_w * fp + f0;
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                const V gv = LOADU(gr + ox * fp);
+                const T *xp = xr + ox * step;
+#pragma GCC unroll 16
+                for (int t = 0; t < TB; t++)
+                    acc[t] += xp[t] * gv;
+            }
+        }
+#pragma GCC unroll 16
+    for (int t = 0; t < TB; t++)
+        STOREU(part + t * fp + f0, acc[t]);
+}
+
+static void PYX_FN(wgrad_block_n)(
+    int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
+    ptrdiff_t row_offset, ptrdiff_t tap_offset, ptrdiff_t f0, T *part)
+{
+    switch (TB) {
+#define PYX_WGRAD_CASE(K) \
+    case K: PYX_FN(wgrad_block)(K, s, x, g, n0, n1, row_offset, tap_offset, f0, part); return;
+    PYX_WGRAD_CASE(1) PYX_WGRAD_CASE(2) PYX_WGRAD_CASE(3) PYX_WGRAD_CASE(4)
+    PYX_WGRAD_CASE(5) PYX_WGRAD_CASE(6) PYX_WGRAD_CASE(7) PYX_WGRAD_CASE(8)
+    PYX_WGRAD_CASE(9) PYX_WGRAD_CASE(10) PYX_WGRAD_CASE(11) PYX_WGRAD_CASE(12)
+#if WGRAD_MAX_TB > 12
+    PYX_WGRAD_CASE(13) PYX_WGRAD_CASE(14) PYX_WGRAD_CASE(15) PYX_WGRAD_CASE(16)
+#endif
+#undef PYX_WGRAD_CASE
+    default: return;
+    }
+}
+
+/* Kernel row i of part (kw*C rows of Fp values) from samples [n0, n1). A run of more
+ * than WGRAD_MAX_TB taps is cut into blocks of equal sizes. */
+__attribute__((unused)) static void PYX_FN(wgrad_row)(
+    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
+    ptrdiff_t i)
+{
+    const ptrdiff_t C = s->channels, fp = s->filters_padded;
+    const int dilated = s->dilation_w > 1 && s->kw > 1;
+    const ptrdiff_t runs = dilated ? s->kw : 1, run = dilated ? C : s->kw * C;
+    const ptrdiff_t run_step = s->dilation_w * C;
+    const ptrdiff_t row_offset = i * s->dilation_h * s->in_w * C;
+    const ptrdiff_t n_blocks = (run + WGRAD_MAX_TB - 1) / WGRAD_MAX_TB;
+    T *part_i = part + i * s->kw * C * fp;
+    for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES)
+        for (ptrdiff_t jr = 0; jr < runs; jr++) {
+            ptrdiff_t k = 0;
+            for (ptrdiff_t b = 0; b < n_blocks; b++) {
+                const ptrdiff_t tb = (run - k) / (n_blocks - b);
+                PYX_FN(wgrad_block_n)((int)tb, s, x, g, n0, n1, row_offset,
+                                      jr * run_step + k, f0, part_i + (jr * run + k) * fp);
+                k += tb;
+            }
+        }
+}
+
+/* bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f], in pixel order. */
+__attribute__((unused)) static void PYX_FN(wgrad_bias)(
+    const pyx_conv_shape *s, const T *g, T *bias_part, ptrdiff_t n0, ptrdiff_t n1)
+{
+    const ptrdiff_t fp = s->filters_padded, pixels = s->out_h * s->out_w;
+    for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES) {
+        V acc = (V){0};
+        for (ptrdiff_t p = n0 * pixels; p < n1 * pixels; p++)
+            acc += LOADU(g + p * fp + f0);
+        STOREU(bias_part + f0, acc);
+    }
+}
+#undef WGRAD_MAX_TB
+
 #undef PLANAR_NB
 #undef PLANAR_MAX_NB
 #undef DIRECT_MAX_R

@@ -189,6 +189,36 @@ int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
         }                                                                                 \
     }
 
+#define PYX_DISPATCH_WGRAD(SUF, T)                                                        \
+    void pyx_conv_wgrad_row_##SUF(const pyx_conv_shape *s, const T *x, const T *g, T *part,   \
+                                  ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i)                    \
+    {                                                                                         \
+        switch (PYX_X86 ? isa() : ISA_GENERIC) {                                              \
+        case ISA_AVX512:                                                                      \
+            if (pyx_conv_direct_lanes(sizeof(T) == 8, s->filters) * (int)sizeof(T) == 64)     \
+                wgrad_row_avx512_##SUF(s, x, g, part, n0, n1, i);                             \
+            else                                                                              \
+                wgrad_row_avx512y_##SUF(s, x, g, part, n0, n1, i);                            \
+            return;                                                                           \
+        case ISA_AVX2: wgrad_row_avx2_##SUF(s, x, g, part, n0, n1, i); return;                \
+        default: wgrad_row_generic_##SUF(s, x, g, part, n0, n1, i); return;                   \
+        }                                                                                     \
+    }                                                                                         \
+    void pyx_conv_wgrad_bias_##SUF(const pyx_conv_shape *s, const T *g, T *bias_part,         \
+                                   ptrdiff_t n0, ptrdiff_t n1)                                \
+    {                                                                                         \
+        switch (PYX_X86 ? isa() : ISA_GENERIC) {                                              \
+        case ISA_AVX512:                                                                      \
+            if (pyx_conv_direct_lanes(sizeof(T) == 8, s->filters) * (int)sizeof(T) == 64)     \
+                wgrad_bias_avx512_##SUF(s, g, bias_part, n0, n1);                             \
+            else                                                                              \
+                wgrad_bias_avx512y_##SUF(s, g, bias_part, n0, n1);                            \
+            return;                                                                           \
+        case ISA_AVX2: wgrad_bias_avx2_##SUF(s, g, bias_part, n0, n1); return;                \
+        default: wgrad_bias_generic_##SUF(s, g, bias_part, n0, n1); return;                   \
+        }                                                                                     \
+    }
+
 #if !PYX_X86
 /* Only the generic copy exists: make the dispatch's other names point at it. */
 #define direct_rows_avx512_f32 direct_rows_generic_f32
@@ -201,6 +231,18 @@ int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
 #define direct_rows_avx2_f64 direct_rows_generic_f64
 #define planar_rows_avx512_f64 planar_rows_generic_f64
 #define planar_rows_avx2_f64 planar_rows_generic_f64
+#define wgrad_row_avx512_f32 wgrad_row_generic_f32
+#define wgrad_row_avx512y_f32 wgrad_row_generic_f32
+#define wgrad_row_avx2_f32 wgrad_row_generic_f32
+#define wgrad_bias_avx512_f32 wgrad_bias_generic_f32
+#define wgrad_bias_avx512y_f32 wgrad_bias_generic_f32
+#define wgrad_bias_avx2_f32 wgrad_bias_generic_f32
+#define wgrad_row_avx512_f64 wgrad_row_generic_f64
+#define wgrad_row_avx512y_f64 wgrad_row_generic_f64
+#define wgrad_row_avx2_f64 wgrad_row_generic_f64
+#define wgrad_bias_avx512_f64 wgrad_bias_generic_f64
+#define wgrad_bias_avx512y_f64 wgrad_bias_generic_f64
+#define wgrad_bias_avx2_f64 wgrad_bias_generic_f64
 #endif
 
 #if PYX_X86
@@ -215,3 +257,5 @@ int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
 
 PYX_DISPATCH_DIRECT(f32, float)
 PYX_DISPATCH_DIRECT(f64, double)
+PYX_DISPATCH_WGRAD(f32, float)
+PYX_DISPATCH_WGRAD(f64, double)

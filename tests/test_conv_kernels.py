@@ -172,3 +172,59 @@ def test_direct_planar_and_paired_kernels_take_strides_and_dilations(f, c, strid
         pyx_cnn.set_num_threads(threads)
         np.testing.assert_array_equal(
             pyx_cnn.conv(x, wt, stride=stride, padding=0, bias=b, dilation=dilation), out)
+
+
+def _filter_grad_naive(x, g, kh, kw, stride, dilation):
+    """dL/dW in the kernels' layout (kh, kw*C, F) and dL/db, in float64: for each
+    tap (i, j), the input values under it times the output gradients, summed."""
+    (sh, sw), (dh, dw) = stride, dilation
+    n, ho, wo, f = g.shape
+    c = x.shape[3]
+    gw = np.zeros((kh, kw, c, f))
+    for i in range(kh):
+        for j in range(kw):
+            taps = x[:, i * dh: i * dh + (ho - 1) * sh + 1: sh,
+                     j * dw: j * dw + (wo - 1) * sw + 1: sw].astype(np.float64)
+            gw[i, j] = np.einsum("nyxc,nyxf->cf", taps, g.astype(np.float64))
+    return gw.reshape(kh, kw * c, f), g.astype(np.float64).sum(axis=(0, 1, 2))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f, c, k", [(1, 1, 5), (3, 2, 3), (6, 1, 5), (8, 3, 3), (9, 2, 2),
+                                     (16, 8, 3), (17, 1, 3), (33, 5, 1), (4, 19, 3)])
+@pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((1, 1), (2, 2)),
+                                              ((2, 1), (1, 3)), ((3, 2), (2, 1))])
+def test_filter_gradient_kernel_matches_loops(f, c, k, stride, dilation, dtype):
+    rng = np.random.default_rng(f * 31 + c * 7 + k)
+    n = 13                               # several groups of samples, the last one short
+    h, w = 9 + (k - 1) * dilation[0], 11 + (k - 1) * dilation[1]
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    ho = (h - (k - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (w - (k - 1) * dilation[1] - 1) // stride[1] + 1
+    g = rng.standard_normal((n, ho, wo, f)).astype(dtype)
+    ref_w, ref_b = _filter_grad_naive(x, g, k, k, stride, dilation)
+    results = []
+    for threads in (1, 2):
+        gw = np.full((k, k * c, f), np.nan, dtype)
+        gb = np.full(f, np.nan, dtype)
+        _conv._conv2d_filter_grad(x, g, gw, gb, stride, threads, dilation)
+        results.append((gw, gb))
+    scale = np.sqrt(n * ho * wo) * 4
+    np.testing.assert_allclose(results[0][0], ref_w, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    np.testing.assert_allclose(results[0][1], ref_b, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
+    # the groups' sums are added in order: the same bits whatever the thread count
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_filter_gradient_kernel_empty_and_special_values():
+    x = np.ones((2, 5, 5, 1))
+    g = np.zeros((2, 3, 3, 2))
+    g[1, 2, 2, 1] = np.nan
+    gw = np.empty((3, 3, 2))
+    gb = np.empty(2)
+    _conv._conv2d_filter_grad(x, g, gw, gb, 1, 1)
+    assert (gw[..., 0] == 0).all() and np.isnan(gw[..., 1]).all()
+    assert gb[0] == 0 and np.isnan(gb[1])
+    _conv._conv2d_filter_grad(x[:0], g[:0], gw, gb, 1, 1)       # no samples: zeros
+    assert (gw == 0).all() and (gb == 0).all()

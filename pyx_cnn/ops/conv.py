@@ -16,8 +16,10 @@ right))``. ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
 stride 1.
 
 The forward pass runs the direct SIMD kernels of :mod:`pyx_cnn._conv` for
-every stride and dilation. The gradients run on windows gathered into
-matrices and BLAS products (:mod:`pyx_cnn._conv_grad`).
+every stride and dilation; so does the input gradient at strides 1 (a
+convolution of the output gradient with the flipped filters). The filter and
+bias gradients, and the input gradient at other strides, run on windows
+gathered into matrices and BLAS products (:mod:`pyx_cnn._conv_grad`).
 """
 import numpy as np
 
@@ -139,10 +141,13 @@ def conv_backward(grad, saved, input_grad=True):
     nt = get_num_threads()
     gw = np.empty(wk.shape, dtype=xp.dtype)
     gb = np.empty(f, dtype=xp.dtype)
-    _conv_grad._conv2d_backward_weights(xp, grad, gw, gb, *stride, *dilation, nt)
+    kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
+    _conv._conv2d_filter_grad(xp, grad, gw, gb, kernel_stride, nt, tuple(dilation))
     grad_filters = gw.reshape(kh, run // c, c, f).transpose(3, 0, 1, 2)
     if not input_grad:
         return None, grad_filters, gb
+    if tuple(stride) == (1, 1):
+        return _input_grad_direct(grad, wk, xp.shape, pads, dilation), grad_filters, gb
     gxp = np.empty(xp.shape, dtype=xp.dtype)
     _conv_grad._conv2d_backward_input(grad, wk, gxp, *stride, *dilation, nt)
     (top, bottom), (left, right) = pads
@@ -150,6 +155,41 @@ def conv_backward(grad, saved, input_grad=True):
         h, w = xp.shape[1] - top - bottom, xp.shape[2] - left - right
         gxp = np.ascontiguousarray(gxp[:, top:top + h, left:left + w])
     return gxp, grad_filters, gb
+
+
+def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
+    """dL/dx at strides 1, as a convolution of `grad` run by the forward kernels.
+
+    With ``P`` the padded input, ``dL/dP[y, x, c] = sum_{i, j, f} G[y - i*dh,
+    x - j*dw, f] * W[f, i, j, c]``: a convolution of ``G``, zero-padded by the
+    kernel's extent less one on every side, with the filters flipped in ``i``
+    and ``j`` and their channel and filter axes swapped (``C`` outputs from
+    ``F`` inputs). Only the rows and columns of ``x`` itself are computed:
+    ``G``'s padding shrinks by the forward pass's ``top`` / ``left`` (a margin
+    wider than the kernel crops ``G`` instead).
+    """
+    n, ho, wo, f = grad.shape
+    kh, run, _ = wk.shape
+    c = padded_shape[3]
+    kw = run // c
+    (top, bottom), (left, right) = pads
+    h = padded_shape[1] - top - bottom
+    w = padded_shape[2] - left - right
+    dh, dw = dilation
+    ext_h, ext_w = (kh - 1) * dh, (kw - 1) * dw
+    g_pad = np.zeros((n, h + ext_h, w + ext_w, f), dtype=grad.dtype)
+    # G's row oy lands on row oy + (ext_h - top) of g_pad (likewise columns)
+    oy0, ox0 = max(0, top - ext_h), max(0, left - ext_w)
+    oy1, ox1 = min(ho, h + top), min(wo, w + left)
+    if oy0 < oy1 and ox0 < ox1:
+        g_pad[:, oy0 + ext_h - top:oy1 + ext_h - top, ox0 + ext_w - left:ox1 + ext_w - left] = (
+            grad[:, oy0:oy1, ox0:ox1])
+    w_flip = np.ascontiguousarray(
+        wk.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh, kw * f, c)
+    grad_x = np.empty((n, h, w, c), dtype=grad.dtype)
+    _conv._conv2d_forward(g_pad, w_flip, np.zeros(c, dtype=grad.dtype), grad_x, 1,
+                          get_num_threads(), tuple(dilation))
+    return grad_x
 
 
 def effective_kernel(kernel, dilation):
