@@ -4,7 +4,7 @@ batch norm, tanh.
 Four float32 cases, forward and backward each:
 
 - ``conv_dilated``: 16 filters of 3x3, dilation 2, padding "same" on 64x28x28x8
-  (``ops.conv``: windows gathered for BLAS products),
+  (``ops.conv``: the direct kernels, forward and backward),
 - ``avg_pool``: 2x2 windows every 2 on 64x28x28x8 (``ops.avg_pool``),
 - ``batch_norm``: training forward and backward on 64x16x16x32 (``ops.batch_norm``),
 - ``tanh``: on 64x28x28x8 (``ops.activations``).

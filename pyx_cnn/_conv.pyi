@@ -1,8 +1,10 @@
 import numpy as np
 from numpy.typing import NDArray
 
+IntOrPair = int | tuple[int, int]     # (along H, along W)
+
 def _isa() -> str: ...
-def _algorithm(n_filters: int, stride: int) -> str: ...   # "planar" or "direct"
+def _algorithm(n_filters: int, stride: IntOrPair) -> str: ...   # "planar" or "direct"
 def _direct_lanes(n_filters: int, is_double: bool) -> int: ...
 def _direct_pairs(n_filters: int, channels: int, stride: int, w_out: int,
                   is_double: bool) -> bool: ...
@@ -11,6 +13,16 @@ def _conv2d_forward(
     w: NDArray[np.floating],      # (kh, kw*C, F)
     bias: NDArray[np.floating],   # (F,)
     out: NDArray[np.floating],    # (N, Ho, Wo, F), written
-    stride: int,
+    stride: IntOrPair,
     n_threads: int,
+    dilation: IntOrPair = 1,
+) -> None: ...
+def _conv2d_filter_grad(
+    x: NDArray[np.floating],          # (N, Hp, Wp, C), padded input of the forward pass
+    grad_out: NDArray[np.floating],   # (N, Ho, Wo, F)
+    grad_w: NDArray[np.floating],     # (kh, kw*C, F), overwritten
+    grad_b: NDArray[np.floating],     # (F,), overwritten
+    stride: IntOrPair,
+    n_threads: int,
+    dilation: IntOrPair = 1,
 ) -> None: ...

@@ -1,37 +1,33 @@
-"""Convolution on gathered windows: the gradients of the input, the filters and the
-bias.
+"""The input gradient of a convolution at strides other than 1, on gathered windows.
 
 Private: :mod:`pyx_cnn.ops.conv` validates shapes, dtypes and memory layout
 before calling these, which are compiled without bounds checks (unless built
-with ``PYX_CNN_DEBUG=1``).
+with ``PYX_CNN_DEBUG=1``). The forward pass, the filter and bias gradients
+and the input gradient at strides 1 run on the direct kernels of
+:mod:`pyx_cnn._conv`.
 
 On the zero-padded input ``P`` a convolution computes
 
     out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * W[i, j*C+c, f]
 
-(strides ``sh, sw``, dilations ``dh, dw``). Gathering every window into one
-row of a matrix ``cols`` (im2col), with the columns in the filters' order
-(i, j, c), turns it and its gradients into matrix products, with
-``G = dL/dout`` (the forward pass ``out = cols @ W`` runs as a direct
-convolution in :mod:`pyx_cnn._conv` instead):
+(strides ``sh, sw``, dilations ``dh, dw``). With every window as one row of a
+matrix ``cols`` (im2col, the columns in the filters' order (i, j, c)), this is
+``out = cols @ W``, and with ``G = dL/dout`` the input gradient is the
+windows' gradients ``G @ W^T`` added back onto the input grid (col2im):
 
-    dL/dW   = cols^T @ G               (K, windows) x (windows, F)
-    dL/dP  += col2im(G @ W^T)          the windows' gradients added back
-    dL/dbias = sum of G's rows         (a column of ones in cols gives it)
+    dL/dP += col2im(G @ W^T)           (windows, F) x (F, K), K = kh*kw*C
 
 Layouts
 -------
-x, grad_x : (N, Hp, Wp, C)  padded input / its gradient, C-contiguous
-w, grad_w : (kh, kw*C, F)   the forward kernel's filter layout (K = kh*kw*C rows)
-out, grad_out : (N, Ho, Wo, F)
-bias, grad_b : (F,)
+grad_x : (N, Hp, Wp, C)     the padded input's gradient, C-contiguous
+w : (kh, kw*C, F)           the forward kernel's filter layout (K rows)
+grad_out : (N, Ho, Wo, F)
 
 The products run on SciPy's BLAS (:mod:`pyx_cnn._blas`), called from the
 kernels' own OpenMP threads, a chunk of output rows at a time (a chunk may run
 over several samples: bigger products run faster). Each thread takes a static
 slice of the batch: a sample's input gradient is written by one thread, so
-overlapping windows never race; the filter and bias gradients are summed per
-thread into private buffers, then added in thread order.
+overlapping windows never race.
 """
 from cython.parallel cimport prange
 
@@ -81,37 +77,13 @@ cdef inline Py_ssize_t _chunk_rows(const Windows* g, Py_ssize_t width, Py_ssize_
     return chunk if chunk < rows else rows
 
 
-cdef inline void _gather_windows(
-    const floating* x, floating* cols, Py_ssize_t width, Py_ssize_t row0, Py_ssize_t rows,
-    const Windows* g,
-) noexcept nogil:
-    """im2col of the batch's output rows ``row0 .. row0 + rows`` (row r is row
-    ``r % Ho`` of sample ``r // Ho``): one window per row of `cols`, rows of
-    `width` values; when ``width > K`` the value after the window is 1."""
-    cdef Py_ssize_t r, n, oy, ox, i, j, t
-    cdef const floating* src
-    cdef floating* dst
-    for r in range(row0, row0 + rows):
-        n = r // g.h_out
-        oy = r - n * g.h_out
-        for ox in range(g.w_out):
-            dst = cols + ((r - row0) * g.w_out + ox) * width
-            for i in range(g.kh):
-                src = x + n * g.x_sample + (oy * g.sh + i * g.dh) * g.x_row + ox * g.sw * g.channels
-                for j in range(g.runs):
-                    for t in range(g.run):
-                        dst[t] = src[t]
-                    dst += g.run
-                    src += g.run_step
-            if width > g.k:
-                dst[0] = 1
-
-
 cdef inline void _scatter_windows(
     const floating* cols, floating* gx, Py_ssize_t row0, Py_ssize_t rows, const Windows* g,
 ) noexcept nogil:
-    """col2im: the adjoint of :func:`_gather_windows` (rows of K values; overlapping
-    windows add up)."""
+    """col2im of the batch's output rows ``row0 .. row0 + rows`` (row r is row
+    ``r % Ho`` of sample ``r // Ho``): each row of `cols` (K values, one
+    window's gradient) is added onto the input grid under its window;
+    overlapping windows add up."""
     cdef Py_ssize_t r, n, oy, ox, i, j, t
     cdef floating* dst
     cdef const floating* src = cols
@@ -170,86 +142,3 @@ def _conv2d_backward_input(
                      &w[0, 0, 0], <int>n_filters, 0, buf, <int>g.k)
                 _scatter_windows(buf, &grad_x[0, 0, 0, 0], row0, rows, &g)
                 row0 = row0 + rows
-
-
-def _conv2d_backward_weights(
-    const floating[:, :, :, ::1] x,
-    const floating[:, :, :, ::1] grad_out,
-    floating[:, :, ::1] grad_w,
-    floating[::1] grad_b,
-    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-    int n_threads,
-):
-    """grad_w, grad_b (overwritten) = the gradients of the filters and the bias:
-    ``[cols, 1]^T @ G_chunk`` summed over the chunks (one BLAS product each; the
-    column of ones gives the bias gradient as the last row)."""
-    cdef Py_ssize_t n_batch = x.shape[0]
-    cdef Py_ssize_t channels = x.shape[3]
-    cdef Py_ssize_t kh = grad_w.shape[0]
-    cdef Py_ssize_t n_filters = grad_w.shape[2]
-    cdef Py_ssize_t kw = grad_w.shape[1] // channels if channels else 0
-    cdef Windows g = _windows(grad_out.shape[1], grad_out.shape[2], kh, kw, channels,
-                              sh, sw, dh, dw, x.shape[2], x.shape[1])
-    cdef Py_ssize_t width = g.k + 1
-    cdef Py_ssize_t part = width * n_filters
-    cdef Py_ssize_t chunk, t, n0, n1, row0, rows, q, f
-    cdef floating[:, ::1] cols
-    cdef floating[:, ::1] acc
-    cdef floating* buf
-    cdef floating* gw
-    cdef floating* gb
-    cdef int nt
-    grad_w[...] = 0
-    grad_b[...] = 0
-    if n_batch == 0 or g.h_out == 0 or g.w_out == 0 or n_filters == 0:
-        return
-    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_batch, n_threads)
-    chunk = _chunk_rows(&g, width, n_batch * g.h_out)
-    dtype = np.float32 if floating is float else np.float64
-    cols = np.empty((nt, chunk * g.w_out * width), dtype=dtype)
-    acc = np.zeros((nt, part), dtype=dtype)
-    with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-            n0 = t * n_batch // nt
-            n1 = (t + 1) * n_batch // nt
-            buf = &cols[t, 0]
-            row0 = n0 * g.h_out
-            while row0 < n1 * g.h_out:
-                rows = min(chunk, n1 * g.h_out - row0)
-                _gather_windows(&x[0, 0, 0, 0], buf, width, row0, rows, &g)
-                gemm(True, False, <int>width, <int>n_filters, <int>(rows * g.w_out), 1,
-                     buf, <int>width, &grad_out[0, 0, 0, 0] + row0 * g.w_out * n_filters,
-                     <int>n_filters, 1, &acc[t, 0], <int>n_filters)
-                row0 = row0 + rows
-        gw = &grad_w[0, 0, 0]
-        gb = &grad_b[0]
-        for t in range(nt):
-            for q in range(g.k * n_filters):
-                gw[q] += acc[t, q]
-            for f in range(n_filters):
-                gb[f] += acc[t, g.k * n_filters + f]
-
-
-def _im2col(
-    const floating[:, :, :, ::1] x,
-    floating[:, ::1] cols,
-    Py_ssize_t kh, Py_ssize_t kw,
-    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
-    int n_threads,
-):
-    """cols[(n*Ho + y)*Wo + x, (i*kw + j)*C + c] = x[n, y*sh + i*dh, x*sw + j*dw, c]
-    (and 1 in a last extra column when ``cols`` has ``kh*kw*C + 1`` columns): the
-    gather the kernels above use, for the tests and for readers."""
-    cdef Py_ssize_t n_batch = x.shape[0]
-    cdef Py_ssize_t h_out = (x.shape[1] - (kh - 1) * dh - 1) // sh + 1
-    cdef Py_ssize_t w_out = (x.shape[2] - (kw - 1) * dw - 1) // sw + 1
-    cdef Windows g = _windows(h_out, w_out, kh, kw, x.shape[3], sh, sw, dh, dw,
-                              x.shape[2], x.shape[1])
-    cdef Py_ssize_t width = cols.shape[1]
-    cdef Py_ssize_t r
-    cdef int nt = threads_for(n_batch * h_out * w_out * g.k, n_batch * h_out, n_threads)
-    if n_batch == 0 or h_out <= 0 or w_out <= 0:
-        return
-    with nogil:
-        for r in prange(n_batch * h_out, num_threads=nt, schedule="static"):
-            _gather_windows(&x[0, 0, 0, 0], &cols[0, 0] + r * w_out * width, width, r, 1, &g)

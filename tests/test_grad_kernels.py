@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 import pyx_cnn
-from pyx_cnn import _activation, _conv_grad, _max_pool
+from pyx_cnn import _activation, _conv, _conv_grad, _max_pool
+from pyx_cnn.ops import conv as conv_op
 from reference import conv_naive, maxpool_naive
 
 
@@ -42,14 +43,25 @@ def run_conv_grads(x, w, g, stride, padding, dtype, threads):
     xp = np.zeros((n, h + 2 * padding, wd + 2 * padding, c), dtype=dtype)
     xp[:, padding:padding + h, padding:padding + wd] = x
     g = g.astype(dtype)
+    # the windows' kernel, which the op uses at strides other than 1
     gxp = np.full(xp.shape, np.nan, dtype=dtype)     # must be overwritten everywhere
     _conv_grad._conv2d_backward_input(g, kernel_layout(w.astype(dtype)), gxp, stride, stride, 1, 1,
                                       threads)
     gw = np.full((kh, kw * c, f), np.nan, dtype=dtype)
     gb = np.full(f, np.nan, dtype=dtype)
-    _conv_grad._conv2d_backward_weights(xp, g, gw, gb, stride, stride, 1, 1, threads)
+    _conv._conv2d_filter_grad(xp, g, gw, gb, stride, threads)
     dx = gxp[:, padding:padding + h, padding:padding + wd]
     dw = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
+    # the op (at strides 1 its input gradient is a convolution on the forward kernels)
+    pyx_cnn.set_num_threads(threads)
+    _, saved = conv_op.conv_forward(x.astype(dtype), w.astype(dtype), np.zeros(f, dtype),
+                                    (stride, stride), ((padding, padding), (padding, padding)))
+    op_dx, op_dw, op_db = conv_op.conv_backward(g, saved)
+    pyx_cnn.set_num_threads(None)
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(op_dx, dx, rtol=tol, atol=tol * 10)
+    np.testing.assert_array_equal(op_dw, dw)
+    np.testing.assert_array_equal(op_db, gb)
     return dx, dw, gb, gxp
 
 
@@ -198,24 +210,6 @@ def test_relu_and_sigmoid_backward(dtype):
     _activation._sigmoid_backward(s, g, out, 2)
     ref = g.astype(np.float64) * s * (1 - s.astype(np.float64))
     np.testing.assert_allclose(out, ref, rtol=1e-5 if dtype == np.float32 else 1e-13)
-
-
-@pytest.mark.parametrize("shape,kh,kw,stride", [((2, 7, 6, 3), 3, 2, 1), ((3, 9, 9, 2), 2, 2, 2),
-                                                ((40, 30, 30, 4), 3, 3, 1)])
-@pytest.mark.parametrize("threads", [1, 2])
-@pytest.mark.parametrize("ones", [False, True])
-def test_im2col_matches_sliding_windows(shape, kh, kw, stride, threads, ones):
-    rng = np.random.default_rng(len(shape) + kh)
-    x = rng.standard_normal(shape)
-    n, h, w, c = shape
-    win = np.lib.stride_tricks.sliding_window_view(x, (kh, kw), axis=(1, 2))
-    win = win[:, ::stride, ::stride]                       # (N, Ho, Wo, C, kh, kw)
-    ref = win.transpose(0, 1, 2, 4, 5, 3).reshape(-1, kh * kw * c)
-    cols = np.full((ref.shape[0], ref.shape[1] + ones), np.nan)
-    _conv_grad._im2col(x, cols, kh, kw, stride, stride, 1, 1, threads)
-    np.testing.assert_array_equal(cols[:, :ref.shape[1]], ref)
-    if ones:
-        np.testing.assert_array_equal(cols[:, -1], 1.0)
 
 
 def test_elementwise_backward_threaded_sizes():
