@@ -24,7 +24,9 @@ AVX-512, AVX2+FMA and the baseline instruction set, chosen at run time):
   of pixels x registers of filters accumulates in registers. Used when F fills
   a register, or a stride is not 1.
   For one input channel, strides 1 and 5..8 filters in float32 on AVX-512, a
-  register holds two neighbouring pixels x 8 filters (*paired*).
+  register holds two neighbouring pixels x 8 filters (*paired*); for other shapes
+  with at most 8 filters and runs of an even length, two neighbouring taps of a
+  window x 8 filters (*tap-paired*), the two partial sums added at the end.
 - *planar*: SIMD registers hold consecutive output columns of one filter, read
   from a planar (N, C, Hp, Wp) copy of the input. Used for strides 1 and
   F <= 4, where the direct kernel would leave most SIMD lanes empty.
@@ -57,6 +59,8 @@ cdef extern from "conv_kernels.h" nogil:
     int pyx_conv_direct_lanes(int is_double, Py_ssize_t filters)
     int pyx_conv_direct_pairs(int is_double, Py_ssize_t filters, Py_ssize_t channels,
                               Py_ssize_t stride, Py_ssize_t out_w)
+    int pyx_conv_direct_tap_pairs(int is_double, Py_ssize_t filters, Py_ssize_t run,
+                                  int pixel_pairs)
     const char* pyx_conv_isa()
     void pyx_conv_direct_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
                                   const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
@@ -108,6 +112,13 @@ def _direct_pairs(Py_ssize_t n_filters, Py_ssize_t channels, Py_ssize_t stride,
                   Py_ssize_t w_out, bint is_double):
     """True when the direct kernel packs two output pixels per register for this shape."""
     return bool(pyx_conv_direct_pairs(is_double, n_filters, channels, stride, w_out))
+
+
+def _direct_tap_pairs(Py_ssize_t n_filters, Py_ssize_t run, bint pixel_pairs,
+                      bint is_double):
+    """True when the direct kernel packs two taps per register (`run`: the length of a
+    window's runs, kw*C or, with dilation along W, C)."""
+    return bool(pyx_conv_direct_tap_pairs(is_double, n_filters, run, pixel_pairs))
 
 
 def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
@@ -215,6 +226,18 @@ def _conv2d_forward(
             w_pair = w_pad
             b_pair = b_pad
             _pair_up(w, bias, w_pair, b_pair)
+            w_k = w_pad
+            b_k = b_pad
+        elif pyx_conv_direct_tap_pairs(floating is double, n_filters,
+                                       channels if dw > 1 and run > channels else run, pairs):
+            # taps k, k+1 of a run side by side in a register: lane 2f + q holds
+            # w[i, 2p + q, f]; the bias in the even lanes
+            s.filters_padded = 16
+            w_pad = _aligned_zeros((kh, run // 2, 16), dtype)
+            w_pad[:, :, :2 * n_filters] = np.asarray(w).reshape(
+                kh, run // 2, 2, n_filters).transpose(0, 1, 3, 2).reshape(kh, run // 2, -1)
+            b_pad = np.zeros(16, dtype=dtype)
+            b_pad[0:2 * n_filters:2] = bias
             w_k = w_pad
             b_k = b_pad
         else:

@@ -48,6 +48,14 @@ int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters);
 int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
                           ptrdiff_t stride, ptrdiff_t out_w);
 
+/* 1 when the direct kernel uses its tap-paired form: `run` is the length of a window's
+ * runs (kw*C, or C with dilation along W) and `pixel_pairs` what pyx_conv_direct_pairs
+ * says. It then reads the weights as (kh, kw*C/2, 16), lane 2f + q of row p holding
+ * w[i, 2p + q, f] (F <= 8 zero-padded to 8), bias as (16,) with bias[f] in lane 2f and
+ * zeros in the odd lanes, and filters_padded must be 16. */
+int pyx_conv_direct_tap_pairs(int is_double, ptrdiff_t filters, ptrdiff_t run,
+                              int pixel_pairs);
+
 /* Name of the instruction set the kernels dispatch to ("avx512f", "avx2", "generic"). */
 const char *pyx_conv_isa(void);
 

@@ -155,6 +155,20 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
 }
 
 #if PYX_PAIRS
+/* dst[0 .. n) = lanes first .. first + n of v, for 1 <= n <= 8: copies of a size known
+ * at compile time (a loop of variable length would become a call to memcpy). */
+INLINE void PYX_FN(store_lanes)(T *dst, V v, int first, ptrdiff_t n)
+{
+    switch (n) {
+#define PYX_STORE_CASE(K) \
+    case K: for (int l = 0; l < K; l++) dst[l] = v[first + l]; return;
+    PYX_STORE_CASE(1) PYX_STORE_CASE(2) PYX_STORE_CASE(3) PYX_STORE_CASE(4)
+    PYX_STORE_CASE(5) PYX_STORE_CASE(6) PYX_STORE_CASE(7) PYX_STORE_CASE(8)
+#undef PYX_STORE_CASE
+    default: return;
+    }
+}
+
 /* Paired direct kernel (64-byte registers of float, one input channel, strides 1,
  * 5 <= F <= 8): a register holds two neighbouring output pixels x 8 filters. The two
  * input values under pixels ox and ox+1 are neighbours in memory, so one 64-bit
@@ -196,10 +210,8 @@ INLINE void PYX_FN(pair_block)(
         if (filters == 8) {
             STOREU(out_px + 2 * r * 8, o);
         } else {
-            for (ptrdiff_t f = 0; f < filters; f++) {
-                out_px[2 * r * filters + f] = o[f];
-                out_px[(2 * r + 1) * filters + f] = o[8 + f];
-            }
+            PYX_FN(store_lanes)(out_px + 2 * r * filters, o, 0, filters);
+            PYX_FN(store_lanes)(out_px + (2 * r + 1) * filters, o, 8, filters);
         }
     }
 }
@@ -248,6 +260,92 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
         if (ox < wo)
             PYX_FN(pair_block_n)(1, x_row + wo - 2, xrs, s->kw, s->dilation_w, w, s->kh, bias,
                                  out_row + (wo - 2) * F, F);
+    }
+}
+
+/* Tap-paired direct kernel (64-byte registers of float, F <= 8, windows whose runs have
+ * an even length): a register holds two neighbouring taps x 8 filters. The two input
+ * values of taps k and k+1 of a run are neighbours in memory, so one 64-bit broadcast
+ * puts them in alternate lanes, and the weights come interleaved: w2 (kh, kw*C/2, 16),
+ * lane 2f + q holding w[i, k + q, f]. Lane 2f + q sums filter f over the taps of parity
+ * q (the bias, in bias2's even lanes, starts the even sum); the two sums are added when
+ * stored. Every output value is computed in the same order whatever its block. */
+INLINE void PYX_FN(tappair_block)(
+    const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t runs, ptrdiff_t run,
+    ptrdiff_t run_step, ptrdiff_t step, const T *w2, ptrdiff_t kh, const T *bias2,
+    T *out_px, ptrdiff_t filters)
+{
+    V acc[PAIR_MAX_R];
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++)
+        acc[r] = LOADU(bias2);
+    for (ptrdiff_t i = 0; i < kh; i++)
+        for (ptrdiff_t jr = 0; jr < runs; jr++) {
+            const T *xi = x_win + i * x_row_stride + jr * run_step;
+            const T *wi = w2 + (i * runs + jr) * run * 8;
+            for (ptrdiff_t k = 0; k < run; k += 2) {
+                const V wv = LOADU(wi + k * 8);
+#pragma GCC unroll 16
+                for (int r = 0; r < R; r++) {
+                    /* the bits of x[k] and x[k + 1] under pixel r: moved, never computed
+                     * with, so they reach the lanes unchanged */
+                    const double pair = *(const PYX_FN(pairword) *)(xi + r * step + k);
+                    const PYX_FN(pairvec) b = {pair, pair, pair, pair, pair, pair, pair, pair};
+                    acc[r] += (V)b * wv;
+                }
+            }
+        }
+    /* lanes 0..7: filter f's even-tap sum plus its odd-tap sum */
+    const PYX_FN(lanevec) even = {0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14};
+    const PYX_FN(lanevec) odd = {1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15};
+#pragma GCC unroll 16
+    for (int r = 0; r < R; r++) {
+        const V sum = __builtin_shuffle(acc[r], even) + __builtin_shuffle(acc[r], odd);
+        PYX_FN(store_lanes)(out_px + r * filters, sum, 0, filters);
+    }
+}
+
+static void PYX_FN(tappair_block_n)(
+    int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t runs, ptrdiff_t run,
+    ptrdiff_t run_step, ptrdiff_t step, const T *w2, ptrdiff_t kh, const T *bias2,
+    T *out_px, ptrdiff_t filters)
+{
+    switch (R) {
+#define PYX_TAPPAIR_CASE(RR)                                                                \
+    case RR: PYX_FN(tappair_block)(RR, x_win, x_row_stride, runs, run, run_step, step, w2, \
+                                   kh, bias2, out_px, filters);                            \
+        return;
+    PYX_TAPPAIR_CASE(1) PYX_TAPPAIR_CASE(2) PYX_TAPPAIR_CASE(3) PYX_TAPPAIR_CASE(4)
+    PYX_TAPPAIR_CASE(5) PYX_TAPPAIR_CASE(6) PYX_TAPPAIR_CASE(7) PYX_TAPPAIR_CASE(8)
+    PYX_TAPPAIR_CASE(9) PYX_TAPPAIR_CASE(10) PYX_TAPPAIR_CASE(11) PYX_TAPPAIR_CASE(12)
+    PYX_TAPPAIR_CASE(13) PYX_TAPPAIR_CASE(14) PYX_TAPPAIR_CASE(15) PYX_TAPPAIR_CASE(16)
+#undef PYX_TAPPAIR_CASE
+    default: return;
+    }
+}
+
+/* A row cut into as few blocks of at most PAIR_MAX_R pixels as possible, of equal sizes. */
+__attribute__((unused)) static void PYX_FN(tappair_rows)(
+    const pyx_conv_shape *s, const T *x, const T *w2, const T *bias2, T *out,
+    ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t C = s->channels, wo = s->out_w, F = s->filters;
+    const int dilated = s->dilation_w > 1 && s->kw > 1;
+    const ptrdiff_t runs = dilated ? s->kw : 1, run = dilated ? C : s->kw * C;
+    const ptrdiff_t run_step = s->dilation_w * C, step = s->stride_w * C;
+    const ptrdiff_t xrs = s->dilation_h * s->in_w * C;
+    const ptrdiff_t n_blocks = (wo + PAIR_MAX_R - 1) / PAIR_MAX_R;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * C;
+        T *out_row = out + r * wo * F;
+        ptrdiff_t ox = 0;
+        for (ptrdiff_t b = 0; b < n_blocks; b++) {
+            const ptrdiff_t R = (wo - ox) / (n_blocks - b);
+            PYX_FN(tappair_block_n)((int)R, x_row + ox * step, xrs, runs, run, run_step, step,
+                                    w2, s->kh, bias2, out_row + ox * F, F);
+            ox += R;
+        }
     }
 }
 #undef PAIR_MAX_R

@@ -162,6 +162,20 @@ int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
 #endif
 }
 
+/* The tap-paired kernel (see conv_kernels_impl.h): AVX-512, float32, at most 8 filters,
+ * runs of an even length (`run`: kw*C, or C with dilation along W), where the pixel-paired
+ * kernel does not apply. */
+int pyx_conv_direct_tap_pairs(int is_double, ptrdiff_t filters, ptrdiff_t run,
+                              int pixel_pairs)
+{
+#if PYX_X86
+    return isa() == ISA_AVX512 && !is_double && filters <= 8 && run % 2 == 0 && !pixel_pairs;
+#else
+    (void)is_double; (void)filters; (void)run; (void)pixel_pairs;
+    return 0;
+#endif
+}
+
 #define PYX_DISPATCH_DIRECT(SUF, T)                                                       \
     void pyx_conv_direct_rows_##SUF(const pyx_conv_shape *s, const T *x, const T *w,      \
                                     const T *bias, T *out, ptrdiff_t r0, ptrdiff_t r1)    \
@@ -246,10 +260,22 @@ int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
 #endif
 
 #if PYX_X86
+static int pixel_pairs(const pyx_conv_shape *s)
+{
+    return pyx_conv_direct_pairs(0, s->filters, s->channels,
+                                 s->stride_h == 1 && s->stride_w == 1 ? 1 : 0, s->out_w);
+}
+
+static int tap_pairs(const pyx_conv_shape *s)
+{
+    const int dilated = s->dilation_w > 1 && s->kw > 1;
+    return pyx_conv_direct_tap_pairs(0, s->filters, dilated ? s->channels : s->kw * s->channels,
+                                     pixel_pairs(s));
+}
+
 #define PYX_DIRECT_PAIRS_f32(s)                                                     \
-    (pyx_conv_direct_pairs(0, (s)->filters, (s)->channels,                            \
-                           (s)->stride_h == 1 && (s)->stride_w == 1 ? 1 : 0, (s)->out_w) \
-     && (pair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1))
+    ((pixel_pairs(s) && (pair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1))      \
+     || (tap_pairs(s) && (tappair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1)))
 #else
 #define PYX_DIRECT_PAIRS_f32(s) 0
 #endif

@@ -150,7 +150,8 @@ def _conv_dilated_naive(x, w, b, stride, dilation):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("f, c", [(2, 3), (4, 1), (6, 1), (8, 1), (16, 8), (5, 2), (33, 3)])
+@pytest.mark.parametrize("f, c", [(2, 3), (4, 1), (6, 1), (8, 1), (16, 8), (5, 2), (33, 3),
+                                  (7, 4), (3, 2), (8, 6)])
 @pytest.mark.parametrize("stride, dilation", [
     ((1, 1), (2, 2)), ((1, 1), (1, 3)), ((1, 1), (3, 1)), ((2, 1), (1, 1)),
     ((1, 3), (2, 1)), ((2, 2), (2, 2)), ((3, 2), (1, 2)),
@@ -158,7 +159,8 @@ def _conv_dilated_naive(x, w, b, stride, dilation):
 def test_direct_planar_and_paired_kernels_take_strides_and_dilations(f, c, stride, dilation,
                                                                      dtype):
     # every algorithm (planar: F <= 4 at strides 1; paired: one channel, 5..8 filters,
-    # float32 on AVX-512; direct: the rest) with unequal strides and dilations
+    # float32 on AVX-512; tap-paired: F <= 8 and runs of an even length, float32 on
+    # AVX-512; direct: the rest) with unequal strides and dilations
     rng = np.random.default_rng(f * 100 + c)
     x = rng.standard_normal((2, 13, 40, c)).astype(dtype)
     wt = rng.standard_normal((f, 3, 3, c)).astype(dtype)
@@ -228,3 +230,21 @@ def test_filter_gradient_kernel_empty_and_special_values():
     assert gb[0] == 0 and np.isnan(gb[1])
     _conv._conv2d_filter_grad(x[:0], g[:0], gw, gb, 1, 1)       # no samples: zeros
     assert (gw == 0).all() and (gb == 0).all()
+
+
+def test_tap_paired_kernel_choice():
+    avx512 = _conv._isa() == "avx512f"
+    assert _conv._direct_tap_pairs(8, 16, False, False) == avx512
+    assert _conv._direct_tap_pairs(1, 2, False, False) == avx512
+    assert not _conv._direct_tap_pairs(8, 15, False, False)     # a run of odd length
+    assert not _conv._direct_tap_pairs(9, 16, False, False)     # more than 8 filters
+    assert not _conv._direct_tap_pairs(8, 16, True, False)      # the pixel pairs first
+    assert not _conv._direct_tap_pairs(8, 16, False, True)      # float64
+
+
+@pytest.mark.parametrize("f", [1, 3, 5, 7, 8])
+@pytest.mark.parametrize("w_out", [1, 2, 15, 16, 17, 33])
+def test_tap_paired_kernel_widths_and_filter_counts(f, w_out):
+    # rows of one block, of several balanced blocks; every filter count up to 8
+    _check(2, 6, w_out + 2, 4, f, 3, 3, 2 if f < 5 else 1, 1, np.float32, seed=f + w_out)
+    _check(2, 6, w_out + 2, 4, f, 3, 3, 2 if f < 5 else 1, 1, np.float64, seed=f + w_out)
