@@ -12,6 +12,16 @@ Rules (``RULES``), tried in order at each layer:
     ``ReLU`` followed by ``MaxPool2D`` runs as one pooling kernel that takes
     the maximum of the window and 0: the ReLU output never exists, and the
     backward pass is the pooling's, restricted to positive outputs.
+``batch_norm_into_conv``
+    At inference (``predict``, ``evaluate``, the validation passes of ``fit``), a
+    ``Conv2D`` without activation followed by ``BatchNormalization`` runs as one
+    convolution: with ``scale = gamma / sqrt(var + epsilon)`` (the running
+    variance), the filters ``W * scale`` (each filter by its channel's scale)
+    and the bias ``(b - mean) * scale + beta``, computed in float64 from the
+    current parameters and running statistics at every call (never stale), then
+    cast to the network's dtype. The normalised output is the convolution's
+    output: one pass over the feature map fewer. Training runs both layers' own
+    passes (the batch statistics), so its results are unchanged.
 ``activation_in_place``
     An activation layer after a ``Conv2D`` or ``Dense`` without activation is
     applied by that layer, in place on its output (one array fewer).
@@ -25,12 +35,16 @@ Rules (``RULES``), tried in order at each layer:
 from functools import partial
 from typing import Callable, NamedTuple
 
-from .layers import ActivationLayer, Conv2D, Dense, MaxPool2D, ReLU
+import numpy as np
 
-__all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax"]
+from .layers import ActivationLayer, BatchNormalization, Conv2D, Dense, MaxPool2D, ReLU
+from .ops import conv as conv_op
 
-RULES = ("relu_into_max_pool", "activation_in_place", "softmax_into_loss",
-         "sigmoid_into_loss")
+__all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
+           "fold_batch_norm"]
+
+RULES = ("relu_into_max_pool", "batch_norm_into_conv", "activation_in_place",
+         "softmax_into_loss", "sigmoid_into_loss")
 #: the final activations a loss can take over (the loss applies them itself)
 LOSS_ACTIVATIONS = ("softmax", "sigmoid")
 
@@ -60,6 +74,54 @@ def _identity_backward(grad):
     return grad
 
 
+def fold_batch_norm(conv, batch_norm):
+    """The filters and bias of one convolution equal to `conv` then `batch_norm` at inference.
+
+    Parameters
+    ----------
+    conv : Conv2D
+        Without activation (the normalisation acts on its raw output).
+    batch_norm : BatchNormalization
+        Built for `conv`'s output (one channel per filter).
+
+    Returns
+    -------
+    weights : ndarray, shape (F, kh, kw, C)
+        ``W * scale`` with ``scale = gamma / sqrt(var + epsilon)`` per filter.
+    bias : ndarray, shape (F,)
+        ``(b - mean) * scale + beta`` (``b`` zeros for a Conv2D without bias).
+
+    Both are computed in float64 from the current parameters and running
+    statistics, and returned in `conv`'s dtype.
+    """
+    gamma = batch_norm.params["gamma"].astype(np.float64)
+    beta = batch_norm.params["beta"].astype(np.float64)
+    mean = batch_norm.state["mean"].astype(np.float64)
+    var = batch_norm.state["var"].astype(np.float64)
+    scale = gamma / np.sqrt(var + batch_norm.epsilon)
+    weights = conv.params["W"].astype(np.float64) * scale[:, np.newaxis, np.newaxis, np.newaxis]
+    conv_bias = (conv.params["b"].astype(np.float64) if conv.use_bias
+                 else np.zeros(conv.filters))
+    bias = (conv_bias - mean) * scale + beta
+    return weights.astype(conv.dtype), bias.astype(conv.dtype)
+
+
+def _conv_batch_norm_forward(conv, batch_norm, x, training=False):
+    """Rule ``batch_norm_into_conv``: one folded convolution at inference, both
+    layers' own passes while training."""
+    if training:
+        return batch_norm._forward(conv._forward(x, training=True), training=True)
+    weights, bias = fold_batch_norm(conv, batch_norm)
+    out, _ = conv_op.conv_forward(x, weights, bias, *conv._geometry)
+    # as the layer's own inference pass leaves it: a backward pass needs training=True
+    batch_norm._out, batch_norm._saved = out, None
+    return out
+
+
+def _conv_batch_norm_backward(conv, batch_norm, grad):
+    return conv._backward(batch_norm._backward(grad))
+
+
 def plan(layers, fuse=True, logits=False):
     """The steps that run `layers` (see the module docstring).
 
@@ -85,6 +147,13 @@ def plan(layers, fuse=True, logits=False):
         if fuse and isinstance(layer, ReLU) and isinstance(nxt, MaxPool2D):
             steps.append(Step("relu_into_max_pool", (i, i + 1),
                               partial(nxt._forward, relu=True), nxt._backward))
+            i += 2
+            continue
+        if (fuse and isinstance(layer, Conv2D) and layer.activation is None
+                and isinstance(nxt, BatchNormalization)):
+            steps.append(Step("batch_norm_into_conv", (i, i + 1),
+                              partial(_conv_batch_norm_forward, layer, nxt),
+                              partial(_conv_batch_norm_backward, layer, nxt)))
             i += 2
             continue
         if (fuse and isinstance(layer, (Conv2D, Dense)) and layer.activation is None
