@@ -25,11 +25,12 @@ grad_out : (N, Ho, Wo, F)
 
 The products run on SciPy's BLAS (:mod:`pyx_cnn._blas`), called from the
 kernels' own OpenMP threads, a chunk of output rows at a time (a chunk may run
-over several samples: bigger products run faster). Each thread takes a static
-slice of the batch: a sample's input gradient is written by one thread, so
-overlapping windows never race.
+over several whole samples: bigger products run faster). The chunks lie on a
+grid fixed by the shape, so the result does not depend on the thread count;
+a sample's input gradient is written by one thread, so overlapping windows
+never race.
 """
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 import numpy as np
 
@@ -116,7 +117,7 @@ def _conv2d_backward_input(
     cdef Py_ssize_t kw = w.shape[1] // channels if channels else 0
     cdef Windows g = _windows(grad_out.shape[1], grad_out.shape[2], kh, kw, channels,
                               sh, sw, dh, dw, grad_x.shape[2], grad_x.shape[1])
-    cdef Py_ssize_t chunk, t, n0, n1, row0, rows
+    cdef Py_ssize_t chunk, per_item, n_items, item, row0, row_end, rows
     cdef floating[:, ::1] work
     cdef floating* buf
     cdef int nt
@@ -125,18 +126,28 @@ def _conv2d_backward_input(
     grad_x[...] = 0
     if g.h_out == 0 or g.w_out == 0 or n_filters == 0:
         return
-    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_batch, n_threads)
+    # the products' rows on a grid fixed by the shape (whole samples per product when
+    # a sample is smaller than a chunk, else chunks of one sample's rows), so that no
+    # thread count changes how an output row is computed
     chunk = _chunk_rows(&g, g.k, n_batch * g.h_out)
+    if chunk >= g.h_out:
+        per_item = chunk // g.h_out
+        chunk = per_item * g.h_out
+    else:
+        per_item = 1
+    n_items = (n_batch + per_item - 1) // per_item
+    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_items, n_threads)
     work = np.empty((nt, chunk * g.w_out * g.k),
                     dtype=np.float32 if floating is float else np.float64)
     with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static", chunksize=1):
-            n0 = t * n_batch // nt
-            n1 = (t + 1) * n_batch // nt
-            buf = &work[t, 0]
-            row0 = n0 * g.h_out
-            while row0 < n1 * g.h_out:
-                rows = min(chunk, n1 * g.h_out - row0)
+        # items of whole samples, handed out as threads come free: a sample's gradient
+        # is written by one thread, so overlapping windows never race
+        for item in prange(n_items, num_threads=nt, schedule="dynamic"):
+            buf = &work[threadid(), 0]
+            row0 = item * per_item * g.h_out
+            row_end = min(n_batch, (item + 1) * per_item) * g.h_out
+            while row0 < row_end:
+                rows = min(chunk, row_end - row0)
                 gemm(False, True, <int>(rows * g.w_out), <int>g.k, <int>n_filters, 1,
                      &grad_out[0, 0, 0, 0] + row0 * g.w_out * n_filters, <int>n_filters,
                      &w[0, 0, 0], <int>n_filters, 0, buf, <int>g.k)

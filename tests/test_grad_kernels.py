@@ -223,3 +223,22 @@ def test_elementwise_backward_threaded_sizes():
     s = 1 / (1 + np.exp(-y))
     _activation._sigmoid_backward(s, g, out, 2)
     np.testing.assert_allclose(out, g * s * (1 - s), rtol=1e-15)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape", [(9, 29, 31, 3), (3, 121, 127, 2)])  # chunks of samples / rows
+def test_strided_input_gradient_same_bits_on_any_thread_count(shape, dtype):
+    # big enough for a team of threads (the slices of the batch used to move where the
+    # BLAS products began, and the BLAS rounds a row by its place in a product)
+    rng = np.random.default_rng(11)
+    n, h, w, c = shape
+    wt = rng.standard_normal((37, 3, 4, c)).astype(dtype)
+    ho, wo = (h - 3) // 2 + 1, (w - 4) // 3 + 1
+    g = rng.standard_normal((n, ho, wo, 37)).astype(dtype)
+    results = []
+    for threads in (1, 2, 3):
+        gxp = np.empty(shape, dtype)
+        _conv_grad._conv2d_backward_input(g, kernel_layout(wt), gxp, 2, 3, 1, 1, threads)
+        results.append(gxp)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_array_equal(results[0], results[2])
