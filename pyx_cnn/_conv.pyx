@@ -130,6 +130,20 @@ def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
     return raw[offset:offset + n_bytes].view(dtype).reshape(shape)
 
 
+cdef pyx_conv_shape _shape(
+    Py_ssize_t[8] x_shape, Py_ssize_t kh, Py_ssize_t kw, Py_ssize_t filters,
+    Py_ssize_t filters_padded, Py_ssize_t h_out, Py_ssize_t w_out,
+    Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
+) noexcept:
+    """The kernels' description of a convolution of a padded (N, Hp, Wp, C) input."""
+    cdef pyx_conv_shape s
+    s.in_h, s.in_w, s.channels = x_shape[1], x_shape[2], x_shape[3]
+    s.kh, s.kw, s.filters, s.filters_padded = kh, kw, filters, filters_padded
+    s.out_h, s.out_w = h_out, w_out
+    s.stride_h, s.stride_w, s.dilation_h, s.dilation_w = sh, sw, dh, dw
+    return s
+
+
 cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
                    floating[:, :, ::1] w_pair, floating[::1] b_pair) noexcept:
     """w_pair[i, k, 2f] = w_pair[i, k, 2f+1] = w[i, k, f] (and bias likewise)."""
@@ -197,19 +211,7 @@ def _conv2d_forward(
     cdef floating[::1] b_pair
     if rows == 0 or w_out == 0:
         return
-    s.in_h = x.shape[1]
-    s.in_w = x.shape[2]
-    s.channels = channels
-    s.kh = kh
-    s.kw = run // channels
-    s.filters = n_filters
-    s.filters_padded = n_filters
-    s.out_h = h_out
-    s.out_w = w_out
-    s.stride_h = sh
-    s.stride_w = sw
-    s.dilation_h = dh
-    s.dilation_w = dw
+    s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
     if planar:
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
@@ -311,19 +313,7 @@ def _conv2d_filter_grad(
         g_pad = np.zeros((n_batch, h_out, w_out, fp), dtype=dtype)
         g_pad[..., :n_filters] = grad_out
         g_k = g_pad
-    s.in_h = x.shape[1]
-    s.in_w = x.shape[2]
-    s.channels = channels
-    s.kh = kh
-    s.kw = run // channels
-    s.filters = n_filters
-    s.filters_padded = fp
-    s.out_h = h_out
-    s.out_w = w_out
-    s.stride_h = sh
-    s.stride_w = sw
-    s.dilation_h = dh
-    s.dilation_w = dw
+    s = _shape(x.shape, kh, run // channels, n_filters, fp, h_out, w_out, sh, sw, dh, dw)
     # (cdivision: C integer division, so ceilings are written out)
     per_group = max(1, (_GROUP_PIXELS + h_out * w_out - 1) // (h_out * w_out),
                     (n_batch + _MAX_GROUPS - 1) // _MAX_GROUPS)
