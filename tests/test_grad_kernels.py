@@ -242,3 +242,28 @@ def test_strided_input_gradient_same_bits_on_any_thread_count(shape, dtype):
         results.append(gxp)
     np.testing.assert_array_equal(results[0], results[1])
     np.testing.assert_array_equal(results[0], results[2])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("pads", [((0, 0), (0, 0)), ((1, 2), (2, 1)), ((5, 4), (0, 6)),
+                                  ((7, 7), (7, 7))])
+@pytest.mark.parametrize("kernel, dilation", [((3, 3), (1, 1)), ((2, 4), (2, 1)), ((3, 2), (3, 2)),
+                                              ((1, 1), (1, 1))])
+def test_input_gradient_at_strides_1_equals_the_windows_kernel(pads, kernel, dilation, dtype):
+    # the convolution of the output gradient (margins wider than the kernel crop it)
+    # against the gathered windows' col2im of the padded input, cropped
+    rng = np.random.default_rng(sum(kernel) + sum(dilation) + pads[0][0])
+    x = rng.standard_normal((3, 9, 10, 4)).astype(dtype)
+    w = rng.standard_normal((6, *kernel, 4)).astype(dtype)
+    _, saved = conv_op.conv_forward(x, w, np.zeros(6, dtype), (1, 1), pads, dilation)
+    xp, wk = saved[0], saved[1]
+    g = rng.standard_normal((3, *conv_op.conv_forward(x, w, np.zeros(6, dtype), (1, 1), pads,
+                                                      dilation)[0].shape[1:3], 6)).astype(dtype)
+    dx, _, _ = conv_op.conv_backward(g, saved)
+    gxp = np.empty(xp.shape, dtype)
+    _conv_grad._conv2d_backward_input(g, wk, gxp, 1, 1, *dilation, 1)
+    (top, bottom), (left, right) = pads
+    ref = gxp[:, top:top + 9, left:left + 10]
+    tol = 1e-12 if dtype == np.float64 else 1e-5
+    assert dx.shape == x.shape and dx.dtype == dtype
+    np.testing.assert_allclose(dx, ref, rtol=tol, atol=tol * 10)
