@@ -5,8 +5,9 @@
  * Sums (double accumulators, the rows added in order, starting from 0, so that the
  * caller's fixed blocks of rows give the same partial sums whatever the thread count):
  *
- *     pyx_bn_sums:            sum[c] = sum_r x[r, c]                 (center == NULL)
- *                             sum[c] = sum_r (x[r, c] - center[c])**2
+ *     pyx_bn_block_stats:     sum[c] = sum_r x[r, c]
+ *                             dev[c] = sum_r (x[r, c] - m[c])       (m = sum / n, the block
+ *                             dev2[c] = sum_r (x[r, c] - m[c])**2    mean; n = row_end - row_begin)
  *     pyx_bn_backward_sums:   sum_g[c] = sum_r g[r, c]
  *                             sum_gx[c] = sum_r g[r, c] * (x[r, c] - mean[c])
  *
@@ -22,10 +23,10 @@
 
 #include <stddef.h>
 
-void pyx_bn_sums_f32(const float *x, ptrdiff_t channels, ptrdiff_t row_begin,
-                     ptrdiff_t row_end, const double *center, double *sum);
-void pyx_bn_sums_f64(const double *x, ptrdiff_t channels, ptrdiff_t row_begin,
-                     ptrdiff_t row_end, const double *center, double *sum);
+void pyx_bn_block_stats_f32(const float *x, ptrdiff_t channels, ptrdiff_t row_begin,
+                            ptrdiff_t row_end, double *sum, double *dev, double *dev2);
+void pyx_bn_block_stats_f64(const double *x, ptrdiff_t channels, ptrdiff_t row_begin,
+                            ptrdiff_t row_end, double *sum, double *dev, double *dev2);
 
 void pyx_bn_backward_sums_f32(const float *x, const float *g, ptrdiff_t channels,
                               ptrdiff_t row_begin, ptrdiff_t row_end, const double *mean,

@@ -33,63 +33,71 @@ typedef T VXU __attribute__((vector_size(DL * sizeof(T)), aligned(sizeof(T)), __
 #define STOREU(p, v) (*(VU *)(p) = (v))
 #define LOADD(p) ((VD)(*(const VDU *)(p)))
 #define STORED(p, v) (*(VDU *)(p) = (v))
-/* DL values of T at p, converted to double */
+/* DL values of T at p, converted to double: the instruction PYX_LOAD_AS_D names where
+ * batch_norm_simd.c defines it (GCC splits the generic conversion into pieces) */
+#ifdef PYX_LOAD_AS_D
+#define LOAD_AS_D(p) ((VD)PYX_LOAD_AS_D(p))
+#else
 #define LOAD_AS_D(p) __builtin_convertvector(*(const VXU *)(p), VD)
+#endif
 
 #define TILE_MAX 4
 
-/* Channels [c, c + NV*DL) of pyx_bn_sums (x, center and sum already offset by c). */
-INLINE void PYX_FN(sums_tile)(const int NV, const int squared, const T *x, ptrdiff_t C,
-                              ptrdiff_t r0, ptrdiff_t r1, const double *center, double *sum)
+/* Channels [c, c + NV*DL) of pyx_bn_block_stats (x, sum, dev and dev2 already offset by
+ * c): a first pass over the rows for the sums, a second for the deviations from the block
+ * mean sum / n (the block's rows are then still in cache). */
+INLINE void PYX_FN(block_stats_tile)(const int NV, const T *x, ptrdiff_t C, ptrdiff_t r0,
+                                     ptrdiff_t r1, double *sum, double *dev, double *dev2)
 {
     const VD zero = {0};
-    VD acc[TILE_MAX], m[TILE_MAX];
-    for (int v = 0; v < NV; v++) {
-        acc[v] = zero;
-        m[v] = squared ? LOADD(center + v * DL) : zero;
-    }
-    for (ptrdiff_t r = r0; r < r1; r++) {
-        const T *xr = x + r * C;
-        for (int v = 0; v < NV; v++) {
-            VD d = LOAD_AS_D(xr + v * DL);
-            if (squared) {
-                d -= m[v];
-                acc[v] += d * d;
-            } else {
-                acc[v] += d;
-            }
-        }
-    }
+    const double n = (double)(r1 - r0);
+    VD acc[TILE_MAX], acc2[TILE_MAX], mean[TILE_MAX];
     for (int v = 0; v < NV; v++)
+        acc[v] = zero;
+    for (ptrdiff_t r = r0; r < r1; r++)
+        for (int v = 0; v < NV; v++)
+            acc[v] += LOAD_AS_D(x + r * C + v * DL);
+    for (int v = 0; v < NV; v++) {
         STORED(sum + v * DL, acc[v]);
+        mean[v] = acc[v] / n;
+        acc[v] = zero;
+        acc2[v] = zero;
+    }
+    for (ptrdiff_t r = r0; r < r1; r++)
+        for (int v = 0; v < NV; v++) {
+            const VD d = LOAD_AS_D(x + r * C + v * DL) - mean[v];
+            acc[v] += d;
+            acc2[v] += d * d;
+        }
+    for (int v = 0; v < NV; v++) {
+        STORED(dev + v * DL, acc[v]);
+        STORED(dev2 + v * DL, acc2[v]);
+    }
 }
 
-__attribute__((unused)) static void PYX_FN(bn_sums)(
-    const T *x, ptrdiff_t C, ptrdiff_t r0, ptrdiff_t r1, const double *center, double *sum)
+__attribute__((unused)) static void PYX_FN(bn_block_stats)(
+    const T *x, ptrdiff_t C, ptrdiff_t r0, ptrdiff_t r1, double *sum, double *dev,
+    double *dev2)
 {
     ptrdiff_t c = 0;
-    if (center == NULL) {
-        for (; c + TILE_MAX * DL <= C; c += TILE_MAX * DL)
-            PYX_FN(sums_tile)(TILE_MAX, 0, x + c, C, r0, r1, NULL, sum + c);
-        for (; c + DL <= C; c += DL)
-            PYX_FN(sums_tile)(1, 0, x + c, C, r0, r1, NULL, sum + c);
-    } else {
-        for (; c + TILE_MAX * DL <= C; c += TILE_MAX * DL)
-            PYX_FN(sums_tile)(TILE_MAX, 1, x + c, C, r0, r1, center + c, sum + c);
-        for (; c + DL <= C; c += DL)
-            PYX_FN(sums_tile)(1, 1, x + c, C, r0, r1, center + c, sum + c);
-    }
+    for (; c + TILE_MAX * DL <= C; c += TILE_MAX * DL)
+        PYX_FN(block_stats_tile)(TILE_MAX, x + c, C, r0, r1, sum + c, dev + c, dev2 + c);
+    for (; c + DL <= C; c += DL)
+        PYX_FN(block_stats_tile)(1, x + c, C, r0, r1, sum + c, dev + c, dev2 + c);
     for (; c < C; c++) {
-        double acc = 0;
-        for (ptrdiff_t r = r0; r < r1; r++) {
-            double d = (double)x[r * C + c];
-            if (center != NULL) {
-                d -= center[c];
-                d *= d;
-            }
-            acc += d;
-        }
+        double acc = 0, acc2 = 0;
+        for (ptrdiff_t r = r0; r < r1; r++)
+            acc += (double)x[r * C + c];
         sum[c] = acc;
+        const double mean = acc / (double)(r1 - r0);
+        acc = 0;
+        for (ptrdiff_t r = r0; r < r1; r++) {
+            const double d = (double)x[r * C + c] - mean;
+            acc += d;
+            acc2 += d * d;
+        }
+        dev[c] = acc;
+        dev2[c] = acc2;
     }
 }
 

@@ -20,6 +20,7 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #define PYX_X86 1
+#include <immintrin.h>
 #else
 #define PYX_X86 0
 #endif
@@ -28,7 +29,11 @@
 #define PYX_VB 16
 #define PYX_T float
 #define PYX_SFX generic_f32
+#if defined(__SSE2__)
+#define PYX_LOAD_AS_D(p) _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(p))))
+#endif
 #include "batch_norm_kernels_impl.h"
+#undef PYX_LOAD_AS_D
 #undef PYX_T
 #undef PYX_SFX
 #define PYX_T double
@@ -49,7 +54,9 @@
 #define PYX_VB 32
 #define PYX_T float
 #define PYX_SFX avx2_f32
+#define PYX_LOAD_AS_D(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
 #include "batch_norm_kernels_impl.h"
+#undef PYX_LOAD_AS_D
 #undef PYX_T
 #undef PYX_SFX
 #define PYX_T double
@@ -74,7 +81,9 @@
 #define PYX_VB 64
 #define PYX_T float
 #define PYX_SFX avx512_f32
+#define PYX_LOAD_AS_D(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
 #include "batch_norm_kernels_impl.h"
+#undef PYX_LOAD_AS_D
 #undef PYX_T
 #undef PYX_SFX
 #define PYX_T double
@@ -124,16 +133,16 @@ static int isa_for(ptrdiff_t channels, ptrdiff_t lanes64)
 #endif
 
 /* The sums hold doubles (8 per 64-byte register); the maps hold the data's dtype. */
-void pyx_bn_sums_f32(const float *x, ptrdiff_t C, ptrdiff_t r0, ptrdiff_t r1,
-                     const double *center, double *sum)
+void pyx_bn_block_stats_f32(const float *x, ptrdiff_t C, ptrdiff_t r0, ptrdiff_t r1,
+                            double *sum, double *dev, double *dev2)
 {
-    PYX_DISPATCH(isa_for(C, 8), bn_sums, f32, (x, C, r0, r1, center, sum));
+    PYX_DISPATCH(isa_for(C, 8), bn_block_stats, f32, (x, C, r0, r1, sum, dev, dev2));
 }
 
-void pyx_bn_sums_f64(const double *x, ptrdiff_t C, ptrdiff_t r0, ptrdiff_t r1,
-                     const double *center, double *sum)
+void pyx_bn_block_stats_f64(const double *x, ptrdiff_t C, ptrdiff_t r0, ptrdiff_t r1,
+                            double *sum, double *dev, double *dev2)
 {
-    PYX_DISPATCH(isa_for(C, 8), bn_sums, f64, (x, C, r0, r1, center, sum));
+    PYX_DISPATCH(isa_for(C, 8), bn_block_stats, f64, (x, C, r0, r1, sum, dev, dev2));
 }
 
 void pyx_bn_backward_sums_f32(const float *x, const float *g, ptrdiff_t C, ptrdiff_t r0,
