@@ -23,7 +23,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._parallel cimport ranges_for, threads_for
 
 
 cdef extern from "pool_kernels.h" nogil:
@@ -55,13 +55,6 @@ cdef inline pyx_pool_shape _shape(Py_ssize_t* x_shape, Py_ssize_t* out_shape,
     return s
 
 
-cdef inline Py_ssize_t _n_ranges(Py_ssize_t rows, int nt) noexcept nogil:
-    # ranges of rows handed out as threads come free (a thread whose core is busy
-    # with another program's threads takes fewer); a row's values do not depend on
-    # the range it falls in
-    return min(rows, 8 * nt) if nt > 1 else 1
-
-
 def _avgpool2d_forward(
     const floating[:, :, :, ::1] x,
     floating[:, :, :, ::1] out,
@@ -80,7 +73,9 @@ def _avgpool2d_forward(
     if rows == 0 or s.out_w == 0 or s.channels == 0:
         return
     nt = threads_for(rows * s.out_w * s.channels * size * size, rows, n_threads)
-    n_ranges = _n_ranges(rows, nt)
+    # ranges of rows handed out as threads come free; a row's values do not
+    # depend on the range it falls in
+    n_ranges = ranges_for(rows, nt)
     with nogil:
         for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
             if floating is float:
@@ -115,7 +110,7 @@ def _avgpool2d_backward(
     # each input value gathers ceil(size/stride)**2 windows at most
     per = (size + stride - 1) // stride
     nt = threads_for(rows * s.in_w * s.channels * (1 + per * per), rows, n_threads)
-    n_ranges = _n_ranges(rows, nt)
+    n_ranges = ranges_for(rows, nt)
     with nogil:
         for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
             if floating is float:

@@ -11,16 +11,17 @@ per-channel arithmetic (``C`` values) in between, in double precision.
 Reductions over the rows are threaded with partial sums: the rows are cut into
 ``B`` blocks (``B`` = the workspace's rows, chosen by the caller from the shape
 alone), block ``b`` being rows ``[M*b//B, M*(b+1)//B)``; each block is summed in
-double precision into its row of the workspace, the threads taking contiguous
-runs of blocks, and the block results are then combined in block order. The
-result is therefore the same, bit for bit, whatever the thread count.
+double precision into its row of the workspace, the threads taking blocks as
+they come free, and the block results are then combined in block order. The
+result is therefore the same, bit for bit, whatever the thread count (or which
+thread took which block). The per-row maps hand out ranges of rows the same way.
 """
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._parallel cimport ranges_for, threads_for
 
 
 cdef extern from "batch_norm_kernels.h" nogil:
@@ -90,7 +91,7 @@ def _statistics(
     if channels == 0:
         return
     with nogil:
-        for t in prange(blocks, num_threads=nt, schedule="static"):
+        for t in prange(blocks, num_threads=nt, schedule="dynamic"):
             if floating is float:
                 pyx_bn_block_stats_f32(&x[0, 0], channels, _block_start(rows, blocks, t),
                                        _block_start(rows, blocks, t + 1), &partial[t, 0],
@@ -130,7 +131,7 @@ def _normalize(
     """
     cdef Py_ssize_t rows = x.shape[0]
     cdef Py_ssize_t channels = x.shape[1]
-    cdef Py_ssize_t t, c
+    cdef Py_ssize_t t, c, n_ranges
     cdef double sc
     cdef floating* scale
     cdef floating* shift
@@ -146,15 +147,17 @@ def _normalize(
             sc = <double>gamma[c] * invstd[c]
             scale[c] = <floating>sc
             shift[c] = <floating>(<double>beta[c] - mean[c] * sc)
+        n_ranges = ranges_for(rows, nt)
         with nogil:
-            # one contiguous range of rows per thread
-            for t in prange(nt, num_threads=nt, schedule="static"):
+            for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
                 if floating is float:
-                    pyx_bn_scale_shift_f32(&x[0, 0], channels, rows * t // nt,
-                                           rows * (t + 1) // nt, scale, shift, &out[0, 0])
+                    pyx_bn_scale_shift_f32(&x[0, 0], channels, rows * t // n_ranges,
+                                           rows * (t + 1) // n_ranges, scale, shift,
+                                           &out[0, 0])
                 else:
-                    pyx_bn_scale_shift_f64(&x[0, 0], channels, rows * t // nt,
-                                           rows * (t + 1) // nt, scale, shift, &out[0, 0])
+                    pyx_bn_scale_shift_f64(&x[0, 0], channels, rows * t // n_ranges,
+                                           rows * (t + 1) // n_ranges, scale, shift,
+                                           &out[0, 0])
     finally:
         free(scale)
 
@@ -186,7 +189,7 @@ def _backward(
     cdef Py_ssize_t rows = x.shape[0]
     cdef Py_ssize_t channels = x.shape[1]
     cdef Py_ssize_t blocks = partial.shape[0]
-    cdef Py_ssize_t t, c
+    cdef Py_ssize_t t, c, n_ranges
     cdef double sum_g, sum_gx
     cdef floating* terms
     cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks))
@@ -199,7 +202,7 @@ def _backward(
         raise MemoryError()
     try:
         with nogil:
-            for t in prange(blocks, num_threads=nt, schedule="static"):
+            for t in prange(blocks, num_threads=nt, schedule="dynamic"):
                 if floating is float:
                     pyx_bn_backward_sums_f32(&x[0, 0], &grad[0, 0], channels,
                                              _block_start(rows, blocks, t),
@@ -223,16 +226,17 @@ def _backward(
                 grad_gamma[c] = <floating>(sum_gx * invstd[c])
                 grad_beta[c] = <floating>sum_g
             nt = threads_for(rows * channels, rows, n_threads)
-            for t in prange(nt, num_threads=nt, schedule="static"):
+            n_ranges = ranges_for(rows, nt)
+            for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
                 if floating is float:
-                    pyx_bn_backward_apply_f32(&x[0, 0], &grad[0, 0], channels, rows * t // nt,
-                                              rows * (t + 1) // nt, terms, terms + channels,
-                                              terms + 2 * channels, terms + 3 * channels,
-                                              &grad_x[0, 0])
+                    pyx_bn_backward_apply_f32(&x[0, 0], &grad[0, 0], channels,
+                                              rows * t // n_ranges, rows * (t + 1) // n_ranges,
+                                              terms, terms + channels, terms + 2 * channels,
+                                              terms + 3 * channels, &grad_x[0, 0])
                 else:
-                    pyx_bn_backward_apply_f64(&x[0, 0], &grad[0, 0], channels, rows * t // nt,
-                                              rows * (t + 1) // nt, terms, terms + channels,
-                                              terms + 2 * channels, terms + 3 * channels,
-                                              &grad_x[0, 0])
+                    pyx_bn_backward_apply_f64(&x[0, 0], &grad[0, 0], channels,
+                                              rows * t // n_ranges, rows * (t + 1) // n_ranges,
+                                              terms, terms + channels, terms + 2 * channels,
+                                              terms + 3 * channels, &grad_x[0, 0])
     finally:
         free(terms)
