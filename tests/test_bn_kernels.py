@@ -96,3 +96,31 @@ def test_one_and_two_threads_agree_bitwise(dtype, shape):
         results.append((y, *B.backward(g, saved), saved.mean, saved.var))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 3, 5, 7, 9, 17, 33])
+def test_batch_norm_matches_torch(dtype, channels):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(channels)
+    x = (rng.standard_normal((32, 9, 8, channels)) * 2 + 3).astype(dtype)   # 2+ blocks from C = 17
+    g = rng.standard_normal(x.shape).astype(dtype)
+    gamma = rng.standard_normal(channels).astype(dtype)
+    beta = rng.standard_normal(channels).astype(dtype)
+    y, saved = B.forward_train(x, gamma, beta, 1e-5)
+    gx, ggamma, gbeta = B.backward(g, saved)
+    tdt = torch.float32 if dtype == np.float32 else torch.float64
+    bn = torch.nn.BatchNorm2d(channels, eps=1e-5, dtype=tdt)
+    with torch.no_grad():
+        bn.weight.copy_(torch.tensor(gamma))
+        bn.bias.copy_(torch.tensor(beta))
+    t = torch.tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), requires_grad=True)
+    ty = bn(t)
+    ty.backward(torch.tensor(np.ascontiguousarray(g.transpose(0, 3, 1, 2))))
+    tol = 1e-5 if dtype == np.float32 else 1e-10
+    n = x.size // channels
+    np.testing.assert_allclose(y, ty.detach().numpy().transpose(0, 2, 3, 1), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gx, t.grad.numpy().transpose(0, 2, 3, 1), rtol=tol, atol=tol)
+    np.testing.assert_allclose(ggamma, bn.weight.grad.numpy(), rtol=tol, atol=tol * n)
+    np.testing.assert_allclose(gbeta, bn.bias.grad.numpy(), rtol=tol, atol=tol * n)
+    np.testing.assert_allclose(saved.var, bn.running_var.numpy() * 10 - 9, rtol=tol * 10)

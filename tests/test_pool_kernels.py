@@ -111,3 +111,21 @@ def test_avg_pooling_one_and_two_threads_agree_bitwise(dtype, size, stride):
         results.append((y, avg_pool.backward(y, x.shape, size, stride)))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 3, 5, 7, 9, 17, 33])
+@pytest.mark.parametrize("size,stride", [(1, 1), (2, 2), (3, 2), (2, 3), (4, 1), (3, 3)])
+def test_avg_pooling_matches_torch(dtype, channels, size, stride):
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(channels + 10 * size + 100 * stride)
+    x = rng.standard_normal((2, 10, 9, channels)).astype(dtype)
+    y = avg_pool.forward(x, size, stride)
+    g = rng.standard_normal(y.shape).astype(dtype)
+    gx = avg_pool.backward(g, x.shape, size, stride)
+    t = torch.tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), requires_grad=True)
+    ty = torch.nn.functional.avg_pool2d(t, size, stride)
+    ty.backward(torch.tensor(np.ascontiguousarray(g.transpose(0, 3, 1, 2))))
+    tol = 1e-6 if dtype == np.float32 else 1e-14
+    np.testing.assert_allclose(y, ty.detach().numpy().transpose(0, 2, 3, 1), rtol=tol, atol=tol)
+    np.testing.assert_allclose(gx, t.grad.numpy().transpose(0, 2, 3, 1), rtol=tol, atol=tol)
