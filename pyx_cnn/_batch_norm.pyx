@@ -51,7 +51,9 @@ cdef extern from "batch_norm_kernels.h" nogil:
                                    double* grad_x)
 
 
-cdef inline Py_ssize_t _block_start(Py_ssize_t rows, Py_ssize_t blocks, Py_ssize_t b) noexcept nogil:
+cdef inline Py_ssize_t _block_start(Py_ssize_t rows, Py_ssize_t blocks,
+                                    Py_ssize_t b) noexcept nogil:
+    # the first row of block b (block b is rows [_block_start(b), _block_start(b + 1)))
     return rows * b // blocks
 
 

@@ -17,7 +17,7 @@ def maxpool_sliding(x, size, stride):
     return win[:, ::stride, ::stride].max(axis=(-2, -1))
 
 
-def avgpool_naive(x, size, stride):
+def avgpool_ordered(x, size, stride):
     """Average pooling of (N, H, W, C), one window at a time: the window's values added
     to 0 row by row (vectorised over samples and channels only), then divided by
     size*size, in x's dtype."""
@@ -35,7 +35,7 @@ def avgpool_naive(x, size, stride):
     return out
 
 
-def avgpool_backward_naive(grad, x_shape, size, stride):
+def avgpool_backward_ordered(grad, x_shape, size, stride):
     """dL/dx of average pooling, one input pixel at a time: the gradients of the windows
     holding it (window rows, then columns, ascending) added to 0, divided by size*size;
     0 where no window holds the pixel."""
@@ -67,7 +67,7 @@ def _in_order(values):
     return np.cumsum(values, axis=0)[-1]
 
 
-def batch_norm_statistics_naive(xr, blocks, eps):
+def batch_norm_statistics_ordered(xr, blocks, eps):
     """(mean, invstd, unbiased var) of ``(M, C)`` rows as pyx_cnn sums them: per block
     the sum, then the deviations from the block mean, in row order, in double
     precision; the blocks combined in block order."""
@@ -88,14 +88,14 @@ def batch_norm_statistics_naive(xr, blocks, eps):
     return mean, 1.0 / np.sqrt(m2 / rows + eps), m2 / (rows - 1)
 
 
-def batch_norm_normalize_naive(xr, gamma, beta, mean, invstd):
+def batch_norm_normalize_ordered(xr, gamma, beta, mean, invstd):
     """``x * scale + shift`` in x's dtype, scale and shift computed in double precision."""
     scale = gamma.astype(np.float64) * invstd
     shift = beta.astype(np.float64) - mean * scale
     return xr * scale.astype(xr.dtype) + shift.astype(xr.dtype)
 
 
-def batch_norm_backward_naive(xr, gr, gamma, mean, invstd, blocks):
+def batch_norm_backward_ordered(xr, gr, gamma, mean, invstd, blocks):
     """(grad_x, grad_gamma, grad_beta) as pyx_cnn computes them (block sums in row order)."""
     rows, channels = xr.shape
     dtype = xr.dtype

@@ -9,8 +9,8 @@ import pytest
 
 import pyx_cnn
 from pyx_cnn.ops import batch_norm as B
-from reference import (batch_norm_backward_naive, batch_norm_normalize_naive,
-                       batch_norm_statistics_naive)
+from reference import (batch_norm_backward_ordered, batch_norm_normalize_ordered,
+                       batch_norm_statistics_ordered)
 
 CHANNELS = [1, 2, 3, 4, 5, 7, 8, 9, 15, 16, 17, 31, 32, 33, 40, 65]
 
@@ -31,18 +31,18 @@ def test_batch_norm_matches_the_ordered_sums_bitwise(dtype, channels, rows):
     beta = rng.standard_normal(channels).astype(dtype)
     blocks = _blocks(x)
     y, saved = B.forward_train(x, gamma, beta, 1e-5)
-    mean, invstd, var = batch_norm_statistics_naive(x, blocks, 1e-5)
+    mean, invstd, var = batch_norm_statistics_ordered(x, blocks, 1e-5)
     np.testing.assert_array_equal(saved.mean, mean)
     np.testing.assert_array_equal(saved.invstd, invstd)
     np.testing.assert_array_equal(saved.var, var)
-    np.testing.assert_array_equal(y, batch_norm_normalize_naive(x, gamma, beta, mean, invstd))
+    np.testing.assert_array_equal(y, batch_norm_normalize_ordered(x, gamma, beta, mean, invstd))
     grads = B.backward(g, saved)
-    for got, want in zip(grads, batch_norm_backward_naive(x, g, gamma, mean, invstd, blocks)):
+    for got, want in zip(grads, batch_norm_backward_ordered(x, g, gamma, mean, invstd, blocks)):
         np.testing.assert_array_equal(got, want)
     y_infer = B.forward_infer(x, gamma, beta, saved.mean.astype(dtype), saved.var.astype(dtype))
     invstd_infer = 1.0 / np.sqrt(saved.var.astype(dtype).astype(np.float64) + 1e-5)
     np.testing.assert_array_equal(
-        y_infer, batch_norm_normalize_naive(x, gamma, beta, saved.mean.astype(dtype),
+        y_infer, batch_norm_normalize_ordered(x, gamma, beta, saved.mean.astype(dtype),
                                             invstd_infer))
 
 
