@@ -10,7 +10,8 @@ window at ``(y*stride, x*stride)`` divided by ``size*size``. The backward pass
 is written as a gather: each input pixel sums the gradients of the windows that
 cover it, so every value of ``grad_x`` is written by one thread only (no races,
 and the same result whatever the thread count), and the work splits over the
-rows of the whole batch, not only over its samples.
+rows of the whole batch, not only over its samples. The loops of both passes are
+C kernels in ``src_c/pool_simd.c`` (SIMD registers hold consecutive channels).
 
 Global pooling reduces ``(N, H, W, C)`` to ``(N, C)``. The average is summed in
 double precision. The maximum records where it came from: ``argmax[n, c]`` is
@@ -22,33 +23,36 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._parallel cimport ranges_for, threads_for
 
 
-cdef void _avg_rows(
-    const floating* x, floating* out, Py_ssize_t height, Py_ssize_t width,
-    Py_ssize_t channels, Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t size,
-    Py_ssize_t stride, Py_ssize_t r0, Py_ssize_t r1,
-) noexcept nogil:
-    """Output rows r0 <= r < r1 of the batch (r = n*h_out + oy)."""
-    cdef Py_ssize_t r, n, oy, ox, i, j, c
-    cdef const floating* xp
-    cdef floating* op
-    cdef floating area = <floating>(size * size)
-    for r in range(r0, r1):
-        n = r // h_out
-        oy = r - n * h_out
-        for ox in range(w_out):
-            op = out + (r * w_out + ox) * channels
-            for c in range(channels):
-                op[c] = 0
-            for i in range(size):
-                xp = x + ((n * height + oy * stride + i) * width + ox * stride) * channels
-                for j in range(size):
-                    for c in range(channels):
-                        op[c] += xp[j * channels + c]
-            for c in range(channels):
-                op[c] = op[c] / area
+cdef extern from "pool_kernels.h" nogil:
+    ctypedef struct pyx_pool_shape:
+        Py_ssize_t in_h, in_w, channels
+        Py_ssize_t size, stride
+        Py_ssize_t out_h, out_w
+    void pyx_avgpool_rows_f32(const pyx_pool_shape* s, const float* x, float* out,
+                              Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_rows_f64(const pyx_pool_shape* s, const double* x, double* out,
+                              Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_backward_rows_f32(const pyx_pool_shape* s, const float* g, float* gx,
+                                       Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_backward_rows_f64(const pyx_pool_shape* s, const double* g,
+                                       double* gx, Py_ssize_t r0, Py_ssize_t r1)
+
+
+cdef inline pyx_pool_shape _shape(Py_ssize_t* x_shape, Py_ssize_t* out_shape,
+                                  Py_ssize_t size, Py_ssize_t stride) noexcept:
+    """The kernels' description of (N, H, W, C) -> (N, Ho, Wo, C) pooling."""
+    cdef pyx_pool_shape s
+    s.in_h = x_shape[1]
+    s.in_w = x_shape[2]
+    s.channels = x_shape[3]
+    s.size = size
+    s.stride = stride
+    s.out_h = out_shape[1]
+    s.out_w = out_shape[2]
+    return s
 
 
 def _avgpool2d_forward(
@@ -58,63 +62,28 @@ def _avgpool2d_forward(
     Py_ssize_t stride,
     int n_threads,
 ):
-    """out[n, y, x, c] = mean_{i, j < size} x[n, y*stride+i, x*stride+j, c]."""
-    cdef Py_ssize_t n_batch = x.shape[0]
-    cdef Py_ssize_t height = x.shape[1]
-    cdef Py_ssize_t width = x.shape[2]
-    cdef Py_ssize_t channels = x.shape[3]
-    cdef Py_ssize_t h_out = out.shape[1]
-    cdef Py_ssize_t w_out = out.shape[2]
-    cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t t
+    """out[n, y, x, c] = mean_{i, j < size} x[n, y*stride+i, x*stride+j, c].
+
+    The loops are in ``src_c/pool_simd.c`` (SIMD registers hold consecutive channels).
+    """
+    cdef Py_ssize_t rows = x.shape[0] * out.shape[1]
+    cdef Py_ssize_t t, n_ranges
     cdef int nt
-    if rows == 0 or w_out == 0 or channels == 0:
+    cdef pyx_pool_shape s = _shape(x.shape, out.shape, size, stride)
+    if rows == 0 or s.out_w == 0 or s.channels == 0:
         return
-    nt = threads_for(rows * w_out * channels * size * size, rows, n_threads)
+    nt = threads_for(rows * s.out_w * s.channels * size * size, rows, n_threads)
+    # ranges of rows handed out as threads come free; a row's values do not
+    # depend on the range it falls in
+    n_ranges = ranges_for(rows, nt)
     with nogil:
-        # one contiguous range of output rows per thread
-        for t in prange(nt, num_threads=nt, schedule="static"):
-            _avg_rows(&x[0, 0, 0, 0], &out[0, 0, 0, 0], height, width, channels,
-                      h_out, w_out, size, stride, rows * t // nt, rows * (t + 1) // nt)
-
-
-cdef inline Py_ssize_t _first_window(Py_ssize_t i, Py_ssize_t size,
-                                     Py_ssize_t stride) noexcept nogil:
-    """The first window index o with o*stride + size > i (o >= 0)."""
-    if i < size:
-        return 0
-    return (i - size) // stride + 1
-
-
-cdef void _avg_backward_rows(
-    const floating* g, floating* gx, Py_ssize_t height, Py_ssize_t width,
-    Py_ssize_t channels, Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t size,
-    Py_ssize_t stride, Py_ssize_t r0, Py_ssize_t r1,
-) noexcept nogil:
-    """Input rows r0 <= r < r1 of the batch (r = n*height + iy) of grad_x."""
-    cdef Py_ssize_t r, n, iy, ix, oy, ox, oy0, oy1, ox0, ox1, c
-    cdef const floating* gp
-    cdef floating* xp
-    cdef floating area = <floating>(size * size)
-    for r in range(r0, r1):
-        n = r // height
-        iy = r - n * height
-        oy0 = _first_window(iy, size, stride)
-        oy1 = min(iy // stride + 1, h_out)       # windows oy0 <= oy < oy1 cover row iy
-        for ix in range(width):
-            xp = gx + (r * width + ix) * channels
-            for c in range(channels):
-                xp[c] = 0
-            ox0 = _first_window(ix, size, stride)
-            ox1 = min(ix // stride + 1, w_out)
-            for oy in range(oy0, oy1):
-                for ox in range(ox0, ox1):
-                    gp = g + ((n * h_out + oy) * w_out + ox) * channels
-                    for c in range(channels):
-                        xp[c] += gp[c]
-            if oy0 < oy1 and ox0 < ox1:
-                for c in range(channels):
-                    xp[c] = xp[c] / area
+        for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+            if floating is float:
+                pyx_avgpool_rows_f32(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // n_ranges, rows * (t + 1) // n_ranges)
+            else:
+                pyx_avgpool_rows_f64(&s, &x[0, 0, 0, 0], &out[0, 0, 0, 0],
+                                     rows * t // n_ranges, rows * (t + 1) // n_ranges)
 
 
 def _avgpool2d_backward(
@@ -124,29 +93,32 @@ def _avgpool2d_backward(
     Py_ssize_t stride,
     int n_threads,
 ):
-    """grad_x (overwritten): each input pixel gets the mean share of every window holding it."""
-    cdef Py_ssize_t n_batch = grad_x.shape[0]
-    cdef Py_ssize_t height = grad_x.shape[1]
-    cdef Py_ssize_t width = grad_x.shape[2]
-    cdef Py_ssize_t channels = grad_x.shape[3]
-    cdef Py_ssize_t h_out = grad_out.shape[1]
-    cdef Py_ssize_t w_out = grad_out.shape[2]
-    cdef Py_ssize_t rows = n_batch * height
-    cdef Py_ssize_t t, per
+    """grad_x (overwritten): each input pixel gets the mean share of every window holding it.
+
+    The loops are in ``src_c/pool_simd.c``, a gather over the rows of grad_x (with a
+    shortcut when the windows do not overlap).
+    """
+    cdef Py_ssize_t rows = grad_x.shape[0] * grad_x.shape[1]
+    cdef Py_ssize_t t, per, n_ranges
     cdef int nt
-    if rows == 0 or width == 0 or channels == 0:
+    cdef pyx_pool_shape s = _shape(grad_x.shape, grad_out.shape, size, stride)
+    if rows == 0 or s.in_w == 0 or s.channels == 0:
         return
-    if h_out == 0 or w_out == 0:
-        memset(&grad_x[0, 0, 0, 0], 0, rows * width * channels * sizeof(floating))
+    if s.out_h == 0 or s.out_w == 0:
+        memset(&grad_x[0, 0, 0, 0], 0, rows * s.in_w * s.channels * sizeof(floating))
         return
     # each input value gathers ceil(size/stride)**2 windows at most
     per = (size + stride - 1) // stride
-    nt = threads_for(rows * width * channels * (1 + per * per), rows, n_threads)
+    nt = threads_for(rows * s.in_w * s.channels * (1 + per * per), rows, n_threads)
+    n_ranges = ranges_for(rows, nt)
     with nogil:
-        for t in prange(nt, num_threads=nt, schedule="static"):
-            _avg_backward_rows(&grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0], height, width,
-                               channels, h_out, w_out, size, stride,
-                               rows * t // nt, rows * (t + 1) // nt)
+        for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+            if floating is float:
+                pyx_avgpool_backward_rows_f32(&s, &grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0],
+                                              rows * t // n_ranges, rows * (t + 1) // n_ranges)
+            else:
+                pyx_avgpool_backward_rows_f64(&s, &grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0],
+                                              rows * t // n_ranges, rows * (t + 1) // n_ranges)
 
 
 def _global_avgpool_forward(

@@ -16,3 +16,14 @@ cdef inline int threads_for(Py_ssize_t work, Py_ssize_t units, int n_threads) no
     if units < n_threads:
         return <int>units
     return n_threads
+
+
+# How many ranges to cut `units` into for `nt` threads taking them as they come
+# free (prange's schedule="dynamic"): eight per thread, so that a thread whose
+# core is busy with another program takes fewer; one range on one thread.
+cdef inline Py_ssize_t ranges_for(Py_ssize_t units, int nt) noexcept nogil:
+    if nt < 2:
+        return 1
+    if units < 8 * nt:
+        return units
+    return 8 * nt

@@ -1,7 +1,7 @@
-/* Body of the max-pooling kernel, included by pool_simd.c once per (instruction
- * set, register width, dtype) with PYX_T, PYX_IT (same-size integer type), PYX_VB and
- * PYX_SFX defined. One SIMD register holds LANES consecutive channels of one pixel;
- * channels past the last whole register are done one by one. */
+/* Body of the max- and average-pooling kernels, included by pool_simd.c once per
+ * (instruction set, register width, dtype) with PYX_T, PYX_IT (same-size integer type),
+ * PYX_VB and PYX_SFX defined. One SIMD register holds LANES consecutive channels of one
+ * pixel; channels past the last whole register are done one by one. */
 #define PYX_CAT_(a, b) a##_##b
 #define PYX_CAT(a, b) PYX_CAT_(a, b)
 #define PYX_FN(name) PYX_CAT(name, PYX_SFX)
@@ -100,6 +100,159 @@ __attribute__((unused)) static void PYX_FN(maxpool_rows)(
             PYX_FN(maxpool_row)(2, s, x_row, out_row);
         else
             PYX_FN(maxpool_row)(s->size, s, x_row, out_row);
+    }
+}
+
+
+/* ---- average pooling ---- */
+
+/* v / (K*K). When K is a power of two, so is K*K, and its reciprocal is exact: the
+ * product v * (1 / (K*K)) is then the same number as the quotient (both are v / (K*K)
+ * rounded once), and much faster. For K = 2 the test folds at compile time. */
+static inline __attribute__((always_inline)) V PYX_FN(vdiv_area)(V v, const ptrdiff_t K)
+{
+    const T area = (T)(K * K);
+    const V zero = {0};
+    if ((K & (K - 1)) == 0)
+        return v * (zero + (T)1 / area);
+    return v / (zero + area);
+}
+
+static inline __attribute__((always_inline)) T PYX_FN(sdiv_area)(T v, const ptrdiff_t K)
+{
+    const T area = (T)(K * K);
+    if ((K & (K - 1)) == 0)
+        return v * ((T)1 / area);
+    return v / area;
+}
+
+/* One output row of average pooling (see pool_kernels.h): for each output pixel and each
+ * register of channels, the K*K window values are added to 0 row by row, then divided by
+ * K*K. K is a constant for the common 2x2 case, so the window loops unroll. */
+static inline __attribute__((always_inline)) void PYX_FN(avgpool_row)(
+    const ptrdiff_t K, const pyx_pool_shape *s, const T *x_row, T *out_row)
+{
+    const ptrdiff_t C = s->channels, xrs = s->in_w * C, step = s->stride * C;
+    const V zero = {0};
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+        const T *xp = x_row + ox * step;
+        T *o = out_row + ox * C;
+        ptrdiff_t c = 0;
+        for (; c + LANES <= C; c += LANES) {
+            V acc = zero;
+            for (ptrdiff_t i = 0; i < K; i++)
+                for (ptrdiff_t j = 0; j < K; j++)
+                    acc += LOADU(xp + i * xrs + j * C + c);
+            STOREU(o + c, PYX_FN(vdiv_area)(acc, K));
+        }
+        for (; c < C; c++) {
+            T acc = 0;
+            for (ptrdiff_t i = 0; i < K; i++)
+                for (ptrdiff_t j = 0; j < K; j++)
+                    acc += xp[i * xrs + j * C + c];
+            o[c] = PYX_FN(sdiv_area)(acc, K);
+        }
+    }
+}
+
+__attribute__((unused)) static void PYX_FN(avgpool_rows)(
+    const pyx_pool_shape *s, const T *x, T *out, ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t xrs = s->in_w * s->channels;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const T *x_row = x + (n * s->in_h + oy * s->stride) * xrs;
+        T *out_row = out + r * s->out_w * s->channels;
+        if (s->size == 2)
+            PYX_FN(avgpool_row)(2, s, x_row, out_row);
+        else
+            PYX_FN(avgpool_row)(s->size, s, x_row, out_row);
+    }
+}
+
+/* Input row iy of the backward pass when windows do not overlap (stride >= K): the row
+ * lies in window row oy only, and each pixel in at most one window, so grad_x is the
+ * window's (0 + g) / (K*K) on the K pixels it holds and 0 on the columns between windows
+ * and after the last. */
+static inline __attribute__((always_inline)) void PYX_FN(avgpool_backward_row_disjoint)(
+    const ptrdiff_t K, const pyx_pool_shape *s, const T *g_row, T *gx_row)
+{
+    const ptrdiff_t C = s->channels, S = s->stride;
+    const V zero = {0};
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+        const T *gp = g_row + ox * C;
+        T *xp = gx_row + ox * S * C;
+        ptrdiff_t c = 0;
+        for (; c + LANES <= C; c += LANES) {
+            const V v = PYX_FN(vdiv_area)(zero + LOADU(gp + c), K);
+            for (ptrdiff_t j = 0; j < K; j++)
+                STOREU(xp + j * C + c, v);
+        }
+        for (; c < C; c++) {
+            const T v = PYX_FN(sdiv_area)((T)0 + gp[c], K);
+            for (ptrdiff_t j = 0; j < K; j++)
+                xp[j * C + c] = v;
+        }
+        const ptrdiff_t end = ox + 1 < s->out_w ? (ox + 1) * S : s->in_w;
+        const ptrdiff_t gap = end - ox * S - K;   /* columns no window holds */
+        if (gap > 0)
+            memset(xp + K * C, 0, (size_t)(gap * C) * sizeof(T));
+    }
+}
+
+/* Input row iy of the backward pass in general (windows oy0 <= oy < oy1 hold the row):
+ * each pixel gathers the windows that hold it. */
+static void PYX_FN(avgpool_backward_row)(
+    const pyx_pool_shape *s, const T *g_img, ptrdiff_t oy0, ptrdiff_t oy1, T *gx_row)
+{
+    const ptrdiff_t C = s->channels, S = s->stride, K = s->size, out_w = s->out_w;
+    const V zero = {0};
+    for (ptrdiff_t ix = 0; ix < s->in_w; ix++) {
+        T *xp = gx_row + ix * C;
+        const ptrdiff_t ox0 = ix < K ? 0 : (ix - K) / S + 1;
+        const ptrdiff_t ox1 = ix / S + 1 < out_w ? ix / S + 1 : out_w;
+        if (ox0 >= ox1) {
+            memset(xp, 0, (size_t)C * sizeof(T));
+            continue;
+        }
+        ptrdiff_t c = 0;
+        for (; c + LANES <= C; c += LANES) {
+            V acc = zero;
+            for (ptrdiff_t oy = oy0; oy < oy1; oy++)
+                for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                    acc += LOADU(g_img + (oy * out_w + ox) * C + c);
+            STOREU(xp + c, PYX_FN(vdiv_area)(acc, K));
+        }
+        for (; c < C; c++) {
+            T acc = 0;
+            for (ptrdiff_t oy = oy0; oy < oy1; oy++)
+                for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                    acc += g_img[(oy * out_w + ox) * C + c];
+            xp[c] = PYX_FN(sdiv_area)(acc, K);
+        }
+    }
+}
+
+__attribute__((unused)) static void PYX_FN(avgpool_backward_rows)(
+    const pyx_pool_shape *s, const T *g, T *gx, ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t C = s->channels, K = s->size, S = s->stride;
+    const ptrdiff_t out_h = s->out_h, out_w = s->out_w, xrs = s->in_w * C;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->in_h, iy = r - n * s->in_h;
+        /* the window rows oy0 <= oy < oy1 hold input row iy */
+        const ptrdiff_t oy0 = iy < K ? 0 : (iy - K) / S + 1;
+        const ptrdiff_t oy1 = iy / S + 1 < out_h ? iy / S + 1 : out_h;
+        const T *g_img = g + n * out_h * out_w * C;
+        T *gx_row = gx + r * xrs;
+        if (oy0 >= oy1 || out_w == 0)
+            memset(gx_row, 0, (size_t)xrs * sizeof(T));
+        else if (S >= K && K == 2)
+            PYX_FN(avgpool_backward_row_disjoint)(2, s, g_img + oy0 * out_w * C, gx_row);
+        else if (S >= K)
+            PYX_FN(avgpool_backward_row_disjoint)(K, s, g_img + oy0 * out_w * C, gx_row);
+        else
+            PYX_FN(avgpool_backward_row)(s, g_img, oy0, oy1, gx_row);
     }
 }
 

@@ -1,10 +1,12 @@
-/* Max-pooling kernels compiled for the baseline instruction set and for AVX2 / AVX-512,
- * chosen at run time from the CPU and the number of channels (a register holds
- * consecutive channels, so it is only as wide as the channel axis fills). */
+/* Max- and average-pooling kernels compiled for the baseline instruction set and for
+ * AVX2 (used on AVX-512 CPUs too), chosen at run time from the CPU and the number of
+ * channels (a register holds consecutive channels, so it is only as wide as the channel
+ * axis fills). */
 #include "pool_kernels.h"
 #include "cpu_features.h"
 
 #include <stdint.h>
+#include <string.h>
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
 #endif
@@ -104,4 +106,53 @@ void pyx_maxpool_rows_f64(const pyx_pool_shape *s, const double *x, double *out,
     }
 #endif
     maxpool_rows_generic_f64(s, x, out, r0, r1);
+}
+
+/* Average pooling: AVX2 when 8 floats (4 doubles) fill a register. */
+void pyx_avgpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
+                          ptrdiff_t r0, ptrdiff_t r1)
+{
+#if PYX_X86
+    if (s->channels >= 8 && has_avx2()) {
+        avgpool_rows_avx2_f32(s, x, out, r0, r1);
+        return;
+    }
+#endif
+    avgpool_rows_generic_f32(s, x, out, r0, r1);
+}
+
+void pyx_avgpool_rows_f64(const pyx_pool_shape *s, const double *x, double *out,
+                          ptrdiff_t r0, ptrdiff_t r1)
+{
+#if PYX_X86
+    if (s->channels >= 4 && has_avx2()) {
+        avgpool_rows_avx2_f64(s, x, out, r0, r1);
+        return;
+    }
+#endif
+    avgpool_rows_generic_f64(s, x, out, r0, r1);
+}
+
+void pyx_avgpool_backward_rows_f32(const pyx_pool_shape *s, const float *g, float *gx,
+                                   ptrdiff_t r0, ptrdiff_t r1)
+{
+#if PYX_X86
+    if (s->channels >= 8 && has_avx2()) {
+        avgpool_backward_rows_avx2_f32(s, g, gx, r0, r1);
+        return;
+    }
+#endif
+    avgpool_backward_rows_generic_f32(s, g, gx, r0, r1);
+}
+
+void pyx_avgpool_backward_rows_f64(const pyx_pool_shape *s, const double *g, double *gx,
+                                   ptrdiff_t r0, ptrdiff_t r1)
+{
+#if PYX_X86
+    if (s->channels >= 4 && has_avx2()) {
+        avgpool_backward_rows_avx2_f64(s, g, gx, r0, r1);
+        return;
+    }
+#endif
+    avgpool_backward_rows_generic_f64(s, g, gx, r0, r1);
 }

@@ -12,10 +12,13 @@ Training normalises with the batch mean and *biased* variance::
 
 and :func:`update_running` then moves the running statistics as PyTorch does,
 ``running = (1 - momentum) * running + momentum * batch``, with the batch's
-*unbiased* variance. The statistics are summed in double precision (two passes:
-the mean, then the squared deviations), threaded over blocks of rows whose
-partial sums are added in block order; the blocks depend on the shape only, so
-the result is the same, bit for bit, whatever the thread count.
+*unbiased* variance. The statistics are summed in double precision, threaded
+over blocks of rows: each block is read twice while in cache (its sum, then the
+deviations from its own mean), and the blocks are combined in block order into
+the sum of squared deviations from the batch mean, with the accuracy of two
+passes over the whole input (which is read from memory once). The blocks depend
+on the shape only, so the result is the same, bit for bit, whatever the thread
+count.
 
 The backward pass is the standard compact formula, with ``xhat`` the
 normalised input and ``M`` the number of values per channel::
@@ -69,9 +72,10 @@ _BLOCK_VALUES = 1 << 14
 _MAX_BLOCKS = 256
 
 
-def _workspace(rows, channels, width):
+def _workspace(rows, channels, sums):
+    """Room for `sums` partial sums of C channels per block of rows, float64."""
     blocks = min(_MAX_BLOCKS, rows, max(1, rows * channels // _BLOCK_VALUES))
-    return np.empty((max(1, blocks), width), dtype=np.float64)
+    return np.empty((max(1, blocks), sums * channels), dtype=np.float64)
 
 
 def forward_train(x, gamma, beta, eps=1e-5):
@@ -104,34 +108,28 @@ def forward_train(x, gamma, beta, eps=1e-5):
             f"got input of shape {tuple(x.shape)}"
         )
     nt = get_num_threads()
-    work = _workspace(rows, channels, channels)
     mean = np.empty(channels, dtype=np.float64)
-    sq = np.empty(channels, dtype=np.float64)
-    _batch_norm._channel_sums(xr, mean, False, work, mean, nt)   # center unread
-    mean /= rows
-    _batch_norm._channel_sums(xr, mean, True, work, sq, nt)
-    invstd = 1.0 / np.sqrt(sq / rows + eps)
-    var = sq / (rows - 1)
-    y = _affine(xr, gamma, beta, mean, invstd, nt).reshape(x.shape)
-    return y, BatchNormSaved(xr, tuple(x.shape), gamma, mean, invstd, var)
-
-
-def _affine(xr, gamma, beta, mean, invstd, nt):
-    # y = x * scale + shift, scale = gamma * invstd, shift = beta - mean * scale
-    # (PyTorch's form), the per-channel terms in double precision
-    scale = gamma.astype(np.float64) * invstd
-    shift = beta.astype(np.float64) - mean * scale
-    out = np.empty_like(xr)
-    _batch_norm._scale_shift(xr, scale.astype(xr.dtype), shift.astype(xr.dtype), out, nt)
-    return out
+    invstd = np.empty(channels, dtype=np.float64)
+    var = np.empty(channels, dtype=np.float64)
+    _batch_norm._statistics(xr, eps, _workspace(rows, channels, 3),
+                            mean, invstd, var, nt)
+    y = np.empty_like(xr)
+    _batch_norm._normalize(xr, gamma, beta, mean, invstd, y, nt)
+    return y.reshape(x.shape), BatchNormSaved(xr, tuple(x.shape), gamma, mean, invstd, var)
 
 
 def forward_infer(x, gamma, beta, mean, var, eps=1e-5):
-    """Normalise `x` with given (running) statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``."""
+    """Normalise `x` with given (running) statistics: ``(x - mean) / sqrt(var + eps) * gamma + beta``.
+
+    As in training, ``y = x * scale + shift`` with ``scale = gamma / sqrt(var + eps)``
+    and ``shift = beta - mean * scale`` computed in double precision (PyTorch's form).
+    """
     xr = _rows(x)
-    invstd = 1.0 / np.sqrt(var.astype(np.float64) + eps)
-    return _affine(xr, gamma, beta, mean.astype(np.float64), invstd,
-                   get_num_threads()).reshape(x.shape)
+    invstd = 1.0 / np.sqrt(var.astype(np.float64, copy=False) + eps)
+    y = np.empty_like(xr)
+    _batch_norm._normalize(xr, gamma, beta, mean.astype(np.float64, copy=False), invstd, y,
+                           get_num_threads())
+    return y.reshape(x.shape)
 
 
 def backward(grad, saved):
@@ -142,22 +140,12 @@ def backward(grad, saved):
     """
     xr = saved.x
     rows, channels = xr.shape
-    dtype = xr.dtype
-    gr = grad.reshape(rows, channels)
-    nt = get_num_threads()
-    work = _workspace(rows, channels, 2 * channels)
-    sum_g = np.empty(channels, dtype=np.float64)
-    sum_gx = np.empty(channels, dtype=np.float64)
-    _batch_norm._backward_sums(xr, gr, saved.mean, work, sum_g, sum_gx, nt)
-    invstd = saved.invstd
-    a = sum_g / rows
-    b = sum_gx * invstd * invstd / rows
-    k = saved.gamma.astype(np.float64) * invstd
     grad_x = np.empty_like(xr)
-    _batch_norm._backward_apply(xr, gr, saved.mean.astype(dtype), a.astype(dtype),
-                                b.astype(dtype), k.astype(dtype), grad_x, nt)
-    grad_gamma = (sum_gx * invstd).astype(dtype)
-    grad_beta = sum_g.astype(dtype)
+    grad_gamma = np.empty(channels, dtype=xr.dtype)
+    grad_beta = np.empty(channels, dtype=xr.dtype)
+    _batch_norm._backward(xr, grad.reshape(rows, channels), saved.gamma, saved.mean,
+                          saved.invstd, _workspace(rows, channels, 2),
+                          grad_x, grad_gamma, grad_beta, get_num_threads())
     return grad_x.reshape(saved.shape), grad_gamma, grad_beta
 
 
