@@ -17,7 +17,7 @@ stride 1.
 
 The forward pass runs the direct SIMD kernels of :mod:`pyx_cnn._conv` for
 every stride and dilation; so does the input gradient at strides 1 (a
-convolution of the output gradient with the flipped filters). The filter and
+convolution of the output gradient with the flipped filters; finite filters). The filter and
 bias gradients, and the input gradient at other strides, run on windows
 gathered into matrices and BLAS products (:mod:`pyx_cnn._conv_grad`).
 """
@@ -146,7 +146,9 @@ def conv_backward(grad, saved, input_grad=True):
     grad_filters = gw.reshape(kh, run // c, c, f).transpose(3, 0, 1, 2)
     if not input_grad:
         return None, grad_filters, gb
-    if tuple(stride) == (1, 1):
+    if tuple(stride) == (1, 1) and np.isfinite(wk).all():
+        # (with an inf or NaN among the filters, the zeros around the gradient would
+        # meet it and give NaN where no output reaches: then the windows' products)
         return _input_grad_direct(grad, wk, xp.shape, pads, dilation), grad_filters, gb
     gxp = np.empty(xp.shape, dtype=xp.dtype)
     _conv_grad._conv2d_backward_input(grad, wk, gxp, *stride, *dilation, nt)
@@ -166,7 +168,9 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
     and ``j`` and their channel and filter axes swapped (``C`` outputs from
     ``F`` inputs). Only the rows and columns of ``x`` itself are computed:
     ``G``'s padding shrinks by the forward pass's ``top`` / ``left`` (a margin
-    wider than the kernel crops ``G`` instead).
+    wider than the kernel crops ``G`` instead). For finite filters only: an inf
+    or NaN filter value would meet the zeros around ``G`` and give NaN where
+    no output reaches.
     """
     n, ho, wo, f = grad.shape
     kh, run, _ = wk.shape
