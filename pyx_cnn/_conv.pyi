@@ -27,3 +27,10 @@ def _conv2d_filter_grad(
     n_threads: int,
     dilation: IntOrPair = 1,
 ) -> None: ...
+def _pad_copy(
+    src: NDArray[np.floating],        # (N, h, w, C), rows of w*C values contiguous
+    out: NDArray[np.floating],        # (N, Hp, Wp, C), written: src at (top, left), zeros around
+    top: int,
+    left: int,
+    n_threads: int,
+) -> None: ...

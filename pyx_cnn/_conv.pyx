@@ -47,6 +47,7 @@ import numpy as np
 from cython.parallel cimport prange
 
 from cython cimport floating
+from libc.string cimport memcpy, memset
 from pyx_cnn._parallel cimport threads_for
 
 cdef extern from "conv_kernels.h" nogil:
@@ -342,3 +343,41 @@ def _conv2d_filter_grad(
     # the groups' sums, added in group order
     np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
     np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]
+
+
+def _pad_copy(
+    const floating[:, :, :, :] src,
+    floating[:, :, :, ::1] out,
+    Py_ssize_t top,
+    Py_ssize_t left,
+    int n_threads,
+):
+    """out[:, top:top + h, left:left + w] = src (``(N, h, w, C)``, each row of w*C
+    values contiguous: a C-contiguous array or a slice of one along H and W), zeros
+    elsewhere (`out`: ``(N, Hp, Wp, C)``, C-contiguous): the padded copy the kernels
+    read, its rows written by the threads side by side."""
+    cdef Py_ssize_t n_batch = src.shape[0]
+    cdef Py_ssize_t h = src.shape[1]
+    cdef Py_ssize_t w = src.shape[2]
+    cdef Py_ssize_t c = out.shape[3]
+    cdef Py_ssize_t hp = out.shape[1]
+    cdef Py_ssize_t wp = out.shape[2]
+    cdef Py_ssize_t r, n, y
+    cdef size_t item = sizeof(floating)
+    cdef floating* row
+    cdef int nt = threads_for(n_batch * hp * wp * c // 4, n_batch * hp, n_threads)
+    if n_batch == 0 or hp == 0 or wp == 0 or c == 0:
+        return
+    if w > 0 and (src.strides[3] != <Py_ssize_t>item or src.strides[2] != c * <Py_ssize_t>item):
+        raise ValueError("src must have contiguous rows of w*C values")
+    with nogil:
+        for r in prange(n_batch * hp, num_threads=nt, schedule="static"):
+            n = r // hp
+            y = r - n * hp
+            row = &out[n, y, 0, 0]
+            if y < top or y >= top + h or w == 0:
+                memset(row, 0, wp * c * item)
+            else:
+                memset(row, 0, left * c * item)
+                memcpy(row + left * c, &src[n, y - top, 0, 0], w * c * item)
+                memset(row + (left + w) * c, 0, (wp - left - w) * c * item)

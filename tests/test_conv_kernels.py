@@ -248,3 +248,22 @@ def test_tap_paired_kernel_widths_and_filter_counts(f, w_out):
     # rows of one block, of several balanced blocks; every filter count up to 8
     _check(2, 6, w_out + 2, 4, f, 3, 3, 2 if f < 5 else 1, 1, np.float32, seed=f + w_out)
     _check(2, 6, w_out + 2, 4, f, 3, 3, 2 if f < 5 else 1, 1, np.float64, seed=f + w_out)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("shape, top, left, hp, wp", [
+    ((2, 5, 6, 3), 1, 2, 8, 9), ((1, 4, 4, 1), 0, 0, 4, 4), ((3, 2, 7, 2), 3, 0, 5, 10),
+    ((2, 0, 5, 2), 1, 1, 3, 7), ((2, 3, 0, 2), 1, 1, 5, 3), ((40, 30, 30, 8), 2, 2, 34, 34),
+])
+def test_pad_copy_matches_numpy(shape, top, left, hp, wp, dtype):
+    rng = np.random.default_rng(sum(shape))
+    big = rng.standard_normal((shape[0], shape[1] + 2, shape[2] + 3, shape[3])).astype(dtype)
+    src = big[:, 1:1 + shape[1], 2:2 + shape[2]]         # a slice: rows contiguous
+    ref = np.zeros((shape[0], hp, wp, shape[3]), dtype)
+    ref[:, top:top + shape[1], left:left + shape[2]] = src
+    for threads in (1, 2):
+        out = np.full(ref.shape, np.nan, dtype)
+        _conv._pad_copy(src, out, top, left, threads)
+        np.testing.assert_array_equal(out, ref)
+    with pytest.raises(ValueError, match="contiguous rows"):
+        _conv._pad_copy(big[:, :, ::2] if shape[2] > 1 else big[..., ::2], out, 0, 0, 1)

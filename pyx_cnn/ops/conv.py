@@ -79,11 +79,12 @@ def pad(x, pads, dtype):
     """``(N, H, W, C)`` -> C-contiguous ``(N, H + top + bottom, W + left + right, C)``
     of `dtype`, zeros around (`x` itself when no padding and already fit)."""
     (top, bottom), (left, right) = pads
+    x = np.ascontiguousarray(x, dtype=dtype)
     if top == bottom == left == right == 0:
-        return np.ascontiguousarray(x, dtype=dtype)
+        return x
     n, h, w, c = x.shape
-    padded = np.zeros((n, h + top + bottom, w + left + right, c), dtype=dtype)
-    padded[:, top:top + h, left:left + w] = x
+    padded = np.empty((n, h + top + bottom, w + left + right, c), dtype=dtype)
+    _conv._pad_copy(x, padded, top, left, get_num_threads())
     return padded
 
 
@@ -181,13 +182,12 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
     w = padded_shape[2] - left - right
     dh, dw = dilation
     ext_h, ext_w = (kh - 1) * dh, (kw - 1) * dw
-    g_pad = np.zeros((n, h + ext_h, w + ext_w, f), dtype=grad.dtype)
+    g_pad = np.empty((n, h + ext_h, w + ext_w, f), dtype=grad.dtype)
     # G's row oy lands on row oy + (ext_h - top) of g_pad (likewise columns)
     oy0, ox0 = max(0, top - ext_h), max(0, left - ext_w)
-    oy1, ox1 = min(ho, h + top), min(wo, w + left)
-    if oy0 < oy1 and ox0 < ox1:
-        g_pad[:, oy0 + ext_h - top:oy1 + ext_h - top, ox0 + ext_w - left:ox1 + ext_w - left] = (
-            grad[:, oy0:oy1, ox0:ox1])
+    oy1, ox1 = max(oy0, min(ho, h + top)), max(ox0, min(wo, w + left))
+    _conv._pad_copy(grad[:, oy0:oy1, ox0:ox1], g_pad, oy0 + ext_h - top, ox0 + ext_w - left,
+                    get_num_threads())
     w_flip = np.ascontiguousarray(
         wk.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh, kw * f, c)
     grad_x = np.empty((n, h, w, c), dtype=grad.dtype)
