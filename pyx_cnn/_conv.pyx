@@ -371,7 +371,8 @@ def _pad_copy(
     if w > 0 and (src.strides[3] != <Py_ssize_t>item or src.strides[2] != c * <Py_ssize_t>item):
         raise ValueError("src must have contiguous rows of w*C values")
     with nogil:
-        for r in prange(n_batch * hp, num_threads=nt, schedule="static"):
+        # rows handed out as threads come free (a thread whose core is taken does fewer)
+        for r in prange(n_batch * hp, num_threads=nt, schedule="dynamic", chunksize=32):
             n = r // hp
             y = r - n * hp
             row = &out[n, y, 0, 0]
