@@ -44,7 +44,7 @@ group order: also independent of the thread count.
 """
 import numpy as np
 
-from cython.parallel cimport prange
+from cython.parallel cimport prange, threadid
 
 from cython cimport floating
 from libc.string cimport memcpy, memset
@@ -174,6 +174,51 @@ cdef inline void _run_rows(
             pyx_conv_direct_rows_f64(s, x, w, bias, out, r0, r1)
 
 
+def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias,
+                    Py_ssize_t channels, Py_ssize_t w_out, bint unit_strides,
+                    Py_ssize_t dw):
+    """The weights and bias in the layout of the direct kernel chosen for this shape,
+    and the filter count that layout pads to: ``(w_k, b_k, filters_padded)``."""
+    cdef Py_ssize_t kh = w.shape[0]
+    cdef Py_ssize_t run = w.shape[1]
+    cdef Py_ssize_t n_filters = w.shape[2]
+    cdef Py_ssize_t lanes = pyx_conv_direct_lanes(floating is double, n_filters)
+    cdef bint pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels,
+                                            1 if unit_strides else 0, w_out)
+    cdef Py_ssize_t filters_padded
+    cdef floating[:, :, ::1] w_pair
+    cdef floating[::1] b_pair
+    dtype = np.float32 if floating is float else np.float64
+    if pairs:
+        # each of the (up to 8) filters twice, for the two pixels sharing a register
+        w_pad = np.zeros((kh, run, 16), dtype=dtype)
+        b_pad = np.zeros(16, dtype=dtype)
+        w_pair = w_pad
+        b_pair = b_pad
+        _pair_up(w, bias, w_pair, b_pair)
+        return w_pad, b_pad, 16
+    if pyx_conv_direct_tap_pairs(floating is double, n_filters,
+                                 channels if dw > 1 and run > channels else run, pairs):
+        # taps k, k+1 of a run side by side in a register: lane 2f + q holds
+        # w[i, 2p + q, f]; the bias in the even lanes
+        w_pad = _aligned_zeros((kh, run // 2, 16), dtype)
+        w_pad[:, :, :2 * n_filters] = np.asarray(w).reshape(
+            kh, run // 2, 2, n_filters).transpose(0, 1, 3, 2).reshape(kh, run // 2, -1)
+        b_pad = np.zeros(16, dtype=dtype)
+        b_pad[0:2 * n_filters:2] = bias
+        return w_pad, b_pad, 16
+    filters_padded = (n_filters + lanes - 1) // lanes * lanes
+    if filters_padded != n_filters or (<size_t>&w[0, 0, 0]) % 64 != 0:
+        # zero filters up to whole registers, in a copy starting on a cache
+        # line: each register of weights is then one line, not two
+        w_pad = _aligned_zeros((kh, run, filters_padded), dtype)
+        w_pad[:, :, :n_filters] = w
+        b_pad = np.zeros(filters_padded, dtype=dtype)
+        b_pad[:n_filters] = bias
+        return w_pad, b_pad, filters_padded
+    return np.asarray(w), np.asarray(bias), filters_padded
+
+
 def _conv2d_forward(
     const floating[:, :, :, ::1] x,
     const floating[:, :, ::1] w,
@@ -195,21 +240,17 @@ def _conv2d_forward(
     cdef Py_ssize_t h_out = out.shape[1]
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t rows = n_batch * h_out
-    cdef Py_ssize_t t, lanes
-    cdef bint pairs
+    cdef Py_ssize_t t
     cdef int nt
     cdef Py_ssize_t sh, sw, dh, dw
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
-    cdef bint unit_strides = sh == 1 and sw == 1
     cdef bint planar = _algorithm(n_filters, (sh, sw)) == "planar"
     cdef pyx_conv_shape s
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
-    cdef Py_ssize_t n_chunks
     cdef const floating[::1] b_k = bias
-    cdef floating[:, :, ::1] w_pair
-    cdef floating[::1] b_pair
+    cdef Py_ssize_t n_chunks
     if rows == 0 or w_out == 0:
         return
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
@@ -217,43 +258,8 @@ def _conv2d_forward(
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
-        lanes = pyx_conv_direct_lanes(floating is double, n_filters)
-        pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels,
-                                      1 if unit_strides else 0, w_out)
-        dtype = np.float32 if floating is float else np.float64
-        if pairs:
-            # each of the (up to 8) filters twice, for the two pixels sharing a register
-            s.filters_padded = 16
-            w_pad = np.zeros((kh, run, 16), dtype=dtype)
-            b_pad = np.zeros(16, dtype=dtype)
-            w_pair = w_pad
-            b_pair = b_pad
-            _pair_up(w, bias, w_pair, b_pair)
-            w_k = w_pad
-            b_k = b_pad
-        elif pyx_conv_direct_tap_pairs(floating is double, n_filters,
-                                       channels if dw > 1 and run > channels else run, pairs):
-            # taps k, k+1 of a run side by side in a register: lane 2f + q holds
-            # w[i, 2p + q, f]; the bias in the even lanes
-            s.filters_padded = 16
-            w_pad = _aligned_zeros((kh, run // 2, 16), dtype)
-            w_pad[:, :, :2 * n_filters] = np.asarray(w).reshape(
-                kh, run // 2, 2, n_filters).transpose(0, 1, 3, 2).reshape(kh, run // 2, -1)
-            b_pad = np.zeros(16, dtype=dtype)
-            b_pad[0:2 * n_filters:2] = bias
-            w_k = w_pad
-            b_k = b_pad
-        else:
-            s.filters_padded = (n_filters + lanes - 1) // lanes * lanes
-            if s.filters_padded != n_filters or (<size_t>&w[0, 0, 0]) % 64 != 0:
-                # zero filters up to whole registers, in a copy starting on a cache
-                # line: each register of weights is then one line, not two
-                w_pad = _aligned_zeros((kh, run, s.filters_padded), dtype)
-                w_pad[:, :, :n_filters] = w
-                b_pad = np.zeros(s.filters_padded, dtype=dtype)
-                b_pad[:n_filters] = bias
-                w_k = w_pad
-                b_k = b_pad
+        w_k, b_k, s.filters_padded = _kernel_weights(w, bias, channels, w_out,
+                                                     sh == 1 and sw == 1, dw)
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads)
     # ranges of output rows handed out as threads come free (a thread whose core
     # another program's threads hold takes fewer); a row's arithmetic does not
@@ -263,6 +269,87 @@ def _conv2d_forward(
         for t in prange(n_chunks, num_threads=nt, schedule="dynamic"):
             _run_rows(planar, &s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
                       rows * t // n_chunks, rows * (t + 1) // n_chunks)
+
+
+def _conv2d_forward_padding(
+    const floating[:, :, :, :] src,
+    Py_ssize_t top,
+    Py_ssize_t left,
+    Py_ssize_t hp,
+    Py_ssize_t wp,
+    const floating[:, :, ::1] w,
+    const floating[::1] bias,
+    floating[:, :, :, ::1] out,
+    int n_threads,
+    dilation=1,
+):
+    """:func:`_conv2d_forward` at strides 1 of `src` zero-padded to ``(N, hp, wp, C)``
+    (`src` ``(N, h, w, C)``, rows of w*C contiguous values, at rows ``top:top + h``
+    and columns ``left:left + w``), without writing the padded batch whole: each
+    thread pads one image at a time into a buffer of its own (which stays in its
+    cache) and runs the direct kernel on it. The same arithmetic, so the same
+    values, as padding first.
+
+    Falls back to padding first where the work is not cut by images: for the
+    planar kernel, or when there are too few images for the threads.
+    """
+    cdef Py_ssize_t n_batch = src.shape[0]
+    cdef Py_ssize_t h = src.shape[1]
+    cdef Py_ssize_t wd = src.shape[2]
+    cdef Py_ssize_t channels = src.shape[3]
+    cdef Py_ssize_t kh = w.shape[0]
+    cdef Py_ssize_t run = w.shape[1]
+    cdef Py_ssize_t n_filters = w.shape[2]
+    cdef Py_ssize_t h_out = out.shape[1]
+    cdef Py_ssize_t w_out = out.shape[2]
+    cdef Py_ssize_t image = hp * wp * channels
+    cdef Py_ssize_t n, y, tid
+    cdef size_t row_bytes = wd * channels * sizeof(floating)
+    cdef Py_ssize_t dh, dw
+    dh, dw = _pair(dilation)
+    cdef pyx_conv_shape s
+    cdef const floating[:, :, ::1] w_k
+    cdef const floating[::1] b_k
+    cdef floating[:, ::1] scratch
+    cdef floating* padded
+    cdef Py_ssize_t x_shape[8]
+    cdef int nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_batch,
+                              n_threads)
+    if top < 0 or left < 0 or top + h > hp or left + wd > wp:
+        raise ValueError(f"src of {h}x{wd} at row {top}, column {left} does not fit in "
+                         f"{hp}x{wp}")
+    if (out.shape[0] != n_batch or out.shape[3] != n_filters or run % channels != 0
+            or h_out != hp - (kh - 1) * dh or w_out != wp - (run // channels - 1) * dw):
+        raise ValueError(f"out of shape {tuple(out.shape)[:4]} is not the output of "
+                         f"{kh}x{run // channels} filters dilated {dh}x{dw} on "
+                         f"({n_batch}, {hp}, {wp}, {channels})")
+    if n_batch == 0 or h_out == 0 or w_out == 0:
+        return
+    if (_algorithm(n_filters, 1) == "planar" or (nt > 1 and n_batch < 8 * nt)
+            or h == 0 or wd == 0 or channels == 0):
+        dtype = np.float32 if floating is float else np.float64
+        xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
+        _pad_copy(src, xp, top, left, n_threads)
+        _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw))
+        return
+    if (src.strides[3] != <Py_ssize_t>sizeof(floating)
+            or src.strides[2] != channels * <Py_ssize_t>sizeof(floating)):
+        raise ValueError("src must have contiguous rows of w*C values")
+    x_shape[1], x_shape[2], x_shape[3] = hp, wp, channels
+    s = _shape(x_shape, kh, run // channels, n_filters, n_filters, h_out, w_out, 1, 1, dh, dw)
+    w_k, b_k, s.filters_padded = _kernel_weights(w, bias, channels, w_out, True, dw)
+    # one padded image per thread, each on cache lines of its own; the zeros
+    # around are written once, only the inside changes from image to image
+    scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), np.float32 if floating is float
+                             else np.float64)
+    with nogil:
+        for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
+            tid = threadid()
+            padded = &scratch[tid, 0]
+            for y in range(h):
+                memcpy(padded + ((top + y) * wp + left) * channels, &src[n, y, 0, 0],
+                       row_bytes)
+            _run_rows(False, &s, padded, &w_k[0, 0, 0], &b_k[0], &out[n, 0, 0, 0], 0, h_out)
 
 
 # Filter gradients are summed per group of samples, about this many output

@@ -9,7 +9,7 @@ import pytest
 
 import pyx_cnn
 from pyx_cnn import _conv
-from reference import conv_naive
+from reference import conv_dilated_naive, conv_naive
 
 RTOL = {np.float32: 3e-5, np.float64: 1e-12}
 
@@ -267,3 +267,43 @@ def test_pad_copy_matches_numpy(shape, top, left, hp, wp, dtype):
         np.testing.assert_array_equal(out, ref)
     with pytest.raises(ValueError, match="contiguous rows"):
         _conv._pad_copy(big[:, :, ::2] if shape[2] > 1 else big[..., ::2], out, 0, 0, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, f, k, dilation", [
+    (9, 16, 8, 3, (2, 2)),     # tap-paired (AVX-512, float32), per image on one thread
+    (40, 16, 8, 3, (2, 2)),    # per image on two threads too
+    (40, 1, 6, 5, (1, 1)),     # paired
+    (40, 3, 16, 3, (1, 3)),    # direct, one register of filters
+    (40, 5, 33, 2, (3, 1)),    # direct, a remainder of filters
+    (40, 4, 3, 3, (1, 1)),     # planar: pads first
+    (3, 8, 16, 3, (1, 1)),     # too few images for two threads: pads first
+])
+def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, dtype):
+    # the padded source is a slice (rows contiguous), placed off-centre and
+    # cropped on the right, as the input gradient passes it
+    rng = np.random.default_rng(n + c + f)
+    big = rng.standard_normal((n, 14, 17, c)).astype(dtype)
+    src = big[:, 1:12, 2:15]
+    top, left, hp, wp = 3, 1, 11 + 3 + 2, 13 + 1
+    w = rng.standard_normal((k, k * c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    xp = np.zeros((n, hp, wp, c), dtype)
+    xp[:, top:top + 11, left:left + 13] = src
+    ho, wo = hp - (k - 1) * dilation[0], wp - (k - 1) * dilation[1]
+    ref = np.empty((n, ho, wo, f), dtype)
+    _conv._conv2d_forward(xp, w, b, ref, 1, 1, dilation)
+    for threads in (1, 2):
+        out = np.full(ref.shape, np.nan, dtype)
+        _conv._conv2d_forward_padding(src, top, left, hp, wp, w, b, out, threads, dilation)
+        np.testing.assert_array_equal(out, ref)
+    # and the padded convolution is right (not only the same as padding first)
+    wt = w.reshape(k, k, c, f).transpose(3, 0, 1, 2)
+    loops = conv_dilated_naive(src[:2], wt, pads=((top, hp - top - 11), (left, wp - left - 13)),
+                               dilation=dilation, bias=b)
+    np.testing.assert_allclose(ref[:2], loops, rtol=RTOL[dtype],
+                               atol=RTOL[dtype] * np.sqrt(k * k * c) * 4)
+    with pytest.raises(ValueError, match="does not fit"):
+        _conv._conv2d_forward_padding(src, top, left + 2, hp, wp, w, b, out, 1, dilation)
+    with pytest.raises(ValueError, match="is not the output"):
+        _conv._conv2d_forward_padding(src, top, left, hp + 1, wp, w, b, out, 1, dilation)

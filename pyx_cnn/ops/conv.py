@@ -182,17 +182,16 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
     w = padded_shape[2] - left - right
     dh, dw = dilation
     ext_h, ext_w = (kh - 1) * dh, (kw - 1) * dw
-    g_pad = np.empty((n, h + ext_h, w + ext_w, f), dtype=grad.dtype)
-    # G's row oy lands on row oy + (ext_h - top) of g_pad (likewise columns)
+    # G's row oy lands on row oy + (ext_h - top) of the padded G (likewise columns)
     oy0, ox0 = max(0, top - ext_h), max(0, left - ext_w)
     oy1, ox1 = max(oy0, min(ho, h + top)), max(ox0, min(wo, w + left))
-    _conv._pad_copy(grad[:, oy0:oy1, ox0:ox1], g_pad, oy0 + ext_h - top, ox0 + ext_w - left,
-                    get_num_threads())
     w_flip = np.ascontiguousarray(
         wk.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh, kw * f, c)
     grad_x = np.empty((n, h, w, c), dtype=grad.dtype)
-    _conv._conv2d_forward(g_pad, w_flip, np.zeros(c, dtype=grad.dtype), grad_x, 1,
-                          get_num_threads(), tuple(dilation))
+    _conv._conv2d_forward_padding(grad[:, oy0:oy1, ox0:ox1], oy0 + ext_h - top,
+                                  ox0 + ext_w - left, h + ext_h, w + ext_w, w_flip,
+                                  np.zeros(c, dtype=grad.dtype), grad_x, get_num_threads(),
+                                  tuple(dilation))
     return grad_x
 
 
