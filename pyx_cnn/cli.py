@@ -131,12 +131,12 @@ def build_parser():
     train = sub.add_parser(
         "train", formatter_class=formatter,
         help="train a small CNN on scikit-learn's digits (or another data set)",
-        description="Train Conv2D(8, 3) -> ReLU -> MaxPool2D -> Dense(10, softmax) on 80%% "
-                    "of scikit-learn's 1797 8x8 digits, print the accuracy on the other 20%% "
+        description="Train Conv2D(8, 3) -> ReLU -> MaxPool2D -> Dense(10, softmax) on 80% "
+                    "of scikit-learn's 1797 8x8 digits, print the accuracy on the other 20% "
                     "(the test split), and write model.npz, loss.png, confusion.png and "
                     "filters.png. --dataset picks another data set: faces (scikit-image's "
                     "face / non-face patches), mnist, or the path of an image folder with "
-                    "one sub-folder per class. "
+                    "one sub-folder per class; --model a larger network. "
                     'Needs scikit-learn and scikit-image: pip install "pyx_cnn[train]".',
     )
     train.add_argument("--dataset", default="digits", metavar="NAME|PATH",
