@@ -315,6 +315,7 @@ def _conv2d_forward_padding(
     cdef Py_ssize_t x_shape[8]
     cdef int nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_batch,
                               n_threads)
+    dtype = np.float32 if floating is float else np.float64
     if top < 0 or left < 0 or top + h > hp or left + wd > wp:
         raise ValueError(f"src of {h}x{wd} at row {top}, column {left} does not fit in "
                          f"{hp}x{wp}")
@@ -327,7 +328,6 @@ def _conv2d_forward_padding(
         return
     if (_algorithm(n_filters, 1) == "planar" or (nt > 1 and n_batch < 8 * nt)
             or h == 0 or wd == 0 or channels == 0):
-        dtype = np.float32 if floating is float else np.float64
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
         _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw))
@@ -340,8 +340,7 @@ def _conv2d_forward_padding(
     w_k, b_k, s.filters_padded = _kernel_weights(w, bias, channels, w_out, True, dw)
     # one padded image per thread, each on cache lines of its own; the zeros
     # around are written once, only the inside changes from image to image
-    scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), np.float32 if floating is float
-                             else np.float64)
+    scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), dtype)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
             tid = threadid()
