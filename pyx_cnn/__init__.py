@@ -25,19 +25,26 @@ import os as _os
 
 
 def _raise_build_error(exc):
-    """Explain a failed import of the compiled extensions (as scikit-learn does)."""
+    """Explain a failed import of the compiled extensions (as scikit-learn does).
+
+    The chained traceback is left out: the message says what happened and its
+    last line says what to do.
+    """
     folder = _os.path.dirname(_os.path.abspath(__file__))
     source_tree = _os.path.exists(_os.path.join(folder, "..", "setup.py"))
     where = "its source folder " if source_tree else ""
+    here = _os.path.dirname(folder) == _os.getcwd()
+    hidden_by = "the pyx_cnn folder in the current directory" if here else \
+        "a pyx_cnn source folder in the current directory or on PYTHONPATH"
     raise ImportError(
-        f"{exc}\n"
-        f"pyx_cnn is being imported from {where}{folder}, which holds no built "
+        f"{exc}: pyx_cnn is being imported from {where}{folder}, which holds no built "
         "extensions (the compiled _*.so modules).\n"
-        "If you installed pyx_cnn with pip, run Python from another directory: "
-        "a pyx_cnn source folder in the current directory (or on PYTHONPATH) hides the installed package.\n"
-        "To work on pyx_cnn itself, build the extensions in place, from the "
-        "repository root: `pip install -e .` or `python setup.py build_ext --inplace`."
-    ) from exc
+        f"If you installed pyx_cnn with pip, {hidden_by} hides the installed package; "
+        "to work on pyx_cnn itself, build the extensions in place "
+        "(`pip install -e .` or `python setup.py build_ext --inplace`).\n"
+        "To fix: run Python from another directory (e.g. `cd ..`), or run "
+        "`pip install -e .` in the repository root."
+    ) from None
 
 
 try:
