@@ -190,11 +190,6 @@ class SGD(Optimizer):
         return {"momentum": self.momentum, "nesterov": self.nesterov,
                 "weight_decay": self.weight_decay}
 
-    @property
-    def _v(self):
-        """The momentum buffer (its name before ``momentum_buffer``); None before a step."""
-        return self.momentum_buffer
-
     def state_dict(self):
         return {} if self.momentum == 0 or self.momentum_buffer is None else \
             {"momentum_buffer": self.momentum_buffer.copy()}

@@ -323,7 +323,7 @@ def test_finite_loss_with_an_overflowing_gradient_stops_fit():
     with pytest.raises(FloatingPointError, match="epoch 1, batch 1 of 1.*gradient"):
         net.fit(X, [1], learning_rate=0.1, optimizer="momentum")
     np.testing.assert_array_equal(net._flat, before)
-    assert net.optimizer._v is None
+    assert net.optimizer.momentum_buffer is None
 
 
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")

@@ -4,7 +4,7 @@ Needs the ``dask`` extra (``pip install "pyx_cnn[dask]"``); nothing here imports
 dask until a function is called with (or asked for) a dask array, and
 :func:`is_dask_array` never imports it.
 
-Two ways an array is split (SPEC section 9):
+Two ways an array is split:
 
 - a batch ``(N, H, W, C)`` chunked along N: each chunk runs the in-memory
   function on its own (``map_blocks``);
