@@ -18,6 +18,7 @@ __all__ = [
     "working_dtype",
     "as_kernel_array",
     "check_int",
+    "check_real",
     "check_learning_rate",
     "check_labels",
     "check_result_size",
@@ -123,6 +124,31 @@ def check_int(value, name, minimum):
     return value
 
 
+def check_real(value, name):
+    """Return `value` as a Python float, checking it is a real number (not yet its range).
+
+    Parameters
+    ----------
+    value : object
+        A Python or numpy real number (a 0-d real array is accepted too).
+    name : str
+        The argument's name, for the message.
+
+    Raises
+    ------
+    TypeError
+        When `value` is not a real number: None, a string, a bool, a list or
+        an array of several values, a complex number.
+    """
+    if isinstance(value, np.ndarray) and value.ndim == 0:
+        value = value[()]
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
+            or isinstance(value, np.complexfloating):
+        raise TypeError(f"{name} must be a real number, got {type(value).__name__}"
+                        + ("" if value is None else f" {value!r}"))
+    return float(value)
+
+
 def check_learning_rate(value, name="learning_rate"):
     """Return `value` as a Python float, checking it is a finite real number >= 0.
 
@@ -141,13 +167,7 @@ def check_learning_rate(value, name="learning_rate"):
     ValueError
         When it is NaN, infinite or negative.
     """
-    if isinstance(value, np.ndarray) and value.ndim == 0:
-        value = value[()]
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Real, np.number)) \
-            or isinstance(value, np.complexfloating):
-        raise TypeError(f"{name} must be a real number, got {type(value).__name__}"
-                        + ("" if value is None else f" {value!r}"))
-    value = float(value)
+    value = check_real(value, name)
     if not math.isfinite(value) or value < 0:
         raise ValueError(f"{name} must be a finite number >= 0, got {value}")
     return value

@@ -43,6 +43,27 @@ def _binary_threshold(net):
     return 0.5 if getattr(net.layers[-1], "activation", None) == "sigmoid" else 0.0
 
 
+def _check_input_shape(input_shape):
+    """`input_shape` as a tuple of ints >= 1 (an int means ``(features,)``)."""
+    expected = "a tuple of ints >= 1, (H, W), (H, W, C) or (features,)"
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if isinstance(input_shape, np.ndarray):
+        input_shape = input_shape.tolist()
+    if not isinstance(input_shape, (tuple, list)):
+        given = "None" if input_shape is None else \
+            f"{type(input_shape).__name__} {input_shape!r}"
+        raise TypeError(f"input_shape must be {expected}, got {given}")
+    for size in input_shape:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"input_shape must be {expected}, got {input_shape!r} "
+                            f"(holding {type(size).__name__} {size!r})")
+    if len(input_shape) not in (1, 2, 3) or min(input_shape) < 1:
+        raise ValueError(f"input_shape must be {expected}, got "
+                         f"{tuple(int(s) for s in input_shape)}")
+    return tuple(int(s) for s in input_shape)
+
+
 class NeuralNetwork(TrainingMixin, SerializationMixin):
     """A sequential network of :mod:`pyx_cnn.layers`.
 
@@ -90,19 +111,17 @@ class NeuralNetwork(TrainingMixin, SerializationMixin):
                                 f"got {type(layer).__name__}")
         if len({id(layer) for layer in layers}) != len(layers):
             raise ValueError("layers must not hold the same layer object twice")
-        if isinstance(input_shape, (int, np.integer)):
-            input_shape = (input_shape,)
-        input_shape = tuple(check_int(s, "input_shape", 1) for s in input_shape)
-        if len(input_shape) not in (1, 2, 3):
-            raise ValueError("input_shape must be (H, W), (H, W, C) or (features,), "
-                             f"got {input_shape}")
-        self.input_shape = input_shape
+        self.input_shape = input_shape = _check_input_shape(input_shape)
         self._sample_shape = sample_shape(input_shape)
         self.dtype = check_dtype(dtype)
         self.loss = None if loss is None else get_loss(loss)
         self.optimizer = get_optimizer(optimizer)
         self.seed = seed
-        init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        try:
+            init_seq, shuffle_seq = np.random.SeedSequence(seed).spawn(2)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"seed must be None, an int >= 0 or a sequence of them, got "
+                            f"{type(seed).__name__} {seed!r}") from None
         self._shuffle_rng = np.random.default_rng(shuffle_seq)
         rng = np.random.default_rng(init_seq)
         shape = self._sample_shape

@@ -122,3 +122,87 @@ def test_loss_and_optimizer_names_are_stored_lower_case(tmp_path):
     assert arch["layers"][1]["config"]["activation"] == "softmax"
     loaded = NeuralNetwork.load(path)
     np.testing.assert_array_equal(loaded.predict(np.ones((2, 2))), net.predict(np.ones((2, 2))))
+
+
+# --- bad arguments name themselves ------------------------------------------------------
+
+def _net(**kwargs):
+    kwargs.setdefault("input_shape", (8, 8, 1))
+    return NeuralNetwork([layers.Flatten(), layers.Dense(2)], **kwargs)
+
+
+_X = np.zeros((2, 4, 4, 1))
+
+
+def _bad_arguments():
+    import pyx_cnn
+    from pyx_cnn import optim, schedules
+    from pyx_cnn.callbacks import EarlyStopping
+
+    # (id, call, exception type, the argument's name, what was given as the message shows it)
+    return [
+        ("leaky_relu slope str", lambda: pyx_cnn.leaky_relu(_X, negative_slope="a"),
+         TypeError, "negative_slope", "str 'a'"),
+        ("leaky_relu slope None", lambda: pyx_cnn.leaky_relu(_X, negative_slope=None),
+         TypeError, "negative_slope", "None"),
+        ("leaky_relu slope list", lambda: pyx_cnn.leaky_relu(_X, negative_slope=[0.1, 0.2]),
+         TypeError, "negative_slope", "list [0.1, 0.2]"),
+        ("leaky_relu slope negative", lambda: pyx_cnn.leaky_relu(_X, negative_slope=-1),
+         ValueError, "negative_slope", "-1"),
+        ("LeakyReLU slope str", lambda: layers.LeakyReLU(negative_slope="a"),
+         TypeError, "negative_slope", "str 'a'"),
+        ("BatchNormalization momentum", lambda: layers.BatchNormalization(momentum="a"),
+         TypeError, "momentum", "str"),
+        ("BatchNormalization epsilon", lambda: layers.BatchNormalization(epsilon="a"),
+         TypeError, "epsilon", "str"),
+        ("Dropout rate", lambda: layers.Dropout("a"), TypeError, "rate", "'a'"),
+        ("SGD momentum", lambda: optim.SGD(momentum="a"), TypeError, "momentum", "str 'a'"),
+        ("Momentum beta", lambda: optim.Momentum(beta="a"), TypeError, "beta", "str 'a'"),
+        ("RMSprop alpha", lambda: optim.RMSprop(alpha="a"), TypeError, "alpha", "str 'a'"),
+        ("Adam beta1", lambda: optim.Adam(beta1="a"), TypeError, "beta1", "str 'a'"),
+        ("Adam beta2", lambda: optim.Adam(beta2=[0.9]), TypeError, "beta2", "list [0.9]"),
+        ("AdamW eps", lambda: optim.AdamW(eps="a"), TypeError, "eps", "str 'a'"),
+        ("StepDecay step_size", lambda: schedules.StepDecay(0.1, "2"),
+         TypeError, "step_size", "str '2'"),
+        ("CosineDecay initial", lambda: schedules.CosineDecay("a", 2),
+         TypeError, "initial", "str 'a'"),
+        ("ReduceOnPlateau factor", lambda: schedules.ReduceOnPlateau(0.1, factor="a"),
+         TypeError, "factor", "str 'a'"),
+        ("EarlyStopping patience", lambda: EarlyStopping(patience="a"),
+         TypeError, "patience", "str 'a'"),
+        ("MaxPool2D size", lambda: layers.MaxPool2D("2"), TypeError, "size", "str '2'"),
+        ("AvgPool2D stride", lambda: layers.AvgPool2D(2, "2"), TypeError, "stride", "str '2'"),
+        ("pooling size", lambda: pyx_cnn.pooling(_X[0], size="2"), TypeError, "size", "str '2'"),
+        ("input_shape str", lambda: _net(input_shape="8x8"),
+         TypeError, "input_shape", "str '8x8'"),
+        ("input_shape strs", lambda: _net(input_shape=["8", "8"]),
+         TypeError, "input_shape", "['8', '8']"),
+        ("input_shape floats", lambda: _net(input_shape=[8.0, 8.0]),
+         TypeError, "input_shape", "[8.0, 8.0]"),
+        ("input_shape negative", lambda: _net(input_shape=(-8, 8)),
+         ValueError, "input_shape", "(-8, 8)"),
+        ("input_shape None", lambda: _net(input_shape=None), TypeError, "input_shape", "None"),
+        ("input_shape 4-D", lambda: _net(input_shape=(1, 8, 8, 1)),
+         ValueError, "input_shape", "(1, 8, 8, 1)"),
+        ("seed str", lambda: _net(seed="a"), TypeError, "seed", "str 'a'"),
+        ("seed float", lambda: _net(seed=1.5), TypeError, "seed", "float 1.5"),
+        ("seed negative", lambda: _net(seed=-1), ValueError, "seed", "-1"),
+    ]
+
+
+@pytest.mark.parametrize("case", _bad_arguments(), ids=lambda case: case[0])
+def test_bad_arguments_name_the_argument_and_what_was_given(case):
+    _, call, error, name, shown = case
+    with pytest.raises(error) as info:
+        call()
+    message = str(info.value)
+    assert name in message
+    assert shown in message
+
+
+def test_sequences_of_ints_still_seed_a_network():
+    a, b = _net(seed=[1, 2]), _net(seed=(1, 2))
+    np.testing.assert_array_equal(a._flat, b._flat)
+    assert not np.array_equal(a._flat, _net(seed=1)._flat)
+    assert _net(input_shape=np.array([8, 8])).input_shape == (8, 8)
+    assert _net(input_shape=64).input_shape == (64,)

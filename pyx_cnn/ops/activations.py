@@ -31,6 +31,7 @@ import numpy as np
 
 from .. import _activation
 from .._threads import get_num_threads
+from .._validation import check_real
 
 __all__ = [
     "ACTIVATIONS", "Activation", "get_activation",
@@ -69,7 +70,7 @@ def _elementwise_backward(kernel, y, grad, out, *extra):
 
 
 def check_slope(negative_slope):
-    slope = float(negative_slope)
+    slope = check_real(negative_slope, "negative_slope")
     if not (slope >= 0 and np.isfinite(slope)):
         # the backward pass reads the sign of z from y, which needs slope >= 0
         raise ValueError(f"negative_slope must be finite and >= 0, got {negative_slope!r}")
