@@ -153,7 +153,9 @@ class Optimizer:
 
 
 class SGD(Optimizer):
-    """Stochastic gradient descent, as ``torch.optim.SGD`` (dampening 0)::
+    """Stochastic gradient descent, as ``torch.optim.SGD`` (dampening 0).
+
+    Each step::
 
         g = g + weight_decay * p
         v = momentum * v + g                  (v = g at the first step)
@@ -217,7 +219,9 @@ class SGD(Optimizer):
 
 
 class Momentum(SGD):
-    """Heavy-ball momentum: ``SGD(momentum=beta)`` (the name ``"momentum"``)::
+    """Heavy-ball momentum: ``SGD(momentum=beta)`` (the name ``"momentum"``).
+
+    Each step::
 
         v = beta * v + g;  p -= learning_rate * v
     """
@@ -240,7 +244,9 @@ class Momentum(SGD):
 
 
 class RMSprop(Optimizer):
-    """RMSprop, as ``torch.optim.RMSprop`` (no momentum, not centred)::
+    """RMSprop, as ``torch.optim.RMSprop`` (no momentum, not centred).
+
+    Each step::
 
         g = g + weight_decay * p
         s = alpha * s + (1 - alpha) * g**2
@@ -288,7 +294,9 @@ class RMSprop(Optimizer):
 
 
 class Adam(Optimizer):
-    """Adam (Kingma & Ba), as ``torch.optim.Adam``::
+    """Adam (Kingma & Ba), as ``torch.optim.Adam``.
+
+    Each step::
 
         g = g + weight_decay * p
         m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g**2

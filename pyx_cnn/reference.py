@@ -1,10 +1,19 @@
-"""The readable version of each kernel: plain Python loops, float64.
+"""Readable versions of the tutorial's kernels: plain Python loops, float64.
 
-Every compiled kernel of pyx_cnn computes what the function of the same name
-here computes, and the test suite proves it (``tests/``: kernel == reference,
-on random shapes, strides, paddings and special values). Read these first:
-they are the definitions, written as the tutorial writes them, without SIMD,
-threads or memory layouts. They are slow (use them on small arrays).
+This module holds the convolution (one integer stride and padding, no
+dilation) and its backward pass, ReLU and its backward pass, sigmoid, softmax,
+max pooling and its backward pass, and the softmax cross-entropy. The compiled
+kernels compute what the function of the same name here computes, and the test
+suite proves it (``tests/``: kernel == reference, on random shapes, strides,
+paddings and special values). Read these first: they are the definitions,
+written as the tutorial writes them, without SIMD, threads or memory layouts.
+They are slow (use them on small arrays).
+
+The other operations have their loop references in the test suite instead:
+``tests/reference.py`` and ``tests/reference_grad.py`` hold the dilated
+convolution (a stride and padding per axis), average pooling, global max
+pooling and batch normalisation, with their backward passes; tanh, leaky ReLU,
+dropout and batch normalisation are also compared with PyTorch.
 
 Shapes are channels-last, as everywhere in pyx_cnn: a batch ``(N, H, W, C)``,
 filters ``(F, kh, kw, C)``.

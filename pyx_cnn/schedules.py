@@ -73,7 +73,9 @@ class StepDecay(Schedule):
 
 
 class CosineDecay(Schedule):
-    """Cosine annealing from `initial` down to `minimum` over `epochs` epochs, then `minimum`::
+    """Cosine annealing from `initial` down to `minimum` over `epochs` epochs, then `minimum`.
+
+    The rate at an epoch::
 
         minimum + (initial - minimum) * (1 + cos(pi * min(epoch, epochs) / epochs)) / 2
 

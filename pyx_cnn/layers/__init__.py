@@ -9,9 +9,12 @@ Every layer has
   backward pass needs);
 - ``backward(grad_out)``: given ``dL/d(output)``, returns ``dL/d(input)`` and,
   for a layer with weights, stores ``dL/d(weights)`` in ``grads``;
-- ``params`` and ``grads``: dicts with keys ``"W"`` and ``"b"`` (empty for
-  layers without weights), ``grads`` holding arrays of the same shapes as
-  ``params``.
+- ``params`` and ``grads``: dicts of arrays, ``grads`` holding one array of
+  the same shape per entry of ``params``: ``"W"`` and ``"b"`` for ``Conv2D``
+  and ``Dense`` (no ``"b"`` with ``use_bias=False``), ``"gamma"`` and
+  ``"beta"`` for ``BatchNormalization``, empty for layers without weights.
+  ``BatchNormalization`` also keeps its running statistics in ``state``
+  (``"mean"``, ``"var"``), which are not learned.
 
 Shapes are channels-last: ``Conv2D`` and ``MaxPool2D`` take ``(N, H, W, C)``,
 ``Dense`` takes ``(N, features)``, ``Flatten`` turns ``(N, H, W, C)`` into
