@@ -62,8 +62,10 @@ def prepare_y(y, n, output_shape, dtype, name="y"):
 
     Labels have the output's shape without its last (class) axis:
     ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)`` for
-    per-pixel outputs ``(H, W, K)``. For one output (K = 1), labels are 0/1
-    (binary cross-entropy).
+    per-pixel outputs ``(H, W, K)``. For one output per position (K = 1),
+    integer labels are 0/1 (binary cross-entropy), and float ``y`` of that
+    shape is a target per position, as ``y[..., np.newaxis]`` (Keras reads
+    ``(N,)`` targets of a one-output network as ``(N, 1)``).
     """
     y = as_array(y, name)
     out = output_shape
@@ -74,11 +76,16 @@ def prepare_y(y, n, output_shape, dtype, name="y"):
     if len(out) > 1 and all(s == 1 for s in out[:-1]):
         label_shapes.append((n,))
     if y.shape in label_shapes:
-        # one output per position: labels are 0/1, for binary cross-entropy
-        return check_labels(y, 2 if k == 1 else k, name)
+        if k == 1 and y.dtype.kind == "f":    # one float target per position
+            return as_kernel_array(y.reshape((n,) + out), dtype)
+        try:
+            return check_labels(y, 2 if k == 1 else k, name)
+        except ValueError as exc:
+            raise ValueError(f"{exc}; " + _label_reading(y, out, name)) from None
     if y.ndim == 1:
         if y.shape[0] != n:
-            raise ValueError(f"{name} has {y.shape[0]} labels for {n} samples")
+            what = "targets" if k == 1 and y.dtype.kind == "f" else "labels"
+            raise ValueError(f"{name} has {y.shape[0]} {what} for {n} samples")
         raise ValueError(
             f"{name} as labels (N,) needs one output row per sample, but this network's "
             f"output is {shape_str(out)} per sample: give integer labels of shape "
@@ -87,3 +94,16 @@ def prepare_y(y, n, output_shape, dtype, name="y"):
     raise ValueError(
         f"{name} must be integer labels of shape {_batch_str(out[:-1])} or targets of "
         f"shape {_batch_str(out)} with N={n}, got {shape_str(y.shape)}")
+
+
+def _label_reading(y, output_shape, name):
+    """How `y` of the labels' shape was read, for a refused label."""
+    k = output_shape[-1]
+    where = "sample" if y.ndim == 1 else "position"
+    if k == 1:
+        return (f"this network has one output per {where}: integer {name} holds 0/1 labels "
+                f"(binary classification); for regression give float targets, "
+                f"{name}.astype(float)")
+    return (f"this network has {k} outputs per {where} (output {shape_str(output_shape)}), so "
+            f"{name} of shape {shape_str(y.shape)} is read as one class label in [0, {k}) per "
+            f"{where}; float targets need shape {_batch_str(output_shape)}")

@@ -197,7 +197,7 @@ def check_labels(labels, k, name):
     if labels.dtype.kind == "f":
         whole = np.isfinite(labels) & (labels == np.round(labels))
         if not whole.all():
-            bad = labels[~whole].flat[0]
+            bad = float(labels[~whole].flat[0])
             raise ValueError(f"{name} must hold integer class labels, got {bad!r}")
     low, high = labels.min(), labels.max()
     if low < 0 or high >= k:

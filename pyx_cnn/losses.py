@@ -248,10 +248,13 @@ class BinaryCrossEntropy:
 
 
 def _count_binary(positive, labels):
-    """Samples whose prediction (`positive`, ``(N, 1)``) matches the 0/1 label."""
+    """Positions whose prediction (`positive`, of the output's shape: ``(N, 1)``,
+    ``(N, H, W, 1)``) matches the 0/1 label, counted in samples as :func:`_count_correct`."""
     if labels is None:
         return None
-    return int(np.count_nonzero(positive.reshape(labels.shape[0], -1)[:, 0] == (labels != 0)))
+    hits = int(np.count_nonzero(positive.reshape(labels.shape) == (labels != 0)))
+    per_sample = labels.size // labels.shape[0]
+    return hits if per_sample == 1 else hits / per_sample
 
 
 class MeanSquaredError:
@@ -265,6 +268,8 @@ class MeanSquaredError:
 
     def _value_grad_correct(self, output, target, labels):
         value, grad = self._compute(output, target)
+        if output.shape[-1] == 1:   # 0/1 labels of one output: right on the label's side of 0.5
+            return value, grad, _count_binary(output > 0.5, labels)
         return value, grad, _count_correct(output, labels)
 
     def __call__(self, output, target):

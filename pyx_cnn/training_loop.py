@@ -78,8 +78,9 @@ def ends_in_sigmoid(layers):
 
 
 def _binary_targets(y):
-    """True when float targets ``(N, 1)`` hold only 0 and 1."""
-    return y.ndim == 2 and y.shape[1] == 1 and bool(np.all((y == 0) | (y == 1)))
+    """True when float targets of one output per position (``(N, 1)``, ``(N, H, W, 1)``)
+    hold only 0 and 1."""
+    return y.shape[-1] == 1 and bool(np.all((y == 0) | (y == 1)))
 
 
 def resolve_loss(net, loss, y):
@@ -87,17 +88,37 @@ def resolve_loss(net, loss, y):
     else by target: for one output (``Dense(1, activation="sigmoid")``), 0/1
     labels -> binary cross-entropy; other integer labels -> cross-entropy;
     float targets -> mean squared error (binary cross-entropy for 0/1
-    targets ``(N, 1)`` of a network ending in a sigmoid)."""
+    targets of a network ending in a sigmoid with one output per position).
+
+    Raises ValueError for a loss that does not fit the output and targets:
+    cross-entropy over one output (a softmax over one value is always 1),
+    binary cross-entropy against class labels of several outputs.
+    """
     if loss is not None:
-        return get_loss(loss)
-    if net.loss is not None:
-        return net.loss
+        loss_fn = get_loss(loss)
+    elif net.loss is not None:
+        loss_fn = net.loss
     # prepare_y returns labels as int64 and targets as floats
-    if y.dtype.kind == "i":
-        return BinaryCrossEntropy() if net.output_shape[-1] == 1 else SoftmaxCrossEntropy()
-    if ends_in_sigmoid(net.layers) and net.output_shape == (1,) and _binary_targets(y):
-        return BinaryCrossEntropy()
-    return MeanSquaredError()
+    elif y.dtype.kind == "i":
+        loss_fn = BinaryCrossEntropy() if net.output_shape[-1] == 1 else SoftmaxCrossEntropy()
+    elif ends_in_sigmoid(net.layers) and _binary_targets(y):
+        loss_fn = BinaryCrossEntropy()
+    else:
+        loss_fn = MeanSquaredError()
+    k = net.output_shape[-1]
+    if isinstance(loss_fn, SoftmaxCrossEntropy) and k == 1:
+        raise ValueError(
+            "loss 'cross_entropy' needs at least 2 outputs per position (its softmax over one "
+            f"output is always 1), but this network's output is {net.output_shape}: for 0/1 "
+            "labels use loss 'binary_cross_entropy' (a last layer Dense(1, "
+            "activation='sigmoid')), for regression 'mse'")
+    if isinstance(loss_fn, BinaryCrossEntropy) and k > 1 and y.dtype.kind == "i":
+        raise ValueError(
+            f"loss 'binary_cross_entropy' takes 0/1 labels of one output per position, but "
+            f"this network has {k} outputs per position (output {net.output_shape}): for class "
+            f"labels in [0, {k}) use loss 'cross_entropy', or give 0/1 targets of the "
+            "output's shape")
+    return loss_fn
 
 
 def accuracy_labels(y, loss_fn):
@@ -106,13 +127,14 @@ def accuracy_labels(y, loss_fn):
     Integer labels themselves; for float targets, their arg-max over the
     last axis: per row for cross-entropy, and for mean squared error only
     for ``(N, K)`` targets with K > 1 (not image-shaped regression); for
-    binary cross-entropy, ``target > 0.5`` of ``(N, 1)`` targets.
+    binary cross-entropy, ``target > 0.5`` of targets of one output per
+    position (``(N, 1)``, ``(N, H, W, 1)``).
     """
     if y.dtype.kind == "i":
         return y
     if isinstance(loss_fn, BinaryCrossEntropy):
-        if y.ndim == 2 and y.shape[1] == 1:
-            return (y[:, 0] > 0.5).astype(np.int64)
+        if y.shape[-1] == 1:
+            return (y[..., 0] > 0.5).astype(np.int64)
         return None
     if y.shape[-1] > 1 and (y.ndim == 2 or isinstance(loss_fn, SoftmaxCrossEntropy)):
         return np.argmax(y, axis=-1)
@@ -206,7 +228,8 @@ class TrainingMixin:
             axis: ``(N,)`` for an output ``(K,)`` or ``(1, 1, K)``, ``(N, H, W)``
             for a per-pixel output ``(H, W, K)``; 0/1 labels ``(N,)`` for one
             output (``Dense(1, activation="sigmoid")``); or float targets
-            ``(N,) + output_shape``.
+            ``(N,) + output_shape`` (for one output per position, float
+            targets without that last axis too: ``(N,)`` as ``(N, 1)``).
         epochs : int, optional
         batch_size : int, optional
             The last batch of an epoch may be smaller.

@@ -335,3 +335,119 @@ def test_non_finite_loss_stops_gradient_descent():
     with pytest.raises(FloatingPointError, match="iteration 1"):
         net.gradient_descent(0.1, X, [0, 1, 2, 0], 5)
     np.testing.assert_array_equal(net._flat, before)
+
+
+# --- one output per position: targets without the output axis -----------------------
+
+def _one_output_net(activation=None, seed=0):
+    return NeuralNetwork([layers.Flatten(), layers.Dense(1, activation=activation)],
+                         input_shape=(8, 8, 1), seed=seed)
+
+
+def _torch_dense_sgd_step(net, X, target, lr):
+    """Mean squared error and the Dense layer's weights after one SGD step, in torch."""
+    torch = pytest.importorskip("torch")
+    dense = net.layers[1]
+    W = torch.tensor(dense.params["W"].copy(), requires_grad=True)
+    b = torch.tensor(dense.params["b"].copy(), requires_grad=True)
+    z = torch.tensor(X.reshape(len(X), -1)) @ W + b                  # (N, 1)
+    loss = torch.nn.MSELoss()(z, torch.tensor(target, dtype=torch.float64).reshape(z.shape))
+    loss.backward()
+    with torch.no_grad():
+        return loss.item(), (W - lr * W.grad).numpy(), (b - lr * b.grad).numpy()
+
+
+@pytest.mark.parametrize("loss", [None, "mse"])
+def test_one_output_regression_takes_targets_of_shape_n(loss):
+    X = RNG.standard_normal((12, 8, 8, 1))
+    y = RNG.standard_normal(12) * 3 + 1                  # float targets, not class labels
+    flat, column = _one_output_net(), _one_output_net()
+    expected, W, b = _torch_dense_sgd_step(flat, X, y, 0.05)
+    histories = [net.fit(X, target, batch_size=12, learning_rate=0.05, loss=loss, shuffle=False)
+                 for net, target in ((flat, y), (column, y[:, None]))]
+    assert histories[0].history == histories[1].history == {"loss": [pytest.approx(expected)]}
+    assert histories[0].history["loss"][0] == pytest.approx(expected, rel=1e-12)
+    np.testing.assert_array_equal(flat._flat, column._flat)
+    np.testing.assert_allclose(flat.layers[1].params["W"], W, rtol=1e-12, atol=1e-14)
+    np.testing.assert_allclose(flat.layers[1].params["b"], b, rtol=1e-12, atol=1e-14)
+    # evaluate, validation data and gradient descent read (N,) as (N, 1) too
+    Xv, yv = RNG.standard_normal((5, 8, 8, 1)), RNG.standard_normal(5)
+    scores = flat.evaluate(Xv, yv, loss=loss)
+    assert scores == column.evaluate(Xv, yv[:, None], loss=loss)
+    assert scores == {"loss": pytest.approx(np.mean((flat.predict(Xv)[:, 0] - yv) ** 2))}
+    histories = [net.fit(X, t, validation_data=(Xv, tv), loss=loss, shuffle=False)
+                 for net, t, tv in ((flat, y, yv), (column, y[:, None], yv[:, None]))]
+    assert histories[0].history == histories[1].history
+    assert set(histories[0].history) == {"loss", "val_loss"}
+    np.testing.assert_array_equal(flat.gradient_descent(0.05, X, y, 2),
+                                  column.gradient_descent(0.05, X, y[:, None], 2))
+
+
+def test_float_targets_of_shape_n_for_several_outputs_are_refused_clearly():
+    net = NeuralNetwork([layers.Flatten(), layers.Dense(3)], input_shape=(8, 8, 1), seed=0)
+    X, y = RNG.standard_normal((6, 8, 8, 1)), RNG.standard_normal(6)
+    before = net._flat.copy()
+    expected = (r"must hold integer class labels, got -?\d.*3 outputs per sample.*"
+                r"y of shape \(6,\).*class label in \[0, 3\).*\(N, 3\)")
+    for call in (lambda: net.fit(X, y, loss="mse"), lambda: net.evaluate(X, y),
+                 lambda: net.fit(X, y.argsort() % 3, validation_data=(X, y))):
+        with pytest.raises(ValueError, match=expected):
+            call()
+    np.testing.assert_array_equal(net._flat, before)
+
+
+def test_a_loss_that_does_not_fit_the_output_is_refused():
+    # a softmax over one output is 1 whatever the input: the labels 0/1 cannot be learnt
+    X, y = RNG.standard_normal((6, 8, 8, 1)), np.array([0, 1, 1, 0, 1, 0])
+    net = _one_output_net()
+    before = net._flat.copy()
+    message = r"loss 'cross_entropy' needs at least 2 outputs.*binary_cross_entropy"
+    for call in (lambda: net.fit(X, y, loss="cross_entropy"),
+                 lambda: net.evaluate(X, y, loss="cross_entropy"),
+                 lambda: net.fit(X, y[:, None].astype(float), loss="cross_entropy")):
+        with pytest.raises(ValueError, match=message):
+            call()
+    np.testing.assert_array_equal(net._flat, before)
+    # binary cross-entropy scores one output per position, not class labels of three
+    net = NeuralNetwork([layers.Flatten(), layers.Dense(3)], input_shape=(8, 8, 1), seed=0)
+    with pytest.raises(ValueError, match=r"loss 'binary_cross_entropy' takes 0/1 labels of "
+                       r"one output.*3 outputs.*use loss 'cross_entropy'"):
+        net.fit(X, y + 1, loss="binary_cross_entropy")
+
+
+def test_integer_labels_of_one_output_beyond_0_and_1_suggest_float_targets():
+    net = _one_output_net()
+    with pytest.raises(ValueError, match=r"labels must lie in \[0, 2\).*got range \[0, 3\].*"
+                       r"one output.*y.astype\(float\)"):
+        net.fit(RNG.standard_normal((4, 8, 8, 1)), np.array([0, 1, 2, 3]), loss="mse")
+
+
+def test_mean_squared_error_on_0_1_labels_of_one_output_counts_accuracy_at_one_half():
+    net = _one_output_net(seed=2)
+    X = RNG.standard_normal((40, 8, 8, 1))
+    out = net.predict(X)[:, 0]
+    y = (out > 0.5).astype(np.int64)
+    y[:7] = 1 - y[:7]                                   # 33 of 40 right
+    assert np.mean(y == 0) != pytest.approx(33 / 40)
+    scores = net.evaluate(X, y, loss="mse")
+    assert scores["loss"] == pytest.approx(np.mean((out - y) ** 2), rel=1e-12)
+    assert scores["accuracy"] == pytest.approx(33 / 40)
+
+
+def test_per_pixel_binary_labels():
+    torch = pytest.importorskip("torch")
+    net = NeuralNetwork([layers.Conv2D(1, 3, padding=1, activation="sigmoid")],
+                        input_shape=(6, 5, 1), seed=1)
+    X = RNG.standard_normal((4, 6, 5, 1))
+    y = RNG.integers(0, 2, (4, 6, 5))                  # one 0/1 label per pixel
+    p = net.predict(X)[..., 0]
+    expected = torch.nn.functional.binary_cross_entropy_with_logits(
+        torch.tensor(np.log(p / (1 - p))), torch.tensor(y, dtype=torch.float64)).item()
+    scores = net.evaluate(X, y)
+    assert scores["loss"] == pytest.approx(expected, rel=1e-8)
+    assert scores["accuracy"] == pytest.approx(np.mean((p > 0.5) == y))
+    # the same labels as floats, with or without the output axis, choose the same loss
+    assert net.evaluate(X, y.astype(float)) == pytest.approx(scores)
+    assert net.evaluate(X, y[..., None].astype(float)) == pytest.approx(scores)
+    history = net.fit(X, y, epochs=2, batch_size=2, learning_rate=0.5)
+    assert set(history.history) == {"loss", "accuracy"}
