@@ -7,7 +7,7 @@ from ._validation import (
     as_array, as_kernel_array, check_labels, check_result_size, needs_kernel_copy, shape_str,
 )
 
-__all__ = ["sample_shape", "prepare_x", "prepare_y", "shape_hint"]
+__all__ = ["sample_shape", "prepare_x", "prepare_y", "shape_hint", "channels_first_hint"]
 
 
 def sample_shape(input_shape):
@@ -40,20 +40,37 @@ def prepare_x(X, input_shape, dtype, name="X"):
     return as_kernel_array(X, dtype)
 
 
+_NCHW_HINT = (": this looks like a channels-first (NCHW) batch; pyx_cnn is channels-last: "
+              "use X.transpose(0, 2, 3, 1)")
+
+
 def shape_hint(shape, input_shape):
     """A hint for a common mistake behind a refused input shape, or ""."""
     sample = sample_shape(input_shape)
     if len(sample) == 3:
         h, w, c = sample
         if len(shape) == 4 and shape[1:] == (c, h, w) != sample:
-            return (": this looks like a channels-first (NCHW) batch; pyx_cnn is "
-                    "channels-last: use X.transpose(0, 2, 3, 1)")
+            return _NCHW_HINT
         if len(shape) == 3 and shape == (c, h, w) != sample:
             return (": this looks like one channels-first (CHW) image; pyx_cnn is "
                     "channels-last: use X.transpose(1, 2, 0)")
     if shape == input_shape or (len(sample) == 3 and sample[2] == 1
                                      and shape == sample[:2]):
         return ": this is one sample; pass a batch of one, X[np.newaxis]"
+    return ""
+
+
+def channels_first_hint(shape):
+    """The channels-first hint for a batch that looks like ``(N, C, H, W)`` images, or "".
+
+    For callers with no ``input_shape`` to compare with (the scikit-learn
+    estimators take the sample shape from their first ``X``): a 4-D batch
+    whose axis 1 is small (at most 4: gray, RGB, RGBA channels) while both
+    last axes are larger, as image sizes are. ``(N, 8, 8, 1)``,
+    ``(N, 32, 32, 3)`` and ``(N, 1, 1, C)`` are channels-last.
+    """
+    if len(shape) == 4 and shape[1] <= 4 < min(shape[2], shape[3]):
+        return _NCHW_HINT
     return ""
 
 

@@ -18,7 +18,10 @@ classifier, ``Dense(n_outputs)`` for the regressor.
 
 Inputs ``X``:
 
-- images ``(N, H, W)`` (one channel) or ``(N, H, W, C)``, channels-last;
+- images ``(N, H, W)`` (one channel) or ``(N, H, W, C)``, channels-last; a
+  batch that looks channels-first, ``(N, C, H, W)`` with at most 4 channels
+  and both image sizes above 4, is refused with the fix
+  ``X.transpose(0, 2, 3, 1)`` (``input_shape`` takes such a shape as meant);
 - a table ``(N, n_features)``: with ``input_shape=(H, W)`` or ``(H, W, C)``
   each row is reshaped (C order) to one image, so that a ``Pipeline`` of
   scikit-learn transformers, which pass 2-D arrays, can end in a CNN;
@@ -37,7 +40,11 @@ import tempfile
 import numpy as np
 
 from . import layers as _layers
+from ._batches import channels_first_hint, sample_shape, shape_hint
 from ._optional import require
+from ._validation import check_learning_rate
+from .layers.base import check_dtype
+from .optim import get_optimizer
 
 require("sklearn", "scikit-learn", "sklearn", "pyx_cnn.sklearn")
 
@@ -59,6 +66,24 @@ def _fresh(layer):
     if not isinstance(layer, _layers.Layer):
         raise TypeError(f"layers must hold pyx_cnn.layers layers, got {type(layer).__name__}")
     return type(layer)(**copy.deepcopy(layer.get_config()))
+
+
+def _given(value):
+    """``str '3'`` for messages: the type and the value given."""
+    return "None" if value is None else f"{type(value).__name__} {value!r}"
+
+
+def _is_int(value):
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def _as_value_error(check, value, name):
+    """Run a pyx_cnn check, raising its TypeError as a ValueError (as scikit-learn's
+    parameter validation does)."""
+    try:
+        check(value, name)
+    except TypeError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class _CNNBase(BaseEstimator):
@@ -88,6 +113,7 @@ class _CNNBase(BaseEstimator):
             if X.ndim not in (2, 4):
                 raise ValueError(f"X must be (N, features), (N, H, W) or (N, H, W, C), got "
                                  f"{X.ndim}-D data")
+            self._check_sample_shape(X.shape)
             self.sample_shape_ = X.shape[1:]
             self.n_features_in_ = math.prod(self.sample_shape_)
             return X, y
@@ -99,11 +125,26 @@ class _CNNBase(BaseEstimator):
             if X.shape[1:] != self.sample_shape_:
                 raise ValueError(f"X has samples of shape {X.shape[1:]}, but "
                                  f"{type(self).__name__} is expecting samples of shape "
-                                 f"{self.sample_shape_} as input")
+                                 f"{self.sample_shape_} as input"
+                                 + shape_hint(X.shape, self.sample_shape_))
         else:
             X = validate_data(self, X, **kw)
             X = self._as_images(X)
         return X, y
+
+    def _check_sample_shape(self, shape):
+        """Refuse images that do not match `input_shape`, or that look channels-first."""
+        given = tuple(shape[1:])
+        if self.input_shape is not None:
+            expected = sample_shape(self.input_shape)
+            if given != expected:
+                raise ValueError(f"input_shape={tuple(self.input_shape)} takes samples of "
+                                 f"shape {expected}, but X has samples of shape {given}")
+        elif channels_first_hint(shape):
+            raise ValueError(
+                f"X has samples of shape {given}{channels_first_hint(shape)} (images of "
+                f"height {given[0]} with {given[2]} channels, if that is what they are, "
+                f"are taken with input_shape={given})")
 
     def _as_images(self, X):
         if X.ndim == 3:
@@ -153,10 +194,33 @@ class _CNNBase(BaseEstimator):
                           learning_rate=self.learning_rate, verbose=self.verbose)
 
     def _check_params(self):
-        for name, low in (("epochs", 0), ("batch_size", 1)):
+        """Refuse a bad hyper-parameter before any work, with a ValueError naming it
+        (as scikit-learn's own estimators do)."""
+        for name in ("epochs", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-                raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+            if not _is_int(value) or value < 1:
+                raise ValueError(f"{name} must be an int >= 1, got {_given(value)}")
+        if not callable(self.learning_rate):       # a schedule (pyx_cnn.schedules) or a rate
+            _as_value_error(check_learning_rate, self.learning_rate, "learning_rate")
+        get_optimizer(self.optimizer)              # a ValueError naming optimizer
+        _as_value_error(lambda value, _: check_dtype(value), self.dtype, "dtype")
+        try:
+            check_random_state(self.random_state)
+        except ValueError:
+            raise ValueError("random_state must be None, an int in [0, 2**32 - 1] or a "
+                             f"numpy RandomState, got {_given(self.random_state)}") from None
+        shape = self.input_shape
+        if shape is not None and not (isinstance(shape, (tuple, list)) and len(shape) in (2, 3)
+                                      and all(_is_int(s) and s >= 1 for s in shape)):
+            raise ValueError("input_shape must be None or an image shape (H, W) or (H, W, C) "
+                             f"of ints >= 1, got {_given(shape)}")
+        if self.layers is not None and not (
+                isinstance(self.layers, (list, tuple))
+                and all(isinstance(layer, _layers.Layer) for layer in self.layers)):
+            raise ValueError("layers must be None or a list of pyx_cnn.layers layers, got "
+                             f"{_given(self.layers)}")
+        if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
+            raise ValueError(f"verbose must be True or False, got {_given(self.verbose)}")
 
     def __getstate__(self):
         # the network travels as its model file (NeuralNetwork.save): layers keep
@@ -203,11 +267,14 @@ class CNNClassifier(ClassifierMixin, _CNNBase):
         ``MaxPool2D(2, 2)``, ``Flatten()``, for images; ``Dense(32,
         activation="relu")`` for feature vectors.
     input_shape : tuple, optional
-        ``(H, W)`` or ``(H, W, C)``: reshape 2-D ``X`` rows into images.
+        ``(H, W)`` or ``(H, W, C)``: reshape 2-D ``X`` rows into images; image
+        ``X`` must then have samples of that shape.
     epochs : int, optional
-        Passes over the data per ``fit`` (``partial_fit`` runs one).
+        Passes over the data per ``fit`` (``partial_fit`` runs one), >= 1.
     batch_size : int, optional
+        >= 1.
     learning_rate : float, optional
+        A finite number >= 0 (or a :mod:`pyx_cnn.schedules` schedule).
     optimizer : {"sgd", "momentum", "adam"}, optional
     dtype : {"float64", "float32"}, optional
     random_state : int, RandomState instance or None, optional
@@ -228,7 +295,8 @@ class CNNClassifier(ClassifierMixin, _CNNBase):
     Notes
     -----
     Passes every check of ``sklearn.utils.estimator_checks`` (no expected
-    failures).
+    failures). The hyper-parameters are checked at ``fit`` (and at the first
+    ``partial_fit``), before any work: a bad one raises a ValueError naming it.
     """
 
     _multi_output = False

@@ -136,3 +136,73 @@ def test_dask_parallel_post_fit(digits):
     np.testing.assert_array_equal(model.predict(dX).compute(), model.estimator.predict(table))
     np.testing.assert_allclose(model.predict_proba(dX).compute(),
                                model.estimator.predict_proba(table), rtol=1e-12)
+
+
+# --- channels-first images and bad hyper-parameters are refused at fit -------------------
+
+@pytest.mark.parametrize("Estimator", [CNNClassifier, CNNRegressor])
+@pytest.mark.parametrize("shape", [(20, 1, 8, 8), (20, 3, 8, 8), (20, 3, 32, 28),
+                                   (20, 4, 16, 16)])
+def test_channels_first_images_are_refused_with_the_transpose(Estimator, shape):
+    X = np.random.default_rng(0).random(shape)
+    est = Estimator(epochs=1, random_state=0)
+    with pytest.raises(ValueError, match=r"X has samples of shape \(" + str(shape[1])
+                       + r".*channels-first \(NCHW\).*X.transpose\(0, 2, 3, 1\)"):
+        est.fit(X, np.arange(20) % 2)
+    assert not hasattr(est, "network_")
+    with pytest.raises(ValueError, match=r"X.transpose\(0, 2, 3, 1\)"):
+        est.partial_fit(X, np.arange(20) % 2, **({"classes": [0, 1]}
+                                                 if Estimator is CNNClassifier else {}))
+
+
+@pytest.mark.parametrize("Estimator", [CNNClassifier, CNNRegressor])
+@pytest.mark.parametrize("shape", [(12, 8, 8, 1), (12, 16, 12, 3), (12, 1, 1, 5),
+                                   (12, 4, 4, 16), (12, 2, 9, 3)])
+def test_channels_last_images_are_taken_as_they_are(Estimator, shape):
+    X = np.random.default_rng(0).random(shape)
+    est = Estimator(epochs=1, batch_size=4, random_state=0).fit(X, np.arange(12) % 3)
+    assert est.sample_shape_ == shape[1:]
+    assert est.network_.input_shape == shape[1:]
+    with pytest.raises(ValueError, match=r"expecting samples of shape"):
+        est.predict(np.concatenate([X, X], axis=2))
+
+
+def test_channels_first_input_to_predict_gets_the_transpose(digits):
+    X, y, _ = digits
+    clf = CNNClassifier(epochs=1, random_state=0).fit(X[:100], y[:100])
+    with pytest.raises(ValueError, match=r"channels-first.*X.transpose\(0, 2, 3, 1\)"):
+        clf.predict(X[:5, None])
+
+
+def test_input_shape_takes_images_that_look_channels_first():
+    # 4 x 16 images of 16 channels: input_shape says they are meant as they are
+    X = np.random.default_rng(0).random((12, 4, 16, 16))
+    clf = CNNClassifier(input_shape=(4, 16, 16), epochs=1, random_state=0)
+    assert clf.fit(X, np.arange(12) % 2).sample_shape_ == (4, 16, 16)
+    with pytest.raises(ValueError, match=r"input_shape=\(4, 16, 16\).*X has samples of shape "
+                       r"\(16, 16, 4\)"):
+        CNNClassifier(input_shape=(4, 16, 16)).fit(X.transpose(0, 2, 3, 1), np.arange(12) % 2)
+
+
+@pytest.mark.parametrize("Estimator", [CNNClassifier, CNNRegressor])
+@pytest.mark.parametrize("param,value", [
+    ("epochs", 0), ("epochs", -1), ("epochs", 2.5), ("epochs", "3"), ("epochs", True),
+    ("batch_size", 0), ("batch_size", None), ("batch_size", 4.0),
+    ("learning_rate", -0.1), ("learning_rate", float("nan")), ("learning_rate", float("inf")),
+    ("learning_rate", "fast"), ("learning_rate", None),
+    ("optimizer", "lbfgs"), ("optimizer", 3),
+    ("dtype", "int32"), ("dtype", "float16"),
+    ("random_state", "seed"), ("random_state", -1),
+    ("input_shape", (8,)), ("input_shape", (0, 8)), ("input_shape", "8x8"),
+    ("layers", "conv"), ("layers", [3]),
+    ("verbose", "yes"),
+])
+def test_bad_hyper_parameters_are_refused_at_fit(Estimator, param, value):
+    X, y = np.random.default_rng(0).random((8, 8, 8)), np.arange(8) % 2
+    est = Estimator(**{param: value})
+    with pytest.raises(ValueError, match=param):
+        est.fit(X, y)
+    assert not hasattr(est, "network_")
+    kwargs = {"classes": [0, 1]} if Estimator is CNNClassifier else {}
+    with pytest.raises(ValueError, match=param):
+        Estimator(**{param: value}).partial_fit(X, y, **kwargs)
