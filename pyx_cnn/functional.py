@@ -46,7 +46,15 @@ def conv_output_size(size, kernel, stride=1, padding=0):
     """Output length of a convolution or pooling window along one axis.
 
     ``(size + 2*padding - kernel) // stride + 1``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a non-integer argument, ``size``, ``kernel`` or ``stride`` below 1,
+        or ``padding`` below 0.
     """
+    size, kernel = check_int(size, "size", 1), check_int(kernel, "kernel", 1)
+    stride, padding = check_int(stride, "stride", 1), check_int(padding, "padding", 0)
     return (size + 2 * padding - kernel) // stride + 1
 
 

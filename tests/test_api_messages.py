@@ -138,6 +138,7 @@ def _bad_arguments():
     import pyx_cnn
     from pyx_cnn import optim, schedules
     from pyx_cnn.callbacks import EarlyStopping
+    from pyx_cnn.functional import conv_output_size
 
     # (id, call, exception type, the argument's name, what was given as the message shows it)
     return [
@@ -173,6 +174,10 @@ def _bad_arguments():
         ("MaxPool2D size", lambda: layers.MaxPool2D("2"), TypeError, "size", "str '2'"),
         ("AvgPool2D stride", lambda: layers.AvgPool2D(2, "2"), TypeError, "stride", "str '2'"),
         ("pooling size", lambda: pyx_cnn.pooling(_X[0], size="2"), TypeError, "size", "str '2'"),
+        ("conv_output_size size", lambda: conv_output_size("8", 3),
+         TypeError, "size", "str '8'"),
+        ("conv_output_size stride", lambda: conv_output_size(8, 3, 0),
+         ValueError, "stride", "0"),
         ("input_shape str", lambda: _net(input_shape="8x8"),
          TypeError, "input_shape", "str '8x8'"),
         ("input_shape strs", lambda: _net(input_shape=["8", "8"]),
