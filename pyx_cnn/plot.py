@@ -1,10 +1,14 @@
 """Figures with matplotlib: feature maps per layer (as in the tutorial), filters,
 loss / accuracy curves of training and the confusion matrix.
 
-Maps are drawn to scale (a pooled map is half the size of the map it pools) and
-every stage has one colour scale for all its maps, shown by a colour bar: maps
-that hold negative values use a blue-white-red scale centred on zero, the others
-a dark-to-bright scale from zero.
+Maps are drawn to scale (a pooled map is half the size of the map it pools).
+In :func:`plot_feature_maps` the stages of one layer (convolution, ReLU,
+pooling) share one colour scale, so that a value has the same colour in every
+column, shown by one colour bar under the columns; in
+:func:`plot_network_feature_maps` each layer has its own scale and colour bar
+(the outputs of different layers are not comparable). Maps that hold negative
+values use a blue-white-red scale centred on zero, the others a dark-to-bright
+scale from zero.
 
 Every function draws on a new figure, saves it when `path` is given, and
 returns the figure. The non-interactive Agg backend is used when nothing else
@@ -64,22 +68,37 @@ def _colour_scale(values, cmap=None):
     return cmap or "magma", 0.0, max(high, 1e-12)
 
 
-def _draw_stages(fig, stages, cmap=None, captions=None, totals=None):
+def _shared_colour_scale(stages, cmap=None):
+    """One (cmap, vmin, vmax) for all `stages`: wide enough for each stage's own scale."""
+    scales = [_colour_scale(maps) for maps in stages.values()]
+    high = max(vmax for _, _, vmax in scales)
+    if any(vmin < 0 for _, vmin, _ in scales):
+        return cmap or "RdBu_r", -high, high
+    return cmap or "magma", 0.0, high
+
+
+def _draw_stages(fig, stages, cmap=None, captions=None, totals=None, shared_scale=False):
     """Draw `stages` (name -> (H, W, C)) as columns of maps in `fig` (a (sub)figure).
 
     Every panel has the same pixel scale (the largest map's size), so smaller
-    maps are drawn smaller. Each column has one colour scale and a colour bar.
+    maps are drawn smaller. With `shared_scale`, all columns have one colour
+    scale and one colour bar under them; otherwise each column has its own.
     """
     names = list(stages)
     n_rows = max(m.shape[-1] for m in stages.values())
     height = max(m.shape[0] for m in stages.values())
     width = max(m.shape[1] for m in stages.values())
     axes = fig.subplots(n_rows, len(names), squeeze=False)
+    if shared_scale:
+        shared = _shared_colour_scale(stages, cmap)
     for col, name in enumerate(names):
         maps = stages[name]
-        colour, vmin, vmax = _colour_scale(maps, cmap)
-        if name == "input" and cmap is None and colour == "magma":
-            colour = "gray"  # the picture itself, in grey as in the demo
+        if shared_scale:
+            colour, vmin, vmax = shared
+        else:
+            colour, vmin, vmax = _colour_scale(maps, cmap)
+            if name == "input" and cmap is None and colour == "magma":
+                colour = "gray"  # the picture itself, in grey as in the demo
         image = None
         for row in range(n_rows):
             ax = axes[row, col]
@@ -102,21 +121,26 @@ def _draw_stages(fig, stages, cmap=None, captions=None, totals=None):
         axes[0, col].annotate(caption, (0.5, 1.0), xycoords="axes fraction",
                               xytext=(0, 22), textcoords="offset points",
                               ha="center", va="bottom", fontsize=11, fontweight="bold")
-        fig.colorbar(image, ax=axes[:, col], location="bottom", shrink=0.8, aspect=25,
-                     pad=0.02)
+        if not shared_scale:
+            fig.colorbar(image, ax=axes[:, col], location="bottom", shrink=0.8, aspect=25,
+                         pad=0.02)
+    if shared_scale:
+        shrink = 0.8 if len(names) == 1 else 0.6
+        fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=shrink,
+                     aspect=25 * len(names), pad=0.02,
+                     label="value (one colour scale for every column)")
     return axes
 
 
 def plot_feature_maps(stages, title=None, path=None, cmap=None, *, inputs=None,
-                      filters=None, captions=None):
+                      filters=None, captions=None, shared_scale=True):
     """Draw one layer's stages side by side: one column per stage, one row per map.
 
     Parameters
     ----------
     stages : dict of str -> ndarray of shape (H, W, C) or (H, W)
         For example ``{"conv": a, "relu": b, "pool": c}``, drawn left to right.
-        All maps of a stage share one colour scale, shown by a colour bar, and
-        maps are drawn to scale.
+        Maps are drawn to scale.
     title : str, optional
     path : str or path-like, optional
         Where to save the PNG.
@@ -130,6 +154,12 @@ def plot_feature_maps(stages, title=None, path=None, cmap=None, *, inputs=None,
     captions : dict of str -> str, optional
         Column captions in words, e.g. ``{"relu": "ReLU: max(x, 0)"}``;
         the stage name by default.
+    shared_scale : bool, optional
+        True (default): every map of every stage has one colour scale, shown by
+        one colour bar under the columns, so that a value has the same colour
+        in each column (ReLU and pooling keep the values of the convolution).
+        False: each stage has its own scale and colour bar, for stages whose
+        values are not comparable.
 
     Returns
     -------
@@ -154,6 +184,7 @@ def plot_feature_maps(stages, title=None, path=None, cmap=None, *, inputs=None,
     fig_w = max(panel_w * len(maps) + 0.6, 7.5)
     maps_h = (panel_h + 0.45) * n_rows + 1.4
     fig = plt.figure(figsize=(fig_w, maps_h + top_h), layout="constrained")
+    numbers = []   # the weights written in the filters' cells
     if top_h:
         top, bottom = fig.subfigures(2, 1, height_ratios=[top_h, maps_h])
         parts = [x for x in (inputs, filters) if x is not None]
@@ -163,15 +194,22 @@ def plot_feature_maps(stages, title=None, path=None, cmap=None, *, inputs=None,
             _draw_inputs(subs[index], inputs)
             index += 1
         if filters is not None:
-            _draw_filters(subs[index], filters)
+            numbers = _draw_filters(subs[index], filters)
     else:
         bottom = fig
-    _draw_stages(bottom, maps, cmap=cmap, captions=captions)
+    _draw_stages(bottom, maps, cmap=cmap, captions=captions, shared_scale=shared_scale)
     if title:
         fig.suptitle(title, fontsize=13)
-    if path is not None:
-        fig.savefig(path, dpi=100)
+    _remove_numbers_that_do_not_fit(fig, numbers)
+    _save(fig, path)
     return fig
+
+
+def _save(fig, path):
+    """Save `fig` as a PNG at `path` (nothing when `path` is None)."""
+    if path is not None:
+        # "tight": the saved picture holds every label, whatever the layout did
+        fig.savefig(path, dpi=100, bbox_inches="tight", pad_inches=0.1)
 
 
 def _draw_inputs(fig, inputs):
@@ -207,17 +245,56 @@ def _filter_bank(weights, name):
     return w.astype(float)
 
 
+#: filters per row of a filter grid; more filters go on to further rows
+_FILTERS_PER_ROW = 8
+
+
+def _filter_grid(n_filters, n_channels):
+    """(rows, columns) of the panels: rows of at most _FILTERS_PER_ROW filters,
+    each filter a column of `n_channels` panels (one per input channel)."""
+    n_cols = min(n_filters, _FILTERS_PER_ROW)
+    n_blocks = -(-n_filters // n_cols)   # ceil
+    return n_blocks * n_channels, n_cols
+
+
+def _weight_text(value, bound):
+    """`value` rounded to two significant digits of the largest weight `bound`.
+
+    Every cell of a bank gets the same number of decimals, so the numbers stay
+    short: ``0.35``, ``-0.08``, ``0.00`` (never ``-0.00096``).
+    """
+    decimals = max(0, 1 - int(np.floor(np.log10(bound))))
+    return f"{round(float(value), decimals) + 0.0:.{decimals}f}"
+
+
+def _numbers_by_default(bank):
+    """Whether the weights of `bank` (F, kh, kw, C) are written out unless told otherwise:
+    kernels of at most 3x3 weights, and at most 32 panels (filters x input channels)."""
+    n_filters, kh, kw, n_channels = bank.shape
+    return kh * kw <= 9 and n_filters * n_channels <= 32
+
+
 def _draw_filters(fig, bank, annotate=None):
-    """A filter bank as a grid: one row per input channel, one column per filter."""
+    """A filter bank as a grid of panels (see :func:`_filter_grid`).
+
+    Returns the texts of the weights written in the cells (an empty list when
+    `annotate` is False, or is None and :func:`_numbers_by_default` says no).
+    """
     n_filters, kh, kw, n_channels = bank.shape
     bound = max(np.abs(bank[np.isfinite(bank)]).max(initial=0.0), 1e-12)
     if annotate is None:
-        annotate = kh * kw <= 9
-    axes = fig.subplots(n_channels, n_filters, squeeze=False)
+        annotate = _numbers_by_default(bank)
+    n_rows, n_cols = _filter_grid(n_filters, n_channels)
+    axes = fig.subplots(n_rows, n_cols, squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")   # switched back on for each panel that shows a filter
     image = None
-    for c in range(n_channels):
-        for f in range(n_filters):
-            ax = axes[c, f]
+    numbers = []
+    for f in range(n_filters):
+        block, col = divmod(f, n_cols)
+        for c in range(n_channels):
+            ax = axes[block * n_channels + c, col]
+            ax.axis("on")
             kernel = bank[f, :, :, c]
             image = ax.imshow(kernel, cmap="RdBu_r", vmin=-bound, vmax=bound,
                               interpolation="nearest")
@@ -225,19 +302,38 @@ def _draw_filters(fig, bank, annotate=None):
             ax.set_yticks([])
             if annotate:
                 for (i, j), value in np.ndenumerate(kernel):
-                    ax.text(j, i, f"{value:.2g}", ha="center", va="center", fontsize=8,
-                            color="white" if abs(value) > 0.6 * bound else "black")
+                    numbers.append(ax.text(
+                        j, i, _weight_text(value, bound), ha="center", va="center",
+                        fontsize=8, color="white" if abs(value) > 0.6 * bound else "black"))
             if c == 0:
                 ax.set_title(f"filter {f + 1}", fontsize=9)
-            if f == 0 and n_channels > 1:
+            if col == 0 and n_channels > 1:
                 # written across, so short rows of a single filter never overlap
                 ax.set_ylabel(f"input ch. {c + 1}", fontsize=9, rotation=0, ha="right",
                               va="center")
-    fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.8, aspect=25,
-                 label="weight")
+    fig.colorbar(image, ax=axes.ravel().tolist(), location="bottom", shrink=0.8,
+                 aspect=25 if n_cols > 2 else 15, label="weight")
     fig.suptitle(f"filters: {n_filters} of {kh}x{kw}"
                  + (f" over {n_channels} input channels" if n_channels > 1 else ""),
                  fontsize=11, fontweight="bold")
+    return numbers
+
+
+def _remove_numbers_that_do_not_fit(fig, numbers):
+    """Lay `fig` out, then remove all `numbers` when one is wider or taller than its cell."""
+    if not numbers:
+        return
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for text in numbers:
+        ax = text.axes
+        kh, kw = ax.images[0].get_array().shape
+        cell = ax.get_window_extent(renderer)
+        box = text.get_window_extent(renderer)
+        if box.width > 0.95 * cell.width / kw or box.height > 0.95 * cell.height / kh:
+            for number in numbers:
+                number.remove()
+            return
 
 
 def plot_filters(layer_or_weights, title=None, path=None, annotate=None):
@@ -251,13 +347,16 @@ def plot_filters(layer_or_weights, title=None, path=None, annotate=None):
     path : str or path-like, optional
         Where to save the PNG.
     annotate : bool, optional
-        Write each weight in its cell; by default only for kernels of at most 3x3.
+        True: write each weight in its cell. False: never. None (default): for
+        kernels of at most 3x3 weights in banks of at most 32 panels (filters
+        x input channels), and only when the numbers fit in their cells.
 
     Returns
     -------
     fig : matplotlib.figure.Figure
-        One column per filter, one row per input channel, one colour scale
-        centred on zero (blue negative, red positive) with a colour bar.
+        Rows of at most 8 filters; a filter over C input channels is a column
+        of C panels. One colour scale centred on zero (blue negative, red
+        positive) with a colour bar.
     """
     plt = _pyplot()
     weights = layer_or_weights
@@ -270,14 +369,24 @@ def plot_filters(layer_or_weights, title=None, path=None, annotate=None):
             )
         weights = params["W"]
     bank = _filter_bank(weights, "layer_or_weights")
-    n_filters, _, _, n_channels = bank.shape
-    fig = plt.figure(figsize=(max(1.1 * n_filters + 1.0, 4.0), 1.1 * n_channels + 1.6),
+    n_filters, kh, kw, n_channels = bank.shape
+    n_rows, n_cols = _filter_grid(n_filters, n_channels)
+    # panel size in inches: room for a number of 5 characters in each cell of
+    # a 3x3 kernel; smaller panels without numbers when there are many rows
+    if annotate or (annotate is None and _numbers_by_default(bank)):
+        panel = 1.4
+    else:
+        panel = 1.1 if n_rows <= 8 else 0.6
+    labels = 1.0 if n_channels > 1 else 0.0
+    fig = plt.figure(figsize=(max(panel * n_cols + labels + 0.5, 4.0),
+                              (panel + 0.3) * n_rows + 1.2),
                      layout="constrained")
-    _draw_filters(fig, bank, annotate)
+    numbers = _draw_filters(fig, bank, annotate)
     if title:
         fig.suptitle(title, fontsize=12)
-    if path is not None:
-        fig.savefig(path, dpi=100)
+    if annotate is None:
+        _remove_numbers_that_do_not_fit(fig, numbers)
+    _save(fig, path)
     return fig
 
 
@@ -301,6 +410,8 @@ def plot_history(history, title=None, path=None, val_label="validation"):
     fig : matplotlib.figure.Figure
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     xlabel = "epoch"
     if hasattr(history, "history"):
         history = history.history
@@ -324,14 +435,14 @@ def plot_history(history, title=None, path=None, val_label="validation"):
                 values = np.asarray(history[key], dtype=float)
                 ax.plot(np.arange(1, values.size + 1), values, marker="." if values.size < 60
                         else None, label=val_label if key.startswith("val_") else "training")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # whole epochs
         ax.set_xlabel(xlabel)
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend()
     if title:
         fig.suptitle(title)
-    if path is not None:
-        fig.savefig(path, dpi=100)
+    _save(fig, path)
     return fig
 
 
@@ -368,6 +479,8 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, title=None, path=Non
         Counts written in each cell; the diagonal holds the right answers.
     """
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
+
     y_true = _labels(y_true, "y_true")
     y_pred = _labels(y_pred, "y_pred")
     if y_true.shape != y_pred.shape:
@@ -384,8 +497,11 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, title=None, path=Non
     counts = np.zeros((n_classes, n_classes), dtype=np.int64)
     np.add.at(counts, (y_true, y_pred), 1)
     size = max(4.0, 0.45 * n_classes + 2.0)
-    fig, ax = plt.subplots(figsize=(size + 1.0, size), layout="constrained")
-    image = ax.imshow(counts, cmap="Blues")
+    fig, ax = plt.subplots(figsize=(size + 1.2, size), layout="constrained")
+    # aspect "auto": the layout fits the labels around the matrix (a fixed
+    # aspect let the colour bar push the "true class" label out of the figure);
+    # the figure's shape keeps the cells about square
+    image = ax.imshow(counts, cmap="Blues", aspect="auto")
     for (i, j), count in np.ndenumerate(counts):
         if count:
             ax.text(j, i, str(count), ha="center", va="center", fontsize=9,
@@ -394,12 +510,13 @@ def plot_confusion_matrix(y_true, y_pred, class_names=None, title=None, path=Non
     ax.set_yticks(range(n_classes), class_names)
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    fig.colorbar(image, ax=ax, label="number of samples")
+    colour_bar = fig.colorbar(image, ax=ax, label="number of samples")
+    colour_bar.locator = MaxNLocator(integer=True)   # counts are whole numbers
+    colour_bar.update_ticks()
     accuracy = np.trace(counts) / counts.sum()
     ax.set_title(f"{title + chr(10) if title else ''}accuracy {accuracy:.1%} "
                  f"({np.trace(counts)} of {counts.sum()} right)", fontsize=11)
-    if path is not None:
-        fig.savefig(path, dpi=100)
+    _save(fig, path)
     return fig
 
 
@@ -439,8 +556,9 @@ def plot_network_feature_maps(network, image, path=None, cmap=None, max_maps=16)
     maps = {name: _as_maps(m, name) for name, m in stages.items()}
     n_rows = max(m.shape[-1] for m in maps.values())
     fig = plt.figure(figsize=(2.3 * len(maps) + 0.5, 2.0 * n_rows + 1.6), layout="constrained")
+    # each layer its own colour scale: the outputs of different layers (a
+    # convolution, a batch norm, a tanh) are not on comparable scales
     _draw_stages(fig, maps, cmap=cmap, captions=captions, totals=totals)
     fig.suptitle("feature maps of one sample, layer by layer", fontsize=13)
-    if path is not None:
-        fig.savefig(path, dpi=100)
+    _save(fig, path)
     return fig

@@ -1,6 +1,11 @@
 """The figure functions on small inputs: what they draw, and their checks."""
+import itertools
+
+import matplotlib
 import numpy as np
 import pytest
+
+matplotlib.use("Agg")
 
 from pyx_cnn import NeuralNetwork, layers
 from pyx_cnn.plot import (plot_confusion_matrix, plot_feature_maps, plot_filters,
@@ -26,7 +31,8 @@ def test_feature_maps_share_one_scale_per_stage_and_draw_to_scale(tmp_path):
     conv = rng.standard_normal((12, 16, 3))
     pool = np.abs(rng.standard_normal((6, 8, 3)))
     fig = plot_feature_maps({"conv": conv, "pool": pool}, path=tmp_path / "m.png",
-                            inputs=rng.random((14, 18)), filters=rng.standard_normal((3, 3, 3)))
+                            inputs=rng.random((14, 18)), filters=rng.standard_normal((3, 3, 3)),
+                            shared_scale=False)
     assert (tmp_path / "m.png").read_bytes()[:8] == PNG
     images = [ax.images[0] for ax in _image_axes(fig)]
     conv_images = [im for im in images if im.get_array().shape == (12, 16)]
@@ -133,3 +139,112 @@ def test_network_feature_maps_say_when_maps_are_left_out():
     assert len(_image_axes(fig)) == 1 + 3 + 3
     with pytest.raises(ValueError, match="max_maps"):
         plot_network_feature_maps(net, np.zeros((7, 7)), max_maps=0)
+
+
+def _overlapping_pairs(texts, renderer):
+    """Pairs of drawn, non-empty texts whose boxes overlap."""
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts
+             if t.get_visible() and t.get_text()]
+    return [(a, b) for (a, box_a), (b, box_b) in itertools.combinations(boxes, 2)
+            if box_a.overlaps(box_b)]
+
+
+@pytest.mark.parametrize("n_filters, scale", [(8, 0.2), (16, 0.2), (16, 1e-3), (16, 1e6),
+                                              (16, 1e9)])
+def test_filter_numbers_and_titles_never_overlap(n_filters, scale):
+    # weights of a freshly trained layer: some of them tiny ("-0.00096" is long)
+    rng = np.random.default_rng(1)
+    weights = scale * rng.standard_normal((n_filters, 3, 3))
+    weights[:, 0, 0] = -0.0048 * scale
+    fig = plot_filters(weights)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    axes = _image_axes(fig)
+    texts = [t for ax in axes for t in ax.texts] + [ax.title for ax in axes]
+    assert _overlapping_pairs(texts, renderer) == []
+    # a number written in a cell stays inside its cell
+    for ax in axes:
+        box = ax.get_window_extent(renderer)
+        cell_w, cell_h = box.width / 3, box.height / 3
+        for t in ax.texts:
+            extent = t.get_window_extent(renderer)
+            assert extent.width <= cell_w and extent.height <= cell_h, t.get_text()
+
+
+def test_many_filters_are_laid_out_in_a_grid():
+    fig = plot_filters(np.random.default_rng(0).standard_normal((16, 3, 3)))
+    fig.canvas.draw()
+    axes = _image_axes(fig)
+    rows = {round(ax.get_position().y0, 3) for ax in axes}
+    columns = {round(ax.get_position().x0, 3) for ax in axes}
+    assert len(rows) >= 2 and len(columns) <= 8
+    width, height = fig.get_size_inches()
+    assert width / height < 4
+    # every filter drawn at least half an inch wide
+    for ax in axes:
+        assert ax.get_position().width * width >= 0.5
+
+
+def test_filter_numbers_only_when_asked_or_when_they_fit():
+    bank = np.random.default_rng(0).standard_normal((2, 3, 3))
+    assert sum(len(ax.texts) for ax in plot_filters(bank).axes) == 2 * 9
+    assert sum(len(ax.texts) for ax in plot_filters(bank, annotate=False).axes) == 0
+    # numbers of ten digits do not fit in a cell: none is written
+    assert sum(len(ax.texts) for ax in plot_filters(1e9 * bank).axes) == 0
+    assert sum(len(ax.texts) for ax in plot_filters(1e9 * bank, annotate=True).axes) == 18
+    # many panels: no numbers by default
+    many = np.random.default_rng(0).standard_normal((16, 3, 3, 4))
+    assert sum(len(ax.texts) for ax in plot_filters(many).axes) == 0
+    # 5x5 kernels are not written out by default
+    big = np.random.default_rng(0).standard_normal((2, 5, 5))
+    assert sum(len(ax.texts) for ax in plot_filters(big).axes) == 0
+
+
+def _inside_figure(fig):
+    fig.canvas.draw()
+    box = fig.get_tightbbox(fig.canvas.get_renderer()).transformed(fig.dpi_scale_trans)
+    width, height = fig.bbox.width, fig.bbox.height
+    return box.x0 >= 0 and box.y0 >= 0 and box.x1 <= width and box.y1 <= height
+
+
+@pytest.mark.parametrize("counts, names", [
+    ([[12, 8], [0, 20]], ["non-face", "face"]),
+    ([[12, 8], [0, 20]], ["not a face", "face"]),
+    ([[1, 1], [0, 2]], ["a longer class name", "b"]),
+    ([[1, 1, 0], [0, 2, 0], [0, 1, 1]], ["not a face", "face", "other"]),
+    (np.diag(np.arange(1, 11)) + 1, None),
+])
+def test_confusion_matrix_is_never_clipped(counts, names):
+    counts = np.asarray(counts)
+    k = len(counts)
+    y_true = np.repeat(np.repeat(np.arange(k), k), counts.ravel())
+    y_pred = np.repeat(np.tile(np.arange(k), k), counts.ravel())
+    fig = plot_confusion_matrix(y_true, y_pred, class_names=names,
+                                title=f"faces test split ({counts.sum()} images)")
+    np.testing.assert_array_equal(_image_axes(fig)[0].images[0].get_array(), counts)
+    assert _inside_figure(fig)
+
+
+def test_layer_stages_share_one_colour_scale():
+    # conv -> ReLU -> pool of one layer: the same values in the same colour
+    rng = np.random.default_rng(0)
+    conv = rng.standard_normal((12, 16, 2))
+    relu = np.maximum(conv, 0)
+    pool = relu.reshape(6, 2, 8, 2, 2).max(axis=(1, 3))
+    fig = plot_feature_maps({"conv": conv, "relu": relu, "pool": pool})
+    images = [ax.images[0] for ax in _image_axes(fig)]
+    assert len(images) == 6
+    assert len({im.get_clim() for im in images}) == 1
+    assert len({im.get_cmap().name for im in images}) == 1
+    low, high = images[0].get_clim()
+    assert low == -high and high > 0
+    # one colour bar for the whole layer
+    assert len([ax for ax in fig.axes if ax.get_label() == "<colorbar>"]) == 1
+
+
+def test_history_title_and_whole_epochs():
+    fig = plot_history({"loss": [2.0, 1.0, 0.5]}, title="model 'bn' on faces")
+    assert fig.get_suptitle() == "model 'bn' on faces"
+    fig.canvas.draw()
+    ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
+    assert ticks and all(t == int(t) for t in ticks)
