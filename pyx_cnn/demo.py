@@ -3,8 +3,13 @@
 Layer 1 uses the tutorial's two 3x3 edge filters, layer 2 three random 5x5
 filters and layer 3 one random 7x7 filter, drawn from
 ``numpy.random.default_rng(seed)``. The tutorial draws them uniform in [0, 1);
-here they are zero-mean (standard normal): non-negative filters on ReLU output
-only blur it, so every map of a layer looked the same.
+here each random filter is centred: its weights sum to zero, like the edge
+filters'. Layers 2 and 3 read ReLU output, which is never negative, so a
+filter whose weights have a positive sum adds a multiple of the local
+brightness to every output: its map is nearly all positive and ReLU changes
+nothing. With a negative sum the map is nearly all negative and ReLU leaves it
+black. A zero-sum filter answers to patterns (edges, textures), not to
+brightness, and ReLU keeps about half of its map.
 
 Needs scikit-image (``pip install "pyx_cnn[demo]"``) for the picture.
 """
@@ -67,11 +72,17 @@ def tutorial_filters(seed=0):
     """The three filter banks: (2, 3, 3), (3, 5, 5, 2), (1, 7, 7, 3).
 
     Layer 1: the tutorial's edge filters. Layers 2 and 3: standard normal
-    random filters from `seed` (zero mean, so that the maps of a layer differ).
+    random filters from `seed`, each centred so that its weights sum to zero
+    (see the module's description).
     """
     rng = np.random.default_rng(seed)
-    return [edge_filters(), rng.standard_normal((3, 5, 5, 2)),
-            rng.standard_normal((1, 7, 7, 3))]
+    return [edge_filters(), _centred(rng.standard_normal((3, 5, 5, 2))),
+            _centred(rng.standard_normal((1, 7, 7, 3)))]
+
+
+def _centred(bank):
+    """`bank` (F, kh, kw, C) with each filter's mean subtracted: every filter sums to 0."""
+    return bank - bank.mean(axis=(1, 2, 3), keepdims=True)
 
 
 def run_pipeline(image, filters):

@@ -13,7 +13,8 @@ accuracy and writes into the output folder:
 - ``model.npz``: the trained network (:meth:`NeuralNetwork.load` reads it),
 - ``loss.png``: loss and accuracy per epoch, training and test,
 - ``confusion.png``: which digit the network answers for each true digit (test split),
-- ``filters.png``: the eight learned 3x3 filters of the first layer.
+- ``filters.png``: the learned filters of the first Conv2D layer (eight of 3x3 for
+  the small network).
 
 ``epochs`` must be at least 1 (0 epochs would save an untrained model with no curve
 to draw). Needs scikit-learn (``pip install "pyx_cnn[train]"``) for the digits.
@@ -167,7 +168,7 @@ def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=Fals
         return (*load_digits_split(seed), [str(d) for d in range(10)])
     if dataset == "faces":
         X, y = datasets.load_faces()
-        names = ["not a face", "face"]
+        names = ["non-face", "face"]
     elif dataset == "mnist":
         X, y = datasets.load_mnist()
         names = [str(d) for d in range(10)]
@@ -253,16 +254,21 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
     net.save(model_path)
     import matplotlib.pyplot as plt
 
-    fig = plot_history(history, title=f"pyx_cnn on {name}: loss and accuracy per epoch",
+    # every title names the data set and the model the figure is about
+    about = f"model {model!r} on {name}"
+    fig = plot_history(history, title=f"{about}: loss and accuracy per epoch",
                        path=plot_path, val_label="test")
     plt.close(fig)
     predicted = net.predict_classes(X_test)
     fig = plot_confusion_matrix(y_test, predicted, path=confusion_path,
-                                class_names=None if dataset == "digits" else class_names,
-                                title=f"{name} test split ({len(y_test)} images)")
+                                class_names=class_names,
+                                title=f"{about}: test split ({len(y_test)} images)")
     plt.close(fig)
-    fig = plot_filters(net.layers[0], path=filters_path,
-                       title="learned 3x3 filters of the first Conv2D layer")
+    first = net.layers[0]
+    n_filters, kh, kw = first.params["W"].shape[:3]
+    fig = plot_filters(first, path=filters_path,
+                       title=f"{about}: the {n_filters} learned {kh}x{kw} filters "
+                             "of the first Conv2D layer")
     plt.close(fig)
     print(f"test accuracy: {scores['accuracy']:.4f}  (test loss {scores['loss']:.4f}, "
           f"{epochs} epochs in {seconds:.2f} s)")
