@@ -69,7 +69,7 @@ print("input:", model.graph.input[0].name,
 print("operators:", " -> ".join(node.op_type for node in model.graph.node))
 
 # %%
-# The graph is a plain chain of ONNX operators; :func:`onnx.helper.printable_graph`
+# The graph is a plain chain of ONNX operators; ``onnx.helper.printable_graph``
 # prints it in full.
 #
 # Run it with onnxruntime
