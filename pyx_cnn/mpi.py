@@ -31,11 +31,25 @@ Two ways in:
 - :class:`DataParallel` holds the hooks for ``fit(..., comm=comm)``.
 
 Run with ``mpiexec -n 2 python script.py``. A rank that fails while the
-others wait in a collective would leave them waiting: :func:`abort_on_error`
-(used by :func:`fit_data_parallel`) ends the whole job with ``MPI_Abort``.
+others wait in a collective would leave them waiting, so ``fit(..., comm=comm)``
+handles failures in two stages:
+
+- before training, every rank checks its own arguments, then the ranks compare
+  them in one ``allgather`` (:func:`agree_on_arguments`): when one rank refused
+  its arguments, every rank raises the same exception, naming the rank (that of
+  the lowest such rank, e.g. ``ValueError: rank 1: y labels must lie in [0, 10)
+  ...``), and when the ranks' shards or settings (epochs, batch size, learning
+  rate, loss, optimiser, validation) differ, every rank raises the same
+  ``ValueError``; nothing has changed yet on any rank;
+- once the ranks have agreed, a failure on any rank (a NaN loss on its shard, a
+  callback that fails on rank 0) ends the whole job with ``MPI_Abort``
+  (:meth:`DataParallel.run`; :func:`abort_on_error` does the same for any block).
 """
 import contextlib
+import inspect
+import numbers
 import os
+import pickle
 import sys
 import traceback
 import weakref
@@ -44,7 +58,8 @@ import numpy as np
 
 __all__ = [
     "comm_from_env", "check_comm", "is_root", "broadcast_parameters",
-    "allreduce_gradients", "check_shards", "average_metrics", "shuffle_generator",
+    "allreduce_gradients", "check_shards", "agree_on_arguments", "average_metrics",
+    "shuffle_generator",
     "shard", "abort_on_error", "AveragingOptimizer", "DataParallel", "fit_data_parallel",
 ]
 
@@ -106,6 +121,33 @@ def _describe(array):
             np.dtype(array.dtype).str)
 
 
+_SHARDS_RULE = ("data-parallel training needs every rank to hold a shard of the same number "
+                "of samples, sample shape and dtype (pyx_cnn.mpi.shard cuts one so): ")
+_SETTINGS_RULE = "data-parallel training needs the same arguments on every rank: "
+
+
+def _differences(values_per_rank, names):
+    """``"NAME differs between ranks (rank 0: a, rank 1: b)"`` for each of `names` whose
+    values differ; `values_per_rank` holds one ``{name: value}`` per rank."""
+    problems = []
+    for name in names:
+        values = [v[name] for v in values_per_rank]
+        if len(set(values)) > 1:
+            per_rank = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
+            problems.append(f"{name} differs between ranks ({per_rank})")
+    return problems
+
+
+def _shard_fields(X, y):
+    """This rank's shard as ``{"X number of samples": n, ..., "y dtype": "<i8"}``."""
+    fields = {}
+    for what, array in (("X", X), ("y", y)):
+        for label, value in zip(("number of samples", "sample shape", "dtype"),
+                                _describe(array)):
+            fields[f"{what} {label}"] = value
+    return fields
+
+
 def check_shards(X, y, comm):
     """Raise the same ValueError on every rank unless the shards agree.
 
@@ -113,21 +155,95 @@ def check_shards(X, y, comm):
     and the same dtypes for `X` and `y` (one ``allgather`` of the
     descriptions). Returns the global number of samples.
     """
-    mine = (_describe(X), _describe(y))
-    everyone = comm.allgather(mine)
-    problems = []
-    for what, i in (("X", 0), ("y", 1)):
-        for field, label in ((0, "number of samples"), (1, "sample shape"), (2, "dtype")):
-            values = [d[i][field] for d in everyone]
-            if len(set(values)) > 1:
-                per_rank = ", ".join(f"rank {r}: {v}" for r, v in enumerate(values))
-                problems.append(f"{what} {label} differs between ranks ({per_rank})")
+    everyone = comm.allgather(_shard_fields(X, y))
+    problems = _differences(everyone, list(everyone[0]))
     if problems:
-        raise ValueError(
-            "data-parallel training needs every rank to hold a shard of the same number "
-            "of samples, sample shape and dtype (pyx_cnn.mpi.shard cuts one so): "
-            + "; ".join(problems))
-    return sum(d[0][0] for d in everyone)
+        raise ValueError(_SHARDS_RULE + "; ".join(problems))
+    return sum(fields["X number of samples"] for fields in everyone)
+
+
+def _message(error):
+    try:
+        text = str(error)
+    except Exception:
+        text = ""
+    return text or type(error).__name__
+
+
+def _portable_class(error, message):
+    """The class of `error` if every rank can rebuild it as ``cls(message)`` (it pickles,
+    by name, and takes a message), else the nearest of its bases that can."""
+    for cls in type(error).__mro__:
+        try:
+            if pickle.loads(pickle.dumps(cls)) is cls and isinstance(cls(message), cls):
+                return cls
+        except Exception:
+            continue
+    return RuntimeError
+
+
+def agree_on_arguments(comm, error=None, X=None, y=None, settings=None):
+    """Compare the ranks' checked arguments; raise the same exception on every rank if
+    one rank refused its own or if they differ between ranks.
+
+    Every rank calls it once, after checking its arguments and before anything
+    changes, with the exception its checks raised (`error`), or with its
+    checked shard (`X`, `y`) and `settings` (a dict of numbers and strings,
+    e.g. ``{"epochs": 3}``, that must be equal on every rank). One
+    ``allgather`` of what each rank found; then:
+
+    - when some rank refused its arguments, every rank raises the exception of
+      the lowest such rank, of the same class, its message headed by the rank:
+      ``ValueError("rank 1: y labels must lie in [0, 10) ...")`` (on that
+      rank, from its own exception);
+    - else when the shards differ (number of samples, sample shape, dtype, as
+      :func:`check_shards`) or the settings do, every rank raises the same
+      ``ValueError`` naming each difference and each rank's value.
+
+    Returns the global number of samples.
+    """
+    rank = comm.Get_rank()
+    report = None
+    if error is None:
+        try:
+            report = (rank, None, None, _shard_fields(X, y), dict(settings or {}))
+            pickle.dumps(report)
+        except Exception as exc:   # a shard that cannot be described is refused too
+            error = exc
+    if error is not None:
+        message = _message(error)
+        report = (rank, _portable_class(error, message), message, None, None)
+    everyone = comm.allgather(report)
+    refused = [r for r in everyone if r[1] is not None]
+    if refused:
+        first, cls, message = refused[0][:3]
+        raise cls(f"rank {first}: {message}") from error
+    problems = []
+    shard_problems = _differences([r[3] for r in everyone], list(everyone[0][3]))
+    if shard_problems:
+        problems.append(_SHARDS_RULE + "; ".join(shard_problems))
+    setting_names = sorted(set().union(*(r[4] for r in everyone)))
+    setting_problems = _differences([{k: r[4].get(k) for k in setting_names} for r in everyone],
+                                    setting_names)
+    if setting_problems:
+        problems.append(_SETTINGS_RULE + "; ".join(setting_problems))
+    if problems:
+        raise ValueError(". ".join(problems))
+    return sum(r[3]["X number of samples"] for r in everyone)
+
+
+def _setting(value):
+    """`value` as every rank can compare it: numbers and strings as they are, an
+    optimiser or schedule by its repr (its class and configuration), a loss by
+    its name, another object by its class's name."""
+    if value is None or isinstance(value, (str, bool, numbers.Integral)):
+        return value
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if hasattr(value, "get_config"):
+        return repr(value)
+    name = getattr(value, "name", None)
+    return name if isinstance(name, str) else type(value).__name__
 
 
 def average_metrics(record, comm, weight=1.0):
@@ -211,24 +327,58 @@ _rank_generators = weakref.WeakKeyDictionary()
 class DataParallel:
     """The hooks of ``fit(..., comm=comm)``.
 
-    ``start(net, X, y)`` (after fit has checked its arguments and set the
-    optimiser): checks the shards, broadcasts rank 0's weights, gives the
-    network its rank's shuffling generator (kept for later fits) and returns
-    self; ``optimizer`` is then the network's optimiser wrapped to average the
-    gradients (the step fit calls). Per epoch, ``reduce_metrics(record)``
-    averages the history entry; ``should_print()`` is True on rank 0 only.
-    ``after_backward(net)`` is the alternative to the wrapped optimiser: the
-    allreduce placed right after the backward pass (before fit's finiteness
-    check, so every rank sees the same gradient and stops together).
+    ``run(fit)`` calls ``fit()`` (the training of this rank) and handles its
+    failures for all ranks: an exception raised before the ranks compared
+    their arguments is sent to that comparison, which raises it on every rank;
+    one raised after they agreed ends the job (:meth:`abort`).
+
+    Inside ``fit``: ``start(net, X, y, **settings)`` right after the argument
+    checks and before anything changes: compares the ranks' shards and
+    settings (:func:`agree_on_arguments`), then broadcasts rank 0's weights
+    and gives the network its rank's shuffling generator (kept for later
+    fits). ``averaging(optimizer)`` is the optimiser that averages the
+    gradients before each step. Per epoch, ``reduce_metrics(record)`` averages
+    the history entry and ``stop_together(flag)`` makes a callback's
+    ``stop_training`` on one rank stop every rank; ``should_print()`` is True
+    on rank 0 only. ``after_backward(net)`` is the alternative to the
+    averaging optimiser: the allreduce placed right after the backward pass
+    (before fit's finiteness check, so every rank sees the same gradient and
+    stops together).
     """
 
     def __init__(self, comm):
         self.comm = check_comm(comm)
         self.rank, self.size = comm.Get_rank(), comm.Get_size()
-        self.optimizer = None
+        self.checked = False     # the ranks have compared their arguments
+        self.accepted = False    # ... and every rank's were accepted
 
-    def start(self, net, X, y):
-        check_shards(X, y, self.comm)
+    def run(self, fit):
+        """``fit()``, with its failures handled for every rank (see the class)."""
+        try:
+            return fit()
+        except Exception as exc:
+            if not self.checked:
+                # refused on this rank before the comparison the other ranks wait in:
+                # take part in it with this error, which every rank then raises
+                self.agree(error=exc)
+            if self.accepted:
+                self.abort()
+            raise
+        except BaseException:
+            self.abort()
+            raise
+
+    def agree(self, error=None, X=None, y=None, settings=None):
+        """:func:`agree_on_arguments` (once per fit): returns when every rank's
+        arguments were accepted and agree, else raises on every rank."""
+        self.checked = True
+        n_total = agree_on_arguments(self.comm, error, X, y, settings)
+        self.accepted = True
+        return n_total
+
+    def start(self, net, X, y, **settings):
+        """Agree on the arguments, then take rank 0's weights and this rank's shuffling."""
+        self.agree(X=X, y=y, settings={k: _setting(v) for k, v in settings.items()})
         broadcast_parameters(net, self.comm)
         key = (self.size, self.rank)
         known = _rank_generators.get(net)
@@ -240,8 +390,11 @@ class DataParallel:
             known = (key, shuffle_generator(seed, self.rank, self.size))
             _rank_generators[net] = known
         net._shuffle_rng = known[1]
-        self.optimizer = AveragingOptimizer(net.optimizer, self.comm)
         return self
+
+    def averaging(self, optimizer):
+        """`optimizer` wrapped to average the gradients over the ranks before each step."""
+        return AveragingOptimizer(optimizer, self.comm)
 
     def after_backward(self, net):
         allreduce_gradients(net._flat_grad, self.comm)
@@ -257,12 +410,16 @@ class DataParallel:
             out.update(average_metrics(val, self.comm, weight=val_weight))
         return {k: out[k] for k in record}
 
+    def stop_together(self, stop):
+        """True on every rank when `stop` is True on any (one ``allgather``)."""
+        return any(self.comm.allgather(bool(stop)))
+
     def should_print(self):
         return self.rank == 0
 
     def abort(self):
         """End the whole job (``MPI_Abort``): a failure on one rank would leave the others
-        waiting in the next allreduce."""
+        waiting in the next collective."""
         if self.size > 1:
             sys.stderr.write(f"pyx_cnn.mpi: rank {self.rank} failed, aborting the job\n")
             traceback.print_exc()
@@ -276,7 +433,29 @@ def fit_data_parallel(net, X, y, comm, **fit_kwargs):
     `X`, `y` are this rank's shard (see the module's contract); rank 0's
     weights are broadcast, every step averages the gradients over the ranks,
     each rank shuffles with its own generator, the returned History holds the
-    metrics averaged over ranks, and only rank 0 shows the progress bar. An
-    exception on one rank aborts the job (``MPI_Abort``).
+    metrics averaged over ranks, and only rank 0 shows the progress bar.
+
+    Raises
+    ------
+    TypeError, ValueError
+        On every rank when one rank's arguments are refused (`net` not a
+        NeuralNetwork, an unknown keyword, or any of fit's checks), naming the
+        lowest such rank, or when the ranks' shards or settings differ;
+        nothing has changed then. An exception on one rank once training has
+        started aborts the job (``MPI_Abort``).
     """
+    from .network import NeuralNetwork
+
+    dp = DataParallel(comm)
+    error = None
+    if not isinstance(net, NeuralNetwork):
+        error = TypeError(f"net must be a pyx_cnn NeuralNetwork, got {type(net).__name__}")
+    else:
+        try:
+            inspect.signature(net.fit).bind(X, y, comm=comm, **fit_kwargs)
+        except TypeError as exc:
+            error = TypeError(f"fit() {exc}")
+    if error is not None:
+        # the other ranks wait in fit's comparison of the arguments: take part with the error
+        dp.agree(error=error)
     return net.fit(X, y, comm=comm, **fit_kwargs)

@@ -269,7 +269,17 @@ class TrainingMixin:
             broadcast, each step averages the gradients with one allreduce,
             metrics are averaged over the ranks, and only rank 0 shows the
             progress bar and runs the callbacks that write files. The result
-            equals one process training on the same global batches.
+            equals one process training on the same global batches. Every
+            rank checks its own arguments, then the ranks compare them (one
+            allgather): when some rank's are refused, every rank raises that
+            error, of the lowest such rank, its message headed by the rank
+            (``"rank 1: y labels must lie in ..."``); when the shards (number
+            of samples, sample shape, dtype) or the settings (`epochs`,
+            `batch_size`, `learning_rate`, loss, optimiser, validation) differ
+            between ranks, every rank raises the same ValueError. A callback
+            that sets ``stop_training`` on one rank stops every rank. Once
+            training has started, an exception on one rank ends the whole job
+            (``MPI_Abort``) rather than leaving the others waiting.
 
         Returns
         -------
@@ -280,7 +290,8 @@ class TrainingMixin:
         TypeError, ValueError
             For a bad argument, naming it. Every argument is checked before
             anything changes: a refused call leaves the weights, the optimiser
-            (and its state) and the epoch count as they were.
+            (and its state) and the epoch count as they were. With `comm`, on
+            every rank (see `comm`).
         FloatingPointError
             When a batch's loss or gradient is not finite (a NaN or inf in
             `X` or `y`, or a learning rate too large). The message names the
@@ -289,6 +300,19 @@ class TrainingMixin:
             state are those from before it (the earlier batches and epochs of
             this call stay applied).
         """
+        arguments = (X, y, epochs, batch_size, learning_rate, optimizer, loss, validation_data,
+                     validation_split, callbacks, shuffle, verbose, fuse)
+        if comm is None:
+            return self._fit(*arguments, dp=None)
+        # data-parallel over MPI ranks (pyx_cnn.mpi): an argument refused on one rank is
+        # refused on every rank; a failure on one rank once training started ends the job
+        dp = DataParallel(comm)
+        return dp.run(lambda: self._fit(*arguments, dp=dp))
+
+    def _fit(self, X, y, epochs, batch_size, learning_rate, optimizer, loss, validation_data,
+             validation_split, callbacks, shuffle, verbose, fuse, dp):
+        """:meth:`fit` on this process; `dp` is the :class:`~pyx_cnn.mpi.DataParallel`
+        of a data-parallel fit, else None."""
         from tqdm.auto import tqdm
 
         # check every argument before changing anything: a refused call leaves the
@@ -325,14 +349,20 @@ class TrainingMixin:
             y, y_val = y[:split_at], y[split_at:]
         has_val = validation_data is not None or validation_split > 0
         self._check_bound()
+        if dp is not None:
+            # every rank has checked its arguments: the ranks compare them (a rank's
+            # refusal is raised on every rank), then take rank 0's weights
+            dp.start(self, X, y, epochs=epochs, batch_size=batch_size,
+                     learning_rate=learning_rate, loss=loss_fn,
+                     optimizer=self.optimizer if new_optimizer is None else new_optimizer,
+                     validation=("validation_data" if validation_data is not None else
+                                 f"validation_split={validation_split}" if has_val else None))
         if new_optimizer is not None:
             self.optimizer = new_optimizer
         self._learning_rate = learning_rate
         steps = self._steps(loss_fn, fuse)
-        # data-parallel over MPI ranks (pyx_cnn.mpi): rank 0's weights everywhere, the
-        # optimiser averages the gradients over the ranks before each step
-        dp = None if comm is None else DataParallel(comm).start(self, X, y)
-        optim = self.optimizer if dp is None else dp.optimizer
+        # data-parallel: the optimiser averages the gradients over the ranks before each step
+        optim = self.optimizer if dp is None else dp.averaging(self.optimizer)
         if dp is not None and not dp.should_print():
             verbose = False
             callbacks = [cb for cb in callbacks if not cb.writes_files]
@@ -402,6 +432,9 @@ class TrainingMixin:
                     learning_rate.on_epoch_end(epoch_index, logs)
                 for cb in callbacks:
                     cb.on_epoch_end(epoch_index, logs)
+                if dp is not None:
+                    # a callback may stop training on one rank only: every rank stops with it
+                    self.stop_training = dp.stop_together(self.stop_training)
                 if show:
                     bar.set_postfix({k: f"{v:.4f}" for k, v in record.items()}, refresh=True)
                 if self.stop_training:
@@ -411,8 +444,6 @@ class TrainingMixin:
                 close = getattr(cb, "_close", None)
                 if close is not None:
                     close()
-            if dp is not None:
-                dp.abort()      # a failing rank ends the job instead of leaving the others waiting
             raise
         finally:
             first._input_grad = True
