@@ -227,6 +227,7 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         dataset, seed, image_size, grayscale)
     # under `mpiexec -n k`: each rank trains on its shard, rank 0 reports and writes
     comm = mpi.comm_from_env()
+    n_train = len(X_train)
     if comm is not None:
         X_train, y_train = mpi.shard(X_train, y_train, comm)
         verbose = verbose and mpi.is_root(comm)
@@ -235,7 +236,14 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
     if verbose:
         net.summary()
         what = "digits" if dataset == "digits" else f"{name} images"
-        print(f"training on {len(X_train)} {what}, testing on {len(X_test)} others "
+        training = f"{n_train} {what}"
+        if comm is not None:
+            ranks, per_rank = comm.Get_size(), len(X_train)
+            left_out = n_train - ranks * per_rank
+            training += (f" split over {ranks} ranks ({per_rank} per rank"
+                         + (f"; {left_out} left out so that every rank holds as many)"
+                            if left_out else ")"))
+        print(f"training on {training}, testing on {len(X_test)} others "
               "(test loss and accuracy recorded after each epoch, never trained on)")
     start = time.perf_counter()
     history = net.fit(X_train, y_train, epochs=epochs, batch_size=batch_size,

@@ -272,17 +272,20 @@ def test_core_import_does_not_import_mpi4py(tmp_path):
 
 
 def test_mpiexec_pyx_cnn_train(tmp_path):
-    """``mpiexec -n 2 pyx-cnn train``: both ranks train, rank 0 alone reports and writes."""
+    """``mpiexec -n 2 pyx-cnn train``: both ranks train, rank 0 alone reports and writes;
+    the report gives the whole training split and how it is shared among the ranks."""
     pytest.importorskip("sklearn")
-    mpiexec = _mpiexec()
-    if mpiexec is None:
-        pytest.skip("no mpiexec")
-    env = child_env(OMP_NUM_THREADS="1")
-    out = subprocess.run(
-        [mpiexec, "-n", "2", sys.executable, "-m", "pyx_cnn", "train", "--epochs", "2",
-         "--out", str(tmp_path / "out")],
-        capture_output=True, text=True, timeout=240, cwd=tmp_path, env=env)
+    from pyx_cnn.training import load_digits_split
+
+    n_train, n_test = (len(part) for part in load_digits_split(0)[:2])
+    out = _mpirun(["-m", "pyx_cnn", "train", "--epochs", "2", "--out", str(tmp_path / "out")],
+                  timeout=240, cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.count("test accuracy:") == 1
+    assert out.stdout.count("training on ") == 1, out.stdout
+    per_rank, left_out = divmod(n_train, 2)
+    assert (f"training on {n_train} digits split over 2 ranks ({per_rank} per rank; "
+            f"{left_out} left out so that every rank holds as many), testing on {n_test} "
+            "others") in out.stdout, out.stdout
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == [
         "confusion.png", "filters.png", "loss.png", "model.npz"]
