@@ -39,7 +39,8 @@ from pyx_cnn.plot import plot_history
 #     Create the weights in ``self.params`` (a dict of arrays, in
 #     ``self.dtype``) for samples of ``input_shape`` (no batch axis) and return
 #     the output shape of one sample. ``rng`` is the generator to draw initial
-#     weights from.
+#     weights from; ``init_for`` names the activation of the layer that follows,
+#     for layers whose initialisation depends on it (None here).
 # ``_forward(x, training)``
 #     Compute the output for a batch ``x``; keep what the backward pass needs,
 #     and the output itself in ``self._out``.

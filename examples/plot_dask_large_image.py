@@ -184,7 +184,8 @@ print("evaluate over the chunks:", pda.evaluate(net, X_lazy, y_test))
 #     from distributed import Client, LocalCluster
 #
 #     if __name__ == "__main__":
-#         with Client(LocalCluster(n_workers=2, threads_per_worker=1)) as client:
+#         with LocalCluster(n_workers=2, threads_per_worker=1) as cluster, \
+#                 Client(cluster) as client:
 #             corner = out[:256, :256].compute()
 #
 # Give each worker one thread per core it owns and set ``OMP_NUM_THREADS`` to
