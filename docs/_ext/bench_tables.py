@@ -1,0 +1,224 @@
+"""Sphinx extension: the saved benchmark results as tables, rendered at build time.
+
+The directive ::
+
+    .. benchmark-results:: ../benchmarks/results/*.json
+
+reads every JSON file the pattern matches (relative to the page; each is what
+``pyx-cnn bench --out DIR`` or ``python benchmarks/run_benchmarks.py`` saves)
+and writes, for each, a section named after the machine of the run: the kernel
+table, and the training, digits-epoch and new-ops tables when the run holds
+them. The numbers are never copied into the pages by hand: save a new run and
+rebuild.
+
+A missing or malformed file is a build error.
+"""
+import glob
+import json
+import os
+
+from docutils import nodes
+from docutils.parsers.rst import Directive
+from docutils.statemachine import StringList
+from sphinx.util.nodes import nested_parse_with_titles
+
+ISA_NAMES = {"avx512f": "AVX-512", "avx2": "AVX2", "generic": "SSE2 (baseline)"}
+
+KERNEL_PEERS = [("numpy", "numpy"), ("torch", "torch NCHW"), ("torch_cl", "torch NHWC"),
+                ("tutorial", "tutorial loops")]
+
+
+def fmt_time(seconds):
+    """A time in s, ms or us, as the benchmark suite prints it."""
+    if seconds is None:
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.2f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.0f} us"
+
+
+def fmt_ratio(ratio):
+    digits = 0 if ratio >= 100 else (1 if ratio >= 10 else 2)
+    return f"{ratio:.{digits}f}x"
+
+
+def machine_title(machine):
+    """The machine of a run, in words: CPU, cores, the kernels' instruction set."""
+    isa = ISA_NAMES.get(machine.get("kernel_isa"), machine.get("kernel_isa") or "?")
+    cores = machine.get("cores")
+    cores = f"{cores} core{'s' if cores != 1 else ''}" if cores else "cores unknown"
+    return f"{machine.get('cpu') or 'unknown CPU'}, {cores}, {isa} kernels"
+
+
+def list_table(header, rows):
+    """A reStructuredText list-table."""
+    def cell(text):   # a lone "-" would start a bullet list
+        return "\\-" if text == "-" else text
+
+    lines = [".. list-table::", "   :header-rows: 1", ""]
+    for row in [header] + rows:
+        lines.append(f"   * - {cell(row[0])}")
+        lines += [f"     - {cell(text)}" for text in row[1:]]
+    lines.append("")
+    return lines
+
+
+def kernel_lines(result):
+    rows = []
+    for r in result["rows"]:
+        s = r["seconds"]
+        peers = []
+        for key, _ in KERNEL_PEERS:
+            t = s.get(key)
+            peers.append("-" if t is None else f"{fmt_time(t)} ({fmt_ratio(t / s['pyx_cnn'])})")
+        gf = r.get("gflops")
+        pf = r.get("peak_fraction")
+        rows.append([r["workload"], r["dtype"], str(r["threads"]), fmt_time(s["pyx_cnn"]),
+                     "-" if gf is None else f"{gf:.1f}",
+                     "-" if pf is None else f"{100 * pf:.0f}%"] + peers)
+    header = ["workload", "dtype", "threads", "pyx_cnn", "GFLOP/s", "% peak"] + [
+        name for _, name in KERNEL_PEERS]
+    lines = list_table(header, rows)
+
+    workloads = {}
+    for r in result["rows"]:
+        workloads.setdefault(r["workload"], r.get("description", ""))
+    lines += ["Workloads:", ""]
+    lines += [f"- **{name}**: {text}" for name, text in workloads.items()]
+    lines.append("")
+
+    peaks = result.get("peak_gflops") or {}
+    if peaks:
+        parts = [f"{n} thread{'s' if str(n) != '1' else ''}: float32 {p['float32']:.0f}, "
+                 f"float64 {p['float64']:.0f} GFLOP/s" for n, p in peaks.items()]
+        lines += ["Matmul peak of the run (the \"% peak\" reference): " + "; ".join(parts) + ".",
+                  ""]
+
+    targets = result.get("targets") or []
+    if targets:
+        lines += ["The suite's targets (each ratio as named: a peer's time over pyx_cnn's at "
+                  "one thread, or pyx_cnn's one-thread time over its two-thread time):", ""]
+        trows = []
+        for t in targets:
+            v = t.get("value")
+            value = "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.0f}")
+            met = {True: "met", False: "not met", None: "not measured"}[t.get("met")]
+            trows.append([f"{t['workload']} {t['dtype']}", t["what"], value,
+                          f">= {t['threshold']:g}", met])
+        lines += list_table(["workload", "ratio", "value", "target", ""], trows)
+    return lines
+
+
+def training_lines(extra):
+    rows = []
+    names = {"lenet": "LeNet-5", "cifar": "CIFAR-style"}
+    for r in extra["rows"]:
+        rows.append([names.get(r["net"], r["net"]), r["task"], str(r["threads"]),
+                     fmt_time(r["pyx_cnn_s"]), f"{r['images_per_s']:.0f}",
+                     f"{r['gflops']:.1f}", f"{r['pct_peak']:.0f}%",
+                     "-" if r.get("torch_s") is None else fmt_time(r["torch_s"]),
+                     "-" if r.get("ratio") is None else fmt_ratio(r["ratio"])])
+    samples = {r.get("samples") for r in extra["rows"]} - {None}
+    lines = []
+    if samples:
+        lines += [f"{', '.join(map(str, sorted(samples)))} images an epoch, float32, "
+                  "batches of 64; \"train\" is an epoch, \"predict\" the same images.", ""]
+    lines += list_table(["net", "task", "threads", "pyx_cnn", "images/s", "GFLOP/s",
+                         "% matmul peak", "PyTorch", "PyTorch / pyx_cnn"], rows)
+    return lines
+
+
+def digits_lines(extra):
+    return [
+        f"{extra['batches_per_epoch']} batches of 32, {extra['dtype']}, "
+        f"{extra['threads']} thread{'s' if extra['threads'] != 1 else ''}, "
+        f"medians of {extra['repeats']} runs of {extra['epochs']} epochs:", "",
+        *list_table(
+            ["", "epoch", "test accuracy"],
+            [["pyx_cnn", fmt_time(extra["pyx_cnn_epoch_s"]),
+              f"{extra['pyx_cnn_accuracy']:.4f}"],
+             [f"PyTorch {extra.get('torch_version', '')} (faster setting)",
+              f"{fmt_time(extra['torch_epoch_s'])} ({fmt_ratio(extra['ratio'])})",
+              f"{extra['torch_accuracy']:.4f}"]]),
+    ]
+
+
+def new_ops_lines(extra):
+    rows = []
+    for key, times in extra["seconds"].items():
+        op, threads = [part.strip() for part in key.rsplit(",", 1)]
+        base = times["pyx_cnn"]
+        cells = [op, threads, fmt_time(base)]
+        for peer in ("torch NCHW", "torch channels_last"):
+            t = times.get(peer)
+            cells.append("-" if t is None else f"{fmt_time(t)} ({fmt_ratio(t / base)})")
+        rows.append(cells)
+    return list_table(["op (forward + backward)", "threads", "pyx_cnn", "PyTorch NCHW",
+                       "PyTorch channels-last"], rows)
+
+
+EXTRAS = [
+    ("bench_training", "Training two networks", training_lines),
+    ("bench_digits_epoch", "The digits epoch of pyx-cnn train", digits_lines),
+    ("bench_new_ops", "The newer layers' operations", new_ops_lines),
+]
+
+
+def result_lines(result, source):
+    m = result["machine"]
+    title = machine_title(m)
+    lines = [title, "-" * len(title), ""]
+    env = result.get("environment") or {}
+    env_text = (", ".join(f"``{k}={v}``" for k, v in env.items())
+                or "none (the default environment)")
+    lines += [
+        f"From ``{source}``: {m.get('os', '?')}; Python {m.get('python', '?')}, "
+        f"NumPy {m.get('numpy', '?')}, PyTorch {m.get('torch') or 'not installed'}, "
+        f"pyx_cnn {m.get('pyx_cnn', '?')}; thread variables set: {env_text}. "
+        f"Times are medians of {result.get('repeats', '?')} interleaved rounds; in brackets "
+        "the peer's time divided by pyx_cnn's (above 1, pyx_cnn is faster).", "",
+    ]
+    lines += kernel_lines(result)
+    for key, heading, render in EXTRAS:
+        extra = (result.get("extra") or {}).get(key)
+        if extra:
+            lines += [heading, "~" * len(heading), ""]
+            lines += render(extra)
+    return lines
+
+
+class BenchmarkResults(Directive):
+    """``.. benchmark-results:: PATTERN``: one section per saved results file."""
+
+    required_arguments = 1
+    has_content = False
+
+    def run(self):
+        env = self.state.document.settings.env
+        rel, path = env.relfn2path(self.arguments[0], env.docname)
+        files = sorted(glob.glob(path))
+        if not files:
+            raise self.error(f"benchmark-results: no file matches {self.arguments[0]!r} "
+                             f"(looked for {path})")
+        lines = []
+        for file in files:
+            env.note_dependency(file)
+            try:
+                with open(file, encoding="utf-8") as fh:
+                    result = json.load(fh)
+                source = os.path.relpath(file, os.path.join(env.srcdir, ".."))
+                lines += result_lines(result, source)
+            except (OSError, ValueError, KeyError, TypeError) as exc:
+                raise self.error(f"benchmark-results: cannot render {file}: "
+                                 f"{type(exc).__name__}: {exc}")
+        container = nodes.section()
+        container.document = self.state.document
+        nested_parse_with_titles(self.state, StringList(lines, source=files[0]), container)
+        return container.children
+
+
+def setup(app):
+    app.add_directive("benchmark-results", BenchmarkResults)
+    return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
