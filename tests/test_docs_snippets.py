@@ -1,4 +1,5 @@
-"""Every ``.. code-block:: python`` of the documentation pages (docs/*.rst) runs as written.
+"""Every ``.. code-block:: python`` of the documentation pages (docs/*.rst), and every
+```python block of README.md, runs as written.
 
 Each page's blocks run in order in one namespace, in a temporary directory, with
 matplotlib's Agg backend. A block whose first line reads ``# NAME.py: run with  COMMAND``
@@ -69,10 +70,25 @@ def python_blocks(path):
     return blocks
 
 
+def markdown_python_blocks(path):
+    """The ```python fenced blocks of a Markdown file, in order."""
+    text = path.read_text(encoding="utf-8")
+    return [m.group(1) for m in re.finditer(r"^```python\n(.*?)^```\s*$", text,
+                                             flags=re.S | re.M)]
+
+
 def pages():
     if not DOCS.is_dir():
         return []
-    return [p for p in sorted(DOCS.glob("*.rst")) if python_blocks(p)]
+    found = [p for p in sorted(DOCS.glob("*.rst")) if python_blocks(p)]
+    readme = ROOT / "README.md"
+    if readme.exists() and markdown_python_blocks(readme):
+        found.append(readme)
+    return found
+
+
+def blocks_of(page):
+    return markdown_python_blocks(page) if page.suffix == ".md" else python_blocks(page)
 
 
 def imported_modules(code):
@@ -102,6 +118,13 @@ def test_every_skip_matches_one_block():
     for name, text, _ in SKIPS:
         blocks = python_blocks(DOCS / name)
         assert sum(text in b for b in blocks) == 1, (name, text)
+
+
+def test_markdown_block_extraction(tmp_path):
+    path = tmp_path / "README.md"
+    path.write_text("Text\n\n```python\nx = 1\n```\n\n    not code\n\n```\nshell\n```\n"
+                    "```python\ny = x\n```\n", encoding="utf-8")
+    assert markdown_python_blocks(path) == ["x = 1\n", "y = x\n"]
 
 
 def test_block_extraction(tmp_path):
@@ -161,7 +184,7 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
     not_run = []       # blocks of SKIPS, and scripts in the sanitizer run
     stopped = None     # a missing optional module: the rest of the page cannot run
     try:
-        for number, code in enumerate(python_blocks(page), 1):
+        for number, code in enumerate(blocks_of(page), 1):
             reason = skip_reason(page.name, code)
             if reason:
                 not_run.append(f"block {number}: {reason}")
