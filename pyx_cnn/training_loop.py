@@ -370,7 +370,7 @@ class TrainingMixin:
         n_batches = -(-n // batch_size)
         history = History()
         first = self.layers[0]
-        first._input_grad = False
+        first.needs_input_grad = False
         self.stop_training = False
         for cb in callbacks:
             cb.set_model(self)
@@ -446,7 +446,7 @@ class TrainingMixin:
                     close()
             raise
         finally:
-            first._input_grad = True
+            first.needs_input_grad = True
             bar.close()
         for cb in callbacks:
             cb.on_train_end({})
@@ -493,11 +493,11 @@ class TrainingMixin:
         sgd = SGD()
         losses = np.empty(iterations)
         first = self.layers[0]
-        first._input_grad = False
+        first.needs_input_grad = False
         try:
             for i in range(iterations):
                 losses[i], _ = self._train_batch(X, y, loss_fn, steps, sgd, learning_rate,
                                                  where=i + 1)
         finally:
-            first._input_grad = True
+            first.needs_input_grad = True
         return losses

@@ -45,6 +45,10 @@ class Layer:
 
     #: number of dimensions of one input sample, or None for any
     sample_ndim = None
+    #: False when a network's backward pass needs no ``dL/d(input)`` from this layer
+    #: (NeuralNetwork sets it on its first layer, whose input is the data); the
+    #: public :meth:`backward` always returns it
+    needs_input_grad = True
 
     def __init__(self):
         self.params = {}
@@ -52,7 +56,6 @@ class Layer:
         self.input_shape = None
         self.output_shape = None
         self.dtype = None
-        self._input_grad = True   # a network skips dL/dx for its first layer
         self._out = None
 
     # -- building
@@ -178,13 +181,13 @@ class Layer:
                 f"grad_out must have the shape of the last forward output "
                 f"{shape_str(self._out.shape)}, got {shape_str(grad_out.shape)}"
             )
-        saved, self._input_grad = self._input_grad, True
+        saved, self.needs_input_grad = self.needs_input_grad, True
         try:
             self._check_params(with_grads=True)
             with one_blas_thread():
                 return self._backward(as_kernel_array(grad_out, self.dtype))
         finally:
-            self._input_grad = saved
+            self.needs_input_grad = saved
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

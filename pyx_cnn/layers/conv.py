@@ -119,7 +119,7 @@ class Conv2D(Layer):
 
     def _backward(self, grad):
         grad = get_activation(self._act).backward(self._out, grad)
-        gx, gw, gb = conv_op.conv_backward(grad, self._saved, self._input_grad)
+        gx, gw, gb = conv_op.conv_backward(grad, self._saved, self.needs_input_grad)
         self.grads["W"][...] = gw
         if self.use_bias:
             self.grads["b"][...] = gb

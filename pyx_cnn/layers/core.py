@@ -75,6 +75,6 @@ class Dense(Layer):
         np.matmul(self._x.T, grad, out=self.grads["W"])
         if self.use_bias:
             np.add.reduce(grad, axis=0, out=self.grads["b"])
-        if not self._input_grad:
+        if not self.needs_input_grad:
             return None
         return grad @ self.params["W"].T
