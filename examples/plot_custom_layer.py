@@ -26,6 +26,8 @@ import pyx_cnn
 from pyx_cnn import NeuralNetwork, datasets, layers
 from pyx_cnn.plot import plot_history
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # What a layer implements
 # -----------------------

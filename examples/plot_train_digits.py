@@ -26,6 +26,8 @@ from pyx_cnn.plot import (
 )
 from pyx_cnn.schedules import CosineDecay
 
+# sphinx_gallery_thumbnail_number = 3
+
 # %%
 # Three splits
 # ------------

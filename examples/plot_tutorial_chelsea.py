@@ -20,6 +20,8 @@ import skimage.data
 import pyx_cnn
 from pyx_cnn.plot import plot_feature_maps
 
+# sphinx_gallery_thumbnail_number = 2
+
 # %%
 # The picture
 # -----------
