@@ -15,6 +15,7 @@ with `onnxruntime <https://onnxruntime.ai>`_ and reads it back. It needs the
 """
 
 import os
+import shutil
 import tempfile
 
 import matplotlib.pyplot as plt
@@ -154,3 +155,4 @@ print("max |read back - original| =", np.abs(again.predict(X_test) - pyx_probabi
 # An operator pyx_cnn does not have raises a ``ValueError`` that names it.
 
 print("onnx", onnx.__version__, "| onnxruntime", ort.__version__)
+shutil.rmtree(folder)             # the model file was written to a temporary folder
