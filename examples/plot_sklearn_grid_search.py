@@ -4,8 +4,8 @@ Model selection with scikit-learn
 
 :class:`pyx_cnn.sklearn.CNNClassifier` wraps a pyx_cnn network as a
 scikit-learn classifier: ``fit``, ``predict``, ``predict_proba``, ``score``,
-and parameters that ``cross_val_score``, ``GridSearchCV`` and ``Pipeline`` can set and clone. It needs the
-``sklearn`` extra: ``pip install "pyx_cnn[sklearn]"``.
+and parameters that ``cross_val_score``, ``GridSearchCV`` and ``Pipeline`` can
+set and clone. It needs the ``sklearn`` extra: ``pip install "pyx_cnn[sklearn]"``.
 
 The runs here are kept short (3 epochs, 3 folds); real searches train longer.
 """
