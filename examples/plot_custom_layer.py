@@ -53,7 +53,10 @@ from pyx_cnn.plot import plot_history
 #
 # ``get_config()`` returns the constructor's arguments (scikit-learn's
 # estimators rebuild a layer from them), and ``__init__`` must call
-# ``super().__init__()``.
+# ``super().__init__()``. One shortcut is optional: a network sets
+# ``needs_input_grad = False`` on its first layer, whose input is the data, and
+# ``_backward`` may then skip computing ``dL/d(input)`` and return None (the
+# ``Dense`` layer does). The PReLU below always computes it.
 #
 # Why the gradients are written into the arrays: inside a ``NeuralNetwork``
 # every weight and every gradient is a view into one flat array, and the
