@@ -29,6 +29,7 @@ import numpy as np
 
 import pyx_cnn
 from pyx_cnn._thread_policy import one_blas_thread
+from pyx_cnn._geometry import resolve_padding
 from pyx_cnn.ops import activations, avg_pool, batch_norm, conv as conv_op
 
 
@@ -46,24 +47,24 @@ def _pyx_cases(rng):
     w_conv = rng.standard_normal((16, 3, 3, 8)).astype(np.float32)
     b_conv = np.zeros(16, np.float32)
     g_conv = rng.standard_normal((64, 28, 28, 16)).astype(np.float32)
-    pads = conv_op.resolve_padding("same", (28, 28), (3, 3), (1, 1), (2, 2))
+    pads = resolve_padding("same", (28, 28), (3, 3), (1, 1), (2, 2))
 
     def conv():
         with one_blas_thread():    # as Conv2D runs it inside fit
-            _, saved = conv_op.conv_forward(x_conv, w_conv, b_conv, (1, 1), pads, (2, 2))
-            conv_op.conv_backward(g_conv, saved)
+            _, saved = conv_op.forward(x_conv, w_conv, b_conv, (1, 1), pads, (2, 2))
+            conv_op.backward(g_conv, saved)
 
     def pool():
-        avg_pool.forward(x_pool, 2, 2)
-        avg_pool.backward(g_pool, x_pool.shape, 2, 2)
+        _, saved = avg_pool.forward(x_pool, 2, 2)
+        avg_pool.backward(g_pool, saved)
 
     def bn():
-        _, saved = batch_norm.forward_train(x_bn, gamma, beta, 1e-5)
+        _, saved = batch_norm.forward(x_bn, gamma, beta, 1e-5)
         batch_norm.backward(g_bn, saved)
 
     def tanh():
         y = activations.tanh(x_tanh)
-        activations.tanh_backward(y, g_tanh)
+        activations.tanh_backward(g_tanh, y)
 
     data = {"conv_dilated": (x_conv, g_conv, w_conv), "avg_pool": (x_pool, g_pool),
             "batch_norm": (x_bn, g_bn), "tanh": (x_tanh, g_tanh)}

@@ -17,10 +17,10 @@ Conventions (see the README):
 
 import numpy as np
 
+from ._geometry import check_padding, effective_kernel, output_size, pair, resolve_padding
 from .ops import conv as conv_op
-from .ops import activations, avg_pool
-from .ops.activations import check_slope, get_activation, softmax as _softmax
-from .ops.pool import max_pool
+from .ops import activations, avg_pool, max_pool
+from .ops.activations import check_slope, get_activation, softmax_forward
 from ._validation import (
     is_dask_array,
     as_array,
@@ -55,7 +55,7 @@ def conv_output_size(size, kernel, stride=1, padding=0):
     """
     size, kernel = check_int(size, "size", 1), check_int(kernel, "kernel", 1)
     stride, padding = check_int(stride, "stride", 1), check_int(padding, "padding", 0)
-    return (size + 2 * padding - kernel) // stride + 1
+    return output_size(size, kernel, stride, (padding, padding))
 
 
 def _check_not_empty(array, name):
@@ -150,10 +150,9 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     conv_filter = as_array(conv_filter, "conv_filter")
     if bias is not None:
         bias = as_array(bias, "bias")
-    stride = conv_op.pair(stride, "stride", 1)
-    dilation = conv_op.pair(dilation, "dilation", 1)
-    if not isinstance(padding, str):
-        conv_op.pair(padding, "padding", 0)
+    stride = pair(stride, "stride", 1)
+    dilation = pair(dilation, "dilation", 1)
+    check_padding(padding)
 
     x = _as_batch(img, "img")
     if conv_filter.ndim == 3:
@@ -176,9 +175,9 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
             f"{shape_str(img.shape)}): the last axis of a 4-D conv_filter must equal "
             "the channels of img, and a 3-D conv_filter needs a one-channel img"
         )
-    pads = conv_op.resolve_padding(padding, (height, width), (kh, kw), stride, dilation)
+    pads = resolve_padding(padding, (height, width), (kh, kw), stride, dilation)
     (top, bottom), (left, right) = pads
-    eh, ew = conv_op.effective_kernel(kh, dilation[0]), conv_op.effective_kernel(kw, dilation[1])
+    eh, ew = effective_kernel(kh, dilation[0]), effective_kernel(kw, dilation[1])
     if eh > height + top + bottom or ew > width + left + right:
         covers = f" (dilated: they cover ({eh}, {ew}))" if dilation != (1, 1) else ""
         raise ValueError(
@@ -196,8 +195,8 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
         arrays.append(bias)
     dtype = working_dtype(*arrays)
 
-    h_out = conv_op.output_size(height, kh, stride[0], pads[0], dilation[0])
-    w_out = conv_op.output_size(width, kw, stride[1], pads[1], dilation[1])
+    h_out = output_size(height, kh, stride[0], pads[0], dilation[0])
+    w_out = output_size(width, kw, stride[1], pads[1], dilation[1])
     out_shape = (n_batch, h_out, w_out, n_filters)
     buffers = [(out_shape, dtype), ((kh, kw * channels, n_filters), dtype)]
     if top or bottom or left or right or needs_kernel_copy(x, dtype):
@@ -207,8 +206,8 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
 
     b_kernel = (np.zeros(n_filters, dtype=dtype) if bias is None
                 else as_kernel_array(bias, dtype))
-    out, _ = conv_op.conv_forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
-                                  b_kernel, stride, pads, dilation)
+    out, _ = conv_op.forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
+                             b_kernel, stride, pads, dilation)
     return out if img.ndim == 4 else out[0]
 
 
@@ -256,12 +255,8 @@ def _pool(kernel, feature_map, size, stride, what):
             f"(shape {shape_str(feature_map.shape)}, H={height}, W={width})"
         )
     dtype = working_dtype(feature_map)
-    out_shape = (
-        n_batch,
-        conv_output_size(height, size, stride),
-        conv_output_size(width, size, stride),
-        channels,
-    )
+    out_shape = (n_batch, output_size(height, size, stride), output_size(width, size, stride),
+                 channels)
     buffers = [(out_shape, dtype)]
     if needs_kernel_copy(x, dtype):
         buffers.append((x.shape, dtype))
@@ -298,7 +293,7 @@ def pooling(feature_map, size=2, stride=2):
     """
     if is_dask_array(feature_map):   # lazy, chunk by chunk (pyx_cnn.dask_arrays)
         return _dask().pooling(feature_map, size, stride)
-    return _pool(max_pool, feature_map, size, stride, "pooling")
+    return _pool(max_pool.forward_infer, feature_map, size, stride, "pooling")
 
 
 def avg_pooling(feature_map, size=2, stride=2):
@@ -314,7 +309,12 @@ def avg_pooling(feature_map, size=2, stride=2):
     """
     if is_dask_array(feature_map):
         return _dask().avg_pooling(feature_map, size, stride)
-    return _pool(avg_pool.forward, feature_map, size, stride, "avg_pooling")
+    return _pool(_avg_pool_forward, feature_map, size, stride, "avg_pooling")
+
+
+def _avg_pool_forward(x, size, stride):
+    out, _ = avg_pool.forward(x, size, stride)   # (nothing saved is needed here)
+    return out
 
 
 def _elementwise(activation, x, name):
@@ -325,8 +325,9 @@ def _elementwise(activation, x, name):
     if needs_kernel_copy(x, dtype):
         buffers.append((x.shape, dtype))
     check_result_size(name, *buffers)
-    return get_activation(activation).forward(as_kernel_array(x, dtype),
-                                              out=np.empty(x.shape, dtype=dtype))
+    out, _ = get_activation(activation).forward(as_kernel_array(x, dtype),
+                                                out=np.empty(x.shape, dtype=dtype))
+    return out
 
 
 def relu(feature_map):
@@ -386,8 +387,9 @@ def leaky_relu(x, negative_slope=0.01):
     dtype = working_dtype(x)
     buffers = [(x.shape, dtype)] + ([(x.shape, dtype)] if needs_kernel_copy(x, dtype) else [])
     check_result_size("leaky_relu", *buffers)
-    return activations.leaky_relu(as_kernel_array(x, dtype), slope,
-                                  out=np.empty(x.shape, dtype=dtype))
+    out, _ = activations.leaky_relu_forward(as_kernel_array(x, dtype), slope,
+                                            out=np.empty(x.shape, dtype=dtype))
+    return out
 
 
 def sigmoid(x):
@@ -437,4 +439,5 @@ def softmax(x, axis=-1):
         buffers.append((x.shape, dtype))
     check_result_size("softmax", *buffers)
     x = as_kernel_array(x, dtype)   # C order in, so the result is C-contiguous
-    return _softmax(x, axis=axis)
+    out, _ = softmax_forward(x, axis)
+    return out

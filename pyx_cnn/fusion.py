@@ -5,13 +5,15 @@ one of the rules below, and has a ``forward(x, training)`` and a
 ``backward(grad)``. With ``fuse=False`` every layer is a step of its own
 (``layer._forward`` / ``layer._backward``): the plain path a learner steps
 through. Both give the same results (to rounding); the tests check it.
+``NeuralNetwork.summary()`` shows which layers a plan fuses, and by which rule.
 
-Rules (``RULES``), tried in order at each layer:
+Rules (``RULES``), tried in order at each layer, and where to break in each:
 
 ``relu_into_max_pool``
     ``ReLU`` followed by ``MaxPool2D`` runs as one pooling kernel that takes
     the maximum of the window and 0: the ReLU output never exists, and the
-    backward pass is the pooling's, restricted to positive outputs.
+    backward pass is the pooling's, restricted to positive outputs. Break in
+    :func:`relu_into_max_pool_forward` / :func:`relu_into_max_pool_backward`.
 ``batch_norm_into_conv``
     At inference (``predict``, ``evaluate``, the validation passes of ``fit``), a
     ``Conv2D`` without activation followed by ``BatchNormalization`` runs as one
@@ -21,16 +23,22 @@ Rules (``RULES``), tried in order at each layer:
     current parameters and running statistics at every call (never stale), then
     cast to the network's dtype. The normalised output is the convolution's
     output: one pass over the feature map fewer. Training runs both layers' own
-    passes (the batch statistics), so its results are unchanged.
+    passes (the batch statistics), so its results are unchanged. Break in
+    :func:`batch_norm_into_conv_forward` / :func:`batch_norm_into_conv_backward`.
 ``activation_in_place``
     An activation layer after a ``Conv2D`` or ``Dense`` without activation is
-    applied by that layer, in place on its output (one array fewer).
+    applied by that layer, in place on its output (one array fewer). Break in
+    ``Conv2D._forward`` / ``Dense._forward`` (their ``activation`` argument is
+    the activation layer's) and ``Conv2D._backward`` / ``Dense._backward``.
 ``softmax_into_loss`` / ``sigmoid_into_loss``
     With ``logits=True`` (the loss is cross-entropy, which applies the
     softmax itself, or binary cross-entropy, which applies the sigmoid), the
     last layer's softmax or sigmoid is left out: the loss takes the logits
     (finite for any score) and its gradient ``softmax(z) - onehot`` (or
-    ``sigmoid(z) - t``) skips the activation's Jacobian.
+    ``sigmoid(z) - t``) skips the activation's Jacobian. A ``Conv2D`` or
+    ``Dense`` with that activation runs ``_forward`` / ``_backward`` with the
+    linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
+    runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
 """
 from functools import partial
 from typing import Callable, NamedTuple
@@ -39,9 +47,12 @@ import numpy as np
 
 from .layers import ActivationLayer, BatchNormalization, Conv2D, Dense, MaxPool2D, ReLU
 from .ops import conv as conv_op
+from .ops import max_pool
+from .ops.activations import get_activation
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
-           "fold_batch_norm"]
+           "fold_batch_norm", "relu_into_max_pool_forward", "relu_into_max_pool_backward",
+           "batch_norm_into_conv_forward", "batch_norm_into_conv_backward"]
 
 RULES = ("relu_into_max_pool", "batch_norm_into_conv", "activation_in_place",
          "softmax_into_loss", "sigmoid_into_loss")
@@ -106,19 +117,34 @@ def fold_batch_norm(conv, batch_norm):
     return weights.astype(conv.dtype), bias.astype(conv.dtype)
 
 
-def _conv_batch_norm_forward(conv, batch_norm, x, training=False):
-    """Rule ``batch_norm_into_conv``: one folded convolution at inference, both
-    layers' own passes while training."""
+def relu_into_max_pool_forward(pool, x, training=False):
+    """Rule ``relu_into_max_pool``: ReLU then `pool` (a MaxPool2D) as one pooling
+    pass, the maximum of each window and 0 (the ReLU layer itself does nothing)."""
+    pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, relu=True)
+    return pool._out
+
+
+def relu_into_max_pool_backward(pool, grad):
+    """Rule ``relu_into_max_pool``: the pooling's backward pass, which sends each
+    gradient to its window's maximum only where that maximum was positive."""
+    return max_pool.backward(grad, pool._saved)
+
+
+def batch_norm_into_conv_forward(conv, batch_norm, x, training=False):
+    """Rule ``batch_norm_into_conv``: one folded convolution at inference
+    (:func:`fold_batch_norm`), both layers' own passes while training."""
     if training:
         return batch_norm._forward(conv._forward(x, training=True), training=True)
     weights, bias = fold_batch_norm(conv, batch_norm)
-    out, _ = conv_op.conv_forward(x, weights, bias, *conv._geometry)
+    out, _ = conv_op.forward(x, weights, bias, *conv._geometry)
     # as the layer's own inference pass leaves it: a backward pass needs training=True
     batch_norm._out, batch_norm._saved = out, None
     return out
 
 
-def _conv_batch_norm_backward(conv, batch_norm, grad):
+def batch_norm_into_conv_backward(conv, batch_norm, grad):
+    """Rule ``batch_norm_into_conv``: both layers' own backward passes (training
+    never folds)."""
     return conv._backward(batch_norm._backward(grad))
 
 
@@ -146,14 +172,15 @@ def plan(layers, fuse=True, logits=False):
         after = layers[i + 2] if i + 2 < n else None
         if fuse and isinstance(layer, ReLU) and isinstance(nxt, MaxPool2D):
             steps.append(Step("relu_into_max_pool", (i, i + 1),
-                              partial(nxt._forward, relu=True), nxt._backward))
+                              partial(relu_into_max_pool_forward, nxt),
+                              partial(relu_into_max_pool_backward, nxt)))
             i += 2
             continue
         if (fuse and isinstance(layer, Conv2D) and layer.activation is None
                 and isinstance(nxt, BatchNormalization)):
             steps.append(Step("batch_norm_into_conv", (i, i + 1),
-                              partial(_conv_batch_norm_forward, layer, nxt),
-                              partial(_conv_batch_norm_backward, layer, nxt)))
+                              partial(batch_norm_into_conv_forward, layer, nxt),
+                              partial(batch_norm_into_conv_backward, layer, nxt)))
             i += 2
             continue
         if (fuse and isinstance(layer, (Conv2D, Dense)) and layer.activation is None
@@ -162,7 +189,8 @@ def plan(layers, fuse=True, logits=False):
             activation, rule = nxt.activation, "activation_in_place"
             if logits and i + 2 == n and activation in LOSS_ACTIVATIONS:
                 activation, rule = "linear", f"activation_in_place+{activation}_into_loss"
-            steps.append(Step(rule, (i, i + 1), partial(layer._forward, activation=activation),
+            steps.append(Step(rule, (i, i + 1),
+                              partial(layer._forward, activation=get_activation(activation)),
                               layer._backward))
             i += 2
             continue
@@ -172,7 +200,8 @@ def plan(layers, fuse=True, logits=False):
             if isinstance(layer, ActivationLayer):
                 steps.append(Step(rule, (i,), _identity_forward, _identity_backward))
             else:
-                steps.append(Step(rule, (i,), partial(layer._forward, activation="linear"),
+                steps.append(Step(rule, (i,),
+                                  partial(layer._forward, activation=get_activation("linear")),
                                   layer._backward))
         else:
             steps.append(Step("", (i,), layer._forward, layer._backward))

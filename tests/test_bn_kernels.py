@@ -30,7 +30,7 @@ def test_batch_norm_matches_the_ordered_sums_bitwise(dtype, channels, rows):
     gamma = rng.standard_normal(channels).astype(dtype)
     beta = rng.standard_normal(channels).astype(dtype)
     blocks = _blocks(x)
-    y, saved = B.forward_train(x, gamma, beta, 1e-5)
+    y, saved = B.forward(x, gamma, beta, 1e-5)
     mean, invstd, var = batch_norm_statistics_ordered(x, blocks, 1e-5)
     np.testing.assert_array_equal(saved.mean, mean)
     np.testing.assert_array_equal(saved.invstd, invstd)
@@ -57,7 +57,7 @@ def test_variance_of_inputs_far_from_zero_is_accurate(offset, scale):
     rng = np.random.default_rng(7)
     x = offset + scale * rng.standard_normal((8192, 16))
     assert _blocks(x) == 8
-    _, saved = B.forward_train(x, np.ones(16), np.zeros(16))
+    _, saved = B.forward(x, np.ones(16), np.zeros(16))
     for c in (0, 7, 15):
         col = [Fraction(v) for v in x[:, c]]
         mean = sum(col) / len(col)
@@ -72,7 +72,7 @@ def test_nan_and_infinity_stay_in_their_channel(dtype, channels):
     x = np.random.default_rng(channels).standard_normal((64, 5, 5, channels)).astype(dtype)
     x[3, 1, 2, 0] = np.nan
     x[10, 0, 0, channels - 1] = np.inf
-    y, saved = B.forward_train(x, np.ones(channels, dtype), np.zeros(channels, dtype))
+    y, saved = B.forward(x, np.ones(channels, dtype), np.zeros(channels, dtype))
     gx, ggamma, gbeta = B.backward(np.ones_like(x), saved)
     for a in (y, gx):
         assert np.isnan(a[..., 0]).all() and np.isnan(a[..., -1]).all()
@@ -92,7 +92,7 @@ def test_one_and_two_threads_agree_bitwise(dtype, shape):
     results = []
     for n in (1, 2):
         pyx_cnn.set_num_threads(n)
-        y, saved = B.forward_train(x, gamma, beta)
+        y, saved = B.forward(x, gamma, beta)
         results.append((y, *B.backward(g, saved), saved.mean, saved.var))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
@@ -107,7 +107,7 @@ def test_batch_norm_matches_torch(dtype, channels):
     g = rng.standard_normal(x.shape).astype(dtype)
     gamma = rng.standard_normal(channels).astype(dtype)
     beta = rng.standard_normal(channels).astype(dtype)
-    y, saved = B.forward_train(x, gamma, beta, 1e-5)
+    y, saved = B.forward(x, gamma, beta, 1e-5)
     gx, ggamma, gbeta = B.backward(g, saved)
     tdt = torch.float32 if dtype == np.float32 else torch.float64
     bn = torch.nn.BatchNorm2d(channels, eps=1e-5, dtype=tdt)

@@ -6,7 +6,7 @@ import pytest
 
 import pyx_cnn
 from pyx_cnn import layers
-from pyx_cnn.ops import conv as conv_op
+from pyx_cnn import _geometry as geometry
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -43,7 +43,7 @@ CASES = [
 @pytest.mark.parametrize("threads", [1, 2])
 def test_functional_conv_and_conv2d_match_torch(case, threads):
     h, w, c, f, kernel, stride, padding, dilation = case
-    kh, kw = conv_op.pair(kernel, "kernel", 1)
+    kh, kw = geometry.pair(kernel, "kernel", 1)
     rng = np.random.default_rng(sum(map(hash, map(str, case))) % 2**32)
     x = rng.standard_normal((3, h, w, c))
     filters = rng.standard_normal((f, kh, kw, c))
@@ -61,8 +61,8 @@ def test_functional_conv_and_conv2d_match_torch(case, threads):
         dx = layer.backward(g)
     finally:
         pyx_cnn.set_num_threads(None)
-    st, dl = conv_op.pair(stride, "stride", 1), conv_op.pair(dilation, "dilation", 1)
-    pads = conv_op.resolve_padding(padding, (h, w), (kh, kw), st, dl)
+    st, dl = geometry.pair(stride, "stride", 1), geometry.pair(dilation, "dilation", 1)
+    pads = geometry.resolve_padding(padding, (h, w), (kh, kw), st, dl)
     ref, tx, tw, tb = torch_conv(x, filters, bias, st, pads, dl)
     ref_nhwc = ref.detach().numpy().transpose(0, 2, 3, 1)
     np.testing.assert_allclose(out, ref_nhwc, rtol=1e-10, atol=1e-10)
@@ -80,7 +80,7 @@ def test_functional_conv_and_conv2d_match_torch(case, threads):
 @pytest.mark.parametrize("s", [1, 2, 3])
 def test_same_padding_equals_torch_same_at_stride_1_and_tensorflow_rule(k, s):
     size = 10
-    pads = conv_op.resolve_padding("same", (size, size), (k, k), (s, s), (1, 1))
+    pads = geometry.resolve_padding("same", (size, size), (k, k), (s, s), (1, 1))
     total = max((-(-size // s) - 1) * s + k - size, 0)
     assert pads[0] == (total // 2, total - total // 2)
     if s == 1:

@@ -54,9 +54,9 @@ def run_conv_grads(x, w, g, stride, padding, dtype, threads):
     dw = gw.reshape(kh, kw, c, f).transpose(3, 0, 1, 2)
     # the op (at strides 1 its input gradient is a convolution on the forward kernels)
     pyx_cnn.set_num_threads(threads)
-    _, saved = conv_op.conv_forward(x.astype(dtype), w.astype(dtype), np.zeros(f, dtype),
+    _, saved = conv_op.forward(x.astype(dtype), w.astype(dtype), np.zeros(f, dtype),
                                     (stride, stride), ((padding, padding), (padding, padding)))
-    op_dx, op_dw, op_db = conv_op.conv_backward(g, saved)
+    op_dx, op_dw, op_db = conv_op.backward(g, saved)
     pyx_cnn.set_num_threads(None)
     tol = 1e-12 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(op_dx, dx, rtol=tol, atol=tol * 10)
@@ -255,11 +255,11 @@ def test_input_gradient_at_strides_1_equals_the_windows_kernel(pads, kernel, dil
     rng = np.random.default_rng(sum(kernel) + sum(dilation) + pads[0][0])
     x = rng.standard_normal((3, 9, 10, 4)).astype(dtype)
     w = rng.standard_normal((6, *kernel, 4)).astype(dtype)
-    _, saved = conv_op.conv_forward(x, w, np.zeros(6, dtype), (1, 1), pads, dilation)
+    _, saved = conv_op.forward(x, w, np.zeros(6, dtype), (1, 1), pads, dilation)
     xp, wk = saved[0], saved[1]
-    g = rng.standard_normal((3, *conv_op.conv_forward(x, w, np.zeros(6, dtype), (1, 1), pads,
+    g = rng.standard_normal((3, *conv_op.forward(x, w, np.zeros(6, dtype), (1, 1), pads,
                                                       dilation)[0].shape[1:3], 6)).astype(dtype)
-    dx, _, _ = conv_op.conv_backward(g, saved)
+    dx, _, _ = conv_op.backward(g, saved)
     gxp = np.empty(xp.shape, dtype)
     _conv_grad._conv2d_backward_input(g, wk, gxp, 1, 1, *dilation, 1)
     (top, bottom), (left, right) = pads

@@ -151,7 +151,7 @@ def test_exporters_of_new_layers_with_stand_ins(tmp_path):
         # "same" padding at stride 2, dilation 2 (resolved pads, asymmetric)
         _stand_in("Conv2D", input_shape=(11, 10, 2), output_shape=(6, 5, 4), params={"W": w, "b": b},
                   kernel_size=(3, 3), stride=2, dilation=(2, 2), padding="same",
-                  _pads=((2, 2), (1, 2)), activation="tanh", use_bias=True),
+                  pads=((2, 2), (1, 2)), activation="tanh", use_bias=True),
         _stand_in("BatchNormalization", input_shape=(6, 5, 4), output_shape=(6, 5, 4),
                   params={"gamma": gamma, "beta": beta}, state={"mean": mean, "var": var},
                   epsilon=1e-3),

@@ -54,8 +54,8 @@ def test_matches_torch(name, dtype, rng):
     g = rng.standard_normal(z.shape).astype(dtype)
     z0, g0 = z.copy(), g.copy()
     act = A.get_activation(name)
-    y = act.forward(z)
-    gz = act.backward(y, g)
+    y, saved = act.forward(z)
+    gz = act.backward(g, saved)
     ty, tg = _torch_pair(name, z, g)
     tol = TOL[dtype]
     assert y.dtype == dtype and gz.dtype == dtype
@@ -68,13 +68,13 @@ def test_matches_torch(name, dtype, rng):
 def test_gradient_at_zero_follows_torch():
     z = np.array([0.0, -0.0])
     g = np.ones(2)
-    np.testing.assert_array_equal(A.relu_backward(A.relu(z), g), [0.0, 0.0])
+    np.testing.assert_array_equal(A.relu_backward(g, A.relu_forward(z)[1]), [0.0, 0.0])
     np.testing.assert_array_equal(
-        A.leaky_relu_backward(A.leaky_relu(z, 0.2), g, 0.2), [0.2, 0.2])
+        A.leaky_relu_backward(g, A.leaky_relu_forward(z, 0.2)[1], 0.2), [0.2, 0.2])
     for name in ("relu", "leaky_relu"):
         _, tg = _torch_pair(name, z, g)
-        np.testing.assert_array_equal(A.get_activation(name).backward(
-            A.get_activation(name).forward(z), g), tg)
+        act = A.get_activation(name)
+        np.testing.assert_array_equal(act.backward(g, act.forward(z)[1]), tg)
 
 
 @pytest.mark.parametrize("slope", [0.0, 0.2, 1.5])
@@ -84,15 +84,21 @@ def test_leaky_relu_slopes(slope, rng):
     t = torch.tensor(z, requires_grad=True)
     ty = F.leaky_relu(t, slope)
     ty.backward(torch.tensor(g))
-    y = A.leaky_relu(z, slope)
+    y, saved = A.leaky_relu_forward(z, slope)
     np.testing.assert_allclose(y, ty.detach().numpy(), rtol=1e-15)
-    np.testing.assert_allclose(A.leaky_relu_backward(y, g, slope), t.grad.numpy(), rtol=1e-15)
+    np.testing.assert_allclose(A.leaky_relu_backward(g, saved, slope), t.grad.numpy(),
+                               rtol=1e-15)
+    # a slope of its own: what a LeakyReLU layer runs
+    act = A.leaky_relu_activation(slope)
+    y2, saved2 = act.forward(z)
+    np.testing.assert_array_equal(y2, y)
+    np.testing.assert_array_equal(act.backward(g, saved2), A.leaky_relu_backward(g, saved, slope))
 
 
 @pytest.mark.parametrize("slope", [-0.1, float("nan"), float("inf")])
 def test_leaky_relu_rejects_bad_slope(slope):
     with pytest.raises(ValueError, match="negative_slope"):
-        A.leaky_relu(np.zeros(3), slope)
+        A.leaky_relu_forward(np.zeros(3), slope)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -101,8 +107,8 @@ def test_special_values_like_torch(name, dtype):
     z = np.array([np.nan, np.inf, -np.inf, 0.0, -0.0, 1.0, -1.0, 800.0, -800.0], dtype=dtype)
     g = np.array([1.0, 2.0, 3.0, np.nan, np.inf, 1.0, -1.0, 2.0, 2.0], dtype=dtype)
     act = A.get_activation(name)
-    y = act.forward(z)
-    gz = act.backward(y, g)
+    y, saved = act.forward(z)
+    gz = act.backward(g, saved)
     ty, tg = _torch_pair(name, z, g)
     np.testing.assert_array_equal(y, ty)        # NaN in the same places, same infinities
     if name != "relu":   # pyx_cnn's relu(-0.0) is +0.0 (documented); torch keeps -0.0
@@ -114,7 +120,7 @@ def test_special_values_like_torch(name, dtype):
 
 def test_softmax_nan_row_is_nan_and_large_values_finite():
     z = np.array([[np.nan, 1.0, 2.0], [1000.0, 0.0, -1000.0]])
-    y = A.softmax(z)
+    y, _ = A.softmax_forward(z)
     assert np.isnan(y[0]).all()
     np.testing.assert_allclose(y[1], [1.0, 0.0, 0.0])
 
@@ -123,15 +129,15 @@ def test_softmax_nan_row_is_nan_and_large_values_finite():
 def test_in_place_forward_and_backward(name, rng):
     z = rng.standard_normal((5, 9))
     act = A.get_activation(name)
-    expected = act.forward(z.copy())
+    expected, _ = act.forward(z.copy())
     buf = z.copy()
-    y = act.forward(buf, out=buf)
-    assert y is buf
+    y, saved = act.forward(buf, out=buf)
+    assert y is buf and saved is buf
     np.testing.assert_array_equal(y, expected)
     g = rng.standard_normal(z.shape)
-    gexp = act.backward(y, g.copy())
+    gexp = act.backward(g.copy(), saved)
     gbuf = g.copy()
-    np.testing.assert_array_equal(act.backward(y, gbuf, out=gbuf), gexp)
+    np.testing.assert_array_equal(act.backward(gbuf, saved, out=gbuf), gexp)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -140,14 +146,14 @@ def test_backward_finite_differences(name, rng):
     z[np.abs(z) < 1e-3] = 0.5           # away from the kinks
     g = rng.standard_normal(z.shape)
     act = A.get_activation(name)
-    gz = act.backward(act.forward(z.copy()), g)
+    gz = act.backward(g, act.forward(z.copy())[1])
     h = 1e-6
     num = np.empty_like(z)
     for idx in np.ndindex(z.shape):
         zp, zm = z.copy(), z.copy()
         zp[idx] += h
         zm[idx] -= h
-        num[idx] = np.sum(g * (act.forward(zp) - act.forward(zm))) / (2 * h)
+        num[idx] = np.sum(g * (act.forward(zp)[0] - act.forward(zm)[0])) / (2 * h)
     np.testing.assert_allclose(gz, num, rtol=1e-6, atol=1e-8)
 
 
@@ -160,8 +166,8 @@ def test_one_and_two_threads_agree(name, dtype, rng):
     results = []
     for n in (1, 2):
         pyx_cnn.set_num_threads(n)
-        y = act.forward(z)
-        results.append((y, act.backward(y, g)))
+        y, saved = act.forward(z)
+        results.append((y, act.backward(g, saved)))
     np.testing.assert_array_equal(results[0][0], results[1][0])
     np.testing.assert_array_equal(results[0][1], results[1][1])
 
@@ -169,12 +175,12 @@ def test_one_and_two_threads_agree(name, dtype, rng):
 def test_float32_tanh_accuracy_sweep():
     x = np.concatenate([np.linspace(-12, 12, 200_001), np.geomspace(1e-8, 12, 100_001),
                         -np.geomspace(1e-8, 12, 100_001)]).astype(np.float32)
-    y = A.tanh(x)
+    y, _ = A.tanh_forward(x)
     ref = np.tanh(x.astype(np.float64))
     assert np.abs(y - ref).max() < 5e-7
     assert (np.abs(y - ref) <= 6 * np.spacing(np.abs(ref).astype(np.float32))).all()
-    np.testing.assert_array_equal(A.tanh(np.array([1e30, -1e30, 8, -8], np.float32)),
-                                  [1, -1, 1, -1])
+    big, _ = A.tanh_forward(np.array([1e30, -1e30, 8, -8], np.float32))
+    np.testing.assert_array_equal(big, [1, -1, 1, -1])
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -183,9 +189,9 @@ def test_tanh_value_does_not_depend_on_its_place_in_the_array(dtype, rng):
     # comes out the same in the body of a long array and in a short array's tail
     z = (rng.standard_normal(64) * 3).astype(dtype)
     g = rng.standard_normal(64).astype(dtype)
-    long_y = A.tanh(z)
-    long_g = A.tanh_backward(long_y, g)
+    long_y, _ = A.tanh_forward(z)
+    long_g = A.tanh_backward(g, long_y)
     for n in range(1, 40):
-        np.testing.assert_array_equal(A.tanh(z[-n:].copy()), long_y[-n:])
-        np.testing.assert_array_equal(A.tanh_backward(long_y[-n:].copy(), g[-n:].copy()),
+        np.testing.assert_array_equal(A.tanh_forward(z[-n:].copy())[0], long_y[-n:])
+        np.testing.assert_array_equal(A.tanh_backward(g[-n:].copy(), long_y[-n:].copy()),
                                       long_g[-n:])

@@ -43,7 +43,7 @@ def test_training_steps_match_torch(shape, dtype, rng):
         x = (rng.standard_normal(shape) * 3 + 2).astype(dtype)
         g = rng.standard_normal(shape).astype(dtype)
         x0, g0 = x.copy(), g.copy()
-        y, saved = B.forward_train(x, gamma, beta, 1e-5)
+        y, saved = B.forward(x, gamma, beta, 1e-5)
         B.update_running(running_mean, running_var, saved, momentum=0.1)
         gx, ggamma, gbeta = B.backward(g, saved)
         t = torch.tensor(_to_torch(x), requires_grad=True)
@@ -74,7 +74,7 @@ def test_float32_large_batch_matches_torch(rng):
     x = (rng.standard_normal(shape) * 2 + 5).astype(np.float32)
     gamma = np.ones(8, np.float32)
     beta = np.zeros(8, np.float32)
-    y, saved = B.forward_train(x, gamma, beta)
+    y, saved = B.forward(x, gamma, beta)
     bn = torch.nn.BatchNorm2d(8)
     ty = _from_torch(bn(torch.tensor(_to_torch(x))), 4)
     np.testing.assert_allclose(y, ty, rtol=1e-5, atol=1e-5)
@@ -85,7 +85,7 @@ def test_float32_large_batch_matches_torch(rng):
 
 def test_saved_contents(rng):
     x = rng.standard_normal((4, 3, 2, 5))
-    y, saved = B.forward_train(x, np.ones(5), np.zeros(5), eps=1e-3)
+    y, saved = B.forward(x, np.ones(5), np.zeros(5), eps=1e-3)
     xr = x.reshape(-1, 5)
     assert saved.shape == x.shape and np.shares_memory(saved.x, x)
     np.testing.assert_allclose(saved.mean, xr.mean(0), rtol=1e-14)
@@ -97,9 +97,9 @@ def test_saved_contents(rng):
 
 def test_one_value_per_channel_is_refused():
     with pytest.raises(ValueError, match="more than 1 value per channel"):
-        B.forward_train(np.zeros((1, 4)), np.ones(4), np.zeros(4))
+        B.forward(np.zeros((1, 4)), np.ones(4), np.zeros(4))
     with pytest.raises(ValueError, match="more than 1 value per channel"):
-        B.forward_train(np.zeros((1, 1, 1, 4)), np.ones(4), np.zeros(4))
+        B.forward(np.zeros((1, 1, 1, 4)), np.ones(4), np.zeros(4))
 
 
 def test_backward_finite_differences(rng):
@@ -107,12 +107,12 @@ def test_backward_finite_differences(rng):
     gamma = rng.standard_normal(2)
     beta = rng.standard_normal(2)
     g = rng.standard_normal(x.shape)
-    _, saved = B.forward_train(x, gamma, beta)
+    _, saved = B.forward(x, gamma, beta)
     gx, ggamma, gbeta = B.backward(g, saved)
     h = 1e-6
 
     def loss(x_, gamma_, beta_):
-        return np.sum(g * B.forward_train(x_, gamma_, beta_)[0])
+        return np.sum(g * B.forward(x_, gamma_, beta_)[0])
 
     for arr, grad in [(x, gx), (gamma, ggamma), (beta, gbeta)]:
         num = np.empty_like(arr)
@@ -130,7 +130,7 @@ def test_backward_finite_differences(rng):
 def test_nan_propagates_to_its_channel():
     x = np.arange(24, dtype=np.float64).reshape(2, 2, 2, 3)
     x[0, 0, 0, 1] = np.nan
-    y, saved = B.forward_train(x, np.ones(3), np.zeros(3))
+    y, saved = B.forward(x, np.ones(3), np.zeros(3))
     assert np.isnan(y[..., 1]).all()
     assert np.isfinite(y[..., [0, 2]]).all()
     gx, ggamma, gbeta = B.backward(np.ones_like(x), saved)
@@ -148,7 +148,7 @@ def test_thread_count_does_not_change_results(shape, dtype, rng):
     results = []
     for n in (1, 2, 3):
         pyx_cnn.set_num_threads(n)
-        y, saved = B.forward_train(x, gamma, beta)
+        y, saved = B.forward(x, gamma, beta)
         results.append((y, *B.backward(g, saved), saved.mean, saved.var,
                         B.forward_infer(x, gamma, beta, saved.mean, saved.var)))
     for other in results[1:]:

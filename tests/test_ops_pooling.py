@@ -1,9 +1,9 @@
-"""pyx_cnn.ops.avg_pool and ops.global_pool against PyTorch autograd and finite differences."""
+"""pyx_cnn.ops.avg_pool, ops.global_avg_pool and ops.global_max_pool against PyTorch autograd and finite differences."""
 import numpy as np
 import pytest
 
 import pyx_cnn
-from pyx_cnn.ops import avg_pool, global_pool
+from pyx_cnn.ops import avg_pool, global_avg_pool, global_max_pool
 
 torch = pytest.importorskip("torch")
 F = torch.nn.functional
@@ -27,10 +27,10 @@ WINDOWS = [(2, 2), (3, 2), (3, 1), (2, 3), (1, 1), (4, 4), (5, 3)]
 def test_avg_pool_matches_torch(size, stride, dtype, rng):
     x = rng.standard_normal((3, 11, 9, 5)).astype(dtype)
     x0 = x.copy()
-    y = avg_pool.forward(x, size, stride)
+    y, saved = avg_pool.forward(x, size, stride)
     g = rng.standard_normal(y.shape).astype(dtype)
     g0 = g.copy()
-    gx = avg_pool.backward(g, x.shape, size, stride)
+    gx = avg_pool.backward(g, saved)
     t = nchw(x)
     ty = F.avg_pool2d(t, size, stride, ceil_mode=False)
     ty.backward(torch.tensor(np.ascontiguousarray(g.transpose(0, 3, 1, 2))))
@@ -51,15 +51,15 @@ def test_avg_pool_output_shape():
 def test_avg_pool_backward_finite_differences(size, stride, rng):
     x = rng.standard_normal((2, 7, 6, 3))
     g = rng.standard_normal(avg_pool.output_shape(x.shape, size, stride))
-    gx = avg_pool.backward(g, x.shape, size, stride)
+    gx = avg_pool.backward(g, avg_pool.forward(x, size, stride)[1])
     h = 1e-6
     num = np.empty_like(x)
     for idx in np.ndindex(x.shape):
         xp, xm = x.copy(), x.copy()
         xp[idx] += h
         xm[idx] -= h
-        num[idx] = np.sum(g * (avg_pool.forward(xp, size, stride)
-                               - avg_pool.forward(xm, size, stride))) / (2 * h)
+        num[idx] = np.sum(g * (avg_pool.forward(xp, size, stride)[0]
+                               - avg_pool.forward(xm, size, stride)[0])) / (2 * h)
     np.testing.assert_allclose(gx, num, rtol=1e-6, atol=1e-9)
 
 
@@ -67,7 +67,7 @@ def test_avg_pool_special_values():
     x = np.zeros((1, 4, 4, 2))
     x[0, 0, 0, 0] = np.nan
     x[0, 2, 2, 1] = np.inf
-    y = avg_pool.forward(x, 2, 2)
+    y = avg_pool.forward(x, 2, 2)[0]
     assert np.isnan(y[0, 0, 0, 0]) and np.isinf(y[0, 1, 1, 1])
     assert np.isfinite(np.delete(y.reshape(-1), [0, 7])).all()
 
@@ -76,9 +76,9 @@ def test_avg_pool_special_values():
 def test_global_avg_pool_matches_torch(dtype, rng):
     x = (rng.standard_normal((4, 9, 13, 6)) + 3).astype(dtype)
     x0 = x.copy()
-    y = global_pool.avg_forward(x)
+    y, saved = global_avg_pool.forward(x)
     g = rng.standard_normal(y.shape).astype(dtype)
-    gx = global_pool.avg_backward(g, x.shape)
+    gx = global_avg_pool.backward(g, saved)
     t = nchw(x)
     ty = F.adaptive_avg_pool2d(t, 1).reshape(4, 6)
     ty.backward(torch.tensor(g))
@@ -92,9 +92,10 @@ def test_global_avg_pool_matches_torch(dtype, rng):
 def test_global_max_pool_matches_torch(dtype, rng):
     x = rng.standard_normal((4, 9, 13, 6)).astype(dtype)
     x0 = x.copy()
-    y, argmax = global_pool.max_forward(x)
+    y, saved = global_max_pool.forward(x)
+    argmax, _ = saved
     g = rng.standard_normal(y.shape).astype(dtype)
-    gx = global_pool.max_backward(g, argmax, x.shape)
+    gx = global_max_pool.backward(g, saved)
     t = nchw(x)
     ty = F.max_pool2d(t, (9, 13)).reshape(4, 6)
     ty.backward(torch.tensor(g))
@@ -111,11 +112,12 @@ def test_global_max_ties_and_nan():
     x[0, 0, 2, 1] = np.nan
     x[0, 1, 0, 1] = np.nan              # the first NaN wins
     x[0, 1, 1, 1] = np.inf
-    y, argmax = global_pool.max_forward(x)
+    y, saved = global_max_pool.forward(x)
+    argmax, _ = saved
     assert y[0, 0] == 5.0 and argmax[0, 0] == 1
     assert np.isnan(y[0, 1]) and argmax[0, 1] == 2
     assert y[0, 2] == 0.0 and argmax[0, 2] == 0
-    gx = global_pool.max_backward(np.ones((1, 3)), argmax, x.shape)
+    gx = global_max_pool.backward(np.ones((1, 3)), saved)
     assert gx.sum() == 3 and gx[0, 0, 1, 0] == 1 and gx[0, 0, 2, 1] == 1 and gx[0, 0, 0, 2] == 1
 
 
@@ -124,9 +126,10 @@ def test_global_backward_finite_differences(rng):
     g = rng.standard_normal((2, 3))
     h = 1e-6
     for fwd, gx in [
-        (global_pool.avg_forward, global_pool.avg_backward(g, x.shape)),
-        (lambda a: global_pool.max_forward(a)[0],
-         global_pool.max_backward(g, global_pool.max_forward(x)[1], x.shape)),
+        (lambda a: global_avg_pool.forward(a)[0],
+         global_avg_pool.backward(g, global_avg_pool.forward(x)[1])),
+        (lambda a: global_max_pool.forward(a)[0],
+         global_max_pool.backward(g, global_max_pool.forward(x)[1])),
     ]:
         num = np.empty_like(x)
         for idx in np.ndindex(x.shape):
@@ -143,12 +146,12 @@ def test_one_and_two_threads_agree(dtype, rng):
     results = []
     for n in (1, 2):
         pyx_cnn.set_num_threads(n)
-        y = avg_pool.forward(x, 3, 2)
-        gx = avg_pool.backward(y, x.shape, 3, 2)
-        ga = global_pool.avg_forward(x)
-        gm, am = global_pool.max_forward(x)
-        results.append((y, gx, ga, global_pool.avg_backward(ga, x.shape), gm, am,
-                        global_pool.max_backward(gm, am, x.shape)))
+        y, saved = avg_pool.forward(x, 3, 2)
+        gx = avg_pool.backward(y, saved)
+        ga, saved_avg = global_avg_pool.forward(x)
+        gm, saved_max = global_max_pool.forward(x)
+        results.append((y, gx, ga, global_avg_pool.backward(ga, saved_avg), gm, saved_max[0],
+                        global_max_pool.backward(gm, saved_max)))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
@@ -157,8 +160,8 @@ def test_batch_of_one_large_map_threads(rng):
     # one sample: the average pooling backward still splits over rows
     x = rng.standard_normal((1, 200, 180, 4))
     pyx_cnn.set_num_threads(2)
-    y = avg_pool.forward(x, 2, 1)
-    gx = avg_pool.backward(np.ones_like(y), x.shape, 2, 1)
+    y, saved = avg_pool.forward(x, 2, 1)
+    gx = avg_pool.backward(np.ones_like(y), saved)
     t = nchw(x)
     F.avg_pool2d(t, 2, 1).sum().backward()
     np.testing.assert_allclose(gx, nhwc(t.grad), rtol=1e-12)

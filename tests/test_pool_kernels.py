@@ -61,10 +61,10 @@ AVG_WINDOWS = [(size, stride) for size in (1, 2, 3, 4) for stride in (1, 2, 3)]
 def test_avg_pooling_matches_the_loops_bitwise(dtype, channels, size, stride):
     rng = np.random.default_rng(channels * 100 + size * 10 + stride)
     x = rng.standard_normal((2, 9, 11, channels)).astype(dtype)
-    y = avg_pool.forward(x, size, stride)
+    y, saved = avg_pool.forward(x, size, stride)
     np.testing.assert_array_equal(y, avgpool_ordered(x, size, stride))
     g = rng.standard_normal(y.shape).astype(dtype)
-    gx = avg_pool.backward(g, x.shape, size, stride)
+    gx = avg_pool.backward(g, saved)
     np.testing.assert_array_equal(gx, avgpool_backward_ordered(g, x.shape, size, stride))
 
 
@@ -77,7 +77,7 @@ def test_avg_pooling_nan_and_infinities_stay_in_their_windows(dtype, channels, s
     x[0, 4, 4, channels - 1] = np.inf
     x[0, 5, 5, channels - 1] = -np.inf        # inf - inf in one window: NaN
     x[0, 7, 0, channels // 2] = np.inf
-    y = avg_pool.forward(x, size, stride)
+    y, saved = avg_pool.forward(x, size, stride)
     with np.errstate(invalid="ignore"):
         ref = avgpool_ordered(x, size, stride)
     np.testing.assert_array_equal(y, ref)
@@ -85,14 +85,15 @@ def test_avg_pooling_nan_and_infinities_stay_in_their_windows(dtype, channels, s
     g = np.ones(y.shape, dtype)
     g[0, 0, 0, 0] = np.nan
     g[0, -1, -1, channels - 1] = np.inf
-    gx = avg_pool.backward(g, x.shape, size, stride)
+    gx = avg_pool.backward(g, saved)
     np.testing.assert_array_equal(gx, avgpool_backward_ordered(g, x.shape, size, stride))
     assert np.isnan(gx[0, 0, 0, 0])
 
 
 def test_avg_pooling_backward_zeros_where_no_window_reaches():
     g = np.ones((1, 2, 2, 9), np.float32)
-    gx = avg_pool.backward(g, (1, 7, 7, 9), 2, 3)   # windows at 0 and 3: 2, 5, 6 left out
+    _, saved = avg_pool.forward(np.zeros((1, 7, 7, 9), np.float32), 2, 3)
+    gx = avg_pool.backward(g, saved)   # windows at 0 and 3: 2, 5, 6 left out
     covered = np.zeros((7, 7), bool)
     covered[np.ix_([0, 1, 3, 4], [0, 1, 3, 4])] = True
     assert (gx[0][covered] == 0.25).all() and (gx[0][~covered] == 0).all()
@@ -107,8 +108,8 @@ def test_avg_pooling_one_and_two_threads_agree_bitwise(dtype, size, stride):
     results = []
     for n in (1, 2):
         pyx_cnn.set_num_threads(n)
-        y = avg_pool.forward(x, size, stride)
-        results.append((y, avg_pool.backward(y, x.shape, size, stride)))
+        y, saved = avg_pool.forward(x, size, stride)
+        results.append((y, avg_pool.backward(y, saved)))
     for a, b in zip(*results):
         np.testing.assert_array_equal(a, b)
 
@@ -120,9 +121,9 @@ def test_avg_pooling_matches_torch(dtype, channels, size, stride):
     torch = pytest.importorskip("torch")
     rng = np.random.default_rng(channels + 10 * size + 100 * stride)
     x = rng.standard_normal((2, 10, 9, channels)).astype(dtype)
-    y = avg_pool.forward(x, size, stride)
+    y, saved = avg_pool.forward(x, size, stride)
     g = rng.standard_normal(y.shape).astype(dtype)
-    gx = avg_pool.backward(g, x.shape, size, stride)
+    gx = avg_pool.backward(g, saved)
     t = torch.tensor(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), requires_grad=True)
     ty = torch.nn.functional.avg_pool2d(t, size, stride)
     ty.backward(torch.tensor(np.ascontiguousarray(g.transpose(0, 3, 1, 2))))

@@ -22,7 +22,7 @@ def test_elementwise_kernels_equal_the_reference(name):
 def test_relu_backward_equals_the_reference():
     y = pyx_cnn.relu(X)
     g = RNG.standard_normal(X.shape)
-    np.testing.assert_array_equal(ACTIVATIONS["relu"].backward(y, g),
+    np.testing.assert_array_equal(ACTIVATIONS["relu"].backward(g, y),
                                   reference.relu_backward(y, g))
 
 

@@ -1,10 +1,9 @@
 """The functional ops on dask arrays: batches chunked along N, large images
 chunked along H and W with the halo each kernel needs (see the package docstring)."""
-import math
-
 import numpy as np
 
 from .. import functional as _f
+from .._geometry import check_padding, output_size, pair, resolve_padding, window_bounds
 from .._validation import is_dask_array, working_dtype
 
 # ----------------------------------------------------------------- helpers
@@ -26,14 +25,6 @@ def _dtype_of(*arrays):
     return working_dtype(*(np.empty(0, dtype=a.dtype) for a in arrays if a is not None))
 
 
-def _pair(value, name):
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
 def _as_batch(x, name):
     """(H, W) -> (1, H, W, 1), (H, W, C) -> (1, H, W, C), 4-D unchanged."""
     if x.ndim == 2:
@@ -46,28 +37,6 @@ def _as_batch(x, name):
                      f"(N, H, W, C), got a {x.ndim}-D dask array of shape {x.shape}")
 
 
-def _same_padding(size, kernel, stride, dilation):
-    """(before, after) zeros for padding="same": output ceil(size / stride)."""
-    extent = (kernel - 1) * dilation + 1
-    total = max((math.ceil(size / stride) - 1) * stride + extent - size, 0)
-    return total // 2, total - total // 2
-
-
-def _axis_padding(padding, sizes, kernels, strides, dilations):
-    """Per-axis (before, after) from an int, a pair, "valid" or "same"."""
-    if isinstance(padding, str):
-        mode = padding.lower()
-        if mode == "valid":
-            return (0, 0), (0, 0)
-        if mode == "same":
-            return tuple(_same_padding(*a) for a in zip(sizes, kernels, strides, dilations))
-        raise ValueError(f"padding must be an int, a pair, 'valid' or 'same', got {padding!r}")
-    ph, pw = _pair(padding, "padding")
-    if ph < 0 or pw < 0:
-        raise ValueError(f"padding must be >= 0, got {padding!r}")
-    return (ph, ph), (pw, pw)
-
-
 def _out_blocks(n_out, block):
     """Split `n_out` output positions into blocks of `block` (the last one shorter)."""
     blocks = [block] * (n_out // block)
@@ -78,9 +47,11 @@ def _out_blocks(n_out, block):
 
 def _axis_plan(in_chunks, size, kernel, stride, dilation, pad):
     """Input chunks (after padding) aligned to the stride, output chunks, halo depth."""
-    extent = (kernel - 1) * dilation + 1
     padded = size + pad[0] + pad[1]
-    n_out = (padded - extent) // stride + 1
+    n_out = output_size(size, kernel, stride, pad, dilation)
+    # the first window reads padded rows [0, extent): past the stride rows its
+    # output owns by `halo`, which the chunk borrows from the next one
+    extent = window_bounds(0, kernel, stride, dilation)[1]
     if n_out < 1:
         raise ValueError(f"the window ({extent} with dilation) is larger than the padded "
                          f"image ({padded})")
@@ -124,22 +95,21 @@ def windowed(x, block_fn, *, kernel, stride=1, padding=0, dilation=1, out_channe
     da = _da()
     ndim = x.ndim
     x4 = _as_batch(x, name)
-    kh, kw = _pair(kernel, "kernel")
-    sh, sw = _pair(stride, "stride")
-    dh, dw = _pair(dilation, "dilation")
-    if min(kh, kw, sh, sw, dh, dw) < 1:
-        raise ValueError("kernel, stride and dilation must be >= 1")
+    kh, kw = pair(kernel, "kernel", 1)
+    sh, sw = pair(stride, "stride", 1)
+    dh, dw = pair(dilation, "dilation", 1)
     n, height, width, channels = x4.shape
     f = channels if out_channels is None else out_channels
     dtype = np.dtype(dtype or x.dtype)
     meta = np.empty((0, 0, 0, 0), dtype=dtype)
     x4 = x4.rechunk({3: -1})
-    ph, pw = _axis_padding(padding, (height, width), (kh, kw), (sh, sw), (dh, dw))
+    check_padding(padding)
+    ph, pw = resolve_padding(padding, (height, width), (kh, kw), (sh, sw), (dh, dw))
 
     if x4.numblocks[1] == 1 and x4.numblocks[2] == 1:
         # a batch chunked along N only: the in-memory op per chunk, padding and all
-        h_out = (height + sum(ph) - (kh - 1) * dh - 1) // sh + 1
-        w_out = (width + sum(pw) - (kw - 1) * dw - 1) // sw + 1
+        h_out = output_size(height, kh, sh, ph, dh)
+        w_out = output_size(width, kw, sw, pw, dw)
         if h_out < 1 or w_out < 1:
             raise ValueError(f"the window is larger than the padded {name} {x.shape}")
         arg = padding if inner_padding is None else inner_padding

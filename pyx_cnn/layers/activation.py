@@ -1,7 +1,7 @@
 """Activation layers: ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``, on the
 registry of activations (:mod:`pyx_cnn.ops.activations`)."""
 from ..ops.activations import (
-    DEFAULT_NEGATIVE_SLOPE, check_slope, get_activation, leaky_relu, leaky_relu_backward,
+    DEFAULT_NEGATIVE_SLOPE, check_slope, get_activation, leaky_relu_activation,
 )
 from .base import Layer
 
@@ -11,18 +11,22 @@ __all__ = ["ActivationLayer", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax"]
 class ActivationLayer(Layer):
     """An elementwise activation, by its registry name (``activation``).
 
-    Forward applies the registry's forward kernel; backward computes ``dL/dz``
-    from the stored output.
+    Forward runs the registry entry's ``forward`` (:mod:`pyx_cnn.ops.activations`);
+    backward computes ``dL/dz`` from the saved output.
     """
 
     activation = None
 
+    def __init__(self):
+        super().__init__()
+        self._op = get_activation(self.activation)   # the registry entry
+
     def _forward(self, x, training=False):
-        self._out = get_activation(self.activation).forward(x)
+        self._out, self._saved = self._op.forward(x)
         return self._out
 
     def _backward(self, grad):
-        return get_activation(self.activation).backward(self._out, grad)
+        return self._op.backward(grad, self._saved)
 
 
 class ReLU(ActivationLayer):
@@ -65,13 +69,7 @@ class LeakyReLU(ActivationLayer):
         # the registry's entry (foldable into a Conv2D or Dense by the network)
         # has the default slope; another slope runs as this layer's own pass
         self.activation = "leaky_relu" if self.negative_slope == DEFAULT_NEGATIVE_SLOPE else None
+        self._op = leaky_relu_activation(self.negative_slope)
 
     def get_config(self):
         return {"negative_slope": self.negative_slope}
-
-    def _forward(self, x, training=False):
-        self._out = leaky_relu(x, self.negative_slope)
-        return self._out
-
-    def _backward(self, grad):
-        return leaky_relu_backward(self._out, grad, self.negative_slope)

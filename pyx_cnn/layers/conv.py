@@ -1,8 +1,9 @@
 """The convolution layer, ``Conv2D``."""
 import numpy as np
 
+from .._geometry import check_padding, effective_kernel, output_size, pair, resolve_padding
 from .._validation import check_int, shape_str
-from ..ops import conv as conv_op
+from ..ops import conv
 from ..ops.activations import get_activation
 from .base import Layer, init_weights
 from .weighted import OWN, canonical_activation
@@ -10,9 +11,9 @@ from .weighted import OWN, canonical_activation
 __all__ = ["Conv2D"]
 
 
-def _compact(pair):
+def _compact(values):
     """A pair as an int when both halves are equal (the form configs keep)."""
-    return pair[0] if pair[0] == pair[1] else tuple(pair)
+    return values[0] if values[0] == values[1] else tuple(values)
 
 
 class Conv2D(Layer):
@@ -29,7 +30,7 @@ class Conv2D(Layer):
     padding : int, (int, int), "valid" or "same", optional
         Zeros on each side of H and W; ``"same"`` gives ``ceil(H / stride)``
         outputs, the extra zero at the bottom / right when the total is odd
-        (see :mod:`pyx_cnn.ops.conv`).
+        (see :mod:`pyx_cnn._geometry`).
     activation : str or None, optional
         A name from :data:`pyx_cnn.ops.activations.ACTIVATIONS` (softmax over
         the channel axis), applied to the output. Case-insensitive, stored in
@@ -38,10 +39,22 @@ class Conv2D(Layer):
     dilation : int or (int, int), optional
         Spacing between the kernel's taps: a 3x3 kernel of dilation 2 covers 5x5.
 
+    Attributes
+    ----------
+    padding : int, (int, int), "valid" or "same"
+        As given (a pair of equal values as one int, a name in lower case).
+    pads : ((int, int), (int, int)) or None
+        The zeros added, ``((top, bottom), (left, right))``: `padding`
+        resolved for the input shape when the layer is built (None before).
+
+    Notes
+    -----
     Shapes: ``(N, H, W, C) -> (N, Ho, Wo, F)`` with
     ``Ho = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``. ``params["W"]``
-    is ``(F, kh, kw, C)``, ``params["b"]`` is ``(F,)``. After building, the
-    zeros added are in ``pads = ((top, bottom), (left, right))``.
+    is ``(F, kh, kw, C)``, ``params["b"]`` is ``(F,)``.
+
+    The arithmetic is :func:`pyx_cnn.ops.conv.forward` / ``backward``, then the
+    activation's.
     """
 
     sample_ndim = 3
@@ -50,14 +63,11 @@ class Conv2D(Layer):
                  use_bias=True, dilation=1):
         super().__init__()
         self.filters = check_int(filters, "filters", 1)
-        self.kernel_size = conv_op.pair(kernel_size, "kernel_size", 1)
-        self.stride = _compact(conv_op.pair(stride, "stride", 1))
-        self.dilation = _compact(conv_op.pair(dilation, "dilation", 1))
-        if isinstance(padding, str):
-            conv_op.resolve_padding(padding, (1, 1), (1, 1), (1, 1), (1, 1))   # checks the name
-            self.padding = padding.strip().lower()
-        else:
-            self.padding = _compact(conv_op.pair(padding, "padding", 0))
+        self.kernel_size = pair(kernel_size, "kernel_size", 1)
+        self.stride = _compact(pair(stride, "stride", 1))
+        self.dilation = _compact(pair(dilation, "dilation", 1))
+        padding = check_padding(padding)
+        self.padding = padding if isinstance(padding, str) else _compact(padding)
         self.activation = canonical_activation(activation)
         self.use_bias = bool(use_bias)
         self.pads = None
@@ -72,20 +82,15 @@ class Conv2D(Layer):
             config["dilation"] = plain(self.dilation)
         return config
 
-    @property
-    def _pads(self):   # the resolved padding, as the ONNX exporter reads it
-        return self.pads
-
     def _build(self, input_shape, rng, init_for):
         h, w, c = input_shape
         kh, kw = self.kernel_size
-        stride = conv_op.pair(self.stride, "stride", 1)
-        dilation = conv_op.pair(self.dilation, "dilation", 1)
-        self.pads = conv_op.resolve_padding(self.padding, (h, w), self.kernel_size, stride,
-                                            dilation)
+        stride = pair(self.stride, "stride", 1)
+        dilation = pair(self.dilation, "dilation", 1)
+        self.pads = resolve_padding(self.padding, (h, w), self.kernel_size, stride, dilation)
         (top, bottom), (left, right) = self.pads
-        eh = conv_op.effective_kernel(kh, dilation[0])
-        ew = conv_op.effective_kernel(kw, dilation[1])
+        eh = effective_kernel(kh, dilation[0])
+        ew = effective_kernel(kw, dilation[1])
         if eh > h + top + bottom or ew > w + left + right:
             raise ValueError(
                 f"Conv2D kernel ({kh}, {kw}) with dilation {dilation} covers ({eh}, {ew}), "
@@ -99,8 +104,8 @@ class Conv2D(Layer):
             self.params["b"] = np.zeros(self.filters, dtype=self.dtype)
         self._zero_bias = np.zeros(self.filters, dtype=self.dtype)
         self._geometry = (stride, self.pads, dilation)
-        return (conv_op.output_size(h, kh, stride[0], self.pads[0], dilation[0]),
-                conv_op.output_size(w, kw, stride[1], self.pads[1], dilation[1]), self.filters)
+        return (output_size(h, kh, stride[0], self.pads[0], dilation[0]),
+                output_size(w, kw, stride[1], self.pads[1], dilation[1]), self.filters)
 
     def _work_buffers(self, n):
         h, w, c = self.input_shape
@@ -108,18 +113,19 @@ class Conv2D(Layer):
         return [((n, h + top + bottom, w + left + right, c), self.dtype)]
 
     def _forward(self, x, training=False, activation=OWN):
-        # `activation`: a network folds a following activation layer in (or leaves
-        # a final softmax to a fused loss); backward uses whatever forward applied.
-        act = get_activation(self.activation if activation is OWN else activation)
+        # `activation` (an Activation): a network folds a following activation layer
+        # in, or leaves a final softmax to a fused loss; backward uses whatever
+        # forward applied.
+        act = get_activation(self.activation) if activation is OWN else activation
         bias = self.params["b"] if self.use_bias else self._zero_bias
-        z, self._saved = conv_op.conv_forward(x, self.params["W"], bias, *self._geometry)
-        self._act = act.name
-        self._out = act.forward(z, out=z)
+        z, self._saved = conv.forward(x, self.params["W"], bias, *self._geometry)
+        self._act = act
+        self._out, self._act_saved = act.forward(z, out=z)
         return self._out
 
     def _backward(self, grad):
-        grad = get_activation(self._act).backward(self._out, grad)
-        gx, gw, gb = conv_op.conv_backward(grad, self._saved, self.needs_input_grad)
+        grad = self._act.backward(grad, self._act_saved)
+        gx, gw, gb = conv.backward(grad, self._saved, self.needs_input_grad)
         self.grads["W"][...] = gw
         if self.use_bias:
             self.grads["b"][...] = gb

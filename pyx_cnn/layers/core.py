@@ -12,7 +12,11 @@ __all__ = ["Flatten", "Dense"]
 
 
 class Flatten(Layer):
-    """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (channels fastest for images)."""
+    """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (channels fastest for images).
+
+    A reshape (a view, no op of :mod:`pyx_cnn.ops`); the backward pass reshapes
+    the gradient back.
+    """
 
     def _build(self, input_shape, rng, init_for):
         return (math.prod(input_shape),)   # Python ints: no int64 overflow
@@ -37,7 +41,8 @@ class Dense(Layer):
 
     Shapes: ``(N, in_features) -> (N, units)``; ``params["W"]`` is
     ``(in_features, units)``, ``params["b"]`` is ``(units,)``. The products
-    run on numpy's BLAS.
+    run on numpy's BLAS (no op module: ``x @ W + b`` and its gradients are
+    written here), then the activation's op.
     """
 
     sample_ndim = 1
@@ -61,17 +66,17 @@ class Dense(Layer):
         return (self.units,)
 
     def _forward(self, x, training=False, activation=OWN):
-        # `activation`: as Conv2D._forward
-        act = get_activation(self.activation if activation is OWN else activation)
+        # `activation` (an Activation): as Conv2D._forward
+        act = get_activation(self.activation) if activation is OWN else activation
         z = x @ self.params["W"]
         if self.use_bias:
             z += self.params["b"]
-        self._x, self._act = x, act.name
-        self._out = act.forward(z, out=z)
+        self._x, self._act = x, act
+        self._out, self._act_saved = act.forward(z, out=z)
         return self._out
 
     def _backward(self, grad):
-        grad = get_activation(self._act).backward(self._out, grad)
+        grad = self._act.backward(grad, self._act_saved)
         np.matmul(self._x.T, grad, out=self.grads["W"])
         if self.use_bias:
             np.add.reduce(grad, axis=0, out=self.grads["b"])

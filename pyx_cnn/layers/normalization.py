@@ -32,7 +32,8 @@ class BatchNormalization(Layer):
     ``predict`` / ``evaluate`` (``training=False``) use the running
     statistics. Learnable ``params["gamma"]`` (ones) and ``params["beta"]``
     (zeros); ``state["mean"]`` (zeros) and ``state["var"]`` (ones), saved with
-    the model.
+    the model. The arithmetic is :mod:`pyx_cnn.ops.batch_norm` (``forward``
+    while training, ``forward_infer`` otherwise).
     """
 
     def __init__(self, momentum=0.1, epsilon=1e-5):
@@ -61,7 +62,7 @@ class BatchNormalization(Layer):
     def _forward(self, x, training=False):
         gamma, beta = self.params["gamma"], self.params["beta"]
         if training:
-            self._out, self._saved = batch_norm.forward_train(x, gamma, beta, self.epsilon)
+            self._out, self._saved = batch_norm.forward(x, gamma, beta, self.epsilon)
             batch_norm.update_running(self.state["mean"], self.state["var"], self._saved,
                                       self.momentum)
         else:
@@ -91,7 +92,8 @@ class Dropout(Layer):
         In [0, 1).
 
     The masks are drawn from a generator seeded by the network's seed (a layer
-    used alone: by the `rng` given to ``build``), saved with the model.
+    used alone: by the `rng` given to ``build``), saved with the model. The
+    arithmetic is :mod:`pyx_cnn.ops.dropout`.
     """
 
     def __init__(self, rate):

@@ -1,6 +1,7 @@
 """Pooling layers: ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``."""
+from .._geometry import output_size
 from .._validation import check_int, shape_str
-from ..ops import avg_pool, global_pool, pool
+from ..ops import avg_pool, global_avg_pool, global_max_pool, max_pool
 from .base import Layer
 
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
@@ -25,8 +26,8 @@ class _WindowPool(Layer):
         if self.size > h or self.size > w:
             raise ValueError(f"{type(self).__name__} size={self.size} is larger than the "
                              f"input's height or width (input shape {shape_str(input_shape)})")
-        return (pool.pool_output_size(h, self.size, self.stride),
-                pool.pool_output_size(w, self.size, self.stride), c)
+        return (output_size(h, self.size, self.stride),
+                output_size(w, self.size, self.stride), c)
 
 
 class MaxPool2D(_WindowPool):
@@ -34,7 +35,7 @@ class MaxPool2D(_WindowPool):
 
     Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
     The gradient goes to the first maximum of each window (row-major order);
-    overlapping windows add up.
+    overlapping windows add up. The arithmetic is :mod:`pyx_cnn.ops.max_pool`.
     """
 
     def _build(self, input_shape, rng, init_for):
@@ -48,13 +49,12 @@ class MaxPool2D(_WindowPool):
     def _work_buffers(self, n):
         return [((n,) + self.output_shape, "int32")]   # the argmax of each window
 
-    def _forward(self, x, training=False, relu=False):
-        # `relu`: a network folds a preceding ReLU layer in (max of the window and 0)
-        self._out, self._saved = pool.max_pool_forward(x, self.size, self.stride, relu)
+    def _forward(self, x, training=False):
+        self._out, self._saved = max_pool.forward(x, self.size, self.stride)
         return self._out
 
     def _backward(self, grad):
-        return pool.max_pool_backward(grad, self._saved)
+        return max_pool.backward(grad, self._saved)
 
 
 class AvgPool2D(_WindowPool):
@@ -62,20 +62,23 @@ class AvgPool2D(_WindowPool):
 
     Floor mode, as ``torch.nn.functional.avg_pool2d(ceil_mode=False)``:
     ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
-    The gradient of an output is shared equally by its window's values.
+    The gradient of an output is shared equally by its window's values. The
+    arithmetic is :mod:`pyx_cnn.ops.avg_pool`.
     """
 
     def _forward(self, x, training=False):
-        self._out = avg_pool.forward(x, self.size, self.stride)
+        self._out, self._saved = avg_pool.forward(x, self.size, self.stride)
         return self._out
 
     def _backward(self, grad):
-        return avg_pool.backward(grad, (grad.shape[0],) + self.input_shape, self.size,
-                                 self.stride)
+        return avg_pool.backward(grad, self._saved)
 
 
 class GlobalAvgPool2D(Layer):
-    """The mean of each channel over the whole image: ``(N, H, W, C) -> (N, C)``."""
+    """The mean of each channel over the whole image: ``(N, H, W, C) -> (N, C)``.
+
+    The arithmetic is :mod:`pyx_cnn.ops.global_avg_pool`.
+    """
 
     sample_ndim = 3
 
@@ -83,17 +86,18 @@ class GlobalAvgPool2D(Layer):
         return (input_shape[2],)
 
     def _forward(self, x, training=False):
-        self._out = global_pool.avg_forward(x)
+        self._out, self._saved = global_avg_pool.forward(x)
         return self._out
 
     def _backward(self, grad):
-        return global_pool.avg_backward(grad, (grad.shape[0],) + self.input_shape)
+        return global_avg_pool.backward(grad, self._saved)
 
 
 class GlobalMaxPool2D(Layer):
     """The maximum of each channel over the whole image: ``(N, H, W, C) -> (N, C)``.
 
     The gradient goes to the first maximum (row-major; a NaN is the maximum).
+    The arithmetic is :mod:`pyx_cnn.ops.global_max_pool`.
     """
 
     sample_ndim = 3
@@ -105,8 +109,8 @@ class GlobalMaxPool2D(Layer):
         return [((n, self.input_shape[2]), "int64")]
 
     def _forward(self, x, training=False):
-        self._out, self._argmax = global_pool.max_forward(x)
+        self._out, self._saved = global_max_pool.forward(x)
         return self._out
 
     def _backward(self, grad):
-        return global_pool.max_backward(grad, self._argmax, (grad.shape[0],) + self.input_shape)
+        return global_max_pool.backward(grad, self._saved)

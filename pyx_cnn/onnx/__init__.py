@@ -28,10 +28,10 @@ Every built layer: ``input_shape``, ``output_shape`` (one sample, no batch axis)
 
 - ``Conv2D``: ``params["W"]`` ``(F, kh, kw, C)``, ``params["b"]`` ``(F,)`` when
   ``use_bias``; ``kernel_size`` ``(kh, kw)``; ``stride`` int or pair;
-  ``dilation`` int or pair (default 1 when absent); ``padding`` int or pair, or,
-  when present, ``_pads`` = ``((top, bottom), (left, right))`` (the resolved
-  padding, e.g. of ``"same"``), which takes precedence; ``activation`` (None or a
-  registry name).
+  ``dilation`` int or pair (default 1 when absent); ``padding`` (int, pair,
+  ``"valid"`` or ``"same"``) and, when not None, ``pads`` = ``((top, bottom),
+  (left, right))`` (the resolved padding of a built layer), which takes
+  precedence; ``activation`` (None or a registry name).
 - ``Dense``: ``params["W"]`` ``(in, units)``, ``params["b"]`` ``(units,)`` when
   ``use_bias``; ``activation``.
 - ``MaxPool2D``, ``AvgPool2D``: ``size`` and ``stride``, each an int or a pair

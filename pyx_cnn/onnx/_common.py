@@ -14,15 +14,6 @@ def _onnx():
     return require("onnx", "onnx", "onnx", "ONNX export and import (pyx_cnn.onnx)")
 
 
-def _pair(value, name):
-    """An int or a pair as a pair of ints."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise ValueError(f"{name} must be an int or a pair, got {value!r}")
-        return int(value[0]), int(value[1])
-    return int(value), int(value)
-
-
 def _max_opset():
     return _onnx().defs.onnx_opset_version()
 

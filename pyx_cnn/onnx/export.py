@@ -4,7 +4,8 @@ import os
 import numpy as np
 
 from .. import layers as _layers
-from ._common import _TO_NCHW, _TO_NHWC, _check_opset, _onnx, _pair
+from .._geometry import pair, resolve_padding
+from ._common import _TO_NCHW, _TO_NHWC, _check_opset, _onnx
 
 __all__ = ["to_onnx", "EXPORTERS"]
 
@@ -84,17 +85,14 @@ class _Graph:
 
 def _export_conv(g, layer, x):
     x = g.nchw(x)
-    kh, kw = _pair(layer.kernel_size, "kernel_size")
-    sh, sw = _pair(layer.stride, "stride")
-    dh, dw = _pair(getattr(layer, "dilation", 1), "dilation")
-    pads = getattr(layer, "_pads", None)
-    if pads is not None:
-        (top, bottom), (left, right) = pads
-    elif isinstance(layer.padding, str):
-        top, bottom, left, right = _string_pads(layer, (kh, kw), (sh, sw), (dh, dw))
-    else:
-        top, left = _pair(layer.padding, "padding")
-        bottom, right = top, left
+    kh, kw = pair(layer.kernel_size, "kernel_size", 1)
+    sh, sw = pair(layer.stride, "stride", 1)
+    dh, dw = pair(getattr(layer, "dilation", 1), "dilation", 1)
+    pads = getattr(layer, "pads", None)   # the resolved padding of a built layer
+    if pads is None:
+        pads = resolve_padding(layer.padding, layer.input_shape[:2], (kh, kw), (sh, sw),
+                               (dh, dw))
+    (top, bottom), (left, right) = pads
     w = g.const(np.transpose(layer.params["W"], (0, 3, 1, 2)), "conv.W")
     inputs = [x, w]
     if getattr(layer, "use_bias", True) and "b" in layer.params:
@@ -104,26 +102,11 @@ def _export_conv(g, layer, x):
     return g.activation(y, layer.activation, "conv_act")
 
 
-def _string_pads(layer, kernel, stride, dilation):
-    """(top, bottom, left, right) of ``padding="valid"`` or ``"same"`` (TensorFlow's
-    rule: the extra row / column at the bottom / right)."""
-    if layer.padding.lower() == "valid":
-        return 0, 0, 0, 0
-    if layer.padding.lower() != "same":
-        raise ValueError(f"Conv2D padding {layer.padding!r} has no ONNX exporter")
-    pads = []
-    for size, out, k, s, d in zip(layer.input_shape[:2], layer.output_shape[:2],
-                                  kernel, stride, dilation):
-        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-        pads.append((total // 2, total - total // 2))
-    return pads[0][0], pads[0][1], pads[1][0], pads[1][1]
-
-
 def _export_pool(op):
     def export(g, layer, x):
         x = g.nchw(x)
-        kh, kw = _pair(layer.size, "size")
-        sh, sw = _pair(layer.stride, "stride")
+        kh, kw = pair(layer.size, "size", 1)
+        sh, sw = pair(layer.stride, "stride", 1)
         return g.node(op, [x], op.lower(), kernel_shape=[kh, kw], strides=[sh, sw])
     return export
 

@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 from .. import layers as _layers
-from ._common import MIN_OPSET, _TO_NCHW, _TO_NHWC, _check_opset, _max_opset, _onnx, _pair
+from ._common import MIN_OPSET, _TO_NCHW, _TO_NHWC, _check_opset, _max_opset, _onnx
 
 __all__ = ["from_onnx", "IMPORTERS"]
 

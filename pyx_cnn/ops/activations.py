@@ -1,20 +1,27 @@
 """Activation functions, forward and backward, and the registry of their names.
 
-``ACTIVATIONS`` maps every name a layer's ``activation=`` accepts to an
-:class:`Activation`; layers, the functional API and the tests read the names
-from it. Each entry has
+Each activation follows the op protocol (:mod:`pyx_cnn.ops`) with a pair of
+functions, ``relu_forward`` / ``relu_backward`` (likewise ``leaky_relu``,
+``sigmoid``, ``tanh``, ``softmax``, ``linear``):
 
-``forward(z, out=None) -> y``
+``relu_forward(z, *, out=None) -> (y, saved)``
     ``y = f(z)``, written to `out` when given (`out` may be `z` itself: in
-    place), else to a new array.
-``backward(y, grad, out=None) -> grad_z``
-    ``dL/dz`` from the stored forward output ``y`` and ``grad = dL/dy``, in a
-    new array (or `out`, which may be `grad`). Every derivative here is exact
-    from ``y``: ReLU and leaky ReLU ``y > 0``, sigmoid ``y * (1 - y)``, tanh
-    ``1 - y**2``, softmax ``y * (g - sum(g * y, axis=-1))``.
-``init``
-    The weight initialisation that suits it: ``"he"`` for ReLU and leaky ReLU,
-    ``"glorot"`` otherwise.
+    place), else to a new array. ``saved`` is ``y`` itself: every derivative
+    here is exact from the output.
+``relu_backward(grad_out, saved, *, out=None) -> grad_z``
+    ``dL/dz`` from ``grad_out = dL/dy`` and the saved output ``y``, in a new
+    array (or `out`, which may be `grad_out`): ReLU and leaky ReLU ``y > 0``,
+    sigmoid ``y * (1 - y)``, tanh ``1 - y**2``, softmax
+    ``y * (g - sum(g * y, axis=-1))``.
+
+(`out` is passed by keyword: leaky ReLU takes its ``negative_slope`` and
+softmax its ``axis`` before it.)
+
+``ACTIVATIONS`` maps every name a layer's ``activation=`` accepts to an
+:class:`Activation` holding that pair as ``forward`` and ``backward``, and
+``init``: the weight initialisation that suits it (``"he"`` for ReLU and leaky
+ReLU, ``"glorot"`` otherwise). Layers, the functional API and the tests read
+the names from it.
 
 Arrays are C-contiguous, of one float dtype (float32 or float64); the callers
 validate them. Gradients at the kinks follow PyTorch: ``relu'(0) = 0``,
@@ -22,9 +29,10 @@ validate them. Gradients at the kinks follow PyTorch: ``relu'(0) = 0``,
 NaN out (softmax: a row holding NaN or +inf gives NaN).
 
 The linear activation (``None`` / ``"linear"``) returns its input: `forward`
-gives `z` itself (or copies it into `out`), `backward` gives `grad` itself.
+gives `z` itself (or copies it into `out`), `backward` gives `grad_out` itself.
 """
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable
 
 import numpy as np
@@ -34,10 +42,10 @@ from .._threads import get_num_threads
 from .._validation import check_real
 
 __all__ = [
-    "ACTIVATIONS", "Activation", "get_activation",
-    "relu", "relu_backward", "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-    "leaky_relu", "leaky_relu_backward", "softmax", "softmax_backward",
-    "linear", "linear_backward",
+    "ACTIVATIONS", "Activation", "get_activation", "leaky_relu_activation", "check_slope",
+    "linear_forward", "linear_backward", "relu_forward", "relu_backward",
+    "leaky_relu_forward", "leaky_relu_backward", "sigmoid_forward", "sigmoid_backward",
+    "tanh_forward", "tanh_backward", "softmax_forward", "softmax_backward",
 ]
 
 DEFAULT_NEGATIVE_SLOPE = 0.01
@@ -45,7 +53,12 @@ DEFAULT_NEGATIVE_SLOPE = 0.01
 
 @dataclass(frozen=True)
 class Activation:
-    """One activation: its name, forward and backward pass, and its weight init."""
+    """One activation: its name, its forward and backward pass, and its weight init.
+
+    ``forward(z, *, out=None) -> (y, saved)`` and ``backward(grad_out, saved, *,
+    out=None) -> grad_z`` are this module's pair (``relu_forward``,
+    ``relu_backward``...).
+    """
 
     name: str
     forward: Callable
@@ -60,16 +73,17 @@ def _out_like(x, out):
 def _elementwise(kernel, x, out, *extra):
     out = _out_like(x, out)
     kernel(x.reshape(-1), out.reshape(-1), *extra, get_num_threads())
-    return out
+    return out, out
 
 
-def _elementwise_backward(kernel, y, grad, out, *extra):
+def _elementwise_backward(kernel, grad_out, y, out, *extra):
     out = _out_like(y, out)
-    kernel(y.reshape(-1), grad.reshape(-1), out.reshape(-1), *extra, get_num_threads())
+    kernel(y.reshape(-1), grad_out.reshape(-1), out.reshape(-1), *extra, get_num_threads())
     return out
 
 
 def check_slope(negative_slope):
+    """`negative_slope` as a float; ValueError unless finite and >= 0."""
     slope = check_real(negative_slope, "negative_slope")
     if not (slope >= 0 and np.isfinite(slope)):
         # the backward pass reads the sign of z from y, which needs slope >= 0
@@ -77,102 +91,120 @@ def check_slope(negative_slope):
     return slope
 
 
-def linear(z, out=None):
-    """The identity: `z` itself, or `z` copied into `out`."""
-    if out is None or out is z:
-        return z
-    np.copyto(out, z)
-    return out
+def linear_forward(z, *, out=None):
+    """The identity: ``(z, z)``, or `z` copied into `out`."""
+    if out is not None and out is not z:
+        np.copyto(out, z)
+        return out, out
+    return z, z
 
 
-def linear_backward(y, grad, out=None):
-    """The gradient passes unchanged: `grad` itself, or copied into `out`."""
-    return linear(grad, out)
+def linear_backward(grad_out, saved, *, out=None):
+    """The gradient passes unchanged: `grad_out` itself, or copied into `out`."""
+    if out is not None and out is not grad_out:
+        np.copyto(out, grad_out)
+        return out
+    return grad_out
 
 
-def relu(z, out=None):
-    """``max(z, 0)``; NaN stays NaN, ``-0.0`` becomes ``0.0``."""
+def relu_forward(z, *, out=None):
+    """``max(z, 0)``; NaN stays NaN, ``-0.0`` becomes ``0.0``.
+    """
     return _elementwise(_activation._relu, z, out)
 
 
-def relu_backward(y, grad, out=None):
-    """``grad`` where ``y > 0`` (or y is NaN), else 0."""
-    return _elementwise_backward(_activation._relu_backward, y, grad, out)
+def relu_backward(grad_out, saved, *, out=None):
+    """``grad_out`` where ``y > 0`` (or y is NaN), else 0.
+    """
+    return _elementwise_backward(_activation._relu_backward, grad_out, saved, out)
 
 
-def leaky_relu(z, negative_slope=DEFAULT_NEGATIVE_SLOPE, out=None):
-    """``z`` where ``z > 0``, else ``negative_slope * z`` (``negative_slope >= 0``)."""
+def leaky_relu_forward(z, negative_slope=DEFAULT_NEGATIVE_SLOPE, *, out=None):
+    """``z`` where ``z > 0``, else ``negative_slope * z`` (``negative_slope >= 0``).
+    """
     return _elementwise(_activation._leaky_relu, z, out, check_slope(negative_slope))
 
 
-def leaky_relu_backward(y, grad, negative_slope=DEFAULT_NEGATIVE_SLOPE, out=None):
-    """``grad`` where ``y > 0``, else ``negative_slope * grad``."""
+def leaky_relu_backward(grad_out, saved, negative_slope=DEFAULT_NEGATIVE_SLOPE, *, out=None):
+    """``grad_out`` where ``y > 0``, else ``negative_slope * grad_out``.
+    """
     return _elementwise_backward(
-        _activation._leaky_relu_backward, y, grad, out, check_slope(negative_slope)
+        _activation._leaky_relu_backward, grad_out, saved, out, check_slope(negative_slope)
     )
 
 
-def sigmoid(z, out=None):
-    """``1 / (1 + exp(-z))``, without overflow for large ``|z|``."""
+def sigmoid_forward(z, *, out=None):
+    """``1 / (1 + exp(-z))``, without overflow for large ``|z|``.
+    """
     return _elementwise(_activation._sigmoid, z, out)
 
 
-def sigmoid_backward(y, grad, out=None):
-    """``grad * (1 - y) * y``."""
-    return _elementwise_backward(_activation._sigmoid_backward, y, grad, out)
+def sigmoid_backward(grad_out, saved, *, out=None):
+    """``grad_out * (1 - y) * y``.
+    """
+    return _elementwise_backward(_activation._sigmoid_backward, grad_out, saved, out)
 
 
-def tanh(z, out=None):
-    """``tanh(z)``."""
+def tanh_forward(z, *, out=None):
+    """``tanh(z)``.
+    """
     return _elementwise(_activation._tanh, z, out)
 
 
-def tanh_backward(y, grad, out=None):
-    """``grad * (1 - y * y)``."""
-    return _elementwise_backward(_activation._tanh_backward, y, grad, out)
+def tanh_backward(grad_out, saved, *, out=None):
+    """``grad_out * (1 - y * y)``.
+    """
+    return _elementwise_backward(_activation._tanh_backward, grad_out, saved, out)
 
 
-def softmax(z, out=None, axis=-1):
+def softmax_forward(z, axis=-1, *, out=None):
     """Softmax along `axis` (the last by default), each row shifted by its maximum
-    first (no overflow)."""
+    first (no overflow).
+    """
     out = _out_like(z, out)
     with np.errstate(over="ignore", under="ignore"):
         # z - max overflows to -inf only for values whose probability is 0 anyway
         np.subtract(z, z.max(axis=axis, keepdims=True), out=out)
         np.exp(out, out=out)
     out /= out.sum(axis=axis, keepdims=True)
-    return out
+    return out, out
 
 
-def softmax_backward(y, grad, out=None):
-    """``y * (grad - sum(grad * y, axis=-1))``: the softmax Jacobian (transposed) times grad."""
-    dot = np.einsum("...k,...k->...", grad, y)[..., None]
+def softmax_backward(grad_out, saved, *, out=None):
+    """``y * (grad_out - sum(grad_out * y, axis=-1))``: the softmax Jacobian
+    (transposed) times the gradient, along the last axis.
+    """
+    y = saved
+    dot = np.einsum("...k,...k->...", grad_out, y)[..., None]
     out = _out_like(y, out)
-    np.subtract(grad, dot, out=out)
+    np.subtract(grad_out, dot, out=out)
     out *= y
     return out
 
 
-def _leaky_default(z, out=None):
-    return leaky_relu(z, DEFAULT_NEGATIVE_SLOPE, out)
+def leaky_relu_activation(negative_slope=DEFAULT_NEGATIVE_SLOPE):
+    """The :class:`Activation` of leaky ReLU with this slope (the registry's
+    ``"leaky_relu"`` has the default slope 0.01)."""
+    slope = check_slope(negative_slope)
+    return Activation("leaky_relu", partial(leaky_relu_forward, negative_slope=slope),
+                      partial(leaky_relu_backward, negative_slope=slope), "he")
 
 
-def _leaky_default_backward(y, grad, out=None):
-    return leaky_relu_backward(y, grad, DEFAULT_NEGATIVE_SLOPE, out)
-
-
-_LINEAR = Activation("linear", linear, linear_backward, "glorot")
+_LINEAR = Activation("linear", linear_forward, linear_backward, "glorot")
 
 #: name -> Activation; ``None`` and ``"linear"`` are the same (identity) entry.
 ACTIVATIONS = {
     None: _LINEAR,
     "linear": _LINEAR,
-    "relu": Activation("relu", relu, relu_backward, "he"),
-    "sigmoid": Activation("sigmoid", sigmoid, sigmoid_backward, "glorot"),
-    "tanh": Activation("tanh", tanh, tanh_backward, "glorot"),
-    "leaky_relu": Activation("leaky_relu", _leaky_default, _leaky_default_backward, "he"),
-    "softmax": Activation("softmax", softmax, softmax_backward, "glorot"),
+    "relu": Activation("relu", relu_forward, relu_backward, "he"),
+    "sigmoid": Activation("sigmoid", sigmoid_forward, sigmoid_backward, "glorot"),
+    "tanh": Activation("tanh", tanh_forward, tanh_backward, "glorot"),
+    "leaky_relu": leaky_relu_activation(DEFAULT_NEGATIVE_SLOPE),
+    "softmax": Activation("softmax", softmax_forward, softmax_backward, "glorot"),
 }
+
+
+_CANONICAL = frozenset(k for k in ACTIVATIONS if k is not None)
 
 
 def _valid_names():
@@ -189,8 +221,8 @@ def get_activation(name):
     ValueError
         For an unknown name (the message lists the valid ones).
     """
-    if name is None:
-        return ACTIVATIONS[None]
+    if name is None or (type(name) is str and name in _CANONICAL):   # the stored names
+        return ACTIVATIONS[name]
     if not isinstance(name, str):
         raise TypeError(f"activation must be None or one of {_valid_names()}, "
                         f"got {type(name).__name__} {name!r}")

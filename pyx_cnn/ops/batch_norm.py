@@ -6,13 +6,14 @@ feature over ``N`` for ``(N, F)`` input (the same as ``(N, 1, 1, F)``), as
 float dtype (``gamma``, ``beta``, running ``mean`` / ``var``: shape ``(C,)``);
 the callers validate them.
 
-Training normalises with the batch mean and *biased* variance::
+Training (:func:`forward`) normalises with the batch mean and *biased* variance::
 
     y = (x - mean) / sqrt(var + eps) * gamma + beta
 
 and :func:`update_running` then moves the running statistics as PyTorch does,
 ``running = (1 - momentum) * running + momentum * batch``, with the batch's
-*unbiased* variance. The statistics are summed in double precision, threaded
+*unbiased* variance. Inference (:func:`forward_infer`) normalises with given
+(running) statistics instead. The statistics are summed in double precision, threaded
 over blocks of rows: each block is read twice while in cache (its sum, then the
 deviations from its own mean), and the blocks are combined in block order into
 the sum of squared deviations from the batch mean, with the accuracy of two
@@ -26,19 +27,18 @@ normalised input and ``M`` the number of values per channel::
     grad_x = gamma / sqrt(var + eps) / M * (M*g - sum(g) - xhat * sum(g * xhat))
     grad_gamma = sum(g * xhat);  grad_beta = sum(g)
 """
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 from .. import _batch_norm
 from .._threads import get_num_threads
 
-__all__ = ["BatchNormSaved", "forward_train", "forward_infer", "backward", "update_running"]
+__all__ = ["BatchNormSaved", "forward", "forward_infer", "backward", "update_running"]
 
 
-@dataclass
-class BatchNormSaved:
-    """What :func:`forward_train` keeps for :func:`backward` and :func:`update_running`.
+class BatchNormSaved(NamedTuple):
+    """What :func:`forward` keeps for :func:`backward` and :func:`update_running`.
 
     x : ndarray (M, C)
         The input itself (a reshaped view, not a copy), as PyTorch keeps it:
@@ -78,8 +78,8 @@ def _workspace(rows, channels, sums):
     return np.empty((max(1, blocks), sums * channels), dtype=np.float64)
 
 
-def forward_train(x, gamma, beta, eps=1e-5):
-    """Normalise `x` with its own batch statistics.
+def forward(x, gamma, beta, eps=1e-5):
+    """Normalise `x` with its own batch statistics (training), and what :func:`backward` needs.
 
     Parameters
     ----------
@@ -132,8 +132,8 @@ def forward_infer(x, gamma, beta, mean, var, eps=1e-5):
     return y.reshape(x.shape)
 
 
-def backward(grad, saved):
-    """``(grad_x, grad_gamma, grad_beta)`` from ``grad = dL/dy`` and :func:`forward_train`'s `saved`.
+def backward(grad_out, saved):
+    """``(grad_x, grad_gamma, grad_beta)`` from ``grad_out = dL/dy`` and :func:`forward`'s `saved`.
 
     ``grad_x`` has the input's shape; ``grad_gamma`` and ``grad_beta`` are
     ``(C,)``, all in the input's dtype.
@@ -143,7 +143,7 @@ def backward(grad, saved):
     grad_x = np.empty_like(xr)
     grad_gamma = np.empty(channels, dtype=xr.dtype)
     grad_beta = np.empty(channels, dtype=xr.dtype)
-    _batch_norm._backward(xr, grad.reshape(rows, channels), saved.gamma, saved.mean,
+    _batch_norm._backward(xr, grad_out.reshape(rows, channels), saved.gamma, saved.mean,
                           saved.invstd, _workspace(rows, channels, 2),
                           grad_x, grad_gamma, grad_beta, get_num_threads())
     return grad_x.reshape(saved.shape), grad_gamma, grad_beta

@@ -1,19 +1,14 @@
 """Convolution (cross-correlation), forward and backward, on channels-last batches.
 
-Shared by :func:`pyx_cnn.conv` and :class:`pyx_cnn.layers.Conv2D`: one way to
-read the ``stride`` / ``padding`` / ``dilation`` arguments, one padding, one
-weight layout.
+Shared by :func:`pyx_cnn.conv` and :class:`pyx_cnn.layers.Conv2D`: one padding,
+one weight layout.
 
     out[n, y, x, f] = b[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * W[f, i, j, c]
 
 where ``P`` is the input zero-padded by ``pads = ((top, bottom), (left,
-right))``. ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
-(likewise ``Wout``).
-
-``padding="same"`` gives ``Hout = ceil(H / sh)`` with the total padding
-``max((Hout - 1) * sh + (kh - 1) * dh + 1 - H, 0)`` split with the extra row
-(column) at the bottom (right): TensorFlow's rule, PyTorch's ``"same"`` at
-stride 1.
+right))``; ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
+(likewise ``Wout``). The arguments ``stride`` / ``padding`` / ``dilation`` are
+read, and ``"same"`` padding resolved, by :mod:`pyx_cnn._geometry`.
 
 The forward pass runs the direct SIMD kernels of :mod:`pyx_cnn._conv` for
 every stride and dilation; so does the input gradient at strides 1 (a
@@ -24,55 +19,10 @@ gathered into matrices and BLAS products (:mod:`pyx_cnn._conv_grad`).
 import numpy as np
 
 from .. import _conv, _conv_grad
+from .._geometry import output_size
 from .._threads import get_num_threads
-from .._validation import check_int
 
-__all__ = ["pair", "resolve_padding", "output_size", "effective_kernel", "pad",
-           "weight_layout", "conv_forward", "conv_backward"]
-
-
-def pair(value, name, minimum):
-    """An int or a pair of ints ``(along H, along W)``, each >= `minimum`, as a pair."""
-    if isinstance(value, (tuple, list)):
-        if len(value) != 2:
-            raise TypeError(f"{name} must be an int or a pair (along H, along W), "
-                            f"got {value!r}")
-        return (check_int(value[0], name, minimum), check_int(value[1], name, minimum))
-    value = check_int(value, name, minimum)
-    return (value, value)
-
-
-def resolve_padding(padding, in_hw, kernel_hw, stride, dilation):
-    """Zeros to add ``((top, bottom), (left, right))`` for a `padding` argument.
-
-    `padding` is an int, a pair ``(along H, along W)`` (as many zeros before as
-    after), ``"valid"`` (none) or ``"same"`` (TensorFlow's rule, see the
-    module docstring). `stride` and `dilation` are pairs.
-    """
-    if isinstance(padding, str):
-        mode = padding.strip().lower()
-        if mode == "valid":
-            return ((0, 0), (0, 0))
-        if mode != "same":
-            raise ValueError(f"padding must be an int >= 0, a pair, 'valid' or 'same', "
-                             f"got {padding!r}")
-        pads = []
-        for size, k, s, d in zip(in_hw, kernel_hw, stride, dilation):
-            out = -(-size // s)
-            total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
-            pads.append((total // 2, total - total // 2))
-        return tuple(pads)
-    try:
-        ph, pw = pair(padding, "padding", 0)
-    except TypeError:
-        raise TypeError(f"padding must be an int >= 0, a pair, 'valid' or 'same', "
-                        f"got {type(padding).__name__}") from None
-    return ((ph, ph), (pw, pw))
-
-
-def output_size(size, kernel, stride=1, pads=(0, 0), dilation=1):
-    """Windows along one axis: ``(size + sum(pads) - (kernel - 1) * dilation - 1) // stride + 1``."""
-    return (size + pads[0] + pads[1] - (kernel - 1) * dilation - 1) // stride + 1
+__all__ = ["forward", "backward", "pad", "weight_layout"]
 
 
 def pad(x, pads, dtype):
@@ -95,8 +45,8 @@ def weight_layout(filters, dtype=None):
         kh, kw * c, f)
 
 
-def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
-    """The convolution of `x` and what :func:`conv_backward` needs.
+def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
+    """The convolution of `x`, and what :func:`backward` needs.
 
     Parameters
     ----------
@@ -105,12 +55,15 @@ def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilatio
     bias : ndarray, shape (F,), same dtype (zeros for no bias)
     stride, dilation : pair of int
     pads : ((top, bottom), (left, right))
+        Resolved by :func:`pyx_cnn._geometry.resolve_padding`.
 
     Returns
     -------
     out : ndarray, shape (N, Hout, Wout, F)
     saved : tuple
-        ``(x_padded, weights in the kernels' layout, stride, pads, dilation)``.
+        ``(x_padded, weights, stride, pads, dilation)``: the input padded,
+        ``(N, H + top + bottom, W + left + right, C)``, and the filters in the
+        kernels' layout ``(kh, kw*C, F)`` (:func:`weight_layout`).
     """
     n, h, w, c = x.shape
     f, kh, kw, _ = filters.shape
@@ -127,8 +80,16 @@ def conv_forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilatio
     return out, (xp, wk, stride, pads, dilation)
 
 
-def conv_backward(grad, saved, input_grad=True):
-    """Gradients of :func:`conv_forward` given ``grad = dL/dout`` (C-contiguous).
+def backward(grad_out, saved, input_grad=True):
+    """Gradients of :func:`forward` from ``grad_out = dL/dout`` (C-contiguous).
+
+    Parameters
+    ----------
+    grad_out : ndarray, shape (N, Hout, Wout, F)
+    saved : tuple
+        What :func:`forward` returned.
+    input_grad : bool, optional
+        False skips ``grad_x`` (a network's first layer needs none).
 
     Returns
     -------
@@ -143,16 +104,16 @@ def conv_backward(grad, saved, input_grad=True):
     gw = np.empty(wk.shape, dtype=xp.dtype)
     gb = np.empty(f, dtype=xp.dtype)
     kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
-    _conv._conv2d_filter_grad(xp, grad, gw, gb, kernel_stride, nt, tuple(dilation))
+    _conv._conv2d_filter_grad(xp, grad_out, gw, gb, kernel_stride, nt, tuple(dilation))
     grad_filters = gw.reshape(kh, run // c, c, f).transpose(3, 0, 1, 2)
     if not input_grad:
         return None, grad_filters, gb
     if tuple(stride) == (1, 1) and np.isfinite(wk).all():
         # (with an inf or NaN among the filters, the zeros around the gradient would
         # meet it and give NaN where no output reaches: then the windows' products)
-        return _input_grad_direct(grad, wk, xp.shape, pads, dilation), grad_filters, gb
+        return _input_grad_direct(grad_out, wk, xp.shape, pads, dilation), grad_filters, gb
     gxp = np.empty(xp.shape, dtype=xp.dtype)
-    _conv_grad._conv2d_backward_input(grad, wk, gxp, *stride, *dilation, nt)
+    _conv_grad._conv2d_backward_input(grad_out, wk, gxp, *stride, *dilation, nt)
     (top, bottom), (left, right) = pads
     if top or bottom or left or right:
         h, w = xp.shape[1] - top - bottom, xp.shape[2] - left - right
@@ -193,8 +154,3 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
                                   np.zeros(c, dtype=grad.dtype), grad_x, get_num_threads(),
                                   tuple(dilation))
     return grad_x
-
-
-def effective_kernel(kernel, dilation):
-    """The extent a dilated kernel covers: ``(kernel - 1) * dilation + 1``."""
-    return (kernel - 1) * dilation + 1

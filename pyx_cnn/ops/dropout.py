@@ -11,7 +11,7 @@ PyTorch's ``x * mask / (1 - p)``: a dropped NaN or infinity gives NaN.
 
 Arrays are C-contiguous and of one float dtype; the callers validate them.
 """
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -21,8 +21,7 @@ from .._threads import get_num_threads
 __all__ = ["DropoutSaved", "check_rate", "forward", "backward"]
 
 
-@dataclass
-class DropoutSaved:
+class DropoutSaved(NamedTuple):
     """What :func:`forward` keeps for :func:`backward`.
 
     mask : ndarray of uint8 (x's shape), or None for rate 0
@@ -57,6 +56,20 @@ def forward(x, rate, rng):
     """``(y, saved)``: ``y = x * mask / (1 - rate)`` in a new array.
 
     Rate 0 draws nothing from `rng` and returns a copy of `x`.
+
+    Parameters
+    ----------
+    x : ndarray, any shape
+    rate : float
+        In [0, 1).
+    rng : numpy.random.Generator
+        Draws the mask.
+
+    Returns
+    -------
+    y : ndarray, x's shape and dtype
+    saved : DropoutSaved
+        The mask and the scale.
     """
     rate = check_rate(rate)
     if rate == 0:
@@ -66,8 +79,9 @@ def forward(x, rate, rng):
     return _apply(x, mask, scale), DropoutSaved(mask, scale)
 
 
-def backward(grad, saved):
-    """dL/dx: the forward pass's mask and scale applied to `grad` (a new array)."""
+def backward(grad_out, saved):
+    """dL/dx: the forward pass's mask and scale applied to `grad_out` (a new array).
+    """
     if saved.mask is None:
-        return grad.copy()
-    return _apply(grad, saved.mask, saved.scale)
+        return grad_out.copy()
+    return _apply(grad_out, saved.mask, saved.scale)

@@ -1,0 +1,72 @@
+"""Max pooling: ``size x size`` windows every `stride` pixels, per channel, on
+channels-last batches ``(N, H, W, C)``, forward and backward.
+
+Floor mode and no padding (as PyTorch's ``max_pool2d(ceil_mode=False)``):
+``Hout = (H - size) // stride + 1`` (likewise ``Wout``). Arrays are
+C-contiguous, of one float dtype; the callers validate them
+(``1 <= size <= min(H, W)``, ``stride >= 1``).
+
+Two forward kernels for two needs: :func:`forward` records where each maximum
+was (an int32 offset inside its sample) for :func:`backward`, and
+:func:`forward_infer` takes the maximum only (SIMD, nothing recorded). Both
+give the same values; a window holding NaN gives NaN.
+"""
+import numpy as np
+
+from .. import _max_pool
+from .._geometry import output_size
+from .._threads import get_num_threads
+
+__all__ = ["output_shape", "forward", "forward_infer", "backward"]
+
+
+def output_shape(x_shape, size, stride):
+    """``(N, Hout, Wout, C)`` of pooling an ``(N, H, W, C)`` input."""
+    n, h, w, c = x_shape
+    return (n, output_size(h, size, stride), output_size(w, size, stride), c)
+
+
+def forward(x, size=2, stride=2, relu=False):
+    """The maximum of each window, and what :func:`backward` needs.
+
+    Parameters
+    ----------
+    x : ndarray, shape (N, H, W, C)
+    size, stride : int
+    relu : bool, optional
+        Take the maximum of the window and 0: ReLU then pooling in one pass
+        (the ReLU output never exists; :mod:`pyx_cnn.fusion`'s rule
+        ``relu_into_max_pool``).
+
+    Returns
+    -------
+    out : ndarray, shape (N, Hout, Wout, C)
+    saved : tuple
+        ``(argmax, out, input_shape, relu)``: ``argmax`` (int32, `out`'s
+        shape) holds the offset ``(iy*W + ix)*C + c`` of the first maximum of
+        each window inside its sample; with `relu` the backward pass reads the
+        sign of `out`.
+    """
+    out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
+    argmax = np.empty(out.shape, dtype=np.int32)
+    _max_pool._maxpool2d_forward_argmax(x, out, argmax, size, stride, relu, get_num_threads())
+    return out, (argmax, out, x.shape, relu)
+
+
+def forward_infer(x, size=2, stride=2):
+    """The maximum of each window, ``(N, Hout, Wout, C)``, recording nothing (inference).
+    """
+    out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
+    _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads())
+    return out
+
+
+def backward(grad_out, saved):
+    """``dL/dx`` ``(N, H, W, C)``: each output's gradient added at its window's first
+    maximum (and, after a folded ReLU, only where the output is positive);
+    overlapping windows add up.
+    """
+    argmax, out, input_shape, relu = saved
+    grad_x = np.empty(input_shape, dtype=grad_out.dtype)
+    _max_pool._maxpool2d_backward(grad_out, argmax, out, grad_x, relu, get_num_threads())
+    return grad_x
