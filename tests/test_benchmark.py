@@ -13,7 +13,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 import suite as benchmark  # noqa: E402  (benchmarks/suite.py, not part of the package)
 import bench_training  # noqa: E402
-from reference import conv_naive, maxpool_naive
+from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
 
 
 def test_numpy_peers_match_references():

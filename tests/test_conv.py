@@ -3,7 +3,8 @@ import pytest
 from scipy import ndimage, signal
 
 import pyx_cnn
-from reference import conv_naive, layouts
+from pyx_cnn.reference import conv as conv_naive
+from reference import layouts
 
 RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 

@@ -9,7 +9,8 @@ import pytest
 
 import pyx_cnn
 from pyx_cnn import _conv
-from reference import conv_dilated_naive, conv_naive
+from pyx_cnn import reference
+from pyx_cnn.reference import conv as conv_naive
 
 RTOL = {np.float32: 3e-5, np.float64: 1e-12}
 
@@ -299,8 +300,8 @@ def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, d
         np.testing.assert_array_equal(out, ref)
     # and the padded convolution is right (not only the same as padding first)
     wt = w.reshape(k, k, c, f).transpose(3, 0, 1, 2)
-    loops = conv_dilated_naive(src[:2], wt, pads=((top, hp - top - 11), (left, wp - left - 13)),
-                               dilation=dilation, bias=b)
+    loops = reference.conv(src[:2], wt, padding=((top, hp - top - 11), (left, wp - left - 13)),
+                           dilation=dilation, bias=b)
     np.testing.assert_allclose(ref[:2], loops, rtol=RTOL[dtype],
                                atol=RTOL[dtype] * np.sqrt(k * k * c) * 4)
     with pytest.raises(ValueError, match="does not fit"):

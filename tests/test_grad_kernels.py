@@ -5,7 +5,7 @@ import pytest
 import pyx_cnn
 from pyx_cnn import _activation, _conv, _conv_grad, _max_pool
 from pyx_cnn.ops import conv as conv_op
-from reference import conv_naive, maxpool_naive
+from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
 
 
 def conv_backward_naive(x, w, g, stride, padding):

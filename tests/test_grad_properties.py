@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 import pyx_cnn
 from pyx_cnn import NeuralNetwork, layers
 from pyx_cnn.losses import MeanSquaredError, SoftmaxCrossEntropy
-from reference import conv_naive, maxpool_naive
-from reference_grad import conv_backward_naive, maxpool_backward_naive
+from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
+from pyx_cnn.reference import conv_backward as conv_backward_naive
+from pyx_cnn.reference import pooling_backward as maxpool_backward_naive
 from strategies import arrays, float_dtypes, in_layout, layouts, random_values, seeds
 
 EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np.finfo(np.float64).eps}

@@ -4,7 +4,7 @@ import pytest
 
 from pyx_cnn import layers
 from pyx_cnn.losses import MeanSquaredError, SoftmaxCrossEntropy
-from reference import conv_naive, maxpool_naive
+from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
 
 EPS = 1e-6
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 import pyx_cnn
-from reference import maxpool_naive
+from pyx_cnn.reference import pooling as maxpool_naive
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

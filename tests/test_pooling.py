@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 
 import pyx_cnn
-from reference import layouts, maxpool_naive, maxpool_sliding
+from pyx_cnn.reference import pooling as maxpool_naive
+from reference import layouts, maxpool_sliding
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

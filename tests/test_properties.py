@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import signal
 
 import pyx_cnn
-from reference import conv_naive, maxpool_naive
+from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
 from strategies import any_shape, arrays, conv_cases, float_dtypes, pool_cases
 
 EPS = {np.dtype(np.float32): np.finfo(np.float32).eps, np.dtype(np.float64): np.finfo(np.float64).eps}

@@ -1,5 +1,5 @@
 """Property tests of the newer operations and layers against independent references
-(plain loops here and in tests/reference.py, tests/reference_grad.py), over random
+(the plain loops of pyx_cnn.reference, and some here), over random
 shapes, strides, paddings, dilations, dtypes and memory layouts:
 
 - ``pyx_cnn.conv`` with pairs of strides, int / pair / "same" / "valid" padding,
@@ -24,11 +24,7 @@ from hypothesis import strategies as st
 import pyx_cnn
 from pyx_cnn import layers
 from pyx_cnn import reference as package_reference
-from reference import avgpool_naive, conv_dilated_naive, same_pads
-from reference_grad import (
-    avgpool_backward_naive, batch_norm_backward_naive, conv_dilated_backward_naive,
-    global_maxpool_backward_naive,
-)
+from reference import same_pads
 from strategies import (
     any_shape, arrays, float_dtypes, in_layout, layouts, pool_cases, random_values, seeds,
     special_fractions,
@@ -152,9 +148,9 @@ def test_conv_strides_paddings_dilations_match_loops(case):
     x = as_batch(img).astype(np.float64)
     w = (bank if bank.ndim == 4 else bank[..., None]).astype(np.float64)
     b = None if bias is None else bias.astype(np.float64)
-    ref = conv_dilated_naive(x, w, pair(stride), pads, pair(dilation), b)
-    ref_abs = conv_dilated_naive(np.abs(x), np.abs(w), pair(stride), pads, pair(dilation),
-                                 None if b is None else np.abs(b))
+    ref = package_reference.conv(x, w, pair(stride), pads, b, pair(dilation))
+    ref_abs = package_reference.conv(np.abs(x), np.abs(w), pair(stride), pads,
+                                     None if b is None else np.abs(b), pair(dilation))
     if isinstance(padding, str) and padding.strip().lower() == "same":
         sh, sw = pair(stride)
         assert ref.shape[1:3] == (math.ceil(x.shape[1] / sh), math.ceil(x.shape[2] / sw))
@@ -207,20 +203,17 @@ def test_conv2d_layer_with_dilation_forward_and_backward(case):
     assert y.dtype == dtype and dx.dtype == dtype and dx.shape == x.shape
 
     kh, kw = case["kernel"]
-    z = conv_dilated_naive(xk, w, stride, pads, dilation, b)
-    z_abs = conv_dilated_naive(np.abs(xk), np.abs(w), stride, pads, dilation,
-                               None if b is None else np.abs(b))
+    z = package_reference.conv(xk, w, stride, pads, b, dilation)
+    z_abs = package_reference.conv(np.abs(xk), np.abs(w), stride, pads,
+                                   None if b is None else np.abs(b), dilation)
     assert_within(y, z, z_abs, kh * kw * case["c"] + 1, dtype)
 
-    (top, bottom), (left, right) = pads
-    p = np.pad(xk, ((0, 0), (top, bottom), (left, right), (0, 0)))
     gk = g.astype(np.float64)
-    dp, dw, db = conv_dilated_backward_naive(p, w, gk, stride, dilation)
-    dp_abs, dw_abs, db_abs = conv_dilated_backward_naive(np.abs(p), np.abs(w), np.abs(gk),
-                                                         stride, dilation)
-    crop = (slice(None), slice(top, top + case["h"]), slice(left, left + case["w"]))
+    ref_dx, dw, db = package_reference.conv_backward(xk, w, gk, stride, pads, dilation)
+    dx_abs, dw_abs, db_abs = package_reference.conv_backward(np.abs(xk), np.abs(w), np.abs(gk),
+                                                             stride, pads, dilation)
     outputs = z.shape[0] * z.shape[1] * z.shape[2]
-    assert_within(dx, dp[crop], dp_abs[crop], case["f"] * kh * kw + 8, dtype)
+    assert_within(dx, ref_dx, dx_abs, case["f"] * kh * kw + 8, dtype)
     assert_within(layer.grads["W"], dw, dw_abs, outputs + 8, dtype)
     if case["use_bias"]:
         assert_within(layer.grads["b"], db, db_abs, outputs + 8, dtype)
@@ -265,7 +258,8 @@ def test_avg_pooling_matches_loops(case):
     assert_unchanged((x,), snaps)
     xb = as_batch(x).astype(np.float64)
     with np.errstate(invalid="ignore"):          # inf - inf in a window: NaN, as the kernel
-        ref, ref_abs = avgpool_naive(xb, size, stride), avgpool_naive(np.abs(xb), size, stride)
+        ref = package_reference.avg_pooling(xb, size, stride)
+        ref_abs = package_reference.avg_pooling(np.abs(xb), size, stride)
     unbatch = {2: lambda a: a[0, :, :, 0], 3: lambda a: a[0], 4: lambda a: a}[x.ndim]
     ref, ref_abs = unbatch(ref), unbatch(ref_abs)
     dtype = expected_dtype(x)
@@ -386,12 +380,12 @@ def test_avg_pool2d_layer_forward_and_backward(batch, data):
         return layer
     _, y, g, dx = forward_backward(make, x, gradient_of(seed, dtype, grad_layout))
     xk = x.astype(dtype).astype(np.float64)
-    assert_within(y, avgpool_naive(xk, size, stride), avgpool_naive(np.abs(xk), size, stride),
-                  size * size + 1, dtype)
+    assert_within(y, package_reference.avg_pooling(xk, size, stride),
+                  package_reference.avg_pooling(np.abs(xk), size, stride), size * size + 1, dtype)
     gk = g.astype(np.float64)
     windows = -(-size // stride)
-    assert_within(dx, avgpool_backward_naive(x.shape, gk, size, stride),
-                  avgpool_backward_naive(x.shape, np.abs(gk), size, stride),
+    assert_within(dx, package_reference.avg_pooling_backward(xk, gk, size, stride),
+                  package_reference.avg_pooling_backward(xk, np.abs(gk), size, stride),
                   windows ** 2 + 1, dtype)
 
 
@@ -435,7 +429,8 @@ def test_global_max_pool2d_layer_forward_and_backward(batch):
     ref = np.array([[np.nan if np.isnan(xk[b, :, :, ch]).any() else xk[b, :, :, ch].max()
                      for ch in range(c)] for b in range(n)])
     np.testing.assert_array_equal(y, ref.astype(dtype))
-    np.testing.assert_array_equal(dx, global_maxpool_backward_naive(xk, g.astype(np.float64)))
+    np.testing.assert_array_equal(
+        dx, package_reference.global_max_pooling_backward(xk, g.astype(np.float64)))
 
 
 @st.composite
@@ -505,7 +500,7 @@ def test_batch_normalization_training_forward_backward_and_running_stats(case):
     assert_within(y.reshape(rows.shape), ref, ref_abs, m + 8, dtype)
 
     gk = g.astype(np.float64)
-    ref_dx, ref_dgamma, ref_dbeta = batch_norm_backward_naive(xk, gamma, gk, epsilon)
+    ref_dx, ref_dgamma, ref_dbeta = package_reference.batch_norm_backward(xk, gamma, gk, epsilon)
     # the size of the terms: |gamma| / s * (|g| + mean|g| + |xhat| * mean|g * xhat|)
     grows = np.abs(gk.reshape(rows.shape))
     s = np.sqrt(rows.var(axis=0) + epsilon)

@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import pyx_cnn
-from reference import conv_naive, maxpool_naive
+from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
 from strategies import any_shape, arrays, conv_cases, pool_cases, special_fractions
 
 SPECIAL_DTYPES = st.sampled_from(["float32", "float64", "float16", ">f8"])
@@ -169,7 +169,8 @@ def test_softmax_special_values():
 from pyx_cnn import layers  # noqa: E402
 from pyx_cnn.losses import SoftmaxCrossEntropy  # noqa: E402
 from strategies import in_layout, layouts, random_values, seeds  # noqa: E402
-from reference_grad import conv_backward_naive, maxpool_backward_naive  # noqa: E402
+from pyx_cnn.reference import conv_backward as conv_backward_naive  # noqa: E402
+from pyx_cnn.reference import pooling_backward as maxpool_backward_naive  # noqa: E402
 
 
 @st.composite

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import pyx_cnn
-from reference import conv_naive
+from pyx_cnn.reference import conv as conv_naive
 
 
 def test_set_and_get_num_threads():

@@ -53,4 +53,7 @@ float64): the callers validate (the layers, the functional API), the op only
 computes, by calling a compiled kernel with the thread count of
 :func:`pyx_cnn.get_num_threads`. Images are channels-last ``(N, H, W, C)``;
 the window arithmetic (output sizes, padding) is :mod:`pyx_cnn._geometry`'s.
+Each op's docstring names its plain-loop definition in
+:mod:`pyx_cnn.reference` (its ``See Also`` section), which the tests compare
+it with.
 """

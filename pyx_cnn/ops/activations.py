@@ -109,24 +109,40 @@ def linear_backward(grad_out, saved, *, out=None):
 
 def relu_forward(z, *, out=None):
     """``max(z, 0)``; NaN stays NaN, ``-0.0`` becomes ``0.0``.
+
+    See Also
+    --------
+    pyx_cnn.reference.relu : The same, by a loop.
     """
     return _elementwise(_activation._relu, z, out)
 
 
 def relu_backward(grad_out, saved, *, out=None):
     """``grad_out`` where ``y > 0`` (or y is NaN), else 0.
+
+    See Also
+    --------
+    pyx_cnn.reference.relu_backward : The same, by a loop.
     """
     return _elementwise_backward(_activation._relu_backward, grad_out, saved, out)
 
 
 def leaky_relu_forward(z, negative_slope=DEFAULT_NEGATIVE_SLOPE, *, out=None):
     """``z`` where ``z > 0``, else ``negative_slope * z`` (``negative_slope >= 0``).
+
+    See Also
+    --------
+    pyx_cnn.reference.leaky_relu : The same, by a loop.
     """
     return _elementwise(_activation._leaky_relu, z, out, check_slope(negative_slope))
 
 
 def leaky_relu_backward(grad_out, saved, negative_slope=DEFAULT_NEGATIVE_SLOPE, *, out=None):
     """``grad_out`` where ``y > 0``, else ``negative_slope * grad_out``.
+
+    See Also
+    --------
+    pyx_cnn.reference.leaky_relu_backward : The same, by a loop.
     """
     return _elementwise_backward(
         _activation._leaky_relu_backward, grad_out, saved, out, check_slope(negative_slope)
@@ -135,24 +151,40 @@ def leaky_relu_backward(grad_out, saved, negative_slope=DEFAULT_NEGATIVE_SLOPE, 
 
 def sigmoid_forward(z, *, out=None):
     """``1 / (1 + exp(-z))``, without overflow for large ``|z|``.
+
+    See Also
+    --------
+    pyx_cnn.reference.sigmoid : The same, by a loop.
     """
     return _elementwise(_activation._sigmoid, z, out)
 
 
 def sigmoid_backward(grad_out, saved, *, out=None):
     """``grad_out * (1 - y) * y``.
+
+    See Also
+    --------
+    pyx_cnn.reference.sigmoid_backward : The same, by a loop.
     """
     return _elementwise_backward(_activation._sigmoid_backward, grad_out, saved, out)
 
 
 def tanh_forward(z, *, out=None):
     """``tanh(z)``.
+
+    See Also
+    --------
+    pyx_cnn.reference.tanh : The same, by a loop.
     """
     return _elementwise(_activation._tanh, z, out)
 
 
 def tanh_backward(grad_out, saved, *, out=None):
     """``grad_out * (1 - y * y)``.
+
+    See Also
+    --------
+    pyx_cnn.reference.tanh_backward : The same, by a loop.
     """
     return _elementwise_backward(_activation._tanh_backward, grad_out, saved, out)
 
@@ -160,6 +192,10 @@ def tanh_backward(grad_out, saved, *, out=None):
 def softmax_forward(z, axis=-1, *, out=None):
     """Softmax along `axis` (the last by default), each row shifted by its maximum
     first (no overflow).
+
+    See Also
+    --------
+    pyx_cnn.reference.softmax : The same, by a loop over the rows.
     """
     out = _out_like(z, out)
     with np.errstate(over="ignore", under="ignore"):
@@ -173,6 +209,10 @@ def softmax_forward(z, axis=-1, *, out=None):
 def softmax_backward(grad_out, saved, *, out=None):
     """``y * (grad_out - sum(grad_out * y, axis=-1))``: the softmax Jacobian
     (transposed) times the gradient, along the last axis.
+
+    See Also
+    --------
+    pyx_cnn.reference.softmax_backward : The same, by a loop over the rows.
     """
     y = saved
     dot = np.einsum("...k,...k->...", grad_out, y)[..., None]

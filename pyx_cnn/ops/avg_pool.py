@@ -37,6 +37,10 @@ def forward(x, size=2, stride=2):
     out : ndarray, shape (N, Hout, Wout, C)
     saved : tuple
         ``(input_shape, size, stride)``.
+
+    See Also
+    --------
+    pyx_cnn.reference.avg_pooling : The mean of each window, by loops.
     """
     out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
     _avg_pool._avgpool2d_forward(x, out, size, stride, get_num_threads())
@@ -49,6 +53,10 @@ def backward(grad_out, saved):
     Each input value receives ``grad_out / size**2`` from every window holding
     it; values no window reaches (the edge rows and columns floor mode drops)
     get 0.
+
+    See Also
+    --------
+    pyx_cnn.reference.avg_pooling_backward : The same shares, by loops.
     """
     input_shape, size, stride = saved
     grad_x = np.empty(tuple(input_shape), dtype=grad_out.dtype)

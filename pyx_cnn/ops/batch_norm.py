@@ -99,6 +99,10 @@ def forward(x, gamma, beta, eps=1e-5):
     ValueError
         When a channel has fewer than 2 values (the unbiased variance is
         undefined; PyTorch refuses these batches in training too).
+
+    See Also
+    --------
+    pyx_cnn.reference.batch_norm_train : The same normalisation, by loops.
     """
     xr = _rows(x)
     rows, channels = xr.shape
@@ -123,6 +127,10 @@ def forward_infer(x, gamma, beta, mean, var, eps=1e-5):
 
     As in training, ``y = x * scale + shift`` with ``scale = gamma / sqrt(var + eps)``
     and ``shift = beta - mean * scale`` computed in double precision (PyTorch's form).
+
+    See Also
+    --------
+    pyx_cnn.reference.batch_norm_infer : The same normalisation, by loops.
     """
     xr = _rows(x)
     invstd = 1.0 / np.sqrt(var.astype(np.float64, copy=False) + eps)
@@ -137,6 +145,10 @@ def backward(grad_out, saved):
 
     ``grad_x`` has the input's shape; ``grad_gamma`` and ``grad_beta`` are
     ``(C,)``, all in the input's dtype.
+
+    See Also
+    --------
+    pyx_cnn.reference.batch_norm_backward : The same gradients, by loops.
     """
     xr = saved.x
     rows, channels = xr.shape

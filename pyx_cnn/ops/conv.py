@@ -64,6 +64,10 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         ``(x_padded, weights, stride, pads, dilation)``: the input padded,
         ``(N, H + top + bottom, W + left + right, C)``, and the filters in the
         kernels' layout ``(kh, kw*C, F)`` (:func:`weight_layout`).
+
+    See Also
+    --------
+    pyx_cnn.reference.conv : The same sums as plain loops.
     """
     n, h, w, c = x.shape
     f, kh, kw, _ = filters.shape
@@ -96,6 +100,10 @@ def backward(grad_out, saved, input_grad=True):
     grad_x : ndarray, shape (N, H, W, C), or None when not `input_grad`
     grad_filters : ndarray, shape (F, kh, kw, C)
     grad_bias : ndarray, shape (F,)
+
+    See Also
+    --------
+    pyx_cnn.reference.conv_backward : The same sums as plain loops.
     """
     xp, wk, stride, pads, dilation = saved
     kh, run, f = wk.shape

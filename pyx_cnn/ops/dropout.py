@@ -70,6 +70,10 @@ def forward(x, rate, rng):
     y : ndarray, x's shape and dtype
     saved : DropoutSaved
         The mask and the scale.
+
+    See Also
+    --------
+    pyx_cnn.reference.dropout : The same product for a given mask, by loops.
     """
     rate = check_rate(rate)
     if rate == 0:
@@ -81,6 +85,10 @@ def forward(x, rate, rng):
 
 def backward(grad_out, saved):
     """dL/dx: the forward pass's mask and scale applied to `grad_out` (a new array).
+
+    See Also
+    --------
+    pyx_cnn.reference.dropout_backward : The same product, by loops.
     """
     if saved.mask is None:
         return grad_out.copy()

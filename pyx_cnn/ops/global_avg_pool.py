@@ -21,6 +21,10 @@ def forward(x):
     out : ndarray, shape (N, C)
     saved : tuple
         ``(input_shape,)``.
+
+    See Also
+    --------
+    pyx_cnn.reference.global_avg_pooling : The same means, by loops.
     """
     n, _, _, c = x.shape
     out = np.empty((n, c), dtype=x.dtype)
@@ -31,6 +35,10 @@ def forward(x):
 
 def backward(grad_out, saved):
     """``dL/dx`` ``(N, H, W, C)``: ``grad_out[n, c] / (H*W)`` at every pixel.
+
+    See Also
+    --------
+    pyx_cnn.reference.global_avg_pooling_backward : The same shares, by loops.
     """
     (input_shape,) = saved
     grad_x = np.empty(input_shape, dtype=grad_out.dtype)

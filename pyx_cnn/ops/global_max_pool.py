@@ -24,6 +24,10 @@ def forward(x):
     saved : tuple
         ``(argmax, input_shape)``: ``argmax`` ``(N, C)`` int64 holds the pixel
         ``iy*W + ix`` of each maximum.
+
+    See Also
+    --------
+    pyx_cnn.reference.global_max_pooling : The same maxima, by loops.
     """
     n, _, _, c = x.shape
     out = np.empty((n, c), dtype=x.dtype)
@@ -34,6 +38,10 @@ def forward(x):
 
 def backward(grad_out, saved):
     """``dL/dx`` ``(N, H, W, C)``: ``grad_out[n, c]`` at the pixel of the maximum, 0 elsewhere.
+
+    See Also
+    --------
+    pyx_cnn.reference.global_max_pooling_backward : The same, by loops.
     """
     argmax, input_shape = saved
     grad_x = np.empty(input_shape, dtype=grad_out.dtype)

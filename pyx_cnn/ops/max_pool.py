@@ -46,6 +46,10 @@ def forward(x, size=2, stride=2, relu=False):
         shape) holds the offset ``(iy*W + ix)*C + c`` of the first maximum of
         each window inside its sample; with `relu` the backward pass reads the
         sign of `out`.
+
+    See Also
+    --------
+    pyx_cnn.reference.pooling : The maximum of each window, by loops.
     """
     out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
@@ -55,6 +59,10 @@ def forward(x, size=2, stride=2, relu=False):
 
 def forward_infer(x, size=2, stride=2):
     """The maximum of each window, ``(N, Hout, Wout, C)``, recording nothing (inference).
+
+    See Also
+    --------
+    pyx_cnn.reference.pooling : The maximum of each window, by loops.
     """
     out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
     _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads())
@@ -65,6 +73,10 @@ def backward(grad_out, saved):
     """``dL/dx`` ``(N, H, W, C)``: each output's gradient added at its window's first
     maximum (and, after a folded ReLU, only where the output is positive);
     overlapping windows add up.
+
+    See Also
+    --------
+    pyx_cnn.reference.pooling_backward : The same sums, by loops.
     """
     argmax, out, input_shape, relu = saved
     grad_x = np.empty(input_shape, dtype=grad_out.dtype)
