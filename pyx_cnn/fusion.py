@@ -2,10 +2,13 @@
 
 A plan is a list of :class:`Step`: each runs one layer, or two layers fused by
 one of the rules below, and has a ``forward(x, training)`` and a
-``backward(grad)``. With ``fuse=False`` every layer is a step of its own
-(``layer._forward`` / ``layer._backward``): the plain path a learner steps
-through. Both give the same results (to rounding); the tests check it.
-``NeuralNetwork.summary()`` shows which layers a plan fuses, and by which rule.
+``backward(grad)``. A layer that runs on its own is run through its public
+``forward`` / ``backward`` (:class:`pyx_cnn.layers.Layer`, with
+``validate=False``: the network checked the batch once), so a breakpoint there
+stops in ``fit``, ``predict`` and ``evaluate``. With ``fuse=False`` every layer
+runs on its own: the plain path a learner steps through. Both give the same
+results (to rounding); the tests check it. ``NeuralNetwork.summary()`` shows
+which layers a plan fuses, and by which rule.
 
 Rules (``RULES``), tried in order at each layer, and where to break in each:
 
@@ -24,7 +27,8 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     cast to the network's dtype. The normalised output is the convolution's
     output: one pass over the feature map fewer. Training runs both layers' own
     passes (the batch statistics), so its results are unchanged. Break in
-    :func:`batch_norm_into_conv_forward` / :func:`batch_norm_into_conv_backward`.
+    :func:`batch_norm_into_conv_forward` (which, while training, calls the two
+    layers' ``forward``) / :func:`batch_norm_into_conv_backward`.
 ``activation_in_place``
     An activation layer after a ``Conv2D`` or ``Dense`` without activation is
     applied by that layer, in place on its output (one array fewer). Break in
@@ -134,7 +138,8 @@ def batch_norm_into_conv_forward(conv, batch_norm, x, training=False):
     """Rule ``batch_norm_into_conv``: one folded convolution at inference
     (:func:`fold_batch_norm`), both layers' own passes while training."""
     if training:
-        return batch_norm._forward(conv._forward(x, training=True), training=True)
+        z = conv.forward(x, True, validate=False)
+        return batch_norm.forward(z, True, validate=False)
     weights, bias = fold_batch_norm(conv, batch_norm)
     out, _ = conv_op.forward(x, weights, bias, *conv._geometry)
     # as the layer's own inference pass leaves it: a backward pass needs training=True
@@ -145,7 +150,7 @@ def batch_norm_into_conv_forward(conv, batch_norm, x, training=False):
 def batch_norm_into_conv_backward(conv, batch_norm, grad):
     """Rule ``batch_norm_into_conv``: both layers' own backward passes (training
     never folds)."""
-    return conv._backward(batch_norm._backward(grad))
+    return conv.backward(batch_norm.backward(grad, validate=False), validate=False)
 
 
 def plan(layers, fuse=True, logits=False):
@@ -203,7 +208,8 @@ def plan(layers, fuse=True, logits=False):
                 steps.append(Step(rule, (i,),
                                   partial(layer._forward, activation=get_activation("linear")),
                                   layer._backward))
-        else:
-            steps.append(Step("", (i,), layer._forward, layer._backward))
+        else:   # on its own: the layer's public passes
+            steps.append(Step("", (i,), partial(layer.forward, validate=False),
+                              partial(layer.backward, validate=False)))
         i += 1
     return steps

@@ -16,6 +16,12 @@ Every layer has
   ``BatchNormalization`` also keeps its running statistics in ``state``
   (``"mean"``, ``"var"``), which are not learned.
 
+A :class:`pyx_cnn.NeuralNetwork` runs every layer that no fusion rule joins
+with a neighbour through these same ``forward`` and ``backward`` (with
+``validate=False``: it checks each batch once, before the first layer), so a
+breakpoint in them stops in ``fit``, ``predict`` and ``evaluate``; each
+layer's docstring says where its fused passes run (:mod:`pyx_cnn.fusion`).
+
 Shapes are channels-last: ``Conv2D`` and ``MaxPool2D`` take ``(N, H, W, C)``,
 ``Dense`` takes ``(N, features)``, ``Flatten`` turns ``(N, H, W, C)`` into
 ``(N, H*W*C)`` in C order (channels fastest). ``Conv2D.params["W"]`` is

@@ -13,6 +13,15 @@ class ActivationLayer(Layer):
 
     Forward runs the registry entry's ``forward`` (:mod:`pyx_cnn.ops.activations`);
     backward computes ``dL/dz`` from the saved output.
+
+    Where to break: ``forward`` / ``backward`` when the layer runs on its own.
+    In a network with ``fuse=True`` an activation layer after a ``Conv2D`` or
+    ``Dense`` without activation is applied by that layer, in place: break in
+    ``Conv2D._forward`` / ``Dense._forward`` (rule ``activation_in_place``); a
+    ``ReLU`` before a ``MaxPool2D`` runs inside the pooling kernel: break in
+    :func:`pyx_cnn.fusion.relu_into_max_pool_forward`; a final ``Softmax`` or
+    ``Sigmoid`` is left to the loss (rules ``softmax_into_loss``,
+    ``sigmoid_into_loss``). ``NeuralNetwork.summary()`` names each layer's rule.
     """
 
     activation = None

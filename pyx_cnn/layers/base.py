@@ -39,8 +39,13 @@ class Layer:
 
     Subclasses implement ``_build(input_shape, rng, init_for)``,
     ``_forward(x, training)`` and ``_backward(grad)`` on validated,
-    C-contiguous arrays of the layer's dtype; the public ``forward`` and
-    ``backward`` validate, then call them.
+    C-contiguous arrays of the layer's dtype, each calling its op's
+    ``forward`` / ``backward`` (:mod:`pyx_cnn.ops`) and keeping what the op
+    saved; the public ``forward`` and ``backward`` validate, then call them.
+    A network runs a layer that is not fused with a neighbour through the
+    public methods too (``validate=False``), so a breakpoint in ``forward`` or
+    ``backward`` stops in ``fit`` and ``predict``; for fused layers see
+    :mod:`pyx_cnn.fusion`.
     """
 
     #: number of dimensions of one input sample, or None for any
@@ -138,12 +143,31 @@ class Layer:
         return {}
 
     # -- public passes (validate, then call the private ones)
-    def forward(self, x, training=False):
+    def forward(self, x, training=False, *, validate=True):
         """Output for a batch `x` (see the module docstring for shapes).
 
-        `training`: True while a network trains (only ``Dropout`` and
-        ``BatchNormalization`` behave differently).
+        Parameters
+        ----------
+        x : array_like, shape (N,) + input_shape
+        training : bool, optional
+            True while a network trains (only ``Dropout`` and
+            ``BatchNormalization`` behave differently).
+        validate : bool, optional
+            False skips the checks and conversions of `x` and of the
+            parameters, and runs ``_forward`` directly: for a caller that has
+            made `x` a C-contiguous array of the layer's dtype and input shape,
+            as a :class:`~pyx_cnn.NeuralNetwork` does for every layer that runs
+            on its own in ``fit``, ``predict`` and ``evaluate`` (a breakpoint
+            here stops there too). Unchecked input can crash a kernel.
+
+        Returns
+        -------
+        out : ndarray, shape (N,) + output_shape
+            A new array (unchecked: possibly `x` itself, for a layer that
+            passes its input on).
         """
+        if not validate:   # a network's plan: the batch is checked once, before the layers
+            return self._forward(x, training)
         x = as_array(x, "x")
         if not self.built:
             if x.ndim < 1 or x.shape[0] < 1:
@@ -171,8 +195,25 @@ class Layer:
         besides its output (for the memory check)."""
         return []
 
-    def backward(self, grad_out):
-        """``dL/d(input)`` from ``dL/d(output)``; fills ``grads`` for weights."""
+    def backward(self, grad_out, *, validate=True):
+        """``dL/d(input)`` from ``dL/d(output)``; fills ``grads`` for weights.
+
+        Parameters
+        ----------
+        grad_out : array_like, the shape of the last forward output
+        validate : bool, optional
+            False skips the checks of `grad_out` (then a C-contiguous array of
+            the layer's dtype) and of the parameters, and runs ``_backward``
+            directly, as a network does in ``fit``; then the input gradient is
+            left out (None) when ``needs_input_grad`` is False (a network's
+            first layer).
+
+        Returns
+        -------
+        grad_x : ndarray, the shape of the last forward input
+        """
+        if not validate:
+            return self._backward(grad_out)
         if self._out is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
         grad_out = as_array(grad_out, "grad_out")

@@ -54,7 +54,14 @@ class Conv2D(Layer):
     is ``(F, kh, kw, C)``, ``params["b"]`` is ``(F,)``.
 
     The arithmetic is :func:`pyx_cnn.ops.conv.forward` / ``backward``, then the
-    activation's.
+    activation's. Where to break: ``forward`` / ``backward`` (the layer's own
+    pass, also in a network), ``Conv2D._forward`` / ``_backward`` (also when a
+    network applies a following activation layer in place, or leaves a final
+    softmax or sigmoid to the loss: the fusion rules ``activation_in_place``,
+    ``softmax_into_loss``, ``sigmoid_into_loss``), and, with a following
+    ``BatchNormalization``, :func:`pyx_cnn.fusion.batch_norm_into_conv_forward`
+    (at inference it runs one folded convolution; while training it calls both
+    layers' ``forward``).
     """
 
     sample_ndim = 3

@@ -15,7 +15,8 @@ class Flatten(Layer):
     """``(N, d1, d2, ...) -> (N, d1*d2*...)`` in C order (channels fastest for images).
 
     A reshape (a view, no op of :mod:`pyx_cnn.ops`); the backward pass reshapes
-    the gradient back.
+    the gradient back. It always runs on its own in a network: break in
+    ``forward`` / ``backward``.
     """
 
     def _build(self, input_shape, rng, init_for):
@@ -43,6 +44,12 @@ class Dense(Layer):
     ``(in_features, units)``, ``params["b"]`` is ``(units,)``. The products
     run on numpy's BLAS (no op module: ``x @ W + b`` and its gradients are
     written here), then the activation's op.
+
+    Where to break: ``forward`` / ``backward`` (the layer's own pass, also in a
+    network), ``Dense._forward`` / ``_backward`` (also when a network applies a
+    following activation layer in place, or leaves a final softmax or sigmoid
+    to the loss: the fusion rules ``activation_in_place``,
+    ``softmax_into_loss``, ``sigmoid_into_loss``).
     """
 
     sample_ndim = 1

@@ -34,6 +34,11 @@ class BatchNormalization(Layer):
     (zeros); ``state["mean"]`` (zeros) and ``state["var"]`` (ones), saved with
     the model. The arithmetic is :mod:`pyx_cnn.ops.batch_norm` (``forward``
     while training, ``forward_infer`` otherwise).
+
+    Where to break: ``forward`` / ``backward``, also in a network. One
+    exception: in a network with ``fuse=True``, at inference, after a
+    ``Conv2D`` without activation, the normalisation is folded into the
+    convolution's filters: :func:`pyx_cnn.fusion.batch_norm_into_conv_forward`.
     """
 
     def __init__(self, momentum=0.1, epsilon=1e-5):
@@ -93,7 +98,8 @@ class Dropout(Layer):
 
     The masks are drawn from a generator seeded by the network's seed (a layer
     used alone: by the `rng` given to ``build``), saved with the model. The
-    arithmetic is :mod:`pyx_cnn.ops.dropout`.
+    arithmetic is :mod:`pyx_cnn.ops.dropout`; the layer always runs on its own
+    in a network (break in ``forward`` / ``backward``).
     """
 
     def __init__(self, rate):

@@ -36,6 +36,11 @@ class MaxPool2D(_WindowPool):
     Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
     The gradient goes to the first maximum of each window (row-major order);
     overlapping windows add up. The arithmetic is :mod:`pyx_cnn.ops.max_pool`.
+
+    Where to break: ``forward`` / ``backward``; in a network with
+    ``fuse=True``, after a ``ReLU`` layer, the two run as one pooling pass:
+    :func:`pyx_cnn.fusion.relu_into_max_pool_forward` and
+    :func:`~pyx_cnn.fusion.relu_into_max_pool_backward`.
     """
 
     def _build(self, input_shape, rng, init_for):
@@ -63,7 +68,8 @@ class AvgPool2D(_WindowPool):
     Floor mode, as ``torch.nn.functional.avg_pool2d(ceil_mode=False)``:
     ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
     The gradient of an output is shared equally by its window's values. The
-    arithmetic is :mod:`pyx_cnn.ops.avg_pool`.
+    arithmetic is :mod:`pyx_cnn.ops.avg_pool`; the layer always runs on its own
+    in a network (break in ``forward`` / ``backward``).
     """
 
     def _forward(self, x, training=False):
@@ -77,7 +83,8 @@ class AvgPool2D(_WindowPool):
 class GlobalAvgPool2D(Layer):
     """The mean of each channel over the whole image: ``(N, H, W, C) -> (N, C)``.
 
-    The arithmetic is :mod:`pyx_cnn.ops.global_avg_pool`.
+    The arithmetic is :mod:`pyx_cnn.ops.global_avg_pool`; the layer always runs
+    on its own in a network (break in ``forward`` / ``backward``).
     """
 
     sample_ndim = 3
@@ -97,7 +104,8 @@ class GlobalMaxPool2D(Layer):
     """The maximum of each channel over the whole image: ``(N, H, W, C) -> (N, C)``.
 
     The gradient goes to the first maximum (row-major; a NaN is the maximum).
-    The arithmetic is :mod:`pyx_cnn.ops.global_max_pool`.
+    The arithmetic is :mod:`pyx_cnn.ops.global_max_pool`; the layer always runs
+    on its own in a network (break in ``forward`` / ``backward``).
     """
 
     sample_ndim = 3
