@@ -55,7 +55,7 @@ from cython.parallel cimport prange, threadid
 
 from cython cimport floating
 from libc.string cimport memcpy, memset
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_CONV, FAMILY_MAP, threads_for
 
 cdef extern from "conv_kernels.h" nogil:
     ctypedef struct pyx_conv_shape:
@@ -129,7 +129,7 @@ def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradien
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
     channels = x_shape[3]
-    if channels < 1 or w_shape[1] % channels != 0:
+    if channels < 0 or (channels > 0 and w_shape[1] % channels != 0):
         raise ValueError(f"w_shape {tuple(w_shape)} does not hold kw*C rows for C={channels}")
     s = _shape_of(x_shape, w_shape, sh, sw, dh, dw)
     return pyx_conv_algorithm_name(_choose(&s, np.dtype(dtype) == np.float64,
@@ -178,7 +178,7 @@ cdef pyx_conv_shape _shape_of(x_shape, w_shape, Py_ssize_t sh, Py_ssize_t sw,
     and ``(kh, kw*C, F)``, the output's size computed."""
     cdef Py_ssize_t full[8]
     cdef Py_ssize_t kh = w_shape[0]
-    cdef Py_ssize_t kw = w_shape[1] // x_shape[3]
+    cdef Py_ssize_t kw = w_shape[1] // x_shape[3] if x_shape[3] > 0 else 1   # (no channels)
     full[1], full[2], full[3] = x_shape[1], x_shape[2], x_shape[3]
     return _shape(full, kh, kw, w_shape[2], w_shape[2],
                   max(0, (x_shape[1] - (kh - 1) * dh - 1) // sh + 1),
@@ -290,7 +290,7 @@ def _conv2d_forward(
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
         w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
-    nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads)
+    nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
     # ranges of output rows handed out as threads come free (a thread whose core
     # another program's threads hold takes fewer); a row's arithmetic does not
     # depend on the range it falls in
@@ -345,7 +345,7 @@ def _conv2d_forward_padding(
     cdef floating* padded
     cdef Py_ssize_t x_shape[8]
     cdef int nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_batch,
-                              n_threads)
+                              n_threads, FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
     if top < 0 or left < 0 or top + h > hp or left + wd > wp:
         raise ValueError(f"src of {h}x{wd} at row {top}, column {left} does not fit in "
@@ -441,7 +441,8 @@ def _conv2d_filter_grad(
     n_groups = (n_batch + per_group - 1) // per_group
     part = np.empty((n_groups, kh, run, fp), dtype=dtype)
     bias_part = np.empty((n_groups, fp), dtype=dtype)
-    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * kh, n_threads)
+    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * kh, n_threads,
+                     FAMILY_CONV)
     with nogil:
         # work items (group, kernel row), handed out as threads come free; each
         # writes its own slice of the workspace
@@ -485,7 +486,7 @@ def _pad_copy(
     cdef Py_ssize_t r, n, y
     cdef size_t item = sizeof(floating)
     cdef floating* row
-    cdef int nt = threads_for(n_batch * hp * wp * c // 4, n_batch * hp, n_threads)
+    cdef int nt = threads_for(n_batch * hp * wp * c, n_batch * hp, n_threads, FAMILY_MAP)
     if n_batch == 0 or hp == 0 or wp == 0 or c == 0:
         return
     if w > 0 and (src.strides[3] != <Py_ssize_t>item or src.strides[2] != c * <Py_ssize_t>item):

@@ -36,7 +36,7 @@ import numpy as np
 
 from cython cimport floating
 from pyx_cnn._blas cimport gemm
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_CONV, threads_for
 
 # Each chunk's matrix of windows holds at most about this many values (512 KiB
 # in float32): it stays in the core's L2 cache between the copy and the product.
@@ -136,7 +136,8 @@ def _conv2d_backward_input(
     else:
         per_item = 1
     n_items = (n_batch + per_item - 1) // per_item
-    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_items, n_threads)
+    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_items, n_threads,
+                     FAMILY_CONV)
     work = np.empty((nt, chunk * g.w_out * g.k),
                     dtype=np.float32 if floating is float else np.float64)
     with nogil:
