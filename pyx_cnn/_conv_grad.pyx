@@ -1,10 +1,11 @@
-"""The input gradient of a convolution at strides other than 1, on gathered windows.
+"""The input gradient of a convolution on gathered windows (the *windows_blas* route).
 
 Private: :mod:`pyx_cnn.ops.conv` validates shapes, dtypes and memory layout
 before calling these, which are compiled without bounds checks (unless built
 with ``PYX_CNN_DEBUG=1``). The forward pass, the filter and bias gradients
-and the input gradient at strides 1 run on the direct kernels of
-:mod:`pyx_cnn._conv`.
+and the input gradient at strides 1 run on the kernels of :mod:`pyx_cnn._conv`;
+the input gradient comes here at other strides, or when a filter value is inf
+or NaN (``pyx_conv_choose`` in ``src_c/conv_simd.c`` decides, for every caller).
 
 On the zero-padded input ``P`` a convolution computes
 
