@@ -12,7 +12,9 @@ As scikit-learn's ``sklearn/utils/_openmp_helpers.pyx`` does, the cost of a
 parallel region is measured on the machine rather than guessed: the first time
 a team of ``n`` threads is considered, empty ``prange`` regions of the
 power-of-two team size at or below ``n`` are timed (after a warm-up that starts
-OpenMP's threads), and the fastest, per thread, is cached for the process. The work a kernel does is counted in inner steps of its
+OpenMP's threads), and the fastest, per thread, is cached for the process (and
+measured again, keeping the fastest, at the 10th, 100th, ... decision: a first
+measurement that other threads disturbed does not stay). The work a kernel does is counted in inner steps of its
 family, each with a cost per step at one thread (``_STEP_SECONDS``, measured
 with ``benchmarks/bench_thread_cost.py``). A kernel then gets the thread count
 that minimises ``t(1) * ceil(units / n) / units + region(n)``, at most its
@@ -175,11 +177,18 @@ _STEP_SECONDS[<int>FAMILY_EXP] = 15e-9
 FAMILIES = {"conv": FAMILY_CONV, "pool": FAMILY_POOL, "sums": FAMILY_SUMS,
             "map": FAMILY_MAP, "exp": FAMILY_EXP}
 
-# The cost of a parallel region per thread, by team size 2**k (0: not measured
-# yet). Read without the GIL, written with it held.
+# The cost of a parallel region per thread, by team size 2**k: the fastest
+# measured so far (0: not measured yet). It is measured again at the 10th,
+# 100th, 1000th, ... decision that needs it, keeping the fastest: a measurement
+# disturbed by other threads (another program's, or a BLAS pool still spinning
+# after its last call) does not stay with the process. Read without the GIL,
+# written with it held; the counts of uses may race (a measurement comes a
+# little earlier or later).
 cdef enum:
     _BUCKETS = 32
-cdef double _region_per_thread[_BUCKETS]     # (zeros: a C array of the module)
+cdef double _region_per_thread[_BUCKETS]     # (zeros: C arrays of the module)
+cdef long long _region_uses[_BUCKETS]
+cdef long long _region_next[_BUCKETS]       # the use that measures again (0: the first)
 
 # A region never counts as cheaper than this (seconds per thread): a timer that
 # reads 0 must not make every kernel split.
@@ -229,15 +238,21 @@ cdef int _bucket(int n) noexcept nogil:
     return k
 
 
-cdef double _region_seconds(int n_threads) noexcept nogil:
-    """The modelled cost of a parallel region of `n_threads` threads: the measured cost
-    per thread of the power-of-two team at or below it, times `n_threads`."""
+cdef double _region_seconds(int n_threads, bint use=True) noexcept nogil:
+    """The modelled cost of a parallel region of `n_threads` threads: the fastest
+    measured cost per thread of the power-of-two team at or below it, times
+    `n_threads`. `use`: a kernel's decision (counted, for the next measurement)."""
     cdef int k = _bucket(n_threads)
-    if _region_per_thread[k] <= 0:
+    cdef double t
+    if use:
+        _region_uses[k] += 1
+    if _region_per_thread[k] <= 0 or (use and _region_uses[k] >= _region_next[k]):
         with gil:      # one measurement at a time, however many Python threads ask
-            if _region_per_thread[k] <= 0:
-                _region_per_thread[k] = max(_measure_region(1 << k) / (1 << k),
-                                            _MIN_REGION_PER_THREAD)
+            if _region_per_thread[k] <= 0 or _region_uses[k] >= _region_next[k]:
+                t = max(_measure_region(1 << k) / (1 << k), _MIN_REGION_PER_THREAD)
+                if _region_per_thread[k] <= 0 or t < _region_per_thread[k]:
+                    _region_per_thread[k] = t
+                _region_next[k] = 10 * max(_region_uses[k], 1)
     return _region_per_thread[k] * n_threads
 
 
@@ -298,7 +313,7 @@ def _region_cost(n_threads):
     at first use; 0 without OpenMP)."""
     if not PYX_HAVE_OPENMP or n_threads < 2:
         return 0.0
-    return _region_seconds(n_threads)
+    return _region_seconds(n_threads, False)
 
 
 def _step_seconds(family):

@@ -141,12 +141,15 @@ def test_thread_count_is_the_one_the_costs_give(family):
 
 
 @needs_openmp
-def test_region_cost_is_measured_once_and_positive():
+def test_region_cost_is_measured_positive_cached_and_never_grows():
     first = _threads._region_cost(2)
     assert 0 < first < 1.0
     assert _threads._region_cost(2) == first          # cached
     assert _threads._region_cost(3) == pytest.approx(first * 3 / 2)   # per thread, team of 2
     assert _threads._region_cost(1) == 0.0
+    for _ in range(200):      # kernels' decisions: measured again at the 10th, 100th, ...
+        _threads._threads_for(10**6, 100, "map", 2)
+    assert 0 < _threads._region_cost(2) <= first     # the fastest measurement is kept
 
 
 def test_unknown_family_is_refused():
