@@ -58,7 +58,8 @@ static const conv_kernels copies[] = {
 #endif
 };
 
-/* The copy for F filters of this dtype: the CPU's level, and on AVX-512 the 32-byte
+/* The copy for F filters of this dtype, for the kernels whose registers hold filters
+ * (direct, paired, filter gradient): the CPU's level, and on AVX-512 the 32-byte
  * registers while F is too small to fill a 64-byte one. */
 static const conv_kernels *copy_for(int is_double, ptrdiff_t filters)
 {
@@ -119,12 +120,14 @@ const char *pyx_conv_algorithm_name(int algorithm)
     }
 }
 
+/* The planar kernel holds output columns in a register, not filters: it always runs
+ * on the level's widest registers, whatever F. The others hold filters: copy_for(). */
 void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
                        const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1)
 {
     const conv_kernels *k = copy_for(0, s->filters);
     switch (s->algorithm) {
-    case PYX_CONV_PLANAR: k->planar_f32(s, x, w, bias, out, r0, r1); return;
+    case PYX_CONV_PLANAR: copies[pyx_isa_copy()].planar_f32(s, x, w, bias, out, r0, r1); return;
     case PYX_CONV_PAIRED: k->pair_f32(s, x, w, bias, out, r0, r1); return;
     case PYX_CONV_TAP_PAIRED: k->tap_pair_f32(s, x, w, bias, out, r0, r1); return;
     default: k->direct_f32(s, x, w, bias, out, r0, r1); return;
@@ -135,11 +138,10 @@ void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
 void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
                        const double *bias, double *out, ptrdiff_t r0, ptrdiff_t r1)
 {
-    const conv_kernels *k = copy_for(1, s->filters);
     if (s->algorithm == PYX_CONV_PLANAR)
-        k->planar_f64(s, x, w, bias, out, r0, r1);
+        copies[pyx_isa_copy()].planar_f64(s, x, w, bias, out, r0, r1);
     else
-        k->direct_f64(s, x, w, bias, out, r0, r1);
+        copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1);
 }
 
 void pyx_conv_wgrad_row_f32(const pyx_conv_shape *s, const float *x, const float *g,
