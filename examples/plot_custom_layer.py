@@ -51,6 +51,8 @@ from pyx_cnn.plot import plot_history
 #     ``self.grads`` (same keys and shapes as ``params``) and return
 #     ``dL/d(input)``.
 #
+# A subclass leaves ``forward`` and ``backward`` to the base class (a network
+# calls them with ``validate=False``, having checked the batch once).
 # ``get_config()`` returns the constructor's arguments (scikit-learn's
 # estimators rebuild a layer from them), and ``__init__`` must call
 # ``super().__init__()``. One shortcut is optional: a network sets
@@ -183,9 +185,10 @@ net.summary()
 
 # %%
 # The summary counts the eight slopes as parameters. Nothing fuses with the new
-# layer (the fusion rules know the built-in layers only), so the network runs
-# the PReLU's own ``_forward`` and ``_backward``; the ReLU and the max-pooling
-# after the second convolution still run as one kernel.
+# layer (the fusion rules know the built-in layers only), so the network calls
+# its public ``forward`` and ``backward``, which call ``_forward`` and
+# ``_backward``: a breakpoint in either stops inside ``fit``. The ReLU and the
+# max-pooling after the second convolution still run as one kernel.
 
 prelu = net.layers[1]
 alpha_before = prelu.params["alpha"].copy()
