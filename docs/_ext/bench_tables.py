@@ -44,6 +44,11 @@ def fmt_ratio(ratio):
     return f"{ratio:.{digits}f}x"
 
 
+def number(value):
+    """A ratio or a target: three decimals below 10, whole numbers above."""
+    return f"{value:.3f}" if value < 10 else f"{value:.0f}"
+
+
 def machine_title(machine):
     """The machine of a run, in words: CPU, cores, the kernels' instruction set."""
     isa = ISA_NAMES.get(machine.get("kernel_isa"), machine.get("kernel_isa") or "?")
@@ -103,10 +108,10 @@ def kernel_lines(result):
         trows = []
         for t in targets:
             v = t.get("value")
-            value = "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.0f}")
+            value = "-" if v is None else number(v)
             met = {True: "met", False: "not met", None: "not measured"}[t.get("met")]
             trows.append([f"{t['workload']} {t['dtype']}", t["what"], value,
-                          f">= {t['threshold']:g}", met])
+                          f">= {number(t['threshold'])}", met])
         lines += list_table(["workload", "ratio", "value", "target", ""], trows)
     return lines
 
