@@ -11,8 +11,8 @@ values use a blue-white-red scale centred on zero, the others a dark-to-bright
 scale from zero.
 
 Every function draws on a new figure, saves it when `path` is given, and
-returns the figure. The non-interactive Agg backend is used when nothing else
-was chosen, so the functions work on machines without a display.
+returns the figure. The backend is matplotlib's choice (the one you picked, or
+Agg, files only, on a machine without a display); the functions never change it.
 """
 import numpy as np
 
@@ -26,12 +26,9 @@ __all__ = [
 
 
 def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
-        # respect a backend the user picked explicitly; default to files only
-        if "MPLBACKEND" not in __import__("os").environ:
-            matplotlib.use("Agg")
+    # matplotlib picks the backend: the one the user chose (matplotlib.use,
+    # MPLBACKEND, matplotlibrc), else an interactive one where a display exists
+    # and Agg (files only) where none does
     import matplotlib.pyplot as plt
 
     return plt
