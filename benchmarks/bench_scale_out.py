@@ -75,7 +75,7 @@ def mpi_rank(rounds):
         comm.Barrier()
 
     epoch = _epochs(fit_one, rounds)
-    grad = np.zeros_like(net._flat_grad)
+    grad = np.zeros_like(net.flat_grads)
     comm.Barrier()
     start = time.perf_counter()
     for _ in range(200):
@@ -83,7 +83,7 @@ def mpi_rank(rounds):
     allreduce = (time.perf_counter() - start) / 200
     if comm.Get_rank() == 0:
         print(json.dumps({"epoch": epoch, "allreduce": allreduce, "ranks": size,
-                          "params": int(net._flat.size)}), flush=True)
+                          "params": int(net.flat_params.size)}), flush=True)
 
 
 def mpi_run(rounds, ranks=2):

@@ -172,3 +172,24 @@ def test_imread_folder(tmp_path):
     lazy = pda.imread(str(tmp_path), scale=1 / 255, dtype="float32")
     assert pda.is_dask_array(lazy) and lazy.shape == (3, 12, 10, 3)
     np.testing.assert_allclose(lazy.compute(scheduler="sync"), images / 255, rtol=1e-6)
+
+
+def test_predict_and_evaluate_of_a_network_with_batch_norm():
+    # the running statistics travel with the weights (they are part of the model)
+    from pyx_cnn import NeuralNetwork, layers
+
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((24, 6, 6, 1)), rng.integers(0, 3, 24)
+    net = NeuralNetwork([layers.Conv2D(2, 3), layers.BatchNormalization(), layers.ReLU(),
+                         layers.Flatten(), layers.Dense(3, activation="softmax")],
+                        input_shape=(6, 6, 1), seed=0)
+    net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.1)
+    assert not np.allclose(net.layers[1].state["mean"], 0)
+    lazy = da.from_array(X, chunks=8)
+    np.testing.assert_allclose(net.predict(lazy).compute(scheduler="sync"), net.predict(X),
+                               rtol=1e-12, atol=1e-14)
+    scores = net.evaluate(lazy, y)
+    expected = net.evaluate(X, y)
+    assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-12)
+    assert scores["accuracy"] == expected["accuracy"]
+

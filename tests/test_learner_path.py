@@ -43,7 +43,7 @@ def alone(net, training, fuse):
     passes a fused step calls (batch_norm_into_conv while training)."""
     if training:
         from pyx_cnn.losses import SoftmaxCrossEntropy
-        steps = net._steps(SoftmaxCrossEntropy(), fuse)
+        steps = net._chain.plan(SoftmaxCrossEntropy(), fuse).steps
     else:
         steps = fusion.plan(net.layers, fuse)
     indices = set()
@@ -158,6 +158,7 @@ def test_fused_steps_run_the_functions_fusion_documents():
 def test_layer_forward_unchecked_is_the_checked_pass():
     net = network()
     conv = net.layers[0]
+    conv.needs_input_grad = True   # a network's first layer leaves dL/dx out unless asked
     x = np.ascontiguousarray(X[:2])
     checked = conv.forward(x)
     unchecked = conv.forward(x, validate=False)

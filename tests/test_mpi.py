@@ -220,7 +220,7 @@ def test_helpers_on_one_rank_match_plain_fit():
     ha = pmpi.fit_data_parallel(a, X, y, _OneRank(), epochs=2, batch_size=8, shuffle=False,
                                 learning_rate=0.1)
     hb = b.fit(X, y, epochs=2, batch_size=8, shuffle=False, learning_rate=0.1)
-    np.testing.assert_array_equal(a._flat, b._flat)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
     assert ha.history == hb.history
     assert a.optimizer.name == "sgd" and type(a.optimizer).__name__ == "SGD"
 

@@ -155,7 +155,7 @@ def test_every_layer_trains_saves_loads_and_resumes_exactly(tmp_path):
     h1 = net.fit(x, y, epochs=1, batch_size=16)
     h2 = again.fit(x, y, epochs=1, batch_size=16)   # dropout masks, running statistics
     assert h1.history["loss"] == h2.history["loss"]
-    np.testing.assert_array_equal(again._flat, net._flat)
+    np.testing.assert_array_equal(again.flat_params, net.flat_params)
     text = net.summary(print_fn=None)
     for name in ("BatchNormalization", "Dropout", "GlobalAvgPool2D", "LeakyReLU", "Softmax"):
         assert name in text
@@ -168,7 +168,7 @@ def test_fused_and_unfused_agree_with_every_layer():
     ha = a.fit(x, y, epochs=2, batch_size=8, learning_rate=0.05)
     hb = b.fit(x, y, epochs=2, batch_size=8, learning_rate=0.05, fuse=False)
     np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-9)
-    np.testing.assert_allclose(a._flat, b._flat, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("layer", [layers.AvgPool2D(2, 1), layers.GlobalAvgPool2D(),
