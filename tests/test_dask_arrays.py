@@ -193,3 +193,16 @@ def test_predict_and_evaluate_of_a_network_with_batch_norm():
     assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-12)
     assert scores["accuracy"] == expected["accuracy"]
 
+
+def test_predict_classes_of_one_sigmoid_output_thresholds_as_in_memory():
+    from pyx_cnn import NeuralNetwork, layers
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((16, 5, 5, 1))
+    net = NeuralNetwork([layers.Flatten(), layers.Dense(1, activation="sigmoid")],
+                        input_shape=(5, 5, 1), seed=0)
+    expected = net.predict_classes(X)
+    assert 0 < expected.sum() < len(expected)          # both classes occur
+    lazy = net.predict_classes(da.from_array(X, chunks=4))
+    assert lazy.dtype == np.int64 and lazy.shape == (16,)
+    np.testing.assert_array_equal(lazy.compute(scheduler="sync"), expected)

@@ -69,8 +69,10 @@ def _batch_chunks(net, X, name="X"):
 
 
 def _predict_block(block, shipped, batch_size, fuse, classes):
-    out = shipped.get().predict(block, batch_size=batch_size, fuse=fuse)
-    return np.argmax(out, axis=-1) if classes else out
+    net = shipped.get()
+    if classes:
+        return net.predict_classes(block, batch_size=batch_size, fuse=fuse)
+    return net.predict(block, batch_size=batch_size, fuse=fuse)
 
 
 def predict(net, X, batch_size=256, fuse=True):
@@ -84,7 +86,8 @@ def predict(net, X, batch_size=256, fuse=True):
 
 
 def predict_classes(net, X, batch_size=256, fuse=True):
-    """The arg-max of :func:`predict` over the last (class) axis, lazily (int64)."""
+    """``net.predict_classes`` over a dask batch, lazily (int64): the arg-max over the
+    last (class) axis, or ``p > 0.5`` for one output."""
     return _predict(net, X, batch_size, fuse, classes=True)
 
 
