@@ -116,5 +116,7 @@ def test_bench_command_finds_the_suite_or_says_where(tmp_path, monkeypatch):
 
     assert cli._find_suite(str(BENCHMARKS)) == BENCHMARKS
     monkeypatch.chdir(tmp_path)
+    # as an installed package (a wheel) has no source tree around it
+    monkeypatch.setattr(cli, "_source_tree", lambda: None)
     with pytest.raises(ValueError, match="pyx-cnn bench"):
         cli._find_suite(None)
