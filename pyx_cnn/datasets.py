@@ -17,6 +17,7 @@ The loaders need scikit-learn or scikit-image: ``pip install "pyx_cnn[datasets]"
 import gzip
 import os
 import struct
+import warnings
 
 import numpy as np
 
@@ -123,6 +124,13 @@ def load_mnist(data_home=None, download=True):
     download : bool, optional
         Otherwise fetch MNIST once with scikit-learn's ``fetch_openml`` (it
         caches under `data_home`). False raises FileNotFoundError instead.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the files are not in the cache folder and MNIST cannot be
+        downloaded (no network, or `download` is False); the message names
+        the folder to put the IDX files in.
     """
     data_home = os.fspath(data_home) if data_home is not None else default_data_home()
     folder = os.path.join(data_home, "mnist")
@@ -142,8 +150,18 @@ def load_mnist(data_home=None, download=True):
         raise FileNotFoundError(f"no MNIST files {missing} in {folder!r} (and download=False)")
     datasets = require("sklearn.datasets", "scikit-learn", "datasets",
                        "pyx_cnn.datasets.load_mnist")
-    bunch = datasets.fetch_openml("mnist_784", version=1, data_home=data_home,
-                                  as_frame=False, parser="liac-arff")
+    try:
+        with warnings.catch_warnings():
+            # fetch_openml warns at each retry; the error below says it once
+            warnings.filterwarnings("ignore", message="A network error occurred")
+            bunch = datasets.fetch_openml("mnist_784", version=1, data_home=data_home,
+                                          as_frame=False, parser="liac-arff")
+    except OSError as exc:    # URLError, a timeout, a refused connection: no download
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+        raise FileNotFoundError(
+            f"MNIST is not on this machine and could not be downloaded ({reason}): put "
+            f"the IDX files {', '.join(_MNIST_FILES.values())} (or their .gz) in "
+            f"{folder!r}") from None
     X = np.asarray(bunch.data, dtype=np.float64).reshape(-1, 28, 28, 1) / 255.0
     y = np.asarray(bunch.target).astype(np.int64)
     return X, y
