@@ -21,15 +21,15 @@ to draw). Needs scikit-learn (``pip install "pyx_cnn[train]"``) for the digits.
 
 ``dataset`` may also be ``"faces"`` (scikit-image's 200 face / non-face
 patches), ``"mnist"`` or the path of an image folder (one sub-folder per
-class, images resized to ``image_size``), all from :mod:`pyx_cnn.datasets`.
+class, images resized to ``image_size``), all from :mod:`pyx_cnn.datasets`;
+``image_size`` resizes the images of the named data sets too.
 Their network is built for their shape by :func:`dataset_network`: one or two
 ``Conv2D -> ReLU -> MaxPool2D`` blocks, then ``Dense(1, sigmoid)`` (binary
 cross-entropy) for two classes or ``Dense(K, softmax)``.
 """
+import numbers
 import os
 import time
-
-import numbers
 
 import numpy as np
 
@@ -42,6 +42,10 @@ __all__ = ["load_digits_split", "digits_network", "dataset_network", "load_datas
 
 #: the data sets ``pyx-cnn train --dataset`` knows by name (else: an image folder)
 DATASETS = ("digits", "faces", "mnist")
+
+#: the smallest image side the networks of :func:`model_network` take
+#: (a 3x3 convolution, then 2x2 pooling)
+MIN_IMAGE_SIDE = 4
 
 
 def load_digits_split(seed=0, test_size=0.2):
@@ -148,6 +152,21 @@ def _split(X, y, seed, test_size=0.2):
         return model_selection.train_test_split(X, y, test_size=test_size, random_state=seed)
 
 
+def _resized(X, image_size):
+    """Images `X` of shape (N, H, W, C) resized to `image_size` ``(H2, W2)``.
+
+    Each image is resized as scikit-image's ``transform.resize`` does it
+    (bilinear, anti-aliased when shrinking); `X` is returned as it is when
+    `image_size` is None or already its size.
+    """
+    if image_size is None or tuple(X.shape[1:3]) == tuple(image_size):
+        return X
+    transform = require("skimage.transform", "scikit-image", "train", "pyx_cnn.training")
+    # one call for the whole batch: the sample and channel axes keep their size,
+    # so each image is resized on its own
+    return transform.resize(X, (len(X), *image_size, X.shape[3]), anti_aliasing=True)
+
+
 def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=False):
     """``(X_train, X_test, y_train, y_test, class_names)`` of a data set, split 80/20.
 
@@ -158,19 +177,26 @@ def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=Fals
     seed : int
         Seed of the (stratified) split.
     image_size : (int, int), optional
-        For an image folder: ``(H, W)`` (default 32x32).
+        ``(H, W)`` the images are resized to, for every data set (default:
+        the data set's own size, 8x8 for the digits, 25x25 for the faces,
+        28x28 for MNIST; 32x32 for an image folder).
     grayscale : bool, optional
-        For an image folder: one channel instead of three.
+        For an image folder: one channel instead of three. The named data
+        sets are grey already (one channel).
     """
     from . import datasets
 
     if dataset == "digits":
-        return (*load_digits_split(seed), [str(d) for d in range(10)])
+        X_train, X_test, y_train, y_test = load_digits_split(seed)
+        return (_resized(X_train, image_size), _resized(X_test, image_size), y_train, y_test,
+                [str(d) for d in range(10)])
     if dataset == "faces":
         X, y = datasets.load_faces()
+        X = _resized(X, image_size)
         names = ["non-face", "face"]
     elif dataset == "mnist":
         X, y = datasets.load_mnist()
+        X = _resized(X, image_size)
         names = [str(d) for d in range(10)]
     elif os.path.isdir(dataset):
         X, y, names = datasets.load_image_folder(dataset, image_size or (32, 32), grayscale)
@@ -181,6 +207,34 @@ def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=Fals
         raise ValueError(f"dataset must be {', '.join(DATASETS)} or an image folder, got "
                          f"{dataset!r} (no such folder)")
     return (*_split(X, y, seed), list(names))
+
+
+def _not_a_folder(path):
+    what = "a file, not a folder" if os.path.isfile(path) else "not a folder"
+    return f"{path!r} is {what}"
+
+
+def _output_folder_problem(path):
+    """What keeps `path` from being an output folder (a sentence), or None.
+
+    The folder may exist (then it must be writable) or not (then the nearest
+    existing folder above it must be writable, so that it can be made).
+    """
+    path = os.fspath(path)
+    if os.path.isdir(path):
+        if not os.access(path, os.W_OK | os.X_OK):
+            return f"cannot write in {path!r} (no permission)"
+        return None
+    if os.path.lexists(path):
+        return _not_a_folder(path)
+    parent = os.path.dirname(os.path.normpath(path)) or "."
+    while not os.path.lexists(parent):
+        parent = os.path.dirname(parent) or "."
+    if not os.path.isdir(parent):
+        return f"{_not_a_folder(parent)}: cannot make {path!r} in it"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot make {path!r}: no permission to write in {parent!r}"
+    return None
 
 
 def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_rate=0.1,
@@ -202,16 +256,21 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         ``"digits"`` (default), ``"faces"``, ``"mnist"`` or an image folder
         (see :func:`load_dataset_split`).
     image_size : (int, int), optional
-        For an image folder: ``(H, W)``.
+        ``(H, W)`` the images of any data set are resized to, each at least
+        :data:`MIN_IMAGE_SIDE` (default: the data set's own size; 32x32 for
+        an image folder).
     grayscale : bool, optional
-        For an image folder: one channel.
+        For an image folder: one channel (the named data sets are grey already).
     model : {"small", "bn", "all"}, optional
         The network (see :func:`model_network`).
 
     Raises
     ------
     ValueError
-        `epochs` or `batch_size` is below 1, or `learning_rate` is not positive.
+        `epochs` or `batch_size` is below 1, `learning_rate` is not positive,
+        `image_size` is not a pair of integers >= :data:`MIN_IMAGE_SIDE`, or
+        `out_dir` is a file or cannot be made: all checked before any data is
+        loaded.
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -221,6 +280,16 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         raise ValueError(f"learning_rate must be a positive number, got {learning_rate!r}")
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
+    if image_size is not None:
+        if not isinstance(image_size, (tuple, list)) or len(image_size) != 2 or any(
+                isinstance(v, bool) or not isinstance(v, numbers.Integral)
+                or v < MIN_IMAGE_SIDE for v in image_size):
+            raise ValueError(f"image_size must be a pair (H, W) of integers, each at least "
+                             f"{MIN_IMAGE_SIDE}, got {image_size!r}")
+        image_size = (int(image_size[0]), int(image_size[1]))
+    problem = _output_folder_problem(out_dir)
+    if problem:
+        raise ValueError(f"out_dir: {problem}")
     from .plot import plot_confusion_matrix, plot_filters, plot_history
 
     X_train, X_test, y_train, y_test, class_names = load_dataset_split(

@@ -86,9 +86,13 @@ def test_help_shows_defaults(command, capsys):
 def test_unwritable_output_folder_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["demo", "--out", str(blocker / "sub")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("pyx-cnn demo: error:")
+    with pytest.raises(SystemExit) as exit_info:   # refused by the parser, before the demo
+        main(["demo", "--out", str(blocker / "sub")])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pyx-cnn demo: error: --out:")
+    assert captured.out == ""
 
 
 def test_missing_demo_extra_names_the_extra(monkeypatch, capsys, tmp_path):
