@@ -63,7 +63,9 @@ def test_run_writes_table_json_markdown_png_and_extras(tmp_path, monkeypatch):
     assert result["peak_gflops"][1]["float32"] > 0
     assert result["extra"] == {"plugin_bench_for_test": {"repeats": 3, "seconds": 0.5}}
     relu_target = [t for t in result["targets"] if t["workload"] == "relu"][0]
-    assert relu_target["value"] > 0 and relu_target["met"] in (True, False)
+    assert relu_target["value"] > 0
+    # a verdict only when every peer of the target ran (PyTorch's need PyTorch)
+    assert relu_target["met"] in ((True, False) if benchmark._torch() else (None,))
     printed = "\n".join(lines)
     assert "pyx_cnn" in printed and "targets:" in printed and "plugin_bench_for_test" in printed
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
