@@ -112,7 +112,7 @@ def dask_predict(rounds):
                                   dashboard_address=None, silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         # the data generated on the workers: what is measured is the predict, not shipping X
-        lazy_x = da.random.default_rng(1).random((N_PREDICT,) + net._sample_shape,
+        lazy_x = da.random.default_rng(1).random((N_PREDICT,) + tuple(net.input_shape),
                                                   chunks=(512, 32, 32, 3), dtype=np.float32)
         lazy_x = lazy_x.persist()
         distributed.wait(lazy_x)
