@@ -4,8 +4,8 @@ A plan is a list of :class:`Step`: each runs one layer, or two layers fused by
 one of the rules below, and has a ``forward(x, training)`` and a
 ``backward(grad)``. A layer that runs on its own is run through its public
 ``forward`` / ``backward`` (:class:`pyx_cnn.layers.Layer`, with
-``validate=False``: the network checked the batch once), so a breakpoint there
-stops in ``fit``, ``predict`` and ``evaluate``. With ``fuse=False`` every layer
+``validate=False``: the network checked the batch once; :func:`on_its_own`),
+so a breakpoint there stops in ``fit``, ``predict`` and ``evaluate``. With ``fuse=False`` every layer
 runs on its own: the plain path a learner steps through. Both give the same
 results (to rounding); the tests check it. ``NeuralNetwork.summary()`` shows
 which layers a plan fuses, and by which rule.
@@ -55,8 +55,9 @@ from .ops import max_pool
 from .ops.activations import get_activation
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
-           "fold_batch_norm", "relu_into_max_pool_forward", "relu_into_max_pool_backward",
-           "batch_norm_into_conv_forward", "batch_norm_into_conv_backward"]
+           "fold_batch_norm", "on_its_own", "relu_into_max_pool_forward",
+           "relu_into_max_pool_backward", "batch_norm_into_conv_forward",
+           "batch_norm_into_conv_backward"]
 
 RULES = ("relu_into_max_pool", "batch_norm_into_conv", "activation_in_place",
          "softmax_into_loss", "sigmoid_into_loss")
@@ -153,6 +154,20 @@ def batch_norm_into_conv_backward(conv, batch_norm, grad):
     return conv.backward(batch_norm.backward(grad, validate=False), validate=False)
 
 
+def on_its_own(layer):
+    """The step functions of a layer that runs on its own: its public ``forward``
+    and ``backward``, unchecked (``validate=False``: the network checked the batch)."""
+    forward, backward = layer.forward, layer.backward
+
+    def step_forward(x, training=False):
+        return forward(x, training, validate=False)
+
+    def step_backward(grad):
+        return backward(grad, validate=False)
+
+    return step_forward, step_backward
+
+
 def plan(layers, fuse=True, logits=False):
     """The steps that run `layers` (see the module docstring).
 
@@ -208,8 +223,7 @@ def plan(layers, fuse=True, logits=False):
                 steps.append(Step(rule, (i,),
                                   partial(layer._forward, activation=get_activation("linear")),
                                   layer._backward))
-        else:   # on its own: the layer's public passes
-            steps.append(Step("", (i,), partial(layer.forward, validate=False),
-                              partial(layer.backward, validate=False)))
+        else:
+            steps.append(Step("", (i,), *on_its_own(layer)))
         i += 1
     return steps
