@@ -44,6 +44,7 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
     runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
 """
+import inspect
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -156,16 +157,35 @@ def batch_norm_into_conv_backward(conv, batch_norm, grad):
 
 def on_its_own(layer):
     """The step functions of a layer that runs on its own: its public ``forward``
-    and ``backward``, unchecked (``validate=False``: the network checked the batch)."""
+    and ``backward``, unchecked (``validate=False``: the network checked the batch).
+
+    A layer class that overrides ``forward`` or ``backward`` with the plain
+    signatures ``forward(x, training=False)`` / ``backward(grad_out)`` (as a user
+    writing a layer may) is called with exactly those arguments.
+    """
     forward, backward = layer.forward, layer.backward
 
-    def step_forward(x, training=False):
-        return forward(x, training, validate=False)
+    if _takes_validate(type(layer).forward):
+        def step_forward(x, training=False):
+            return forward(x, training, validate=False)
+    else:
+        step_forward = forward
 
-    def step_backward(grad):
-        return backward(grad, validate=False)
+    if _takes_validate(type(layer).backward):
+        def step_backward(grad):
+            return backward(grad, validate=False)
+    else:
+        step_backward = backward
 
     return step_forward, step_backward
+
+
+def _takes_validate(method):
+    """Whether a layer method accepts the ``validate`` keyword (the base class's does)."""
+    try:
+        return "validate" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def plan(layers, fuse=True, logits=False):

@@ -165,3 +165,33 @@ def test_layer_forward_unchecked_is_the_checked_pass():
     np.testing.assert_array_equal(checked, unchecked)
     g = np.ones_like(checked)
     np.testing.assert_array_equal(conv.backward(g), conv.backward(g, validate=False))
+
+
+class _ScaledByTwo(layers.Layer):
+    """A user's layer that overrides the public passes with their plain signatures."""
+
+    def _build(self, input_shape, rng, init_for):
+        return input_shape
+
+    def forward(self, x, training=False):
+        self.calls = getattr(self, "calls", 0) + 1
+        return 2.0 * np.asarray(x)
+
+    def backward(self, grad_out):
+        return 2.0 * np.asarray(grad_out)
+
+
+def test_a_layer_overriding_forward_and_backward_plainly_runs_in_a_network():
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, 6, 6, 1)), rng.integers(0, 3, 12)
+    custom = _ScaledByTwo()
+    net = NeuralNetwork([layers.Conv2D(2, 3), custom, layers.Flatten(), layers.Dense(3)],
+                        input_shape=(6, 6, 1), seed=0)
+    twin = NeuralNetwork([layers.Conv2D(2, 3), layers.Flatten(), layers.Dense(3)],
+                         input_shape=(6, 6, 1), seed=0)
+    twin.layers[0].params["W"][...] = 2.0 * net.layers[0].params["W"]
+    twin.layers[0].params["b"][...] = 2.0 * net.layers[0].params["b"]
+    twin.layers[2].params["W"][...] = net.layers[3].params["W"]
+    np.testing.assert_allclose(net.predict(X), twin.predict(X), rtol=1e-12)
+    net.fit(X, y, epochs=1, batch_size=4, learning_rate=0.01)
+    assert custom.calls > 3
