@@ -28,7 +28,8 @@ import time
 import numpy as np
 
 import pyx_cnn
-from pyx_cnn.training import digits_network, load_digits_split
+from pyx_cnn.datasets import load_digits_split
+from pyx_cnn.models import digits_network
 
 BATCH_SIZE = 32
 LEARNING_RATE = 0.1

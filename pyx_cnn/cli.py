@@ -122,7 +122,7 @@ def _existing_file(text):
 
 def _output_folder(text):
     """An argparse type: a folder that exists or can be made, and can be written."""
-    from .training import _output_folder_problem
+    from .train_command import _output_folder_problem
 
     problem = _output_folder_problem(text)
     if problem:
@@ -132,7 +132,7 @@ def _output_folder(text):
 
 def _dataset(text):
     """An argparse type: a data set's name or the path of an image folder."""
-    from .training import DATASETS
+    from .datasets import DATASETS
 
     if text in DATASETS or os.path.isdir(text):
         return text
@@ -161,7 +161,7 @@ def _demo(args):
 
 
 def _train(args):
-    from .training import run_train
+    from .train_command import run_train
 
     run_train(epochs=args.epochs, out_dir=args.out, seed=args.seed,
               batch_size=args.batch_size, learning_rate=args.learning_rate,
@@ -209,7 +209,7 @@ def _bench(args):
 def build_parser():
     """The argument parser, one sub-command per job."""
     from ._threads import MAX_THREADS
-    from .training import MIN_IMAGE_SIDE
+    from .models import MIN_IMAGE_SIDE
 
     formatter = _HelpFormatter
     parser = _Parser(

@@ -181,7 +181,7 @@ def test_image_size_applies_to_the_named_data_sets(tmp_path, dataset, args, shap
 def test_image_size_resizes_each_digit_as_skimage_does():
     from skimage.transform import resize
 
-    from pyx_cnn.training import load_dataset_split
+    from pyx_cnn.datasets import load_dataset_split
 
     plain = load_dataset_split("digits", seed=3)
     resized = load_dataset_split("digits", seed=3, image_size=(12, 10))
@@ -194,7 +194,7 @@ def test_image_size_resizes_each_digit_as_skimage_does():
 
 
 def test_run_train_refuses_a_too_small_image_size(tmp_path):
-    from pyx_cnn.training import run_train
+    from pyx_cnn.train_command import run_train
 
     with pytest.raises(ValueError, match=r"image_size.*at least 4.*\(3, 8\)"):
         run_train(out_dir=tmp_path / "out", image_size=(3, 8), epochs=1, verbose=False)
@@ -202,16 +202,16 @@ def test_run_train_refuses_a_too_small_image_size(tmp_path):
 
 
 def test_run_train_refuses_a_file_as_out_dir_before_loading_data(tmp_path, monkeypatch):
-    from pyx_cnn import training
+    from pyx_cnn import train_command
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the data was loaded before out_dir was checked")
 
-    monkeypatch.setattr(training, "load_dataset_split", no_loading)
+    monkeypatch.setattr(train_command, "load_dataset_split", no_loading)
     blocker = tmp_path / "a_file"
     blocker.write_text("")
     with pytest.raises(ValueError, match=r"out_dir.*a_file.*is a file, not a folder"):
-        training.run_train(out_dir=blocker, epochs=1, verbose=False)
+        train_command.run_train(out_dir=blocker, epochs=1, verbose=False)
 
 
 def test_mnist_offline_says_where_to_put_the_files(tmp_path):

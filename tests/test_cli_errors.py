@@ -110,7 +110,7 @@ def test_missing_demo_extra_names_the_extra(monkeypatch, capsys, tmp_path):
 
 def test_missing_train_extra_names_the_extra(monkeypatch, capsys, tmp_path):
     from pyx_cnn._optional import MissingExtraError
-    from pyx_cnn.training import load_digits_split
+    from pyx_cnn.datasets import load_digits_split
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
@@ -130,7 +130,7 @@ def test_missing_train_extra_names_the_extra(monkeypatch, capsys, tmp_path):
     ({"learning_rate": float("nan")}, "learning_rate"),
 ])
 def test_run_train_refuses_bad_arguments_before_writing(tmp_path, kwargs, name):
-    from pyx_cnn.training import run_train
+    from pyx_cnn.train_command import run_train
 
     with pytest.raises(ValueError, match=name):
         run_train(out_dir=tmp_path / "out", verbose=False, **kwargs)

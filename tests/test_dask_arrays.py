@@ -43,7 +43,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def trained_net():
-    from pyx_cnn.training import digits_network
+    from pyx_cnn.models import digits_network
 
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 8, 8, 1)), rng.integers(0, 10, 64)

@@ -6,7 +6,8 @@ import pytest
 
 from pyx_cnn import NeuralNetwork, fusion, layers
 from pyx_cnn._fit_arguments import resolve_loss
-from pyx_cnn.training import digits_network, load_digits_split
+from pyx_cnn.datasets import load_digits_split
+from pyx_cnn.models import digits_network
 from test_layers import numeric_grad
 
 

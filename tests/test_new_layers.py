@@ -197,7 +197,7 @@ def test_every_layer_network_through_onnx(tmp_path):
 @pytest.mark.parametrize("model", ["bn", "all"])
 def test_train_command_models_with_the_new_layers(tmp_path, model):
     pytest.importorskip("sklearn")
-    from pyx_cnn.training import run_train
+    from pyx_cnn.train_command import run_train
 
     result = run_train(epochs=3, out_dir=tmp_path, model=model, verbose=False)
     assert result["test_accuracy"] > 0.5            # ten classes: chance is 0.1

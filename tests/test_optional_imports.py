@@ -51,6 +51,13 @@ def test_functional_layers_and_ops_load_no_optional_library(tmp_path):
     assert _loaded_after(code, tmp_path) == "[]"
 
 
+def test_models_and_datasets_load_no_optional_library(tmp_path):
+    # the loaders import scikit-learn / scikit-image when called, not before
+    code = ("import pyx_cnn.models, pyx_cnn.datasets\n"
+            "pyx_cnn.models.model_network('all', (8, 8, 1), 3)")
+    assert _loaded_after(code, tmp_path) == "[]"
+
+
 @pytest.fixture
 def fake_library(monkeypatch):
     """An array library 'fakearrays' and its pyx_cnn provider module, registered."""
