@@ -122,3 +122,17 @@ def test_bench_command_finds_the_suite_or_says_where(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "_source_tree", lambda: None)
     with pytest.raises(ValueError, match="pyx-cnn bench"):
         cli._find_suite(None)
+
+
+@pytest.mark.parametrize("key", ["bench_layer_ops", "bench_new_ops"])
+def test_docs_tables_read_the_layer_ops_results_under_either_key(key):
+    pytest.importorskip("sphinx")
+    sys.path.insert(0, str(BENCHMARKS.parent / "docs" / "_ext"))
+    import bench_tables
+
+    times = {"pyx_cnn": 2e-3, "torch NCHW": 4e-3}
+    result = {"machine": {"cpu": "a CPU", "cores": 2}, "rows": [],
+              "extra": {key: {"seconds": {"tanh, 1": times}}}}
+    text = "\n".join(bench_tables.result_lines(result, "results.json"))
+    assert "Layer operations against PyTorch" in text
+    assert "4.00 ms (2.00x)" in text

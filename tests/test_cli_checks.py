@@ -250,12 +250,12 @@ def test_bench_quick_runs_without_pytorch(tmp_path):
     assert saved["machine"]["torch"] is None
     for row in saved["rows"]:
         assert set(row["seconds"]) == {"pyx_cnn", "numpy"}
-    assert set(saved["extra"]) == {"bench_digits_epoch", "bench_training", "bench_new_ops"}
+    assert set(saved["extra"]) == {"bench_digits_epoch", "bench_training", "bench_layer_ops"}
     relu = [t for t in saved["targets"] if t["workload"] == "relu"][0]
     assert relu["value"] > 0 and relu["met"] is None    # no verdict without PyTorch's times
     assert "torch/torch_cl not measured" in relu["what"]
-    new_ops = saved["extra"]["bench_new_ops"]["seconds"]
-    assert new_ops and all(set(times) == {"pyx_cnn"} for times in new_ops.values())
+    layer_ops = saved["extra"]["bench_layer_ops"]["seconds"]
+    assert layer_ops and all(set(times) == {"pyx_cnn"} for times in layer_ops.values())
     assert "| workload |" in (tmp_path / "results" / "results.md").read_text()
 
 

@@ -1,4 +1,4 @@
-"""The new ops' kernels against PyTorch CPU: dilated convolution, average pooling,
+"""Layer operations against PyTorch CPU: dilated convolution, average pooling,
 batch norm, tanh.
 
 Four float32 cases, forward and backward each:
@@ -22,7 +22,7 @@ printed.
 
 Nothing is set in the environment: this measures what a user gets.
 
-Run ``python benchmarks/bench_new_ops.py [--rounds 15]``.
+Run ``python benchmarks/bench_layer_ops.py [--rounds 15]``.
 """
 import argparse
 import statistics
