@@ -38,6 +38,10 @@ _READABLE_VERSIONS = (1, 2)
 _OPT_PREFIX = "optimizer."
 
 
+class UnknownLayerClass(ValueError):
+    """A model file names a layer class that is not defined in this process."""
+
+
 def _layer_states(net):
     """``{"layers.<i>.state.<key>": array}`` for every layer's ``state`` dict."""
     arrays = {}
@@ -170,7 +174,9 @@ def load(path, cls=None):
         When `path` does not exist.
     ValueError
         When the file is not a readable pyx_cnn model (truncated, another
-        format, missing or misshapen weights); the message names the file.
+        format, missing or misshapen weights), or names a layer class that is
+        not defined in this process (a layer of your own: define or import it
+        first); the message names the file.
     MemoryError
         When the file declares more data than the memory available (checked
         before reading it) or an architecture whose weights cannot fit.
@@ -203,6 +209,8 @@ def load(path, cls=None):
         raise ValueError(f"{path!r} is not a readable pyx_cnn model file: {exc}") from None
     try:
         return from_arrays(arrays, cls)
+    except UnknownLayerClass as exc:   # a valid file, but its class is not defined here
+        raise ValueError(f"cannot load {path!r}: {exc}") from None
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
         raise ValueError(f"{path!r} is not a valid pyx_cnn model file: {exc}") from None
 
@@ -249,7 +257,11 @@ def _build_network(cls, arch, version):
     for spec in arch["layers"]:
         name = spec["class"]
         if name not in _layers.LAYER_CLASSES:
-            raise ValueError(f"unknown layer class {name!r}")
+            raise UnknownLayerClass(
+                f"unknown layer class {name!r}: define or import the class before loading "
+                "(a subclass of pyx_cnn.layers.Layer of that name, whose get_config() returns "
+                "its constructor's arguments); the layer classes known here are "
+                f"{', '.join(sorted(_layers.LAYER_CLASSES))}")
         built.append(_layers.LAYER_CLASSES[name](**dict(spec["config"])))
     optimizer = get_optimizer(arch.get("optimizer", "sgd"))
     opt_spec = arch.get("optimizer_spec") if version >= 2 else None

@@ -206,3 +206,17 @@ def test_predict_classes_of_one_sigmoid_output_thresholds_as_in_memory():
     lazy = net.predict_classes(da.from_array(X, chunks=4))
     assert lazy.dtype == np.int64 and lazy.shape == (16,)
     np.testing.assert_array_equal(lazy.compute(scheduler="sync"), expected)
+
+
+def test_predict_of_a_network_with_a_layer_of_your_own():
+    # the network travels as its model file: the workers (here threads of this process,
+    # where the class is defined) rebuild the layer from its class name and get_config
+    from custom_layers import ChannelScale
+
+    net = pyx_cnn.NeuralNetwork([pyx_cnn.layers.Conv2D(2, 3), ChannelScale(initial=0.5),
+                                 pyx_cnn.layers.Flatten(), pyx_cnn.layers.Dense(3)],
+                                input_shape=(6, 6, 1), seed=0)
+    X = np.random.default_rng(4).random((40, 6, 6, 1))
+    got = pda.predict(net, da.from_array(X, chunks=10)).compute(scheduler="threads")
+    per_chunk = np.concatenate([net.predict(X[i:i + 10]) for i in range(0, 40, 10)])
+    np.testing.assert_array_equal(got, per_chunk)
