@@ -65,6 +65,20 @@ class FlatParameters:
             target[...] = value
             store[key] = target
 
+    def check_grads_written_in_place(self):
+        """ValueError when a layer's backward pass bound a ``grads`` entry to a new array
+        instead of writing into its view of :attr:`grads`: the optimiser reads the flat
+        array only, so that weight would silently never learn."""
+        for layer, key, _, grad in self.bound:
+            if layer.grads.get(key) is not grad:
+                where = next(i for i, other in enumerate(self.layers) if other is layer)
+                raise ValueError(
+                    f"layers[{where}] ({type(layer).__name__}) bound grads[{key!r}] to a new "
+                    "array in its backward pass, but the optimiser updates the network's "
+                    f"gradient buffer, of which grads[{key!r}] is a view: {key!r} would never "
+                    "learn. Write into the existing array instead: "
+                    f"self.grads[{key!r}][...] = value")
+
     def _weight_arrays(self):
         """``[(name, array)]``: every layer's parameters (the views), then its ``state``
         arrays, layer by layer: the order of :meth:`get_weights`."""

@@ -156,6 +156,11 @@ class NeuralNetwork:
         """Take in parameter arrays a user assigned since (same shapes required)."""
         self._params.take_in_replaced()
 
+    def _check_grads_written_in_place(self):
+        """ValueError naming the layer and key when a backward pass bound a ``grads``
+        entry to a new array (the optimiser would never see that gradient)."""
+        self._params.check_grads_written_in_place()
+
     def _prepare_x(self, X, name="X"):
         return prepare_x(X, self.input_shape, self.dtype, name)
 
@@ -337,6 +342,11 @@ class NeuralNetwork:
             batch's update is not applied: the weights and the optimiser's
             state are those from before it (the earlier batches and epochs of
             this call stay applied).
+        ValueError
+            When a layer's backward pass bound a ``grads`` entry to a new array
+            instead of writing into it (``self.grads[key][...] = value``):
+            checked after the first backward pass of each call, before any
+            update; the message names the layer and the key.
         """
         return training_loop.fit(
             self, X, y, epochs, batch_size, learning_rate, optimizer=optimizer, loss=loss,
@@ -373,6 +383,9 @@ class NeuralNetwork:
             When an iteration's loss or gradient is not finite; the message
             names the iteration (counted from 1) and its update is not
             applied.
+        ValueError
+            When a layer's backward pass bound a ``grads`` entry to a new
+            array (as :meth:`fit`; checked after the first backward pass).
         """
         return training_loop.gradient_descent(self, learning_rate, x, y, iterations)
 

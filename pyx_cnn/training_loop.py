@@ -134,6 +134,9 @@ class TrainingLoop:
         net._learning_rate = args.learning_rate
         self.plan = net._chain.plan(args.loss, args.fuse)
         self.flat_params, self.flat_grads = net.flat_params, net.flat_grads
+        # once per fit call, after its first backward pass (then None): every layer
+        # still wrote its gradients into the flat buffer the optimiser reads
+        self.check_gradients = net._check_grads_written_in_place
         self.optimizer = process.averaging(net.optimizer)
         printing = process.should_print()
         self.callbacks = args.callbacks if printing else [
@@ -166,7 +169,8 @@ class TrainingLoop:
             value, hits = train_batch(
                 self.plan, self.flat_params, self.flat_grads, X[start:stop], y[start:stop],
                 self.optimizer, self.rate, labels[start:stop] if track else None,
-                (epoch + 1, start // batch_size + 1, n_batches))
+                (epoch + 1, start // batch_size + 1, n_batches), self.check_gradients)
+            self.check_gradients = None
             total += value * size
             if track:
                 correct += hits
@@ -210,18 +214,22 @@ class TrainingLoop:
 
 
 def train_batch(plan, flat_params, flat_grads, xb, yb, optimizer, learning_rate, labels=None,
-                where=None):
+                where=None, check_gradients=None):
     """One forward, backward and optimiser step; returns (loss, correct).
 
     Raises FloatingPointError, before the optimiser step (so the weights
     and the optimiser's state stay as they were), when the loss or a
     gradient is not finite. `where` names the batch in the message.
+    `check_gradients`, when given, is called after the backward pass, before
+    the step (it raises to refuse the step).
     """
     out = plan.forward(xb, True)
     value, grad, correct = plan.loss_value_grad(out, yb, labels)
     if not math.isfinite(value):
         raise FloatingPointError(_non_finite_message(f"loss is {value}", where))
     plan.backward(grad)
+    if check_gradients is not None:
+        check_gradients()
     # a finite loss can still overflow in the backward pass (huge weights)
     if not np.isfinite(flat_grads).all():
         raise FloatingPointError(_non_finite_message("gradient is not finite", where))
@@ -251,8 +259,10 @@ def gradient_descent(net, learning_rate, x, y, iterations):
     flat_params, flat_grads, sgd = net.flat_params, net.flat_grads, SGD()
     losses = np.empty(iterations)
     for i in range(iterations):
+        # after the first backward pass: every layer wrote its gradients in place
+        check = net._check_grads_written_in_place if i == 0 else None
         losses[i], _ = train_batch(plan, flat_params, flat_grads, X, y, sgd, learning_rate,
-                                   where=i + 1)
+                                   where=i + 1, check_gradients=check)
     return losses
 
 

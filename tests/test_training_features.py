@@ -465,6 +465,68 @@ def test_layer_state_arrays_are_saved_and_loaded(tmp_path):
     np.testing.assert_array_equal(loaded.layers[1].state["var"], np.ones((2, 2)))
 
 
+# --- a layer of your own must write its gradients in place ---------------------------
+
+class _Slope(layers.Layer):
+    """``alpha * x``, one learned `alpha`; `in_place=False` binds ``grads["alpha"]`` to a
+    new array (the mistake) instead of writing into it."""
+
+    def __init__(self, in_place=True):
+        super().__init__()
+        self.in_place = in_place
+
+    def get_config(self):
+        return {"in_place": self.in_place}
+
+    def _build(self, input_shape, rng, init_for):
+        self.params["alpha"] = np.ones(1, dtype=self.dtype)
+        return input_shape
+
+    def _forward(self, x, training=False):
+        self._x = x
+        self._out = self.params["alpha"][0] * x
+        return self._out
+
+    def _backward(self, grad):
+        value = np.array([np.sum(grad * self._x)], dtype=self.dtype)
+        if self.in_place:
+            self.grads["alpha"][...] = value
+        else:
+            self.grads["alpha"] = value
+        return grad * self.params["alpha"][0]
+
+
+def _slope_net(in_place):
+    return NeuralNetwork([layers.Conv2D(2, 3), _Slope(in_place), layers.Flatten(),
+                          layers.Dense(3, activation="softmax")], input_shape=(6, 6, 1),
+                         seed=0, optimizer="adam")
+
+
+def test_a_gradient_written_in_place_trains():
+    X, y = _labels_data(8)
+    net = _slope_net(in_place=True)
+    net.fit(X, y, epochs=1, batch_size=4)
+    assert net.layers[1].params["alpha"][0] != 1.0
+
+
+@pytest.mark.parametrize("train", ["fit", "gradient_descent"])
+def test_a_gradient_bound_to_a_new_array_is_refused_before_any_update(train):
+    X, y = _labels_data(8)
+    net = _slope_net(in_place=False)
+    before = net.get_weights()
+    message = (r"layers\[1\] \(_Slope\).*grads\['alpha'\].*new array.*would never learn.*"
+               r"self\.grads\['alpha'\]\[\.\.\.\] = ")
+    for _ in range(2):   # each call checks (the first refusal put the view back)
+        with pytest.raises(ValueError, match=message):
+            if train == "fit":
+                net.fit(X, y, epochs=2, batch_size=4)
+            else:
+                net.gradient_descent(0.1, X, y, 3)
+        for old, new in zip(before, net.get_weights()):
+            np.testing.assert_array_equal(old, new)
+    assert net.epochs_done == 0 and net.optimizer.state_dict() == {}
+
+
 # --- progress bar ----------------------------------------------------------------------
 
 def test_progress_bar_advances_per_batch_with_loss_accuracy_and_rate(capsys):

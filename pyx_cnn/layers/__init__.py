@@ -8,7 +8,8 @@ Every layer has
 - ``forward(x, training=False)``: the layer's output for a batch ``x`` (it remembers what the
   backward pass needs);
 - ``backward(grad_out)``: given ``dL/d(output)``, returns ``dL/d(input)`` and,
-  for a layer with weights, stores ``dL/d(weights)`` in ``grads``;
+  for a layer with weights, writes ``dL/d(weights)`` into the arrays of ``grads``
+  (in place: in a network they are views into one flat array);
 - ``params`` and ``grads``: dicts of arrays, ``grads`` holding one array of
   the same shape per entry of ``params``: ``"W"`` and ``"b"`` for ``Conv2D``
   and ``Dense`` (no ``"b"`` with ``use_bias=False``), ``"gamma"`` and

@@ -61,6 +61,13 @@ class Layer:
     - ``__init__`` calls ``super().__init__()``, and ``get_config()`` returns
       the constructor's arguments (a JSON-ready dict): a model file stores the
       class name and this dict, and ``load`` calls ``YourLayer(**config)``.
+    - ``_backward`` writes each weight's gradient **into** the existing array:
+      ``self.grads["alpha"][...] = value``. In a network each ``params``
+      entry is a view into one flat array of values and each ``grads`` entry
+      a view into one flat array of gradients, which the optimiser reads;
+      ``self.grads["alpha"] = value`` would bind a new array that the
+      optimiser never sees, so ``fit`` and ``gradient_descent`` refuse it
+      with a ValueError after their first backward pass.
     - Defining the class registers it by its name in :data:`LAYER_CLASSES`, so
       a network saved with it loads wherever the class is defined or
       imported (also in the workers of :func:`pyx_cnn.dask_arrays.predict`).
