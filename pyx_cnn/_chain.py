@@ -9,7 +9,6 @@ another shape (a graph) needs another class with these methods and nothing else.
 """
 from . import fusion
 from . import layers as _layers
-from .losses import SoftmaxCrossEntropy
 
 __all__ = ["Chain", "Plan"]
 
@@ -64,11 +63,10 @@ class Chain:
         """The :class:`Plan` that runs the layers for `loss` (None: no loss, as predict)."""
         return Plan(self.layers, loss, fuse)
 
-    def summary_rows(self):
+    def summary_rows(self, loss=None):
         """One row of strings per layer: name, output shape, parameter count and the
-        fusion rule it runs by (with a final softmax left to cross-entropy)."""
-        fused = {i: step.rule for step in self.plan(SoftmaxCrossEntropy()).steps
-                 for i in step.layers}
+        fusion rule it runs by in the plan for `loss` (None: no loss, as predict)."""
+        fused = {i: step.rule for step in self.plan(loss).steps for i in step.layers}
         return [(f"{i}: {type(layer).__name__}", str((None,) + tuple(layer.output_shape)),
                  str(layer.count_params()), fused.get(i, ""))
                 for i, layer in enumerate(self.layers)]

@@ -18,7 +18,7 @@ import numpy as np
 
 from . import serialization, training_loop
 from .layers.base import check_dtype
-from .losses import get_loss
+from .losses import BinaryCrossEntropy, SoftmaxCrossEntropy, get_loss
 from .optim import get_optimizer
 from .training_loop import History
 from ._batches import check_input_shape, prepare_x, prepare_y, sample_shape
@@ -427,6 +427,13 @@ class NeuralNetwork:
     def summary(self, print_fn=print):
         """A table of layers, output shapes, parameter counts and fusions, as Keras's ``summary``.
 
+        The last column names the fusion rule each layer runs by in ``fit``
+        and ``evaluate`` (:mod:`pyx_cnn.fusion`), for the network's loss, or
+        when it has none, for the loss ``fit`` picks for labels: binary
+        cross-entropy after a final sigmoid, cross-entropy after a final
+        softmax. A line under the table says when that final activation is
+        left to the loss (rule ``sigmoid_into_loss`` or ``softmax_into_loss``).
+
         Parameters
         ----------
         print_fn : callable or None, optional
@@ -452,15 +459,47 @@ class NeuralNetwork:
         return f"NeuralNetwork([{inner}], input_shape={self.input_shape})"
 
 
+def _summary_loss(net):
+    """The loss whose plan the summary shows: the network's own, else the one ``fit``
+    picks for the labels of a network ending in a sigmoid (binary cross-entropy) or a
+    softmax (cross-entropy), else None (no final activation for a loss to take over)."""
+    if net.loss is not None:
+        return net.loss
+    activation = net._chain.final_activation
+    if activation == "sigmoid":
+        return BinaryCrossEntropy()
+    if activation == "softmax":
+        return SoftmaxCrossEntropy()
+    return None
+
+
+def _summary_footnote(rows, loss, own_loss):
+    """The lines under the table: where the rules are described (when a layer runs
+    fused) and, when the last activation is left to the loss, to which loss."""
+    if not any(row[3] for row in rows):
+        return []
+    lines = ["(fusion rules: pyx_cnn.fusion)"]
+    if rows[-1][3].endswith("_into_loss"):
+        if own_loss:
+            whose = f"the network's loss {loss.name!r}"
+        else:
+            whose = f"the loss {loss.name!r} (the default for this output)"
+        lines.append(f"(fit and evaluate leave the final {loss.activation} to {whose}, "
+                     "which takes the logits)")
+    return lines
+
+
 def _summary_table(net):
     """The text of :meth:`NeuralNetwork.summary`."""
-    rows = [("Layer", "Output shape", "Params", "Runs fused by")] + net._chain.summary_rows()
+    loss = _summary_loss(net)
+    layer_rows = net._chain.summary_rows(loss)
+    rows = [("Layer", "Output shape", "Params", "Runs fused by")] + layer_rows
     widths = [max(len(r[j]) for r in rows) for j in range(4)]
     line = "-" * (sum(widths) + 6)
     fmt = f"{{:<{widths[0]}}}  {{:<{widths[1]}}}  {{:>{widths[2]}}}  {{:<{widths[3]}}}"
     text = [f"NeuralNetwork: input {(None,) + net.input_shape}, dtype {net.dtype}",
             line, fmt.format(*rows[0]), line]
     text += [fmt.format(*r) for r in rows[1:]]
-    text += [line, f"Total params: {net.count_params()}",
-             "(fusion rules: pyx_cnn.fusion; the softmax is left to a cross-entropy loss)"]
+    text += [line, f"Total params: {net.count_params()}"]
+    text += _summary_footnote(layer_rows, loss, own_loss=net.loss is not None)
     return "\n".join(text)

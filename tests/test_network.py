@@ -6,6 +6,7 @@ import pytest
 
 from pyx_cnn import NeuralNetwork, fusion, layers
 from pyx_cnn._fit_arguments import resolve_loss
+from pyx_cnn.losses import get_loss
 from pyx_cnn.datasets import load_digits_split
 from pyx_cnn.models import digits_network
 from test_layers import numeric_grad
@@ -349,6 +350,59 @@ def test_summary_names_the_fusions():
     assert "relu_into_max_pool" in text and "Runs fused by" in text
     plan_rules = {step.rule for step in fusion.plan(small_cnn(seed=0).layers)}
     assert plan_rules <= set(fusion.RULES) | {""}
+
+
+def _last_row_and_footnote(net):
+    lines = net.summary(print_fn=None).splitlines()
+    total = next(i for i, line in enumerate(lines) if line.startswith("Total params"))
+    return lines[total - 2], lines[total + 1:]
+
+
+def _binary_net(loss=None):
+    """A network ending in ``Dense(1, activation="sigmoid")``, for 0/1 labels."""
+    return NeuralNetwork([layers.Conv2D(2, 3), layers.ReLU(), layers.MaxPool2D(2, 2),
+                          layers.Flatten(), layers.Dense(1, activation="sigmoid")],
+                         input_shape=(8, 8, 1), seed=0, loss=loss)
+
+
+def _with_loss(net, loss):
+    net.loss = get_loss(loss)
+    return net
+
+
+def test_summary_of_a_sigmoid_output_shows_the_sigmoid_left_to_its_loss():
+    net = _binary_net()
+    last, footnote = _last_row_and_footnote(net)
+    assert last.split()[-1] == "sigmoid_into_loss"
+    # as fit runs it for 0/1 labels
+    fit_plan = net._chain.plan(resolve_loss(net, None, np.array([0, 1], dtype=np.int64)))
+    assert fit_plan.steps[-1].rule == "sigmoid_into_loss"
+    note = " ".join(footnote)
+    assert "final sigmoid" in note and "'binary_cross_entropy'" in note
+    assert "softmax" not in note
+
+
+def test_summary_of_a_softmax_output_shows_the_softmax_left_to_its_loss():
+    net = small_cnn()
+    last, footnote = _last_row_and_footnote(net)
+    assert last.split()[-1] == "softmax_into_loss"
+    fit_plan = net._chain.plan(resolve_loss(net, None, np.array([0, 2], dtype=np.int64)))
+    assert fit_plan.steps[-1].rule == "softmax_into_loss"
+    note = " ".join(footnote)
+    assert "final softmax" in note and "'cross_entropy'" in note
+    assert "sigmoid" not in note
+
+
+@pytest.mark.parametrize("net", [
+    lambda: small_cnn(last=None),                        # logits out, as an imported LeNet
+    lambda: _with_loss(small_cnn(), "mse"),
+    lambda: _binary_net(loss="mse"),                     # a loss that takes probabilities
+], ids=["logits", "softmax+mse", "sigmoid+mse"])
+def test_summary_without_an_activation_left_to_the_loss_says_none(net):
+    last_row, footnote = _last_row_and_footnote(net())
+    assert "_into_loss" not in last_row
+    assert not any("softmax" in line or "sigmoid" in line or "loss" in line
+                   for line in footnote)
 
 
 def test_a_network_pickles_after_training():
