@@ -18,6 +18,9 @@ the ``Layer`` class, ``pyx_cnn/layers/activation.py`` the activations
 ``pyx_cnn/layers/core.py`` the ``Dense`` layer.
 """
 
+import os
+import tempfile
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -249,9 +252,6 @@ plt.show()
 # slopes in. Where the class is not defined, ``load`` says so and names it.
 # :func:`pyx_cnn.dask_arrays.predict`, which ships the network to its workers
 # as a model file, works the same way (the workers must import the class).
-
-import os
-import tempfile
 
 with tempfile.TemporaryDirectory() as folder:
     path = os.path.join(folder, "prelu.npz")
