@@ -43,6 +43,12 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     ``Dense`` with that activation runs ``_forward`` / ``_backward`` with the
     linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
     runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
+
+A rule replaces the passes of the layers it fuses, so it applies only to layers
+that run their built-in class's passes (:func:`runs_built_in_passes`): an
+instance of a subclass that overrides ``forward``, ``backward``, ``_forward``
+or ``_backward`` (say ``class MyTanh(layers.Tanh)`` with a ``forward`` of its
+own) runs on its own, so that its code runs.
 """
 import inspect
 from functools import partial
@@ -56,7 +62,8 @@ from .ops import max_pool
 from .ops.activations import get_activation
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
-           "fold_batch_norm", "on_its_own", "relu_into_max_pool_forward",
+           "fold_batch_norm", "on_its_own", "runs_built_in_passes",
+           "relu_into_max_pool_forward",
            "relu_into_max_pool_backward", "batch_norm_into_conv_forward",
            "batch_norm_into_conv_backward"]
 
@@ -188,6 +195,28 @@ def _takes_validate(method):
         return False
 
 
+#: the passes a rule replaces
+_PASSES = ("forward", "backward", "_forward", "_backward")
+
+
+def runs_built_in_passes(layer, cls):
+    """Whether `layer` is a `cls` that runs `cls`'s passes: an instance of `cls`, or
+    of a subclass that overrides none of ``forward``, ``backward``, ``_forward``
+    and ``_backward``. Only such layers are fused (a rule skips the passes)."""
+    return isinstance(layer, cls) and all(
+        getattr(type(layer), name) is getattr(cls, name) for name in _PASSES)
+
+
+def _relu_then_max_pool(layer, nxt):
+    """Whether rule ``relu_into_max_pool`` fuses `layer` and `nxt`."""
+    return runs_built_in_passes(layer, ReLU) and runs_built_in_passes(nxt, MaxPool2D)
+
+
+def _conv_or_dense(layer):
+    """Whether `layer` is a Conv2D or a Dense running that class's passes."""
+    return runs_built_in_passes(layer, Conv2D) or runs_built_in_passes(layer, Dense)
+
+
 def plan(layers, fuse=True, logits=False):
     """The steps that run `layers` (see the module docstring).
 
@@ -210,22 +239,22 @@ def plan(layers, fuse=True, logits=False):
         layer = layers[i]
         nxt = layers[i + 1] if i + 1 < n else None
         after = layers[i + 2] if i + 2 < n else None
-        if fuse and isinstance(layer, ReLU) and isinstance(nxt, MaxPool2D):
+        if fuse and _relu_then_max_pool(layer, nxt):
             steps.append(Step("relu_into_max_pool", (i, i + 1),
                               partial(relu_into_max_pool_forward, nxt),
                               partial(relu_into_max_pool_backward, nxt)))
             i += 2
             continue
-        if (fuse and isinstance(layer, Conv2D) and layer.activation is None
-                and isinstance(nxt, BatchNormalization)):
+        if (fuse and runs_built_in_passes(layer, Conv2D) and layer.activation is None
+                and runs_built_in_passes(nxt, BatchNormalization)):
             steps.append(Step("batch_norm_into_conv", (i, i + 1),
                               partial(batch_norm_into_conv_forward, layer, nxt),
                               partial(batch_norm_into_conv_backward, layer, nxt)))
             i += 2
             continue
-        if (fuse and isinstance(layer, (Conv2D, Dense)) and layer.activation is None
-                and isinstance(nxt, ActivationLayer) and nxt.activation is not None
-                and not (isinstance(nxt, ReLU) and isinstance(after, MaxPool2D))):
+        if (fuse and _conv_or_dense(layer) and layer.activation is None
+                and runs_built_in_passes(nxt, ActivationLayer) and nxt.activation is not None
+                and not _relu_then_max_pool(nxt, after)):
             activation, rule = nxt.activation, "activation_in_place"
             if logits and i + 2 == n and activation in LOSS_ACTIVATIONS:
                 activation, rule = "linear", f"activation_in_place+{activation}_into_loss"
@@ -235,7 +264,8 @@ def plan(layers, fuse=True, logits=False):
             i += 2
             continue
         activation = getattr(layer, "activation", None)
-        if logits and i + 1 == n and activation in LOSS_ACTIVATIONS:
+        if (logits and i + 1 == n and activation in LOSS_ACTIVATIONS
+                and (runs_built_in_passes(layer, ActivationLayer) or _conv_or_dense(layer))):
             rule = f"{activation}_into_loss"
             if isinstance(layer, ActivationLayer):
                 steps.append(Step(rule, (i,), _identity_forward, _identity_backward))
