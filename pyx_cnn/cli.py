@@ -3,7 +3,8 @@
 Bad input never ends in a traceback, and never after the work: the parser
 checks every option before anything is computed (a missing image file,
 ``--threads 0``, ``--epochs -1``, an ``--out`` that is a file, an unknown
-``--dataset``), and the errors the library raises for the rest (an
+``--dataset``; the ``--out`` folder is then made, and a file written and removed
+in it, before any work), and the errors the library raises for the rest (an
 unreadable image, a missing optional dependency, a data set that cannot be
 downloaded) are printed as one line ``pyx-cnn COMMAND: error: ...`` with exit
 status 2, as argparse does.
@@ -121,7 +122,8 @@ def _existing_file(text):
 
 
 def _output_folder(text):
-    """An argparse type: a folder that exists or can be made, and can be written."""
+    """An argparse type: a folder that exists or can be made, and can be written, as far
+    as permissions tell (:func:`main` then makes it and writes a file in it)."""
     from .train_command import _output_folder_problem
 
     problem = _output_folder_problem(text)
@@ -328,9 +330,12 @@ def main(argv=None):
     argv : list of str, optional
         The arguments (default: ``sys.argv[1:]``).
     """
+    from .train_command import _make_output_folder, _remove_made_folders
+
     parser = build_parser()
     args = parser.parse_args(argv)
     prog = parser.prog if args.command is None else f"{parser.prog} {args.command}"
+    made, status = [], 2
     try:
         import pyx_cnn
 
@@ -342,7 +347,16 @@ def main(argv=None):
         if args.command is None:
             parser.print_help()
             return 2
-        return args.func(args)
+        if getattr(args, "out", None) is not None:
+            # the parser's check of --out reads permissions; only making the folder
+            # and writing a file in it is conclusive, so do that before any work
+            made, problem = _make_output_folder(args.out)
+            if problem:
+                print(f"{prog}: error: --out: {problem} (see '{prog} --help')",
+                      file=sys.stderr)
+                return 2
+        status = args.func(args)
+        return status
     except (ValueError, TypeError, OSError, MissingExtraError) as exc:
         # bad input found by the library: one line, as argparse reports errors
         print(f"{prog}: error: {_one_line(exc)}", file=sys.stderr)
@@ -351,6 +365,9 @@ def main(argv=None):
         # e.g. a data set resized with a huge --image-size
         print(f"{prog}: error: not enough memory: {_one_line(exc)}", file=sys.stderr)
         return 2
+    finally:
+        if status != 0:
+            _remove_made_folders(made)   # a failed run leaves no empty --out folder behind
 
 
 if __name__ == "__main__":  # pragma: no cover

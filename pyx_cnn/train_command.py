@@ -30,6 +30,7 @@ one or two ``Conv2D -> ReLU -> MaxPool2D`` blocks, then ``Dense(1, sigmoid)``
 """
 import numbers
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -69,6 +70,47 @@ def _output_folder_problem(path):
     return None
 
 
+def _make_output_folder(path):
+    """Make the output folder `path` as a run would, and write and remove a small file
+    in it: ``(made, problem)``.
+
+    ``made`` lists the folders this call made, innermost first (so that a run that
+    fails later can remove them again: :func:`_remove_made_folders`); ``problem``
+    is what keeps `path` from being an output folder (a sentence), or None. The
+    checks of :func:`_output_folder_problem` come first, but only writing is
+    conclusive: ``os.access`` says yes where nothing can be made (``/proc`` for
+    root, a read-only file system). Nothing is left behind when there is a problem.
+    """
+    problem = _output_folder_problem(path)
+    if problem:
+        return [], problem
+    path = os.fspath(path)
+    made = []
+    folder = os.path.abspath(path)
+    while not os.path.lexists(folder):
+        made.append(folder)
+        folder = os.path.dirname(folder)
+    try:
+        os.makedirs(path, exist_ok=True)
+        handle, probe = tempfile.mkstemp(prefix=".pyx-cnn-write-check-", dir=path)
+        os.close(handle)
+        os.remove(probe)
+    except OSError as exc:
+        _remove_made_folders(made)
+        return [], f"cannot write in {path!r} ({exc.strerror or exc})"
+    return made, None
+
+
+def _remove_made_folders(made):
+    """Remove the folders :func:`_make_output_folder` made, innermost first, while
+    they are empty (a folder something was written in stays)."""
+    for folder in made:
+        try:
+            os.rmdir(folder)
+        except OSError:
+            return
+
+
 def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_rate=0.1,
               verbose=True, dataset="digits", image_size=None, grayscale=False,
               model="small"):
@@ -102,7 +144,8 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         `epochs` or `batch_size` is below 1, `learning_rate` is not positive,
         `image_size` is not a pair of integers >=
         :data:`pyx_cnn.models.MIN_IMAGE_SIDE`, or `out_dir` is a file or cannot
-        be made: all checked before any data is loaded.
+        be made or written in: all checked before any data is loaded (`out_dir`
+        is made then, and removed again if the run fails while it is empty).
     """
     for name, value in (("epochs", epochs), ("batch_size", batch_size)):
         if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
@@ -119,9 +162,20 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
             raise ValueError(f"image_size must be a pair (H, W) of integers, each at least "
                              f"{MIN_IMAGE_SIDE}, got {image_size!r}")
         image_size = (int(image_size[0]), int(image_size[1]))
-    problem = _output_folder_problem(out_dir)
+    made, problem = _make_output_folder(out_dir)
     if problem:
         raise ValueError(f"out_dir: {problem}")
+    try:
+        return _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose,
+                               dataset, image_size, grayscale, model)
+    except BaseException:
+        _remove_made_folders(made)     # a run that fails leaves no empty folder behind
+        raise
+
+
+def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, dataset,
+                    image_size, grayscale, model):
+    """The work of :func:`run_train`, on checked arguments."""
     from .plot import plot_confusion_matrix, plot_filters, plot_history
 
     X_train, X_test, y_train, y_test, class_names = load_dataset_split(

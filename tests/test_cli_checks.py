@@ -5,6 +5,7 @@ the source tree, as a user would: a refused option is one line on stderr that
 names it, exit status 2, no traceback, and nothing printed or written before.
 """
 import json
+import os
 import re
 import subprocess
 import sys
@@ -112,6 +113,53 @@ def test_bad_option_is_refused_before_any_work(tmp_path, args, words):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file"]
 
 
+UNWRITABLE = [
+    # a folder that os.access calls writable for root, but where nothing can be made
+    pytest.param("/proc/x", id="/proc/x", marks=pytest.mark.skipif(
+        not Path("/proc/self").is_dir(), reason="needs Linux's /proc")),
+    # a folder without write permission (root writes anyway)
+    pytest.param("read_only/x", id="read-only folder", marks=pytest.mark.skipif(
+        not hasattr(os, "geteuid") or os.geteuid() == 0, reason="root may write anywhere")),
+    pytest.param("a_file/x", id="under a file"),
+]
+
+
+@pytest.mark.parametrize("out", UNWRITABLE)
+@pytest.mark.parametrize("command", [
+    ["train", "--epochs", "1"], ["demo"], ["bench", "--quick", "--suite", BENCHMARKS]],
+    ids=["train", "demo", "bench"])
+def test_an_out_folder_that_cannot_be_written_is_refused_before_any_work(tmp_path, command,
+                                                                         out):
+    (tmp_path / "a_file").write_text("not a folder\n")
+    (tmp_path / "read_only").mkdir(mode=0o555)
+    try:
+        line = assert_refused(run_cli(tmp_path, *command, "--out", out), "--out", out)
+    finally:
+        (tmp_path / "read_only").chmod(0o755)
+    assert "argument " not in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a_file", "read_only"]
+    assert list((tmp_path / "read_only").iterdir()) == []
+
+
+def test_the_out_folder_is_made_up_front_and_left_empty_when_the_run_fails(tmp_path):
+    from pyx_cnn.train_command import _make_output_folder, _remove_made_folders
+
+    made, problem = _make_output_folder(tmp_path / "a" / "b")
+    assert problem is None and made == [str(tmp_path / "a" / "b"), str(tmp_path / "a")]
+    assert list((tmp_path / "a" / "b").iterdir()) == []        # the probe file is gone
+    assert _make_output_folder(tmp_path / "a" / "b") == ([], None)
+    _remove_made_folders(made)
+    assert list(tmp_path.iterdir()) == []
+    # a run that fails after the check (no network for the data) leaves no folder behind
+    work, data = tmp_path / "work", tmp_path / "data"
+    work.mkdir()
+    data.mkdir()
+    result = run_cli(work, "train", "--epochs", "1", "--dataset", "mnist", "--out", "new/out",
+                     prelude=NO_NETWORK, PYX_CNN_DATA=str(data))
+    assert result.returncode == 2 and "MNIST" in result.stderr, result.stderr
+    assert list(work.iterdir()) == []
+
+
 def _option_blocks(help_text):
     """{option string: its whole help entry on one line} from an argparse help text."""
     blocks, current = {}, None
@@ -212,6 +260,18 @@ def test_run_train_refuses_a_file_as_out_dir_before_loading_data(tmp_path, monke
     blocker.write_text("")
     with pytest.raises(ValueError, match=r"out_dir.*a_file.*is a file, not a folder"):
         train_command.run_train(out_dir=blocker, epochs=1, verbose=False)
+
+
+@pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
+def test_run_train_refuses_an_out_dir_where_nothing_can_be_made(monkeypatch):
+    from pyx_cnn import train_command
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the data was loaded before out_dir was checked")
+
+    monkeypatch.setattr(train_command, "load_dataset_split", no_loading)
+    with pytest.raises(ValueError, match=r"out_dir: cannot write in '/proc/x'"):
+        train_command.run_train(out_dir="/proc/x", epochs=1, verbose=False)
 
 
 def test_mnist_offline_says_where_to_put_the_files(tmp_path):
