@@ -398,6 +398,7 @@ class NeuralNetwork:
         needs: layer states, the optimiser's state, the epoch count, the
         shuffling generator and the learning-rate schedule (see
         :mod:`pyx_cnn.serialization`; a loss or schedule of your own is not saved).
+        `path` is a str, a path-like or a binary file object (``io.BytesIO``).
         """
         serialization.save(self, path)
 
@@ -405,8 +406,11 @@ class NeuralNetwork:
     def load(cls, path):
         """Read a network written by :meth:`save`.
 
-        Raises FileNotFoundError, or ValueError naming the file when it is not
-        a readable pyx_cnn model (:func:`pyx_cnn.serialization.load`).
+        `path` is a str, a path-like or a binary file object open for reading
+        (``open(name, "rb")``, ``io.BytesIO``), as :meth:`save` takes. Raises
+        FileNotFoundError; TypeError naming `path` for anything else; ValueError
+        naming the file when it is not a readable pyx_cnn model
+        (:func:`pyx_cnn.serialization.load`).
         """
         return serialization.load(path, cls)
 

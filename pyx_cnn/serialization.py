@@ -17,6 +17,7 @@ uninterrupted run would:
 
 Version 1 files (weights only) still load; their optimiser starts afresh.
 """
+import io
 import json
 import os
 import zipfile
@@ -158,12 +159,39 @@ def save(net, file):
         np.savez(fh, **arrays)
 
 
+def _model_source(path):
+    """What :func:`load` reads, and how its messages name it: ``(source, name)``, with
+    `source` a path or the bytes of a binary file object (as ``io.BytesIO``)."""
+    if isinstance(path, (str, os.PathLike)):
+        path = os.fspath(path)
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"no model file at {path!r}")
+        return path, repr(path)
+    expected = "a str, an os.PathLike or a binary file object open for reading"
+    if isinstance(path, io.TextIOBase):
+        raise TypeError(f"path must be {expected}, got a text file object "
+                        f"({type(path).__name__}): open the file with mode 'rb'")
+    if not callable(getattr(path, "read", None)):
+        hint = (" (for a model file's contents, pass io.BytesIO(data))"
+                if isinstance(path, (bytes, bytearray, memoryview)) else "")
+        raise TypeError(f"path must be {expected}, got {type(path).__name__}{hint}")
+    data = path.read()
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"path must be {expected}, got a {type(path).__name__} whose read() "
+                        f"returns {type(data).__name__}, not bytes")
+    name = getattr(path, "name", None)
+    return io.BytesIO(data), repr(name) if isinstance(name, str) else (
+        f"the {type(path).__name__} object")
+
+
 def load(path, cls=None):
     """Read a network written by :func:`save`: what :meth:`NeuralNetwork.load` does.
 
     Parameters
     ----------
-    path : str or path-like
+    path : str, path-like or binary file object
+        A file object (``open(name, "rb")``, ``io.BytesIO``) is read from its
+        current position to its end.
     cls : type, optional
         The class to build (:class:`NeuralNetwork` or a subclass; by default
         :class:`NeuralNetwork`).
@@ -172,6 +200,9 @@ def load(path, cls=None):
     ------
     FileNotFoundError
         When `path` does not exist.
+    TypeError
+        When `path` is neither a path nor a binary file object open for reading
+        (a text file, bytes, a number...).
     ValueError
         When the file is not a readable pyx_cnn model (truncated, another
         format, missing or misshapen weights), or names a layer class that is
@@ -186,33 +217,36 @@ def load(path, cls=None):
     Nothing in the file is unpickled (``allow_pickle=False``): a file
     holding object arrays is refused.
     """
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise FileNotFoundError(f"no model file at {path!r}")
+    source, name = _model_source(path)
     try:
-        with open(path, "rb") as fh:
-            magic = fh.read(4)
+        if isinstance(source, io.BytesIO):
+            magic = source.getvalue()[:4]
+        else:
+            with open(source, "rb") as fh:
+                magic = fh.read(4)
         if magic not in (b"PK\x03\x04", b"PK\x05\x06"):
             raise ValueError("not a .npz (zip) archive")
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(source) as archive:
             declared = sum(info.file_size for info in archive.infolist())
         # a compressed member can inflate far beyond the file's size: refuse
         # before reading what cannot fit (MemoryError, not caught below)
-        check_result_size(f"loading {path!r}", ((declared,), np.uint8))
-        data = np.load(path, allow_pickle=False)
+        check_result_size(f"loading {name}", ((declared,), np.uint8))
+        if isinstance(source, io.BytesIO):
+            source.seek(0)
+        data = np.load(source, allow_pickle=False)
         with data:
             arrays = {key: data[key] for key in data.files}
     except (zipfile.BadZipFile, OSError, EOFError, KeyError, ValueError,
             NotImplementedError, RuntimeError) as exc:
         # NotImplementedError: a compression method zipfile lacks;
         # RuntimeError: an encrypted member
-        raise ValueError(f"{path!r} is not a readable pyx_cnn model file: {exc}") from None
+        raise ValueError(f"{name} is not a readable pyx_cnn model file: {exc}") from None
     try:
         return from_arrays(arrays, cls)
     except UnknownLayerClass as exc:   # a valid file, but its class is not defined here
-        raise ValueError(f"cannot load {path!r}: {exc}") from None
+        raise ValueError(f"cannot load {name}: {exc}") from None
     except (KeyError, ValueError, TypeError, RecursionError) as exc:
-        raise ValueError(f"{path!r} is not a valid pyx_cnn model file: {exc}") from None
+        raise ValueError(f"{name} is not a valid pyx_cnn model file: {exc}") from None
 
 
 def from_arrays(arrays, cls=None):

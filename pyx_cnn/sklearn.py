@@ -35,10 +35,9 @@ Inputs ``X``:
 ``input_shape``, or for feature vectors) a table of ``n_features_in_`` columns.
 """
 import copy
+import io
 import math
 import numbers
-import os
-import tempfile
 
 import numpy as np
 
@@ -245,11 +244,9 @@ class _CNNBase(BaseEstimator):
         state = self.__dict__.copy()
         net = state.pop("network_", None)
         if net is not None:
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "network.npz")
-                net.save(path)
-                with open(path, "rb") as fh:
-                    state["_network_file"] = fh.read()
+            buffer = io.BytesIO()
+            net.save(buffer)
+            state["_network_file"] = buffer.getvalue()
         return state
 
     def __setstate__(self, state):
@@ -259,11 +256,7 @@ class _CNNBase(BaseEstimator):
         if data is not None:
             from .network import NeuralNetwork
 
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "network.npz")
-                with open(path, "wb") as fh:
-                    fh.write(data)
-                self.network_ = NeuralNetwork.load(path)
+            self.network_ = NeuralNetwork.load(io.BytesIO(data))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

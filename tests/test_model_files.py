@@ -468,3 +468,42 @@ def test_a_base_class_can_stay_out_of_the_registry():
 
     assert "_AbstractScale" not in layers.LAYER_CLASSES
     assert layers.LAYER_CLASSES["Flatten"] is layers.Flatten
+
+
+# --- file objects ---------------------------------------------------------------------
+
+def test_save_to_and_load_from_a_binary_file_object():
+    net, X = _trained(_all_layers_net())
+    buffer = io.BytesIO()
+    net.save(buffer)
+    buffer.seek(0)
+    loaded = NeuralNetwork.load(buffer)
+    _assert_same_network(net, loaded, X)
+    # training goes on exactly as the saved network's does
+    y = np.arange(len(X)) % 3
+    again = net.fit(X, y, epochs=2, batch_size=4)
+    resumed = loaded.fit(X, y, epochs=2, batch_size=4)
+    assert resumed.history["loss"] == again.history["loss"]
+    np.testing.assert_array_equal(loaded.flat_params, net.flat_params, strict=True)
+
+
+def test_load_from_an_open_file(tmp_path, saved):
+    net, X, path, _ = saved
+    with open(path, "rb") as fh:
+        _assert_same_network(net, NeuralNetwork.load(fh), X)
+    from pyx_cnn import serialization
+
+    with open(path, "rb") as fh:
+        _assert_same_network(net, serialization.load(fh), X)
+
+
+def test_a_file_object_that_is_not_a_model_names_its_type():
+    with pytest.raises(ValueError, match="BytesIO.*not a readable pyx_cnn model file"):
+        NeuralNetwork.load(io.BytesIO(b"hello"))
+
+
+@pytest.mark.parametrize("bad", [3, None, 2.5, ["model.npz"], b"PK\x03\x04",
+                                 io.StringIO("text")], ids=lambda bad: type(bad).__name__)
+def test_load_refuses_what_is_neither_a_path_nor_a_binary_file(bad):
+    with pytest.raises(TypeError, match=rf"path must be .*got .*{type(bad).__name__}"):
+        NeuralNetwork.load(bad)
