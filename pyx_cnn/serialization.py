@@ -136,14 +136,21 @@ def to_arrays(net):
     return arrays
 
 
-def save(net, file):
+def save(net, path):
     """Write `net` to one ``.npz`` file (no pickle): what :meth:`NeuralNetwork.save` does.
 
     Parameters
     ----------
     net : NeuralNetwork
-    file : str, path-like or binary file object
-        Written whole (a path is overwritten).
+    path : str, path-like or binary file object
+        Written whole (a path is overwritten); a file object (``io.BytesIO``, a
+        file opened with ``"wb"``) is written from its current position.
+
+    Raises
+    ------
+    TypeError
+        When `path` is neither a path nor a binary file object (a text file,
+        bytes, a number...).
 
     Notes
     -----
@@ -151,12 +158,18 @@ def save(net, file):
     :class:`~pyx_cnn.losses.Loss` subclass, a plain callable) is not saved: pass it
     to ``fit`` again after :func:`load`.
     """
+    expected = "a str, an os.PathLike or a binary file object open for writing"
+    if isinstance(path, io.TextIOBase):
+        raise TypeError(f"path must be {expected}, got a text file object "
+                        f"({type(path).__name__}): open the file with mode 'wb'")
+    if not isinstance(path, (str, os.PathLike)) and not callable(getattr(path, "write", None)):
+        raise TypeError(f"path must be {expected}, got {type(path).__name__}")
     arrays = to_arrays(net)
-    if hasattr(file, "write"):
-        np.savez(file, **arrays)
-        return
-    with open(os.fspath(file), "wb") as fh:
-        np.savez(fh, **arrays)
+    if isinstance(path, (str, os.PathLike)):
+        with open(os.fspath(path), "wb") as fh:
+            np.savez(fh, **arrays)
+    else:
+        np.savez(path, **arrays)
 
 
 def _model_source(path):

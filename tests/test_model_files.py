@@ -507,3 +507,10 @@ def test_a_file_object_that_is_not_a_model_names_its_type():
 def test_load_refuses_what_is_neither_a_path_nor_a_binary_file(bad):
     with pytest.raises(TypeError, match=rf"path must be .*got .*{type(bad).__name__}"):
         NeuralNetwork.load(bad)
+
+
+@pytest.mark.parametrize("bad", [3, None, ["model.npz"], b"model.npz", io.StringIO()],
+                         ids=lambda bad: type(bad).__name__)
+def test_save_refuses_what_is_neither_a_path_nor_a_binary_file(bad, saved):
+    with pytest.raises(TypeError, match=rf"path must be .*got .*{type(bad).__name__}"):
+        saved[0].save(bad)
