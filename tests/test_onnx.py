@@ -138,7 +138,7 @@ class _FakeNet:
         self.output_shape = layers[-1].output_shape
 
 
-def test_exporters_of_new_layers_with_stand_ins(tmp_path):
+def test_exporters_of_every_layer_kind_with_stand_ins(tmp_path):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(0)

@@ -1,7 +1,9 @@
-"""The layers of SPEC 7 (AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D,
-BatchNormalization, Dropout, Tanh, LeakyReLU, Softmax): forward and backward
-against PyTorch's autograd (float64 to 1e-10), training and inference modes,
-running statistics, masks, save / load, ONNX, finite differences."""
+"""The pooling, normalisation, dropout and activation layers (AvgPool2D,
+GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization, Dropout, Tanh, LeakyReLU,
+Softmax): forward and backward against PyTorch's autograd (float64 to 1e-10),
+training and inference modes, running statistics, masks, finite differences; and a
+network holding a layer of every kind: save / load, fused and unfused, ONNX, the
+train command's models and the feature-map plots."""
 import numpy as np
 import pytest
 
@@ -174,7 +176,7 @@ def test_fused_and_unfused_agree_with_every_layer():
 @pytest.mark.parametrize("layer", [layers.AvgPool2D(2, 1), layers.GlobalAvgPool2D(),
                                    layers.GlobalMaxPool2D(), layers.Tanh(), layers.LeakyReLU(0.1),
                                    layers.Softmax(), layers.BatchNormalization()])
-def test_gradcheck_of_the_new_layers(layer):
+def test_gradcheck_of_pooling_normalisation_and_activation_layers(layer):
     layer.build((5, 4, 3), rng=0)
     x = RNG.standard_normal((4, 5, 4, 3))
     assert pyx_cnn.gradcheck(layer, x, training=True)
@@ -195,7 +197,7 @@ def test_every_layer_network_through_onnx(tmp_path):
 
 
 @pytest.mark.parametrize("model", ["bn", "all"])
-def test_train_command_models_with_the_new_layers(tmp_path, model):
+def test_train_command_trains_the_bn_and_all_models(tmp_path, model):
     pytest.importorskip("sklearn")
     from pyx_cnn.train_command import run_train
 
@@ -208,7 +210,7 @@ def test_train_command_models_with_the_new_layers(tmp_path, model):
         run_train(epochs=1, out_dir=tmp_path, model="huge", verbose=False)
 
 
-def test_feature_map_plots_draw_the_new_layers(tmp_path):
+def test_feature_map_plots_draw_every_layer_kind(tmp_path):
     from pyx_cnn.plot import plot_network_feature_maps
 
     net = every_layer_network()
