@@ -211,11 +211,9 @@ def _bench(args):
 def build_parser():
     """The argument parser, one sub-command per job."""
     from ._threads import MAX_THREADS
-    from .models import MIN_IMAGE_SIDE
 
-    formatter = _HelpFormatter
     parser = _Parser(
-        prog="pyx-cnn", formatter_class=formatter,
+        prog="pyx-cnn", formatter_class=_HelpFormatter,
         description="A convolutional network from scratch with compiled kernels.",
         epilog="Run 'pyx-cnn COMMAND --help' for the options of a command.",
     )
@@ -224,10 +222,17 @@ def build_parser():
     parser.add_argument("--threads", type=_thread_count, default=None, metavar="N",
                         help=f"threads for the kernels, 1 to {MAX_THREADS} "
                              "(default: OMP_NUM_THREADS or all cores)")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_demo_parser(subparsers)
+    _add_train_parser(subparsers)
+    _add_bench_parser(subparsers)
+    return parser
 
-    demo = sub.add_parser(
-        "demo", formatter_class=formatter,
+
+def _add_demo_parser(subparsers):
+    """The ``demo`` sub-command: the tutorial's three layers on an image."""
+    demo = subparsers.add_parser(
+        "demo", formatter_class=_HelpFormatter,
         help="the tutorial's three conv/ReLU/pool layers on an image",
         description="Run the tutorial's three layers (convolution, ReLU, 2x2 max-pooling) "
                     "on a grey image, print each layer's shapes and times, and write one "
@@ -243,8 +248,13 @@ def build_parser():
                       help=f"seed of the random filters of layers 2 and 3, 0 to {MAX_SEED}")
     demo.set_defaults(func=_demo)
 
-    train = sub.add_parser(
-        "train", formatter_class=formatter,
+
+def _add_train_parser(subparsers):
+    """The ``train`` sub-command: train a small CNN and write the model and figures."""
+    from .models import MIN_IMAGE_SIDE
+
+    train = subparsers.add_parser(
+        "train", formatter_class=_HelpFormatter,
         help="train a small CNN on scikit-learn's digits (or another data set)",
         description="Train Conv2D(8, 3) -> ReLU -> MaxPool2D -> Dense(10, softmax) on 80% "
                     "of scikit-learn's 1797 8x8 digits, print the accuracy on the other 20% "
@@ -285,8 +295,11 @@ def build_parser():
                        help="folder for the model and the figures, made if missing")
     train.set_defaults(func=_train)
 
-    bench = sub.add_parser(
-        "bench", formatter_class=formatter,
+
+def _add_bench_parser(subparsers):
+    """The ``bench`` sub-command: time pyx_cnn against NumPy and PyTorch."""
+    bench = subparsers.add_parser(
+        "bench", formatter_class=_HelpFormatter,
         help="time pyx_cnn against NumPy (and PyTorch if installed)",
         description="Time pyx_cnn's kernels and the training of LeNet-5 and a "
                     "CIFAR-style network against the tutorial's NumPy loops, a "
@@ -311,7 +324,6 @@ def build_parser():
                        help="the repository's benchmarks/ folder (default: found from the "
                             "current directory, or next to the imported pyx_cnn)")
     bench.set_defaults(func=_bench)
-    return parser
 
 
 def _one_line(exc):
