@@ -113,7 +113,9 @@ def _extension(name):
     return Extension(
         f"pyx_cnn.{name}",
         sources=[f"pyx_cnn/{name}.pyx"],
-        depends=c_headers,
+        # the helper library's sources too: an extension whose .pyx did not change
+        # is linked again when a kernel did (else it keeps the old kernel)
+        depends=c_headers + c_sources,
         include_dirs=[np.get_include(), "src_c"],
         define_macros=macros,
         extra_compile_args=compile_args,

@@ -18,11 +18,10 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.math cimport exp, tanh
 
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_EXP, FAMILY_MAP, threads_for
 
-# the work of one element, in the unit of threads_for: a compare or a multiply
-# is a quarter of a step (memory-bound), an exp or a tanh a whole one
-cdef Py_ssize_t _CHEAP = 4
+# the work of threads_for is the number of values: a compare or a multiply per
+# value is a map (memory-bound), the C library's exp or tanh costs more (FAMILY_EXP)
 
 
 def _relu(const floating[::1] x, floating[::1] out, int n_threads):
@@ -30,7 +29,7 @@ def _relu(const floating[::1] x, floating[::1] out, int n_threads):
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef floating v
-    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = x[i]
@@ -43,7 +42,7 @@ def _relu_backward(
     """grad_in = 0 where the ReLU output y <= 0, else grad_out (a NaN y passes it)."""
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
-    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             grad_in[i] = 0 if y[i] <= 0 else grad_out[i]
@@ -56,7 +55,7 @@ def _leaky_relu(const floating[::1] x, floating[::1] out, double negative_slope,
     cdef Py_ssize_t i
     cdef floating v
     cdef floating s = <floating>negative_slope
-    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = x[i]
@@ -72,7 +71,7 @@ def _leaky_relu_backward(
     cdef Py_ssize_t i
     cdef floating g
     cdef floating s = <floating>negative_slope
-    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             g = grad_out[i]
@@ -84,7 +83,7 @@ def _sigmoid(const floating[::1] x, floating[::1] out, int n_threads):
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef floating v, e
-    cdef int nt = threads_for(size, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_EXP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = x[i]
@@ -102,7 +101,7 @@ def _sigmoid_backward(
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
     cdef floating v
-    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             v = y[i]
@@ -122,7 +121,9 @@ def _tanh(const floating[::1] x, floating[::1] out, int n_threads):
     Each thread takes one contiguous range of the array."""
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i, t, lo, hi
-    cdef int nt = threads_for(size, size, n_threads)
+    # (the SIMD tanh costs what a map does; the C library's, an exp's)
+    cdef int nt = threads_for(size, size, n_threads,
+                              FAMILY_MAP if floating is float else FAMILY_EXP)
     if size == 0:
         return
     with nogil:
@@ -143,7 +144,7 @@ def _tanh_backward(
     contiguous range per thread)."""
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t t, lo, hi
-    cdef int nt = threads_for(size // _CHEAP, size, n_threads)
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     if size == 0:
         return
     with nogil:

@@ -23,7 +23,7 @@ from cython.parallel cimport prange
 from libc.stdint cimport int64_t
 from libc.string cimport memset
 
-from pyx_cnn._parallel cimport ranges_for, threads_for
+from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_POOL, FAMILY_SUMS, ranges_for, threads_for
 
 
 cdef extern from "pool_kernels.h" nogil:
@@ -72,7 +72,7 @@ def _avgpool2d_forward(
     cdef pyx_pool_shape s = _shape(x.shape, out.shape, size, stride)
     if rows == 0 or s.out_w == 0 or s.channels == 0:
         return
-    nt = threads_for(rows * s.out_w * s.channels * size * size, rows, n_threads)
+    nt = threads_for(rows * s.out_w * s.channels * size * size, rows, n_threads, FAMILY_POOL)
     # ranges of rows handed out as threads come free; a row's values do not
     # depend on the range it falls in
     n_ranges = ranges_for(rows, nt)
@@ -109,7 +109,8 @@ def _avgpool2d_backward(
         return
     # each input value gathers ceil(size/stride)**2 windows at most
     per = (size + stride - 1) // stride
-    nt = threads_for(rows * s.in_w * s.channels * (1 + per * per), rows, n_threads)
+    nt = threads_for(rows * s.in_w * s.channels * (1 + per * per), rows, n_threads,
+                     FAMILY_POOL)
     n_ranges = ranges_for(rows, nt)
     with nogil:
         for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
@@ -134,7 +135,7 @@ def _global_avgpool_forward(
     cdef int nt
     if n_batch == 0 or channels == 0:
         return
-    nt = threads_for(n_batch * pixels * channels, n_batch, n_threads)
+    nt = threads_for(n_batch * pixels * channels, n_batch, n_threads, FAMILY_SUMS)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="static"):
             a = &acc[n, 0]
@@ -163,7 +164,7 @@ def _global_avgpool_backward(
     cdef int nt
     if rows == 0 or width == 0 or channels == 0:
         return
-    nt = threads_for(rows * width * channels, rows, n_threads)
+    nt = threads_for(rows * width * channels, rows, n_threads, FAMILY_MAP)
     with nogil:
         for r in prange(rows, num_threads=nt, schedule="static"):
             n = r // height
@@ -187,7 +188,7 @@ def _global_maxpool_forward(
     cdef int nt
     if n_batch == 0 or channels == 0 or pixels == 0:
         return
-    nt = threads_for(n_batch * pixels * channels, n_batch, n_threads)
+    nt = threads_for(n_batch * pixels * channels, n_batch, n_threads, FAMILY_POOL)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="static"):
             xp = &x[0, 0, 0, 0] + n * pixels * channels
@@ -218,7 +219,7 @@ def _global_maxpool_backward(
     cdef int nt
     if n_batch == 0 or sample == 0:
         return
-    nt = threads_for(n_batch * sample, n_batch, n_threads)
+    nt = threads_for(n_batch * sample, n_batch, n_threads, FAMILY_MAP)
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="static"):
             gx = &grad_x[0, 0, 0, 0] + n * sample

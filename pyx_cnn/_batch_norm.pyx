@@ -21,7 +21,7 @@ from cython.parallel cimport prange
 from libc.math cimport sqrt
 from libc.stdlib cimport free, malloc
 
-from pyx_cnn._parallel cimport ranges_for, threads_for
+from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_SUMS, ranges_for, threads_for
 
 
 cdef extern from "batch_norm_kernels.h" nogil:
@@ -89,7 +89,8 @@ def _statistics(
     cdef Py_ssize_t blocks = partial.shape[0]
     cdef Py_ssize_t t, c
     cdef double n_b, s, m2, e
-    cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks))
+    cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks),
+                              FAMILY_SUMS)
     if channels == 0:
         return
     with nogil:
@@ -137,7 +138,7 @@ def _normalize(
     cdef double sc
     cdef floating* scale
     cdef floating* shift
-    cdef int nt = threads_for(rows * channels, rows, n_threads)
+    cdef int nt = threads_for(rows * channels, rows, n_threads, FAMILY_MAP)
     if rows == 0 or channels == 0:
         return
     scale = <floating*>malloc(2 * channels * sizeof(floating))
@@ -194,7 +195,8 @@ def _backward(
     cdef Py_ssize_t t, c, n_ranges
     cdef double sum_g, sum_gx
     cdef floating* terms
-    cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks))
+    cdef int nt = threads_for(rows * channels, rows, <int>min(<Py_ssize_t>n_threads, blocks),
+                              FAMILY_SUMS)
     if rows == 0 or channels == 0:
         grad_gamma[:] = 0
         grad_beta[:] = 0
@@ -227,7 +229,7 @@ def _backward(
                 terms[3 * channels + c] = <floating>(<double>gamma[c] * invstd[c])
                 grad_gamma[c] = <floating>(sum_gx * invstd[c])
                 grad_beta[c] = <floating>sum_g
-            nt = threads_for(rows * channels, rows, n_threads)
+            nt = threads_for(rows * channels, rows, n_threads, FAMILY_MAP)
             n_ranges = ranges_for(rows, nt)
             for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
                 if floating is float:

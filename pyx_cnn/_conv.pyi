@@ -4,11 +4,16 @@ from numpy.typing import NDArray
 IntOrPair = int | tuple[int, int]     # (along H, along W)
 
 def _isa() -> str: ...
-def _algorithm(n_filters: int, stride: IntOrPair) -> str: ...   # "planar" or "direct"
+def _algorithm(
+    x_shape: tuple[int, int, int, int],   # (N, Hp, Wp, C), padded
+    w_shape: tuple[int, int, int],        # (kh, kw*C, F)
+    stride: IntOrPair = 1,
+    dilation: IntOrPair = 1,
+    dtype: object = ...,
+    gradient: bool = False,
+    finite: bool = True,
+) -> str: ...   # "planar", "paired", "tap_paired", "direct"; "transposed", "windows_blas"
 def _direct_lanes(n_filters: int, is_double: bool) -> int: ...
-def _direct_pairs(n_filters: int, channels: int, stride: int, w_out: int,
-                  is_double: bool) -> bool: ...
-def _direct_tap_pairs(n_filters: int, run: int, pixel_pairs: bool, is_double: bool) -> bool: ...
 def _conv2d_forward(
     x: NDArray[np.floating],      # (N, Hp, Wp, C), padded, C-contiguous
     w: NDArray[np.floating],      # (kh, kw*C, F)

@@ -18,26 +18,33 @@ out  : (N, Ho, Wo, F)
 Algorithms
 ----------
 The arithmetic lives in ``src_c/conv_simd.c`` (SIMD microkernels compiled for
-AVX-512, AVX2+FMA and the baseline instruction set, chosen at run time):
+AVX-512, AVX2+FMA and the baseline instruction set, chosen at run time). One C
+function, ``pyx_conv_choose`` (rules in ``src_c/conv_kernels.h``), picks the
+algorithm for a shape; :func:`_algorithm` tells its choice by name:
 
-- *direct*: SIMD registers hold consecutive filters of one output pixel, a block
-  of pixels x registers of filters accumulates in registers. Used when F fills
-  a register, or a stride is not 1.
-  For one input channel, strides 1 and 5..8 filters in float32 on AVX-512, a
-  register holds two neighbouring pixels x 8 filters (*paired*); for other shapes
-  with at most 8 filters and runs of an even length, two neighbouring taps of a
-  window x 8 filters (*tap-paired*), the two partial sums added at the end.
 - *planar*: SIMD registers hold consecutive output columns of one filter, read
   from a planar (N, C, Hp, Wp) copy of the input. Used for strides 1 and
   F <= 4, where the direct kernel would leave most SIMD lanes empty.
+- *paired* (AVX-512, float32): for one input channel, strides 1 and 5..8
+  filters, a register holds two neighbouring pixels x 8 filters.
+- *tap-paired* (AVX-512, float32): for other shapes with at most 8 filters and
+  window runs of an even length, a register holds two neighbouring taps of a
+  window x 8 filters, the two partial sums added at the end.
+- *direct*: SIMD registers hold consecutive filters of one output pixel, a block
+  of pixels x registers of filters accumulates in registers. Every other shape.
 
-All three take strides ``(sh, sw)`` and dilations ``(dh, dw)``: output pixel
-``(y, x)`` reads ``x[n, y*sh + i*dh, x*sw + j*dw, c]``.
+Output pixel ``(y, x)`` reads ``x[n, y*sh + i*dh, x*sw + j*dw, c]`` (strides
+``(sh, sw)``, dilations ``(dh, dw)``; the planar and paired kernels run at
+strides 1 only). All four sum each output in the same order (bias, then over
+i, j, c) and split the work by output rows only, so results do not depend on
+the algorithm's block sizes or on the thread count.
 
-Both sum each output in the same order (bias, then over i, j, c) and split the
-work by output rows only, so results do not depend on the thread count.
+The input gradient runs on these kernels too at strides 1 (*transposed*: a
+convolution of the output gradient with the flipped filters, see
+:mod:`pyx_cnn.ops.conv`), else on gathered windows and BLAS products
+(*windows_blas*, :mod:`pyx_cnn._conv_grad`); the same C function chooses.
 
-The filter and bias gradients run on the direct kernel's layout too (filters
+The filter and bias gradients run on the direct kernel's layout (filters
 innermost: a register holds consecutive filters of one tap, the pixels are
 summed in order), in fixed groups of samples whose sums are then added in
 group order: also independent of the thread count.
@@ -48,7 +55,7 @@ from cython.parallel cimport prange, threadid
 
 from cython cimport floating
 from libc.string cimport memcpy, memset
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_CONV, FAMILY_MAP, threads_for
 
 cdef extern from "conv_kernels.h" nogil:
     ctypedef struct pyx_conv_shape:
@@ -56,21 +63,24 @@ cdef extern from "conv_kernels.h" nogil:
         Py_ssize_t kh, kw, filters, filters_padded
         Py_ssize_t out_h, out_w
         Py_ssize_t stride_h, stride_w, dilation_h, dilation_w
-    int PYX_CONV_PLANAR_MAX_FILTERS
+        int algorithm
+    enum:
+        PYX_CONV_DIRECT
+        PYX_CONV_PAIRED
+        PYX_CONV_TAP_PAIRED
+        PYX_CONV_PLANAR
+        PYX_CONV_TRANSPOSED
+        PYX_CONV_WINDOWS_BLAS
+        PYX_CONV_FORWARD
+        PYX_CONV_INPUT_GRAD
+    int pyx_conv_choose(const pyx_conv_shape* s, int is_double, int pass_, int finite_filters)
+    const char* pyx_conv_algorithm_name(int algorithm)
     int pyx_conv_direct_lanes(int is_double, Py_ssize_t filters)
-    int pyx_conv_direct_pairs(int is_double, Py_ssize_t filters, Py_ssize_t channels,
-                              Py_ssize_t stride, Py_ssize_t out_w)
-    int pyx_conv_direct_tap_pairs(int is_double, Py_ssize_t filters, Py_ssize_t run,
-                                  int pixel_pairs)
     const char* pyx_conv_isa()
-    void pyx_conv_direct_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
-                                  const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
-    void pyx_conv_direct_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
-                                  const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
-    void pyx_conv_planar_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
-                                  const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
-    void pyx_conv_planar_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
-                                  const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_conv_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
+                           const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_conv_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
+                           const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
     void pyx_conv_wgrad_row_f32(const pyx_conv_shape* s, const float* x, const float* g,
                                 float* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i)
     void pyx_conv_wgrad_row_f64(const pyx_conv_shape* s, const double* x, const double* g,
@@ -79,9 +89,6 @@ cdef extern from "conv_kernels.h" nogil:
                                  Py_ssize_t n0, Py_ssize_t n1)
     void pyx_conv_wgrad_bias_f64(const pyx_conv_shape* s, const double* g, double* bias_part,
                                  Py_ssize_t n0, Py_ssize_t n1)
-
-# Below this many multiply-adds a call runs on one thread: starting the team
-# costs more than it saves.
 
 
 def _isa():
@@ -96,12 +103,37 @@ def _pair(value):
     return (value, value)
 
 
-def _algorithm(Py_ssize_t n_filters, stride):
-    """"planar" or "direct": the kernel :func:`_conv2d_forward` uses for this shape
-    (`stride`: an int or a pair)."""
-    if _pair(stride) == (1, 1) and n_filters <= PYX_CONV_PLANAR_MAX_FILTERS:
-        return "planar"
-    return "direct"
+def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradient=False,
+               finite=True):
+    """The algorithm the kernels take for a convolution of this shape, by name.
+
+    Parameters
+    ----------
+    x_shape : tuple of int
+        The padded input's shape ``(N, Hp, Wp, C)``.
+    w_shape : tuple of int
+        The filters' shape in the kernels' layout ``(kh, kw*C, F)``.
+    stride, dilation : int or pair of int
+    dtype : float32 or float64
+    gradient : bool
+        False: the forward kernel, one of ``"planar"``, ``"paired"``,
+        ``"tap_paired"``, ``"direct"``. True: the input gradient's route,
+        ``"transposed"`` or ``"windows_blas"`` (`finite`: no inf or NaN among
+        the filters).
+
+    The choice is ``pyx_conv_choose``'s in ``src_c/conv_simd.c``, the one every
+    caller uses; it depends on the instruction set that runs (:func:`_isa`).
+    """
+    cdef pyx_conv_shape s
+    cdef Py_ssize_t sh, sw, dh, dw, channels
+    sh, sw = _pair(stride)
+    dh, dw = _pair(dilation)
+    channels = x_shape[3]
+    if channels < 0 or (channels > 0 and w_shape[1] % channels != 0):
+        raise ValueError(f"w_shape {tuple(w_shape)} does not hold kw*C rows for C={channels}")
+    s = _shape_of(x_shape, w_shape, sh, sw, dh, dw)
+    return pyx_conv_algorithm_name(_choose(&s, np.dtype(dtype) == np.float64,
+                                           gradient, finite)).decode()
 
 
 def _direct_lanes(Py_ssize_t n_filters, bint is_double):
@@ -109,17 +141,11 @@ def _direct_lanes(Py_ssize_t n_filters, bint is_double):
     return pyx_conv_direct_lanes(is_double, n_filters)
 
 
-def _direct_pairs(Py_ssize_t n_filters, Py_ssize_t channels, Py_ssize_t stride,
-                  Py_ssize_t w_out, bint is_double):
-    """True when the direct kernel packs two output pixels per register for this shape."""
-    return bool(pyx_conv_direct_pairs(is_double, n_filters, channels, stride, w_out))
-
-
-def _direct_tap_pairs(Py_ssize_t n_filters, Py_ssize_t run, bint pixel_pairs,
-                      bint is_double):
-    """True when the direct kernel packs two taps per register (`run`: the length of a
-    window's runs, kw*C or, with dilation along W, C)."""
-    return bool(pyx_conv_direct_tap_pairs(is_double, n_filters, run, pixel_pairs))
+cdef int _choose(pyx_conv_shape* s, bint is_double, bint gradient=False,
+                 bint finite=True) noexcept:
+    """pyx_conv_choose for the forward kernel or (`gradient`) the input gradient."""
+    return pyx_conv_choose(s, is_double, PYX_CONV_INPUT_GRAD if gradient else PYX_CONV_FORWARD,
+                           finite)
 
 
 def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
@@ -142,7 +168,21 @@ cdef pyx_conv_shape _shape(
     s.kh, s.kw, s.filters, s.filters_padded = kh, kw, filters, filters_padded
     s.out_h, s.out_w = h_out, w_out
     s.stride_h, s.stride_w, s.dilation_h, s.dilation_w = sh, sw, dh, dw
+    s.algorithm = PYX_CONV_DIRECT
     return s
+
+
+cdef pyx_conv_shape _shape_of(x_shape, w_shape, Py_ssize_t sh, Py_ssize_t sw,
+                              Py_ssize_t dh, Py_ssize_t dw):
+    """:func:`_shape` from the padded input's and the filters' shapes ``(N, Hp, Wp, C)``
+    and ``(kh, kw*C, F)``, the output's size computed."""
+    cdef Py_ssize_t full[8]
+    cdef Py_ssize_t kh = w_shape[0]
+    cdef Py_ssize_t kw = w_shape[1] // x_shape[3] if x_shape[3] > 0 else 1   # (no channels)
+    full[1], full[2], full[3] = x_shape[1], x_shape[2], x_shape[3]
+    return _shape(full, kh, kw, w_shape[2], w_shape[2],
+                  max(0, (x_shape[1] - (kh - 1) * dh - 1) // sh + 1),
+                  max(0, (x_shape[2] - (kw - 1) * dw - 1) // sw + 1), sh, sw, dh, dw)
 
 
 cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
@@ -159,37 +199,29 @@ cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
 
 
 cdef inline void _run_rows(
-    bint planar, const pyx_conv_shape* s, const floating* x, const floating* w,
+    const pyx_conv_shape* s, const floating* x, const floating* w,
     const floating* bias, floating* out, Py_ssize_t r0, Py_ssize_t r1,
 ) noexcept nogil:
+    """Rows [r0, r1) of the output with the kernel ``s.algorithm`` names."""
     if floating is float:
-        if planar:
-            pyx_conv_planar_rows_f32(s, x, w, bias, out, r0, r1)
-        else:
-            pyx_conv_direct_rows_f32(s, x, w, bias, out, r0, r1)
+        pyx_conv_rows_f32(s, x, w, bias, out, r0, r1)
     else:
-        if planar:
-            pyx_conv_planar_rows_f64(s, x, w, bias, out, r0, r1)
-        else:
-            pyx_conv_direct_rows_f64(s, x, w, bias, out, r0, r1)
+        pyx_conv_rows_f64(s, x, w, bias, out, r0, r1)
 
 
-def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias,
-                    Py_ssize_t channels, Py_ssize_t w_out, bint unit_strides,
-                    Py_ssize_t dw):
-    """The weights and bias in the layout of the direct kernel chosen for this shape,
-    and the filter count that layout pads to: ``(w_k, b_k, filters_padded)``."""
+def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int algorithm):
+    """The weights and bias in the layout of the kernel `algorithm` (a direct one:
+    direct, paired or tap-paired; see ``src_c/conv_kernels.h``), and the filter count
+    that layout pads to: ``(w_k, b_k, filters_padded)``."""
     cdef Py_ssize_t kh = w.shape[0]
     cdef Py_ssize_t run = w.shape[1]
     cdef Py_ssize_t n_filters = w.shape[2]
     cdef Py_ssize_t lanes = pyx_conv_direct_lanes(floating is double, n_filters)
-    cdef bint pairs = pyx_conv_direct_pairs(floating is double, n_filters, channels,
-                                            1 if unit_strides else 0, w_out)
     cdef Py_ssize_t filters_padded
     cdef floating[:, :, ::1] w_pair
     cdef floating[::1] b_pair
     dtype = np.float32 if floating is float else np.float64
-    if pairs:
+    if algorithm == PYX_CONV_PAIRED:
         # each of the (up to 8) filters twice, for the two pixels sharing a register
         w_pad = np.zeros((kh, run, 16), dtype=dtype)
         b_pad = np.zeros(16, dtype=dtype)
@@ -197,8 +229,7 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias,
         b_pair = b_pad
         _pair_up(w, bias, w_pair, b_pair)
         return w_pad, b_pad, 16
-    if pyx_conv_direct_tap_pairs(floating is double, n_filters,
-                                 channels if dw > 1 and run > channels else run, pairs):
+    if algorithm == PYX_CONV_TAP_PAIRED:
         # taps k, k+1 of a run side by side in a register: lane 2f + q holds
         # w[i, 2p + q, f]; the bias in the even lanes
         w_pad = _aligned_zeros((kh, run // 2, 16), dtype)
@@ -245,7 +276,6 @@ def _conv2d_forward(
     cdef Py_ssize_t sh, sw, dh, dw
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
-    cdef bint planar = _algorithm(n_filters, (sh, sw)) == "planar"
     cdef pyx_conv_shape s
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
@@ -254,20 +284,20 @@ def _conv2d_forward(
     if rows == 0 or w_out == 0:
         return
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
-    if planar:
+    s.algorithm = _choose(&s, floating is double)
+    if s.algorithm == PYX_CONV_PLANAR:
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
-        w_k, b_k, s.filters_padded = _kernel_weights(w, bias, channels, w_out,
-                                                     sh == 1 and sw == 1, dw)
-    nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads)
+        w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
+    nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
     # ranges of output rows handed out as threads come free (a thread whose core
     # another program's threads hold takes fewer); a row's arithmetic does not
     # depend on the range it falls in
     n_chunks = min(rows, nt * 8) if nt > 1 else 1
     with nogil:
         for t in prange(n_chunks, num_threads=nt, schedule="dynamic"):
-            _run_rows(planar, &s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
+            _run_rows(&s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
                       rows * t // n_chunks, rows * (t + 1) // n_chunks)
 
 
@@ -287,8 +317,9 @@ def _conv2d_forward_padding(
     (`src` ``(N, h, w, C)``, rows of w*C contiguous values, at rows ``top:top + h``
     and columns ``left:left + w``), without writing the padded batch whole: each
     thread pads one image at a time into a buffer of its own (which stays in its
-    cache) and runs the direct kernel on it. The same arithmetic, so the same
-    values, as padding first.
+    cache) and runs the kernel on it (direct, paired or tap-paired, as
+    ``pyx_conv_choose`` says). The same arithmetic, so the same values, as padding
+    first.
 
     Falls back to padding first where the work is not cut by images: for the
     planar kernel, or when there are too few images for the threads.
@@ -314,7 +345,7 @@ def _conv2d_forward_padding(
     cdef floating* padded
     cdef Py_ssize_t x_shape[8]
     cdef int nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_batch,
-                              n_threads)
+                              n_threads, FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
     if top < 0 or left < 0 or top + h > hp or left + wd > wp:
         raise ValueError(f"src of {h}x{wd} at row {top}, column {left} does not fit in "
@@ -326,8 +357,13 @@ def _conv2d_forward_padding(
                          f"({n_batch}, {hp}, {wp}, {channels})")
     if n_batch == 0 or h_out == 0 or w_out == 0:
         return
-    if (_algorithm(n_filters, 1) == "planar" or (nt > 1 and n_batch < 8 * nt)
-            or h == 0 or wd == 0 or channels == 0):
+    if channels > 0:
+        x_shape[1], x_shape[2], x_shape[3] = hp, wp, channels
+        s = _shape(x_shape, kh, run // channels, n_filters, n_filters, h_out, w_out, 1, 1,
+                   dh, dw)
+        s.algorithm = _choose(&s, floating is double)
+    if (h == 0 or wd == 0 or channels == 0 or s.algorithm == PYX_CONV_PLANAR
+            or (nt > 1 and n_batch < 8 * nt)):
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
         _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw))
@@ -335,9 +371,7 @@ def _conv2d_forward_padding(
     if (src.strides[3] != <Py_ssize_t>sizeof(floating)
             or src.strides[2] != channels * <Py_ssize_t>sizeof(floating)):
         raise ValueError("src must have contiguous rows of w*C values")
-    x_shape[1], x_shape[2], x_shape[3] = hp, wp, channels
-    s = _shape(x_shape, kh, run // channels, n_filters, n_filters, h_out, w_out, 1, 1, dh, dw)
-    w_k, b_k, s.filters_padded = _kernel_weights(w, bias, channels, w_out, True, dw)
+    w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
     # one padded image per thread, each on cache lines of its own; the zeros
     # around are written once, only the inside changes from image to image
     scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), dtype)
@@ -348,7 +382,7 @@ def _conv2d_forward_padding(
             for y in range(h):
                 memcpy(padded + ((top + y) * wp + left) * channels, &src[n, y, 0, 0],
                        row_bytes)
-            _run_rows(False, &s, padded, &w_k[0, 0, 0], &b_k[0], &out[n, 0, 0, 0], 0, h_out)
+            _run_rows(&s, padded, &w_k[0, 0, 0], &b_k[0], &out[n, 0, 0, 0], 0, h_out)
 
 
 # Filter gradients are summed per group of samples, about this many output
@@ -407,7 +441,8 @@ def _conv2d_filter_grad(
     n_groups = (n_batch + per_group - 1) // per_group
     part = np.empty((n_groups, kh, run, fp), dtype=dtype)
     bias_part = np.empty((n_groups, fp), dtype=dtype)
-    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * kh, n_threads)
+    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * kh, n_threads,
+                     FAMILY_CONV)
     with nogil:
         # work items (group, kernel row), handed out as threads come free; each
         # writes its own slice of the workspace
@@ -451,7 +486,7 @@ def _pad_copy(
     cdef Py_ssize_t r, n, y
     cdef size_t item = sizeof(floating)
     cdef floating* row
-    cdef int nt = threads_for(n_batch * hp * wp * c // 4, n_batch * hp, n_threads)
+    cdef int nt = threads_for(n_batch * hp * wp * c, n_batch * hp, n_threads, FAMILY_MAP)
     if n_batch == 0 or hp == 0 or wp == 0 or c == 0:
         return
     if w > 0 and (src.strides[3] != <Py_ssize_t>item or src.strides[2] != c * <Py_ssize_t>item):

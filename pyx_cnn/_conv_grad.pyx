@@ -1,10 +1,11 @@
-"""The input gradient of a convolution at strides other than 1, on gathered windows.
+"""The input gradient of a convolution on gathered windows (the *windows_blas* route).
 
 Private: :mod:`pyx_cnn.ops.conv` validates shapes, dtypes and memory layout
 before calling these, which are compiled without bounds checks (unless built
 with ``PYX_CNN_DEBUG=1``). The forward pass, the filter and bias gradients
-and the input gradient at strides 1 run on the direct kernels of
-:mod:`pyx_cnn._conv`.
+and the input gradient at strides 1 run on the kernels of :mod:`pyx_cnn._conv`;
+the input gradient comes here at other strides, or when a filter value is inf
+or NaN (``pyx_conv_choose`` in ``src_c/conv_simd.c`` decides, for every caller).
 
 On the zero-padded input ``P`` a convolution computes
 
@@ -36,7 +37,7 @@ import numpy as np
 
 from cython cimport floating
 from pyx_cnn._blas cimport gemm
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_CONV, threads_for
 
 # Each chunk's matrix of windows holds at most about this many values (512 KiB
 # in float32): it stays in the core's L2 cache between the copy and the product.
@@ -136,7 +137,8 @@ def _conv2d_backward_input(
     else:
         per_item = 1
     n_items = (n_batch + per_item - 1) // per_item
-    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_items, n_threads)
+    nt = threads_for(n_batch * g.h_out * g.w_out * g.k * n_filters, n_items, n_threads,
+                     FAMILY_CONV)
     work = np.empty((nt, chunk * g.w_out * g.k),
                     dtype=np.float32 if floating is float else np.float64)
     with nogil:

@@ -10,7 +10,7 @@ from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport uint8_t
 
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_MAP, threads_for
 
 
 def _apply_mask(
@@ -21,7 +21,7 @@ def _apply_mask(
     cdef Py_ssize_t size = x.shape[0]
     cdef Py_ssize_t i
     cdef floating s = <floating>scale
-    cdef int nt = threads_for(size // 4, size, n_threads)   # a multiply per value
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)   # a multiply per value
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             out[i] = x[i] * (s if mask[i] else <floating>0)

@@ -25,7 +25,7 @@ from libc.stdint cimport int32_t
 from libc.string cimport memset
 
 from cython cimport floating
-from pyx_cnn._parallel cimport threads_for
+from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_POOL, threads_for
 
 
 cdef extern from "pool_kernels.h" nogil:
@@ -59,7 +59,7 @@ def _maxpool2d_forward(
     cdef Py_ssize_t t, n_ranges
     cdef int nt
     cdef pyx_pool_shape s
-    nt = threads_for(rows * w_out * channels * size * size, rows, n_threads)
+    nt = threads_for(rows * w_out * channels * size * size, rows, n_threads, FAMILY_POOL)
     if rows == 0 or w_out == 0 or channels == 0:
         return
     s.in_h = x.shape[1]
@@ -188,7 +188,7 @@ def _maxpool2d_forward_argmax(
     cdef Py_ssize_t o_sample = h_out * w_out * channels
     cdef Py_ssize_t n
     cdef int nt
-    nt = threads_for(n_batch * o_sample * size * size, n_batch, n_threads)
+    nt = threads_for(n_batch * o_sample * size * size, n_batch, n_threads, FAMILY_POOL)
     if n_batch == 0 or o_sample == 0:
         return
     with nogil:
@@ -222,7 +222,7 @@ def _maxpool2d_backward(
     cdef const floating* o
     cdef const int32_t* a
     cdef int nt
-    nt = threads_for(n_batch * (x_sample + o_sample), n_batch, n_threads)
+    nt = threads_for(n_batch * (x_sample + o_sample), n_batch, n_threads, FAMILY_MAP)
     if n_batch == 0 or x_sample == 0:
         return
     with nogil:

@@ -1,15 +1,37 @@
-"""Thread count shared by every kernel, and what the build and the CPU offer.
+"""Thread count shared by every kernel, when a kernel uses it, and what the build
+and the CPU offer.
 
-The count lives here, once; public functions read it with ``_effective_threads``
-and pass it to the kernels' ``prange(num_threads=...)``. Without OpenMP the
-count is always 1.
+The count lives here, once; public functions read it with ``get_num_threads``
+and pass it to the kernels, which ask :func:`threads_for` (declared in
+``_threads.pxd``) how many of those threads their work is worth, then run
+``prange(num_threads=...)``. Without OpenMP the count is always 1.
+
+The cost model
+--------------
+As scikit-learn's ``sklearn/utils/_openmp_helpers.pyx`` does, the cost of a
+parallel region is measured on the machine rather than guessed: the first time
+a team of ``n`` threads is considered, empty ``prange`` regions of the
+power-of-two team size at or below ``n`` are timed (after a warm-up that starts
+OpenMP's threads), and the fastest, per thread, is cached for the process (and
+measured again, keeping the fastest, at the 10th, 100th, ... decision: a first
+measurement that other threads disturbed does not stay). The work a kernel does is counted in inner steps of its
+family, each with a cost per step at one thread (``_STEP_SECONDS``, measured
+with ``benchmarks/bench_thread_cost.py``). A kernel then gets the thread count
+that minimises ``t(1) * ceil(units / n) / units + region(n)``, at most its
+number of independent units: tiny work runs on one thread, large work on all.
+The choice never changes a result: the kernels split their work on a grid
+fixed by the shape.
 """
+import contextlib
 import os
+
+from cython.parallel cimport prange
 
 cdef extern from "pyx_openmp.h":
     int PYX_HAVE_OPENMP
     int PYX_DEBUG_BUILD
     int pyx_omp_max_threads() noexcept nogil
+    double pyx_omp_wtime() noexcept nogil
 
 cdef extern from "cpu_features.h":
     int pyx_cpu_has_avx2() noexcept nogil
@@ -133,3 +155,181 @@ def set_num_threads(n):
     if n > MAX_THREADS:
         raise ValueError(f"n must be <= MAX_THREADS={MAX_THREADS}, got {n}")
     _num_threads = n
+
+
+# ---- when to thread -------------------------------------------------------
+
+# Seconds per inner step at one thread, per family (see _threads.pxd), measured
+# with benchmarks/bench_thread_cost.py (float32, a batch of 64 images of 28x28,
+# one typical kernel per family) on an AVX-512 Xeon: a 3x3 convolution of 8 to
+# 16 channels 0.017-0.019 ns per multiply-add, 2x2 max pooling 0.15-0.18 ns per
+# window read, batch-norm statistics 0.33-0.40 ns per value, ReLU 0.27-0.33 ns
+# and the SIMD tanh 0.48 ns per value, the sigmoid 16 ns per value (exp). The
+# fastest instruction set: on slower copies the model threads a little later
+# than it could.
+cdef double _STEP_SECONDS[N_FAMILIES]
+_STEP_SECONDS[<int>FAMILY_CONV] = 0.02e-9
+_STEP_SECONDS[<int>FAMILY_POOL] = 0.17e-9
+_STEP_SECONDS[<int>FAMILY_SUMS] = 0.4e-9
+_STEP_SECONDS[<int>FAMILY_MAP] = 0.3e-9
+_STEP_SECONDS[<int>FAMILY_EXP] = 15e-9
+
+FAMILIES = {"conv": FAMILY_CONV, "pool": FAMILY_POOL, "sums": FAMILY_SUMS,
+            "map": FAMILY_MAP, "exp": FAMILY_EXP}
+
+# The cost of a parallel region per thread, by team size 2**k: the fastest
+# measured so far (0: not measured yet). It is measured again at the 10th,
+# 100th, 1000th, ... decision that needs it, keeping the fastest: a measurement
+# disturbed by other threads (another program's, or a BLAS pool still spinning
+# after its last call) does not stay with the process. Read without the GIL,
+# written with it held; the counts of uses may race (a measurement comes a
+# little earlier or later).
+cdef enum:
+    _BUCKETS = 32
+cdef double _region_per_thread[_BUCKETS]     # (zeros: C arrays of the module)
+cdef long long _region_uses[_BUCKETS]
+cdef long long _region_next[_BUCKETS]       # the use that measures again (0: the first)
+
+# A region never counts as cheaper than this (seconds per thread): a timer that
+# reads 0 must not make every kernel split.
+cdef double _MIN_REGION_PER_THREAD = 1e-7
+
+# For the tests that compare thread counts on small inputs: split whatever the cost.
+cdef bint _always_split_flag = False
+
+
+cdef double _time_region(int n_threads) noexcept nogil:
+    """Seconds one empty parallel region of `n_threads` threads takes."""
+    cdef int i
+    cdef double start = pyx_omp_wtime()
+    for i in prange(n_threads, num_threads=n_threads, schedule="static"):
+        pass
+    return pyx_omp_wtime() - start
+
+
+cdef double _measure_region(int n_threads) noexcept nogil:
+    """The cost of a parallel region of `n_threads` threads on this machine: the
+    fastest of up to 64 empty regions, after a warm-up region (the first region of
+    a team pays for starting its threads). Other programs on the machine can only
+    slow a region down, so the fastest is the least disturbed; the timing stops
+    once the regions add up to 5 ms (at least 4 of them), which bounds it on a
+    loaded machine, where a region may take milliseconds (about 65 microseconds
+    on an idle one)."""
+    cdef double best, t, spent = 0
+    cdef int r
+    _time_region(n_threads)
+    best = _time_region(n_threads)
+    for r in range(63):
+        t = _time_region(n_threads)
+        spent += t
+        if t < best:
+            best = t
+        if r >= 2 and spent > 5e-3:
+            break
+    return best
+
+
+cdef int _bucket(int n) noexcept nogil:
+    """k such that 2**k <= n < 2**(k + 1) (n >= 1)."""
+    cdef int k = 0
+    while n > 1 and k < _BUCKETS - 1:
+        n >>= 1
+        k += 1
+    return k
+
+
+cdef double _region_seconds(int n_threads, bint use=True) noexcept nogil:
+    """The modelled cost of a parallel region of `n_threads` threads: the fastest
+    measured cost per thread of the power-of-two team at or below it, times
+    `n_threads`. `use`: a kernel's decision (counted, for the next measurement)."""
+    cdef int k = _bucket(n_threads)
+    cdef double t
+    if use:
+        _region_uses[k] += 1
+    if _region_per_thread[k] <= 0 or (use and _region_uses[k] >= _region_next[k]):
+        with gil:      # one measurement at a time, however many Python threads ask
+            if _region_per_thread[k] <= 0 or _region_uses[k] >= _region_next[k]:
+                t = max(_measure_region(1 << k) / (1 << k), _MIN_REGION_PER_THREAD)
+                if _region_per_thread[k] <= 0 or t < _region_per_thread[k]:
+                    _region_per_thread[k] = t
+                _region_next[k] = 10 * max(_region_uses[k], 1)
+    return _region_per_thread[k] * n_threads
+
+
+cdef int _best_threads(double one_thread, Py_ssize_t units, int n_threads,
+                       double per_thread) noexcept nogil:
+    """The n in 1..n_threads minimising one_thread * ceil(units / n) / units + region(n)
+    (region(n) = per_thread * n when per_thread > 0, else the measured cost). Stops
+    once a region alone costs more than the best time found: larger teams only cost
+    more."""
+    cdef int n, best = 1
+    cdef double region, t, best_t = one_thread
+    for n in range(2, n_threads + 1):
+        region = per_thread * n if per_thread > 0 else _region_seconds(n)
+        if region >= best_t:
+            break
+        t = one_thread * ((units + n - 1) // n) / units + region
+        if t < best_t:
+            best_t = t
+            best = n
+    return best
+
+
+cdef int threads_for(Py_ssize_t work, Py_ssize_t units, int n_threads,
+                     Family family) noexcept nogil:
+    if n_threads < 2 or units < 2 or work <= 0 or not PYX_HAVE_OPENMP:
+        return 1
+    if units < n_threads:
+        n_threads = <int>units
+    if _always_split_flag:
+        return n_threads
+    return _best_threads(work * _STEP_SECONDS[<int>family], units, n_threads, 0)
+
+
+def _family(family):
+    if family not in FAMILIES:
+        raise ValueError(f"family must be one of {sorted(FAMILIES)}, got {family!r}")
+    return FAMILIES[family]
+
+
+def _threads_for(work, units, family, n_threads=None, region_seconds_per_thread=None):
+    """The thread count a kernel of `family` ("conv", "pool", "sums", "map", "exp")
+    takes for `work` inner steps split in `units` pieces, out of `n_threads`
+    (default :func:`get_num_threads`). With `region_seconds_per_thread`, that cost
+    of a parallel region replaces the measured one."""
+    cdef Family fam = _family(family)
+    if n_threads is None:
+        n_threads = get_num_threads()
+    if region_seconds_per_thread is None:
+        return threads_for(work, units, n_threads, fam)
+    if n_threads < 2 or units < 2 or work <= 0 or not PYX_HAVE_OPENMP:
+        return 1
+    return _best_threads(work * _STEP_SECONDS[<int>fam], units, min(n_threads, units),
+                         region_seconds_per_thread)
+
+
+def _region_cost(n_threads):
+    """Seconds a parallel region of `n_threads` threads costs in the model (measured
+    at first use; 0 without OpenMP)."""
+    if not PYX_HAVE_OPENMP or n_threads < 2:
+        return 0.0
+    return _region_seconds(n_threads, False)
+
+
+def _step_seconds(family):
+    """Seconds per inner step of `family` at one thread, as the model takes it."""
+    return _STEP_SECONDS[<int>_family(family)]
+
+
+@contextlib.contextmanager
+def _always_split():
+    """Inside the block every kernel splits its work over all its threads (at most
+    one per unit) whatever the cost: for tests that compare thread counts on inputs
+    too small to be worth a team. Not thread-safe: the setting is the process's."""
+    global _always_split_flag
+    before = _always_split_flag
+    _always_split_flag = True
+    try:
+        yield
+    finally:
+        _always_split_flag = before

@@ -1,22 +1,25 @@
-/* Body of the activation kernels, included by activation_simd.c once per instruction
- * set with PYX_VB (bytes per register) and PYX_SFX (a name suffix) defined. */
+/* Body of the activation kernels, included by activation_simd.c (through
+ * isa_instantiate.h) once per (instruction set, dtype) with PYX_T, PYX_DOUBLE, PYX_VB
+ * (bytes per register) and PYX_SFX (a name suffix) defined: tanh in float32 only, its
+ * backward pass in both dtypes. */
 #define PYX_CAT_(a, b) a##_##b
 #define PYX_CAT(a, b) PYX_CAT_(a, b)
 #define PYX_FN(name) PYX_CAT(name, PYX_SFX)
 #define INLINE static inline __attribute__((always_inline))
 
-#define VF PYX_FN(vf32)
-#define VFI PYX_FN(vi32)
-#define VFU PYX_FN(vf32u)
-#define VD PYX_FN(vf64)
-#define VDU PYX_FN(vf64u)
-#define LANES_F (PYX_VB / 4)
-#define LANES_D (PYX_VB / 8)
-typedef float VF __attribute__((vector_size(PYX_VB)));
+#define T PYX_T
+#define LANES (PYX_VB / (int)sizeof(PYX_T))
+#define V PYX_FN(vec)
+#define VU PYX_FN(vecu)
+typedef T V __attribute__((vector_size(PYX_VB)));
+typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_alias__));
+
+#if !PYX_DOUBLE
+#define VF V
+#define VFU VU
+#define LANES_F LANES
+#define VFI PYX_FN(ivec)
 typedef int VFI __attribute__((vector_size(PYX_VB)));
-typedef float VFU __attribute__((vector_size(PYX_VB), aligned(4), __may_alias__));
-typedef double VD __attribute__((vector_size(PYX_VB)));
-typedef double VDU __attribute__((vector_size(PYX_VB), aligned(8), __may_alias__));
 
 /* where `take` is all ones, a; elsewhere b */
 INLINE VF PYX_FN(select_f32)(VFI take, VF a, VF b)
@@ -49,7 +52,7 @@ INLINE VF PYX_FN(tanh_vec)(VF x)
     return PYX_FN(select_f32)(x <= -C, zero - 1.0f, t);
 }
 
-static void PYX_FN(tanh_f32)(const float *x, float *out, ptrdiff_t n)
+static void PYX_FN(tanh)(const float *x, float *out, ptrdiff_t n)
 {
     ptrdiff_t i = 0;
     for (; i + LANES_F <= n; i += LANES_F)
@@ -64,36 +67,35 @@ static void PYX_FN(tanh_f32)(const float *x, float *out, ptrdiff_t n)
     }
 }
 
-/* g * (1 - y * y); the tail goes through a padded register like the body. */
-#define PYX_TANH_BACKWARD(T, SUF, V, VU_, LANES)                                             \
-    static void PYX_FN(tanh_backward_##SUF)(const T *y, const T *g, T *out, ptrdiff_t n)   \
-    {                                                                                     \
-        ptrdiff_t i = 0;                                                                  \
-        for (; i + LANES <= n; i += LANES) {                                              \
-            const V v = *(const VU_ *)(y + i);                                            \
-            *(VU_ *)(out + i) = *(const VU_ *)(g + i) * (1 - v * v);                      \
-        }                                                                                 \
-        if (i < n) {                                                                      \
-            T yb[LANES] = {0}, gb[LANES] = {0};                                           \
-            for (ptrdiff_t k = 0; k < n - i; k++) {                                       \
-                yb[k] = y[i + k];                                                         \
-                gb[k] = g[i + k];                                                         \
-            }                                                                             \
-            const V v = *(const VU_ *)yb;                                                 \
-            const V r = *(const VU_ *)gb * (1 - v * v);                                   \
-            for (ptrdiff_t k = 0; k < n - i; k++)                                         \
-                out[i + k] = r[k];                                                        \
-        }                                                                                 \
-    }
-PYX_TANH_BACKWARD(float, f32, VF, VFU, LANES_F)
-PYX_TANH_BACKWARD(double, f64, VD, VDU, LANES_D)
-#undef PYX_TANH_BACKWARD
-
-#undef LANES_D
-#undef LANES_F
-#undef VDU
-#undef VD
-#undef VFU
 #undef VFI
+#undef LANES_F
+#undef VFU
 #undef VF
+#endif /* !PYX_DOUBLE */
+
+/* g * (1 - y * y); the tail goes through a padded register like the body. */
+static void PYX_FN(tanh_backward)(const T *y, const T *g, T *out, ptrdiff_t n)
+{
+    ptrdiff_t i = 0;
+    for (; i + LANES <= n; i += LANES) {
+        const V v = *(const VU *)(y + i);
+        *(VU *)(out + i) = *(const VU *)(g + i) * (1 - v * v);
+    }
+    if (i < n) {
+        T yb[LANES] = {0}, gb[LANES] = {0};
+        for (ptrdiff_t k = 0; k < n - i; k++) {
+            yb[k] = y[i + k];
+            gb[k] = g[i + k];
+        }
+        const V v = *(const VU *)yb;
+        const V r = *(const VU *)gb * (1 - v * v);
+        for (ptrdiff_t k = 0; k < n - i; k++)
+            out[i + k] = r[k];
+    }
+}
+
+#undef VU
+#undef V
+#undef LANES
+#undef T
 #undef INLINE

@@ -1,6 +1,7 @@
-/* Body of the batch-norm kernels, included by batch_norm_simd.c once per (instruction
- * set, register width, dtype) with PYX_T (float or double), PYX_VB (bytes per register)
- * and PYX_SFX (a suffix making the names unique) defined.
+/* Body of the batch-norm kernels, included by batch_norm_simd.c (through
+ * isa_instantiate.h) once per (instruction set, dtype) with PYX_T (float or double),
+ * PYX_DOUBLE, PYX_VB (bytes per register) and PYX_SFX (a suffix making the names unique)
+ * defined.
  *
  * The sums hold DL = PYX_VB / 8 doubles per register: DL consecutive channels are loaded
  * in the data's dtype and converted to double. A tile of NV registers (NV * DL channels)
@@ -8,6 +9,17 @@
  * rows one after the other, in order. The per-channel maps hold LANES values of the
  * data's dtype per register and go row by row. Channels past the last whole register are
  * done one by one. */
+
+/* DL floats loaded and converted to doubles in one instruction (GCC splits the generic
+ * conversion into pieces); doubles need no conversion. */
+#if !PYX_DOUBLE && PYX_VB == 64
+#define PYX_LOAD_AS_D(p) _mm512_cvtps_pd(_mm256_loadu_ps(p))
+#elif !PYX_DOUBLE && PYX_VB == 32
+#define PYX_LOAD_AS_D(p) _mm256_cvtps_pd(_mm_loadu_ps(p))
+#elif !PYX_DOUBLE && PYX_VB == 16 && defined(__SSE2__)
+#define PYX_LOAD_AS_D(p) _mm_cvtps_pd(_mm_castsi128_ps(_mm_loadl_epi64((const __m128i *)(p))))
+#endif
+
 #define PYX_CAT_(a, b) a##_##b
 #define PYX_CAT(a, b) PYX_CAT_(a, b)
 #define PYX_FN(name) PYX_CAT(name, PYX_SFX)
@@ -34,7 +46,7 @@ typedef T VXU __attribute__((vector_size(DL * sizeof(T)), aligned(sizeof(T)), __
 #define LOADD(p) ((VD)(*(const VDU *)(p)))
 #define STORED(p, v) (*(VDU *)(p) = (v))
 /* DL values of T at p, converted to double: the instruction PYX_LOAD_AS_D names where
- * batch_norm_simd.c defines it (GCC splits the generic conversion into pieces) */
+ * there is one (above) */
 #ifdef PYX_LOAD_AS_D
 #define LOAD_AS_D(p) ((VD)PYX_LOAD_AS_D(p))
 #else
@@ -196,3 +208,4 @@ __attribute__((unused)) static void PYX_FN(bn_backward_apply)(
 #undef LANES
 #undef T
 #undef INLINE
+#undef PYX_LOAD_AS_D

@@ -1,22 +1,40 @@
-/* Channels-last convolution microkernels, with runtime CPU dispatch.
+/* Channels-last convolution microkernels, the choice of algorithm, and the runtime CPU
+ * dispatch.
  *
- * Two algorithms, both computing, for output rows r in [row_begin, row_end)
+ * Every forward kernel computes, for output rows r in [row_begin, row_end)
  * (r = n * out_h + oy):
  *
  *     out[n, oy, ox, f] = bias[f] + sum_{i<kh, j<kw, c<C} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * w[i, j*C+c, f]
-
- * (strides sh, sw and dilations dh, dw: the fields stride_h, stride_w, dilation_h,
- * dilation_w of the shape).
  *
- * - direct ("filters innermost"): each SIMD register holds consecutive filters of one
- *   output pixel; a block of R pixels x NV registers of accumulators stays in registers
- *   while the kh*kw*C products are added. Good when F fills the registers.
+ * (strides sh, sw and dilations dh, dw: the fields stride_h, stride_w, dilation_h,
+ * dilation_w of the shape). pyx_conv_choose() picks one of four forward algorithms for a
+ * shape, and pyx_conv_rows_*() runs the one the shape holds in its `algorithm` field:
+ *
+ * - PYX_CONV_DIRECT ("filters innermost"): each SIMD register holds consecutive filters
+ *   of one output pixel; a block of R pixels x NV registers of accumulators stays in
+ *   registers while the kh*kw*C products are added. Good when F fills the registers.
  *   Reads the weights as (kh, kw*C, Fp), Fp = F rounded up to the lane count
  *   pyx_conv_direct_lanes() returns (zero padding), and bias as (Fp,).
- * - planar ("columns innermost", strides 1 only): each SIMD register holds consecutive
- *   output columns of one filter, reading a planar (N, C, H, W) copy of the input. Good
- *   when F is too small to fill a register (F <= PYX_CONV_PLANAR_MAX_FILTERS).
+ * - PYX_CONV_PAIRED (AVX-512, float32, one channel, strides 1, 5..8 filters): a register
+ *   holds two neighbouring output pixels x 8 filters. Reads the weights as (kh, kw, 16)
+ *   and bias as (16,), each of the F filters (zero-padded to 8) twice in a row;
+ *   filters_padded must be 16.
+ * - PYX_CONV_TAP_PAIRED (AVX-512, float32, at most 8 filters, window runs of an even
+ *   length): a register holds two neighbouring taps of a window x 8 filters, the two
+ *   partial sums added at the end. Reads the weights as (kh, run/2, 16), lane 2f + q of
+ *   row p holding w[i, 2p + q, f] (F zero-padded to 8), bias as (16,) with bias[f] in
+ *   lane 2f and zeros in the odd lanes; filters_padded must be 16. (`run`: the length of
+ *   a window's contiguous runs, kw*C, or C with dilation along W.)
+ * - PYX_CONV_PLANAR ("columns innermost", strides 1 only): each SIMD register holds
+ *   consecutive output columns of one filter, reading a planar (N, C, H, W) copy of the
+ *   input. Good when F is too small to fill a register (F <= PYX_CONV_PLANAR_MAX_FILTERS).
  *   Reads the weights as (kh, kw*C, F) and bias as (F,).
+ *
+ * The input gradient takes one of two routes, also chosen by pyx_conv_choose():
+ * PYX_CONV_TRANSPOSED (a convolution of the output gradient with the flipped filters, run
+ * by the forward kernels above) or PYX_CONV_WINDOWS_BLAS (BLAS products on gathered
+ * windows, pyx_cnn/_conv_grad.pyx). The filter and bias gradients have one algorithm,
+ * pyx_conv_wgrad_*() below, on the direct kernel's layout.
  *
  * Every output value is computed by the same sequence of operations whatever the row
  * range, the block it falls in, or the number of threads: the sum runs over i, then
@@ -29,48 +47,73 @@
 
 #define PYX_CONV_PLANAR_MAX_FILTERS 4
 
+typedef enum {
+    PYX_CONV_DIRECT = 0,
+    PYX_CONV_PAIRED = 1,
+    PYX_CONV_TAP_PAIRED = 2,
+    PYX_CONV_PLANAR = 3,
+    PYX_CONV_TRANSPOSED = 4,      /* input gradient: the forward kernels, flipped filters */
+    PYX_CONV_WINDOWS_BLAS = 5,    /* input gradient: BLAS products on gathered windows */
+} pyx_conv_algorithm;
+
+/* What pyx_conv_choose() chooses for. */
+typedef enum {
+    PYX_CONV_FORWARD = 0,         /* a forward kernel (the input gradient at strides 1 too) */
+    PYX_CONV_INPUT_GRAD = 1,      /* the route of the input gradient */
+} pyx_conv_pass;
+
 typedef struct {
     ptrdiff_t in_h, in_w, channels;     /* padded input (N, in_h, in_w, channels) */
     ptrdiff_t kh, kw, filters;          /* filter bank (kh, kw*channels, filters) */
-    ptrdiff_t filters_padded;           /* direct: F rounded up to the lane count */
+    ptrdiff_t filters_padded;           /* the weights' filter axis (see the algorithms) */
     ptrdiff_t out_h, out_w;
     ptrdiff_t stride_h, stride_w;       /* planar and paired kernels: 1 and 1 */
     ptrdiff_t dilation_h, dilation_w;
+    int algorithm;                      /* forward: which kernel pyx_conv_rows_*() runs */
 } pyx_conv_shape;
 
-/* Lanes per SIMD register the direct kernel uses for this F on the running CPU. */
+/* The algorithm for a shape (a pyx_conv_algorithm). `s` describes the convolution (for
+ * PYX_CONV_INPUT_GRAD, the forward pass whose input gradient is wanted); its fields
+ * filters_padded and algorithm are not read. `finite_filters` is 0 when a filter value is
+ * inf or NaN (the input gradient then takes the windows). The rules, in order:
+ *
+ *   input gradient:  PYX_CONV_TRANSPOSED at strides 1 with finite filters (the zeros
+ *                    around the output gradient would meet an inf or NaN filter value and
+ *                    give NaN where no output reaches), else PYX_CONV_WINDOWS_BLAS
+ *   forward:
+ *     PYX_CONV_PLANAR       strides 1 and F <= PYX_CONV_PLANAR_MAX_FILTERS: the direct
+ *                           kernel would leave most lanes of a register empty
+ *     PYX_CONV_PAIRED       the running copy has the paired kernels (AVX-512, float32),
+ *                           C == 1, strides 1, F <= 8, and out_w >= 2 (a pair of pixels)
+ *     PYX_CONV_TAP_PAIRED   the running copy has the paired kernels, F <= 8, and the
+ *                           window's runs have an even length (pairs of taps)
+ *     PYX_CONV_DIRECT       every other shape
+ *
+ * The copy that runs is the CPU's (pyx_isa_level(), lowered by PYX_CNN_ISA), so the
+ * choice may differ between machines, never the values: every algorithm sums in the
+ * same order. */
+int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters);
+
+/* Name of an algorithm: "direct", "paired", "tap_paired", "planar", "transposed",
+ * "windows_blas". */
+const char *pyx_conv_algorithm_name(int algorithm);
+
+/* Lanes per SIMD register the direct kernel (and the filter gradient) uses for this F on
+ * the running CPU: the filter axis is padded to a multiple of it. */
 int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters);
-
-/* 1 when the direct kernel uses its paired form for this shape (`stride` is 1 when
- * both strides are 1, else 0 or any other value): it then reads the
- * weights as (kh, kw, 16) and bias as (16,), each of the F <= 8 filters (zero-padded
- * to 8) twice in a row, and filters_padded must be 16. */
-int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
-                          ptrdiff_t stride, ptrdiff_t out_w);
-
-/* 1 when the direct kernel uses its tap-paired form: `run` is the length of a window's
- * runs (kw*C, or C with dilation along W) and `pixel_pairs` what pyx_conv_direct_pairs
- * says. It then reads the weights as (kh, kw*C/2, 16), lane 2f + q of row p holding
- * w[i, 2p + q, f] (F <= 8 zero-padded to 8), bias as (16,) with bias[f] in lane 2f and
- * zeros in the odd lanes, and filters_padded must be 16. */
-int pyx_conv_direct_tap_pairs(int is_double, ptrdiff_t filters, ptrdiff_t run,
-                              int pixel_pairs);
 
 /* Name of the instruction set the kernels dispatch to ("avx512f", "avx2", "generic"). */
 const char *pyx_conv_isa(void);
 
-void pyx_conv_direct_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
-                              const float *bias, float *out,
-                              ptrdiff_t row_begin, ptrdiff_t row_end);
-void pyx_conv_direct_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
-                              const double *bias, double *out,
-                              ptrdiff_t row_begin, ptrdiff_t row_end);
-void pyx_conv_planar_rows_f32(const pyx_conv_shape *s, const float *x_planar,
-                              const float *w, const float *bias, float *out,
-                              ptrdiff_t row_begin, ptrdiff_t row_end);
-void pyx_conv_planar_rows_f64(const pyx_conv_shape *s, const double *x_planar,
-                              const double *w, const double *bias, double *out,
-                              ptrdiff_t row_begin, ptrdiff_t row_end);
+/* Output rows [row_begin, row_end) with the forward kernel s->algorithm names (not
+ * PYX_CONV_TRANSPOSED or PYX_CONV_WINDOWS_BLAS), the weights and bias in that kernel's
+ * layout (above), x padded (N, in_h, in_w, C), or planar (N, C, in_h, in_w) for
+ * PYX_CONV_PLANAR. */
+void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
+                       const float *bias, float *out, ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
+                       const double *bias, double *out, ptrdiff_t row_begin,
+                       ptrdiff_t row_end);
 
 /* Filter gradient, kernel row i, samples [n0, n1) (see conv_kernels_impl.h):
  *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]

@@ -1,7 +1,9 @@
-/* Body of the convolution microkernels, included by conv_simd.c once per
- * (instruction set, register width, dtype), with:
+/* Body of the convolution microkernels, included by conv_simd.c (through
+ * isa_instantiate.h) once per (instruction set, register width, dtype), with:
  *
- *   PYX_T     the element type (float or double)
+ *   PYX_T     the element type (float or double); PYX_DOUBLE 0 or 1
+ *   PYX_IT    the integer type of the element's size (shuffle masks)
+ *   PYX_ISA   the instruction-set level of the copy
  *   PYX_VB    bytes per SIMD register (16, 32 or 64)
  *   PYX_REGS  SIMD registers the instruction set has (16 or 32)
  *   PYX_SFX   a suffix making the names unique
@@ -10,7 +12,15 @@
  * the target's multiply-add (FMA when the instruction set has it, because GNU C allows
  * contraction) without -ffast-math. Loops over the register block have compile-time
  * trip counts after inlining, so the accumulators live in registers.
+ *
+ * Kernels defined here (see conv_kernels.h for the algorithms): direct_rows,
+ * planar_rows, wgrad_row and wgrad_bias in every copy; pair_rows and tappair_rows
+ * only in the AVX-512 float32 copy of 64-byte registers (PYX_PAIRS).
  */
+
+/* The paired kernels: two float32 pixels (or taps) x 8 filters in a 64-byte register. */
+#define PYX_PAIRS (PYX_ISA == PYX_ISA_AVX512 && PYX_VB == 64 && !PYX_DOUBLE)
+
 #define PYX_CAT_(a, b) a##_##b
 #define PYX_CAT(a, b) PYX_CAT_(a, b)
 #define PYX_FN(name) PYX_CAT(name, PYX_SFX)
@@ -608,3 +618,4 @@ __attribute__((unused)) static void PYX_FN(wgrad_bias)(
 #undef V
 #undef LANES
 #undef T
+#undef PYX_PAIRS

@@ -1,287 +1,169 @@
-/* Convolution microkernels compiled once per instruction set, and the runtime choice
- * between them. The build is portable (no -march=native): the AVX-512 and AVX2 copies
- * are compiled with a target pragma and used only when the running CPU has them. */
+/* Convolution microkernels compiled once per instruction set, the choice of algorithm,
+ * and the runtime dispatch: a table of the copies' functions, indexed by instruction-set
+ * level. The build is portable (no -march=native): the AVX-512 and AVX2 copies are
+ * compiled with a target pragma (isa_instantiate.h) and used only when the running CPU
+ * has them. */
 #include "conv_kernels.h"
-#include "cpu_features.h"
 
-#if !defined(__GNUC__) && !defined(__clang__)
-#error "pyx_cnn's kernels use GCC/Clang vector extensions: build with gcc or clang"
-#endif
+#define PYX_ISA_IMPL "conv_kernels_impl.h"
+#define PYX_ISA_AVX512_HALF 1      /* AVX-512 on 32-byte registers too, for F < 16 floats */
+#include "isa_instantiate.h"
 
-#if defined(__x86_64__) || defined(__i386__)
-#define PYX_X86 1
-#else
-#define PYX_X86 0
-#endif
+typedef void (*rows_f32)(const pyx_conv_shape *, const float *, const float *,
+                         const float *, float *, ptrdiff_t, ptrdiff_t);
+typedef void (*rows_f64)(const pyx_conv_shape *, const double *, const double *,
+                         const double *, double *, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_row_f32)(const pyx_conv_shape *, const float *, const float *, float *,
+                              ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_row_f64)(const pyx_conv_shape *, const double *, const double *,
+                              double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_bias_f32)(const pyx_conv_shape *, const float *, float *, ptrdiff_t,
+                               ptrdiff_t);
+typedef void (*wgrad_bias_f64)(const pyx_conv_shape *, const double *, double *, ptrdiff_t,
+                               ptrdiff_t);
 
-#define PYX_PAIRS 0
+/* One copy of the kernels. */
+typedef struct {
+    const char *isa;         /* what pyx_conv_isa() says while this level runs */
+    int vector_bytes;        /* bytes per SIMD register */
+    rows_f32 direct_f32, planar_f32;
+    rows_f64 direct_f64, planar_f64;
+    rows_f32 pair_f32, tap_pair_f32;    /* the paired kernels, NULL where there are none */
+    wgrad_row_f32 wgrad_row_f32;
+    wgrad_row_f64 wgrad_row_f64;
+    wgrad_bias_f32 wgrad_bias_f32;
+    wgrad_bias_f64 wgrad_bias_f64;
+} conv_kernels;
 
-/* ---- generic copy: the baseline instruction set of the build (SSE2 on x86-64) ---- */
-#define PYX_VB 16
-#define PYX_REGS 16
-#define PYX_T float
-#define PYX_IT int
-#define PYX_SFX generic_f32
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#define PYX_T double
-#define PYX_IT long long
-#define PYX_SFX generic_f64
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#undef PYX_VB
-#undef PYX_REGS
+#define PYX_CONV_COPY(NAME, ISA, VB, PAIR, TAP_PAIR)                                     \
+    {                                                                                    \
+        NAME, VB,                                                                        \
+        direct_rows_##ISA##_f32, planar_rows_##ISA##_f32,                                \
+        direct_rows_##ISA##_f64, planar_rows_##ISA##_f64,                                \
+        PAIR, TAP_PAIR,                                                                  \
+        wgrad_row_##ISA##_f32, wgrad_row_##ISA##_f64,                                    \
+        wgrad_bias_##ISA##_f32, wgrad_bias_##ISA##_f64,                                  \
+    }
 
+/* Indexed by level (PYX_ISA_GENERIC, PYX_ISA_AVX2, PYX_ISA_AVX512), then AVX-512 on
+ * 32-byte registers. Both AVX-512 copies run the paired kernels, which live in the
+ * 64-byte float32 copy. */
+#define COPY_AVX512Y 3
+static const conv_kernels copies[] = {
+    PYX_CONV_COPY("generic", generic, 16, NULL, NULL),
 #if PYX_X86
-/* ---- AVX2 + FMA: 16 registers of 32 bytes ---- */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx2,fma")
+    PYX_CONV_COPY("avx2", avx2, 32, NULL, NULL),
+    PYX_CONV_COPY("avx512f", avx512, 64, pair_rows_avx512_f32, tappair_rows_avx512_f32),
+    PYX_CONV_COPY("avx512f", avx512y, 32, pair_rows_avx512_f32, tappair_rows_avx512_f32),
 #endif
-#define PYX_VB 32
-#define PYX_REGS 16
-#define PYX_T float
-#define PYX_IT int
-#define PYX_SFX avx2_f32
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#define PYX_T double
-#define PYX_IT long long
-#define PYX_SFX avx2_f64
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#undef PYX_VB
-#undef PYX_REGS
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
+};
 
-/* ---- AVX-512 (F + VL): 32 registers, used at 64 and at 32 bytes ---- */
-#if defined(__clang__)
-#pragma clang attribute push(__attribute__((target("avx512f,avx512vl,avx2,fma"))), apply_to = function)
-#else
-#pragma GCC push_options
-#pragma GCC target("avx512f,avx512vl,avx2,fma")
-#endif
-#define PYX_REGS 32
-#define PYX_VB 64
-#define PYX_T float
-#define PYX_IT int
-#define PYX_SFX avx512_f32
-#undef PYX_PAIRS
-#define PYX_PAIRS 1
-#include "conv_kernels_impl.h"
-#undef PYX_PAIRS
-#define PYX_PAIRS 0
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#define PYX_T double
-#define PYX_IT long long
-#define PYX_SFX avx512_f64
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#undef PYX_VB
-#define PYX_VB 32
-#define PYX_T float
-#define PYX_IT int
-#define PYX_SFX avx512y_f32
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#define PYX_T double
-#define PYX_IT long long
-#define PYX_SFX avx512y_f64
-#include "conv_kernels_impl.h"
-#undef PYX_T
-#undef PYX_IT
-#undef PYX_SFX
-#undef PYX_VB
-#undef PYX_REGS
-#if defined(__clang__)
-#pragma clang attribute pop
-#else
-#pragma GCC pop_options
-#endif
-#endif /* PYX_X86 */
-
-/* ---- runtime dispatch ---- */
-enum { ISA_GENERIC = PYX_ISA_GENERIC, ISA_AVX2 = PYX_ISA_AVX2, ISA_AVX512 = PYX_ISA_AVX512 };
-
-static int isa(void)
+/* The copy for F filters of this dtype, for the kernels whose registers hold filters
+ * (direct, paired, filter gradient): the CPU's level, and on AVX-512 the 32-byte
+ * registers while F is too small to fill a 64-byte one. */
+static const conv_kernels *copy_for(int is_double, ptrdiff_t filters)
 {
-    return pyx_isa_level();
+    const int level = pyx_isa_copy();
+#if PYX_X86
+    const ptrdiff_t size = is_double ? 8 : 4;
+    if (level == PYX_ISA_AVX512 && filters * size < 64)
+        return &copies[COPY_AVX512Y];
+#else
+    (void)is_double;
+    (void)filters;
+#endif
+    return &copies[level];
 }
 
 const char *pyx_conv_isa(void)
 {
-    switch (isa()) {
-    case ISA_AVX512: return "avx512f";
-    case ISA_AVX2: return "avx2";
-    default: return "generic";
-    }
+    return copies[pyx_isa_copy()].isa;
 }
 
-/* AVX-512 uses 32-byte registers while F is too small to fill a 64-byte one. */
 int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters)
 {
-    const int size = is_double ? 8 : 4;
-    switch (isa()) {
-    case ISA_AVX512: return (filters * size >= 64) ? 64 / size : 32 / size;
-    case ISA_AVX2: return 32 / size;
-    default: return 16 / size;
-    }
+    return copy_for(is_double, filters)->vector_bytes / (is_double ? 8 : 4);
 }
 
-/* The paired kernel (see conv_kernels_impl.h): AVX-512, float32, one channel, stride 1,
- * 5..8 filters, rows of at least two pixels. */
-int pyx_conv_direct_pairs(int is_double, ptrdiff_t filters, ptrdiff_t channels,
-                          ptrdiff_t stride, ptrdiff_t out_w)
+/* The choice of algorithm is made here, in C, and nowhere else: it depends on which
+ * kernels the running CPU's copy has (the table above: only AVX-512 has the paired
+ * ones), and the kernels' runner below follows the choice the shape carries. The Cython
+ * callers (_conv.pyx) and pyx_cnn.ops.conv ask this function and lay the weights out
+ * for its answer; none has a rule of its own. See conv_kernels.h for the rules. */
+int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters)
 {
-#if PYX_X86
-    return isa() == ISA_AVX512 && !is_double && channels == 1 && stride == 1
-           && filters > PYX_CONV_PLANAR_MAX_FILTERS && filters <= 8 && out_w >= 2;
-#else
-    (void)is_double; (void)filters; (void)channels; (void)stride; (void)out_w;
-    return 0;
-#endif
-}
-
-/* The tap-paired kernel (see conv_kernels_impl.h): AVX-512, float32, at most 8 filters,
- * runs of an even length (`run`: kw*C, or C with dilation along W), where the pixel-paired
- * kernel does not apply. */
-int pyx_conv_direct_tap_pairs(int is_double, ptrdiff_t filters, ptrdiff_t run,
-                              int pixel_pairs)
-{
-#if PYX_X86
-    return isa() == ISA_AVX512 && !is_double && filters <= 8 && run % 2 == 0 && !pixel_pairs;
-#else
-    (void)is_double; (void)filters; (void)run; (void)pixel_pairs;
-    return 0;
-#endif
-}
-
-#define PYX_DISPATCH_DIRECT(SUF, T)                                                       \
-    void pyx_conv_direct_rows_##SUF(const pyx_conv_shape *s, const T *x, const T *w,      \
-                                    const T *bias, T *out, ptrdiff_t r0, ptrdiff_t r1)    \
-    {                                                                                     \
-        const int lanes = pyx_conv_direct_lanes(sizeof(T) == 8, s->filters);              \
-        if (PYX_DIRECT_PAIRS_##SUF(s)) return;                                             \
-        switch (PYX_X86 ? isa() : ISA_GENERIC) {                                          \
-        case ISA_AVX512:                                                                  \
-            if (lanes * (int)sizeof(T) == 64)                                             \
-                direct_rows_avx512_##SUF(s, x, w, bias, out, r0, r1);                     \
-            else                                                                          \
-                direct_rows_avx512y_##SUF(s, x, w, bias, out, r0, r1);                    \
-            return;                                                                       \
-        case ISA_AVX2: direct_rows_avx2_##SUF(s, x, w, bias, out, r0, r1); return;        \
-        default: direct_rows_generic_##SUF(s, x, w, bias, out, r0, r1); return;           \
-        }                                                                                 \
-    }                                                                                     \
-    void pyx_conv_planar_rows_##SUF(const pyx_conv_shape *s, const T *x, const T *w,      \
-                                    const T *bias, T *out, ptrdiff_t r0, ptrdiff_t r1)    \
-    {                                                                                     \
-        switch (PYX_X86 ? isa() : ISA_GENERIC) {                                          \
-        case ISA_AVX512: planar_rows_avx512_##SUF(s, x, w, bias, out, r0, r1); return;    \
-        case ISA_AVX2: planar_rows_avx2_##SUF(s, x, w, bias, out, r0, r1); return;        \
-        default: planar_rows_generic_##SUF(s, x, w, bias, out, r0, r1); return;           \
-        }                                                                                 \
-    }
-
-#define PYX_DISPATCH_WGRAD(SUF, T)                                                        \
-    void pyx_conv_wgrad_row_##SUF(const pyx_conv_shape *s, const T *x, const T *g, T *part,   \
-                                  ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i)                    \
-    {                                                                                         \
-        switch (PYX_X86 ? isa() : ISA_GENERIC) {                                              \
-        case ISA_AVX512:                                                                      \
-            if (pyx_conv_direct_lanes(sizeof(T) == 8, s->filters) * (int)sizeof(T) == 64)     \
-                wgrad_row_avx512_##SUF(s, x, g, part, n0, n1, i);                             \
-            else                                                                              \
-                wgrad_row_avx512y_##SUF(s, x, g, part, n0, n1, i);                            \
-            return;                                                                           \
-        case ISA_AVX2: wgrad_row_avx2_##SUF(s, x, g, part, n0, n1, i); return;                \
-        default: wgrad_row_generic_##SUF(s, x, g, part, n0, n1, i); return;                   \
-        }                                                                                     \
-    }                                                                                         \
-    void pyx_conv_wgrad_bias_##SUF(const pyx_conv_shape *s, const T *g, T *bias_part,         \
-                                   ptrdiff_t n0, ptrdiff_t n1)                                \
-    {                                                                                         \
-        switch (PYX_X86 ? isa() : ISA_GENERIC) {                                              \
-        case ISA_AVX512:                                                                      \
-            if (pyx_conv_direct_lanes(sizeof(T) == 8, s->filters) * (int)sizeof(T) == 64)     \
-                wgrad_bias_avx512_##SUF(s, g, bias_part, n0, n1);                             \
-            else                                                                              \
-                wgrad_bias_avx512y_##SUF(s, g, bias_part, n0, n1);                            \
-            return;                                                                           \
-        case ISA_AVX2: wgrad_bias_avx2_##SUF(s, g, bias_part, n0, n1); return;                \
-        default: wgrad_bias_generic_##SUF(s, g, bias_part, n0, n1); return;                   \
-        }                                                                                     \
-    }
-
-#if !PYX_X86
-/* Only the generic copy exists: make the dispatch's other names point at it. */
-#define direct_rows_avx512_f32 direct_rows_generic_f32
-#define direct_rows_avx512y_f32 direct_rows_generic_f32
-#define direct_rows_avx2_f32 direct_rows_generic_f32
-#define planar_rows_avx512_f32 planar_rows_generic_f32
-#define planar_rows_avx2_f32 planar_rows_generic_f32
-#define direct_rows_avx512_f64 direct_rows_generic_f64
-#define direct_rows_avx512y_f64 direct_rows_generic_f64
-#define direct_rows_avx2_f64 direct_rows_generic_f64
-#define planar_rows_avx512_f64 planar_rows_generic_f64
-#define planar_rows_avx2_f64 planar_rows_generic_f64
-#define wgrad_row_avx512_f32 wgrad_row_generic_f32
-#define wgrad_row_avx512y_f32 wgrad_row_generic_f32
-#define wgrad_row_avx2_f32 wgrad_row_generic_f32
-#define wgrad_bias_avx512_f32 wgrad_bias_generic_f32
-#define wgrad_bias_avx512y_f32 wgrad_bias_generic_f32
-#define wgrad_bias_avx2_f32 wgrad_bias_generic_f32
-#define wgrad_row_avx512_f64 wgrad_row_generic_f64
-#define wgrad_row_avx512y_f64 wgrad_row_generic_f64
-#define wgrad_row_avx2_f64 wgrad_row_generic_f64
-#define wgrad_bias_avx512_f64 wgrad_bias_generic_f64
-#define wgrad_bias_avx512y_f64 wgrad_bias_generic_f64
-#define wgrad_bias_avx2_f64 wgrad_bias_generic_f64
-#endif
-
-#if PYX_X86
-static int pixel_pairs(const pyx_conv_shape *s)
-{
-    return pyx_conv_direct_pairs(0, s->filters, s->channels,
-                                 s->stride_h == 1 && s->stride_w == 1 ? 1 : 0, s->out_w);
-}
-
-static int tap_pairs(const pyx_conv_shape *s)
-{
+    const int unit_strides = s->stride_h == 1 && s->stride_w == 1;
+    if (pass == PYX_CONV_INPUT_GRAD)
+        return unit_strides && finite_filters ? PYX_CONV_TRANSPOSED : PYX_CONV_WINDOWS_BLAS;
+    if (unit_strides && s->filters <= PYX_CONV_PLANAR_MAX_FILTERS)
+        return PYX_CONV_PLANAR;
+    const int has_pairs = !is_double && copy_for(is_double, s->filters)->pair_f32 != NULL;
+    if (has_pairs && s->channels == 1 && unit_strides && s->filters <= 8 && s->out_w >= 2)
+        return PYX_CONV_PAIRED;
     const int dilated = s->dilation_w > 1 && s->kw > 1;
-    return pyx_conv_direct_tap_pairs(0, s->filters, dilated ? s->channels : s->kw * s->channels,
-                                     pixel_pairs(s));
+    const ptrdiff_t run = dilated ? s->channels : s->kw * s->channels;
+    if (has_pairs && s->filters <= 8 && run % 2 == 0)
+        return PYX_CONV_TAP_PAIRED;
+    return PYX_CONV_DIRECT;
 }
 
-#define PYX_DIRECT_PAIRS_f32(s)                                                     \
-    ((pixel_pairs(s) && (pair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1))      \
-     || (tap_pairs(s) && (tappair_rows_avx512_f32(s, x, w, bias, out, r0, r1), 1)))
-#else
-#define PYX_DIRECT_PAIRS_f32(s) 0
-#endif
-#define PYX_DIRECT_PAIRS_f64(s) 0
+const char *pyx_conv_algorithm_name(int algorithm)
+{
+    switch (algorithm) {
+    case PYX_CONV_DIRECT: return "direct";
+    case PYX_CONV_PAIRED: return "paired";
+    case PYX_CONV_TAP_PAIRED: return "tap_paired";
+    case PYX_CONV_PLANAR: return "planar";
+    case PYX_CONV_TRANSPOSED: return "transposed";
+    case PYX_CONV_WINDOWS_BLAS: return "windows_blas";
+    default: return "unknown";
+    }
+}
 
-PYX_DISPATCH_DIRECT(f32, float)
-PYX_DISPATCH_DIRECT(f64, double)
-PYX_DISPATCH_WGRAD(f32, float)
-PYX_DISPATCH_WGRAD(f64, double)
+/* The planar kernel holds output columns in a register, not filters: it always runs
+ * on the level's widest registers, whatever F. The others hold filters: copy_for(). */
+void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
+                       const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1)
+{
+    const conv_kernels *k = copy_for(0, s->filters);
+    switch (s->algorithm) {
+    case PYX_CONV_PLANAR: copies[pyx_isa_copy()].planar_f32(s, x, w, bias, out, r0, r1); return;
+    case PYX_CONV_PAIRED: k->pair_f32(s, x, w, bias, out, r0, r1); return;
+    case PYX_CONV_TAP_PAIRED: k->tap_pair_f32(s, x, w, bias, out, r0, r1); return;
+    default: k->direct_f32(s, x, w, bias, out, r0, r1); return;
+    }
+}
+
+/* (float64 has no paired kernels) */
+void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
+                       const double *bias, double *out, ptrdiff_t r0, ptrdiff_t r1)
+{
+    if (s->algorithm == PYX_CONV_PLANAR)
+        copies[pyx_isa_copy()].planar_f64(s, x, w, bias, out, r0, r1);
+    else
+        copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1);
+}
+
+void pyx_conv_wgrad_row_f32(const pyx_conv_shape *s, const float *x, const float *g,
+                            float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i)
+{
+    copy_for(0, s->filters)->wgrad_row_f32(s, x, g, part, n0, n1, i);
+}
+
+void pyx_conv_wgrad_row_f64(const pyx_conv_shape *s, const double *x, const double *g,
+                            double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i)
+{
+    copy_for(1, s->filters)->wgrad_row_f64(s, x, g, part, n0, n1, i);
+}
+
+void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g, float *bias_part,
+                             ptrdiff_t n0, ptrdiff_t n1)
+{
+    copy_for(0, s->filters)->wgrad_bias_f32(s, g, bias_part, n0, n1);
+}
+
+void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g, double *bias_part,
+                             ptrdiff_t n0, ptrdiff_t n1)
+{
+    copy_for(1, s->filters)->wgrad_bias_f64(s, g, bias_part, n0, n1);
+}

@@ -1,7 +1,19 @@
-/* Body of the max- and average-pooling kernels, included by pool_simd.c once per
- * (instruction set, register width, dtype) with PYX_T, PYX_IT (same-size integer type),
- * PYX_VB and PYX_SFX defined. One SIMD register holds LANES consecutive channels of one
- * pixel; channels past the last whole register are done one by one. */
+/* Body of the max- and average-pooling kernels, included by pool_simd.c (through
+ * isa_instantiate.h) once per (instruction set, dtype) with PYX_T, PYX_IT (same-size
+ * integer type), PYX_DOUBLE, PYX_VB and PYX_SFX defined. One SIMD register holds LANES
+ * consecutive channels of one pixel; channels past the last whole register are done one
+ * by one. */
+
+/* The SIMD max instruction of this copy's registers, where it has one. */
+#if PYX_VB == 32 && PYX_DOUBLE
+#define PYX_VMAX(a, b) _mm256_max_pd((__m256d)(a), (__m256d)(b))
+#elif PYX_VB == 32
+#define PYX_VMAX(a, b) _mm256_max_ps((__m256)(a), (__m256)(b))
+#elif PYX_VB == 16 && defined(__SSE2__) && PYX_DOUBLE
+#define PYX_VMAX(a, b) _mm_max_pd((__m128d)(a), (__m128d)(b))
+#elif PYX_VB == 16 && defined(__SSE2__)
+#define PYX_VMAX(a, b) _mm_max_ps((__m128)(a), (__m128)(b))
+#endif
 #define PYX_CAT_(a, b) a##_##b
 #define PYX_CAT(a, b) PYX_CAT_(a, b)
 #define PYX_FN(name) PYX_CAT(name, PYX_SFX)
@@ -263,3 +275,4 @@ __attribute__((unused)) static void PYX_FN(avgpool_backward_rows)(
 #undef V
 #undef LANES
 #undef T
+#undef PYX_VMAX

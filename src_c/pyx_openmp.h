@@ -8,9 +8,11 @@
 #include <omp.h>
 #define PYX_HAVE_OPENMP 1
 static inline int pyx_omp_max_threads(void) { return omp_get_max_threads(); }
+static inline double pyx_omp_wtime(void) { return omp_get_wtime(); }
 #else
 #define PYX_HAVE_OPENMP 0
 static inline int pyx_omp_max_threads(void) { return 1; }
+static inline double pyx_omp_wtime(void) { return 0.0; }   /* nothing to time: one thread */
 #endif
 
 #ifdef PYX_CNN_DEBUG

@@ -1,14 +1,15 @@
 """Every code path of the convolution kernels against the naive loops.
 
-The kernels pick an algorithm by shape (planar for stride 1 and F <= 4, direct
-otherwise) and, in the direct kernel, a register block by F and by the output
-width; these shapes cover each choice, each remainder and both dtypes.
+The kernels pick an algorithm by shape (``pyx_conv_choose``: planar, paired,
+tap-paired or direct; see ``src_c/conv_kernels.h``) and, in the direct kernel, a
+register block by F and by the output width; these shapes cover each choice,
+each remainder and both dtypes.
 """
 import numpy as np
 import pytest
 
 import pyx_cnn
-from pyx_cnn import _conv
+from pyx_cnn import _conv, _threads
 from pyx_cnn import reference
 from pyx_cnn.reference import conv as conv_naive
 
@@ -28,16 +29,83 @@ def _check(n, h, w, c, f, kh, kw, stride, padding, dtype, seed=0):
     return out
 
 
-def test_algorithm_choice():
-    assert _conv._algorithm(1, 1) == "planar"
-    assert _conv._algorithm(4, 1) == "planar"
-    assert _conv._algorithm(5, 1) == "direct"
-    assert _conv._algorithm(2, 2) == "direct"
+def _algo(n_filters, channels=3, k=3, w_in=10, stride=1, dilation=1, dtype=np.float32,
+          **kw):
+    """The kernels' algorithm for k x k filters on a (2, 12, w_in, channels) padded input."""
+    return _conv._algorithm((2, 12, w_in, channels), (k, k * channels, n_filters), stride,
+                            dilation, dtype, **kw)
+
+
+# (F, C, k, padded width, stride, dilation, dtype) -> the algorithm with AVX-512, and
+# without it (AVX2 or the baseline: no paired kernels there)
+ALGORITHMS = [
+    ((1, 3, 3, 10, 1, 1, np.float32), "planar", "planar"),      # F <= 4 at strides 1
+    ((4, 3, 3, 10, 1, 1, np.float64), "planar", "planar"),
+    ((4, 1, 3, 10, (1, 1), 2, np.float32), "planar", "planar"),  # dilation does not matter
+    ((5, 1, 3, 10, 1, 1, np.float32), "paired", "direct"),      # one channel, 5..8 filters
+    ((8, 1, 5, 10, 1, (1, 2), np.float32), "paired", "direct"),
+    ((8, 1, 3, 4, 1, 1, np.float32), "paired", "direct"),       # two output pixels
+    ((8, 1, 3, 3, 1, 1, np.float32), "direct", "direct"),       # one output pixel: no pair
+    ((8, 1, 3, 10, 1, 1, np.float64), "direct", "direct"),      # float64: no paired kernels
+    ((9, 1, 3, 10, 1, 1, np.float32), "direct", "direct"),      # more than 8 filters
+    ((8, 1, 3, 10, (2, 1), 1, np.float32), "direct", "direct"),  # a stride, runs of 3
+    ((8, 2, 3, 10, 1, 1, np.float32), "tap_paired", "direct"),  # runs of kw*C = 6
+    ((2, 2, 3, 10, 2, 1, np.float32), "tap_paired", "direct"),  # any F <= 8 off strides 1
+    ((8, 3, 3, 10, 1, 1, np.float32), "direct", "direct"),      # runs of 9: odd
+    ((8, 2, 3, 12, 1, (1, 2), np.float32), "tap_paired", "direct"),  # dilated: runs of C = 2
+    ((8, 3, 2, 12, 1, (1, 2), np.float32), "direct", "direct"),  # dilated: runs of C = 3
+    ((8, 3, 1, 12, 1, (1, 2), np.float32), "direct", "direct"),  # kw = 1: runs of C = 3
+    ((8, 4, 3, 10, 2, 1, np.float64), "direct", "direct"),
+    ((16, 8, 3, 10, 1, 1, np.float32), "direct", "direct"),     # F fills the registers
+    ((3, 3, 3, 10, (1, 2), 1, np.float32), "direct", "direct"),  # F <= 4 with a stride, runs of 9
+]
+
+
+@pytest.mark.parametrize("shape, with_avx512, without", ALGORITHMS)
+def test_algorithm_table(shape, with_avx512, without):
+    f, c, k, w_in, stride, dilation, dtype = shape
+    expected = with_avx512 if _conv._isa() == "avx512f" else without
+    assert _algo(f, c, k, w_in, stride, dilation, dtype) == expected
+
+
+def test_algorithm_of_the_input_gradient():
+    # strides 1 and finite filters: the forward kernels (transposed); else the windows
+    assert _algo(8, gradient=True) == "transposed"
+    assert _algo(8, stride=(1, 1), dilation=2, dtype=np.float64, gradient=True) == "transposed"
+    assert _algo(8, stride=(2, 1), gradient=True) == "windows_blas"
+    assert _algo(8, stride=(1, 3), gradient=True) == "windows_blas"
+    assert _algo(8, gradient=True, finite=False) == "windows_blas"
+
+
+def test_algorithm_arguments_and_lanes():
     assert _conv._isa() in ("avx512f", "avx2", "generic")
+    with pytest.raises(ValueError, match="kw\\*C"):
+        _conv._algorithm((1, 5, 5, 3), (3, 8, 4))
     for f in (1, 5, 8, 16, 33):
         for is_double in (False, True):
             lanes = _conv._direct_lanes(f, is_double)
             assert lanes in (2, 4, 8, 16)
+
+
+def test_every_algorithm_matches_the_loops_and_each_other():
+    # one shape per algorithm of the table above that this CPU takes, against the
+    # plain loops: each layout of the weights (paired, tap-paired, padded) is right
+    seen = set()
+    for (f, c, k, w_in, stride, dilation, dtype), _, _ in ALGORITHMS:
+        name = _algo(f, c, k, w_in, stride, dilation, dtype)
+        rng = np.random.default_rng(f * 10 + c)
+        x = rng.standard_normal((2, 12, w_in, c)).astype(dtype)
+        wt = rng.standard_normal((f, k, k, c)).astype(dtype)
+        b = rng.standard_normal(f).astype(dtype)
+        sp, dp = _conv._pair(stride), _conv._pair(dilation)
+        out = pyx_cnn.conv(x, wt, stride=sp, padding=0, bias=b, dilation=dp)
+        ref = _conv_dilated_naive(x, wt, b, sp, dp)
+        np.testing.assert_allclose(out, ref, rtol=RTOL[dtype],
+                                   atol=RTOL[dtype] * np.sqrt(k * k * c) * 4, err_msg=name)
+        seen.add(name)
+    expected = {"planar", "direct"} | ({"paired", "tap_paired"}
+                                       if _conv._isa() == "avx512f" else set())
+    assert seen == expected
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -47,7 +115,7 @@ def test_algorithm_choice():
 def test_planar_widths_filters_channels(dtype, f, c, w_in):
     # output widths 1 .. 69: narrower than one register (scalar path), whole
     # blocks, single registers and an overlapping last register
-    assert _conv._algorithm(f, 1) == "planar"
+    assert _algo(f, c, 3, w_in, dtype=dtype) == "planar"
     _check(2, 7, w_in, c, f, 3, 3, 1, 0, dtype, seed=f * 100 + c * 10 + w_in)
 
 
@@ -62,7 +130,7 @@ def test_planar_kernel_shapes_and_padding(dtype, kh, kw, padding):
 def test_direct_filter_counts(dtype, f):
     # F below, at and above one register, and 1, 2, 3, 4+ registers with a
     # padded last register
-    assert _conv._algorithm(f, 1) == "direct"
+    assert _algo(f, 3, 3, 19, dtype=dtype) == "direct"      # runs of kw*C = 9: no tap pairs
     _check(2, 6, 17, 3, f, 3, 3, 1, 1, dtype, seed=f)
 
 
@@ -78,8 +146,11 @@ def test_direct_output_widths(dtype, w_out, f):
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("f", [1, 3, 8, 20])
 @pytest.mark.parametrize("stride", [2, 3])
-def test_strides_use_direct_kernel(dtype, f, stride):
-    assert _conv._algorithm(f, stride) == "direct"
+def test_strides_never_use_the_planar_kernel(dtype, f, stride):
+    # (direct, or tap-paired for F <= 8 in float32 on AVX-512: runs of kw*C = 12)
+    expected = ("tap_paired" if f <= 8 and dtype == np.float32 and _conv._isa() == "avx512f"
+                else "direct")
+    assert _conv._algorithm((2, 15, 31, 3), (3, 12, f), stride, 1, dtype) == expected
     _check(2, 13, 29, 3, f, 3, 4, stride, 1, dtype, seed=f + stride)
 
 
@@ -93,7 +164,8 @@ def test_threads_give_identical_results_both_kernels(f, dtype):
         pyx_cnn.set_num_threads(1)
         one = pyx_cnn.conv(x, w, padding=1)
         pyx_cnn.set_num_threads(2)
-        two = pyx_cnn.conv(x, w, padding=1)
+        with _threads._always_split():
+            two = pyx_cnn.conv(x, w, padding=1)
     finally:
         pyx_cnn.set_num_threads(None)
     np.testing.assert_array_equal(one, two)
@@ -115,7 +187,7 @@ def test_special_values_propagate():
 def test_paired_kernel_one_channel_float32(f, w_out):
     # two pixels per register (AVX-512): every filter count it takes, even and odd
     # widths, one block, several balanced blocks
-    pairs = _conv._direct_pairs(f, 1, 1, w_out, False)
+    pairs = _conv._algorithm((3, 5, w_out + 2, 1), (3, 3, f)) == "paired"
     assert pairs == (_conv._isa() == "avx512f")
     out = _check(3, 5, w_out + 2, 1, f, 3, 3, 1, 0, np.float32, seed=f * w_out)
     if pairs:   # the same values as the unpaired kernel would give (same order of sums)
@@ -124,11 +196,11 @@ def test_paired_kernel_one_channel_float32(f, w_out):
 
 @pytest.mark.parametrize("w_out", [1, 2, 9])
 def test_paired_kernel_other_shapes(w_out):
-    assert not _conv._direct_pairs(8, 1, 1, 1, False)    # one pixel per row
-    assert not _conv._direct_pairs(8, 2, 1, 9, False)    # two channels
-    assert not _conv._direct_pairs(8, 1, 2, 9, False)    # stride 2
-    assert not _conv._direct_pairs(9, 1, 1, 9, False)    # more than 8 filters
-    assert not _conv._direct_pairs(8, 1, 1, 9, True)     # float64
+    assert _algo(8, 1, 3, 3) != "paired"                 # one pixel per row
+    assert _algo(8, 2, 3, 11) != "paired"                # two channels
+    assert _algo(8, 1, 3, 11, stride=2) != "paired"      # stride 2
+    assert _algo(9, 1, 3, 11) != "paired"                # more than 8 filters
+    assert _algo(8, 1, 3, 11, dtype=np.float64) != "paired"
     _check(2, 7, w_out + 4, 1, 8, 5, 5, 1, 0, np.float32, seed=w_out)
     _check(2, 7, w_out + 4, 1, 7, 5, 5, 1, 1, np.float32, seed=w_out + 1)
 
@@ -171,10 +243,15 @@ def test_direct_planar_and_paired_kernels_take_strides_and_dilations(f, c, strid
     assert out.shape == ref.shape and out.dtype == dtype
     scale = np.sqrt(9 * c) * 4
     np.testing.assert_allclose(out, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
-    for threads in (1, 2):     # rows split between threads: the same values
-        pyx_cnn.set_num_threads(threads)
-        np.testing.assert_array_equal(
-            pyx_cnn.conv(x, wt, stride=stride, padding=0, bias=b, dilation=dilation), out)
+    try:
+        for threads in (1, 2):     # rows split between threads: the same values
+            pyx_cnn.set_num_threads(threads)
+            with _threads._always_split():     # (small inputs: threads whatever the cost)
+                np.testing.assert_array_equal(
+                    pyx_cnn.conv(x, wt, stride=stride, padding=0, bias=b, dilation=dilation),
+                    out)
+    finally:
+        pyx_cnn.set_num_threads(None)
 
 
 def _filter_grad_naive(x, g, kh, kw, stride, dilation):
@@ -210,7 +287,8 @@ def test_filter_gradient_kernel_matches_loops(f, c, k, stride, dilation, dtype):
     for threads in (1, 2):
         gw = np.full((k, k * c, f), np.nan, dtype)
         gb = np.full(f, np.nan, dtype)
-        _conv._conv2d_filter_grad(x, g, gw, gb, stride, threads, dilation)
+        with _threads._always_split():
+            _conv._conv2d_filter_grad(x, g, gw, gb, stride, threads, dilation)
         results.append((gw, gb))
     scale = np.sqrt(n * ho * wo) * 4
     np.testing.assert_allclose(results[0][0], ref_w, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
@@ -234,13 +312,13 @@ def test_filter_gradient_kernel_empty_and_special_values():
 
 
 def test_tap_paired_kernel_choice():
-    avx512 = _conv._isa() == "avx512f"
-    assert _conv._direct_tap_pairs(8, 16, False, False) == avx512
-    assert _conv._direct_tap_pairs(1, 2, False, False) == avx512
-    assert not _conv._direct_tap_pairs(8, 15, False, False)     # a run of odd length
-    assert not _conv._direct_tap_pairs(9, 16, False, False)     # more than 8 filters
-    assert not _conv._direct_tap_pairs(8, 16, True, False)      # the pixel pairs first
-    assert not _conv._direct_tap_pairs(8, 16, False, True)      # float64
+    tap_pairs = "tap_paired" if _conv._isa() == "avx512f" else "direct"
+    assert _algo(8, 4, 4, 12, stride=2) == tap_pairs     # runs of 16
+    assert _algo(1, 2, 1, 12, stride=2) == tap_pairs     # runs of 2
+    assert _algo(8, 5, 3, 12, stride=2) == "direct"      # a run of odd length
+    assert _algo(9, 4, 4, 12, stride=2) == "direct"      # more than 8 filters
+    assert _algo(8, 1, 4, 12) != "tap_paired"            # the pixel pairs first
+    assert _algo(8, 4, 4, 12, stride=2, dtype=np.float64) == "direct"
 
 
 @pytest.mark.parametrize("f", [1, 3, 5, 7, 8])
@@ -264,7 +342,8 @@ def test_pad_copy_matches_numpy(shape, top, left, hp, wp, dtype):
     ref[:, top:top + shape[1], left:left + shape[2]] = src
     for threads in (1, 2):
         out = np.full(ref.shape, np.nan, dtype)
-        _conv._pad_copy(src, out, top, left, threads)
+        with _threads._always_split():
+            _conv._pad_copy(src, out, top, left, threads)
         np.testing.assert_array_equal(out, ref)
     with pytest.raises(ValueError, match="contiguous rows"):
         _conv._pad_copy(big[:, :, ::2] if shape[2] > 1 else big[..., ::2], out, 0, 0, 1)
@@ -296,7 +375,8 @@ def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, d
     _conv._conv2d_forward(xp, w, b, ref, 1, 1, dilation)
     for threads in (1, 2):
         out = np.full(ref.shape, np.nan, dtype)
-        _conv._conv2d_forward_padding(src, top, left, hp, wp, w, b, out, threads, dilation)
+        with _threads._always_split():
+            _conv._conv2d_forward_padding(src, top, left, hp, wp, w, b, out, threads, dilation)
         np.testing.assert_array_equal(out, ref)
     # and the padded convolution is right (not only the same as padding first)
     wt = w.reshape(k, k, c, f).transpose(3, 0, 1, 2)

@@ -10,11 +10,13 @@ right))``; ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
 (likewise ``Wout``). The arguments ``stride`` / ``padding`` / ``dilation`` are
 read, and ``"same"`` padding resolved, by :mod:`pyx_cnn._geometry`.
 
-The forward pass runs the direct SIMD kernels of :mod:`pyx_cnn._conv` for
-every stride and dilation; so does the input gradient at strides 1 (a
-convolution of the output gradient with the flipped filters; finite filters). The filter and
-bias gradients, and the input gradient at other strides, run on windows
-gathered into matrices and BLAS products (:mod:`pyx_cnn._conv_grad`).
+The forward pass runs the SIMD kernels of :mod:`pyx_cnn._conv` for every
+stride and dilation; so does the input gradient at strides 1 (a convolution
+of the output gradient with the flipped filters; finite filters). The filter
+and bias gradients run on the direct kernel's layout too; the input gradient
+at other strides on windows gathered into matrices and BLAS products
+(:mod:`pyx_cnn._conv_grad`). ``_conv._algorithm`` tells which algorithm a
+shape takes (one C function chooses for every caller).
 """
 import numpy as np
 
@@ -116,9 +118,11 @@ def backward(grad_out, saved, input_grad=True):
     grad_filters = gw.reshape(kh, run // c, c, f).transpose(3, 0, 1, 2)
     if not input_grad:
         return None, grad_filters, gb
-    if tuple(stride) == (1, 1) and np.isfinite(wk).all():
-        # (with an inf or NaN among the filters, the zeros around the gradient would
-        # meet it and give NaN where no output reaches: then the windows' products)
+    # (with an inf or NaN among the filters, the zeros around the gradient would
+    # meet it and give NaN where no output reaches: then the windows' products)
+    route = _conv._algorithm(xp.shape, wk.shape, tuple(stride), tuple(dilation), xp.dtype,
+                             gradient=True, finite=bool(np.isfinite(wk).all()))
+    if route == "transposed":
         return _input_grad_direct(grad_out, wk, xp.shape, pads, dilation), grad_filters, gb
     gxp = np.empty(xp.shape, dtype=xp.dtype)
     _conv_grad._conv2d_backward_input(grad_out, wk, gxp, *stride, *dilation, nt)
