@@ -28,7 +28,8 @@ import time
 import numpy as np
 
 import pyx_cnn
-from pyx_cnn.training import digits_network, load_digits_split
+from pyx_cnn.datasets import load_digits_split
+from pyx_cnn.models import digits_network
 
 BATCH_SIZE = 32
 LEARNING_RATE = 0.1
@@ -72,7 +73,11 @@ def _torch_epoch(model, optimizer, loss_fn, xb_list, yb_list):
         optimizer.step()
 
 
-def run(repeats=5, epochs=30, seed=0, dtype="float32", verbose=False):
+#: epochs of each repeat in a quick run (``pyx-cnn bench --quick``), instead of 30
+QUICK_EPOCHS = 5
+
+
+def run(repeats=5, epochs=30, seed=0, dtype="float32", verbose=False, quick=False):
     """Time a digits epoch in both frameworks.
 
     Parameters
@@ -80,10 +85,13 @@ def run(repeats=5, epochs=30, seed=0, dtype="float32", verbose=False):
     repeats : int
         Trainings of `epochs` epochs each, from the same initial weights.
     epochs : int
+        Epochs of each repeat (at most :data:`QUICK_EPOCHS` with `quick`).
     seed : int
         Data split, initial weights and batch order.
     dtype : {"float32", "float64"}
         Used by both frameworks.
+    quick : bool
+        Fewer epochs: a run of a second or two.
 
     Returns
     -------
@@ -100,6 +108,8 @@ def run(repeats=5, epochs=30, seed=0, dtype="float32", verbose=False):
         import torch
     except ImportError:
         torch = None
+    if quick:
+        epochs = min(epochs, QUICK_EPOCHS)
     X_train, X_test, y_train, y_test = load_digits_split(seed)
     np_dtype = np.dtype(dtype)
     orders = [np.random.default_rng([seed, e]).permutation(len(X_train)) for e in range(epochs)]

@@ -1,6 +1,6 @@
 """Does the fusion rule ``batch_norm_into_conv`` pay? ``predict`` of the
 ``pyx-cnn train --model bn`` network (Conv2D, BatchNormalization, ReLU,
-MaxPool2D blocks; :func:`pyx_cnn.training.model_network`) on 1000 random
+MaxPool2D blocks; :func:`pyx_cnn.models.model_network`) on 1000 random
 images of 8x8 and 28x28, one channel, three ways:
 
 - ``fuse=False``: every layer's own forward pass;
@@ -23,7 +23,7 @@ import numpy as np
 
 import pyx_cnn
 from pyx_cnn import fusion, layers
-from pyx_cnn.training import model_network
+from pyx_cnn.models import model_network
 
 
 class _NoBatchNorm:

@@ -75,7 +75,7 @@ def mpi_rank(rounds):
         comm.Barrier()
 
     epoch = _epochs(fit_one, rounds)
-    grad = np.zeros_like(net._flat_grad)
+    grad = np.zeros_like(net.flat_grads)
     comm.Barrier()
     start = time.perf_counter()
     for _ in range(200):
@@ -83,7 +83,7 @@ def mpi_rank(rounds):
     allreduce = (time.perf_counter() - start) / 200
     if comm.Get_rank() == 0:
         print(json.dumps({"epoch": epoch, "allreduce": allreduce, "ranks": size,
-                          "params": int(net._flat.size)}), flush=True)
+                          "params": int(net.flat_params.size)}), flush=True)
 
 
 def mpi_run(rounds, ranks=2):
@@ -112,7 +112,7 @@ def dask_predict(rounds):
                                   dashboard_address=None, silence_logs=40) as cluster, \
             distributed.Client(cluster) as client:
         # the data generated on the workers: what is measured is the predict, not shipping X
-        lazy_x = da.random.default_rng(1).random((N_PREDICT,) + net._sample_shape,
+        lazy_x = da.random.default_rng(1).random((N_PREDICT,) + tuple(net.input_shape),
                                                   chunks=(512, 32, 32, 3), dtype=np.float32)
         lazy_x = lazy_x.persist()
         distributed.wait(lazy_x)

@@ -64,6 +64,9 @@ def cifar_net(seed=0):
 
 NETS = {"lenet": (lenet, 2048), "cifar": (cifar_net, 2048)}
 
+#: samples of an epoch in a quick run (``pyx-cnn bench --quick``), instead of 2048
+QUICK_SAMPLES = 256
+
 
 def torch_copy(net):
     """The same network in ``torch.nn`` (NCHW), with pyx_cnn's weights copied in."""
@@ -153,12 +156,13 @@ def matmul_peak(threads, size=2048, repeats=5):
 
 def _data(net, n, seed):
     rng = np.random.default_rng(seed)
-    x = rng.random((n,) + net._sample_shape, dtype=np.float32)
+    x = rng.random((n,) + tuple(net.input_shape), dtype=np.float32)
     y = rng.integers(0, net.output_shape[-1], n)
     return x, y
 
 
-def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False):
+def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False,
+        quick=False):
     """Time training epochs and predict for each net at each thread count.
 
     Parameters
@@ -168,6 +172,9 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False)
         Thread counts (default: 1 and every core).
     repeats : int
         Interleaved rounds (one epoch / one predict of each framework a round).
+    quick : bool
+        Epochs of :data:`QUICK_SAMPLES` samples instead of 2048, and a
+        1024 x 1024 matmul for the peak: a run of seconds.
 
     Returns
     -------
@@ -192,12 +199,14 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False)
     rows = []
     try:
         for t in threads:
-            peak = matmul_peak(t)
+            peak = matmul_peak(t, size=1024 if quick else 2048)
             pyx_cnn.set_num_threads(t)
             if torch is not None:
                 torch.set_num_threads(t)
             for name in nets:
                 make, n = NETS[name]
+                if quick:
+                    n = min(n, QUICK_SAMPLES)
                 net = make(seed)
                 x, y = _data(net, n, seed)
                 model = torch_copy(net) if torch is not None else None

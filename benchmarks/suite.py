@@ -25,8 +25,14 @@ cores can do.
 
 Other benchmark modules plug in through :data:`EXTRA_BENCHMARKS`: each named module
 (importable, e.g. from the repository's ``benchmarks/`` folder) exposes
-``run(repeats) -> dict`` and its result is printed and stored under ``"extra"``.
+``run(repeats) -> dict`` and its result is printed and stored under ``"extra"``;
+``quick`` and ``threads`` (the thread counts of the run) are passed too when its
+``run`` takes them.
+
+PyTorch is optional: without it the suite runs the other peers and leaves the
+PyTorch columns out.
 """
+import inspect
 import json
 import math
 import os
@@ -46,7 +52,7 @@ __all__ = ["run_benchmarks", "WORKLOADS", "TARGETS", "EXTRA_BENCHMARKS",
 
 #: Modules with ``run(repeats) -> dict`` run after the built-in workloads (skipped
 #: when not importable, e.g. from an installed wheel without ``benchmarks/``).
-EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training", "bench_new_ops"]
+EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training", "bench_layer_ops"]
 
 #: environment variables that change how threads behave, recorded with the results
 #: (the suite sets none: it measures what a user gets)
@@ -492,6 +498,7 @@ def _evaluate_targets(rows):
     by_key = {(r["workload"], r["dtype"], r["threads"]): r for r in rows}
     for name, dtype, setting, peers, threshold in TARGETS:
         entry = {"workload": name, "dtype": dtype, "threshold": threshold}
+        missing = []   # listed peers that did not run (PyTorch's, without PyTorch)
         if setting == "scaling":
             one, two = by_key.get((name, dtype, 1)), by_key.get((name, dtype, 2))
             entry["what"] = "1 thread / 2 threads"
@@ -501,8 +508,12 @@ def _evaluate_targets(rows):
             entry["what"] = ("best of " if len(peers) > 1 else "") + "/".join(peers) + " vs pyx_cnn"
             times = [row["seconds"][p] for p in peers if row and p in row["seconds"]]
             value = min(times) / row["seconds"]["pyx_cnn"] if times else None
+            missing = [p for p in peers if not row or p not in row["seconds"]]
+            if times and missing:
+                entry["what"] += f" ({'/'.join(missing)} not measured)"
         entry["value"] = value
-        entry["met"] = None if value is None else bool(value >= threshold)
+        # no verdict when a listed peer is missing: it may be the fastest
+        entry["met"] = None if value is None or missing else bool(value >= threshold)
         out.append(entry)
     return out
 
@@ -526,29 +537,41 @@ def _fmt_ratio(row, peer):
     return f"{_fmt_time(t)} ({ratio:.{digits}f}x)"
 
 
-COLUMNS = ["workload", "dtype", "thr", "pyx_cnn", "GFLOP/s", "% peak",
-           "numpy", "torch NCHW", "torch NHWC", "tutorial loops"]
+COLUMNS = ["workload", "dtype", "thr", "pyx_cnn", "GFLOP/s", "% peak"]
+
+#: the column of each peer, in the order of :data:`PEERS`
+PEER_COLUMNS = {"numpy": "numpy", "torch": "torch NCHW", "torch_cl": "torch NHWC",
+                "tutorial": "tutorial loops"}
+
+
+def _peers_run(rows):
+    """The peers that ran in `rows` (PyTorch's are absent without PyTorch)."""
+    return [p for p in PEERS if any(p in r["seconds"] for r in rows)]
+
+
+def _columns(rows):
+    return COLUMNS + [PEER_COLUMNS[p] for p in _peers_run(rows)]
 
 
 def _table_rows(rows):
     table = []
+    peers = _peers_run(rows)
     for r in rows:
         gf = r.get("gflops")
         table.append([
             r["workload"], r["dtype"], str(r["threads"]), _fmt_time(r["seconds"]["pyx_cnn"]),
             "-" if gf is None else f"{gf:.1f}",
             "-" if r.get("peak_fraction") is None else f"{100 * r['peak_fraction']:.0f}%",
-            _fmt_ratio(r, "numpy"), _fmt_ratio(r, "torch"), _fmt_ratio(r, "torch_cl"),
-            _fmt_ratio(r, "tutorial"),
-        ])
+        ] + [_fmt_ratio(r, peer) for peer in peers])
     return table
 
 
 def format_text(result):
     """The printed table: times, and in brackets each peer's time / pyx_cnn's."""
     table = _table_rows(result["rows"])
-    widths = [max(len(COLUMNS[i]), *(len(t[i]) for t in table)) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(COLUMNS, widths))]
+    columns = _columns(result["rows"])
+    widths = [max(len(columns[i]), *(len(t[i]) for t in table)) for i in range(len(columns))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths))]
     lines.append("  ".join("-" * w for w in widths))
     lines += ["  ".join(c.ljust(w) for c, w in zip(t, widths)) for t in table]
     lines.append("")
@@ -588,7 +611,8 @@ def _summary_lines(result):
 def format_markdown(result):
     """The table as Markdown, with the machine and the targets under it."""
     table = _table_rows(result["rows"])
-    lines = ["| " + " | ".join(COLUMNS) + " |", "|" + "---|" * len(COLUMNS)]
+    columns = _columns(result["rows"])
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(t) + " |" for t in table]
     lines.append("")
     lines += [line if not line.startswith("  ") else "- " + line.strip()
@@ -631,7 +655,9 @@ def plot_results(result, path):
     return path
 
 
-def _run_extras(names, repeats, echo):
+def _run_extras(names, repeats, echo, quick=False, threads=None):
+    """{name: module.run(repeats=...)} of each importable module; ``quick`` and
+    ``threads`` are passed to the ``run`` functions that take them."""
     extras = {}
     for name in names:
         try:
@@ -639,7 +665,10 @@ def _run_extras(names, repeats, echo):
         except ImportError:
             continue
         echo(f"running {name} ...")
-        extras[name] = module.run(repeats=repeats)
+        accepted = inspect.signature(module.run).parameters
+        options = {key: value for key, value in (("quick", quick), ("threads", threads))
+                   if key in accepted}
+        extras[name] = module.run(repeats=repeats, **options)
     return extras
 
 
@@ -650,7 +679,8 @@ def run_benchmarks(quick=False, out_dir=None, threads="1,all", workloads=None,
     Parameters
     ----------
     quick : bool
-        Fewer repeats, a smaller matmul, no tutorial loops: a run of seconds.
+        Fewer repeats, a smaller matmul, smaller training runs in the extra
+        modules, no tutorial loops: seconds per thread count, not minutes.
     out_dir : str or path-like, optional
         Folder for ``results.json``, ``results.md`` and ``results.png``.
     threads : str or int
@@ -668,8 +698,8 @@ def run_benchmarks(quick=False, out_dir=None, threads="1,all", workloads=None,
     """
     torch = _torch()
     settings = _parse_threads(threads)
-    repeats = 5 if quick else 15
-    min_seconds = 0.002 if quick else 0.01
+    repeats = 3 if quick else 15
+    min_seconds = 0.001 if quick else 0.01
     matmul_n = 1024 if quick else 2048
     selected = [w for w in WORKLOADS if workloads is None or w.name in workloads]
     rng = np.random.default_rng(0)
@@ -706,7 +736,7 @@ def run_benchmarks(quick=False, out_dir=None, threads="1,all", workloads=None,
                 echo(f"  {wl.name} {wl.dtype.name}: pyx_cnn {_fmt_time(seconds['pyx_cnn'])}")
     result["targets"] = _evaluate_targets(result["rows"])
     result["extra"] = _run_extras(EXTRA_BENCHMARKS if extra_modules is None else extra_modules,
-                                  3 if quick else 10, echo)
+                                  3 if quick else 10, echo, quick=bool(quick), threads=settings)
     echo("")
     echo(format_text(result))
     if out_dir is not None:

@@ -48,7 +48,6 @@ templates_path = ["_templates"]
 # API pages: one page per public name, generated from the docstrings.
 autosummary_generate = True
 autosummary_imported_members = False
-autodoc_default_options = {"inherited-members": False}
 autodoc_typehints = "none"
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
@@ -56,13 +55,14 @@ numpydoc_xref_param_type = False
 numpydoc_validation_checks = set()
 
 # The examples: every file of ../examples runs at build time, its figures go on
-# its page. Files are ordered by name (prefix them to choose the order).
+# its page. They are ordered as the reading order of examples/GALLERY_HEADER.rst lists
+# them, then by file name (docs/_ext/gallery_order.py).
 sphinx_gallery_conf = {
     "examples_dirs": "../examples",
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"\.py$",
     "ignore_pattern": r"__init__\.py",
-    "within_subsection_order": "FileNameSortKey",
+    "within_subsection_order": "gallery_order.ReadingOrder",
     "image_scrapers": ("matplotlib",),
     "matplotlib_animations": False,
     "remove_config_comments": True,

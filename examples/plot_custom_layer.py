@@ -18,6 +18,9 @@ the ``Layer`` class, ``pyx_cnn/layers/activation.py`` the activations
 ``pyx_cnn/layers/core.py`` the ``Dense`` layer.
 """
 
+import os
+import tempfile
+
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.model_selection import train_test_split
@@ -51,6 +54,8 @@ from pyx_cnn.plot import plot_history
 #     ``self.grads`` (same keys and shapes as ``params``) and return
 #     ``dL/d(input)``.
 #
+# A subclass leaves ``forward`` and ``backward`` to the base class (a network
+# calls them with ``validate=False``, having checked the batch once).
 # ``get_config()`` returns the constructor's arguments (scikit-learn's
 # estimators rebuild a layer from them), and ``__init__`` must call
 # ``super().__init__()``. One shortcut is optional: a network sets
@@ -62,9 +67,11 @@ from pyx_cnn.plot import plot_history
 # every weight and every gradient is a view into one flat array, and the
 # optimiser updates the flat array in one step. ``self.grads["alpha"][...] =
 # value`` writes into that view. ``self.grads["alpha"] = value`` would bind a
-# new array that the optimiser never sees: the weight would silently stay at its
-# initial value. (A layer checked on its own with ``gradcheck`` does not show
-# this mistake, because it reads ``grads`` directly; checking a network does.)
+# new array that the optimiser never sees, and the weight would stay at its
+# initial value: ``fit`` checks after its first backward pass and refuses such
+# a layer with a ValueError that names it and the key. (A layer checked on its
+# own with ``gradcheck`` does not show this mistake, because it reads ``grads``
+# directly; checking a network does.)
 
 
 class PReLU(layers.Layer):
@@ -183,9 +190,10 @@ net.summary()
 
 # %%
 # The summary counts the eight slopes as parameters. Nothing fuses with the new
-# layer (the fusion rules know the built-in layers only), so the network runs
-# the PReLU's own ``_forward`` and ``_backward``; the ReLU and the max-pooling
-# after the second convolution still run as one kernel.
+# layer (the fusion rules know the built-in layers only), so the network calls
+# its public ``forward`` and ``backward``, which call ``_forward`` and
+# ``_backward``: a breakpoint in either stops inside ``fit``. The ReLU and the
+# max-pooling after the second convolution still run as one kernel.
 
 prelu = net.layers[1]
 alpha_before = prelu.params["alpha"].copy()
@@ -233,21 +241,30 @@ right.legend(fontsize=8, ncol=2)
 plt.show()
 
 # %%
-# What a custom layer does not get
-# --------------------------------
+# Saving and loading
+# ------------------
 #
-# Training, ``predict``, ``evaluate``, ``gradcheck``, ``summary`` and the
-# scikit-learn estimators (:mod:`pyx_cnn.sklearn`, which rebuild each layer
-# from ``get_config()``) work with it. Three features work only with the
-# built-in layers, because they name layers in a file that another process
-# reads back:
-#
-# - ``NeuralNetwork.load`` knows only the built-in layer classes, so a network
-#   saved with a custom layer cannot be loaded (``unknown layer class``);
-# - :func:`pyx_cnn.dask_arrays.predict` ships the network to its workers as a
-#   model file, so it fails the same way;
-# - :func:`pyx_cnn.onnx.to_onnx` refuses a layer without an ONNX exporter and
-#   names it.
+# Defining the class registered it under its name, ``PReLU`` (a class may not
+# take a built-in layer's name such as ``ReLU``: the class statement raises a
+# TypeError). A model file stores each layer's class name and ``get_config()``,
+# so the network saves and loads like any other wherever the class is defined
+# or imported: ``load`` calls ``PReLU(initial=0.25)`` and copies the learned
+# slopes in. Where the class is not defined, ``load`` says so and names it.
+# :func:`pyx_cnn.dask_arrays.predict`, which ships the network to its workers
+# as a model file, works the same way (the workers must import the class).
+
+with tempfile.TemporaryDirectory() as folder:
+    path = os.path.join(folder, "prelu.npz")
+    net.save(path)
+    again = NeuralNetwork.load(path)
+print("loaded:", again.layers[1], "| same predictions:",
+      np.array_equal(again.predict(X_test), net.predict(X_test)))
+
+# %%
+# Training, ``predict``, ``evaluate``, ``gradcheck``, ``summary``, the
+# scikit-learn estimators (:mod:`pyx_cnn.sklearn`) and model files work with
+# the new layer. ONNX export does not: :func:`pyx_cnn.onnx.to_onnx` refuses a
+# layer without an ONNX exporter and names it.
 
 try:
     net.to_onnx("prelu.onnx")

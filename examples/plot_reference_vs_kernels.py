@@ -2,11 +2,13 @@
 The reference loops beside the compiled kernels
 ===============================================
 
-:mod:`pyx_cnn.reference` holds the readable version of each kernel: plain
-Python loops in float64, written as the tutorial writes them, without SIMD,
-threads or memory layouts. They are the definitions; the compiled kernels
+:mod:`pyx_cnn.reference` holds the readable version of every operation:
+plain Python loops in float64, written as the tutorial writes them, without
+SIMD, threads or memory layouts (convolution, max, average and global pooling,
+batch normalisation, dropout, the activations and the softmax cross-entropy,
+each with its backward pass). They are the definitions; the compiled kernels
 compute the same numbers, much faster, and the test suite proves that they
-agree on random shapes, strides, paddings and special values.
+agree on random shapes, strides, paddings, dilations and special values.
 
 This example calls both on the same small input, shows that they agree, times
 them, prints the source of a reference function, and says where each piece of
@@ -41,24 +43,29 @@ b = rng.standard_normal(4)
 # --------------
 #
 # The convolution with a padding of 1 (the output keeps the 16x16 size), the
-# ReLU and 2x2 max-pooling. Each pair is compared by the largest absolute
-# difference between the two results.
+# ReLU, and 2x2 max- and average pooling. Each pair is compared by the largest
+# absolute difference between the two results.
 
 pairs = {
     "conv": (lambda: reference.conv(x, w, stride=1, padding=1, bias=b),
              lambda: pyx_cnn.conv(x, w, stride=1, padding=1, bias=b)),
     "relu": (lambda: reference.relu(x), lambda: pyx_cnn.relu(x)),
     "pooling": (lambda: reference.pooling(x, 2, 2), lambda: pyx_cnn.pooling(x, 2, 2)),
+    "avg_pooling": (lambda: reference.avg_pooling(x, 2, 2),
+                    lambda: pyx_cnn.avg_pooling(x, 2, 2)),
 }
 for name, (loops, compiled) in pairs.items():
     a, c = loops(), compiled()
-    print(f"{name:8s} shape {c.shape}: max |reference - compiled| = {np.abs(a - c).max():.2e}")
+    print(f"{name:11s} shape {c.shape}: max |reference - compiled| = "
+          f"{np.abs(a - c).max():.2e}")
 
 # %%
-# ReLU and pooling pick values, so they agree exactly. The convolution adds
-# 27 products per output in another order (the compiled kernel uses fused
-# multiply-adds and a fixed order of its own), so the two agree to float64
-# rounding: differences of the order of 1e-15 on outputs of order 1 to 10.
+# ReLU and max-pooling pick values, so they agree exactly; average pooling,
+# which adds four values and divides by 4, agrees exactly here too. The
+# convolution adds 27 products per output in another order (the compiled
+# kernel uses fused multiply-adds and a fixed order of its own), so the two
+# agree to float64 rounding: differences of the order of 1e-15 on outputs of
+# order 1 to 10.
 #
 # Backward passes
 # ---------------
@@ -96,20 +103,18 @@ print("MaxPool2D dL/dx: max |reference - compiled| =",
 # How long each takes
 # -------------------
 #
-# The best of a few runs of each. The reference convolution and pooling run one
-# Python step per output value, the compiled kernels one SIMD instruction for
-# several values, on every core. The reference ReLU is already a vectorised
-# NumPy expression (two masks), so there the gap is small: both are bound by
-# memory.
+# The best of a few runs of each. The reference functions run one Python step
+# per output value, the compiled kernels one SIMD instruction for several
+# values (and, on inputs large enough to pay for it, on every core).
 
 times = {}
 for name, (loops, compiled) in pairs.items():
     times[name] = [min(timeit.repeat(fn, number=number, repeat=3)) / number
                    for fn, number in ((loops, 1), (compiled, 200))]
-    print(f"{name:8s} reference {times[name][0] * 1e3:8.2f} ms, compiled "
+    print(f"{name:11s} reference {times[name][0] * 1e3:8.2f} ms, compiled "
           f"{times[name][1] * 1e6:7.1f} us: {times[name][0] / times[name][1]:,.0f}x")
 
-fig, ax = plt.subplots(figsize=(6.5, 3.8), layout="constrained")
+fig, ax = plt.subplots(figsize=(7, 3.8), layout="constrained")
 names = list(times)
 at = np.arange(len(names))
 ax.bar(at - 0.2, [times[n][0] for n in names], width=0.4, label="pyx_cnn.reference (loops)")
@@ -136,7 +141,8 @@ print(inspect.getsource(reference.pooling))
 
 # %%
 # The convolution's definition is the formula in its docstring and the window
-# product in its loop:
+# product in its loop; the slices with a step of ``dh`` and ``dw`` take the
+# taps of a dilated window:
 
 print(inspect.getsource(reference.conv))
 
@@ -161,10 +167,9 @@ print(inspect.getsource(reference.conv))
 #     The plain-C SIMD microkernels, compiled once per instruction set (SSE2,
 #     AVX2, AVX-512); the running CPU picks its copy.
 #
-# ``pyx_cnn/reference.py`` holds the loops shown above; the loop references of
-# the other operations (dilated convolution, average pooling, batch
-# normalisation) are in the test suite, ``tests/reference.py`` and
-# ``tests/reference_grad.py``.
+# ``pyx_cnn/reference.py`` holds the loops shown above, one function per
+# operation and one per backward pass; the docstring of each operation in
+# ``pyx_cnn/ops/`` names its reference under "See Also".
 #
 # The operations, one module each, and the build that ran this page:
 

@@ -14,8 +14,9 @@ NeuralNetwork, layers
     Flatten, Dense) and a network trained by gradient descent (see
     :mod:`pyx_cnn.network`).
 optim, losses, schedules, callbacks
-    Optimisers (SGD, RMSprop, Adam, AdamW), losses, learning-rate schedules
-    and ``fit`` callbacks (EarlyStopping, ModelCheckpoint, CSVLogger).
+    Optimisers (SGD, RMSprop, Adam, AdamW), losses (and ``losses.Loss``, the
+    base class of a loss of your own), learning-rate schedules and ``fit``
+    callbacks (EarlyStopping, ModelCheckpoint, CSVLogger).
 datasets
     Digits, faces, MNIST and image folders as channels-last arrays.
 gradcheck

@@ -7,7 +7,29 @@ from ._validation import (
     as_array, as_kernel_array, check_labels, check_result_size, needs_kernel_copy, shape_str,
 )
 
-__all__ = ["sample_shape", "prepare_x", "prepare_y", "shape_hint", "channels_first_hint"]
+__all__ = ["check_input_shape", "sample_shape", "prepare_x", "prepare_y", "shape_hint",
+           "channels_first_hint"]
+
+
+def check_input_shape(input_shape):
+    """`input_shape` as a tuple of ints >= 1 (an int means ``(features,)``)."""
+    expected = "a tuple of ints >= 1, (H, W), (H, W, C) or (features,)"
+    if isinstance(input_shape, (int, np.integer)) and not isinstance(input_shape, bool):
+        input_shape = (input_shape,)
+    if isinstance(input_shape, np.ndarray):
+        input_shape = input_shape.tolist()
+    if not isinstance(input_shape, (tuple, list)):
+        given = "None" if input_shape is None else \
+            f"{type(input_shape).__name__} {input_shape!r}"
+        raise TypeError(f"input_shape must be {expected}, got {given}")
+    for size in input_shape:
+        if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+            raise TypeError(f"input_shape must be {expected}, got {input_shape!r} "
+                            f"(holding {type(size).__name__} {size!r})")
+    if len(input_shape) not in (1, 2, 3) or min(input_shape) < 1:
+        raise ValueError(f"input_shape must be {expected}, got "
+                         f"{tuple(int(s) for s in input_shape)}")
+    return tuple(int(s) for s in input_shape)
 
 
 def sample_shape(input_shape):
@@ -18,7 +40,6 @@ def sample_shape(input_shape):
 def _batch_str(shape):
     """``(N, 6, 6)`` for a batch of samples of `shape`."""
     return "(N" + "".join(f", {s}" for s in shape) + (")" if shape else ",)")
-
 
 
 def prepare_x(X, input_shape, dtype, name="X"):

@@ -72,28 +72,6 @@ def _monitored(callback, logs):
     return float(value)
 
 
-def get_weights(net):
-    """Copies of everything that defines the network's predictions: the flat
-    parameters and every layer's ``state`` arrays (running statistics)."""
-    states = [{key: np.array(value, copy=True)
-               for key, value in (getattr(layer, "state", None) or {}).items()}
-              for layer in net.layers]
-    return net._flat.copy(), states
-
-
-def set_weights(net, weights):
-    """Restore what :func:`get_weights` returned, bit for bit."""
-    flat, states = weights
-    net._flat[...] = flat
-    for layer, saved in zip(net.layers, states):
-        state = getattr(layer, "state", None)
-        for key, value in saved.items():
-            if isinstance(state.get(key), np.ndarray) and state[key].shape == value.shape:
-                state[key][...] = value
-            else:
-                state[key] = value.copy()
-
-
 class EarlyStopping(Callback):
     """Stop ``fit`` when `monitor` stops improving (Keras's rules).
 
@@ -110,8 +88,8 @@ class EarlyStopping(Callback):
     patience : int, optional
     min_delta : float, optional
     restore_best_weights : bool, optional
-        At the end of ``fit``, put back the weights (and layer states) of the
-        first best epoch, bit for bit.
+        At the end of ``fit``, put back the weights of the first best epoch, bit
+        for bit (:meth:`NeuralNetwork.get_weights`: layer states included).
     mode : {"auto", "min", "max"}, optional
         "auto": "max" for an accuracy, else "min".
 
@@ -157,7 +135,7 @@ class EarlyStopping(Callback):
         if self._improves(value):
             self.best, self.best_epoch, self.wait = value, epoch, 0
             if self.restore_best_weights:
-                self.best_weights = get_weights(self.model)
+                self.best_weights = self.model.get_weights()
             return
         if self.wait >= self.patience and not first:
             self.stopped_epoch = epoch
@@ -165,7 +143,7 @@ class EarlyStopping(Callback):
 
     def on_train_end(self, logs=None):
         if self.restore_best_weights and self.best_weights is not None:
-            set_weights(self.model, self.best_weights)
+            self.model.set_weights(self.best_weights)
 
 
 class ModelCheckpoint(Callback):

@@ -12,11 +12,19 @@ Each loader returns ``(X, y)``: ``X`` float64 in [0, 1] of shape
   once by scikit-learn's ``fetch_openml`` into that folder.
 - :func:`load_image_folder`: your own images, one sub-folder per class.
 
+Split into training and test parts (80/20, stratified, from a seed), as
+``pyx-cnn train`` uses them:
+
+- :func:`load_digits_split`: the digits as ``(X_train, X_test, y_train, y_test)``;
+- :func:`load_dataset_split`: any of the above by name (:data:`DATASETS`) or an
+  image folder, resized if asked, with the class names.
+
 The loaders need scikit-learn or scikit-image: ``pip install "pyx_cnn[datasets]"``.
 """
 import gzip
 import os
 import struct
+import warnings
 
 import numpy as np
 
@@ -24,11 +32,15 @@ from ._optional import require
 from ._validation import check_int
 
 __all__ = ["load_digits", "load_faces", "load_mnist", "load_image_folder",
-           "IMAGE_EXTENSIONS"]
+           "load_digits_split", "load_dataset_split", "IMAGE_EXTENSIONS", "DATASETS"]
 
 #: file name endings :func:`load_image_folder` reads (case-insensitive); other files are skipped
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm",
                     ".ppm")
+
+#: the data sets :func:`load_dataset_split` (and ``pyx-cnn train --dataset``) knows by
+#: name; any other name is read as the path of an image folder
+DATASETS = ("digits", "faces", "mnist")
 
 
 def load_digits():
@@ -123,6 +135,13 @@ def load_mnist(data_home=None, download=True):
     download : bool, optional
         Otherwise fetch MNIST once with scikit-learn's ``fetch_openml`` (it
         caches under `data_home`). False raises FileNotFoundError instead.
+
+    Raises
+    ------
+    FileNotFoundError
+        When the files are not in the cache folder and MNIST cannot be
+        downloaded (no network, or `download` is False); the message names
+        the folder to put the IDX files in.
     """
     data_home = os.fspath(data_home) if data_home is not None else default_data_home()
     folder = os.path.join(data_home, "mnist")
@@ -142,8 +161,18 @@ def load_mnist(data_home=None, download=True):
         raise FileNotFoundError(f"no MNIST files {missing} in {folder!r} (and download=False)")
     datasets = require("sklearn.datasets", "scikit-learn", "datasets",
                        "pyx_cnn.datasets.load_mnist")
-    bunch = datasets.fetch_openml("mnist_784", version=1, data_home=data_home,
-                                  as_frame=False, parser="liac-arff")
+    try:
+        with warnings.catch_warnings():
+            # fetch_openml warns at each retry; the error below says it once
+            warnings.filterwarnings("ignore", message="A network error occurred")
+            bunch = datasets.fetch_openml("mnist_784", version=1, data_home=data_home,
+                                          as_frame=False, parser="liac-arff")
+    except OSError as exc:    # URLError, a timeout, a refused connection: no download
+        reason = " ".join(str(getattr(exc, "reason", None) or exc).split())
+        raise FileNotFoundError(
+            f"MNIST is not on this machine and could not be downloaded ({reason}): put "
+            f"the IDX files {', '.join(_MNIST_FILES.values())} (or their .gz) in "
+            f"{folder!r}") from None
     X = np.asarray(bunch.data, dtype=np.float64).reshape(-1, 28, 28, 1) / 255.0
     y = np.asarray(bunch.target).astype(np.int64)
     return X, y
@@ -247,3 +276,94 @@ def _to_channels(image, channels, size, file, transform, color):
         image = np.repeat(image[..., np.newaxis], 3, axis=2)
     resized = transform.resize(image, size + (channels,), anti_aliasing=True)
     return np.clip(resized, 0.0, 1.0)
+
+
+# -- training and test splits (``pyx-cnn train``)
+
+def load_digits_split(seed=0, test_size=0.2):
+    """Digits as ``(X_train, X_test, y_train, y_test)``, X of shape (N, 8, 8, 1) in [0, 1].
+
+    The split is stratified (each digit in the same proportion on both
+    sides) and drawn from `seed`; `test_size` is the fraction held out.
+    """
+    datasets = require("sklearn.datasets", "scikit-learn", "train",
+                       "pyx_cnn.datasets.load_digits_split")
+    model_selection = require("sklearn.model_selection", "scikit-learn", "train",
+                              "pyx_cnn.datasets.load_digits_split")
+    digits = datasets.load_digits()
+    X = (digits.images / 16.0)[..., np.newaxis]
+    return model_selection.train_test_split(X, digits.target, test_size=test_size,
+                                            stratify=digits.target, random_state=seed)
+
+
+def _split(X, y, seed, test_size=0.2):
+    model_selection = require("sklearn.model_selection", "scikit-learn", "train",
+                              "pyx_cnn.datasets.load_dataset_split")
+    try:
+        return model_selection.train_test_split(X, y, test_size=test_size, stratify=y,
+                                                random_state=seed)
+    except ValueError:   # a class too small to stratify: a plain random split
+        return model_selection.train_test_split(X, y, test_size=test_size, random_state=seed)
+
+
+def _resized(X, image_size):
+    """Images `X` of shape (N, H, W, C) resized to `image_size` ``(H2, W2)``.
+
+    Each image is resized as scikit-image's ``transform.resize`` does it
+    (bilinear, anti-aliased when shrinking); `X` is returned as it is when
+    `image_size` is None or already its size.
+    """
+    if image_size is None or tuple(X.shape[1:3]) == tuple(image_size):
+        return X
+    transform = require("skimage.transform", "scikit-image", "train",
+                        "pyx_cnn.datasets.load_dataset_split")
+    # one call for the whole batch: the sample and channel axes keep their size,
+    # so each image is resized on its own
+    return transform.resize(X, (len(X), *image_size, X.shape[3]), anti_aliasing=True)
+
+
+def load_dataset_split(dataset="digits", seed=0, image_size=None, grayscale=False):
+    """``(X_train, X_test, y_train, y_test, class_names)`` of a data set, split 80/20.
+
+    Parameters
+    ----------
+    dataset : str
+        ``"digits"``, ``"faces"``, ``"mnist"`` (:data:`DATASETS`) or the path
+        of an image folder (:func:`load_image_folder`).
+    seed : int
+        Seed of the (stratified) split.
+    image_size : (int, int), optional
+        ``(H, W)`` the images are resized to, for every data set (default:
+        the data set's own size, 8x8 for the digits, 25x25 for the faces,
+        28x28 for MNIST; 32x32 for an image folder).
+    grayscale : bool, optional
+        For an image folder: one channel instead of three. The named data
+        sets are grey already (one channel).
+
+    Raises
+    ------
+    ValueError
+        When `dataset` is neither a known name nor a folder, or the folder
+        holds fewer than two classes.
+    """
+    if dataset == "digits":
+        X_train, X_test, y_train, y_test = load_digits_split(seed)
+        return (_resized(X_train, image_size), _resized(X_test, image_size), y_train, y_test,
+                [str(d) for d in range(10)])
+    if dataset == "faces":
+        X, y = load_faces()
+        X = _resized(X, image_size)
+        names = ["non-face", "face"]
+    elif dataset == "mnist":
+        X, y = load_mnist()
+        X = _resized(X, image_size)
+        names = [str(d) for d in range(10)]
+    elif os.path.isdir(dataset):
+        X, y, names = load_image_folder(dataset, image_size or (32, 32), grayscale)
+        if len(names) < 2:
+            raise ValueError(f"{dataset!r} holds one class folder ({names[0]!r}): training "
+                             "needs at least two")
+    else:
+        raise ValueError(f"dataset must be {', '.join(DATASETS)} or an image folder, got "
+                         f"{dataset!r} (no such folder)")
+    return (*_split(X, y, seed), list(names))

@@ -12,7 +12,9 @@ Conventions (see the README):
   otherwise float64 (bool and integer inputs become float64); complex, object
   and string inputs raise ``TypeError``;
 - empty inputs raise ``ValueError``; inputs are never modified; results are new
-  C-contiguous arrays.
+  C-contiguous arrays;
+- a dask array goes to :mod:`pyx_cnn.dask_arrays`, which returns a lazy result
+  (the ``dispatch`` decorator of ``pyx_cnn/_dispatch.py``).
 """
 
 import numpy as np
@@ -21,8 +23,8 @@ from ._geometry import check_padding, effective_kernel, output_size, pair, resol
 from .ops import conv as conv_op
 from .ops import activations, avg_pool, max_pool
 from .ops.activations import check_slope, get_activation, softmax_forward
+from ._dispatch import dispatch
 from ._validation import (
-    is_dask_array,
     as_array,
     as_kernel_array,
     check_int,
@@ -34,12 +36,6 @@ from ._validation import (
 
 __all__ = ["conv", "conv_", "relu", "pooling", "avg_pooling", "sigmoid", "tanh", "leaky_relu",
            "softmax", "conv_output_size"]
-
-
-def _dask():
-    from . import dask_arrays   # dask is imported only for dask inputs
-
-    return dask_arrays
 
 
 def conv_output_size(size, kernel, stride=1, padding=0):
@@ -87,6 +83,7 @@ def _kernel_stride(stride, extent):
     return min(stride, max(int(e) for e in extent))
 
 
+@dispatch("img")
 def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     """Cross-correlate an image (or batch) with a filter bank, summing over channels.
 
@@ -143,9 +140,6 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     >>> conv(img, edge, padding="same").shape
     (4, 4, 1)
     """
-    if is_dask_array(img):   # lazy, chunk by chunk with the halo the kernel needs
-        return _dask().conv(img, conv_filter, stride=stride, padding=padding, bias=bias,
-                            dilation=dilation)
     img = as_array(img, "img")
     conv_filter = as_array(conv_filter, "conv_filter")
     if bias is not None:
@@ -267,6 +261,7 @@ def _pool(kernel, feature_map, size, stride, what):
     return out if feature_map.ndim == 4 else out[0]
 
 
+@dispatch("feature_map")
 def pooling(feature_map, size=2, stride=2):
     """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
 
@@ -291,11 +286,10 @@ def pooling(feature_map, size=2, stride=2):
         For non-numeric or empty input, wrong number of dimensions,
         ``size < 1``, ``stride < 1`` or a window larger than the map.
     """
-    if is_dask_array(feature_map):   # lazy, chunk by chunk (pyx_cnn.dask_arrays)
-        return _dask().pooling(feature_map, size, stride)
     return _pool(max_pool.forward_infer, feature_map, size, stride, "pooling")
 
 
+@dispatch("feature_map")
 def avg_pooling(feature_map, size=2, stride=2):
     """Average pooling over ``size x size`` windows every `stride` pixels, per channel.
 
@@ -307,8 +301,6 @@ def avg_pooling(feature_map, size=2, stride=2):
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
     """
-    if is_dask_array(feature_map):
-        return _dask().avg_pooling(feature_map, size, stride)
     return _pool(_avg_pool_forward, feature_map, size, stride, "avg_pooling")
 
 
@@ -330,6 +322,7 @@ def _elementwise(activation, x, name):
     return out
 
 
+@dispatch("feature_map")
 def relu(feature_map):
     """Rectified linear unit, ``max(x, 0)`` elementwise.
 
@@ -343,11 +336,10 @@ def relu(feature_map):
         float32 for float32 input, else float64. NaN stays NaN; ``-0.0``
         becomes ``0.0``.
     """
-    if is_dask_array(feature_map):
-        return _dask().relu(feature_map)
     return _elementwise("relu", feature_map, "feature_map")
 
 
+@dispatch("x")
 def tanh(x):
     """Hyperbolic tangent elementwise, in [-1, 1].
 
@@ -360,11 +352,10 @@ def tanh(x):
     out : ndarray, same shape
         float32 for float32 input, else float64. NaN stays NaN.
     """
-    if is_dask_array(x):
-        return _dask().tanh(x)
     return _elementwise("tanh", x, "x")
 
 
+@dispatch("x")
 def leaky_relu(x, negative_slope=0.01):
     """``x`` where ``x > 0``, else ``negative_slope * x``, elementwise.
 
@@ -379,8 +370,6 @@ def leaky_relu(x, negative_slope=0.01):
     out : ndarray, same shape
         float32 for float32 input, else float64. NaN stays NaN.
     """
-    if is_dask_array(x):
-        return _dask().leaky_relu(x, negative_slope=negative_slope)
     slope = check_slope(negative_slope)
     x = as_array(x, "x")
     _check_not_empty(x, "x")
@@ -392,6 +381,7 @@ def leaky_relu(x, negative_slope=0.01):
     return out
 
 
+@dispatch("x")
 def sigmoid(x):
     """Logistic function ``1 / (1 + exp(-x))``, stable for large ``|x|``.
 
@@ -404,11 +394,10 @@ def sigmoid(x):
     out : ndarray, same shape, values in [0, 1]
         float32 for float32 input, else float64.
     """
-    if is_dask_array(x):
-        return _dask().sigmoid(x)
     return _elementwise("sigmoid", x, "x")
 
 
+@dispatch("x")
 def softmax(x, axis=-1):
     """Softmax along `axis`, ``exp(x - max) / sum(exp(x - max))``.
 
@@ -424,8 +413,6 @@ def softmax(x, axis=-1):
     out : ndarray, same shape
         Sums to 1 along `axis`; float32 for float32 input, else float64.
     """
-    if is_dask_array(x):
-        return _dask().softmax(x, axis)
     x = as_array(x, "x")
     _check_not_empty(x, "x")
     if x.ndim == 0:

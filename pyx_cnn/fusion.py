@@ -4,8 +4,8 @@ A plan is a list of :class:`Step`: each runs one layer, or two layers fused by
 one of the rules below, and has a ``forward(x, training)`` and a
 ``backward(grad)``. A layer that runs on its own is run through its public
 ``forward`` / ``backward`` (:class:`pyx_cnn.layers.Layer`, with
-``validate=False``: the network checked the batch once), so a breakpoint there
-stops in ``fit``, ``predict`` and ``evaluate``. With ``fuse=False`` every layer
+``validate=False``: the network checked the batch once; :func:`on_its_own`),
+so a breakpoint there stops in ``fit``, ``predict`` and ``evaluate``. With ``fuse=False`` every layer
 runs on its own: the plain path a learner steps through. Both give the same
 results (to rounding); the tests check it. ``NeuralNetwork.summary()`` shows
 which layers a plan fuses, and by which rule.
@@ -43,7 +43,14 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     ``Dense`` with that activation runs ``_forward`` / ``_backward`` with the
     linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
     runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
+
+A rule replaces the passes of the layers it fuses, so it applies only to layers
+that run their built-in class's passes (:func:`runs_built_in_passes`): an
+instance of a subclass that overrides ``forward``, ``backward``, ``_forward``
+or ``_backward`` (say ``class MyTanh(layers.Tanh)`` with a ``forward`` of its
+own) runs on its own, so that its code runs.
 """
+import inspect
 from functools import partial
 from typing import Callable, NamedTuple
 
@@ -55,8 +62,10 @@ from .ops import max_pool
 from .ops.activations import get_activation
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
-           "fold_batch_norm", "relu_into_max_pool_forward", "relu_into_max_pool_backward",
-           "batch_norm_into_conv_forward", "batch_norm_into_conv_backward"]
+           "fold_batch_norm", "on_its_own", "runs_built_in_passes",
+           "relu_into_max_pool_forward",
+           "relu_into_max_pool_backward", "batch_norm_into_conv_forward",
+           "batch_norm_into_conv_backward"]
 
 RULES = ("relu_into_max_pool", "batch_norm_into_conv", "activation_in_place",
          "softmax_into_loss", "sigmoid_into_loss")
@@ -153,6 +162,61 @@ def batch_norm_into_conv_backward(conv, batch_norm, grad):
     return conv.backward(batch_norm.backward(grad, validate=False), validate=False)
 
 
+def on_its_own(layer):
+    """The step functions of a layer that runs on its own: its public ``forward``
+    and ``backward``, unchecked (``validate=False``: the network checked the batch).
+
+    A layer class that overrides ``forward`` or ``backward`` with the plain
+    signatures ``forward(x, training=False)`` / ``backward(grad_out)`` (as a user
+    writing a layer may) is called with exactly those arguments.
+    """
+    forward, backward = layer.forward, layer.backward
+
+    if _takes_validate(type(layer).forward):
+        def step_forward(x, training=False):
+            return forward(x, training, validate=False)
+    else:
+        step_forward = forward
+
+    if _takes_validate(type(layer).backward):
+        def step_backward(grad):
+            return backward(grad, validate=False)
+    else:
+        step_backward = backward
+
+    return step_forward, step_backward
+
+
+def _takes_validate(method):
+    """Whether a layer method accepts the ``validate`` keyword (the base class's does)."""
+    try:
+        return "validate" in inspect.signature(method).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+#: the passes a rule replaces
+_PASSES = ("forward", "backward", "_forward", "_backward")
+
+
+def runs_built_in_passes(layer, cls):
+    """Whether `layer` is a `cls` that runs `cls`'s passes: an instance of `cls`, or
+    of a subclass that overrides none of ``forward``, ``backward``, ``_forward``
+    and ``_backward``. Only such layers are fused (a rule skips the passes)."""
+    return isinstance(layer, cls) and all(
+        getattr(type(layer), name) is getattr(cls, name) for name in _PASSES)
+
+
+def _relu_then_max_pool(layer, nxt):
+    """Whether rule ``relu_into_max_pool`` fuses `layer` and `nxt`."""
+    return runs_built_in_passes(layer, ReLU) and runs_built_in_passes(nxt, MaxPool2D)
+
+
+def _conv_or_dense(layer):
+    """Whether `layer` is a Conv2D or a Dense running that class's passes."""
+    return runs_built_in_passes(layer, Conv2D) or runs_built_in_passes(layer, Dense)
+
+
 def plan(layers, fuse=True, logits=False):
     """The steps that run `layers` (see the module docstring).
 
@@ -175,22 +239,22 @@ def plan(layers, fuse=True, logits=False):
         layer = layers[i]
         nxt = layers[i + 1] if i + 1 < n else None
         after = layers[i + 2] if i + 2 < n else None
-        if fuse and isinstance(layer, ReLU) and isinstance(nxt, MaxPool2D):
+        if fuse and _relu_then_max_pool(layer, nxt):
             steps.append(Step("relu_into_max_pool", (i, i + 1),
                               partial(relu_into_max_pool_forward, nxt),
                               partial(relu_into_max_pool_backward, nxt)))
             i += 2
             continue
-        if (fuse and isinstance(layer, Conv2D) and layer.activation is None
-                and isinstance(nxt, BatchNormalization)):
+        if (fuse and runs_built_in_passes(layer, Conv2D) and layer.activation is None
+                and runs_built_in_passes(nxt, BatchNormalization)):
             steps.append(Step("batch_norm_into_conv", (i, i + 1),
                               partial(batch_norm_into_conv_forward, layer, nxt),
                               partial(batch_norm_into_conv_backward, layer, nxt)))
             i += 2
             continue
-        if (fuse and isinstance(layer, (Conv2D, Dense)) and layer.activation is None
-                and isinstance(nxt, ActivationLayer) and nxt.activation is not None
-                and not (isinstance(nxt, ReLU) and isinstance(after, MaxPool2D))):
+        if (fuse and _conv_or_dense(layer) and layer.activation is None
+                and runs_built_in_passes(nxt, ActivationLayer) and nxt.activation is not None
+                and not _relu_then_max_pool(nxt, after)):
             activation, rule = nxt.activation, "activation_in_place"
             if logits and i + 2 == n and activation in LOSS_ACTIVATIONS:
                 activation, rule = "linear", f"activation_in_place+{activation}_into_loss"
@@ -200,7 +264,8 @@ def plan(layers, fuse=True, logits=False):
             i += 2
             continue
         activation = getattr(layer, "activation", None)
-        if logits and i + 1 == n and activation in LOSS_ACTIVATIONS:
+        if (logits and i + 1 == n and activation in LOSS_ACTIVATIONS
+                and (runs_built_in_passes(layer, ActivationLayer) or _conv_or_dense(layer))):
             rule = f"{activation}_into_loss"
             if isinstance(layer, ActivationLayer):
                 steps.append(Step(rule, (i,), _identity_forward, _identity_backward))
@@ -208,8 +273,7 @@ def plan(layers, fuse=True, logits=False):
                 steps.append(Step(rule, (i,),
                                   partial(layer._forward, activation=get_activation("linear")),
                                   layer._backward))
-        else:   # on its own: the layer's public passes
-            steps.append(Step("", (i,), partial(layer.forward, validate=False),
-                              partial(layer.backward, validate=False)))
+        else:
+            steps.append(Step("", (i,), *on_its_own(layer)))
         i += 1
     return steps

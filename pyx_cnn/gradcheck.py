@@ -143,34 +143,28 @@ def _check_layer(layer, x, eps, rtol, atol, training):
 
 
 def _check_network(net, x, y, eps, rtol, atol, training):
-    from . import fusion
-    from .training_loop import accuracy_labels, loss_value_grad, resolve_loss
+    from ._fit_arguments import resolve_loss
+    from .training_loop import accuracy_labels
 
     _float64_only(net.dtype, "network")
     x = net._prepare_x(x).copy()
     net._check_bound()
-    steps = fusion.plan(net.layers, fuse=False)
     saved = _saved_states(net.layers)
+    loss_fn = labels = projection = None
     if y is not None:
         y = net._prepare_y(y, x.shape[0])
         loss_fn = resolve_loss(net, None, y)
         labels = accuracy_labels(y, loss_fn)
-        projection = None
     else:
         projection = np.random.default_rng(12345).standard_normal(
             (x.shape[0],) + net.output_shape)
-
-    def forward():
-        _restore_states(net.layers, saved)
-        out = x
-        for step in steps:
-            out = step.forward(out, training)
-        return out
+    plan = net._chain.plan(loss_fn, fuse=False)
 
     def value_grad():
-        out = forward()
+        _restore_states(net.layers, saved)
+        out = plan.forward(x, training)
         if projection is None:
-            value, grad, _ = loss_value_grad(loss_fn, steps, net.layers, out, y, labels)
+            value, grad, _ = plan.loss_value_grad(out, y, labels)
             return value, grad
         return float(np.sum(projection * out)), projection
 
@@ -178,12 +172,15 @@ def _check_network(net, x, y, eps, rtol, atol, training):
         return value_grad()[0]
 
     _, grad = value_grad()
-    for step in reversed(steps):
-        grad = step.backward(grad)
-    grad_x = np.array(grad, dtype=np.float64)
-    analytical = net._flat_grad.copy()
+    first = net.layers[0]
+    needed, first.needs_input_grad = first.needs_input_grad, True   # dL/dx is checked too
+    try:
+        grad_x = np.array(plan.backward(grad), dtype=np.float64)
+    finally:
+        first.needs_input_grad = needed
+    analytical = net.flat_grads.copy()
     offset = 0
-    for layer, key, view, _ in net._bound:
+    for layer, key, view, _ in net._params.bound:
         index = net.layers.index(layer)
         part = analytical[offset:offset + view.size].reshape(view.shape)
         _check_close(f"layers[{index}] ({type(layer).__name__}) grads[{key!r}]", part,

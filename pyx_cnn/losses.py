@@ -1,8 +1,10 @@
-"""Loss functions: softmax cross-entropy, binary cross-entropy and mean squared error.
+"""Loss functions: softmax cross-entropy, binary cross-entropy, mean squared error,
+and :class:`Loss`, the base class of a loss of your own.
 
-Each loss is a callable ``loss(output, target) -> (value, grad)``: the mean
-loss as a Python float, and ``dL/d(output)`` as an array of the output's shape
-and dtype.
+Each loss is a :class:`Loss`: ``loss.value_and_grad(output, target)`` (also
+``loss(output, target)``) gives the mean loss as a Python float and
+``dL/d(output)`` as an array of the output's shape and dtype. ``fit``,
+``evaluate`` and ``gradient_descent`` take any of them (``loss=...``).
 
 The class axis is the last one, whatever the output's rank: an output
 ``(N, K)`` holds one row of K scores per sample, an output ``(N, H, W, K)``
@@ -24,14 +26,19 @@ ending in ``Dense(1, activation="sigmoid")``): the loss is
 ``mean(softplus(z) - t * z)``, finite for any score, and the gradient
 ``(sigmoid(z) - t) / M``. When the network's final sigmoid still ran
 (``fuse=False``), the loss takes its probabilities instead
-(:meth:`BinaryCrossEntropy._value_grad_correct_probabilities`).
+(:meth:`BinaryCrossEntropy.value_grad_correct_from_probabilities`).
+
+A loss of your own subclasses :class:`Loss` and implements ``value_and_grad``;
+the built-in losses override :meth:`Loss.value_grad_correct` too, with their
+fused kernels, which also count the correct rows in the same pass.
 """
 import numpy as np
 
 from . import _cross_entropy
 from ._validation import as_array, as_kernel_array, check_labels, shape_str, working_dtype
 
-__all__ = ["SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError", "get_loss"]
+__all__ = ["Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError",
+           "get_loss", "LOSS_CLASSES"]
 
 
 def _softmax_and_log_sum_exp(z):
@@ -85,7 +92,118 @@ def _rows(z):
     return z.reshape(-1, z.shape[-1])
 
 
-class SoftmaxCrossEntropy:
+class Loss:
+    """Base class of the losses: subclass it to train with a loss of your own.
+
+    A subclass implements :meth:`value_and_grad`; ``fit(X, y, loss=MyLoss())``,
+    ``evaluate`` and :class:`~pyx_cnn.NeuralNetwork` ``(loss=...)`` then use it::
+
+        import numpy as np
+        from pyx_cnn import losses
+
+        class Huber(losses.Loss):
+            def __init__(self, delta=1.0):
+                self.delta = delta
+
+            def value_and_grad(self, output, target):
+                diff = output - target
+                small = np.abs(diff) <= self.delta
+                value = np.where(small, 0.5 * diff ** 2,
+                                 self.delta * (np.abs(diff) - 0.5 * self.delta))
+                grad = np.where(small, diff, self.delta * np.sign(diff)) / diff.size
+                return float(value.mean()), grad
+
+    Attributes
+    ----------
+    name : str
+        Names the loss in messages; the class's name unless the subclass sets
+        it. Only the built-in losses are saved with a model (:meth:`NeuralNetwork.save`).
+    activation : {None, "softmax", "sigmoid"}
+        The activation the loss applies to its input itself (None for a loss
+        of your own). Cross-entropy sets ``"softmax"``: a network ending in a
+        softmax then hands it the logits (the fusion rule ``softmax_into_loss``)
+        and, with ``fuse=False``, the probabilities, through
+        :meth:`value_grad_correct_from_probabilities`.
+    """
+
+    name = "Loss"
+    activation = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" not in vars(cls):   # a subclass that sets no name is named by its class
+            cls.name = cls.__name__
+
+    def value_and_grad(self, output, target):
+        """The mean loss of a batch and its gradient with respect to `output`.
+
+        Parameters
+        ----------
+        output : ndarray, shape (N, ...) + (K,)
+            The network's output (C-contiguous, of the network's dtype).
+        target : ndarray
+            As ``fit`` prepared ``y``: int64 class labels of the output's shape
+            without its last axis, or float targets of the output's shape.
+
+        Returns
+        -------
+        value : float
+            The loss of the batch, a mean (over samples, or over every element
+            as mean squared error): what ``fit`` reports and minimises.
+        grad : ndarray, shape of `output`
+            ``d value / d output``, the 1/M of the mean included.
+        """
+        raise NotImplementedError(f"{type(self).__name__} must implement "
+                                  "value_and_grad(output, target)")
+
+    def __call__(self, output, target):
+        """``value_and_grad(output, target)``."""
+        return self.value_and_grad(output, target)
+
+    def value_grad_correct(self, output, target, labels):
+        """What ``fit`` and ``evaluate`` call for each batch: the value, the gradient
+        and the number of correct samples (None when `labels` is None).
+
+        By default :meth:`value_and_grad`, checked (a real value, a gradient of
+        the output's shape, cast to its dtype), and the rows whose arg-max over
+        the last axis is the label (for one output, ``output > 0.5`` against
+        0/1 labels), counted in samples. The built-in losses override it with
+        their fused kernels.
+        """
+        value, grad = self.value_and_grad(output, target)
+        return (_checked_value(self, value), _checked_grad(self, grad, output),
+                _count_by_output(output, labels))
+
+    def value_grad_correct_from_probabilities(self, p, target, labels):
+        """As :meth:`value_grad_correct`, when the network's last layer already
+        applied :attr:`activation` (``fuse=False``): a loss that sets
+        ``activation`` implements it."""
+        raise NotImplementedError(f"{type(self).__name__} sets activation="
+                                  f"{self.activation!r} but does not implement "
+                                  "value_grad_correct_from_probabilities")
+
+
+def _checked_value(loss, value):
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{type(loss).__name__}.value_and_grad must return a real number as "
+                        f"its value, got {type(value).__name__}") from None
+
+
+def _checked_grad(loss, grad, output):
+    grad = np.asarray(grad)
+    if grad.shape != output.shape:
+        raise ValueError(f"{type(loss).__name__}.value_and_grad must return a gradient of the "
+                         f"output's shape {shape_str(output.shape)}, got "
+                         f"{shape_str(grad.shape)}")
+    if grad.dtype.kind not in "fiub":
+        raise TypeError(f"{type(loss).__name__}.value_and_grad must return a real gradient, "
+                        f"got dtype {grad.dtype}")
+    return as_kernel_array(grad, output.dtype)
+
+
+class SoftmaxCrossEntropy(Loss):
     """Cross-entropy of ``softmax(z)`` over the last axis, against labels or distributions.
 
     ``z`` is ``(N, ..., K)``; ``target`` is either integer labels in
@@ -96,12 +214,13 @@ class SoftmaxCrossEntropy:
     """
 
     name = "cross_entropy"
+    activation = "softmax"
 
-    def __call__(self, z, target):
+    def value_and_grad(self, z, target):
         z, target = _check_loss_args(z, target, min_ndim=2)
-        return self._value_grad_correct(z, target, None)[:2]
+        return self.value_grad_correct(z, target, None)[:2]
 
-    def _value_grad_correct(self, z, target, labels):
+    def value_grad_correct(self, z, target, labels):
         """(mean loss, dL/dz, correct rows counted in samples, or None).
 
         ``z`` is a C-contiguous float array ``(N, ..., K)``; ``target`` int64
@@ -126,8 +245,8 @@ class SoftmaxCrossEntropy:
                                   else _rows(target))
         return value, grad.reshape(z.shape), _count_correct(z, labels)
 
-    def _value_grad_correct_probabilities(self, p, target, labels):
-        """As :meth:`_value_grad_correct`, for probabilities ``p = softmax(z)``.
+    def value_grad_correct_from_probabilities(self, p, target, labels):
+        """As :meth:`value_grad_correct`, for probabilities ``p = softmax(z)``.
 
         The unfused path (``fuse=False``): the network's last softmax ran, so
         the loss is ``-mean(sum(t * log p))`` and its gradient ``-t / (p * M)``;
@@ -190,7 +309,7 @@ def _check_binary_args(output, target):
     return output, as_kernel_array(target, dtype)
 
 
-class BinaryCrossEntropy:
+class BinaryCrossEntropy(Loss):
     """Binary cross-entropy of ``sigmoid(z)`` against targets in [0, 1], elementwise.
 
     ``z`` is ``(N, 1)`` (one score per sample) or any shape; ``target`` holds
@@ -203,17 +322,18 @@ class BinaryCrossEntropy:
     """
 
     name = "binary_cross_entropy"
+    activation = "sigmoid"
 
-    def __call__(self, z, target):
+    def value_and_grad(self, z, target):
         z, target = _check_binary_args(z, target)
-        return self._value_grad_correct(z, target, None)[:2]
+        return self.value_grad_correct(z, target, None)[:2]
 
     def from_probabilities(self, p, target):
         """Value and gradient ``dL/dp`` for probabilities ``p = sigmoid(z)`` (not logits)."""
         p, target = _check_binary_args(p, target)
-        return self._value_grad_correct_probabilities(p, target, None)[:2]
+        return self.value_grad_correct_from_probabilities(p, target, None)[:2]
 
-    def _value_grad_correct(self, z, target, labels):
+    def value_grad_correct(self, z, target, labels):
         """(mean loss, dL/dz, correct samples or None) for logits `z`."""
         t = _binary_targets(z, target)
         m = z.size
@@ -225,8 +345,8 @@ class BinaryCrossEntropy:
         grad /= m
         return value, grad.astype(z.dtype, copy=False), _count_binary(z > 0, labels)
 
-    def _value_grad_correct_probabilities(self, p, target, labels):
-        """As :meth:`_value_grad_correct`, for probabilities ``p = sigmoid(z)``.
+    def value_grad_correct_from_probabilities(self, p, target, labels):
+        """As :meth:`value_grad_correct`, for probabilities ``p = sigmoid(z)``.
 
         The unfused path (``fuse=False``): the network's last sigmoid ran, so
         the loss is ``-mean(t log p + (1 - t) log(1 - p))`` and its gradient
@@ -257,7 +377,7 @@ def _count_binary(positive, labels):
     return hits if per_sample == 1 else hits / per_sample
 
 
-class MeanSquaredError:
+class MeanSquaredError(Loss):
     """``mean((output - target) ** 2)`` over all elements.
 
     Integer labels (the output's shape without its last axis) become one-hot
@@ -266,13 +386,11 @@ class MeanSquaredError:
 
     name = "mse"
 
-    def _value_grad_correct(self, output, target, labels):
+    def value_grad_correct(self, output, target, labels):
         value, grad = self._compute(output, target)
-        if output.shape[-1] == 1:   # 0/1 labels of one output: right on the label's side of 0.5
-            return value, grad, _count_binary(output > 0.5, labels)
-        return value, grad, _count_correct(output, labels)
+        return value, grad, _count_by_output(output, labels)
 
-    def __call__(self, output, target):
+    def value_and_grad(self, output, target):
         return self._compute(*_check_loss_args(output, target))
 
     def _compute(self, output, target):
@@ -288,6 +406,14 @@ class MeanSquaredError:
         return value, diff
 
 
+def _count_by_output(output, labels):
+    """Correct samples for a loss that does not count them itself: arg-max rows, or for
+    one output, the side of 0.5."""
+    if output.shape[-1] == 1:   # 0/1 labels of one output: right on the label's side of 0.5
+        return _count_binary(output > 0.5, labels)
+    return _count_correct(output, labels)
+
+
 def _count_correct(output, labels):
     """Rows whose arg-max (last axis) is the label, counted in samples (see above)."""
     if labels is None:
@@ -297,8 +423,8 @@ def _count_correct(output, labels):
     return int(hits) if per_sample == 1 else hits / per_sample
 
 
-_LOSSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
-           "mse": MeanSquaredError}
+LOSS_CLASSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,
+                "mse": MeanSquaredError}
 _ALIASES = {"categorical_crossentropy": "cross_entropy", "softmax_cross_entropy": "cross_entropy",
             "crossentropy": "cross_entropy", "mean_squared_error": "mse",
             "binary_crossentropy": "binary_cross_entropy", "bce": "binary_cross_entropy"}
@@ -306,16 +432,23 @@ _ALIASES = {"categorical_crossentropy": "cross_entropy", "softmax_cross_entropy"
 
 def get_loss(loss):
     """A loss instance from a name (``"cross_entropy"``, ``"binary_cross_entropy"``,
-    ``"mse"``) or an instance.
+    ``"mse"``) or a :class:`Loss` instance (returned as it is).
 
     Names are case-insensitive, as optimiser and activation names are; the
     instance's ``name`` is the canonical lower-case form.
     """
-    if isinstance(loss, (SoftmaxCrossEntropy, BinaryCrossEntropy, MeanSquaredError)):
+    if isinstance(loss, Loss):
+        if (type(loss).value_and_grad is Loss.value_and_grad
+                and type(loss).value_grad_correct is Loss.value_grad_correct):
+            raise TypeError(f"loss {type(loss).__name__} must implement "
+                            "value_and_grad(output, target)")
         return loss
     if isinstance(loss, str):
         key = _ALIASES.get(loss.lower(), loss.lower())
-        if key in _LOSSES:
-            return _LOSSES[key]()
-    raise ValueError("loss must be 'cross_entropy', 'binary_cross_entropy' or 'mse', "
-                     f"got {loss!r}")
+        if key in LOSS_CLASSES:
+            return LOSS_CLASSES[key]()
+    if isinstance(loss, type) and issubclass(loss, Loss):
+        raise TypeError(f"loss must be a Loss instance, got the class {loss.__name__}: "
+                        f"pass {loss.__name__}()")
+    raise ValueError("loss must be 'cross_entropy', 'binary_cross_entropy', 'mse' or a "
+                     f"pyx_cnn.losses.Loss instance, got {loss!r}")

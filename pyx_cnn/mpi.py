@@ -1,7 +1,7 @@
 """Data-parallel training over MPI (mpi4py): every rank trains on its own shard.
 
 Needs the ``mpi`` extra (``pip install "pyx_cnn[mpi]"``); mpi4py is imported
-only when a function here needs it. The contract (SPEC section 9):
+only when a function here needs it. The contract:
 
 - every rank holds a shard ``(X_r, y_r)`` of the same number of samples N, the
   same sample shape and the same dtypes (:func:`check_shards` raises the same
@@ -101,9 +101,9 @@ def is_root(comm):
 
 
 def broadcast_parameters(net, comm, root=0):
-    """Copy rank `root`'s weights into every rank's network (one ``Bcast`` of the flat array)."""
-    net._check_bound()
-    comm.Bcast(net._flat, root=root)
+    """Copy rank `root`'s weights into every rank's network (one ``Bcast`` of
+    :attr:`NeuralNetwork.flat_params`)."""
+    comm.Bcast(net.flat_params, root=root)
 
 
 def allreduce_gradients(flat_grad, comm):
@@ -340,10 +340,8 @@ class DataParallel:
     gradients before each step. Per epoch, ``reduce_metrics(record)`` averages
     the history entry and ``stop_together(flag)`` makes a callback's
     ``stop_training`` on one rank stop every rank; ``should_print()`` is True
-    on rank 0 only. ``after_backward(net)`` is the alternative to the
-    averaging optimiser: the allreduce placed right after the backward pass
-    (before fit's finiteness check, so every rank sees the same gradient and
-    stops together).
+    on rank 0 only. These are the methods of
+    :class:`pyx_cnn.training_loop.OneProcess`, the training of one process.
     """
 
     def __init__(self, comm):
@@ -389,15 +387,12 @@ class DataParallel:
             seed = self.comm.bcast(seed if self.rank == 0 else None, root=0)
             known = (key, shuffle_generator(seed, self.rank, self.size))
             _rank_generators[net] = known
-        net._shuffle_rng = known[1]
+        net.shuffle_rng = known[1]
         return self
 
     def averaging(self, optimizer):
         """`optimizer` wrapped to average the gradients over the ranks before each step."""
         return AveragingOptimizer(optimizer, self.comm)
-
-    def after_backward(self, net):
-        allreduce_gradients(net._flat_grad, self.comm)
 
     def reduce_metrics(self, record, val_weight=1.0):
         """The epoch's record averaged over ranks (training keys equally, as every

@@ -30,12 +30,14 @@ Inputs ``X``:
   not guessed from the number of features).
 
 ``n_features_in_`` is the number of values per sample (``H*W*C`` for images).
+``predict``, ``score`` and later ``partial_fit`` calls take ``X`` in any form
+``fit`` takes for the same samples: images of ``sample_shape_``, or (with
+``input_shape``, or for feature vectors) a table of ``n_features_in_`` columns.
 """
 import copy
+import io
 import math
 import numbers
-import os
-import tempfile
 
 import numpy as np
 
@@ -77,6 +79,12 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
+def _ndim(X):
+    """The number of axes of `X`, leaving it as it is (a DataFrame keeps the column
+    names that scikit-learn's checks compare)."""
+    return X.ndim if hasattr(X, "ndim") else np.asarray(X).ndim
+
+
 def _as_value_error(check, value, name):
     """Run a pyx_cnn check, raising its TypeError as a ValueError (as scikit-learn's
     parameter validation does)."""
@@ -104,32 +112,40 @@ class _CNNBase(BaseEstimator):
 
     # ---------------------------------------------------------------- inputs
     def _validate_X(self, X, y=None, reset=True):
-        """`X` (and, when `reset`, `y`) checked; X reshaped to ``(N,) + sample shape``."""
-        kw = dict(allow_nd=True, dtype=(np.float64, np.float32), reset=reset)
+        """`X` (and, when `reset`, `y`) checked; X reshaped to ``(N,) + sample shape``.
+
+        With `reset` (``fit``, a first ``partial_fit``) X sets ``sample_shape_``;
+        otherwise (``predict``, a later ``partial_fit``) X must be of a kind that
+        ``fit`` takes for that sample shape: a table of ``n_features_in_``
+        columns (feature vectors, or image rows with ``input_shape``), or images
+        of ``sample_shape_`` (``(N, H, W)`` for one channel).
+        """
+        kw = dict(allow_nd=True, dtype=(np.float64, np.float32))
         if reset:
             X, y = validate_data(self, X, y, multi_output=self._multi_output,
-                                 y_numeric=self._multi_output, **kw)
+                                 y_numeric=self._multi_output, reset=True, **kw)
             X = self._as_images(X)
             if X.ndim not in (2, 4):
                 raise ValueError(f"X must be (N, features), (N, H, W) or (N, H, W, C), got "
                                  f"{X.ndim}-D data")
             self._check_sample_shape(X.shape)
             self.sample_shape_ = X.shape[1:]
+            # scikit-learn counts the columns of axis 1; a sample holds H*W*C values
             self.n_features_in_ = math.prod(self.sample_shape_)
             return X, y
         check_is_fitted(self)
-        if self.sample_shape_ is not None and len(self.sample_shape_) == 3 and (
-                self.input_shape is None):
-            X = check_array(X, allow_nd=True, dtype=(np.float64, np.float32))
-            X = self._as_images(X)
-            if X.shape[1:] != self.sample_shape_:
-                raise ValueError(f"X has samples of shape {X.shape[1:]}, but "
-                                 f"{type(self).__name__} is expecting samples of shape "
-                                 f"{self.sample_shape_} as input"
-                                 + shape_hint(X.shape, self.sample_shape_))
-        else:
-            X = validate_data(self, X, **kw)
-            X = self._as_images(X)
+        if _ndim(X) == 2 and (len(self.sample_shape_) == 1 or self.input_shape is not None):
+            # a table, as fit takes it: scikit-learn's checks of the columns (their
+            # number, and their names for a DataFrame), then one image per row
+            X = validate_data(self, X, reset=False, **kw)
+            return self._as_images(X), y
+        # images: axis 1 is not a number of features, compare whole sample shapes
+        X = self._as_images(check_array(X, **kw))
+        if X.shape[1:] != self.sample_shape_:
+            raise ValueError(f"X has samples of shape {X.shape[1:]}, but "
+                             f"{type(self).__name__} is expecting samples of shape "
+                             f"{self.sample_shape_} as input"
+                             + shape_hint(X.shape, self.sample_shape_))
         return X, y
 
     def _check_sample_shape(self, shape):
@@ -228,11 +244,9 @@ class _CNNBase(BaseEstimator):
         state = self.__dict__.copy()
         net = state.pop("network_", None)
         if net is not None:
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "network.npz")
-                net.save(path)
-                with open(path, "rb") as fh:
-                    state["_network_file"] = fh.read()
+            buffer = io.BytesIO()
+            net.save(buffer)
+            state["_network_file"] = buffer.getvalue()
         return state
 
     def __setstate__(self, state):
@@ -242,11 +256,7 @@ class _CNNBase(BaseEstimator):
         if data is not None:
             from .network import NeuralNetwork
 
-            with tempfile.TemporaryDirectory() as folder:
-                path = os.path.join(folder, "network.npz")
-                with open(path, "wb") as fh:
-                    fh.write(data)
-                self.network_ = NeuralNetwork.load(path)
+            self.network_ = NeuralNetwork.load(io.BytesIO(data))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

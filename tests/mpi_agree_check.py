@@ -154,7 +154,7 @@ def main(api, case):
             make_net().fit(alone.pop("X"), alone.pop("y"), **alone)
         except Exception as exc:
             say(f"rank {rank} alone raises {type(exc).__name__}: {exc}")
-    before = (make_net()._flat.copy(), make_net().optimizer.name, 0)
+    before = (make_net().flat_params.copy(), make_net().optimizer.name, 0)
     try:
         if api == "fit":
             history = net.fit(kw.pop("X"), kw.pop("y"), comm=comm, **kw)
@@ -163,9 +163,9 @@ def main(api, case):
     except Exception as exc:
         say(f"rank {rank} raised {type(exc).__name__}: {exc}")
         if isinstance(net, type(make_net())):
-            unchanged = (np.array_equal(net._flat, before[0])
+            unchanged = (np.array_equal(net.flat_params, before[0])
                          and net.optimizer.name == before[1]
-                         and net._epochs_done == before[2])
+                         and net.epochs_done == before[2])
             say(f"rank {rank} unchanged: {unchanged}")
         return 3
     say(f"rank {rank} trained {len(history.epoch)} epochs")

@@ -49,7 +49,7 @@ def check_train(comm, optimizer, shuffle, epochs=3, batch_size=7, n_total=90):
     net = make_net(seed=3 + rank)          # different seeds: the broadcast must fix that
     history = net.fit(xs, ys, comm=comm, epochs=epochs, batch_size=batch_size,
                       learning_rate=0.05, optimizer=optimizer, shuffle=shuffle)
-    weights = comm.gather(net._flat.copy(), root=0)
+    weights = comm.gather(net.flat_params.copy(), root=0)
     histories = comm.gather(history.history, root=0)
     if rank != 0:
         return True
@@ -71,8 +71,8 @@ def check_train(comm, optimizer, shuffle, epochs=3, batch_size=7, n_total=90):
         if not np.array_equal(weights[r], weights[0]):
             print(f"rank {r}'s weights differ from rank 0's", flush=True)
             ok = False
-    diff = np.abs(weights[0] - ref._flat).max()
-    moved = np.abs(weights[0] - make_net(seed=3)._flat).max()
+    diff = np.abs(weights[0] - ref.flat_params).max()
+    moved = np.abs(weights[0] - make_net(seed=3).flat_params).max()
     loss_diff = np.abs(np.array(histories[0]["loss"]) - ref_loss).max()
     print(f"{optimizer} shuffle={shuffle}: max |w - w_ref| = {diff:.3g} "
           f"(weights moved by {moved:.3g}), max |loss - loss_ref| = {loss_diff:.3g}", flush=True)

@@ -207,7 +207,7 @@ def test_bad_arguments_name_the_argument_and_what_was_given(case):
 
 def test_sequences_of_ints_still_seed_a_network():
     a, b = _net(seed=[1, 2]), _net(seed=(1, 2))
-    np.testing.assert_array_equal(a._flat, b._flat)
-    assert not np.array_equal(a._flat, _net(seed=1)._flat)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
+    assert not np.array_equal(a.flat_params, _net(seed=1).flat_params)
     assert _net(input_shape=np.array([8, 8])).input_shape == (8, 8)
     assert _net(input_shape=64).input_shape == (64,)

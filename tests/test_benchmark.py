@@ -63,7 +63,9 @@ def test_run_writes_table_json_markdown_png_and_extras(tmp_path, monkeypatch):
     assert result["peak_gflops"][1]["float32"] > 0
     assert result["extra"] == {"plugin_bench_for_test": {"repeats": 3, "seconds": 0.5}}
     relu_target = [t for t in result["targets"] if t["workload"] == "relu"][0]
-    assert relu_target["value"] > 0 and relu_target["met"] in (True, False)
+    assert relu_target["value"] > 0
+    # a verdict only when every peer of the target ran (PyTorch's need PyTorch)
+    assert relu_target["met"] in ((True, False) if benchmark._torch() else (None,))
     printed = "\n".join(lines)
     assert "pyx_cnn" in printed and "targets:" in printed and "plugin_bench_for_test" in printed
     saved = json.loads((tmp_path / "out" / "results.json").read_text())
@@ -116,5 +118,21 @@ def test_bench_command_finds_the_suite_or_says_where(tmp_path, monkeypatch):
 
     assert cli._find_suite(str(BENCHMARKS)) == BENCHMARKS
     monkeypatch.chdir(tmp_path)
+    # as an installed package (a wheel) has no source tree around it
+    monkeypatch.setattr(cli, "_source_tree", lambda: None)
     with pytest.raises(ValueError, match="pyx-cnn bench"):
         cli._find_suite(None)
+
+
+@pytest.mark.parametrize("key", ["bench_layer_ops", "bench_new_ops"])
+def test_docs_tables_read_the_layer_ops_results_under_either_key(key):
+    pytest.importorskip("sphinx")
+    sys.path.insert(0, str(BENCHMARKS.parent / "docs" / "_ext"))
+    import bench_tables
+
+    times = {"pyx_cnn": 2e-3, "torch NCHW": 4e-3}
+    result = {"machine": {"cpu": "a CPU", "cores": 2}, "rows": [],
+              "extra": {key: {"seconds": {"tanh, 1": times}}}}
+    text = "\n".join(bench_tables.result_lines(result, "results.json"))
+    assert "Layer operations against PyTorch" in text
+    assert "4.00 ms (2.00x)" in text

@@ -86,9 +86,13 @@ def test_help_shows_defaults(command, capsys):
 def test_unwritable_output_folder_is_one_line(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("")
-    assert main(["demo", "--out", str(blocker / "sub")]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("pyx-cnn demo: error:")
+    with pytest.raises(SystemExit) as exit_info:   # refused by the parser, before the demo
+        main(["demo", "--out", str(blocker / "sub")])
+    assert exit_info.value.code == 2
+    captured = capsys.readouterr()
+    err = captured.err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("pyx-cnn demo: error: --out:")
+    assert captured.out == ""
 
 
 def test_missing_demo_extra_names_the_extra(monkeypatch, capsys, tmp_path):
@@ -106,7 +110,7 @@ def test_missing_demo_extra_names_the_extra(monkeypatch, capsys, tmp_path):
 
 def test_missing_train_extra_names_the_extra(monkeypatch, capsys, tmp_path):
     from pyx_cnn._optional import MissingExtraError
-    from pyx_cnn.training import load_digits_split
+    from pyx_cnn.datasets import load_digits_split
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
@@ -126,7 +130,7 @@ def test_missing_train_extra_names_the_extra(monkeypatch, capsys, tmp_path):
     ({"learning_rate": float("nan")}, "learning_rate"),
 ])
 def test_run_train_refuses_bad_arguments_before_writing(tmp_path, kwargs, name):
-    from pyx_cnn.training import run_train
+    from pyx_cnn.train_command import run_train
 
     with pytest.raises(ValueError, match=name):
         run_train(out_dir=tmp_path / "out", verbose=False, **kwargs)

@@ -43,7 +43,7 @@ def client():
 
 @pytest.fixture(scope="module")
 def trained_net():
-    from pyx_cnn.training import digits_network
+    from pyx_cnn.models import digits_network
 
     rng = np.random.default_rng(0)
     X, y = rng.random((64, 8, 8, 1)), rng.integers(0, 10, 64)
@@ -172,3 +172,51 @@ def test_imread_folder(tmp_path):
     lazy = pda.imread(str(tmp_path), scale=1 / 255, dtype="float32")
     assert pda.is_dask_array(lazy) and lazy.shape == (3, 12, 10, 3)
     np.testing.assert_allclose(lazy.compute(scheduler="sync"), images / 255, rtol=1e-6)
+
+
+def test_predict_and_evaluate_of_a_network_with_batch_norm():
+    # the running statistics travel with the weights (they are part of the model)
+    from pyx_cnn import NeuralNetwork, layers
+
+    rng = np.random.default_rng(1)
+    X, y = rng.standard_normal((24, 6, 6, 1)), rng.integers(0, 3, 24)
+    net = NeuralNetwork([layers.Conv2D(2, 3), layers.BatchNormalization(), layers.ReLU(),
+                         layers.Flatten(), layers.Dense(3, activation="softmax")],
+                        input_shape=(6, 6, 1), seed=0)
+    net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.1)
+    assert not np.allclose(net.layers[1].state["mean"], 0)
+    lazy = da.from_array(X, chunks=8)
+    np.testing.assert_allclose(net.predict(lazy).compute(scheduler="sync"), net.predict(X),
+                               rtol=1e-12, atol=1e-14)
+    scores = net.evaluate(lazy, y)
+    expected = net.evaluate(X, y)
+    assert scores["loss"] == pytest.approx(expected["loss"], rel=1e-12)
+    assert scores["accuracy"] == expected["accuracy"]
+
+
+def test_predict_classes_of_one_sigmoid_output_thresholds_as_in_memory():
+    from pyx_cnn import NeuralNetwork, layers
+
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((16, 5, 5, 1))
+    net = NeuralNetwork([layers.Flatten(), layers.Dense(1, activation="sigmoid")],
+                        input_shape=(5, 5, 1), seed=0)
+    expected = net.predict_classes(X)
+    assert 0 < expected.sum() < len(expected)          # both classes occur
+    lazy = net.predict_classes(da.from_array(X, chunks=4))
+    assert lazy.dtype == np.int64 and lazy.shape == (16,)
+    np.testing.assert_array_equal(lazy.compute(scheduler="sync"), expected)
+
+
+def test_predict_of_a_network_with_a_layer_of_your_own():
+    # the network travels as its model file: the workers (here threads of this process,
+    # where the class is defined) rebuild the layer from its class name and get_config
+    from custom_layers import ChannelScale
+
+    net = pyx_cnn.NeuralNetwork([pyx_cnn.layers.Conv2D(2, 3), ChannelScale(initial=0.5),
+                                 pyx_cnn.layers.Flatten(), pyx_cnn.layers.Dense(3)],
+                                input_shape=(6, 6, 1), seed=0)
+    X = np.random.default_rng(4).random((40, 6, 6, 1))
+    got = pda.predict(net, da.from_array(X, chunks=10)).compute(scheduler="threads")
+    per_chunk = np.concatenate([net.predict(X[i:i + 10]) for i in range(0, 40, 10)])
+    np.testing.assert_array_equal(got, per_chunk)

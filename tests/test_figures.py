@@ -55,7 +55,7 @@ def test_train_figures_name_the_data_set_and_the_model(tmp_path, monkeypatch, da
                                                        model):
     pytest.importorskip("sklearn")
     pytest.importorskip("skimage")
-    from pyx_cnn.training import run_train
+    from pyx_cnn.train_command import run_train
 
     calls = _record_titles(monkeypatch)
     run_train(epochs=1, out_dir=tmp_path, dataset=dataset, model=model, verbose=False)

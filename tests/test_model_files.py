@@ -13,6 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pyx_cnn import NeuralNetwork, layers
+from custom_layers import ChannelScale
 
 ARCH_KEY = "__pyx_cnn_architecture__"
 CLEAR_ERRORS = (ValueError, MemoryError)   # what a damaged file may raise
@@ -406,3 +407,110 @@ def test_unsupported_zip_features_are_clear_errors(tmp_path, saved, what):
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match=path.name):
         NeuralNetwork.load(path)
+
+
+# --- layers of your own --------------------------------------------------------------
+
+
+def _custom_layer_net():
+    return NeuralNetwork([layers.Conv2D(3, 3), ChannelScale(initial=0.5), layers.ReLU(),
+                          layers.Flatten(), layers.Dense(4, activation="softmax")],
+                         input_shape=(6, 6, 1), seed=0, optimizer="adam")
+
+
+def test_a_layer_of_your_own_saves_loads_and_predicts_the_same(tmp_path):
+    net, X = _trained(_custom_layer_net())
+    scale = net.layers[1].params["scale"]
+    assert not np.allclose(scale, 0.5)      # trained: the file must carry the weights
+    net.save(tmp_path / "custom.npz")
+    again = NeuralNetwork.load(tmp_path / "custom.npz")
+    assert type(again.layers[1]) is ChannelScale and again.layers[1].initial == 0.5
+    _assert_same_network(net, again, X)
+    h1 = net.fit(X, np.arange(8) % 4, epochs=1, batch_size=4)
+    h2 = again.fit(X, np.arange(8) % 4, epochs=1, batch_size=4)
+    assert h1.history["loss"] == h2.history["loss"]
+
+
+def test_an_unknown_layer_class_says_to_define_or_import_it(tmp_path, monkeypatch):
+    net = _custom_layer_net()
+    net.save(tmp_path / "custom.npz")
+    monkeypatch.delitem(layers.LAYER_CLASSES, "ChannelScale", raising=False)
+    with pytest.raises(ValueError, match=r"custom\.npz.*unknown layer class 'ChannelScale'.*"
+                                         r"define or import.*get_config"):
+        NeuralNetwork.load(tmp_path / "custom.npz")
+
+
+def test_a_layer_class_cannot_take_a_built_in_name():
+    with pytest.raises(TypeError, match=r"'Dense'.*built-in layer.*another name"):
+        class Dense(layers.Layer):
+            pass
+    assert layers.LAYER_CLASSES["Dense"] is layers.Dense
+    assert {name for name in layers.__all__ if name != "Layer"} <= set(layers.LAYER_CLASSES)
+
+
+def test_a_redefined_layer_class_replaces_the_earlier_one():
+    def define():
+        class Doubled(layers.Layer):
+            def _forward(self, x, training=False):
+                return 2 * x
+        return Doubled
+
+    first, second = define(), define()
+    assert first is not second and layers.LAYER_CLASSES["Doubled"] is second
+
+
+def test_a_base_class_can_stay_out_of_the_registry():
+    class _AbstractScale(layers.Layer, register=False):
+        pass
+
+    class Flatten(layers.Flatten, register=False):   # not saved, so no clash
+        pass
+
+    assert "_AbstractScale" not in layers.LAYER_CLASSES
+    assert layers.LAYER_CLASSES["Flatten"] is layers.Flatten
+
+
+# --- file objects ---------------------------------------------------------------------
+
+def test_save_to_and_load_from_a_binary_file_object():
+    net, X = _trained(_all_layers_net())
+    buffer = io.BytesIO()
+    net.save(buffer)
+    buffer.seek(0)
+    loaded = NeuralNetwork.load(buffer)
+    _assert_same_network(net, loaded, X)
+    # training goes on exactly as the saved network's does
+    y = np.arange(len(X)) % 3
+    again = net.fit(X, y, epochs=2, batch_size=4)
+    resumed = loaded.fit(X, y, epochs=2, batch_size=4)
+    assert resumed.history["loss"] == again.history["loss"]
+    np.testing.assert_array_equal(loaded.flat_params, net.flat_params, strict=True)
+
+
+def test_load_from_an_open_file(tmp_path, saved):
+    net, X, path, _ = saved
+    with open(path, "rb") as fh:
+        _assert_same_network(net, NeuralNetwork.load(fh), X)
+    from pyx_cnn import serialization
+
+    with open(path, "rb") as fh:
+        _assert_same_network(net, serialization.load(fh), X)
+
+
+def test_a_file_object_that_is_not_a_model_names_its_type():
+    with pytest.raises(ValueError, match="BytesIO.*not a readable pyx_cnn model file"):
+        NeuralNetwork.load(io.BytesIO(b"hello"))
+
+
+@pytest.mark.parametrize("bad", [3, None, 2.5, ["model.npz"], b"PK\x03\x04",
+                                 io.StringIO("text")], ids=lambda bad: type(bad).__name__)
+def test_load_refuses_what_is_neither_a_path_nor_a_binary_file(bad):
+    with pytest.raises(TypeError, match=rf"path must be .*got .*{type(bad).__name__}"):
+        NeuralNetwork.load(bad)
+
+
+@pytest.mark.parametrize("bad", [3, None, ["model.npz"], b"model.npz", io.StringIO()],
+                         ids=lambda bad: type(bad).__name__)
+def test_save_refuses_what_is_neither_a_path_nor_a_binary_file(bad, saved):
+    with pytest.raises(TypeError, match=rf"path must be .*got .*{type(bad).__name__}"):
+        saved[0].save(bad)

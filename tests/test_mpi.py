@@ -212,7 +212,7 @@ class _OneRank:
 
 def test_helpers_on_one_rank_match_plain_fit():
     from pyx_cnn import mpi as pmpi
-    from pyx_cnn.training import digits_network
+    from pyx_cnn.models import digits_network
 
     rng = np.random.default_rng(0)
     X, y = rng.random((40, 8, 8, 1)), rng.integers(0, 10, 40)
@@ -220,7 +220,7 @@ def test_helpers_on_one_rank_match_plain_fit():
     ha = pmpi.fit_data_parallel(a, X, y, _OneRank(), epochs=2, batch_size=8, shuffle=False,
                                 learning_rate=0.1)
     hb = b.fit(X, y, epochs=2, batch_size=8, shuffle=False, learning_rate=0.1)
-    np.testing.assert_array_equal(a._flat, b._flat)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
     assert ha.history == hb.history
     assert a.optimizer.name == "sgd" and type(a.optimizer).__name__ == "SGD"
 
@@ -275,7 +275,7 @@ def test_mpiexec_pyx_cnn_train(tmp_path):
     """``mpiexec -n 2 pyx-cnn train``: both ranks train, rank 0 alone reports and writes;
     the report gives the whole training split and how it is shared among the ranks."""
     pytest.importorskip("sklearn")
-    from pyx_cnn.training import load_digits_split
+    from pyx_cnn.datasets import load_digits_split
 
     n_train, n_test = (len(part) for part in load_digits_split(0)[:2])
     out = _mpirun(["-m", "pyx_cnn", "train", "--epochs", "2", "--out", str(tmp_path / "out")],

@@ -5,8 +5,10 @@ import numpy as np
 import pytest
 
 from pyx_cnn import NeuralNetwork, fusion, layers
-from pyx_cnn.training_loop import loss_value_grad, resolve_loss
-from pyx_cnn.training import digits_network, load_digits_split
+from pyx_cnn._fit_arguments import resolve_loss
+from pyx_cnn.losses import get_loss
+from pyx_cnn.datasets import load_digits_split
+from pyx_cnn.models import digits_network
 from test_layers import numeric_grad
 
 
@@ -34,23 +36,16 @@ def test_whole_network_gradient_matches_finite_differences(last, targets):
             layer.params["b"][...] = rng.standard_normal(layer.params["b"].shape) * 0.1
     X = rng.standard_normal((4, 9, 10, 2))
     y = rng.integers(0, 3, 4) if targets == "labels" else rng.random((4, 3))
-    loss_fn = resolve_loss(net, None, y)
-    steps = net._steps(loss_fn)
-
-    def forward(x, training=False):
-        for step in steps:
-            x = step.forward(x, training)
-        return x
+    plan = net._chain.plan(resolve_loss(net, None, y))
 
     def loss():
-        return loss_value_grad(loss_fn, steps, net.layers, forward(X), y, None)[0]
+        return plan.loss_value_grad(plan.forward(X), y)[0]
 
     # the path fit() takes
-    _, grad, _ = loss_value_grad(loss_fn, steps, net.layers, forward(X, True), y, None)
-    for step in reversed(steps):
-        grad = step.backward(grad)
-    analytic = net._flat_grad.copy()
-    numeric = numeric_grad(loss, net._flat)
+    _, grad, _ = plan.loss_value_grad(plan.forward(X, True), y)
+    plan.backward(grad)
+    analytic = net.flat_grads.copy()
+    numeric = numeric_grad(loss, net.flat_params)
     np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
     # and the loss matches the definition computed from predict()
     p = net.predict(X)
@@ -69,12 +64,12 @@ def test_params_are_views_of_the_flat_vector():
     net = small_cnn()
     layer = net.layers[0]
     layer.params["W"][0, 0, 0, 0] = 123.0
-    assert 123.0 in net._flat
+    assert 123.0 in net.flat_params
     # assigning a new array is taken in at the next fit/predict
     new_w = np.zeros_like(layer.params["W"])
     layer.params["W"] = new_w
     net.predict(np.zeros((1, 9, 10, 2)))
-    assert not np.any(net._flat[:new_w.size])
+    assert not np.any(net.flat_params[:new_w.size])
 
 
 @pytest.fixture(scope="module")
@@ -202,14 +197,14 @@ def test_optimisers_reduce_loss(digits, optimizer, lr):
 def test_fit_continues_and_is_reproducible(digits):
     X_train, _, y_train, _ = digits
     a, b = digits_network(seed=5), digits_network(seed=5)
-    np.testing.assert_array_equal(a._flat, b._flat)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
     a.fit(X_train, y_train, epochs=2, learning_rate=0.1)
     b.fit(X_train, y_train, epochs=1, learning_rate=0.1)
     h = b.fit(X_train, y_train, epochs=1, learning_rate=0.1)
     assert h.epoch == [2]
-    np.testing.assert_allclose(a._flat, b._flat, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-12, atol=1e-12)
     c = digits_network(seed=6)
-    assert not np.array_equal(a._flat, c._flat)
+    assert not np.array_equal(a.flat_params, c.flat_params)
 
 
 def test_float32_network_trains(digits):
@@ -259,6 +254,7 @@ def test_fused_plan_equals_layer_by_layer():
     rng = np.random.default_rng(2)
     net = small_cnn(seed=4)
     X = rng.standard_normal((3, 9, 10, 2))
+    net.layers[0].needs_input_grad = True   # compared too (a network leaves it out)
     steps = fusion.plan(net.layers)
     assert len(steps) < len(net.layers)
     assert {step.rule for step in steps} >= {"relu_into_max_pool", "activation_in_place"}
@@ -269,7 +265,7 @@ def test_fused_plan_equals_layer_by_layer():
     grad = g
     for step in reversed(steps):
         grad = step.backward(grad)
-    fused_grads = net._flat_grad.copy()
+    fused_grads = net.flat_grads.copy()
     ref = X
     for layer in net.layers:
         ref = layer.forward(ref)
@@ -278,7 +274,7 @@ def test_fused_plan_equals_layer_by_layer():
     for layer in net.layers[::-1]:
         ref_g = layer.backward(ref_g)
     np.testing.assert_allclose(grad, ref_g, rtol=1e-12, atol=1e-13)
-    np.testing.assert_allclose(fused_grads, net._flat_grad, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(fused_grads, net.flat_grads, rtol=1e-12, atol=1e-13)
 
 
 def test_one_epoch_matches_pytorch():
@@ -340,7 +336,7 @@ def test_unfused_path_gives_the_same_training(last, targets):
         history = net.fit(X, y, epochs=2, batch_size=5, learning_rate=0.05, fuse=fuse)
         net.last_loss = history.history["loss"]
     np.testing.assert_allclose(nets[0].last_loss, nets[1].last_loss, rtol=1e-10)
-    np.testing.assert_allclose(nets[0]._flat, nets[1]._flat, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(nets[0].flat_params, nets[1].flat_params, rtol=1e-10, atol=1e-12)
     np.testing.assert_allclose(nets[0].predict(X), nets[1].predict(X, fuse=False),
                                rtol=1e-12, atol=1e-14)
     fused, plain = nets[0].evaluate(X, y), nets[0].evaluate(X, y, fuse=False)
@@ -354,6 +350,59 @@ def test_summary_names_the_fusions():
     assert "relu_into_max_pool" in text and "Runs fused by" in text
     plan_rules = {step.rule for step in fusion.plan(small_cnn(seed=0).layers)}
     assert plan_rules <= set(fusion.RULES) | {""}
+
+
+def _last_row_and_footnote(net):
+    lines = net.summary(print_fn=None).splitlines()
+    total = next(i for i, line in enumerate(lines) if line.startswith("Total params"))
+    return lines[total - 2], lines[total + 1:]
+
+
+def _binary_net(loss=None):
+    """A network ending in ``Dense(1, activation="sigmoid")``, for 0/1 labels."""
+    return NeuralNetwork([layers.Conv2D(2, 3), layers.ReLU(), layers.MaxPool2D(2, 2),
+                          layers.Flatten(), layers.Dense(1, activation="sigmoid")],
+                         input_shape=(8, 8, 1), seed=0, loss=loss)
+
+
+def _with_loss(net, loss):
+    net.loss = get_loss(loss)
+    return net
+
+
+def test_summary_of_a_sigmoid_output_shows_the_sigmoid_left_to_its_loss():
+    net = _binary_net()
+    last, footnote = _last_row_and_footnote(net)
+    assert last.split()[-1] == "sigmoid_into_loss"
+    # as fit runs it for 0/1 labels
+    fit_plan = net._chain.plan(resolve_loss(net, None, np.array([0, 1], dtype=np.int64)))
+    assert fit_plan.steps[-1].rule == "sigmoid_into_loss"
+    note = " ".join(footnote)
+    assert "final sigmoid" in note and "'binary_cross_entropy'" in note
+    assert "softmax" not in note
+
+
+def test_summary_of_a_softmax_output_shows_the_softmax_left_to_its_loss():
+    net = small_cnn()
+    last, footnote = _last_row_and_footnote(net)
+    assert last.split()[-1] == "softmax_into_loss"
+    fit_plan = net._chain.plan(resolve_loss(net, None, np.array([0, 2], dtype=np.int64)))
+    assert fit_plan.steps[-1].rule == "softmax_into_loss"
+    note = " ".join(footnote)
+    assert "final softmax" in note and "'cross_entropy'" in note
+    assert "sigmoid" not in note
+
+
+@pytest.mark.parametrize("net", [
+    lambda: small_cnn(last=None),                        # logits out, as an imported LeNet
+    lambda: _with_loss(small_cnn(), "mse"),
+    lambda: _binary_net(loss="mse"),                     # a loss that takes probabilities
+], ids=["logits", "softmax+mse", "sigmoid+mse"])
+def test_summary_without_an_activation_left_to_the_loss_says_none(net):
+    last_row, footnote = _last_row_and_footnote(net())
+    assert "_into_loss" not in last_row
+    assert not any("softmax" in line or "sigmoid" in line or "loss" in line
+                   for line in footnote)
 
 
 def test_a_network_pickles_after_training():

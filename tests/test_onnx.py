@@ -138,7 +138,7 @@ class _FakeNet:
         self.output_shape = layers[-1].output_shape
 
 
-def test_exporters_of_new_layers_with_stand_ins(tmp_path):
+def test_exporters_of_every_layer_kind_with_stand_ins(tmp_path):
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     rng = np.random.default_rng(0)
@@ -278,14 +278,15 @@ def test_from_pytorch_batch_norm_avg_pool_dropout(tmp_path):
 
 def _stand_in_layers():
     """Minimal numpy stand-ins of SPEC 7's AvgPool2D, BatchNormalization, Dropout
-    (inference only), to test the importer before the real layers land."""
+    (inference only), to test the importer before the real layers land. They take the
+    built-in layers' names, so they stay out of the layer registry (register=False)."""
     from pyx_cnn.layers.base import Layer
 
-    class InferenceOnly(Layer):
+    class InferenceOnly(Layer, register=False):
         def _backward(self, grad):
             raise NotImplementedError("a stand-in for predict only")
 
-    class AvgPool2D(InferenceOnly):
+    class AvgPool2D(InferenceOnly, register=False):
         sample_ndim = 3
 
         def __init__(self, size=2, stride=2):
@@ -308,7 +309,7 @@ def _stand_in_layers():
                     out += x[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s]
             return out / (k * k)
 
-    class BatchNormalization(InferenceOnly):
+    class BatchNormalization(InferenceOnly, register=False):
         def __init__(self, momentum=0.1, epsilon=1e-5):
             super().__init__()
             self.momentum, self.epsilon = momentum, epsilon
@@ -326,7 +327,7 @@ def _stand_in_layers():
             scale = self.params["gamma"] / np.sqrt(self.state["var"] + self.epsilon)
             return (x - self.state["mean"]) * scale + self.params["beta"]
 
-    class Dropout(InferenceOnly):
+    class Dropout(InferenceOnly, register=False):
         def __init__(self, rate=0.5):
             super().__init__()
             self.rate = rate

@@ -248,3 +248,17 @@ def test_history_title_and_whole_epochs():
     fig.canvas.draw()
     ticks = [t for t in fig.axes[0].get_xticks() if 1 <= t <= 3]
     assert ticks and all(t == int(t) for t in ticks)
+
+
+def test_plot_keeps_the_backend_the_user_chose():
+    import subprocess
+    import sys
+    code = ("import matplotlib; matplotlib.use('ps')\n"
+            "from pyx_cnn.plot import plot_history\n"
+            "plot_history([3.0, 2.0, 1.0])\n"
+            "print(matplotlib.get_backend())\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "MPLBACKEND"}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            cwd="/", env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().lower() == "ps"

@@ -3,7 +3,7 @@ exists, and the op computes what the reference computes (here for the ops the ot
 tests do not compare with it: the activations and their backward passes, global
 pooling, batch normalisation, dropout and the loss; conv and pooling are checked
 against pyx_cnn.reference throughout test_conv, test_pooling, test_grad_kernels and
-test_properties_new_ops)."""
+test_properties_geometry_and_layers)."""
 import importlib
 import inspect
 import pkgutil

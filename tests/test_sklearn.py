@@ -206,3 +206,57 @@ def test_bad_hyper_parameters_are_refused_at_fit(Estimator, param, value):
     kwargs = {"classes": [0, 1]} if Estimator is CNNClassifier else {}
     with pytest.raises(ValueError, match=param):
         Estimator(**{param: value}).partial_fit(X, y, **kwargs)
+
+
+# --- fit and predict take the same kinds of X --------------------------------------------
+
+def _same_kind_cases():
+    """(name, X, input_shape, the sample shape the network takes) for each accepted form."""
+    d = load_digits()
+    images, table = d.images[:60] / 16.0, d.data[:60] / 16.0
+    looks_channels_first = np.random.default_rng(0).random((60, 4, 16, 16))
+    return [
+        ("table, input_shape=(8, 8)", table, (8, 8), (8, 8, 1)),
+        ("table, input_shape=(8, 8, 1)", table, (8, 8, 1), (8, 8, 1)),
+        ("table of feature vectors", table, None, (64,)),
+        ("3-D images", images, None, (8, 8, 1)),
+        ("3-D images, input_shape=(8, 8)", images, (8, 8), (8, 8, 1)),
+        ("4-D images", images[..., None], None, (8, 8, 1)),
+        ("4-D images, input_shape=(8, 8, 1)", images[..., None], (8, 8, 1), (8, 8, 1)),
+        ("4-D images that look channels-first, input_shape=(4, 16, 16)",
+         looks_channels_first, (4, 16, 16), (4, 16, 16)),
+    ]
+
+
+@pytest.mark.parametrize("Estimator", [CNNClassifier, CNNRegressor])
+@pytest.mark.parametrize("case", _same_kind_cases(), ids=lambda case: case[0])
+def test_predict_and_score_take_the_kind_of_X_fit_took(Estimator, case):
+    _, X, input_shape, sample = case
+    y = np.arange(len(X)) % 3
+    if Estimator is CNNRegressor:
+        y = y.astype(float)
+    est = Estimator(input_shape=input_shape, epochs=1, batch_size=20, random_state=0)
+    est.fit(X, y)
+    assert est.sample_shape_ == sample and est.n_features_in_ == int(np.prod(sample))
+    expected = est.network_.predict(np.reshape(X, (len(X),) + sample))
+    if Estimator is CNNClassifier:
+        np.testing.assert_array_equal(est.predict_proba(X), expected)
+        np.testing.assert_array_equal(est.predict(X), est.classes_[expected.argmax(axis=1)])
+        est.partial_fit(X, y)                       # a later call validates as predict does
+    else:
+        np.testing.assert_array_equal(est.predict(X), expected.ravel() * est._y_scale
+                                      + est._y_mean)
+        est.partial_fit(X, y)
+    assert np.isfinite(est.score(X, y))
+    # samples of another shape are still refused, naming the shape expected
+    other = np.zeros((2, 7, 7, 1))
+    with pytest.raises(ValueError, match="expecting"):
+        est.predict(other)
+
+
+def test_a_table_for_a_network_fitted_on_images_without_input_shape_is_refused(digits):
+    X, y, table = digits
+    clf = CNNClassifier(epochs=1, random_state=0).fit(X[:60], y[:60])
+    with pytest.raises(ValueError, match=r"samples of shape \(64,\).*expecting samples of "
+                                         r"shape \(8, 8, 1\)"):
+        clf.predict(table[:5])

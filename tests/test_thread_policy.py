@@ -82,7 +82,7 @@ def test_set_num_threads_governs_the_training_kernels():
                                 input_shape=(10, 10, 3), seed=0)
             with _threads._always_split():
                 net.fit(x, y, epochs=2, batch_size=8)
-            results.append(net._flat.copy())
+            results.append(net.flat_params.copy())
     finally:
         pyx_cnn.set_num_threads(None)
     np.testing.assert_allclose(results[0], results[1], rtol=1e-12, atol=1e-14)

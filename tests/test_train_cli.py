@@ -3,7 +3,7 @@ import numpy as np
 
 from pyx_cnn import NeuralNetwork
 from pyx_cnn.cli import main
-from pyx_cnn.training import load_digits_split
+from pyx_cnn.datasets import load_digits_split
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -25,7 +25,7 @@ def test_plots(tmp_path):
     import matplotlib.pyplot as plt
 
     from pyx_cnn.plot import plot_history, plot_network_feature_maps
-    from pyx_cnn.training import digits_network
+    from pyx_cnn.models import digits_network
 
     net = digits_network(seed=0)
     X_train, X_test, y_train, y_test = load_digits_split(seed=0)

@@ -186,13 +186,13 @@ def test_non_integer_labels_name_the_value():
 ])
 def test_bad_learning_rates_are_refused_by_fit_and_gradient_descent(rate, error, message):
     net = NeuralNetwork([layers.Flatten(), layers.Dense(3)], input_shape=(2, 2), seed=0)
-    before = net._flat.copy()
+    before = net.flat_params.copy()
     X, y = RNG.standard_normal((4, 2, 2)), np.array([0, 1, 2, 0])
     with pytest.raises(error, match=message.replace("+", r"\+")):
         net.fit(X, y, learning_rate=rate)
     with pytest.raises(error, match=message.replace("+", r"\+")):
         net.gradient_descent(rate, X, y, 3)
-    np.testing.assert_array_equal(net._flat, before)
+    np.testing.assert_array_equal(net.flat_params, before)
 
 
 def test_numpy_and_zero_d_learning_rates_work():
@@ -210,9 +210,9 @@ def _state(net):
     return {
         "optimizer": opt,
         "optimizer_state": copy.deepcopy(vars(opt)),
-        "weights": net._flat.copy(),
-        "epochs": net._epochs_done,
-        "rng": copy.deepcopy(net._shuffle_rng.bit_generator.state),
+        "weights": net.flat_params.copy(),
+        "epochs": net.epochs_done,
+        "rng": copy.deepcopy(net.shuffle_rng.bit_generator.state),
     }
 
 
@@ -225,9 +225,9 @@ def _assert_same_state(net, state):
             np.testing.assert_array_equal(now[key], value, err_msg=key)
         elif not isinstance(value, np.ndarray):
             assert now[key] == value, key
-    np.testing.assert_array_equal(net._flat, state["weights"])
-    assert net._epochs_done == state["epochs"]
-    assert net._shuffle_rng.bit_generator.state == state["rng"]
+    np.testing.assert_array_equal(net.flat_params, state["weights"])
+    assert net.epochs_done == state["epochs"]
+    assert net.shuffle_rng.bit_generator.state == state["rng"]
 
 
 def _digits_like_net(optimizer):
@@ -264,18 +264,18 @@ def test_refused_fit_changes_nothing(optimizer):
         net.fit(X, y[:9], optimizer="adam")
     _assert_same_state(net, state)
     # a replaced weight of the wrong shape is refused before any replaced weight is taken in
-    good_w = net.layers[-1].params["W"]
+    bound_w, good_w = net.layers[0].params["W"], net.layers[-1].params["W"]
     net.layers[0].params["W"] = np.zeros_like(net.layers[0].params["W"])
     net.layers[-1].params["W"] = np.zeros((2, 2))
     with pytest.raises(ValueError, match="must keep shape"):
         net.fit(X, y, optimizer="adam")
-    np.testing.assert_array_equal(net._flat, state["weights"])
-    net.layers[0].params["W"] = net._bound[0][2]
+    net.layers[0].params["W"] = bound_w
     net.layers[-1].params["W"] = good_w
+    np.testing.assert_array_equal(net.flat_params, state["weights"])
     # and training goes on exactly as for a network that saw no refused call
     net.fit(X, y, epochs=2, batch_size=4, learning_rate=0.05)
     twin.fit(X, y, epochs=2, batch_size=4, learning_rate=0.05)
-    np.testing.assert_array_equal(net._flat, twin._flat)
+    np.testing.assert_array_equal(net.flat_params, twin.flat_params)
 
 
 # --- non-finite batches ---------------------------------------------------------------
@@ -299,8 +299,8 @@ def test_non_finite_batch_stops_fit_before_its_update(optimizer, where):
     reference.fit(X[:8], y[:8], epochs=1, batch_size=4, learning_rate=0.05, shuffle=False)
     with pytest.raises(FloatingPointError, match=r"epoch 1, batch 3 of 3"):
         net.fit(X, y, epochs=1, batch_size=4, learning_rate=0.05, shuffle=False)
-    np.testing.assert_array_equal(net._flat, reference._flat)      # bitwise
-    assert np.isfinite(net._flat).all()
+    np.testing.assert_array_equal(net.flat_params, reference.flat_params)      # bitwise
+    assert np.isfinite(net.flat_params).all()
     ref_state = vars(reference.optimizer)
     for key, value in vars(net.optimizer).items():
         if isinstance(value, np.ndarray) and not key.startswith("_tmp"):
@@ -319,10 +319,10 @@ def test_finite_loss_with_an_overflowing_gradient_stops_fit():
     net.layers[2].params["W"][...] = [[1e308, -1e308], [1e308, -1e308]]
     X = np.ones((1, 1, 2))
     assert np.isfinite(net.evaluate(X, [1])["loss"])
-    before = net._flat.copy()
+    before = net.flat_params.copy()
     with pytest.raises(FloatingPointError, match="epoch 1, batch 1 of 1.*gradient"):
         net.fit(X, [1], learning_rate=0.1, optimizer="momentum")
-    np.testing.assert_array_equal(net._flat, before)
+    np.testing.assert_array_equal(net.flat_params, before)
     assert net.optimizer.momentum_buffer is None
 
 
@@ -331,10 +331,10 @@ def test_non_finite_loss_stops_gradient_descent():
     net = _digits_like_net("sgd")
     X = RNG.standard_normal((4, 6, 6))
     X[0, 0, 0] = np.inf
-    before = net._flat.copy()
+    before = net.flat_params.copy()
     with pytest.raises(FloatingPointError, match="iteration 1"):
         net.gradient_descent(0.1, X, [0, 1, 2, 0], 5)
-    np.testing.assert_array_equal(net._flat, before)
+    np.testing.assert_array_equal(net.flat_params, before)
 
 
 # --- one output per position: targets without the output axis -----------------------
@@ -367,7 +367,7 @@ def test_one_output_regression_takes_targets_of_shape_n(loss):
                  for net, target in ((flat, y), (column, y[:, None]))]
     assert histories[0].history == histories[1].history == {"loss": [pytest.approx(expected)]}
     assert histories[0].history["loss"][0] == pytest.approx(expected, rel=1e-12)
-    np.testing.assert_array_equal(flat._flat, column._flat)
+    np.testing.assert_array_equal(flat.flat_params, column.flat_params)
     np.testing.assert_allclose(flat.layers[1].params["W"], W, rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(flat.layers[1].params["b"], b, rtol=1e-12, atol=1e-14)
     # evaluate, validation data and gradient descent read (N,) as (N, 1) too
@@ -386,28 +386,28 @@ def test_one_output_regression_takes_targets_of_shape_n(loss):
 def test_float_targets_of_shape_n_for_several_outputs_are_refused_clearly():
     net = NeuralNetwork([layers.Flatten(), layers.Dense(3)], input_shape=(8, 8, 1), seed=0)
     X, y = RNG.standard_normal((6, 8, 8, 1)), RNG.standard_normal(6)
-    before = net._flat.copy()
+    before = net.flat_params.copy()
     expected = (r"must hold integer class labels, got -?\d.*3 outputs per sample.*"
                 r"y of shape \(6,\).*class label in \[0, 3\).*\(N, 3\)")
     for call in (lambda: net.fit(X, y, loss="mse"), lambda: net.evaluate(X, y),
                  lambda: net.fit(X, y.argsort() % 3, validation_data=(X, y))):
         with pytest.raises(ValueError, match=expected):
             call()
-    np.testing.assert_array_equal(net._flat, before)
+    np.testing.assert_array_equal(net.flat_params, before)
 
 
 def test_a_loss_that_does_not_fit_the_output_is_refused():
     # a softmax over one output is 1 whatever the input: the labels 0/1 cannot be learnt
     X, y = RNG.standard_normal((6, 8, 8, 1)), np.array([0, 1, 1, 0, 1, 0])
     net = _one_output_net()
-    before = net._flat.copy()
+    before = net.flat_params.copy()
     message = r"loss 'cross_entropy' needs at least 2 outputs.*binary_cross_entropy"
     for call in (lambda: net.fit(X, y, loss="cross_entropy"),
                  lambda: net.evaluate(X, y, loss="cross_entropy"),
                  lambda: net.fit(X, y[:, None].astype(float), loss="cross_entropy")):
         with pytest.raises(ValueError, match=message):
             call()
-    np.testing.assert_array_equal(net._flat, before)
+    np.testing.assert_array_equal(net.flat_params, before)
     # binary cross-entropy scores one output per position, not class labels of three
     net = NeuralNetwork([layers.Flatten(), layers.Dense(3)], input_shape=(8, 8, 1), seed=0)
     with pytest.raises(ValueError, match=r"loss 'binary_cross_entropy' takes 0/1 labels of "

@@ -10,6 +10,7 @@ import pytest
 import pyx_cnn
 from pyx_cnn import NeuralNetwork, callbacks, layers, optim, schedules
 from pyx_cnn.losses import BinaryCrossEntropy, get_loss
+from pyx_cnn._fit_arguments import resolve_loss
 
 RNG = np.random.default_rng(2024)
 
@@ -172,13 +173,13 @@ def test_binary_network_trains_fused_and_unfused_alike(fuse_layer):
     nets = [_binary_net(fuse_layer=fuse_layer) for _ in range(2)]
     histories = [net.fit(X, y, epochs=3, batch_size=8, learning_rate=0.3, fuse=fuse)
                  for net, fuse in zip(nets, (True, False))]
-    assert type(nets[0]._steps(BinaryCrossEntropy())[-1].rule) is str
-    assert nets[0]._steps(BinaryCrossEntropy())[-1].rule.endswith("sigmoid_into_loss")
-    assert isinstance(pyx_cnn.training_loop.resolve_loss(nets[0], None, y.astype(np.int64)),
+    last_step = nets[0]._chain.plan(BinaryCrossEntropy()).steps[-1]
+    assert type(last_step.rule) is str and last_step.rule.endswith("sigmoid_into_loss")
+    assert isinstance(resolve_loss(nets[0], None, y.astype(np.int64)),
                       BinaryCrossEntropy)
     np.testing.assert_allclose(histories[0].history["loss"], histories[1].history["loss"],
                                rtol=1e-10)
-    np.testing.assert_allclose(nets[0]._flat, nets[1]._flat, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(nets[0].flat_params, nets[1].flat_params, rtol=1e-9, atol=1e-12)
     assert set(histories[0].history) == {"loss", "accuracy"}
     scores = nets[0].evaluate(X, y)
     p = nets[0].predict(X)[:, 0]
@@ -273,7 +274,7 @@ def test_fit_uses_the_schedule_per_epoch_continuing_across_calls():
     a.fit(X, y, epochs=3, learning_rate=schedules.StepDecay(0.2, 1, 0.5), shuffle=False)
     for e in range(3):
         b.fit(X, y, epochs=1, learning_rate=0.2 * 0.5 ** e, shuffle=False)
-    np.testing.assert_array_equal(a._flat, b._flat)
+    np.testing.assert_array_equal(a.flat_params, b.flat_params)
     with pytest.raises(ValueError, match="schedule's rate for epoch"):
         _binary_net().fit(X, y, learning_rate=lambda e: -1.0)
 
@@ -341,7 +342,7 @@ def test_early_stopping_follows_keras_and_restores_the_first_best_epoch():
         """Overwrites val_loss with scripted values (runs before EarlyStopping)."""
         def on_epoch_end(self, epoch, logs=None):
             logs["val_loss"] = values[epoch]
-            snapshots.append(net._flat.copy())
+            snapshots.append(net.flat_params.copy())
 
     snapshots = []
     X, y = _labels_data(12)
@@ -351,7 +352,7 @@ def test_early_stopping_follows_keras_and_restores_the_first_best_epoch():
                 callbacks=[Fake(), stop])
     # best 0.5 at epoch 1; epoch 2 ties (no improvement), epoch 3 worse: stop after epoch 3
     assert len(h.epoch) == 4 and stop.stopped_epoch == 3 and stop.best_epoch == 1
-    np.testing.assert_array_equal(net._flat, snapshots[1])   # bit for bit, the first best
+    np.testing.assert_array_equal(net.flat_params, snapshots[1])   # bit for bit, the first best
     # min_delta: an improvement must be larger than it
     snapshots.clear()
     values[:] = [1.0, 0.95, 0.9, 0.85]
@@ -378,7 +379,7 @@ def test_model_checkpoint_and_csv_logger(tmp_path):
     assert len(check.saved) == len(best)
     assert every.saved == [str(tmp_path / f"m{e:02d}.npz") for e in (1, 2, 3)]
     loaded = NeuralNetwork.load(every.saved[-1])
-    np.testing.assert_array_equal(loaded._flat, net._flat)
+    np.testing.assert_array_equal(loaded.flat_params, net.flat_params)
     with open(tmp_path / "log.csv", newline="") as fh:
         rows = list(csv.DictReader(fh))
     assert [int(r["epoch"]) for r in rows] == [0, 1, 2]
@@ -412,8 +413,8 @@ def test_save_load_fit_equals_an_uninterrupted_fit(tmp_path, make_opt, make_rate
     half.save(tmp_path / "half.npz")
     resumed = NeuralNetwork.load(tmp_path / "half.npz")
     resumed.fit(X, y, epochs=2, batch_size=7)
-    np.testing.assert_array_equal(resumed._flat, whole._flat)
-    assert resumed._epochs_done == 4
+    np.testing.assert_array_equal(resumed.flat_params, whole.flat_params)
+    assert resumed.epochs_done == 4
     assert type(resumed.optimizer) is type(whole.optimizer)
 
 
@@ -438,7 +439,7 @@ def test_model_file_version_2_contents_and_version_1_still_loads(tmp_path):
     np.savez(tmp_path / "v1.npz", **v1)
     loaded = NeuralNetwork.load(tmp_path / "v1.npz")
     np.testing.assert_array_equal(loaded.predict(X), net.predict(X))
-    assert loaded.optimizer.state_dict() == {} and loaded._epochs_done == 0
+    assert loaded.optimizer.state_dict() == {} and loaded.epochs_done == 0
 
 
 def test_layer_state_arrays_are_saved_and_loaded(tmp_path):
@@ -462,6 +463,68 @@ def test_layer_state_arrays_are_saved_and_loaded(tmp_path):
         layers.LAYER_CLASSES["ReLU"] = original
     np.testing.assert_array_equal(loaded.layers[1].state["mean"], np.arange(3.0))
     np.testing.assert_array_equal(loaded.layers[1].state["var"], np.ones((2, 2)))
+
+
+# --- a layer of your own must write its gradients in place ---------------------------
+
+class _Slope(layers.Layer):
+    """``alpha * x``, one learned `alpha`; `in_place=False` binds ``grads["alpha"]`` to a
+    new array (the mistake) instead of writing into it."""
+
+    def __init__(self, in_place=True):
+        super().__init__()
+        self.in_place = in_place
+
+    def get_config(self):
+        return {"in_place": self.in_place}
+
+    def _build(self, input_shape, rng, init_for):
+        self.params["alpha"] = np.ones(1, dtype=self.dtype)
+        return input_shape
+
+    def _forward(self, x, training=False):
+        self._x = x
+        self._out = self.params["alpha"][0] * x
+        return self._out
+
+    def _backward(self, grad):
+        value = np.array([np.sum(grad * self._x)], dtype=self.dtype)
+        if self.in_place:
+            self.grads["alpha"][...] = value
+        else:
+            self.grads["alpha"] = value
+        return grad * self.params["alpha"][0]
+
+
+def _slope_net(in_place):
+    return NeuralNetwork([layers.Conv2D(2, 3), _Slope(in_place), layers.Flatten(),
+                          layers.Dense(3, activation="softmax")], input_shape=(6, 6, 1),
+                         seed=0, optimizer="adam")
+
+
+def test_a_gradient_written_in_place_trains():
+    X, y = _labels_data(8)
+    net = _slope_net(in_place=True)
+    net.fit(X, y, epochs=1, batch_size=4)
+    assert net.layers[1].params["alpha"][0] != 1.0
+
+
+@pytest.mark.parametrize("train", ["fit", "gradient_descent"])
+def test_a_gradient_bound_to_a_new_array_is_refused_before_any_update(train):
+    X, y = _labels_data(8)
+    net = _slope_net(in_place=False)
+    before = net.get_weights()
+    message = (r"layers\[1\] \(_Slope\).*grads\['alpha'\].*new array.*would never learn.*"
+               r"self\.grads\['alpha'\]\[\.\.\.\] = ")
+    for _ in range(2):   # each call checks (the first refusal put the view back)
+        with pytest.raises(ValueError, match=message):
+            if train == "fit":
+                net.fit(X, y, epochs=2, batch_size=4)
+            else:
+                net.gradient_descent(0.1, X, y, 3)
+        for old, new in zip(before, net.get_weights()):
+            np.testing.assert_array_equal(old, new)
+    assert net.epochs_done == 0 and net.optimizer.state_dict() == {}
 
 
 # --- progress bar ----------------------------------------------------------------------

@@ -7,9 +7,9 @@ The directive ::
 reads every JSON file the pattern matches (relative to the page; each is what
 ``pyx-cnn bench --out DIR`` or ``python benchmarks/run_benchmarks.py`` saves)
 and writes, for each, a section named after the machine of the run: the kernel
-table, and the training, digits-epoch and new-ops tables when the run holds
-them. The numbers are never copied into the pages by hand: save a new run and
-rebuild.
+table, and the training, digits-epoch and layer-operations tables when the run
+holds them. The numbers are never copied into the pages by hand: save a new run
+and rebuild.
 
 A missing or malformed file is a build error.
 """
@@ -42,6 +42,11 @@ def fmt_time(seconds):
 def fmt_ratio(ratio):
     digits = 0 if ratio >= 100 else (1 if ratio >= 10 else 2)
     return f"{ratio:.{digits}f}x"
+
+
+def number(value):
+    """A ratio or a target: three decimals below 10, whole numbers above."""
+    return f"{value:.3f}" if value < 10 else f"{value:.0f}"
 
 
 def machine_title(machine):
@@ -103,10 +108,10 @@ def kernel_lines(result):
         trows = []
         for t in targets:
             v = t.get("value")
-            value = "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.0f}")
+            value = "-" if v is None else number(v)
             met = {True: "met", False: "not met", None: "not measured"}[t.get("met")]
             trows.append([f"{t['workload']} {t['dtype']}", t["what"], value,
-                          f">= {t['threshold']:g}", met])
+                          f">= {number(t['threshold'])}", met])
         lines += list_table(["workload", "ratio", "value", "target", ""], trows)
     return lines
 
@@ -145,7 +150,7 @@ def digits_lines(extra):
     ]
 
 
-def new_ops_lines(extra):
+def layer_ops_lines(extra):
     rows = []
     for key, times in extra["seconds"].items():
         op, threads = [part.strip() for part in key.rsplit(",", 1)]
@@ -159,10 +164,12 @@ def new_ops_lines(extra):
                        "PyTorch channels-last"], rows)
 
 
+#: (the keys a results file may hold the module's result under, the heading, the function
+#: writing its lines); older results files hold bench_layer_ops.py's under "bench_new_ops"
 EXTRAS = [
-    ("bench_training", "Training two networks", training_lines),
-    ("bench_digits_epoch", "The digits epoch of pyx-cnn train", digits_lines),
-    ("bench_new_ops", "The newer layers' operations", new_ops_lines),
+    (("bench_training",), "Training two networks", training_lines),
+    (("bench_digits_epoch",), "The digits epoch of pyx-cnn train", digits_lines),
+    (("bench_layer_ops", "bench_new_ops"), "Layer operations against PyTorch", layer_ops_lines),
 ]
 
 
@@ -181,8 +188,9 @@ def result_lines(result, source):
         "the peer's time divided by pyx_cnn's (above 1, pyx_cnn is faster).", "",
     ]
     lines += kernel_lines(result)
-    for key, heading, render in EXTRAS:
-        extra = (result.get("extra") or {}).get(key)
+    extras = result.get("extra") or {}
+    for keys, heading, render in EXTRAS:
+        extra = next((extras[key] for key in keys if extras.get(key)), None)
         if extra:
             lines += [heading, "~" * len(heading), ""]
             lines += render(extra)

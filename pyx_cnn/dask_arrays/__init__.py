@@ -35,7 +35,13 @@ from .ops import (
 )
 
 __all__ = [
-    "is_dask_array", "conv", "relu", "sigmoid", "tanh", "leaky_relu", "elementwise",
+    "handles", "is_dask_array", "conv", "relu", "sigmoid", "tanh", "leaky_relu", "elementwise",
     "pooling", "avg_pooling", "softmax", "windowed", "predict", "predict_classes",
     "evaluate", "imread",
 ]
+
+
+def handles(x):
+    """True for the arrays this module takes, dask arrays: ``pyx_cnn.conv(x, ...)``,
+    ``net.predict(x)`` and the other public functions come here for them."""
+    return is_dask_array(x)

@@ -2,33 +2,28 @@
 images read lazily."""
 import hashlib
 import io
-import json
 import threading
 
 import numpy as np
 
+from .. import serialization
 from .._validation import is_dask_array
 from .ops import _as_dask, _da
 
+
 # ------------------------------------------------------------- networks
 def _net_to_bytes(net):
-    """The network's model file (architecture and weights, as ``save`` writes it), in memory."""
-    from ..serialization import _ARCH_KEY
-
-    net._check_bound()
-    arrays = {_ARCH_KEY: np.array(json.dumps(net._architecture()))}
-    for i, layer in enumerate(net.layers):
-        for key, value in layer.params.items():
-            arrays[f"layers.{i}.{key}"] = value
+    """The network's model file (what ``save`` writes: weights, layer states and all), in
+    memory."""
     buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
+    serialization.save(net, buffer)
     return buffer.getvalue()
 
 
 def _net_from_bytes(cls, data):
     with np.load(io.BytesIO(data), allow_pickle=False) as archive:
         arrays = {key: archive[key] for key in archive.files}
-    return cls._from_arrays(arrays)
+    return serialization.from_arrays(arrays, cls)
 
 
 _rebuilt = {}
@@ -40,7 +35,7 @@ class ShippedNetwork:
 
     ``NeuralNetwork`` pickles, but its parameters are views into one flat array
     and a pickle copies them apart; the model file (``save``'s format) carries
-    exactly the weights and nothing else. Each worker thread rebuilds the
+    the weights and the layers' running statistics as they are. Each worker thread rebuilds the
     network once per model (cached by the file's hash).
     """
 
@@ -74,8 +69,10 @@ def _batch_chunks(net, X, name="X"):
 
 
 def _predict_block(block, shipped, batch_size, fuse, classes):
-    out = shipped.get().predict(block, batch_size=batch_size, fuse=fuse)
-    return np.argmax(out, axis=-1) if classes else out
+    net = shipped.get()
+    if classes:
+        return net.predict_classes(block, batch_size=batch_size, fuse=fuse)
+    return net.predict(block, batch_size=batch_size, fuse=fuse)
 
 
 def predict(net, X, batch_size=256, fuse=True):
@@ -89,7 +86,8 @@ def predict(net, X, batch_size=256, fuse=True):
 
 
 def predict_classes(net, X, batch_size=256, fuse=True):
-    """The arg-max of :func:`predict` over the last (class) axis, lazily (int64)."""
+    """``net.predict_classes`` over a dask batch, lazily (int64): the arg-max over the
+    last (class) axis, or ``p > 0.5`` for one output."""
     return _predict(net, X, batch_size, fuse, classes=True)
 
 
@@ -152,6 +150,7 @@ def evaluate(net, X, y, batch_size=256, loss=None, fuse=True, compute=True):
         y_blocks = [y[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
     x_blocks = list(X.to_delayed().reshape(-1))
     shipped = ShippedNetwork(net)
+    loss = net.loss if loss is None else loss   # a loss of the user's own is not in the file
     parts = [dask.delayed(_evaluate_block)(xb, yb, shipped, batch_size, loss, fuse)
              for xb, yb in zip(x_blocks, y_blocks)]
     total = dask.delayed(_combine_scores)(parts)

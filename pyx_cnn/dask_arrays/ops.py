@@ -191,13 +191,11 @@ def pooling(feature_map, size=2, stride=2):
 
 
 def avg_pooling(feature_map, size=2, stride=2, **kwargs):
-    """``pyx_cnn.avg_pooling`` on a dask array, lazily (needs a pyx_cnn that has it).
+    """:func:`pyx_cnn.avg_pooling` on a dask array, lazily.
 
     Extra keyword arguments go to the in-memory function. A ``padding`` there
     is applied per tile only when H and W are one chunk each.
     """
-    if not hasattr(_f, "avg_pooling"):
-        raise NotImplementedError("this pyx_cnn has no functional avg_pooling")
     return _pooling("avg_pooling", feature_map, size, stride, **kwargs)
 
 
@@ -205,11 +203,15 @@ def _apply(block, name, kwargs):
     return getattr(_f, name)(block, **kwargs)
 
 
+ELEMENTWISE = ("relu", "sigmoid", "tanh", "leaky_relu")
+
+
 def elementwise(name, x, **kwargs):
-    """The functional op `name` (``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"leaky_relu"``,
-    ...) chunk by chunk on a dask array, lazily. Extra keyword arguments go to it."""
-    if not hasattr(_f, name):
-        raise NotImplementedError(f"this pyx_cnn has no functional {name}")
+    """The functional op `name` (one of :data:`ELEMENTWISE`) chunk by chunk on a dask
+    array, lazily. Extra keyword arguments go to it."""
+    if name not in ELEMENTWISE:
+        raise ValueError(f"name must be one of {', '.join(map(repr, ELEMENTWISE))}, "
+                         f"got {name!r}")
     x = _as_dask(x, "x")
     dtype = _dtype_of(x)
     return x.map_blocks(_apply, name, kwargs, dtype=dtype,
@@ -227,13 +229,13 @@ def sigmoid(x):
 
 
 def tanh(x):
-    """``pyx_cnn.tanh`` on a dask array, lazily (needs a pyx_cnn that has it)."""
+    """:func:`pyx_cnn.tanh` on a dask array, lazily (chunk by chunk)."""
     return elementwise("tanh", x)
 
 
-def leaky_relu(x, **kwargs):
-    """``pyx_cnn.leaky_relu`` on a dask array, lazily (needs a pyx_cnn that has it)."""
-    return elementwise("leaky_relu", x, **kwargs)
+def leaky_relu(x, negative_slope=0.01):
+    """:func:`pyx_cnn.leaky_relu` on a dask array, lazily (chunk by chunk)."""
+    return elementwise("leaky_relu", x, negative_slope=negative_slope)
 
 
 def softmax(x, axis=-1):

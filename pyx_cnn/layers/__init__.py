@@ -8,7 +8,8 @@ Every layer has
 - ``forward(x, training=False)``: the layer's output for a batch ``x`` (it remembers what the
   backward pass needs);
 - ``backward(grad_out)``: given ``dL/d(output)``, returns ``dL/d(input)`` and,
-  for a layer with weights, stores ``dL/d(weights)`` in ``grads``;
+  for a layer with weights, writes ``dL/d(weights)`` into the arrays of ``grads``
+  (in place: in a network they are views into one flat array);
 - ``params`` and ``grads``: dicts of arrays, ``grads`` holding one array of
   the same shape per entry of ``params``: ``"W"`` and ``"b"`` for ``Conv2D``
   and ``Dense`` (no ``"b"`` with ``use_bias=False``), ``"gamma"`` and
@@ -46,7 +47,7 @@ One module per kind of layer: ``base`` (the ``Layer`` class), ``conv``,
 ``evaluate`` do not).
 """
 from .activation import ActivationLayer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
-from .base import Layer
+from .base import LAYER_CLASSES, Layer
 from .conv import Conv2D
 from .core import Dense, Flatten
 from .normalization import BatchNormalization, Dropout
@@ -56,5 +57,5 @@ __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "Glob
            "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten", "Dense",
            "BatchNormalization", "Dropout"]
 
-#: every layer class by name (what a saved model file names)
-LAYER_CLASSES = {name: globals()[name] for name in __all__ if name != "Layer"}
+# LAYER_CLASSES (base.py) holds every layer class by name, what a model file names: the
+# classes above, and each subclass of Layer defined since (Layer.__init_subclass__)

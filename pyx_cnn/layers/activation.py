@@ -8,7 +8,7 @@ from .base import Layer
 __all__ = ["ActivationLayer", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax"]
 
 
-class ActivationLayer(Layer):
+class ActivationLayer(Layer, register=False):
     """An elementwise activation, by its registry name (``activation``).
 
     Forward runs the registry entry's ``forward`` (:mod:`pyx_cnn.ops.activations`);

@@ -7,7 +7,16 @@ from .._validation import (
 )
 from ..ops.activations import get_activation
 
-__all__ = ["Layer", "check_dtype", "init_weights"]
+__all__ = ["Layer", "LAYER_CLASSES", "check_dtype", "init_weights"]
+
+#: every layer class by its class name: what a model file names, and what
+#: :meth:`NeuralNetwork.load <pyx_cnn.NeuralNetwork.load>` and
+#: :func:`pyx_cnn.onnx.from_onnx` build. Each subclass of :class:`Layer` enters
+#: it when it is defined (see :meth:`Layer.__init_subclass__`).
+LAYER_CLASSES = {}
+
+#: the modules of the built-in layers, whose class names no other class may take
+_BUILT_IN_MODULE = "pyx_cnn.layers."
 
 
 def check_dtype(dtype):
@@ -46,7 +55,47 @@ class Layer:
     public methods too (``validate=False``), so a breakpoint in ``forward`` or
     ``backward`` stops in ``fit`` and ``predict``; for fused layers see
     :mod:`pyx_cnn.fusion`.
+
+    A layer of your own follows the same rules:
+
+    - ``__init__`` calls ``super().__init__()``, and ``get_config()`` returns
+      the constructor's arguments (a JSON-ready dict): a model file stores the
+      class name and this dict, and ``load`` calls ``YourLayer(**config)``.
+    - ``_backward`` writes each weight's gradient **into** the existing array:
+      ``self.grads["alpha"][...] = value``. In a network each ``params``
+      entry is a view into one flat array of values and each ``grads`` entry
+      a view into one flat array of gradients, which the optimiser reads;
+      ``self.grads["alpha"] = value`` would bind a new array that the
+      optimiser never sees, so ``fit`` and ``gradient_descent`` refuse it
+      with a ValueError after their first backward pass.
+    - Defining the class registers it by its name in :data:`LAYER_CLASSES`, so
+      a network saved with it loads wherever the class is defined or
+      imported (also in the workers of :func:`pyx_cnn.dask_arrays.predict`).
+      The name must not be a built-in layer's (``Dense``, ``ReLU``...): the
+      class statement raises a TypeError. A later class of the same name
+      replaces an earlier one (as when a notebook cell runs again). A base
+      class that is not meant to be saved stays out with
+      ``class Base(Layer, register=False)``.
     """
+
+    def __init_subclass__(cls, register=True, **kwargs):
+        """Register the new class in :data:`LAYER_CLASSES` under its name (unless
+        ``register=False``); TypeError when the name is a built-in layer's."""
+        super().__init_subclass__(**kwargs)
+        if not register:
+            return
+        name = cls.__name__
+        taken = LAYER_CLASSES.get(name)
+        if (taken is not None and taken.__module__.startswith(_BUILT_IN_MODULE)
+                and (taken.__module__, taken.__qualname__) != (cls.__module__,
+                                                              cls.__qualname__)):
+            raise TypeError(
+                f"a layer class cannot be named {name!r}: that is the built-in layer "
+                f"pyx_cnn.layers.{name}, which model files name so; give your class "
+                f"another name (such as 'My{name}'), or pass register=False to leave "
+                "it out of the layer registry (then a network holding it cannot be "
+                "loaded from a file)")
+        LAYER_CLASSES[name] = cls
 
     #: number of dimensions of one input sample, or None for any
     sample_ndim = None

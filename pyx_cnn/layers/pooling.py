@@ -7,7 +7,7 @@ from .base import Layer
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
 
 
-class _WindowPool(Layer):
+class _WindowPool(Layer, register=False):
     """What the ``size x size`` / `stride` pooling layers share: arguments and shapes
     ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``."""
 

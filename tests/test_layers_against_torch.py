@@ -1,7 +1,9 @@
-"""The layers of SPEC 7 (AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D,
-BatchNormalization, Dropout, Tanh, LeakyReLU, Softmax): forward and backward
-against PyTorch's autograd (float64 to 1e-10), training and inference modes,
-running statistics, masks, save / load, ONNX, finite differences."""
+"""The pooling, normalisation, dropout and activation layers (AvgPool2D,
+GlobalAvgPool2D, GlobalMaxPool2D, BatchNormalization, Dropout, Tanh, LeakyReLU,
+Softmax): forward and backward against PyTorch's autograd (float64 to 1e-10),
+training and inference modes, running statistics, masks, finite differences; and a
+network holding a layer of every kind: save / load, fused and unfused, ONNX, the
+train command's models and the feature-map plots."""
 import numpy as np
 import pytest
 
@@ -155,7 +157,7 @@ def test_every_layer_trains_saves_loads_and_resumes_exactly(tmp_path):
     h1 = net.fit(x, y, epochs=1, batch_size=16)
     h2 = again.fit(x, y, epochs=1, batch_size=16)   # dropout masks, running statistics
     assert h1.history["loss"] == h2.history["loss"]
-    np.testing.assert_array_equal(again._flat, net._flat)
+    np.testing.assert_array_equal(again.flat_params, net.flat_params)
     text = net.summary(print_fn=None)
     for name in ("BatchNormalization", "Dropout", "GlobalAvgPool2D", "LeakyReLU", "Softmax"):
         assert name in text
@@ -168,13 +170,13 @@ def test_fused_and_unfused_agree_with_every_layer():
     ha = a.fit(x, y, epochs=2, batch_size=8, learning_rate=0.05)
     hb = b.fit(x, y, epochs=2, batch_size=8, learning_rate=0.05, fuse=False)
     np.testing.assert_allclose(ha.history["loss"], hb.history["loss"], rtol=1e-9)
-    np.testing.assert_allclose(a._flat, b._flat, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(a.flat_params, b.flat_params, rtol=1e-8, atol=1e-10)
 
 
 @pytest.mark.parametrize("layer", [layers.AvgPool2D(2, 1), layers.GlobalAvgPool2D(),
                                    layers.GlobalMaxPool2D(), layers.Tanh(), layers.LeakyReLU(0.1),
                                    layers.Softmax(), layers.BatchNormalization()])
-def test_gradcheck_of_the_new_layers(layer):
+def test_gradcheck_of_pooling_normalisation_and_activation_layers(layer):
     layer.build((5, 4, 3), rng=0)
     x = RNG.standard_normal((4, 5, 4, 3))
     assert pyx_cnn.gradcheck(layer, x, training=True)
@@ -195,9 +197,9 @@ def test_every_layer_network_through_onnx(tmp_path):
 
 
 @pytest.mark.parametrize("model", ["bn", "all"])
-def test_train_command_models_with_the_new_layers(tmp_path, model):
+def test_train_command_trains_the_bn_and_all_models(tmp_path, model):
     pytest.importorskip("sklearn")
-    from pyx_cnn.training import run_train
+    from pyx_cnn.train_command import run_train
 
     result = run_train(epochs=3, out_dir=tmp_path, model=model, verbose=False)
     assert result["test_accuracy"] > 0.5            # ten classes: chance is 0.1
@@ -208,7 +210,7 @@ def test_train_command_models_with_the_new_layers(tmp_path, model):
         run_train(epochs=1, out_dir=tmp_path, model="huge", verbose=False)
 
 
-def test_feature_map_plots_draw_the_new_layers(tmp_path):
+def test_feature_map_plots_draw_every_layer_kind(tmp_path):
     from pyx_cnn.plot import plot_network_feature_maps
 
     net = every_layer_network()

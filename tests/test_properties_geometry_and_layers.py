@@ -1,6 +1,7 @@
-"""Property tests of the newer operations and layers against independent references
-(the plain loops of pyx_cnn.reference, and some here), over random
-shapes, strides, paddings, dilations, dtypes and memory layouts:
+"""Property tests of the convolution's geometry (strides, paddings, dilations), average
+pooling, tanh, leaky ReLU, and the pooling, normalisation, dropout and activation layers,
+against independent references (the plain loops of pyx_cnn.reference, and some here),
+over random shapes, strides, paddings, dilations, dtypes and memory layouts:
 
 - ``pyx_cnn.conv`` with pairs of strides, int / pair / "same" / "valid" padding,
   dilation and even kernels; ``Conv2D`` forward and backward on the same geometry;

@@ -1,4 +1,4 @@
-"""The new ops' kernels against PyTorch CPU: dilated convolution, average pooling,
+"""Layer operations against PyTorch CPU: dilated convolution, average pooling,
 batch norm, tanh.
 
 Four float32 cases, forward and backward each:
@@ -17,9 +17,12 @@ pays for autograd's bookkeeping. The three runners of a case alternate
 ``torch / pyx_cnn`` (above 1: pyx_cnn is faster) are printed, for one thread
 and for the default thread count.
 
+PyTorch is optional: without it only pyx_cnn's times are measured and
+printed.
+
 Nothing is set in the environment: this measures what a user gets.
 
-Run ``python benchmarks/bench_new_ops.py [--rounds 15]``.
+Run ``python benchmarks/bench_layer_ops.py [--rounds 15]``.
 """
 import argparse
 import statistics
@@ -63,8 +66,8 @@ def _pyx_cases(rng):
         batch_norm.backward(g_bn, saved)
 
     def tanh():
-        y = activations.tanh(x_tanh)
-        activations.tanh_backward(g_tanh, y)
+        _, saved = activations.tanh_forward(x_tanh)
+        activations.tanh_backward(g_tanh, saved)
 
     data = {"conv_dilated": (x_conv, g_conv, w_conv), "avg_pool": (x_pool, g_pool),
             "batch_norm": (x_bn, g_bn), "tanh": (x_tanh, g_tanh)}
@@ -118,33 +121,48 @@ def _time(fn, repeat):
     return (time.perf_counter() - t0) / repeat
 
 
-def run(rounds=15, repeat=5, thread_counts=None, seed=0, repeats=None):
+def _torch():
+    """PyTorch, or None when it is not installed (or does not import)."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def run(rounds=15, repeat=5, thread_counts=None, seed=0, repeats=None, quick=False,
+        threads=None):
     """Print the table; return ``{"<case>, <n> thread(s)": summary line}`` (what
     ``pyx-cnn bench`` prints) and, under ``"seconds"``, the medians per runner.
 
-    `repeats` (the suite's name) sets `rounds`.
+    `repeats` (the suite's name) sets `rounds`, `threads` (the suite's thread
+    counts) sets `thread_counts`; `quick` times 2 calls a round instead of
+    `repeat`. Without PyTorch only pyx_cnn runs.
     """
-    import torch
-
+    torch = _torch()
     if repeats is not None:
         rounds = repeats
+    if threads is not None:
+        thread_counts = threads
+    if quick:
+        repeat = min(repeat, 2)
 
     rng = np.random.default_rng(seed)
     pyx, data = _pyx_cases(rng)
-    runners = {
-        "pyx_cnn": pyx,
-        "torch NCHW": _torch_cases(torch, data, False),
-        "torch channels_last": _torch_cases(torch, data, True),
-    }
+    runners = {"pyx_cnn": pyx}
+    if torch is not None:
+        runners["torch NCHW"] = _torch_cases(torch, data, False)
+        runners["torch channels_last"] = _torch_cases(torch, data, True)
     default = pyx_cnn.get_num_threads()
     if thread_counts is None:
         thread_counts = sorted({1, default})
-    torch_default = torch.get_num_threads()
+    torch_default = torch.get_num_threads() if torch is not None else None
     results = {}
     try:
         for threads in thread_counts:
             pyx_cnn.set_num_threads(threads)
-            torch.set_num_threads(threads)
+            if torch is not None:
+                torch.set_num_threads(threads)
             for case in pyx:
                 names = list(runners)
                 for name in names:            # warm up
@@ -157,21 +175,31 @@ def run(rounds=15, repeat=5, thread_counts=None, seed=0, repeats=None):
                 results[(case, threads)] = {n: statistics.median(t) for n, t in times.items()}
     finally:
         pyx_cnn.set_num_threads(None)
-        torch.set_num_threads(torch_default)
-    print(f"forward + backward, float32, median of {rounds} rounds x {repeat} calls; "
-          "ratio = torch time / pyx_cnn time")
-    print(f"{'case':<13} {'threads':>7} {'pyx_cnn ms':>11} {'NCHW ms':>9} {'ratio':>6} "
-          f"{'ch_last ms':>11} {'ratio':>6}")
-    for (case, threads), med in results.items():
-        p, a, b = med["pyx_cnn"], med["torch NCHW"], med["torch channels_last"]
-        print(f"{case:<13} {threads:>7} {p * 1e3:>11.3f} {a * 1e3:>9.3f} {a / p:>6.2f} "
-              f"{b * 1e3:>11.3f} {b / p:>6.2f}")
-    summary = {f"{case}, {threads} thread(s)": (
-        f"pyx_cnn {med['pyx_cnn'] * 1e3:.3f} ms; torch NCHW "
-        f"{med['torch NCHW'] * 1e3:.3f} ms ({med['torch NCHW'] / med['pyx_cnn']:.2f}x), "
-        f"channels_last {med['torch channels_last'] * 1e3:.3f} ms "
-        f"({med['torch channels_last'] / med['pyx_cnn']:.2f}x)")
-        for (case, threads), med in results.items()}
+        if torch is not None:
+            torch.set_num_threads(torch_default)
+    if torch is None:
+        print(f"forward + backward, float32, median of {rounds} rounds x {repeat} calls "
+              "(PyTorch not installed)")
+        print(f"{'case':<13} {'threads':>7} {'pyx_cnn ms':>11}")
+        for (case, threads), med in results.items():
+            print(f"{case:<13} {threads:>7} {med['pyx_cnn'] * 1e3:>11.3f}")
+        summary = {f"{case}, {threads} thread(s)": f"pyx_cnn {med['pyx_cnn'] * 1e3:.3f} ms"
+                   for (case, threads), med in results.items()}
+    else:
+        print(f"forward + backward, float32, median of {rounds} rounds x {repeat} calls; "
+              "ratio = torch time / pyx_cnn time")
+        print(f"{'case':<13} {'threads':>7} {'pyx_cnn ms':>11} {'NCHW ms':>9} {'ratio':>6} "
+              f"{'ch_last ms':>11} {'ratio':>6}")
+        for (case, threads), med in results.items():
+            p, a, b = med["pyx_cnn"], med["torch NCHW"], med["torch channels_last"]
+            print(f"{case:<13} {threads:>7} {p * 1e3:>11.3f} {a * 1e3:>9.3f} {a / p:>6.2f} "
+                  f"{b * 1e3:>11.3f} {b / p:>6.2f}")
+        summary = {f"{case}, {threads} thread(s)": (
+            f"pyx_cnn {med['pyx_cnn'] * 1e3:.3f} ms; torch NCHW "
+            f"{med['torch NCHW'] * 1e3:.3f} ms ({med['torch NCHW'] / med['pyx_cnn']:.2f}x), "
+            f"channels_last {med['torch channels_last'] * 1e3:.3f} ms "
+            f"({med['torch channels_last'] / med['pyx_cnn']:.2f}x)")
+            for (case, threads), med in results.items()}
     summary["seconds"] = {f"{case}, {threads}": med for (case, threads), med in results.items()}
     return summary
 
