@@ -162,11 +162,11 @@ def set_num_threads(n):
 # Seconds per inner step at one thread, per family (see _threads.pxd), measured
 # with benchmarks/bench_thread_cost.py (float32, a batch of 64 images of 28x28,
 # one typical kernel per family) on an AVX-512 Xeon: a 3x3 convolution of 8 to
-# 16 channels 0.017-0.019 ns per multiply-add, 2x2 max pooling 0.15-0.18 ns per
-# window read, batch-norm statistics 0.33-0.40 ns per value, ReLU 0.27-0.33 ns
-# and the SIMD tanh 0.48 ns per value, the sigmoid 16 ns per value (exp). The
-# fastest instruction set: on slower copies the model threads a little later
-# than it could.
+# 16 channels 0.014-0.019 ns per multiply-add, 2x2 max pooling 0.15-0.18 ns per
+# window read, batch-norm statistics 0.30-0.40 ns per value, ReLU 0.26-0.33 ns
+# and the SIMD tanh 0.48 ns per value, the sigmoid 8-16 ns per value (exp; the
+# float64 tanh of the C library 31 ns). The fastest instruction set: on slower
+# copies the model threads a little later than it could.
 cdef double _STEP_SECONDS[N_FAMILIES]
 _STEP_SECONDS[<int>FAMILY_CONV] = 0.02e-9
 _STEP_SECONDS[<int>FAMILY_POOL] = 0.17e-9
