@@ -342,7 +342,14 @@ def test_bench_finds_the_suite_of_the_source_tree_from_elsewhere(tmp_path, monke
     from pyx_cnn import cli
 
     monkeypatch.chdir(tmp_path)
+    # pyx_cnn imported from a source checkout (an editable install or an in-place build);
+    # the tests may run against an installed wheel, whose folder holds no benchmarks/
+    monkeypatch.setattr(cli, "_source_tree", lambda: BENCHMARKS.parent)
     assert cli._find_suite(None) == BENCHMARKS
+    # an installed package: no source tree, and none around the current directory
+    monkeypatch.setattr(cli, "_source_tree", lambda: None)
+    with pytest.raises(ValueError, match="no benchmark suite"):
+        cli._find_suite(None)
 
 
 def test_an_image_size_too_large_for_memory_is_one_line(tmp_path):
