@@ -16,27 +16,21 @@ A missing or malformed file is a build error.
 import glob
 import json
 import os
+import sys
 
 from docutils import nodes
 from docutils.parsers.rst import Directive
 from docutils.statemachine import StringList
 from sphinx.util.nodes import nested_parse_with_titles
 
+# times are written as the suite prints them: its own formatter
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "..", "benchmarks"))
+from suite import _fmt_time as fmt_time  # noqa: E402
+
 ISA_NAMES = {"avx512f": "AVX-512", "avx2": "AVX2", "generic": "SSE2 (baseline)"}
 
 KERNEL_PEERS = [("numpy", "numpy"), ("torch", "torch NCHW"), ("torch_cl", "torch NHWC"),
                 ("tutorial", "tutorial loops")]
-
-
-def fmt_time(seconds):
-    """A time in s, ms or us, as the benchmark suite prints it."""
-    if seconds is None:
-        return "-"
-    if seconds >= 1:
-        return f"{seconds:.2f} s"
-    if seconds >= 1e-3:
-        return f"{seconds * 1e3:.2f} ms"
-    return f"{seconds * 1e6:.0f} us"
 
 
 def fmt_ratio(ratio):
