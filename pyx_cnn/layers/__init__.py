@@ -1,7 +1,7 @@
-"""Layers of a convolutional network: ``Conv2D``; pooling ``MaxPool2D``,
-``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``; activations ``ReLU``,
-``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``; ``BatchNormalization``,
-``Dropout``; ``Flatten`` and ``Dense``.
+"""Layers of a convolutional network: ``Conv2D``, ``DepthwiseConv2D``; pooling
+``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``;
+activations ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``;
+``BatchNormalization``, ``Dropout``; ``Flatten`` and ``Dense``.
 
 Every layer has
 
@@ -48,12 +48,13 @@ One module per kind of layer: ``base`` (the ``Layer`` class), ``conv``,
 """
 from .activation import ActivationLayer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYER_CLASSES, Layer
-from .conv import Conv2D
+from .conv import Conv2D, DepthwiseConv2D
 from .core import Dense, Flatten
 from .normalization import BatchNormalization, Dropout
 from .pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 
-__all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
+__all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D",
+           "GlobalMaxPool2D",
            "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten", "Dense",
            "BatchNormalization", "Dropout"]
 
