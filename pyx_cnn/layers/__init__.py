@@ -1,7 +1,9 @@
 """Layers of a convolutional network: ``Conv2D``; pooling ``MaxPool2D``,
 ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``; activations ``ReLU``,
 ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``; ``BatchNormalization``,
-``Dropout``; ``Flatten`` and ``Dense``.
+``Dropout``; ``Flatten`` and ``Dense``; the merge layers ``Add`` and ``Concatenate``,
+called on a list of tensors; ``Input``, the symbolic input of a graph network
+(:mod:`pyx_cnn.layers.input`: calling a layer on a symbolic tensor records a graph).
 
 Every layer has
 
@@ -50,12 +52,14 @@ from .activation import ActivationLayer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYER_CLASSES, Layer
 from .conv import Conv2D
 from .core import Dense, Flatten
+from .input import Input, SymbolicTensor
+from .merge import Add, Concatenate
 from .normalization import BatchNormalization, Dropout
 from .pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
            "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten", "Dense",
-           "BatchNormalization", "Dropout"]
+           "BatchNormalization", "Dropout", "Input", "SymbolicTensor", "Add", "Concatenate"]
 
 # LAYER_CLASSES (base.py) holds every layer class by name, what a model file names: the
 # classes above, and each subclass of Layer defined since (Layer.__init_subclass__)

@@ -10,6 +10,8 @@ Both the functional API (:mod:`pyx_cnn.functional`) and the layers
   ``(N, H, W, C) -> (N, C)``;
 - ``batch_norm``: batch normalisation;
 - ``dropout``: inverted dropout;
+- ``add`` and ``concatenate``: the merge of several arrays (a list ``xs`` in, a
+  list of gradients out);
 - ``activations``: linear, ReLU, leaky ReLU, sigmoid, tanh and softmax, one
   pair of functions each, and the registry of their names.
 
