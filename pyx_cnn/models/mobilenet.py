@@ -6,7 +6,6 @@ import numpy as np
 from .. import layers
 from ..network import NeuralNetwork
 from ._checks import check_image_shape, check_num_classes
-from ._naming import named
 from .resnet import LARGE_INPUT_SIDE
 
 __all__ = ["mobilenet_v2", "make_divisible", "MOBILENET_V2_SETTING", "MOBILENET_V2_MIN_SIDE"]
@@ -64,12 +63,15 @@ def mobilenet_v2(num_classes=10, input_shape=(32, 32, 3), width_multiplier=1.0, 
     the network has 2,236,682 parameters (as torchvision's
     ``mobilenet_v2(num_classes=10)``).
 
-    The layers are named as torchvision's modules: ``"features.0.0"`` (the stem's
-    convolution), ``"features.0.1"``, ``"features.0.2"``, ``"features.2.conv.0.0"``
-    (a block's expansion), ``"features.2.conv.1.0"`` (its depthwise convolution),
-    ``"features.2.conv.2"`` and ``"features.2.conv.3"`` (its projection and batch
-    normalisation), ``"features.3.add"`` (a residual addition), ``"avgpool"``,
-    ``"classifier.0"`` and ``"classifier.1"``.
+    ``net.layers`` lists the layers in the order of torchvision's modules
+    (``named_modules``), which is also the order they run in: ``features.0`` (the
+    stem's convolution, batch normalisation and ReLU6), then each block's expansion
+    (convolution, batch normalisation, ReLU6; not in the first block), depthwise
+    convolution (``DepthwiseConv2D``, batch normalisation, ReLU6), projection
+    (convolution, batch normalisation) and, for a block with a residual connection,
+    an ``Add``; ``features.18`` (convolution, batch normalisation, ReLU6); last the
+    ``GlobalAvgPool2D``, ``classifier.0`` (``Dropout``) and ``classifier.1``
+    (``Dense``). Weights copy to and from torchvision's in that order.
 
     Parameters
     ----------
@@ -106,25 +108,23 @@ def mobilenet_v2(num_classes=10, input_shape=(32, 32, 3), width_multiplier=1.0, 
     large = min(shape[:2]) >= LARGE_INPUT_SIDE
     channels = make_divisible(32 * width_multiplier)
     inputs = layers.Input(shape)
-    x = _conv_bn_relu6(inputs, channels, 3, 2 if large else 1, "features.0")
-    index = 1
+    x = _conv_bn_relu6(inputs, channels, 3, 2 if large else 1)
     for stage, (t, c, n, s) in enumerate(MOBILENET_V2_SETTING):
         filters = make_divisible(c * width_multiplier)
         if stage == 1 and not large:
             s = 1    # the CIFAR convention: the 24-channel stage keeps the image size
         for block in range(n):
-            x = _inverted_residual(x, channels, filters, s if block == 0 else 1, t,
-                                   f"features.{index}")
-            channels, index = filters, index + 1
+            x = _inverted_residual(x, channels, filters, s if block == 0 else 1, t)
+            channels = filters
     last = make_divisible(1280 * max(1.0, width_multiplier))
-    x = _conv_bn_relu6(x, last, 1, 1, f"features.{index}")
-    x = named(layers.GlobalAvgPool2D(), "avgpool")(x)
-    x = named(layers.Dropout(0.2), "classifier.0")(x)
-    outputs = named(layers.Dense(num_classes, activation="softmax"), "classifier.1")(x)
+    x = _conv_bn_relu6(x, last, 1, 1)
+    x = layers.GlobalAvgPool2D()(x)
+    x = layers.Dropout(0.2)(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
     return NeuralNetwork(inputs=inputs, outputs=outputs, seed=seed, dtype=dtype)
 
 
-def _conv_bn_relu6(x, filters, kernel_size, stride, name, depthwise=False):
+def _conv_bn_relu6(x, filters, kernel_size, stride, depthwise=False):
     """torchvision's ``Conv2dNormActivation`` with ReLU6: a convolution of padding
     ``(kernel_size - 1) // 2`` without bias, a batch normalisation, a ReLU6."""
     padding = (kernel_size - 1) // 2
@@ -134,21 +134,20 @@ def _conv_bn_relu6(x, filters, kernel_size, stride, name, depthwise=False):
     else:
         conv = layers.Conv2D(filters, kernel_size, stride=stride, padding=padding,
                              use_bias=False)
-    x = named(conv, f"{name}.0")(x)
-    x = named(layers.BatchNormalization(), f"{name}.1")(x)
-    return named(layers.ReLU(max_value=6), f"{name}.2")(x)
+    x = conv(x)
+    x = layers.BatchNormalization()(x)
+    return layers.ReLU(max_value=6)(x)
 
 
-def _inverted_residual(x, in_channels, filters, stride, expansion, name):
+def _inverted_residual(x, in_channels, filters, stride, expansion):
     """torchvision's ``InvertedResidual`` on the symbolic tensor `x`."""
     hidden = int(round(in_channels * expansion))
-    h, part = x, 0
+    h = x
     if expansion != 1:
-        h = _conv_bn_relu6(h, hidden, 1, 1, f"{name}.conv.0")
-        part = 1
-    h = _conv_bn_relu6(h, hidden, 3, stride, f"{name}.conv.{part}", depthwise=True)
-    h = named(layers.Conv2D(filters, 1, use_bias=False), f"{name}.conv.{part + 1}")(h)
-    h = named(layers.BatchNormalization(), f"{name}.conv.{part + 2}")(h)
+        h = _conv_bn_relu6(h, hidden, 1, 1)
+    h = _conv_bn_relu6(h, hidden, 3, stride, depthwise=True)
+    h = layers.Conv2D(filters, 1, use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
     if stride == 1 and in_channels == filters:
-        h = named(layers.Add(), f"{name}.add")([x, h])
+        h = layers.Add()([x, h])
     return h

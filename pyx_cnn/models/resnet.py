@@ -4,7 +4,6 @@ import numbers
 from .. import layers
 from ..network import NeuralNetwork
 from ._checks import check_image_shape, check_num_classes, check_positive_int
-from ._naming import named
 
 __all__ = ["resnet", "RESNET_STAGES", "RESNET_MIN_SIDE", "LARGE_INPUT_SIDE"]
 
@@ -50,13 +49,15 @@ def resnet(depth=18, num_classes=10, input_shape=(32, 32, 3), width=64, *, seed=
     With ``width=64`` and 10 classes ResNet-18 has 11,173,962 parameters on
     32x32x3 images (torchvision's ``resnet18(num_classes=10)`` with the CIFAR stem).
 
-    The layers are named as torchvision's modules: ``"conv1"``, ``"bn1"``,
-    ``"relu"``, ``"maxpool"``, ``"layer1.0.conv1"``, ``"layer1.0.bn1"``,
-    ``"layer1.0.relu"``, ``"layer1.0.conv2"``, ``"layer1.0.bn2"``,
-    ``"layer2.0.downsample.0"`` (the 1x1 convolution), ``"layer2.0.downsample.1"``
-    (its batch normalisation), ``"avgpool"`` and ``"fc"``; the addition of a block
-    is ``"layer1.0.add"`` and the ReLU after it ``"layer1.0.relu2"`` (torchvision
-    calls its one ReLU module twice).
+    ``net.layers`` lists the layers in the order of torchvision's modules
+    (``named_modules``), which is also the order they run in: ``conv1``, ``bn1``,
+    ``relu`` (and ``maxpool`` for large images); then for each block (``layer1.0``,
+    ``layer1.1``, ..., ``layer4.1``) its ``conv1``, ``bn1``, ``relu``, ``conv2``,
+    ``bn2``, the ``downsample`` convolution and batch normalisation when it has them,
+    then an ``Add`` and a ``ReLU`` (torchvision calls its one ``relu`` module twice);
+    last ``avgpool`` (``GlobalAvgPool2D``) and ``fc`` (``Dense``). Weights copy to and
+    from torchvision's in that order (filters ``(F, kh, kw, C)`` here, ``(F, C, kh,
+    kw)`` there).
 
     Parameters
     ----------
@@ -99,38 +100,36 @@ def resnet(depth=18, num_classes=10, input_shape=(32, 32, 3), width=64, *, seed=
         filters = width * 2 ** (stage - 1)
         for block in range(blocks):
             stride = 2 if stage > 1 and block == 0 else 1
-            x = _basic_block(x, channels, filters, stride, f"layer{stage}.{block}")
+            x = _basic_block(x, channels, filters, stride)
             channels = filters
-    x = named(layers.GlobalAvgPool2D(), "avgpool")(x)
-    outputs = named(layers.Dense(num_classes, activation="softmax"), "fc")(x)
+    x = layers.GlobalAvgPool2D()(x)
+    outputs = layers.Dense(num_classes, activation="softmax")(x)
     return NeuralNetwork(inputs=inputs, outputs=outputs, seed=seed, dtype=dtype)
 
 
 def _stem(x, width, large):
     """conv1 bn1 relu, and maxpool for large images (torchvision's), else the CIFAR stem."""
     if large:
-        x = named(layers.Conv2D(width, 7, stride=2, padding=3, use_bias=False), "conv1")(x)
+        x = layers.Conv2D(width, 7, stride=2, padding=3, use_bias=False)(x)
     else:
-        x = named(layers.Conv2D(width, 3, stride=1, padding=1, use_bias=False), "conv1")(x)
-    x = named(layers.BatchNormalization(), "bn1")(x)
-    x = named(layers.ReLU(), "relu")(x)
+        x = layers.Conv2D(width, 3, stride=1, padding=1, use_bias=False)(x)
+    x = layers.BatchNormalization()(x)
+    x = layers.ReLU()(x)
     if large:
-        x = named(layers.MaxPool2D(3, 2, padding=1), "maxpool")(x)
+        x = layers.MaxPool2D(3, 2, padding=1)(x)
     return x
 
 
-def _basic_block(x, in_channels, filters, stride, name):
+def _basic_block(x, in_channels, filters, stride):
     """torchvision's BasicBlock on the symbolic tensor `x` of `in_channels` channels."""
-    h = named(layers.Conv2D(filters, 3, stride=stride, padding=1, use_bias=False),
-              f"{name}.conv1")(x)
-    h = named(layers.BatchNormalization(), f"{name}.bn1")(h)
-    h = named(layers.ReLU(), f"{name}.relu")(h)
-    h = named(layers.Conv2D(filters, 3, padding=1, use_bias=False), f"{name}.conv2")(h)
-    h = named(layers.BatchNormalization(), f"{name}.bn2")(h)
+    h = layers.Conv2D(filters, 3, stride=stride, padding=1, use_bias=False)(x)
+    h = layers.BatchNormalization()(h)
+    h = layers.ReLU()(h)
+    h = layers.Conv2D(filters, 3, padding=1, use_bias=False)(h)
+    h = layers.BatchNormalization()(h)
     shortcut = x
     if stride != 1 or in_channels != filters:
-        shortcut = named(layers.Conv2D(filters, 1, stride=stride, use_bias=False),
-                         f"{name}.downsample.0")(x)
-        shortcut = named(layers.BatchNormalization(), f"{name}.downsample.1")(shortcut)
-    out = named(layers.Add(), f"{name}.add")([h, shortcut])
-    return named(layers.ReLU(), f"{name}.relu2")(out)
+        shortcut = layers.Conv2D(filters, 1, stride=stride, use_bias=False)(x)
+        shortcut = layers.BatchNormalization()(shortcut)
+    out = layers.Add()([h, shortcut])
+    return layers.ReLU()(out)

@@ -2,7 +2,6 @@
 from .. import layers
 from ..network import NeuralNetwork
 from ._checks import check_image_shape, check_num_classes, check_positive_int
-from ._naming import named
 
 __all__ = ["unet"]
 
@@ -13,22 +12,21 @@ def unet(num_classes=2, input_shape=(64, 64, 1), depth=3, filters=16, *, seed=No
 
     ::
 
-        down1 .. down{depth}   a double convolution of filters * 2**(level - 1)
-                               channels, kept for the skip, then MaxPool2D(2, 2)
-                               (pool1 .. pool{depth})
-        bottom                 a double convolution of filters * 2**depth channels
-        up{depth} .. up1       Conv2DTranspose(channels, 2, stride=2) (upconv),
-                               Concatenate([skip, upsampled]) (concat), and a double
-                               convolution of filters * 2**(level - 1) channels
-        outc                   Conv2D(num_classes, 1, activation="softmax")
+        encoder, level 1 .. depth   a double convolution of filters * 2**(level - 1)
+                                    channels (kept for the skip), MaxPool2D(2, 2)
+        bottom                      a double convolution of filters * 2**depth channels
+        decoder, level depth .. 1   Conv2DTranspose(filters * 2**(level - 1), 2,
+                                    stride=2), Concatenate()([skip, upsampled]), a
+                                    double convolution of filters * 2**(level - 1)
+        output                      Conv2D(num_classes, 1, activation="softmax")
 
     A double convolution is ``Conv2D(channels, 3, padding=1, use_bias=False)``,
-    ``BatchNormalization``, ``ReLU``, twice (``<name>.conv1``, ``<name>.bn1``,
-    ``<name>.relu1``, ``<name>.conv2``, ...), the "same" padding keeping the image
+    ``BatchNormalization``, ``ReLU``, twice, the "same" padding keeping the image
     size, so that the output is ``(H, W, num_classes)``: the class probabilities of
     every pixel. ``fit`` trains it on integer labels ``(N, H, W)`` (softmax
     cross-entropy over the classes of each pixel, averaged over the pixels) and
-    ``predict_classes`` gives ``(N, H, W)``.
+    ``predict_classes`` gives ``(N, H, W)``. ``net.layers`` lists the layers in the
+    order above, which is the order they run in.
 
     Parameters
     ----------
@@ -71,25 +69,24 @@ def unet(num_classes=2, input_shape=(64, 64, 1), depth=3, filters=16, *, seed=No
     inputs = layers.Input(shape)
     x, skips = inputs, []
     for level in range(1, depth + 1):
-        x = _double_conv(x, filters * 2 ** (level - 1), f"down{level}")
+        x = _double_conv(x, filters * 2 ** (level - 1))
         skips.append(x)
-        x = named(layers.MaxPool2D(2, 2), f"pool{level}")(x)
-    x = _double_conv(x, filters * scale, "bottom")
+        x = layers.MaxPool2D(2, 2)(x)
+    x = _double_conv(x, filters * scale)
     for level in range(depth, 0, -1):
         channels = filters * 2 ** (level - 1)
-        x = named(layers.Conv2DTranspose(channels, 2, stride=2), f"up{level}.upconv")(x)
-        x = named(layers.Concatenate(), f"up{level}.concat")([skips[level - 1], x])
-        x = _double_conv(x, channels, f"up{level}")
-    outputs = named(layers.Conv2D(num_classes, 1, activation="softmax"), "outc")(x)
+        x = layers.Conv2DTranspose(channels, 2, stride=2)(x)
+        x = layers.Concatenate()([skips[level - 1], x])
+        x = _double_conv(x, channels)
+    outputs = layers.Conv2D(num_classes, 1, activation="softmax")(x)
     return NeuralNetwork(inputs=inputs, outputs=outputs, seed=seed, dtype=dtype)
 
 
-def _double_conv(x, channels, name):
+def _double_conv(x, channels):
     """Two of ``Conv2D(channels, 3, padding=1, use_bias=False)``, batch normalisation,
     ReLU, on the symbolic tensor `x`."""
     for i in (1, 2):
-        x = named(layers.Conv2D(channels, 3, padding=1, use_bias=False),
-                  f"{name}.conv{i}")(x)
-        x = named(layers.BatchNormalization(), f"{name}.bn{i}")(x)
-        x = named(layers.ReLU(), f"{name}.relu{i}")(x)
+        x = layers.Conv2D(channels, 3, padding=1, use_bias=False)(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
     return x
