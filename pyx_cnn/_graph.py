@@ -297,9 +297,10 @@ class GraphPlan(Plan):
         return values[self._output]
 
     def backward(self, grad):
-        """Fill every layer's ``grads`` from ``dL/d(output)``; returns ``dL/d(input)``
-        (None when no layer reading the input computes it)."""
-        grads, sums = {self._output: grad}, {}
+        """Fill every layer's ``grads`` from ``dL/d(output)``; returns ``dL/d(input)``, the
+        sum over the layers reading the input (None when one of them skips it:
+        ``needs_input_grad`` False)."""
+        grads, sums, partial = {self._output: grad}, {}, False
         for item in reversed(self._items):
             grad = grads.pop(item.output)
             if item.shared is not None:
@@ -308,12 +309,14 @@ class GraphPlan(Plan):
             if item.shared is not None:
                 _add_weight_grads(sums, item.shared)
             for ref, part in zip(item.inputs, result if item.takes_list else (result,)):
-                if part is not None:
+                if part is None:       # a layer reading the input skipped its gradient
+                    partial = True
+                else:
                     grads[ref] = part if ref not in grads else grads[ref] + part
         for layer, total in sums.values():
             for key, value in total.items():
                 layer.grads[key][...] = value
-        return grads.get(INPUT)
+        return None if partial else grads.get(INPUT)
 
 
 def _add_weight_grads(sums, layer):
