@@ -13,8 +13,9 @@ which layers a plan fuses, and by which rule.
 Rules (``RULES``), tried in order at each layer, and where to break in each:
 
 ``relu_into_max_pool``
-    ``ReLU`` followed by ``MaxPool2D`` runs as one pooling kernel that takes
-    the maximum of the window and 0: the ReLU output never exists, and the
+    ``ReLU`` (without ``max_value``) followed by ``MaxPool2D`` runs as one
+    pooling kernel that takes the maximum of the window and 0: the ReLU output
+    never exists, and the
     backward pass is the pooling's, restricted to positive outputs. Break in
     :func:`relu_into_max_pool_forward` / :func:`relu_into_max_pool_backward`.
 ``batch_norm_into_conv``
@@ -209,7 +210,8 @@ def runs_built_in_passes(layer, cls):
 
 def _relu_then_max_pool(layer, nxt):
     """Whether rule ``relu_into_max_pool`` fuses `layer` and `nxt`."""
-    return runs_built_in_passes(layer, ReLU) and runs_built_in_passes(nxt, MaxPool2D)
+    return (runs_built_in_passes(layer, ReLU) and layer.activation == "relu"   # no bound
+            and runs_built_in_passes(nxt, MaxPool2D))
 
 
 def _conv_or_dense(layer):

@@ -15,7 +15,7 @@ memory layouts. They are slow (use them on small arrays).
 - batch normalisation: :func:`batch_norm_train` (the batch's statistics),
   :func:`batch_norm_infer` (given statistics), :func:`batch_norm_backward`;
 - :func:`dropout` and :func:`dropout_backward`, for a given mask;
-- activations: :func:`relu`, :func:`leaky_relu`, :func:`sigmoid`,
+- activations: :func:`relu`, :func:`relu6`, :func:`leaky_relu`, :func:`sigmoid`,
   :func:`tanh`, :func:`softmax`, each with its ``*_backward`` (from the output
   ``y``, as the ops compute it);
 - the loss :func:`softmax_cross_entropy` and its gradient.
@@ -33,8 +33,8 @@ independent computations.
 array([[ 5.,  7.],
        [13., 15.]])
 """
-from ._activations import (leaky_relu, leaky_relu_backward, relu, relu_backward,
-                           sigmoid, sigmoid_backward, softmax, softmax_backward,
+from ._activations import (leaky_relu, leaky_relu_backward, relu, relu6, relu6_backward,
+                           relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward,
                            softmax_cross_entropy, tanh, tanh_backward)
 from ._conv import conv, conv_backward
 from ._normalization import (batch_norm_backward, batch_norm_infer, batch_norm_train,
@@ -49,6 +49,7 @@ __all__ = ["conv", "conv_backward",
            "global_max_pooling", "global_max_pooling_backward",
            "batch_norm_train", "batch_norm_infer", "batch_norm_backward",
            "dropout", "dropout_backward",
-           "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
+           "relu", "relu_backward", "relu6", "relu6_backward",
+           "leaky_relu", "leaky_relu_backward",
            "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
            "softmax", "softmax_backward", "softmax_cross_entropy"]
