@@ -104,6 +104,9 @@ class Graph:
         Each layer object once, in topological order.
     input_shape : tuple of int
         The Input's shape as given (``(H, W)`` for one channel).
+    inputs, outputs : SymbolicTensor
+        As given (a network of the same layers is ``NeuralNetwork(inputs=graph.inputs,
+        outputs=graph.outputs, ...)``).
     nodes : list of (int, tuple of int, bool)
         Per layer call, in topological order: the layer's index in `layers`, the
         tensors it reads (``-1`` the input, ``k`` node k's output) and whether it
@@ -132,6 +135,7 @@ class Graph:
                        tuple(INPUT if t.node is None else position[id(t.node)]
                              for t in node.inputs), node.takes_list) for node in order]
         self.input_shape = inputs.input_shape
+        self.inputs, self.outputs = inputs, outputs
         self._readers = _readers(self.nodes)
 
     # ------------------------------------------------------------------ build

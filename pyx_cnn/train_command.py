@@ -14,7 +14,7 @@ accuracy and writes into the output folder:
 - ``loss.png``: loss and accuracy per epoch, training and test,
 - ``confusion.png``: which digit the network answers for each true digit (test split),
 - ``filters.png``: the learned filters of the first Conv2D layer (eight of 3x3 for
-  the small network).
+  the small network; the first 16 of a layer of more).
 
 ``epochs`` must be at least 1 (0 epochs would save an untrained model with no curve
 to draw). Needs scikit-learn (``pip install "pyx_cnn[train]"``) for the digits.
@@ -45,6 +45,9 @@ from .datasets import DATASETS, load_dataset_split
 from .models import MODEL_MIN_SIDE, MODELS, model_network
 
 __all__ = ["run_train"]
+
+#: the filters ``filters.png`` draws at most (a figure of 64 filters takes long to draw)
+MAX_FILTERS_DRAWN = 16
 
 
 def _not_a_folder(path):
@@ -180,6 +183,24 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         raise
 
 
+def _check_last_batch(net, n_train, batch_size):
+    """ValueError when the last batch of an epoch holds one sample and a batch
+    normalisation of `net` sees one value per channel per sample (1x1 maps, or
+    after a Dense layer): it has no batch statistics to train on."""
+    from .layers import BatchNormalization
+
+    if n_train % batch_size != 1 or n_train == 1:
+        return
+    for layer in net.layers:
+        if (isinstance(layer, BatchNormalization)
+                and int(np.prod(layer.input_shape[:-1])) == 1):
+            raise ValueError(
+                f"batch_size {batch_size} leaves one of the {n_train} training images in "
+                "the last batch of each epoch, and a batch normalisation of this model sees "
+                "a single value per channel there (1x1 maps or features): pick another "
+                "batch size (--batch-size) or larger images (--image-size)")
+
+
 def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, dataset,
                     image_size, grayscale, model):
     """The work of :func:`run_train`, on checked arguments."""
@@ -196,6 +217,7 @@ def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, d
         verbose = verbose and mpi.is_root(comm)
     name = dataset if dataset in DATASETS else os.path.basename(os.path.normpath(dataset))
     net = model_network(model, X_train.shape[1:], len(class_names), seed)
+    _check_last_batch(net, len(X_train), batch_size)
     if verbose:
         net.summary()
         what = "digits" if dataset == "digits" else f"{name} images"
@@ -235,10 +257,12 @@ def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, d
                                 class_names=class_names,
                                 title=f"{about}: test split ({len(y_test)} images)")
     plt.close(fig)
-    first = next(layer for layer in net.layers if isinstance(layer, Conv2D))
-    n_filters, kh, kw = first.params["W"].shape[:3]
-    fig = plot_filters(first, path=filters_path,
-                       title=f"{about}: the {n_filters} learned {kh}x{kw} filters "
+    bank = next(layer for layer in net.layers if isinstance(layer, Conv2D)).params["W"]
+    n_filters, kh, kw = bank.shape[:3]
+    which = (f"the {n_filters}" if n_filters <= MAX_FILTERS_DRAWN
+             else f"the first {MAX_FILTERS_DRAWN} of the {n_filters}")
+    fig = plot_filters(bank[:MAX_FILTERS_DRAWN], path=filters_path,
+                       title=f"{about}: {which} learned {kh}x{kw} filters "
                              "of the first Conv2D layer")
     plt.close(fig)
     print(f"test accuracy: {scores['accuracy']:.4f}  (test loss {scores['loss']:.4f}, "
