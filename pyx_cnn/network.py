@@ -188,11 +188,12 @@ class NeuralNetwork(ParameterMethods, InferenceMethods, TrainingMethods):
         return _onnx.to_onnx(self, path, opset)
 
     @classmethod
-    def from_onnx(cls, path):
-        """Read an ONNX model of supported operators (see :func:`pyx_cnn.onnx.from_onnx`)."""
+    def from_onnx(cls, model):
+        """Read an ONNX model (a path, bytes or an ``onnx.ModelProto``) of supported
+        operators as a graph network (see :func:`pyx_cnn.onnx.from_onnx`)."""
         from . import onnx as _onnx
 
-        return _onnx.from_onnx(path)
+        return _onnx.from_onnx(model)
 
     # -------------------------------------------------------------- display
     def summary(self, print_fn=print):

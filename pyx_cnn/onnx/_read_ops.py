@@ -130,19 +130,29 @@ def read_add(reader, node, attrs):
                 merge=True)
 
 
+#: ONNX axis -> the axis of pyx_cnn's channels-last batch, per layout
+_BATCH_AXIS = {"NCHW": {1: 3, 2: 1, 3: 2}, "NHWC": {1: 1, 2: 2, 3: 3}, "flat": {1: 1}}
+
+
 @reads("Concat")
 def read_concat(reader, node, attrs):
     check_attributes(node, attrs, {"axis": None})
     tensors = [reader.data(node, i) for i in range(len(node.input)) if node.input[i]]
     _same_data(node, tensors)
     first = tensors[0]
-    if int(attrs["axis"]) % first.rank != channel_axis(first) or first.chw is not None:
+    axis = _BATCH_AXIS[first.layout].get(int(attrs["axis"]) % first.rank)
+    if axis is None or first.chw is not None or (first.layout == "flat" and first.rank != 2):
         raise unsupported(node, f"Concat along axis {attrs['axis']} of {first.layout} data "
-                          "(pyx_cnn reads concatenations along the channels)")
-    if len({t.shape[:-1] for t in tensors}) != 1:
-        raise unsupported(node, f"concatenating shapes {[t.shape for t in tensors]}")
-    shape = first.shape[:-1] + (sum(t.shape[-1] for t in tensors),)
-    reader.call(reader.layer("Concatenate", node), tensors, node, shape, merge=True)
+                          f"of rank {first.rank} (pyx_cnn joins image batches along H, W or "
+                          "the channels, and (N, features) batches along the features)")
+    last = len(first.shape)
+    layer = reader.layer("Concatenate", node, -1 if axis == last else axis)
+    shapes = [t.shape for t in tensors]
+    if len({s[:axis - 1] + s[axis:] for s in shapes}) != 1:
+        raise unsupported(node, f"concatenating shapes {shapes} along axis {attrs['axis']}")
+    shape = list(first.shape)
+    shape[axis - 1] = sum(s[axis - 1] for s in shapes)
+    reader.call(layer, tensors, node, shape, merge=True)
 
 
 def permute_features(values, chw, axis=0):

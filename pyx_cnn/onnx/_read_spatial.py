@@ -26,8 +26,7 @@ def _padding_argument(pads):
 
 
 def _window(node, attrs, kernel):
-    """``(strides, dilations, ((top, bottom), (left, right)))`` of a window node
-    whose input is ``(H, W)``, from ``strides``, ``dilations``, ``pads``, ``auto_pad``."""
+    """``(strides, dilations)`` of a 2-D window node (1 when absent)."""
     strides = tuple(int(s) for s in attrs.get("strides", (1, 1)))
     dilations = tuple(int(d) for d in attrs.get("dilations", (1, 1)))
     if len(strides) != 2 or len(dilations) != 2 or len(kernel) != 2:
@@ -109,10 +108,12 @@ def _transpose_pads(node, attrs, in_hw, kernel, strides, dilations, output_paddi
     for size, k, s, d, extra, want in zip(in_hw, kernel, strides, dilations, output_padding,
                                           out):
         total = s * (size - 1) + extra + (k - 1) * d + 1 - int(want)
-        if total < 0:
-            raise unsupported(node, f"output_shape={list(out)} larger than the full output")
         half = total // 2
-        pads.append((half, total - half) if auto_pad == "SAME_UPPER" else (total - half, half))
+        if total < 0:                      # rows past the full output: at the end
+            pads.append((0, total))
+        else:
+            pads.append((half, total - half) if auto_pad == "SAME_UPPER" else
+                        (total - half, half))
     return tuple(pads)
 
 
