@@ -45,6 +45,13 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
     runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
 
+In a graph network (:mod:`pyx_cnn._graph`) the rules apply inside each straight
+run of layer calls: a layer fuses with the next only when that next layer is its
+output's only reader and reads nothing else, and neither is called elsewhere (a
+layer whose weights several calls share runs on its own); a merge layer (``Add``,
+``Concatenate``) always runs on its own. The final activation is left to the loss
+when the output's layer applies it.
+
 A rule replaces the passes of the layers it fuses, so it applies only to layers
 that run their built-in class's passes (:func:`runs_built_in_passes`): an
 instance of a subclass that overrides ``forward``, ``backward``, ``_forward``
