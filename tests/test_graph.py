@@ -48,9 +48,17 @@ def residual(seed=0, **kwargs):
 
 
 # ------------------------------------------------------------------ a chain as a graph
-@pytest.mark.parametrize("optimizer", ["sgd", lambda: optim.Momentum(0.9), "rmsprop", "adam",
-                                       lambda: optim.AdamW(weight_decay=0.01)])
-def test_a_chain_as_a_graph_trains_as_the_list_form(optimizer, tmp_path):
+SCHEDULES = [lambda: schedules.StepDecay(0.05, 1, gamma=0.5),
+             lambda: schedules.CosineDecay(0.05, 3),
+             lambda: schedules.ReduceOnPlateau(0.05, patience=0, factor=0.5),
+             lambda: 0.05]
+
+
+@pytest.mark.parametrize("optimizer, schedule", [
+    ("sgd", SCHEDULES[0]), (lambda: optim.Momentum(0.9), SCHEDULES[1]),
+    ("rmsprop", SCHEDULES[2]), ("adam", SCHEDULES[3]),
+    (lambda: optim.AdamW(weight_decay=0.01), SCHEDULES[0])])
+def test_a_chain_as_a_graph_trains_as_the_list_form(optimizer, schedule, tmp_path):
     fresh = optimizer if isinstance(optimizer, str) else None
     chain = NeuralNetwork(chain_layers(), (6, 6, 2), seed=3, optimizer=fresh or optimizer())
     graph = as_graph(chain_layers(), (6, 6, 2), seed=3, optimizer=fresh or optimizer())
@@ -60,16 +68,18 @@ def test_a_chain_as_a_graph_trains_as_the_list_form(optimizer, tmp_path):
             == [step.rule for step in graph._chain.plan(graph.loss).steps])
     histories = []
     for net in (chain, graph):
-        rate = schedules.StepDecay(0.05, 1, gamma=0.5)
         log = tmp_path / f"{id(net)}.csv"
         histories.append(net.fit(
-            X, Y, epochs=3, batch_size=5, learning_rate=rate, validation_split=0.25,
-            callbacks=[callbacks.EarlyStopping(patience=5), callbacks.CSVLogger(log),
+            X, Y, epochs=3, batch_size=5, learning_rate=schedule(), validation_split=0.25,
+            callbacks=[callbacks.EarlyStopping(patience=1, restore_best_weights=True),
+                       callbacks.CSVLogger(log),
                        callbacks.ModelCheckpoint(tmp_path / "best.npz")]).history)
     assert histories[0] == histories[1]
     np.testing.assert_array_equal(chain.flat_params, graph.flat_params)
     np.testing.assert_array_equal(chain.predict(X), graph.predict(X))
     assert NeuralNetwork.load(tmp_path / "best.npz").is_graph
+    np.testing.assert_array_equal(chain.gradient_descent(0.01, X, Y, 2),
+                                  graph.gradient_descent(0.01, X, Y, 2))
 
 
 # ------------------------------------------------------------------ fuse=False
