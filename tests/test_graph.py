@@ -287,6 +287,8 @@ def test_bad_graphs_are_refused_naming_the_layer():
         NeuralNetwork(inputs=x, outputs=layers.Dense(2)(other))
     with pytest.raises(ValueError, match="at least one layer"):
         NeuralNetwork(inputs=x, outputs=x)
+    with pytest.raises(ValueError, match="outputs is another Input"):
+        NeuralNetwork(inputs=x, outputs=other)
     with pytest.raises(ValueError, match="inputs must be what pyx_cnn.layers.Input returned"):
         NeuralNetwork(inputs=h, outputs=layers.Dense(2)(h))
     with pytest.raises(ValueError, match="one input and one output"):
