@@ -13,8 +13,9 @@ which layers a plan fuses, and by which rule.
 Rules (``RULES``), tried in order at each layer, and where to break in each:
 
 ``relu_into_max_pool``
-    ``ReLU`` followed by ``MaxPool2D`` runs as one pooling kernel that takes
-    the maximum of the window and 0: the ReLU output never exists, and the
+    ``ReLU`` (without ``max_value``) followed by ``MaxPool2D`` runs as one
+    pooling kernel that takes the maximum of the window and 0: the ReLU output
+    never exists, and the
     backward pass is the pooling's, restricted to positive outputs. Break in
     :func:`relu_into_max_pool_forward` / :func:`relu_into_max_pool_backward`.
 ``batch_norm_into_conv``
@@ -43,6 +44,13 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     ``Dense`` with that activation runs ``_forward`` / ``_backward`` with the
     linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
     runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
+
+In a graph network (:mod:`pyx_cnn._graph`) the rules apply inside each straight
+run of layer calls: a layer fuses with the next only when that next layer is its
+output's only reader and reads nothing else, and neither is called elsewhere (a
+layer whose weights several calls share runs on its own); a merge layer (``Add``,
+``Concatenate``) always runs on its own. The final activation is left to the loss
+when the output's layer applies it.
 
 A rule replaces the passes of the layers it fuses, so it applies only to layers
 that run their built-in class's passes (:func:`runs_built_in_passes`): an
@@ -209,7 +217,8 @@ def runs_built_in_passes(layer, cls):
 
 def _relu_then_max_pool(layer, nxt):
     """Whether rule ``relu_into_max_pool`` fuses `layer` and `nxt`."""
-    return runs_built_in_passes(layer, ReLU) and runs_built_in_passes(nxt, MaxPool2D)
+    return (runs_built_in_passes(layer, ReLU) and layer.activation == "relu"   # no bound
+            and runs_built_in_passes(nxt, MaxPool2D))
 
 
 def _conv_or_dense(layer):
