@@ -119,8 +119,10 @@ class Graph:
         if not inputs.is_input:
             raise ValueError("inputs must be what pyx_cnn.layers.Input returned, got a tensor "
                              f"computed by the {_name(inputs.node.layer)}")
-        if outputs is inputs:
-            raise ValueError("outputs is the input itself: a network needs at least one layer")
+        if outputs.is_input:
+            which = "the network's inputs" if outputs is inputs else "another Input"
+            raise ValueError(f"outputs is {which}, computed by no layer: a network needs at "
+                             "least one layer")
         if outputs.root is not inputs:
             raise ValueError(f"outputs (computed by the {_name(outputs.node.layer)}) does not "
                              "depend on inputs: it is computed from another Input")

@@ -311,10 +311,12 @@ def _add_bench_parser(subparsers):
     bench = subparsers.add_parser(
         "bench", formatter_class=_HelpFormatter,
         help="time pyx_cnn against NumPy (and PyTorch if installed)",
-        description="Time pyx_cnn's kernels and the training of LeNet-5 and a "
-                    "CIFAR-style network against the tutorial's NumPy loops, a "
-                    "vectorised NumPy version and PyTorch (when installed: without it "
-                    "its columns are left out), and print the tables. Runs the suite of "
+        description="Time pyx_cnn's kernels, the training of LeNet-5 and a "
+                    "CIFAR-style network, and the training and predict of ResNet-18 and "
+                    "MobileNetV2 on 32x32 images against the tutorial's NumPy loops, a "
+                    "vectorised NumPy version, PyTorch and onnxruntime (when installed: "
+                    "without them their columns are left out), and print the tables. "
+                    "Runs the suite of "
                     "a source checkout (benchmarks/): the folder --suite names, else the "
                     "one of the current directory or of its parents, else the one of the "
                     "checkout pyx_cnn was imported from (an installed wheel holds none).",

@@ -160,8 +160,9 @@ class NeuralNetwork(ParameterMethods, InferenceMethods, TrainingMethods):
     def save(self, path):
         """Write architecture, weights and training state to one ``.npz`` file (no pickle).
 
-        The file holds the architecture as a JSON string and one array per
-        weight, named ``layers.<i>.<key>``, with everything resuming training
+        The file holds the architecture as a JSON string (for a graph network,
+        its layer calls too) and one array per weight, named
+        ``layers.<i>.<key>``, with everything resuming training
         needs: layer states, the optimiser's state, the epoch count, the
         shuffling generator and the learning-rate schedule (see
         :mod:`pyx_cnn.serialization`; a loss or schedule of your own is not saved).

@@ -48,9 +48,17 @@ def residual(seed=0, **kwargs):
 
 
 # ------------------------------------------------------------------ a chain as a graph
-@pytest.mark.parametrize("optimizer", ["sgd", lambda: optim.Momentum(0.9), "rmsprop", "adam",
-                                       lambda: optim.AdamW(weight_decay=0.01)])
-def test_a_chain_as_a_graph_trains_as_the_list_form(optimizer, tmp_path):
+SCHEDULES = [lambda: schedules.StepDecay(0.05, 1, gamma=0.5),
+             lambda: schedules.CosineDecay(0.05, 3),
+             lambda: schedules.ReduceOnPlateau(0.05, patience=0, factor=0.5),
+             lambda: 0.05]
+
+
+@pytest.mark.parametrize("optimizer, schedule", [
+    ("sgd", SCHEDULES[0]), (lambda: optim.Momentum(0.9), SCHEDULES[1]),
+    ("rmsprop", SCHEDULES[2]), ("adam", SCHEDULES[3]),
+    (lambda: optim.AdamW(weight_decay=0.01), SCHEDULES[0])])
+def test_a_chain_as_a_graph_trains_as_the_list_form(optimizer, schedule, tmp_path):
     fresh = optimizer if isinstance(optimizer, str) else None
     chain = NeuralNetwork(chain_layers(), (6, 6, 2), seed=3, optimizer=fresh or optimizer())
     graph = as_graph(chain_layers(), (6, 6, 2), seed=3, optimizer=fresh or optimizer())
@@ -60,16 +68,18 @@ def test_a_chain_as_a_graph_trains_as_the_list_form(optimizer, tmp_path):
             == [step.rule for step in graph._chain.plan(graph.loss).steps])
     histories = []
     for net in (chain, graph):
-        rate = schedules.StepDecay(0.05, 1, gamma=0.5)
         log = tmp_path / f"{id(net)}.csv"
         histories.append(net.fit(
-            X, Y, epochs=3, batch_size=5, learning_rate=rate, validation_split=0.25,
-            callbacks=[callbacks.EarlyStopping(patience=5), callbacks.CSVLogger(log),
+            X, Y, epochs=3, batch_size=5, learning_rate=schedule(), validation_split=0.25,
+            callbacks=[callbacks.EarlyStopping(patience=1, restore_best_weights=True),
+                       callbacks.CSVLogger(log),
                        callbacks.ModelCheckpoint(tmp_path / "best.npz")]).history)
     assert histories[0] == histories[1]
     np.testing.assert_array_equal(chain.flat_params, graph.flat_params)
     np.testing.assert_array_equal(chain.predict(X), graph.predict(X))
     assert NeuralNetwork.load(tmp_path / "best.npz").is_graph
+    np.testing.assert_array_equal(chain.gradient_descent(0.01, X, Y, 2),
+                                  graph.gradient_descent(0.01, X, Y, 2))
 
 
 # ------------------------------------------------------------------ fuse=False
@@ -161,7 +171,8 @@ def test_summary_names_what_each_layer_reads():
     rows = {line.split()[1]: line for line in lines[4:15]}
     assert "input" in lines[4] and lines[4].startswith("0: Conv2D")
     assert "2: ReLU | 4: ReLU" in lines[7]              # the shared convolution's calls
-    assert "3: Conv2D, 0: Conv2D" in rows["Add"]
+    assert "3: Conv2D, 0: Conv2D" in rows["Add"] and "activation_into_add" in rows["Add"]
+    assert "5: Add" in lines[10] and "activation_into_add" in lines[10]   # its ReLU
     assert "6: ReLU, 0: Conv2D, 7: Dropout" in rows["Concatenate"]
     assert "softmax_into_loss" in rows["Dense"]
     assert f"Total params: {residual().count_params()}" in text
@@ -277,6 +288,8 @@ def test_bad_graphs_are_refused_naming_the_layer():
         NeuralNetwork(inputs=x, outputs=layers.Dense(2)(other))
     with pytest.raises(ValueError, match="at least one layer"):
         NeuralNetwork(inputs=x, outputs=x)
+    with pytest.raises(ValueError, match="outputs is another Input"):
+        NeuralNetwork(inputs=x, outputs=other)
     with pytest.raises(ValueError, match="inputs must be what pyx_cnn.layers.Input returned"):
         NeuralNetwork(inputs=h, outputs=layers.Dense(2)(h))
     with pytest.raises(ValueError, match="one input and one output"):
