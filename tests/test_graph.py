@@ -272,6 +272,10 @@ def test_bad_shapes_name_the_layer():
         layers.Concatenate(axis=4)([x, x])
     with pytest.raises(ValueError, match=r"Dense.*expects samples with 1 dimension"):
         layers.Dense(3)(x)
+    big = layers.Conv2D(2, 9)
+    with pytest.raises(ValueError, match=r"Conv2D\(filters=2.*larger than the padded input"):
+        big(x)
+    assert not big.built and big.params == {}         # left as it was
     conv = layers.Conv2D(2, 3, padding=1)
     conv(x)
     with pytest.raises(ValueError, match=r"Conv2D\(filters=2.*called again.*\(6, 6, 4\)"):
