@@ -42,6 +42,11 @@ CASES = random_cases(28, 0) + [((3, 3), (2, 2), (1, 1), (1, 1), (1, 1), (5, 4)),
                                ((4, 1), (3, 1), (2, 0), (2, 0), (1, 1), (2, 7))]
 
 
+def case_id(case):
+    names = ("k", "s", "p", "op", "d", "hw")
+    return "-".join(f"{n}{a}x{b}" for n, (a, b) in zip(names, case))
+
+
 def torch_conv_transpose(x, w, b, g, k, s, p, op, d):
     tx = torch.tensor(x.transpose(0, 3, 1, 2), dtype=torch.float64, requires_grad=True)
     tw = torch.tensor(w.transpose(0, 3, 1, 2), dtype=torch.float64, requires_grad=True)
@@ -55,7 +60,7 @@ def torch_conv_transpose(x, w, b, g, k, s, p, op, d):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("k,s,p,op,d,hw", CASES)
+@pytest.mark.parametrize("k,s,p,op,d,hw", CASES, ids=[case_id(c) for c in CASES])
 def test_op_matches_torch(k, s, p, op, d, hw, dtype):
     c, f = 3, 2
     x = RNG.standard_normal((2, *hw, c)).astype(dtype)
@@ -74,7 +79,8 @@ def test_op_matches_torch(k, s, p, op, d, hw, dtype):
     np.testing.assert_array_equal(w, w0)
 
 
-@pytest.mark.parametrize("k,s,p,op,d,hw", CASES[:6] + CASES[-3:])
+@pytest.mark.parametrize("k,s,p,op,d,hw", CASES[:6] + CASES[-3:],
+                         ids=[case_id(c) for c in CASES[:6] + CASES[-3:]])
 def test_reference_matches_torch(k, s, p, op, d, hw):
     x = RNG.standard_normal((1, *hw, 2))
     w = RNG.standard_normal((2, *k, 3))

@@ -171,7 +171,8 @@ def test_summary_names_what_each_layer_reads():
     rows = {line.split()[1]: line for line in lines[4:15]}
     assert "input" in lines[4] and lines[4].startswith("0: Conv2D")
     assert "2: ReLU | 4: ReLU" in lines[7]              # the shared convolution's calls
-    assert "3: Conv2D, 0: Conv2D" in rows["Add"]
+    assert "3: Conv2D, 0: Conv2D" in rows["Add"] and "activation_into_add" in rows["Add"]
+    assert "5: Add" in lines[10] and "activation_into_add" in lines[10]   # its ReLU
     assert "6: ReLU, 0: Conv2D, 7: Dropout" in rows["Concatenate"]
     assert "softmax_into_loss" in rows["Dense"]
     assert f"Total params: {residual().count_params()}" in text
@@ -271,6 +272,10 @@ def test_bad_shapes_name_the_layer():
         layers.Concatenate(axis=4)([x, x])
     with pytest.raises(ValueError, match=r"Dense.*expects samples with 1 dimension"):
         layers.Dense(3)(x)
+    big = layers.Conv2D(2, 9)
+    with pytest.raises(ValueError, match=r"Conv2D\(filters=2.*larger than the padded input"):
+        big(x)
+    assert not big.built and big.params == {}         # left as it was
     conv = layers.Conv2D(2, 3, padding=1)
     conv(x)
     with pytest.raises(ValueError, match=r"Conv2D\(filters=2.*called again.*\(6, 6, 4\)"):

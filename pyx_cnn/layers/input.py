@@ -140,9 +140,12 @@ def call_symbolic(layer, inputs):
                              f"{_plain(first)}: a shared layer takes one input shape")
         out_shape = layer.output_shape
     else:
+        before = dict(vars(layer))
         try:
             out_shape = layer.build(in_shape, rng=np.random.default_rng(0), dtype=np.float64)
         except ValueError as exc:
+            vars(layer).clear()      # a refused call leaves the layer as it was
+            vars(layer).update(before)
             raise ValueError(f"{_describe(layer)} called on input shape {_plain(in_shape)}: "
                              f"{exc}") from None
         layer._graph_input_shape = in_shape

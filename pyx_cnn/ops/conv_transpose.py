@@ -152,5 +152,6 @@ def backward(grad_out, saved, input_grad=True):
         conv_saved = (conv.pad(grad_out, pads, dtype), conv.weight_layout(filters, dtype),
                       stride, pads, dilation)
     _, grad_filters, _ = conv.backward(x_ext, conv_saved, input_grad=False)
-    grad_bias = grad_out.reshape(-1, grad_out.shape[3]).sum(axis=0, dtype=np.float64)
-    return grad_x, grad_filters, grad_bias.astype(dtype)
+    rows = grad_out.reshape(-1, grad_out.shape[3])
+    grad_bias = np.ones(rows.shape[0], dtype=dtype) @ rows   # the column sums, by BLAS
+    return grad_x, grad_filters, grad_bias
