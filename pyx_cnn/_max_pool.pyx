@@ -110,6 +110,55 @@ cdef extern from *:
     double pyx_select_d(int take, double a, double b) noexcept nogil
     int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
 
+cdef inline void _argmax_window(
+    const floating* x,          # x[n], (H, W, C)
+    floating* ob,               # the window's output pixel, (C,)
+    int32_t* ab,                # its argmax, (C,)
+    Py_ssize_t base,            # offset of the window's first value in x[n]
+    Py_ssize_t rows,
+    Py_ssize_t cols,
+    Py_ssize_t width,
+    Py_ssize_t channels,
+    bint fuse_relu,
+) noexcept nogil:
+    """The maximum of a rows x cols window and its offset, for every channel."""
+    cdef Py_ssize_t i, j, c, pos
+    cdef floating v, b
+    cdef int take
+    cdef const floating* xp
+    for c in range(channels):
+        ob[c] = x[base + c]
+        ab[c] = base + c
+    # window elements in row-major order, channels innermost: the channels are
+    # independent, and the selects are branch-free (the comparisons are
+    # unpredictable on real data)
+    for i in range(rows):
+        for j in range(cols):
+            if i == 0 and j == 0:
+                continue
+            pos = base + (i * width + j) * channels
+            xp = x + pos
+            for c in range(channels):
+                v = xp[c]
+                b = ob[c]
+                # strict '>' keeps the first maximum; the first NaN wins
+                # and then stays (nothing compares greater than NaN)
+                take = (v > b) | ((v != v) & (b == b))
+                if floating is float:
+                    ob[c] = pyx_select_f(take, v, b)
+                else:
+                    ob[c] = pyx_select_d(take, v, b)
+                ab[c] = pyx_select_i(take, pos + c, ab[c])
+    if fuse_relu:
+        for c in range(channels):
+            b = ob[c]
+            take = (b <= 0) & (b == b)
+            if floating is float:
+                ob[c] = pyx_select_f(take, 0, b)
+            else:
+                ob[c] = pyx_select_d(take, 0, b)
+
+
 cdef inline void _pool_argmax_sample(
     const floating* x,          # x[n], (H, W, C)
     floating* out,              # out[n], (Ho, Wo, C)
@@ -125,13 +174,8 @@ cdef inline void _pool_argmax_sample(
     Py_ssize_t pad_left,
     bint fuse_relu,
 ) noexcept nogil:
-    cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
+    cdef Py_ssize_t oy, ox, o
     cdef Py_ssize_t i0, i1, j0, j1
-    cdef floating v, b
-    cdef int take
-    cdef floating* ob
-    cdef int32_t* ab
-    cdef const floating* xp
     for oy in range(h_out):
         # the window's rows [i0, i1) and columns [j0, j1) inside the input
         i0 = oy * stride - pad_top
@@ -141,41 +185,9 @@ cdef inline void _pool_argmax_sample(
             j0 = ox * stride - pad_left
             j1 = min(j0 + size, width)
             j0 = max(j0, 0)
-            base = (i0 * width + j0) * channels
             o = (oy * w_out + ox) * channels
-            ob = out + o
-            ab = arg + o
-            for c in range(channels):
-                ob[c] = x[base + c]
-                ab[c] = base + c
-            # window elements in row-major order, channels innermost: the
-            # channels are independent, and the selects are branch-free (the
-            # comparisons are unpredictable on real data)
-            for i in range(i0, i1):
-                for j in range(j0, j1):
-                    if i == i0 and j == j0:
-                        continue
-                    pos = (i * width + j) * channels
-                    xp = x + pos
-                    for c in range(channels):
-                        v = xp[c]
-                        b = ob[c]
-                        # strict '>' keeps the first maximum; the first NaN wins
-                        # and then stays (nothing compares greater than NaN)
-                        take = (v > b) | ((v != v) & (b == b))
-                        if floating is float:
-                            ob[c] = pyx_select_f(take, v, b)
-                        else:
-                            ob[c] = pyx_select_d(take, v, b)
-                        ab[c] = pyx_select_i(take, pos + c, ab[c])
-            if fuse_relu:
-                for c in range(channels):
-                    b = ob[c]
-                    take = (b <= 0) & (b == b)
-                    if floating is float:
-                        ob[c] = pyx_select_f(take, 0, b)
-                    else:
-                        ob[c] = pyx_select_d(take, 0, b)
+            _argmax_window(x, out + o, arg + o, (i0 * width + j0) * channels, i1 - i0,
+                           j1 - j0, width, channels, fuse_relu)
 
 
 def _maxpool2d_forward_argmax(

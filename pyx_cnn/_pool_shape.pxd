@@ -9,6 +9,7 @@ cdef extern from "pool_kernels.h" nogil:
         Py_ssize_t out_h, out_w
         Py_ssize_t pad_top, pad_bottom, pad_left, pad_right
         int count_include_pad
+    int pyx_pool_inside(const pyx_pool_shape* s)    # every window inside the input
 
 
 cdef inline void check_windows(Py_ssize_t size, Py_ssize_t stride, Py_ssize_t n_in,

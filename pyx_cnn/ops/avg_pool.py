@@ -22,7 +22,7 @@ import numpy as np
 
 from .. import _avg_pool
 from .._threads import get_num_threads
-from .max_pool import _pads, output_shape
+from .max_pool import _output_shape, _pads, output_shape
 
 __all__ = ["output_shape", "forward", "backward"]
 
@@ -53,7 +53,7 @@ def forward(x, size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=T
     pyx_cnn.reference.avg_pooling : The mean of each window, by loops.
     """
     pads = _pads(x.shape, size, stride, padding)
-    out = np.empty(output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
+    out = np.empty(_output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
     _avg_pool._avgpool2d_forward(x, out, size, stride, get_num_threads(), pads,
                                  count_include_pad)
     return out, (x.shape, size, stride, pads, count_include_pad)

@@ -24,16 +24,28 @@ from .._threads import get_num_threads
 __all__ = ["output_shape", "forward", "forward_infer", "backward"]
 
 
+_NO_PADDING = ((0, 0), (0, 0))
+
+
 def _pads(x_shape, size, stride, padding):
+    """`padding` resolved, ``((top, bottom), (left, right))`` (quickly for none)."""
+    if isinstance(padding, int) and padding == 0:
+        return _NO_PADDING
+    if isinstance(padding, tuple) and all(isinstance(p, tuple) for p in padding):
+        return padding     # resolved already (the layers'); the kernels check it
     return resolve_padding(padding, x_shape[1:3], (size, size), (stride, stride))
 
 
 def output_shape(x_shape, size, stride, padding=0, ceil_mode=False):
     """``(N, Hout, Wout, C)`` of pooling an ``(N, H, W, C)`` input."""
+    return _output_shape(x_shape, size, stride, _pads(x_shape, size, stride, padding),
+                         ceil_mode)
+
+
+def _output_shape(x_shape, size, stride, pads, ceil_mode):
     n, h, w, c = x_shape
-    (top, bottom), (left, right) = _pads(x_shape, size, stride, padding)
-    return (n, pool_output_size(h, size, stride, (top, bottom), ceil_mode),
-            pool_output_size(w, size, stride, (left, right), ceil_mode), c)
+    return (n, pool_output_size(h, size, stride, pads[0], ceil_mode),
+            pool_output_size(w, size, stride, pads[1], ceil_mode), c)
 
 
 def forward(x, size=2, stride=2, padding=0, ceil_mode=False, relu=False):
@@ -66,7 +78,7 @@ def forward(x, size=2, stride=2, padding=0, ceil_mode=False, relu=False):
     pyx_cnn.reference.pooling : The maximum of each window, by loops.
     """
     pads = _pads(x.shape, size, stride, padding)
-    out = np.empty(output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
+    out = np.empty(_output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
     _max_pool._maxpool2d_forward_argmax(x, out, argmax, size, stride, relu, get_num_threads(),
                                         pads)
@@ -83,7 +95,7 @@ def forward_infer(x, size=2, stride=2, padding=0, ceil_mode=False):
     pyx_cnn.reference.pooling : The maximum of each window, by loops.
     """
     pads = _pads(x.shape, size, stride, padding)
-    out = np.empty(output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
+    out = np.empty(_output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
     _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads(), pads)
     return out
 
