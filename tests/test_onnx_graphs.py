@@ -222,7 +222,7 @@ def test_pad_and_resize_and_constant_of_shape():
         mk("Concat", ["zeros", "top_left", "zeros", "bottom_right"], ["pads"], name="cat",
            axis=0),
         mk("Pad", ["x", "pads"], ["p"], name="pad", mode="constant"),
-        mk("Constant", [], ["scales"], name="scales", value_floats=[1, 1, 2, 3]),
+        mk("Constant", [], ["scales"], name="scales", value_floats=[1.0, 1.0, 2.0, 3.0]),
         mk("Resize", ["p", "", "scales"], ["y"], name="resize", mode="nearest",
            coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
     ]
@@ -314,3 +314,58 @@ def test_graphs_of_several_inputs_or_of_int_data_are_refused():
                       [value_info("y", ["N", 4], onnx.TensorProto.INT32)])
     with pytest.raises(ValueError, match="element type INT32"):
         px.from_onnx(ints)
+
+
+def conv2d_takes_asymmetric_padding():
+    try:
+        L.Conv2D(1, 3, padding=((1, 0), (0, 1)))
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("attrs", [
+    {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"auto_pad": "SAME_LOWER", "strides": [2, 1]},
+    {"auto_pad": "VALID", "dilations": [2, 1]},
+    {"pads": [2, 0, 1, 1], "strides": [1, 2]},
+    {"pads": [1, 1, 1, 1], "group": 2, "dilations": [1, 2]},
+    {"pads": [0, 1, 0, 1], "group": 4},
+])
+def test_conv_settings_against_onnxruntime(attrs):
+    group = attrs.get("group", 1)
+    if group > 1:
+        needs(("Conv2D", "groups"))
+    pads = attrs.get("pads", [0, 0, 0, 0])
+    if (attrs.get("auto_pad", "").startswith("SAME") or pads[0] != pads[2]
+            or pads[1] != pads[3]) and not conv2d_takes_asymmetric_padding():
+        pytest.skip("pyx_cnn.layers lacks Conv2D(padding=((top, bottom), (left, right)))")
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 4 // group, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    node = mk("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3], **attrs)
+    model = make_model([node], [value_info("x", ["N", 4, 9, 8])], [value_info("y", None)],
+                       [init(w, "w"), init(b, "b")])
+    net = px.from_onnx(model)
+    x = images((2, 4, 9, 8))
+    got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [2, 2]},
+    {"strides": [2, 3], "pads": [1, 1, 1, 1], "output_padding": [1, 2]},
+    {"strides": [2, 2], "pads": [1, 0, 0, 0], "dilations": [2, 1]},
+    {"strides": [3, 2], "output_shape": [10, 8]},
+])
+def test_conv_transpose_against_onnxruntime(attrs):
+    needs(("Conv2DTranspose", None))
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 5, 3, 3)).astype(np.float32)
+    node = mk("ConvTranspose", ["x", "w"], ["y"], name="deconv", **attrs)
+    model = make_model([node], [value_info("x", ["N", 3, 4, 3])], [value_info("y", None)],
+                       [init(w, "w")])
+    net = px.from_onnx(model)
+    x = images((2, 3, 4, 3))
+    got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)
