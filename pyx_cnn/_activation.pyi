@@ -7,6 +7,13 @@ def _relu_backward(
     y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
     n_threads: int,
 ) -> None: ...
+def _bounded_relu(
+    x: NDArray[np.floating], out: NDArray[np.floating], max_value: float, n_threads: int
+) -> None: ...
+def _bounded_relu_backward(
+    y: NDArray[np.floating], grad_out: NDArray[np.floating], grad_in: NDArray[np.floating],
+    max_value: float, n_threads: int,
+) -> None: ...
 def _leaky_relu(
     x: NDArray[np.floating], out: NDArray[np.floating], negative_slope: float, n_threads: int
 ) -> None: ...

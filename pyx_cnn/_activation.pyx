@@ -1,4 +1,5 @@
-"""Elementwise activation kernels, forward and backward: ReLU, sigmoid, tanh, leaky ReLU.
+"""Elementwise activation kernels, forward and backward: ReLU, bounded ReLU (ReLU6),
+sigmoid, tanh, leaky ReLU.
 
 Private: :mod:`pyx_cnn.ops.activations` is the only caller; its callers validate.
 Every kernel works on flat C-contiguous arrays of one float dtype; ``out`` may be
@@ -6,13 +7,15 @@ Every kernel works on flat C-contiguous arrays of one float dtype; ``out`` may b
 from which each derivative is exact:
 
     relu        y > 0 ? g : 0                (relu'(0) = 0, as PyTorch)
+    bounded     0 < y < max_value ? g : 0    (0 at both bounds, as PyTorch's relu6)
     leaky_relu  y > 0 ? g : g * slope        (slope >= 0; leaky'(0) = slope, as PyTorch)
     sigmoid     g * (1 - y) * y
     tanh        g * (1 - y * y)
 
 Special values follow PyTorch: a NaN input gives a NaN output, and a NaN in ``y``
 (or in ``g``) gives a NaN gradient except for ReLU, whose gradient at a NaN
-passes ``g`` through as PyTorch's ``threshold_backward`` does.
+passes ``g`` through as PyTorch's ``threshold_backward`` does (and so does the
+bounded ReLU's, as PyTorch's ``hardtanh_backward`` does on its scalar path).
 """
 from cython cimport floating
 from cython.parallel cimport prange
@@ -46,6 +49,37 @@ def _relu_backward(
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
             grad_in[i] = 0 if y[i] <= 0 else grad_out[i]
+
+
+def _bounded_relu(const floating[::1] x, floating[::1] out, double max_value,
+                  int n_threads):
+    """out = min(max(x, 0), max_value): 0 where x <= 0 (so -0.0 gives +0.0),
+    max_value where x >= max_value, NaN stays NaN (max_value >= 0)."""
+    cdef Py_ssize_t size = x.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef floating m = <floating>max_value
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = x[i]
+            out[i] = 0 if v <= 0 else (m if v >= m else v)
+
+
+def _bounded_relu_backward(
+    const floating[::1] y, const floating[::1] grad_out, floating[::1] grad_in,
+    double max_value, int n_threads
+):
+    """grad_in = 0 where the output y <= 0 or y >= max_value, else grad_out."""
+    cdef Py_ssize_t size = y.shape[0]
+    cdef Py_ssize_t i
+    cdef floating v
+    cdef floating m = <floating>max_value
+    cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
+    with nogil:
+        for i in prange(size, num_threads=nt, schedule="static"):
+            v = y[i]
+            grad_in[i] = 0 if (v <= 0 or v >= m) else grad_out[i]
 
 
 def _leaky_relu(const floating[::1] x, floating[::1] out, double negative_slope,

@@ -5,12 +5,20 @@ order: it checks the layers, builds them for the shapes flowing through, and
 makes the :class:`Plan` that runs them forward and backward (the fusion steps
 of :mod:`pyx_cnn.fusion`). Training, evaluation, saving and the parameter
 arrays only see ``chain.layers`` (in order) and the plan, so a network of
-another shape (a graph) needs another class with these methods and nothing else.
+another shape, a graph, is another class with these methods and nothing else:
+:class:`pyx_cnn._graph.Graph`.
 """
 from . import fusion
 from . import layers as _layers
 
-__all__ = ["Chain", "Plan"]
+__all__ = ["Chain", "Plan", "loss_takes_logits"]
+
+
+def loss_takes_logits(loss, final_activation):
+    """Whether `loss` applies the network's final activation itself (cross-entropy a
+    softmax, binary cross-entropy a sigmoid: ``loss.activation``)."""
+    activation = getattr(loss, "activation", None)
+    return activation is not None and activation == final_activation
 
 
 class Chain:
@@ -87,11 +95,14 @@ class Plan:
     """
 
     def __init__(self, layers, loss=None, fuse=True):
-        activation = getattr(loss, "activation", None)
-        takes_logits = activation is not None and activation == fusion.final_activation(layers)
+        takes_logits = loss_takes_logits(loss, fusion.final_activation(layers))
         self.steps = fusion.plan(layers, fuse, fuse and takes_logits)
+        self._set_loss(loss, takes_logits)
+
+    def _set_loss(self, loss, takes_logits):
+        """Keep `loss`, and whether the final activation still ran (then the loss takes
+        probabilities): the last step did not leave it to the loss."""
         self.loss = loss
-        # the final activation still ran: the loss takes probabilities
         self._probabilities = takes_logits and not self.steps[-1].rule.endswith("_into_loss")
 
     def forward(self, x, training=False):

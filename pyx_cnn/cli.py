@@ -163,8 +163,14 @@ def _demo(args):
 
 
 def _train(args):
+    from .models import MODEL_MIN_SIDE
     from .train_command import run_train
 
+    smallest = MODEL_MIN_SIDE[args.model]
+    if args.image_size is not None and min(args.image_size) < smallest:
+        raise ValueError(f"--image-size {args.image_size[0]} {args.image_size[1]} is too "
+                         f"small for --model {args.model}: each side must be at least "
+                         f"{smallest}")
     run_train(epochs=args.epochs, out_dir=args.out, seed=args.seed,
               batch_size=args.batch_size, learning_rate=args.learning_rate,
               dataset=args.dataset,
@@ -251,7 +257,7 @@ def _add_demo_parser(subparsers):
 
 def _add_train_parser(subparsers):
     """The ``train`` sub-command: train a small CNN and write the model and figures."""
-    from .models import MIN_IMAGE_SIDE
+    from .models import MIN_IMAGE_SIDE, MODEL_MIN_SIDE, MODELS
 
     train = subparsers.add_parser(
         "train", formatter_class=_HelpFormatter,
@@ -270,18 +276,22 @@ def _add_train_parser(subparsers):
     train.add_argument("--image-size", type=_int_at_least(
                            MIN_IMAGE_SIDE, " (the networks' smallest input)"),
                        nargs=2, default=None, metavar=("H", "W"),
-                       help=f"resize every image to H x W (each at least {MIN_IMAGE_SIDE}) "
+                       help=f"resize every image to H x W (each at least {MIN_IMAGE_SIDE}, "
+                            f"{MODEL_MIN_SIDE['resnet18']} for resnet18 and mobilenet_v2) "
                             "with scikit-image, whatever the data set: digits (8x8), faces "
                             "(25x25) and mnist (28x28) too (default: the data set's own "
                             "size; 32 32 for an image folder)")
     train.add_argument("--grayscale", action="store_true",
                        help="read the images of a folder as one grey channel instead of "
                             "three (RGB); digits, faces and mnist are grey already")
-    train.add_argument("--model", default="small", choices=["small", "bn", "all"],
+    train.add_argument("--model", default="small", choices=list(MODELS),
                        help="small: the network above; bn: a LeNet-style network with "
                             "batch normalisation and dropout; all: one with a layer of every "
                             "kind (average and global pooling, dilated 'same' convolution, "
-                            "tanh, leaky ReLU, softmax layer)")
+                            "tanh, leaky ReLU, softmax layer); resnet18 and mobilenet_v2: "
+                            "torchvision's ResNet-18 and MobileNetV2 in float32, with the "
+                            "CIFAR stems for images under 64 pixels (pyx_cnn.models.resnet "
+                            "and mobilenet_v2; slow on a CPU: millions of weights)")
     train.add_argument("--epochs", type=_int_at_least(1), default=30,
                        help="passes over the training split")
     train.add_argument("--batch-size", type=_int_at_least(1), default=32,
@@ -301,10 +311,12 @@ def _add_bench_parser(subparsers):
     bench = subparsers.add_parser(
         "bench", formatter_class=_HelpFormatter,
         help="time pyx_cnn against NumPy (and PyTorch if installed)",
-        description="Time pyx_cnn's kernels and the training of LeNet-5 and a "
-                    "CIFAR-style network against the tutorial's NumPy loops, a "
-                    "vectorised NumPy version and PyTorch (when installed: without it "
-                    "its columns are left out), and print the tables. Runs the suite of "
+        description="Time pyx_cnn's kernels, the training of LeNet-5 and a "
+                    "CIFAR-style network, and the training and predict of ResNet-18 and "
+                    "MobileNetV2 on 32x32 images against the tutorial's NumPy loops, a "
+                    "vectorised NumPy version, PyTorch and onnxruntime (when installed: "
+                    "without them their columns are left out), and print the tables. "
+                    "Runs the suite of "
                     "a source checkout (benchmarks/): the folder --suite names, else the "
                     "one of the current directory or of its parents, else the one of the "
                     "checkout pyx_cnn was imported from (an installed wheel holds none).",

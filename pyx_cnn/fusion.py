@@ -13,8 +13,9 @@ which layers a plan fuses, and by which rule.
 Rules (``RULES``), tried in order at each layer, and where to break in each:
 
 ``relu_into_max_pool``
-    ``ReLU`` followed by ``MaxPool2D`` runs as one pooling kernel that takes
-    the maximum of the window and 0: the ReLU output never exists, and the
+    ``ReLU`` (without ``max_value``) followed by ``MaxPool2D`` runs as one
+    pooling kernel that takes the maximum of the window and 0: the ReLU output
+    never exists, and the
     backward pass is the pooling's, restricted to positive outputs. Break in
     :func:`relu_into_max_pool_forward` / :func:`relu_into_max_pool_backward`.
 ``batch_norm_into_conv``
@@ -34,6 +35,11 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     applied by that layer, in place on its output (one array fewer). Break in
     ``Conv2D._forward`` / ``Dense._forward`` (their ``activation`` argument is
     the activation layer's) and ``Conv2D._backward`` / ``Dense._backward``.
+``activation_into_add``
+    In a graph, an activation layer whose only input is an ``Add`` (and that
+    ``Add``'s only reader: the end of a residual block, ``relu(h + x)``) is
+    applied in place on the sum (one array fewer). Break in
+    :func:`activation_into_add_forward` / :func:`activation_into_add_backward`.
 ``softmax_into_loss`` / ``sigmoid_into_loss``
     With ``logits=True`` (the loss is cross-entropy, which applies the
     softmax itself, or binary cross-entropy, which applies the sigmoid), the
@@ -43,6 +49,14 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     ``Dense`` with that activation runs ``_forward`` / ``_backward`` with the
     linear activation (break there); a last ``Softmax`` or ``Sigmoid`` layer
     runs nothing (the loss, :mod:`pyx_cnn.losses`, does it).
+
+In a graph network (:mod:`pyx_cnn._graph`) the rules apply inside each straight
+run of layer calls: a layer fuses with the next only when that next layer is its
+output's only reader and reads nothing else, and neither is called elsewhere (a
+layer whose weights several calls share runs on its own); a merge layer (``Add``,
+``Concatenate``) runs on its own, or with the activation that follows an ``Add``
+(``activation_into_add``). The final activation is left to the loss when the
+output's layer applies it.
 
 A rule replaces the passes of the layers it fuses, so it applies only to layers
 that run their built-in class's passes (:func:`runs_built_in_passes`): an
@@ -56,7 +70,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .layers import ActivationLayer, BatchNormalization, Conv2D, Dense, MaxPool2D, ReLU
+from .layers import ActivationLayer, Add, BatchNormalization, Conv2D, Dense, MaxPool2D, ReLU
+from .ops import add as add_op
 from .ops import conv as conv_op
 from .ops import max_pool
 from .ops.activations import get_activation
@@ -65,9 +80,11 @@ __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
            "fold_batch_norm", "on_its_own", "runs_built_in_passes",
            "relu_into_max_pool_forward",
            "relu_into_max_pool_backward", "batch_norm_into_conv_forward",
+           "activation_into_add_forward", "activation_into_add_backward",
            "batch_norm_into_conv_backward"]
 
 RULES = ("relu_into_max_pool", "batch_norm_into_conv", "activation_in_place",
+         "activation_into_add",
          "softmax_into_loss", "sigmoid_into_loss")
 #: the final activations a loss can take over (the loss applies them itself)
 LOSS_ACTIVATIONS = ("softmax", "sigmoid")
@@ -163,6 +180,20 @@ def batch_norm_into_conv_backward(conv, batch_norm, grad):
     return conv.backward(batch_norm.backward(grad, validate=False), validate=False)
 
 
+def activation_into_add_forward(add_layer, activation, xs, training=False):
+    """Rule ``activation_into_add``: the sum of `xs` (`add_layer`'s op), then `activation`
+    (a registry entry) in place on it (the activation layer itself does nothing)."""
+    total, add_layer._saved = add_op.forward(xs)
+    add_layer._out, add_layer._act_saved = activation.forward(total, out=total)
+    return add_layer._out
+
+
+def activation_into_add_backward(add_layer, activation, grad):
+    """Rule ``activation_into_add``: the activation's backward pass, then the sum's (the
+    gradient for every input)."""
+    return add_op.backward(activation.backward(grad, add_layer._act_saved), add_layer._saved)
+
+
 def on_its_own(layer):
     """The step functions of a layer that runs on its own: its public ``forward``
     and ``backward``, unchecked (``validate=False``: the network checked the batch).
@@ -210,7 +241,8 @@ def runs_built_in_passes(layer, cls):
 
 def _relu_then_max_pool(layer, nxt):
     """Whether rule ``relu_into_max_pool`` fuses `layer` and `nxt`."""
-    return runs_built_in_passes(layer, ReLU) and runs_built_in_passes(nxt, MaxPool2D)
+    return (runs_built_in_passes(layer, ReLU) and layer.activation == "relu"   # no bound
+            and runs_built_in_passes(nxt, MaxPool2D))
 
 
 def _conv_or_dense(layer):
@@ -262,6 +294,16 @@ def plan(layers, fuse=True, logits=False):
             steps.append(Step(rule, (i, i + 1),
                               partial(layer._forward, activation=get_activation(activation)),
                               layer._backward))
+            i += 2
+            continue
+        if (fuse and runs_built_in_passes(layer, Add) and runs_built_in_passes(
+                nxt, ActivationLayer) and nxt.activation is not None
+                and not (logits and i + 2 == n and nxt.activation in LOSS_ACTIVATIONS)
+                and not _relu_then_max_pool(nxt, after)):
+            activation = get_activation(nxt.activation)
+            steps.append(Step("activation_into_add", (i, i + 1),
+                              partial(activation_into_add_forward, layer, activation),
+                              partial(activation_into_add_backward, layer, activation)))
             i += 2
             continue
         activation = getattr(layer, "activation", None)

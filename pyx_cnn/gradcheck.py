@@ -55,7 +55,7 @@ def gradcheck(layer_or_network, x, y=None, *, eps=1e-6, rtol=1e-5, atol=1e-8, tr
     Parameters
     ----------
     layer_or_network : pyx_cnn.layers.Layer or NeuralNetwork
-        In float64 (a layer not built yet is built for `x`, in float64).
+        A layer of one input, or a network (a chain or a graph); in float64 (a layer not built yet is built for `x`, in float64).
     x : array_like
         A batch of inputs (kept small: two forward passes per element checked).
     y : array_like, optional
@@ -93,6 +93,9 @@ def gradcheck(layer_or_network, x, y=None, *, eps=1e-6, rtol=1e-5, atol=1e-8, tr
     if isinstance(layer_or_network, NeuralNetwork):
         return _check_network(layer_or_network, x, y, eps, rtol, atol, training)
     if isinstance(layer_or_network, Layer):
+        if layer_or_network.takes_list:
+            raise TypeError(f"gradcheck checks a layer of one input; check the merge layer "
+                            f"{type(layer_or_network).__name__} inside a NeuralNetwork")
         if y is not None:
             raise ValueError("y is for a network; a layer is checked with a projection of "
                              "its output")
@@ -172,12 +175,15 @@ def _check_network(net, x, y, eps, rtol, atol, training):
         return value_grad()[0]
 
     _, grad = value_grad()
-    first = net.layers[0]
-    needed, first.needs_input_grad = first.needs_input_grad, True   # dL/dx is checked too
+    # dL/dx is checked too: the layers reading the input (the first, in a chain) compute it
+    needed = [layer.needs_input_grad for layer in net.layers]
     try:
+        for layer in net.layers:
+            layer.needs_input_grad = True
         grad_x = np.array(plan.backward(grad), dtype=np.float64)
     finally:
-        first.needs_input_grad = needed
+        for layer, value in zip(net.layers, needed):
+            layer.needs_input_grad = value
     analytical = net.flat_grads.copy()
     offset = 0
     for layer, key, view, _ in net._params.bound:

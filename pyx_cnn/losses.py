@@ -35,6 +35,7 @@ fused kernels, which also count the correct rows in the same pass.
 import numpy as np
 
 from . import _cross_entropy
+from ._correct import count_binary, count_by_output, count_correct
 from ._validation import as_array, as_kernel_array, check_labels, shape_str, working_dtype
 
 __all__ = ["Loss", "SoftmaxCrossEntropy", "BinaryCrossEntropy", "MeanSquaredError",
@@ -172,7 +173,7 @@ class Loss:
         """
         value, grad = self.value_and_grad(output, target)
         return (_checked_value(self, value), _checked_grad(self, grad, output),
-                _count_by_output(output, labels))
+                count_by_output(output, labels))
 
     def value_grad_correct_from_probabilities(self, p, target, labels):
         """As :meth:`value_grad_correct`, when the network's last layer already
@@ -243,7 +244,7 @@ class SoftmaxCrossEntropy(Loss):
             return value, grad, (correct if per_sample == 1 else correct / per_sample)
         value, grad = self._numpy(rows, target.reshape(-1) if target.dtype.kind in "iu"
                                   else _rows(target))
-        return value, grad.reshape(z.shape), _count_correct(z, labels)
+        return value, grad.reshape(z.shape), count_correct(z, labels)
 
     def value_grad_correct_from_probabilities(self, p, target, labels):
         """As :meth:`value_grad_correct`, for probabilities ``p = softmax(z)``.
@@ -264,7 +265,7 @@ class SoftmaxCrossEntropy(Loss):
         with np.errstate(divide="ignore", invalid="ignore"):
             value = -float(np.sum(t * np.log(rows), where=t != 0)) / m
             grad = np.where(t != 0, -t / (rows * m), 0).astype(p.dtype)
-        return value, grad.reshape(p.shape), _count_correct(p, labels)
+        return value, grad.reshape(p.shape), count_correct(p, labels)
 
     def _numpy(self, z, target):
         """Value and gradient for 2-D logits (M, K) and labels (M,) or rows (M, K)."""
@@ -343,7 +344,7 @@ class BinaryCrossEntropy(Loss):
         grad = np.where(z >= 0, 1 / (1 + e), e / (1 + e))
         grad -= t
         grad /= m
-        return value, grad.astype(z.dtype, copy=False), _count_binary(z > 0, labels)
+        return value, grad.astype(z.dtype, copy=False), count_binary(z > 0, labels)
 
     def value_grad_correct_from_probabilities(self, p, target, labels):
         """As :meth:`value_grad_correct`, for probabilities ``p = sigmoid(z)``.
@@ -364,17 +365,7 @@ class BinaryCrossEntropy(Loss):
                                   + np.where(t != 1, (1 - t) * log_q, 0))) / m
             grad = (p - t) / (p * (1 - p) * m)
         grad = np.where(p == t, 0, grad).astype(p.dtype, copy=False)
-        return value, grad, _count_binary(p > 0.5, labels)
-
-
-def _count_binary(positive, labels):
-    """Positions whose prediction (`positive`, of the output's shape: ``(N, 1)``,
-    ``(N, H, W, 1)``) matches the 0/1 label, counted in samples as :func:`_count_correct`."""
-    if labels is None:
-        return None
-    hits = int(np.count_nonzero(positive.reshape(labels.shape) == (labels != 0)))
-    per_sample = labels.size // labels.shape[0]
-    return hits if per_sample == 1 else hits / per_sample
+        return value, grad, count_binary(p > 0.5, labels)
 
 
 class MeanSquaredError(Loss):
@@ -388,7 +379,7 @@ class MeanSquaredError(Loss):
 
     def value_grad_correct(self, output, target, labels):
         value, grad = self._compute(output, target)
-        return value, grad, _count_by_output(output, labels)
+        return value, grad, count_by_output(output, labels)
 
     def value_and_grad(self, output, target):
         return self._compute(*_check_loss_args(output, target))
@@ -404,23 +395,6 @@ class MeanSquaredError(Loss):
         value = float(np.mean(diff * diff))
         diff *= 2.0 / diff.size
         return value, diff
-
-
-def _count_by_output(output, labels):
-    """Correct samples for a loss that does not count them itself: arg-max rows, or for
-    one output, the side of 0.5."""
-    if output.shape[-1] == 1:   # 0/1 labels of one output: right on the label's side of 0.5
-        return _count_binary(output > 0.5, labels)
-    return _count_correct(output, labels)
-
-
-def _count_correct(output, labels):
-    """Rows whose arg-max (last axis) is the label, counted in samples (see above)."""
-    if labels is None:
-        return None
-    hits = int(np.count_nonzero(output.argmax(axis=-1).reshape(-1) == labels.reshape(-1)))
-    per_sample = labels.size // output.shape[0]
-    return int(hits) if per_sample == 1 else hits / per_sample
 
 
 LOSS_CLASSES = {"cross_entropy": SoftmaxCrossEntropy, "binary_cross_entropy": BinaryCrossEntropy,

@@ -15,7 +15,16 @@ uninterrupted run would:
   state, and the learning rate or built-in schedule (with its state) of the
   last ``fit`` call (a custom callable schedule is not saved).
 
-Version 1 files (weights only) still load; their optimiser starts afresh.
+Since format version 3 the JSON's ``"graph"`` says how the layers are wired: null
+for a chain (the layers in order), else, for a network built from ``inputs`` and
+``outputs``, ``{"nodes": [{"layer": i, "inputs": [r, ...]}, ...]}``: one entry per
+layer call in topological order, ``i`` the layer's index in ``"layers"`` (a layer
+called several times appears in several entries), each ``r`` the tensor it reads:
+``-1`` the input, ``k`` the output of entry ``k``; the last entry's output is the
+network's. ``load`` calls the layers on an ``Input`` again in that order.
+
+Version 1 files (weights only) and version 2 files (chains) still load; a version 1
+file's optimiser starts afresh.
 """
 import io
 import json
@@ -34,8 +43,8 @@ __all__ = ["save", "load", "to_arrays", "from_arrays"]
 
 ARCH_KEY = "__pyx_cnn_architecture__"
 _FORMAT = "pyx_cnn.NeuralNetwork"
-_FORMAT_VERSION = 2
-_READABLE_VERSIONS = (1, 2)
+_FORMAT_VERSION = 3
+_READABLE_VERSIONS = (1, 2, 3)
 _OPT_PREFIX = "optimizer."
 
 
@@ -99,6 +108,14 @@ def _loss_name(loss):
     return loss.name
 
 
+def _graph_spec(net):
+    """The ``"graph"`` entry: None for a chain, the layer calls of a graph."""
+    nodes = getattr(net._chain, "nodes", None)
+    if nodes is None:
+        return None
+    return {"nodes": [{"layer": i, "inputs": list(refs)} for i, refs, _ in nodes]}
+
+
 def _architecture(net):
     opt = net.optimizer
     return {
@@ -113,6 +130,7 @@ def _architecture(net):
                                        if not isinstance(v, np.ndarray)}},
         "layers": [{"class": type(layer).__name__, "config": layer.get_config()}
                    for layer in net.layers],
+        "graph": _graph_spec(net),
         "training": {
             "epochs_done": int(net.epochs_done),
             "generators": {name: rng.bit_generator.state
@@ -319,8 +337,40 @@ def _build_network(cls, arch, version):
         if name not in OPTIMIZER_CLASSES:
             raise ValueError(f"unknown optimizer class {name!r}")
         optimizer = OPTIMIZER_CLASSES[name](**dict(opt_spec.get("config", {})))
-    return cls(built, tuple(arch["input_shape"]), seed=0, dtype=arch["dtype"],
-               loss=arch.get("loss"), optimizer=optimizer)
+    settings = dict(seed=0, dtype=arch["dtype"], loss=arch.get("loss"), optimizer=optimizer)
+    graph = arch.get("graph") if version >= 3 else None
+    if graph is None:
+        return cls(built, tuple(arch["input_shape"]), **settings)
+    inputs, outputs = _call_layers(built, graph, tuple(arch["input_shape"]))
+    net = cls(inputs=inputs, outputs=outputs, **settings)
+    if [id(layer) for layer in net.layers] != [id(layer) for layer in built]:
+        raise ValueError("graph: the layers are not listed in the order of their first call")
+    return net
+
+
+def _call_layers(built, graph, input_shape):
+    """The symbolic input and output of calling the `built` layers as `graph` says."""
+    nodes = graph.get("nodes") if isinstance(graph, dict) else None
+    if not isinstance(nodes, list) or not nodes:
+        raise ValueError("graph must be null or an object with a non-empty list 'nodes'")
+    inputs = _layers.Input(input_shape)
+    tensors = {-1: inputs}
+    for k, node in enumerate(nodes):
+        where = f"graph.nodes[{k}]"
+        if not isinstance(node, dict):
+            raise ValueError(f"{where} must be an object")
+        i, refs = node.get("layer"), node.get("inputs")
+        if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(built):
+            raise ValueError(f"{where}.layer must be an index into layers, got {i!r}")
+        if (not isinstance(refs, list) or len(refs) < (2 if built[i].takes_list else 1)
+                or (len(refs) > 1 and not built[i].takes_list)
+                or any(isinstance(r, bool) or r not in tensors for r in refs)):
+            raise ValueError(f"{where}.inputs must list the tensors its layer reads, made "
+                             f"before it (-1: the input, j < {k}: entry j's output), got "
+                             f"{refs!r}")
+        args = [tensors[r] for r in refs]
+        tensors[k] = built[i](args if built[i].takes_list else args[0])
+    return inputs, tensors[len(nodes) - 1]
 
 
 def _expected_arrays(net, arrays, version):

@@ -16,6 +16,25 @@ The estimator appends the output layer: a ``Flatten`` when the body's output
 is still an image, then ``Dense(n_classes, activation="softmax")`` for the
 classifier, ``Dense(n_outputs)`` for the regressor.
 
+``layers`` may instead be a *model function*, for any network (a graph too):
+``layers(input_shape, n_outputs)`` returns a new :class:`~pyx_cnn.NeuralNetwork`
+taking samples of ``input_shape`` (``sample_shape_``: ``(H, W, C)`` or
+``(features,)``) with the output ``(n_outputs,)``: ending in a softmax for the
+classifier (``n_outputs`` is the number of classes), in no activation for the
+regressor, the whole network (nothing is appended). Each ``fit`` calls it, then
+builds the same layers again with the estimator's ``random_state``, ``dtype``
+and ``optimizer``. A function defined at a module's top level pickles with the
+estimator::
+
+    def resnet_block(input_shape, n_outputs):
+        x = layers.Input(input_shape)
+        h = layers.Conv2D(8, 3, padding=1, activation="relu")(x)
+        h = layers.ReLU()(layers.Add()([layers.Conv2D(8, 3, padding=1)(h), h]))
+        out = layers.Dense(n_outputs, activation="softmax")(layers.GlobalAvgPool2D()(h))
+        return NeuralNetwork(inputs=x, outputs=out)
+
+    CNNClassifier(resnet_block, epochs=5).fit(images, labels)
+
 Inputs ``X``:
 
 - images ``(N, H, W)`` (one channel) or ``(N, H, W, C)``, channels-last; a
@@ -34,7 +53,6 @@ Inputs ``X``:
 ``fit`` takes for the same samples: images of ``sample_shape_``, or (with
 ``input_shape``, or for feature vectors) a table of ``n_features_in_`` columns.
 """
-import copy
 import io
 import math
 import numbers
@@ -43,6 +61,7 @@ import numpy as np
 
 from . import layers as _layers
 from ._batches import channels_first_hint, sample_shape, shape_hint
+from ._estimator_networks import build_network
 from ._optional import require
 from ._validation import check_learning_rate
 from .layers.base import check_dtype
@@ -59,16 +78,6 @@ from sklearn.utils.validation import (  # noqa: E402
 )
 
 __all__ = ["CNNClassifier", "CNNRegressor"]
-
-_FLAT_LAYERS = ("Flatten", "Dense", "GlobalAvgPool2D", "GlobalMaxPool2D")
-
-
-def _fresh(layer):
-    """A new, unbuilt layer of the same class and configuration."""
-    if not isinstance(layer, _layers.Layer):
-        raise TypeError(f"layers must hold pyx_cnn.layers layers, got {type(layer).__name__}")
-    return type(layer)(**copy.deepcopy(layer.get_config()))
-
 
 def _given(value):
     """``str '3'`` for messages: the type and the value given."""
@@ -179,31 +188,9 @@ class _CNNBase(BaseEstimator):
         return int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
 
     # ---------------------------------------------------------------- network
-    def _body(self, sample_shape):
-        if self.layers is not None:
-            body = [_fresh(layer) for layer in self.layers]
-        elif len(sample_shape) == 3:
-            h, w, _ = sample_shape
-            body = [_layers.Conv2D(8, 3, padding=1, activation="relu")]
-            if min(h, w) >= 2:
-                body.append(_layers.MaxPool2D(2, 2))
-        else:
-            body = [_layers.Dense(32, activation="relu")]
-        # a Flatten when the body leaves an image (its shape from a throwaway build)
-        shape = sample_shape
-        for layer in [_fresh(layer) for layer in body]:
-            shape = layer.build(shape, rng=0)
-        if len(shape) > 1:
-            body.append(_layers.Flatten())
-        return body
-
     def _build_network(self, sample_shape, n_outputs, activation):
-        from .network import NeuralNetwork
-
-        body = self._body(sample_shape)
-        return NeuralNetwork(body + [_layers.Dense(n_outputs, activation=activation)],
-                             sample_shape, seed=self._seed(), dtype=self.dtype,
-                             optimizer=self.optimizer)
+        return build_network(self.layers, sample_shape, n_outputs, activation,
+                             seed=self._seed(), dtype=self.dtype, optimizer=self.optimizer)
 
     def _train(self, X, targets, epochs):
         self.network_.fit(X, targets, epochs=epochs, batch_size=self.batch_size,
@@ -230,10 +217,11 @@ class _CNNBase(BaseEstimator):
                                       and all(_is_int(s) and s >= 1 for s in shape)):
             raise ValueError("input_shape must be None or an image shape (H, W) or (H, W, C) "
                              f"of ints >= 1, got {_given(shape)}")
-        if self.layers is not None and not (
+        if self.layers is not None and not callable(self.layers) and not (
                 isinstance(self.layers, (list, tuple))
                 and all(isinstance(layer, _layers.Layer) for layer in self.layers)):
-            raise ValueError("layers must be None or a list of pyx_cnn.layers layers, got "
+            raise ValueError("layers must be None, a list of pyx_cnn.layers layers or a model "
+                             "function (input_shape, n_outputs) -> NeuralNetwork, got "
                              f"{_given(self.layers)}")
         if not isinstance(self.verbose, (bool, np.bool_, numbers.Integral)):
             raise ValueError(f"verbose must be True or False, got {_given(self.verbose)}")
@@ -270,9 +258,11 @@ class CNNClassifier(ClassifierMixin, _CNNBase):
 
     Parameters
     ----------
-    layers : list of pyx_cnn.layers.Layer, optional
+    layers : list of pyx_cnn.layers.Layer or callable, optional
         The network's body (see :mod:`pyx_cnn.sklearn`); the output layer
-        ``Dense(n_classes, activation="softmax")`` is appended. Default: a
+        ``Dense(n_classes, activation="softmax")`` is appended. Or a model
+        function ``(input_shape, n_outputs) -> NeuralNetwork`` (a graph too),
+        the whole network, ending in a softmax. Default: a
         small CNN, ``Conv2D(8, 3, padding=1, activation="relu")``,
         ``MaxPool2D(2, 2)``, ``Flatten()``, for images; ``Dense(32,
         activation="relu")`` for feature vectors.
@@ -366,7 +356,7 @@ class CNNRegressor(RegressorMixin, _CNNBase):
     """A pyx_cnn network as a scikit-learn regressor (linear output, mean squared error).
 
     Parameters are those of :class:`CNNClassifier`; the appended output layer
-    is ``Dense(n_outputs)``. ``y`` is ``(N,)`` or ``(N, n_outputs)``; the network
+    is ``Dense(n_outputs)`` (a model function's network ends in no activation). ``y`` is ``(N,)`` or ``(N, n_outputs)``; the network
     trains on standardised targets (each output's mean and standard deviation
     from ``fit``) and ``predict`` undoes it.
 

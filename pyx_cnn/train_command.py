@@ -14,7 +14,7 @@ accuracy and writes into the output folder:
 - ``loss.png``: loss and accuracy per epoch, training and test,
 - ``confusion.png``: which digit the network answers for each true digit (test split),
 - ``filters.png``: the learned filters of the first Conv2D layer (eight of 3x3 for
-  the small network).
+  the small network; the first 16 of a layer of more).
 
 ``epochs`` must be at least 1 (0 epochs would save an untrained model with no curve
 to draw). Needs scikit-learn (``pip install "pyx_cnn[train]"``) for the digits.
@@ -27,6 +27,11 @@ class, images resized to ``image_size``), all from :mod:`pyx_cnn.datasets`
 Their network is built for their shape by :func:`pyx_cnn.models.dataset_network`:
 one or two ``Conv2D -> ReLU -> MaxPool2D`` blocks, then ``Dense(1, sigmoid)``
 (binary cross-entropy) for two classes or ``Dense(K, softmax)``.
+
+``model`` picks a larger network (:func:`pyx_cnn.models.model_network`): ``"bn"``,
+``"all"``, or ``"resnet18"`` and ``"mobilenet_v2"`` (:func:`pyx_cnn.models.resnet`
+and :func:`pyx_cnn.models.mobilenet_v2` with their CIFAR stems for images under 64
+pixels, in float32; they take images of 8x8 pixels or more).
 """
 import numbers
 import os
@@ -37,9 +42,12 @@ import numpy as np
 
 from . import mpi
 from .datasets import DATASETS, load_dataset_split
-from .models import MIN_IMAGE_SIDE, MODELS, model_network
+from .models import MODEL_MIN_SIDE, MODELS, model_network
 
 __all__ = ["run_train"]
+
+#: the filters ``filters.png`` draws at most (a figure of 64 filters takes long to draw)
+MAX_FILTERS_DRAWN = 16
 
 
 def _not_a_folder(path):
@@ -130,20 +138,21 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         ``"digits"`` (default), ``"faces"``, ``"mnist"`` or an image folder
         (see :func:`pyx_cnn.datasets.load_dataset_split`).
     image_size : (int, int), optional
-        ``(H, W)`` the images of any data set are resized to, each at least
-        :data:`pyx_cnn.models.MIN_IMAGE_SIDE` (default: the data set's own
-        size; 32x32 for an image folder).
+        ``(H, W)`` the images of any data set are resized to, each at least the
+        model's smallest side (:data:`pyx_cnn.models.MODEL_MIN_SIDE`: 4 for the
+        small networks, 8 for ``"resnet18"`` and ``"mobilenet_v2"``; default: the
+        data set's own size; 32x32 for an image folder).
     grayscale : bool, optional
         For an image folder: one channel (the named data sets are grey already).
-    model : {"small", "bn", "all"}, optional
+    model : {"small", "bn", "all", "resnet18", "mobilenet_v2"}, optional
         The network (see :func:`pyx_cnn.models.model_network`).
 
     Raises
     ------
     ValueError
         `epochs` or `batch_size` is below 1, `learning_rate` is not positive,
-        `image_size` is not a pair of integers >=
-        :data:`pyx_cnn.models.MIN_IMAGE_SIDE`, or `out_dir` is a file or cannot
+        `model` is not one of :data:`pyx_cnn.models.MODELS`, `image_size` is not a
+        pair of integers >= the model's smallest side, or `out_dir` is a file or cannot
         be made or written in: all checked before any data is loaded (`out_dir`
         is made then, and removed again if the run fails while it is empty).
     """
@@ -156,11 +165,12 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
     if model not in MODELS:
         raise ValueError(f"model must be one of {', '.join(MODELS)}, got {model!r}")
     if image_size is not None:
+        smallest = MODEL_MIN_SIDE[model]
         if not isinstance(image_size, (tuple, list)) or len(image_size) != 2 or any(
                 isinstance(v, bool) or not isinstance(v, numbers.Integral)
-                or v < MIN_IMAGE_SIDE for v in image_size):
+                or v < smallest for v in image_size):
             raise ValueError(f"image_size must be a pair (H, W) of integers, each at least "
-                             f"{MIN_IMAGE_SIDE}, got {image_size!r}")
+                             f"{smallest} for model {model!r}, got {image_size!r}")
         image_size = (int(image_size[0]), int(image_size[1]))
     made, problem = _make_output_folder(out_dir)
     if problem:
@@ -173,9 +183,28 @@ def run_train(epochs=30, out_dir="train_out", seed=0, batch_size=32, learning_ra
         raise
 
 
+def _check_last_batch(net, n_train, batch_size):
+    """ValueError when the last batch of an epoch holds one sample and a batch
+    normalisation of `net` sees one value per channel per sample (1x1 maps, or
+    after a Dense layer): it has no batch statistics to train on."""
+    from .layers import BatchNormalization
+
+    if n_train % batch_size != 1 or n_train == 1:
+        return
+    for layer in net.layers:
+        if (isinstance(layer, BatchNormalization)
+                and int(np.prod(layer.input_shape[:-1])) == 1):
+            raise ValueError(
+                f"batch_size {batch_size} leaves one of the {n_train} training images in "
+                "the last batch of each epoch, and a batch normalisation of this model sees "
+                "a single value per channel there (1x1 maps or features): pick another "
+                "batch size (--batch-size) or larger images (--image-size)")
+
+
 def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, dataset,
                     image_size, grayscale, model):
     """The work of :func:`run_train`, on checked arguments."""
+    from .layers import Conv2D
     from .plot import plot_confusion_matrix, plot_filters, plot_history
 
     X_train, X_test, y_train, y_test, class_names = load_dataset_split(
@@ -188,6 +217,7 @@ def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, d
         verbose = verbose and mpi.is_root(comm)
     name = dataset if dataset in DATASETS else os.path.basename(os.path.normpath(dataset))
     net = model_network(model, X_train.shape[1:], len(class_names), seed)
+    _check_last_batch(net, len(X_train), batch_size)
     if verbose:
         net.summary()
         what = "digits" if dataset == "digits" else f"{name} images"
@@ -227,10 +257,12 @@ def _train_and_save(epochs, out_dir, seed, batch_size, learning_rate, verbose, d
                                 class_names=class_names,
                                 title=f"{about}: test split ({len(y_test)} images)")
     plt.close(fig)
-    first = net.layers[0]
-    n_filters, kh, kw = first.params["W"].shape[:3]
-    fig = plot_filters(first, path=filters_path,
-                       title=f"{about}: the {n_filters} learned {kh}x{kw} filters "
+    bank = next(layer for layer in net.layers if isinstance(layer, Conv2D)).params["W"]
+    n_filters, kh, kw = bank.shape[:3]
+    which = (f"the {n_filters}" if n_filters <= MAX_FILTERS_DRAWN
+             else f"the first {MAX_FILTERS_DRAWN} of the {n_filters}")
+    fig = plot_filters(bank[:MAX_FILTERS_DRAWN], path=filters_path,
+                       title=f"{about}: {which} learned {kh}x{kw} filters "
                              "of the first Conv2D layer")
     plt.close(fig)
     print(f"test accuracy: {scores['accuracy']:.4f}  (test loss {scores['loss']:.4f}, "

@@ -6,8 +6,9 @@
 is refused), begin (take the optimiser and the rate, plan the layers, start
 the callbacks), then for each epoch run its batches and end it (validation,
 history, schedule, callbacks, stopping). One batch (:func:`train_batch`) runs
-the plan forward (``_chain.py``), takes the loss and its gradient,
-runs the plan backward and lets the optimiser update the flat parameter array.
+the plan forward (``_chain.py``, or ``_graph.py`` for a graph network), takes the
+loss and its gradient, runs the plan backward and lets the optimiser update the
+flat parameter array.
 
 Where the processes are is the `process` object's business: :class:`OneProcess`
 for one, :class:`pyx_cnn.mpi.DataParallel` (imported only for ``comm=...``)

@@ -28,11 +28,11 @@ def _torch_pair(name, z, g):
 
 
 def test_registry_names_and_inits():
-    assert set(A.ACTIVATIONS) == {None, "linear", "relu", "sigmoid", "tanh", "leaky_relu",
-                                  "softmax"}
+    assert set(A.ACTIVATIONS) == {None, "linear", "relu", "relu6", "sigmoid", "tanh",
+                                  "leaky_relu", "softmax"}
     assert A.ACTIVATIONS[None] is A.ACTIVATIONS["linear"]
     for name, act in A.ACTIVATIONS.items():
-        assert act.init == ("he" if name in ("relu", "leaky_relu") else "glorot")
+        assert act.init == ("he" if name in ("relu", "relu6", "leaky_relu") else "glorot")
         assert act.name == (name or "linear")
 
 

@@ -1,7 +1,10 @@
-"""Layers of a convolutional network: ``Conv2D``; pooling ``MaxPool2D``,
+"""Layers of a convolutional network: ``Conv2D``, ``Conv2DTranspose``; pooling ``MaxPool2D``,
 ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``; activations ``ReLU``,
 ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``; ``BatchNormalization``,
-``Dropout``; ``Flatten`` and ``Dense``.
+``Dropout``; ``Flatten`` and ``Dense``; the shape layers ``ZeroPadding2D`` and
+``UpSampling2D``; the merge layers ``Add`` and ``Concatenate``,
+called on a list of tensors; ``Input``, the symbolic input of a graph network
+(:mod:`pyx_cnn.layers.input`: calling a layer on a symbolic tensor records a graph).
 
 Every layer has
 
@@ -39,8 +42,9 @@ registry entry's ``init``, :mod:`pyx_cnn.ops.activations`): He normal
 (``limit = sqrt(6 / (fan_in + fan_out))``) otherwise. Biases start at zero.
 
 One module per kind of layer: ``base`` (the ``Layer`` class), ``conv``,
-``pooling``, ``activation``, ``normalization`` (batch norm, dropout), ``core``
-(``Flatten``, ``Dense``); each layer's arithmetic lives in :mod:`pyx_cnn.ops`.
+``conv_transpose``, ``pooling``, ``activation``, ``normalization`` (batch norm,
+dropout), ``core`` (``Flatten``, ``Dense``), ``reshaping`` (zero padding,
+upsampling); each layer's arithmetic lives in :mod:`pyx_cnn.ops`.
 
 ``forward(x, training=True)`` is the training mode: only ``Dropout`` and
 ``BatchNormalization`` behave differently (``fit`` passes it; ``predict`` and
@@ -49,13 +53,18 @@ One module per kind of layer: ``base`` (the ``Layer`` class), ``conv``,
 from .activation import ActivationLayer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYER_CLASSES, Layer
 from .conv import Conv2D
+from .conv_transpose import Conv2DTranspose
 from .core import Dense, Flatten
+from .input import Input, SymbolicTensor
+from .merge import Add, Concatenate
 from .normalization import BatchNormalization, Dropout
 from .pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
+from .reshaping import UpSampling2D, ZeroPadding2D
 
 __all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
            "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten", "Dense",
-           "BatchNormalization", "Dropout"]
+           "BatchNormalization", "Dropout", "Input", "SymbolicTensor", "Add", "Concatenate",
+           "ZeroPadding2D", "UpSampling2D", "Conv2DTranspose"]
 
 # LAYER_CLASSES (base.py) holds every layer class by name, what a model file names: the
 # classes above, and each subclass of Layer defined since (Layer.__init_subclass__)

@@ -1,7 +1,8 @@
 """Activation layers: ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``, on the
 registry of activations (:mod:`pyx_cnn.ops.activations`)."""
 from ..ops.activations import (
-    DEFAULT_NEGATIVE_SLOPE, check_slope, get_activation, leaky_relu_activation,
+    DEFAULT_NEGATIVE_SLOPE, RELU6_MAX_VALUE, bounded_relu_activation, check_max_value,
+    check_slope, get_activation, leaky_relu_activation,
 )
 from .base import Layer
 
@@ -39,9 +40,39 @@ class ActivationLayer(Layer, register=False):
 
 
 class ReLU(ActivationLayer):
-    """``max(x, 0)`` elementwise; the gradient is 1 where the output is positive, else 0."""
+    """``max(x, 0)`` elementwise, or ``min(max(x, 0), max_value)`` with a bound.
+
+    The gradient is 1 where the output is positive (and below `max_value`),
+    else 0: 0 at exactly 0 and at exactly `max_value`, as PyTorch's ``relu`` and
+    ``relu6``.
+
+    Parameters
+    ----------
+    max_value : float, optional
+        None (no bound: ReLU) or a finite number >= 0, as Keras's ``ReLU``.
+        ``ReLU(max_value=6)`` is ReLU6, the registry's ``"relu6"`` (what
+        ``Conv2D(..., activation="relu6")`` applies).
+
+    Notes
+    -----
+    A ``ReLU`` without bound before a ``MaxPool2D`` runs inside the pooling kernel
+    in a network (rule ``relu_into_max_pool``); ReLU and ReLU6 after a ``Conv2D``
+    or ``Dense`` without activation are applied by that layer, in place (rule
+    ``activation_in_place``); another bound runs as this layer's own pass.
+    """
 
     activation = "relu"
+
+    def __init__(self, max_value=None):
+        super().__init__()
+        self.max_value = None if max_value is None else check_max_value(max_value)
+        if self.max_value is not None:
+            # a bound of 6 is the registry's "relu6" (foldable into a Conv2D or Dense)
+            self.activation = "relu6" if self.max_value == RELU6_MAX_VALUE else None
+            self._op = bounded_relu_activation(self.max_value)
+
+    def get_config(self):
+        return {} if self.max_value is None else {"max_value": self.max_value}
 
 
 class Sigmoid(ActivationLayer):

@@ -6,6 +6,7 @@ from .._validation import (
     as_array, as_kernel_array, check_result_size, needs_kernel_copy, shape_str, working_dtype,
 )
 from ..ops.activations import get_activation
+from .input import call_symbolic
 
 __all__ = ["Layer", "LAYER_CLASSES", "check_dtype", "init_weights"]
 
@@ -278,6 +279,16 @@ class Layer:
                 return self._backward(as_kernel_array(grad_out, self.dtype))
         finally:
             self.needs_input_grad = saved
+
+    #: True for a layer called on a list of tensors (the merge layers ``Add``, ``Concatenate``)
+    takes_list = False
+
+    def __call__(self, inputs):
+        """Call the layer on a symbolic tensor (a list of them for a merge layer) to record
+        a graph: returns the output :class:`~pyx_cnn.layers.input.SymbolicTensor`, whose
+        shape is known (see :func:`pyx_cnn.layers.Input`). Arrays are run with
+        :meth:`forward`: calling a layer on one is a TypeError."""
+        return call_symbolic(self, inputs)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

@@ -1,126 +1,84 @@
-"""pyx_cnn -> ONNX: one exporter per layer class (:data:`EXPORTERS`)."""
+"""pyx_cnn -> ONNX: one exporter per layer class (:data:`EXPORTERS`), called on each
+layer call of the network in order (a chain, or a graph network's calls)."""
 import os
 
 import numpy as np
 
-from .. import layers as _layers
 from .._geometry import pair, resolve_padding
-from ._common import _TO_NCHW, _TO_NHWC, _check_opset, _onnx
+from ._common import _check_opset, _onnx
+from ._write_graph import GraphWriter
 
 __all__ = ["to_onnx", "EXPORTERS"]
 
 
-class _Graph:
-    """The ONNX graph being written, and the layout of the current tensor.
-
-    ``layout`` is ``"NHWC"`` (pyx_cnn's channels-last), ``"NCHW"`` (ONNX's
-    spatial layout: the data transposed by ``(0, 3, 1, 2)``) or ``"flat"``
-    (``(N, features)``).
-    """
-
-    def __init__(self, onnx, dtype, opset):
-        self.onnx = onnx
-        self.dtype = np.dtype(dtype)
-        self.opset = opset
-        self.nodes = []
-        self.initializers = []
-        self.layout = "NHWC"
-        self._names = set()
-
-    def name(self, base):
-        """A new tensor name starting with `base`."""
-        i, name = 0, base
-        while name in self._names:
-            i += 1
-            name = f"{base}_{i}"
-        self._names.add(name)
-        return name
-
-    def const(self, value, base, dtype=None):
-        """An initializer holding `value` (in the graph's dtype unless `dtype`)."""
-        name = self.name(base)
-        value = np.ascontiguousarray(value, dtype=self.dtype if dtype is None else dtype)
-        self.initializers.append(self.onnx.numpy_helper.from_array(value, name))
-        return name
-
-    def node(self, op, inputs, base, **attrs):
-        """Add one node; returns its output's name."""
-        out = self.name(base)
-        self.nodes.append(self.onnx.helper.make_node(op, list(inputs), [out],
-                                                     name=self.name(f"{base}/{op}"), **attrs))
-        return out
-
-    def nchw(self, x):
-        """`x` in the NCHW layout (a Transpose when it is channels-last)."""
-        if self.layout == "NHWC":
-            x = self.node("Transpose", [x], "to_nchw", perm=_TO_NCHW)
-            self.layout = "NCHW"
-        elif self.layout != "NCHW":
-            raise ValueError(f"a spatial layer needs 4-D data, got {self.layout} data")
-        return x
-
-    def nhwc(self, x):
-        """`x` channels-last (a Transpose when it is NCHW)."""
-        if self.layout == "NCHW":
-            x = self.node("Transpose", [x], "to_nhwc", perm=_TO_NHWC)
-            self.layout = "NHWC"
-        return x
-
-    def activation(self, x, name, base, negative_slope=0.01):
-        """`x` through the activation `name` (None or "linear": unchanged)."""
-        if name in (None, "linear"):
-            return x
-        if name == "relu":
-            return self.node("Relu", [x], base)
-        if name == "sigmoid":
-            return self.node("Sigmoid", [x], base)
-        if name == "tanh":
-            return self.node("Tanh", [x], base)
-        if name == "leaky_relu":
-            return self.node("LeakyRelu", [x], base, alpha=float(negative_slope))
-        if name == "softmax":
-            return self.node("Softmax", [x], base, axis=1 if self.layout == "NCHW" else -1)
-        raise ValueError(f"activation {name!r} has no ONNX exporter")
+def _conv_pads(layer, kernel, stride, dilation):
+    pads = getattr(layer, "pads", None)   # the resolved padding of a built layer
+    if pads is None:
+        pads = resolve_padding(layer.padding, layer.input_shape[:2], kernel, stride, dilation)
+    (top, bottom), (left, right) = pads
+    return [int(top), int(left), int(bottom), int(right)]
 
 
 def _export_conv(g, layer, x):
+    """Conv2D (any ``groups``) and DepthwiseConv2D (``groups`` = its input channels)."""
     x = g.nchw(x)
-    kh, kw = pair(layer.kernel_size, "kernel_size", 1)
-    sh, sw = pair(layer.stride, "stride", 1)
-    dh, dw = pair(getattr(layer, "dilation", 1), "dilation", 1)
-    pads = getattr(layer, "pads", None)   # the resolved padding of a built layer
-    if pads is None:
-        pads = resolve_padding(layer.padding, layer.input_shape[:2], (kh, kw), (sh, sw),
-                               (dh, dw))
-    (top, bottom), (left, right) = pads
+    kernel = pair(layer.kernel_size, "kernel_size", 1)
+    stride = pair(layer.stride, "stride", 1)
+    dilation = pair(getattr(layer, "dilation", 1), "dilation", 1)
+    groups = (layer.input_shape[-1] if type(layer).__name__ == "DepthwiseConv2D"
+              else getattr(layer, "groups", 1))
     w = g.const(np.transpose(layer.params["W"], (0, 3, 1, 2)), "conv.W")
     inputs = [x, w]
     if getattr(layer, "use_bias", True) and "b" in layer.params:
         inputs.append(g.const(layer.params["b"], "conv.b"))
-    y = g.node("Conv", inputs, "conv", kernel_shape=[kh, kw], strides=[sh, sw],
-               dilations=[dh, dw], pads=[int(top), int(left), int(bottom), int(right)])
+    y = g.node("Conv", inputs, "conv", kernel_shape=list(kernel), strides=list(stride),
+               dilations=list(dilation), pads=_conv_pads(layer, kernel, stride, dilation),
+               group=int(groups))
     return g.activation(y, layer.activation, "conv_act")
+
+
+def _export_conv_transpose(g, layer, x):
+    x = g.nchw(x)
+    kernel = pair(layer.kernel_size, "kernel_size", 1)
+    ph, pw = pair(layer.padding, "padding", 0)
+    w = g.const(np.transpose(layer.params["W"], (0, 3, 1, 2)), "deconv.W")   # (C, F, kh, kw)
+    inputs = [x, w]
+    if getattr(layer, "use_bias", True) and "b" in layer.params:
+        inputs.append(g.const(layer.params["b"], "deconv.b"))
+    y = g.node("ConvTranspose", inputs, "deconv", kernel_shape=list(kernel),
+               strides=list(pair(layer.stride, "stride", 1)),
+               dilations=list(pair(getattr(layer, "dilation", 1), "dilation", 1)),
+               pads=[ph, pw, ph, pw],
+               output_padding=list(pair(getattr(layer, "output_padding", 0), "output_padding")))
+    return g.activation(y, layer.activation, "deconv_act")
 
 
 def _export_pool(op):
     def export(g, layer, x):
         x = g.nchw(x)
-        kh, kw = pair(layer.size, "size", 1)
-        sh, sw = pair(layer.stride, "stride", 1)
-        return g.node(op, [x], op.lower(), kernel_shape=[kh, kw], strides=[sh, sw])
+        kernel = pair(layer.size, "size", 1)
+        stride = pair(layer.stride, "stride", 1)
+        (top, bottom), (left, right) = resolve_padding(
+            getattr(layer, "padding", 0), layer.input_shape[:2], kernel, stride)
+        attrs = {"ceil_mode": int(bool(getattr(layer, "ceil_mode", False)))}
+        if op == "AveragePool":
+            attrs["count_include_pad"] = int(bool(getattr(layer, "count_include_pad", True)))
+        return g.node(op, [x], op.lower(), kernel_shape=list(kernel), strides=list(stride),
+                      pads=[top, left, bottom, right], **attrs)
     return export
 
 
 def _export_global_pool(op):
     def export(g, layer, x):
-        x = g.nchw(x)
-        y = g.node(op, [x], op.lower())            # (N, C, 1, 1)
-        g.layout = "flat"
-        return g.node("Flatten", [y], "flatten", axis=1)
+        y = g.node(op, [g.nchw(x)], op.lower())            # (N, C, 1, 1)
+        return g.node("Flatten", [y], "flatten", layout="flat", axis=1)
     return export
 
 
 def _export_activation_layer(g, layer, x):
+    max_value = getattr(layer, "max_value", None)
+    if max_value is not None:
+        return g.clip(x, 0.0, max_value, "relu_max")
     slope = getattr(layer, "negative_slope", None)
     # a LeakyReLU of another slope than the registry's has no `activation` name
     name = "leaky_relu" if slope is not None else layer.activation
@@ -128,13 +86,11 @@ def _export_activation_layer(g, layer, x):
 
 
 def _export_flatten(g, layer, x):
-    x = g.nhwc(x)
-    g.layout = "flat"
-    return g.node("Flatten", [x], "flatten", axis=1)
+    return g.node("Flatten", [g.nhwc(x)], "flatten", layout="flat", axis=1)
 
 
 def _export_dense(g, layer, x):
-    if g.layout != "flat":
+    if g.layouts[x] != "flat":
         raise ValueError("Dense needs (N, features) data")
     inputs = [x, g.const(layer.params["W"], "dense.W")]
     if getattr(layer, "use_bias", True) and "b" in layer.params:
@@ -144,21 +100,52 @@ def _export_dense(g, layer, x):
 
 
 def _export_batch_norm(g, layer, x):
-    if g.layout == "NHWC":
-        x = g.nchw(x)
+    x = g.nchw(x) if g.layouts[x] == "NHWC" else x
     inputs = [x] + [g.const(value, f"bn.{key}") for key, value in (
         ("scale", layer.params["gamma"]), ("bias", layer.params["beta"]),
         ("mean", layer.state["mean"]), ("var", layer.state["var"]))]
     return g.node("BatchNormalization", inputs, "batch_norm", epsilon=float(layer.epsilon))
 
 
+def _export_zero_padding(g, layer, x):
+    (top, bottom), (left, right) = resolve_padding(layer.padding, layer.input_shape[:2],
+                                                   (1, 1))
+    pads = g.const([0, 0, top, left, 0, 0, bottom, right], "pad.pads", np.int64)
+    return g.node("Pad", [g.nchw(x), pads], "pad", mode="constant")
+
+
+def _export_upsampling(g, layer, x):
+    sh, sw = pair(layer.size, "size", 1)
+    scales = g.const([1.0, 1.0, sh, sw], "upsample.scales", np.float32)
+    return g.node("Resize", [g.nchw(x), "", scales], "upsample", mode="nearest",
+                  coordinate_transformation_mode="asymmetric", nearest_mode="floor")
+
+
+def _export_add(g, layer, xs):
+    layout = g.layouts[xs[0]]
+    xs = [g.like(x, layout) for x in xs]
+    return g.node("Add" if len(xs) == 2 else "Sum", xs, "add")
+
+
+def _export_concatenate(g, layer, xs):
+    layout = g.layouts[xs[0]]
+    xs = [g.like(x, layout) for x in xs]
+    axis = layer.batch_axis          # of the channels-last batch
+    if layout == "NCHW":
+        axis = [0, 2, 3, 1][axis]
+    return g.node("Concat", xs, "concat", axis=int(axis))
+
+
 def _export_identity(g, layer, x):
     return x
 
 
-#: layer class name -> exporter ``f(graph, layer, x) -> output tensor name``
+#: layer class name -> exporter ``f(graph, layer, x) -> output tensor name`` (`x` the
+#: name of the input tensor; a list of names for a merge layer)
 EXPORTERS = {
     "Conv2D": _export_conv,
+    "DepthwiseConv2D": _export_conv,
+    "Conv2DTranspose": _export_conv_transpose,
     "MaxPool2D": _export_pool("MaxPool"),
     "AvgPool2D": _export_pool("AveragePool"),
     "GlobalAvgPool2D": _export_global_pool("GlobalAveragePool"),
@@ -172,7 +159,48 @@ EXPORTERS = {
     "Dense": _export_dense,
     "BatchNormalization": _export_batch_norm,
     "Dropout": _export_identity,
+    "ZeroPadding2D": _export_zero_padding,
+    "UpSampling2D": _export_upsampling,
+    "Add": _export_add,
+    "Concatenate": _export_concatenate,
 }
+
+
+def _layer_calls(net):
+    """``(layer, input refs, takes a list)`` per layer call, in order: ``-1`` is the
+    network's input, ``k`` the output of call ``k``."""
+    if getattr(net, "is_graph", False):
+        graph = net._chain
+        return [(graph.layers[i], refs, takes_list) for i, refs, takes_list in graph.nodes]
+    return [(layer, (k - 1,), False) for k, layer in enumerate(net.layers)]
+
+
+def _sample_shape(net):
+    if hasattr(net, "input_shape"):
+        from .._batches import sample_shape
+
+        return tuple(sample_shape(net.input_shape))
+    return tuple(net.layers[0].input_shape)
+
+
+def _write_layers(g, net, x):
+    """Every layer call of `net` from the input tensor `x`; returns the output's name."""
+    names = {-1: x}
+    calls = _layer_calls(net)
+    for k, (layer, refs, takes_list) in enumerate(calls):
+        name = type(layer).__name__
+        exporter = EXPORTERS.get(name)
+        i = next(j for j, other in enumerate(net.layers) if other is layer)
+        if exporter is None:
+            raise ValueError(f"layers[{i}] ({name}) has no ONNX exporter "
+                             f"(pyx_cnn.onnx.EXPORTERS has {', '.join(sorted(EXPORTERS))})")
+        inputs = [names[r] for r in refs]
+        try:
+            names[k] = exporter(g, layer, inputs if takes_list else inputs[0])
+        except (AttributeError, KeyError) as exc:
+            raise ValueError(f"layers[{i}] ({name}): missing attribute for the ONNX export: "
+                             f"{exc}") from None
+    return names[len(calls) - 1]
 
 
 def _to_model(net, opset=17):
@@ -181,27 +209,16 @@ def _to_model(net, opset=17):
     opset = _check_opset(opset)
     dtype = np.dtype(net.dtype)
     elem = onnx.helper.np_dtype_to_tensor_dtype(dtype)
-    g = _Graph(onnx, dtype, opset)
-    sample = tuple(net.layers[0].input_shape)
-    g.layout = "NHWC" if len(sample) == 3 else "flat"
+    g = GraphWriter(onnx, dtype, opset)
+    sample = _sample_shape(net)
     x = g.name("input")
-    for i, layer in enumerate(net.layers):
-        name = type(layer).__name__
-        exporter = EXPORTERS.get(name)
-        if exporter is None:
-            raise ValueError(f"layers[{i}] ({name}) has no ONNX exporter "
-                             f"(pyx_cnn.onnx.EXPORTERS has {', '.join(sorted(EXPORTERS))})")
-        try:
-            x = exporter(g, layer, x)
-        except (AttributeError, KeyError) as exc:
-            raise ValueError(f"layers[{i}] ({name}): missing attribute for the ONNX export: "
-                             f"{exc}") from None
-    x = g.nhwc(x)
+    g.layouts[x] = "NHWC" if len(sample) == 3 else "flat"
+    y = g.nhwc(_write_layers(g, net, x))
     out = g.name("output")
-    g.nodes.append(onnx.helper.make_node("Identity", [x], [out], name=g.name("output/Identity")))
+    g.nodes.append(onnx.helper.make_node("Identity", [y], [out], name=g.name("output/Identity")))
     graph = onnx.helper.make_graph(
         g.nodes, "pyx_cnn",
-        [onnx.helper.make_tensor_value_info("input", elem, ["N", *sample])],
+        [onnx.helper.make_tensor_value_info(x, elem, ["N", *sample])],
         [onnx.helper.make_tensor_value_info(out, elem, ["N", *net.output_shape])],
         initializer=g.initializers)
     opsets = [onnx.helper.make_opsetid("", opset)]
@@ -216,6 +233,7 @@ def to_onnx(net, path, opset=17):
     Parameters
     ----------
     net : NeuralNetwork
+        A chain or a graph network.
     path : str or path-like
         The ``.onnx`` file to write.
     opset : int, optional

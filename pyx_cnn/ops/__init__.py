@@ -5,13 +5,20 @@ Both the functional API (:mod:`pyx_cnn.functional`) and the layers
 
 - ``conv``: convolution (cross-correlation), with a stride, padding and
   dilation per axis;
+- ``conv_transpose``: transposed convolution, the input gradient of a
+  convolution (its passes run the convolution's kernels);
 - ``max_pool`` and ``avg_pool``: ``size x size`` windows every `stride` pixels;
 - ``global_avg_pool`` and ``global_max_pool``: over the whole image,
   ``(N, H, W, C) -> (N, C)``;
 - ``batch_norm``: batch normalisation;
 - ``dropout``: inverted dropout;
-- ``activations``: linear, ReLU, leaky ReLU, sigmoid, tanh and softmax, one
-  pair of functions each, and the registry of their names.
+- ``zero_padding`` and ``upsampling`` (nearest neighbour, integer factors):
+  an image made larger;
+- ``add`` and ``concatenate``: the merge of several arrays (a list ``xs`` in, a
+  list of gradients out);
+- ``activations``: linear, ReLU, ReLU6 (and any bound), leaky ReLU, sigmoid,
+  tanh and softmax, one pair of functions each, and the registry of their
+  names.
 
 (The losses, :mod:`pyx_cnn.losses`, take a network's output and targets
 rather than one array, and have their own interface.)

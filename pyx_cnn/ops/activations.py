@@ -1,8 +1,8 @@
 """Activation functions, forward and backward, and the registry of their names.
 
 Each activation follows the op protocol (:mod:`pyx_cnn.ops`) with a pair of
-functions, ``relu_forward`` / ``relu_backward`` (likewise ``leaky_relu``,
-``sigmoid``, ``tanh``, ``softmax``, ``linear``):
+functions, ``relu_forward`` / ``relu_backward`` (likewise ``relu6``,
+``bounded_relu``, ``leaky_relu``, ``sigmoid``, ``tanh``, ``softmax``, ``linear``):
 
 ``relu_forward(z, *, out=None) -> (y, saved)``
     ``y = f(z)``, written to `out` when given (`out` may be `z` itself: in
@@ -11,22 +11,24 @@ functions, ``relu_forward`` / ``relu_backward`` (likewise ``leaky_relu``,
 ``relu_backward(grad_out, saved, *, out=None) -> grad_z``
     ``dL/dz`` from ``grad_out = dL/dy`` and the saved output ``y``, in a new
     array (or `out`, which may be `grad_out`): ReLU and leaky ReLU ``y > 0``,
+    ReLU6 and the bounded ReLU ``0 < y < max_value``,
     sigmoid ``y * (1 - y)``, tanh ``1 - y**2``, softmax
     ``y * (g - sum(g * y, axis=-1))``.
 
-(`out` is passed by keyword: leaky ReLU takes its ``negative_slope`` and
-softmax its ``axis`` before it.)
+(`out` is passed by keyword: leaky ReLU takes its ``negative_slope``, the
+bounded ReLU its ``max_value`` and softmax its ``axis`` before it.)
 
 ``ACTIVATIONS`` maps every name a layer's ``activation=`` accepts to an
 :class:`Activation` holding that pair as ``forward`` and ``backward``, and
-``init``: the weight initialisation that suits it (``"he"`` for ReLU and leaky
-ReLU, ``"glorot"`` otherwise). Layers, the functional API and the tests read
+``init``: the weight initialisation that suits it (``"he"`` for ReLU, ReLU6 and
+leaky ReLU, ``"glorot"`` otherwise). Layers, the functional API and the tests read
 the names from it.
 
 Arrays are C-contiguous, of one float dtype (float32 or float64); the callers
 validate them. Gradients at the kinks follow PyTorch: ``relu'(0) = 0``,
-``leaky_relu'(0) = negative_slope``. Special values follow PyTorch too: NaN in,
-NaN out (softmax: a row holding NaN or +inf gives NaN).
+``relu6'(0) = relu6'(6) = 0``, ``leaky_relu'(0) = negative_slope``. Special
+values follow PyTorch too: NaN in, NaN out (softmax: a row holding NaN or +inf
+gives NaN).
 
 The linear activation (``None`` / ``"linear"``) returns its input: `forward`
 gives `z` itself (or copies it into `out`), `backward` gives `grad_out` itself.
@@ -43,12 +45,16 @@ from .._validation import check_real
 
 __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "leaky_relu_activation", "check_slope",
+    "bounded_relu_activation", "check_max_value",
     "linear_forward", "linear_backward", "relu_forward", "relu_backward",
+    "relu6_forward", "relu6_backward", "bounded_relu_forward", "bounded_relu_backward",
     "leaky_relu_forward", "leaky_relu_backward", "sigmoid_forward", "sigmoid_backward",
     "tanh_forward", "tanh_backward", "softmax_forward", "softmax_backward",
 ]
 
 DEFAULT_NEGATIVE_SLOPE = 0.01
+#: the bound of the registry's ``"relu6"``
+RELU6_MAX_VALUE = 6.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +97,14 @@ def check_slope(negative_slope):
     return slope
 
 
+def check_max_value(max_value):
+    """`max_value` as a float; ValueError unless finite and >= 0."""
+    value = check_real(max_value, "max_value")
+    if not (value >= 0 and np.isfinite(value)):
+        raise ValueError(f"max_value must be None or a finite number >= 0, got {max_value!r}")
+    return value
+
+
 def linear_forward(z, *, out=None):
     """The identity: ``(z, z)``, or `z` copied into `out`."""
     if out is not None and out is not z:
@@ -125,6 +139,52 @@ def relu_backward(grad_out, saved, *, out=None):
     pyx_cnn.reference.relu_backward : The same, by a loop.
     """
     return _elementwise_backward(_activation._relu_backward, grad_out, saved, out)
+
+
+def relu6_forward(z, *, out=None):
+    """``min(max(z, 0), 6)``: :func:`bounded_relu_forward` with ``max_value=6``.
+
+    See Also
+    --------
+    pyx_cnn.reference.relu6 : The same, by a loop.
+    """
+    return _elementwise(_activation._bounded_relu, z, out, RELU6_MAX_VALUE)
+
+
+def relu6_backward(grad_out, saved, *, out=None):
+    """``grad_out`` where ``0 < y < 6``, else 0 (0 at both bounds, as PyTorch).
+
+    See Also
+    --------
+    pyx_cnn.reference.relu6_backward : The same, by a loop.
+    """
+    return _elementwise_backward(_activation._bounded_relu_backward, grad_out, saved, out,
+                                 RELU6_MAX_VALUE)
+
+
+def bounded_relu_forward(z, max_value, *, out=None):
+    """``min(max(z, 0), max_value)`` (``max_value >= 0``); NaN stays NaN, ``-0.0``
+    becomes ``0.0``.
+
+    See Also
+    --------
+    pyx_cnn.reference.relu6 : The same, by a loop (its ``max_value`` argument).
+    """
+    return _elementwise(_activation._bounded_relu, z, out, check_max_value(max_value))
+
+
+def bounded_relu_backward(grad_out, saved, max_value, *, out=None):
+    """``grad_out`` where ``0 < y < max_value``, else 0.
+
+    PyTorch's ``hardtanh`` gives the same; at a NaN output it passes
+    ``grad_out`` (its scalar path; its vectorised path gives 0).
+
+    See Also
+    --------
+    pyx_cnn.reference.relu6_backward : The same, by a loop (its ``max_value`` argument).
+    """
+    return _elementwise_backward(_activation._bounded_relu_backward, grad_out, saved, out,
+                                 check_max_value(max_value))
 
 
 def leaky_relu_forward(z, negative_slope=DEFAULT_NEGATIVE_SLOPE, *, out=None):
@@ -230,6 +290,16 @@ def leaky_relu_activation(negative_slope=DEFAULT_NEGATIVE_SLOPE):
                       partial(leaky_relu_backward, negative_slope=slope), "he")
 
 
+def bounded_relu_activation(max_value=RELU6_MAX_VALUE):
+    """The :class:`Activation` of ``min(max(z, 0), max_value)`` (the registry's
+    ``"relu6"`` is ``max_value=6``; another bound is named ``"bounded_relu"``)."""
+    value = check_max_value(max_value)
+    if value == RELU6_MAX_VALUE:
+        return ACTIVATIONS["relu6"]
+    return Activation("bounded_relu", partial(bounded_relu_forward, max_value=value),
+                      partial(bounded_relu_backward, max_value=value), "he")
+
+
 _LINEAR = Activation("linear", linear_forward, linear_backward, "glorot")
 
 #: name -> Activation; ``None`` and ``"linear"`` are the same (identity) entry.
@@ -237,6 +307,7 @@ ACTIVATIONS = {
     None: _LINEAR,
     "linear": _LINEAR,
     "relu": Activation("relu", relu_forward, relu_backward, "he"),
+    "relu6": Activation("relu6", relu6_forward, relu6_backward, "he"),
     "sigmoid": Activation("sigmoid", sigmoid_forward, sigmoid_backward, "glorot"),
     "tanh": Activation("tanh", tanh_forward, tanh_backward, "glorot"),
     "leaky_relu": leaky_relu_activation(DEFAULT_NEGATIVE_SLOPE),

@@ -15,9 +15,12 @@ memory layouts. They are slow (use them on small arrays).
 - batch normalisation: :func:`batch_norm_train` (the batch's statistics),
   :func:`batch_norm_infer` (given statistics), :func:`batch_norm_backward`;
 - :func:`dropout` and :func:`dropout_backward`, for a given mask;
-- activations: :func:`relu`, :func:`leaky_relu`, :func:`sigmoid`,
+- activations: :func:`relu`, :func:`relu6`, :func:`leaky_relu`, :func:`sigmoid`,
   :func:`tanh`, :func:`softmax`, each with its ``*_backward`` (from the output
   ``y``, as the ops compute it);
+- shape changes: :func:`zero_padding`, :func:`upsampling` (nearest
+  neighbour), :func:`conv_transpose` (as a scatter), each with its
+  ``*_backward``;
 - the loss :func:`softmax_cross_entropy` and its gradient.
 
 Shapes are channels-last, as everywhere in pyx_cnn: a batch ``(N, H, W, C)``,
@@ -33,8 +36,8 @@ independent computations.
 array([[ 5.,  7.],
        [13., 15.]])
 """
-from ._activations import (leaky_relu, leaky_relu_backward, relu, relu_backward,
-                           sigmoid, sigmoid_backward, softmax, softmax_backward,
+from ._activations import (leaky_relu, leaky_relu_backward, relu, relu6, relu6_backward,
+                           relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward,
                            softmax_cross_entropy, tanh, tanh_backward)
 from ._conv import conv, conv_backward
 from ._normalization import (batch_norm_backward, batch_norm_infer, batch_norm_train,
@@ -42,6 +45,8 @@ from ._normalization import (batch_norm_backward, batch_norm_infer, batch_norm_t
 from ._pooling import (avg_pooling, avg_pooling_backward, global_avg_pooling,
                        global_avg_pooling_backward, global_max_pooling,
                        global_max_pooling_backward, pooling, pooling_backward)
+from ._reshaping import (conv_transpose, conv_transpose_backward, upsampling,
+                         upsampling_backward, zero_padding, zero_padding_backward)
 
 __all__ = ["conv", "conv_backward",
            "pooling", "pooling_backward", "avg_pooling", "avg_pooling_backward",
@@ -49,6 +54,9 @@ __all__ = ["conv", "conv_backward",
            "global_max_pooling", "global_max_pooling_backward",
            "batch_norm_train", "batch_norm_infer", "batch_norm_backward",
            "dropout", "dropout_backward",
-           "relu", "relu_backward", "leaky_relu", "leaky_relu_backward",
+           "relu", "relu_backward", "relu6", "relu6_backward",
+           "leaky_relu", "leaky_relu_backward",
            "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
-           "softmax", "softmax_backward", "softmax_cross_entropy"]
+           "softmax", "softmax_backward", "softmax_cross_entropy",
+           "zero_padding", "zero_padding_backward", "upsampling", "upsampling_backward",
+           "conv_transpose", "conv_transpose_backward"]

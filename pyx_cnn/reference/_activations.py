@@ -23,6 +23,38 @@ def relu_backward(y, grad):
     return np.where(np.asarray(y) <= 0, 0.0, grad)
 
 
+def relu6(x, max_value=6.0):
+    """``min(max(x, 0), max_value)`` elementwise (NaN stays NaN, ``-0.0`` becomes
+    ``0.0``): ReLU6 for the default bound.
+
+    >>> relu6(np.array([-1.0, 0.0, 2.0, 6.0, 7.5]))
+    array([0., 0., 2., 6., 6.])
+    """
+    x = np.asarray(x, dtype=np.float64)
+    out = np.zeros(x.shape)
+    for i, v in np.ndenumerate(x):
+        if math.isnan(v):
+            out[i] = v
+        elif v >= max_value:
+            out[i] = max_value
+        elif v > 0:
+            out[i] = v
+    return out
+
+
+def relu6_backward(y, grad, max_value=6.0):
+    """``dL/dx`` of :func:`relu6` from its output `y`: the gradient where
+    ``0 < y < max_value``, 0 at and beyond both bounds (as PyTorch's ``relu6``); a
+    NaN output passes it."""
+    y = np.asarray(y, dtype=np.float64)
+    g = np.asarray(grad, dtype=np.float64)
+    out = np.zeros(y.shape)
+    for i, v in np.ndenumerate(y):
+        if math.isnan(v) or 0 < v < max_value:
+            out[i] = g[i]
+    return out
+
+
 def leaky_relu(x, negative_slope=0.01):
     """``x`` where ``x > 0``, else ``negative_slope * x``, elementwise."""
     x = np.asarray(x, dtype=np.float64)

@@ -1,0 +1,115 @@
+"""PyTorch models exported with torch.onnx.export load with from_onnx (from a path, bytes
+or a ModelProto), predict what PyTorch predicts, and train on as PyTorch does: a
+torchvision-style ResNet-18 (CIFAR and ImageNet stems) and MobileNetV2."""
+import inspect
+
+import numpy as np
+import pytest
+
+onnx = pytest.importorskip("onnx")
+torch = pytest.importorskip("torch")
+
+from onnx_torch_models import (                                    # noqa: E402
+    build_mobilenet_v2, build_resnet18, export, nhwc, randomise_batch_norms,
+)
+from pyx_cnn import NeuralNetwork, layers as L                     # noqa: E402
+
+
+def accepts(cls_name, arg):
+    cls = L.LAYER_CLASSES.get(cls_name)
+    return cls is not None and arg in inspect.signature(cls).parameters
+
+
+def needs(*features):
+    """Skip while a layer feature the model needs has not landed in pyx_cnn.layers."""
+    missing = [f"{c}({a}=)" for c, a in features if not accepts(c, a)]
+    if missing:
+        pytest.skip(f"pyx_cnn.layers lacks {', '.join(missing)}")
+
+
+def torch_model(kind, dtype):
+    torch.manual_seed(0)
+    if kind == "mobilenet_v2":
+        needs(("Conv2D", "groups"), ("ReLU", "max_value"))
+        model = build_mobilenet_v2(torch, dropout=0.0 if dtype == torch.float64 else 0.2)
+    else:
+        if kind == "resnet18_imagenet":
+            needs(("MaxPool2D", "padding"))
+        model = build_resnet18(torch, imagenet_stem=kind == "resnet18_imagenet")
+    randomise_batch_norms(torch, model)
+    return model.to(dtype)
+
+
+KINDS = ["resnet18_cifar", "resnet18_imagenet", "mobilenet_v2"]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("form", ["path", "bytes", "proto"])
+def test_predict_equals_pytorch_float32(kind, form, tmp_path):
+    model = torch_model(kind, torch.float32)
+    data = export(torch, model, (2, 3, 32, 32), torch.float32)
+    source = {"path": tmp_path / "m.onnx", "bytes": data,
+              "proto": onnx.load_model_from_string(data)}[form]
+    if form == "path":
+        source.write_bytes(data)
+    net = NeuralNetwork.from_onnx(source)
+    assert net.is_graph and net.dtype == np.float32 and net.input_shape == (32, 32, 3)
+    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(net.predict(nhwc(x)), expected, rtol=1e-4, atol=1e-4)
+
+
+def pyx_params(net):
+    """Each layer's weights in PyTorch's layouts, in the network's layer order."""
+    out = []
+    for layer in net.layers:
+        name = type(layer).__name__
+        if name in ("Conv2D", "DepthwiseConv2D"):
+            out.append(layer.params["W"].transpose(0, 3, 1, 2))
+        elif name == "Dense":
+            out += [layer.params["W"].T, layer.params["b"]]
+        elif name == "BatchNormalization":
+            out += [layer.params["gamma"], layer.params["beta"], layer.state["mean"],
+                    layer.state["var"]]
+    return out
+
+
+def torch_params(model):
+    out = []
+    for module in model.modules():
+        if isinstance(module, torch.nn.Conv2d):
+            out.append(module.weight)
+        elif isinstance(module, torch.nn.Linear):
+            out += [module.weight, module.bias]
+        elif isinstance(module, torch.nn.BatchNorm2d):
+            out += [module.weight, module.bias, module.running_mean, module.running_var]
+    return [p.detach().numpy() for p in out]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_one_training_step_equals_pytorch_float64(kind):
+    model = torch_model(kind, torch.float64)
+    net = NeuralNetwork.from_onnx(export(torch, model, (2, 3, 32, 32), torch.float64))
+    assert net.dtype == np.float64
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(6, 3, 32, 32, generator=gen, dtype=torch.float64)
+    y = torch.randint(0, 10, (6,), generator=gen)
+    with torch.no_grad():
+        np.testing.assert_allclose(net.predict(nhwc(x)), model(x).numpy(), rtol=0, atol=1e-10)
+    # one SGD step on one batch; batch norm in training mode, running statistics included
+    model.train()
+    optimiser = torch.optim.SGD(model.parameters(), lr=0.1)
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    optimiser.zero_grad()
+    loss.backward()
+    optimiser.step()
+    model.eval()
+    net.fit(nhwc(x), y.numpy(), epochs=1, batch_size=6, learning_rate=0.1, optimizer="sgd",
+            loss="cross_entropy", shuffle=False)
+    ours, theirs = pyx_params(net), torch_params(model)
+    assert len(ours) == len(theirs)
+    for a, b in zip(ours, theirs):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
+    with torch.no_grad():
+        np.testing.assert_allclose(net.predict(nhwc(x)), model(x).numpy(), rtol=0, atol=1e-9)
