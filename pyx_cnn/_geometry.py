@@ -81,12 +81,19 @@ def _padding_name(padding):
     return mode
 
 
-def check_padding(padding):
+def _is_asymmetric(padding):
+    """Whether `padding` has the form ``((top, bottom), (left, right))``."""
+    return (isinstance(padding, (tuple, list)) and len(padding) == 2
+            and all(isinstance(p, (tuple, list)) for p in padding))
+
+
+def check_padding(padding, asymmetric=False):
     """A ``padding`` argument checked, in the form a layer stores it.
 
     Returns ``"valid"`` or ``"same"`` (lower case) for a name, else the pair
-    ``(along H, along W)``; sizes are not needed (:func:`resolve_padding` uses
-    them).
+    ``(along H, along W)``, or (`asymmetric`: the form is accepted) the pairs
+    ``((top, bottom), (left, right))``; sizes are not needed
+    (:func:`resolve_padding` uses them).
 
     Raises
     ------
@@ -97,10 +104,13 @@ def check_padding(padding):
     """
     if isinstance(padding, str):
         return _padding_name(padding)
+    if asymmetric and _is_asymmetric(padding):
+        return tuple(pair(p, "padding", 0) for p in padding)
     try:
         return pair(padding, "padding", 0)
     except TypeError:
-        raise TypeError(f"padding must be {PADDING_FORMS}, "
+        forms = PADDING_FORMS + (" or ((top, bottom), (left, right))" if asymmetric else "")
+        raise TypeError(f"padding must be {forms}, "
                         f"got {type(padding).__name__} {padding!r}") from None
 
 
@@ -140,8 +150,7 @@ def resolve_padding(padding, in_hw, kernel_hw, stride=(1, 1), dilation=(1, 1)):
         if _padding_name(padding) == "valid":
             return ((0, 0), (0, 0))
         return tuple(same_padding(*axis) for axis in zip(in_hw, kernel_hw, stride, dilation))
-    if (isinstance(padding, (tuple, list)) and len(padding) == 2
-            and all(isinstance(p, (tuple, list)) for p in padding)):
+    if _is_asymmetric(padding):
         (top, bottom), (left, right) = (pair(p, "padding", 0) for p in padding)
         return ((top, bottom), (left, right))
     ph, pw = check_padding(padding)

@@ -85,31 +85,37 @@ def _kernel_stride(stride, extent):
 
 
 @dispatch("img")
-def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
+def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1, groups=1):
     """Cross-correlate an image (or batch) with a filter bank, summing over channels.
 
-    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * W[f, i, j, c]``
-    where ``P`` is the input zero-padded as `padding` says. No kernel flip (as
+    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, g*Cg + c] * W[f, i, j, c]``
+    where ``P`` is the input zero-padded as `padding` says, ``Cg = C // groups``
+    and ``g = f // (F // groups)`` (``g = 0`` without groups). No kernel flip (as
     in the tutorial and in every deep-learning framework).
 
     Parameters
     ----------
     img : array_like, shape (H, W), (H, W, C) or (N, H, W, C)
         The image, channels-last; a 4-D array is a batch.
-    conv_filter : array_like, shape (F, kh, kw) or (F, kh, kw, C)
+    conv_filter : array_like, shape (F, kh, kw) or (F, kh, kw, C // groups)
         The filter bank: F filters of kh x kw (any sizes >= 1). The 3-D form
-        means one input channel.
+        means one input channel per group.
     stride : int or (int, int), optional
         Step between windows (along H, along W), >= 1.
-    padding : int, (int, int), "valid" or "same", optional
-        Zeros added on each side of H and W (along H, along W), >= 0;
-        ``"same"`` gives ``ceil(H / stride)`` outputs, the total padding split
-        with the extra row / column at the bottom / right (TensorFlow's rule,
-        PyTorch's ``padding="same"`` at stride 1).
+    padding : int, (int, int), "valid", "same" or ((int, int), (int, int)), optional
+        Zeros added on each side of H and W (along H, along W), >= 0, or
+        ``((top, bottom), (left, right))``; ``"same"`` gives ``ceil(H / stride)``
+        outputs, the total padding split with the extra row / column at the
+        bottom / right (TensorFlow's rule, PyTorch's ``padding="same"`` at
+        stride 1).
     bias : array_like, shape (F,), optional
         Added to each output map.
     dilation : int or (int, int), optional
         Spacing between the filter's taps, >= 1.
+    groups : int, optional
+        Divides C and F: the filters come in `groups` groups of ``F // groups``,
+        each seeing its own ``C // groups`` consecutive channels (PyTorch's
+        ``groups``; ``groups == C`` is a depthwise convolution).
 
     Returns
     -------
@@ -120,10 +126,12 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     Raises
     ------
     TypeError
-        For non-numeric inputs, non-integer `stride`, `padding` or `dilation`.
+        For non-numeric inputs, non-integer `stride`, `padding`, `dilation` or
+        `groups`.
     ValueError
-        For wrong numbers of dimensions, empty arrays, channels that differ
-        between `img` and `conv_filter`, a filter (dilated) larger than the
+        For wrong numbers of dimensions, empty arrays, channels of `img` other
+        than ``groups`` times those of `conv_filter`, F not divisible by
+        `groups`, ``groups < 1``, a filter (dilated) larger than the
         padded image, ``stride < 1``, ``padding < 0``, ``dilation < 1``, an
         unknown padding name, or a `bias` not of length F.
     MemoryError
@@ -147,7 +155,8 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
         bias = as_array(bias, "bias")
     stride = pair(stride, "stride", 1)
     dilation = pair(dilation, "dilation", 1)
-    check_padding(padding)
+    groups = check_int(groups, "groups", 1)
+    check_padding(padding, asymmetric=True)
 
     x = _as_batch(img, "img")
     if conv_filter.ndim == 3:
@@ -163,12 +172,20 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     _check_not_empty(conv_filter, "conv_filter")
     n_batch, height, width, channels = x.shape
     n_filters, kh, kw, filter_channels = filters.shape
-    if filter_channels != channels:
+    if groups != 1 and (channels % groups or n_filters % groups):
+        raise ValueError(
+            f"groups={groups} must divide the channels of img (C={channels}, shape "
+            f"{shape_str(img.shape)}) and the filters of conv_filter (F={n_filters}, "
+            f"shape {shape_str(conv_filter.shape)})"
+        )
+    if filter_channels * groups != channels:
+        per_group = f" / groups={groups}" if groups != 1 else ""
         raise ValueError(
             f"conv_filter has {filter_channels} input channel(s) (shape "
-            f"{shape_str(conv_filter.shape)}) but img has {channels} (shape "
+            f"{shape_str(conv_filter.shape)}) but img has {channels}{per_group} (shape "
             f"{shape_str(img.shape)}): the last axis of a 4-D conv_filter must equal "
-            "the channels of img, and a 3-D conv_filter needs a one-channel img"
+            "the channels of img (divided by groups), and a 3-D conv_filter needs one "
+            "channel per group"
         )
     pads = resolve_padding(padding, (height, width), (kh, kw), stride, dilation)
     (top, bottom), (left, right) = pads
@@ -202,7 +219,7 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
     b_kernel = (np.zeros(n_filters, dtype=dtype) if bias is None
                 else as_kernel_array(bias, dtype))
     out, _ = conv_op.forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
-                             b_kernel, stride, pads, dilation)
+                             b_kernel, stride, pads, dilation, groups)
     return out if img.ndim == 4 else out[0]
 
 

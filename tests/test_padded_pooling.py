@@ -326,7 +326,8 @@ def test_dask_pooling_with_padding_equals_in_memory():
     x = RNG.standard_normal((3, 13, 11, 4))
     lazy = da.from_array(x, chunks=(2, 5, 4, 4))       # tiles along H and W
     cases = [("pooling", (3, 2, 1, False), {}), ("pooling", (3, 2, "same", False), {}),
-             ("pooling", (3, 2, 1, True), {}),
+             ("pooling", (3, 2, 1, True), {}), ("pooling", (3, 2, ((1, 0), (0, 1)), False), {}),
+             ("avg_pooling", (3, 1, ((1, 0), (0, 1)), False), {}),
              ("avg_pooling", (3, 2, 1, False), {}),
              ("avg_pooling", (3, 2, 1, False), {"count_include_pad": False}),
              ("avg_pooling", (2, 2, ((1, 0), (0, 1)), True), {})]

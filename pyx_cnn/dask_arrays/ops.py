@@ -5,7 +5,7 @@ import numpy as np
 from .. import functional as _f
 from .._geometry import (check_padding, output_size, pair, pool_output_size, pool_padding,
                          resolve_padding, window_bounds)
-from .._validation import is_dask_array, working_dtype
+from .._validation import check_int, is_dask_array, working_dtype
 
 # ----------------------------------------------------------------- helpers
 def _da():
@@ -67,7 +67,7 @@ def _axis_plan(in_chunks, size, kernel, stride, dilation, pad):
 
 
 def windowed(x, block_fn, *, kernel, stride=1, padding=0, dilation=1, out_channels=None,
-             dtype=None, pad_value=0, name="x", inner_padding=None):
+             dtype=None, pad_value=0, name="x", inner_padding=None, asymmetric=False):
     """Run a sliding-window op on a dask array, batch- or tile-wise, with the halo it needs.
 
     Parameters
@@ -87,6 +87,8 @@ def windowed(x, block_fn, *, kernel, stride=1, padding=0, dilation=1, out_channe
         The result's dtype.
     inner_padding : object, optional
         What to pass `block_fn` as padding in the single-tile case (default: `padding`).
+    asymmetric : bool, optional
+        Whether `padding` may also be ``((top, bottom), (left, right))``.
 
     Returns
     -------
@@ -104,7 +106,7 @@ def windowed(x, block_fn, *, kernel, stride=1, padding=0, dilation=1, out_channe
     dtype = np.dtype(dtype or x.dtype)
     meta = np.empty((0, 0, 0, 0), dtype=dtype)
     x4 = x4.rechunk({3: -1})
-    check_padding(padding)
+    check_padding(padding, asymmetric)
     ph, pw = resolve_padding(padding, (height, width), (kh, kw), (sh, sw), (dh, dw))
 
     if x4.numblocks[1] == 1 and x4.numblocks[2] == 1:
@@ -132,19 +134,22 @@ def windowed(x, block_fn, *, kernel, stride=1, padding=0, dilation=1, out_channe
 
 
 # ------------------------------------------------------------- the ops
-def _conv_block(block, padding, conv_filter, bias, stride, dilation):
+def _conv_block(block, padding, conv_filter, bias, stride, dilation, groups=1):
     kwargs = {} if dilation == 1 else {"dilation": dilation}
+    if groups != 1:
+        kwargs["groups"] = groups
     return _f.conv(block, conv_filter, stride=stride, padding=padding, bias=bias, **kwargs)
 
 
-def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
+def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1, groups=1):
     """:func:`pyx_cnn.conv` on a dask array: a lazy dask array of the same values.
 
     `img` is a dask array (a numpy array is wrapped as one chunk); `conv_filter`
     and `bias` are small and taken in memory (a dask filter is computed).
     A batch chunked along N runs per chunk; chunks along H and W run with the
-    halo the window needs. `dilation` is passed on to the in-memory ``conv``
-    only when it is not 1.
+    halo the window needs. `dilation` and `groups` are passed on to the
+    in-memory ``conv`` only when they are not 1; `padding` may be
+    ``((top, bottom), (left, right))``.
     """
     img = _as_dask(img, "img")
     conv_filter = np.asarray(conv_filter.compute() if is_dask_array(conv_filter)
@@ -156,9 +161,11 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1):
         raise ValueError("conv_filter must be 3-D (F, kh, kw) or 4-D (F, kh, kw, C), "
                          f"got shape {conv_filter.shape}")
     dtype = _dtype_of(img, conv_filter, bias)
-    return windowed(img, _Bound(_conv_block, (conv_filter, bias, stride, dilation)),
+    groups = check_int(groups, "groups", 1)
+    return windowed(img, _Bound(_conv_block, (conv_filter, bias, stride, dilation, groups)),
                     kernel=filters.shape[1:3], stride=stride, padding=padding,
-                    dilation=dilation, out_channels=filters.shape[0], dtype=dtype, name="img")
+                    dilation=dilation, out_channels=filters.shape[0], dtype=dtype, name="img",
+                    asymmetric=True)
 
 
 class _Bound:
@@ -179,10 +186,12 @@ def _tiles_agree(fn_name, padding, ceil_mode, kwargs):
     """Whether H and W may be cut into tiles padded at the array's borders only: in
     floor mode, where max pooling's padding (-inf) never wins and average pooling
     that counts the padding divides every window by ``size * size``."""
-    if ceil_mode or not (isinstance(padding, str) or np.ndim(padding) <= 1):
+    if ceil_mode:
         return False
     if fn_name == "avg_pooling" and not kwargs.get("count_include_pad", True):
-        return check_padding(padding) in ("valid", (0, 0))
+        if isinstance(padding, str):
+            return padding.strip().lower() == "valid"
+        return not np.any(padding)
     return True
 
 
@@ -193,7 +202,8 @@ def _pooling(fn_name, feature_map, size, stride, padding, ceil_mode, **kwargs):
     if _tiles_agree(fn_name, padding, ceil_mode, kwargs):
         out = windowed(x.astype(dtype), _Bound(_pool_block, (fn_name, size, stride, kwargs)),
                        kernel=size, stride=stride, padding=padding, dtype=dtype,
-                       pad_value=-np.inf if fn_name == "pooling" else 0, name="feature_map")
+                       pad_value=-np.inf if fn_name == "pooling" else 0, name="feature_map",
+                       asymmetric=True)
     else:
         # each image one chunk: the in-memory function per chunk of the batch
         x4 = _as_batch(x, "feature_map").rechunk({1: -1, 2: -1, 3: -1})
@@ -211,16 +221,14 @@ def _pooling(fn_name, feature_map, size, stride, padding, ceil_mode, **kwargs):
 
 def pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False):
     """:func:`pyx_cnn.pooling` (max) on a dask array, lazily; chunks along H and W
-    get the halo the window needs (in ceil mode, or with padding
-    ``((top, bottom), (left, right))``, each image is made one chunk)."""
+    get the halo the window needs (in ceil mode each image is made one chunk)."""
     return _pooling("pooling", feature_map, size, stride, padding, ceil_mode)
 
 
 def avg_pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False,
                 count_include_pad=True):
     """:func:`pyx_cnn.avg_pooling` on a dask array, lazily; chunks along H and W
-    get the halo the window needs (in ceil mode, with padding
-    ``((top, bottom), (left, right))``, or with padding and
+    get the halo the window needs (in ceil mode, or with padding and
     ``count_include_pad=False``, each image is made one chunk)."""
     return _pooling("avg_pooling", feature_map, size, stride, padding, ceil_mode,
                     count_include_pad=count_include_pad)

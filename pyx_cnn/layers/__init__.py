@@ -1,7 +1,7 @@
-"""Layers of a convolutional network: ``Conv2D``, ``Conv2DTranspose``; pooling ``MaxPool2D``,
-``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``; activations ``ReLU``,
-``Sigmoid``, ``Tanh``, ``LeakyReLU``, ``Softmax``; ``BatchNormalization``,
-``Dropout``; ``Flatten`` and ``Dense``; the shape layers ``ZeroPadding2D`` and
+"""Layers of a convolutional network: ``Conv2D``, ``DepthwiseConv2D``,
+``Conv2DTranspose``; pooling ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``,
+``GlobalMaxPool2D``; activations ``ReLU``, ``Sigmoid``, ``Tanh``, ``LeakyReLU``,
+``Softmax``; ``BatchNormalization``, ``Dropout``; ``Flatten`` and ``Dense``; the shape layers ``ZeroPadding2D`` and
 ``UpSampling2D``; the merge layers ``Add`` and ``Concatenate``,
 called on a list of tensors; ``Input``, the symbolic input of a graph network
 (:mod:`pyx_cnn.layers.input`: calling a layer on a symbolic tensor records a graph).
@@ -52,7 +52,7 @@ upsampling); each layer's arithmetic lives in :mod:`pyx_cnn.ops`.
 """
 from .activation import ActivationLayer, LeakyReLU, ReLU, Sigmoid, Softmax, Tanh
 from .base import LAYER_CLASSES, Layer
-from .conv import Conv2D
+from .conv import Conv2D, DepthwiseConv2D
 from .conv_transpose import Conv2DTranspose
 from .core import Dense, Flatten
 from .input import Input, SymbolicTensor
@@ -61,9 +61,9 @@ from .normalization import BatchNormalization, Dropout
 from .pooling import AvgPool2D, GlobalAvgPool2D, GlobalMaxPool2D, MaxPool2D
 from .reshaping import UpSampling2D, ZeroPadding2D
 
-__all__ = ["Layer", "Conv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D",
-           "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten", "Dense",
-           "BatchNormalization", "Dropout", "Input", "SymbolicTensor", "Add", "Concatenate",
+__all__ = ["Layer", "Conv2D", "DepthwiseConv2D", "MaxPool2D", "AvgPool2D", "GlobalAvgPool2D",
+           "GlobalMaxPool2D", "ReLU", "Sigmoid", "Tanh", "LeakyReLU", "Softmax", "Flatten",
+           "Dense", "BatchNormalization", "Dropout", "Input", "SymbolicTensor", "Add", "Concatenate",
            "ZeroPadding2D", "UpSampling2D", "Conv2DTranspose"]
 
 # LAYER_CLASSES (base.py) holds every layer class by name, what a model file names: the

@@ -1,7 +1,7 @@
 """Pooling layers: ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``."""
 import numpy as np
 
-from .._geometry import check_padding, pair, pool_output_size, pool_padding
+from .._geometry import check_padding, pool_output_size, pool_padding
 from .._validation import check_int, shape_str
 from ..ops import avg_pool, global_avg_pool, global_max_pool, max_pool
 from .base import Layer
@@ -12,11 +12,7 @@ __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
 def check_pool_padding(padding, size, name):
     """A pooling layer's `padding` in the form it stores: ``"valid"``, ``"same"``,
     ``(ph, pw)`` or ``((top, bottom), (left, right))``, each side at most ``size // 2``."""
-    if (isinstance(padding, (tuple, list)) and len(padding) == 2
-            and all(isinstance(p, (tuple, list)) for p in padding)):
-        stored = tuple(pair(p, "padding", 0) for p in padding)
-    else:
-        stored = check_padding(padding)
+    stored = check_padding(padding, asymmetric=True)
     pool_padding(stored, (1, 1), size, 1, name=f"{name} padding")   # the size // 2 rule
     return stored
 

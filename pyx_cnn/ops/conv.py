@@ -3,12 +3,17 @@
 Shared by :func:`pyx_cnn.conv` and :class:`pyx_cnn.layers.Conv2D`: one padding,
 one weight layout.
 
-    out[n, y, x, f] = b[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * W[f, i, j, c]
+    out[n, y, x, f] = b[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, g*Cg + c] * W[f, i, j, c]
 
 where ``P`` is the input zero-padded by ``pads = ((top, bottom), (left,
 right))``; ``Hout = (H + top + bottom - (kh - 1) * dh - 1) // sh + 1``
-(likewise ``Wout``). The arguments ``stride`` / ``padding`` / ``dilation`` are
-read, and ``"same"`` padding resolved, by :mod:`pyx_cnn._geometry`.
+(likewise ``Wout``). With ``groups`` (dividing C and F; PyTorch's ``groups``)
+the filters ``(F, kh, kw, Cg)``, ``Cg = C // groups``, come in groups of
+``F // groups``, and group ``g = f // (F // groups)`` sees its own channels
+``g*Cg .. (g+1)*Cg - 1`` only; ``groups == C`` is a depthwise convolution
+(filter ``c*m + j`` reads channel ``c``, ``m = F // C``). The arguments
+``stride`` / ``padding`` / ``dilation`` are read, and ``"same"`` padding
+resolved, by :mod:`pyx_cnn._geometry`.
 
 The forward pass runs the SIMD kernels of :mod:`pyx_cnn._conv` for every
 stride and dilation; so does the input gradient at strides 1 (a convolution
@@ -17,10 +22,19 @@ and bias gradients run on the direct kernel's layout too; the input gradient
 at other strides on windows gathered into matrices and BLAS products
 (:mod:`pyx_cnn._conv_grad`). ``_conv._algorithm`` tells which algorithm a
 shape takes (one C function chooses for every caller).
+
+Grouped convolutions (``groups > 1``) take one of two routes:
+
+- *depthwise* (``groups == C``, at least ``_conv_depthwise._min_channels``
+  channels): the kernels of :mod:`pyx_cnn._conv_depthwise`, which read the
+  unpadded input once, SIMD over the channels; a depth multiplier ``m > 1``
+  runs them once per ``j < m`` on the filters ``j, m + j, 2m + j, ...``;
+- *grouped* (any other): windows gathered into matrices (im2col) and one BLAS
+  product per group, forward and backward (:mod:`pyx_cnn._conv_grad`).
 """
 import numpy as np
 
-from .. import _conv, _conv_grad
+from .. import _conv, _conv_depthwise, _conv_grad
 from .._geometry import output_size
 from .._threads import get_num_threads
 
@@ -47,30 +61,49 @@ def weight_layout(filters, dtype=None):
         kh, kw * c, f)
 
 
-def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1)):
+def _route(channels, groups, dtype):
+    """Which kernels run a convolution: "direct" (``groups == 1``, the kernels of
+    :mod:`pyx_cnn._conv`), "depthwise" or "grouped"."""
+    if groups == 1:
+        return "direct"
+    if groups == channels and channels >= _conv_depthwise._min_channels(
+            np.dtype(dtype) == np.float64):
+        return "depthwise"
+    return "grouped"
+
+
+def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
+            groups=1):
     """The convolution of `x`, and what :func:`backward` needs.
 
     Parameters
     ----------
     x : ndarray, shape (N, H, W, C), C-contiguous, float32 or float64
-    filters : ndarray, shape (F, kh, kw, C), same dtype
+    filters : ndarray, shape (F, kh, kw, C // groups), same dtype
     bias : ndarray, shape (F,), same dtype (zeros for no bias)
     stride, dilation : pair of int
     pads : ((top, bottom), (left, right))
         Resolved by :func:`pyx_cnn._geometry.resolve_padding`.
+    groups : int, optional
+        Divides C and F (checked by the callers).
 
     Returns
     -------
     out : ndarray, shape (N, Hout, Wout, F)
     saved : tuple
-        ``(x_padded, weights, stride, pads, dilation)``: the input padded,
-        ``(N, H + top + bottom, W + left + right, C)``, and the filters in the
-        kernels' layout ``(kh, kw*C, F)`` (:func:`weight_layout`).
+        With ``groups == 1``, ``(x_padded, weights, stride, pads, dilation)``:
+        the input padded, ``(N, H + top + bottom, W + left + right, C)``, and
+        the filters in the kernels' layout ``(kh, kw*C, F)``
+        (:func:`weight_layout`). With ``groups > 1``, ``(x_kept, filters,
+        stride, pads, dilation, groups)``: the input (padded on the grouped
+        route, as it is on the depthwise one) and the filters.
 
     See Also
     --------
-    pyx_cnn.reference.conv : The same sums as plain loops.
+    pyx_cnn.reference.conv : The same sums as plain loops (``groups`` too).
     """
+    if groups != 1:
+        return _forward_grouped(x, filters, bias, stride, pads, dilation, groups)
     n, h, w, c = x.shape
     f, kh, kw, _ = filters.shape
     xp = pad(x, pads, x.dtype)
@@ -84,6 +117,46 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
                           tuple(dilation))
     return out, (xp, wk, stride, pads, dilation)
+
+
+def _forward_grouped(x, filters, bias, stride, pads, dilation, groups):
+    """:func:`forward` for ``groups > 1``, on the depthwise or the grouped route."""
+    n, h, w, c = x.shape
+    f, kh, kw, _ = filters.shape
+    ho = output_size(h, kh, stride[0], pads[0], dilation[0])
+    wo = output_size(w, kw, stride[1], pads[1], dilation[1])
+    out = np.empty((n, ho, wo, f), dtype=x.dtype)
+    filters = np.ascontiguousarray(filters, dtype=x.dtype)
+    if _route(c, groups, x.dtype) == "depthwise":
+        m = f // c
+        top_left = (pads[0][0], pads[1][0])
+        for j in range(m):      # the filters c*m + j, one per channel c
+            out_j = out if m == 1 else np.empty((n, ho, wo, c), dtype=x.dtype)
+            _conv_depthwise._depthwise_forward(x, _depthwise_layout(filters, m, j),
+                                               np.ascontiguousarray(bias[j::m]), out_j,
+                                               tuple(stride), top_left, tuple(dilation),
+                                               get_num_threads())
+            if m > 1:
+                out[..., j::m] = out_j
+        return out, (x, filters, stride, pads, dilation, groups)
+    xp = pad(x, pads, x.dtype)
+    _conv_grad._grouped_forward(xp, _group_layout(filters, groups), bias, out, kh, kw,
+                                *stride, *dilation, get_num_threads())
+    return out, (xp, filters, stride, pads, dilation, groups)
+
+
+def _depthwise_layout(filters, m, j):
+    """The filters ``c*m + j`` of ``(C*m, kh, kw, 1)`` in the depthwise kernels' layout
+    ``(kh, kw, C)``."""
+    return np.ascontiguousarray(filters[j::m, :, :, 0].transpose(1, 2, 0))
+
+
+def _group_layout(filters, groups):
+    """Filters ``(F, kh, kw, Cg)`` -> C-contiguous ``(groups, kh*kw*Cg, F // groups)``:
+    each group's filters as one matrix, the grouped route's layout."""
+    f = filters.shape[0]
+    return np.ascontiguousarray(
+        filters.reshape(groups, f // groups, -1).transpose(0, 2, 1))
 
 
 def backward(grad_out, saved, input_grad=True):
@@ -100,13 +173,15 @@ def backward(grad_out, saved, input_grad=True):
     Returns
     -------
     grad_x : ndarray, shape (N, H, W, C), or None when not `input_grad`
-    grad_filters : ndarray, shape (F, kh, kw, C)
+    grad_filters : ndarray, shape (F, kh, kw, C // groups)
     grad_bias : ndarray, shape (F,)
 
     See Also
     --------
     pyx_cnn.reference.conv_backward : The same sums as plain loops.
     """
+    if len(saved) == 6:
+        return _backward_grouped(grad_out, saved, input_grad)
     xp, wk, stride, pads, dilation = saved
     kh, run, f = wk.shape
     c = xp.shape[3]
@@ -131,6 +206,49 @@ def backward(grad_out, saved, input_grad=True):
         h, w = xp.shape[1] - top - bottom, xp.shape[2] - left - right
         gxp = np.ascontiguousarray(gxp[:, top:top + h, left:left + w])
     return gxp, grad_filters, gb
+
+
+def _backward_grouped(grad_out, saved, input_grad):
+    """:func:`backward` for ``groups > 1``."""
+    x_kept, filters, stride, pads, dilation, groups = saved
+    f, kh, kw, c_group = filters.shape
+    n, hp, wp, c = x_kept.shape
+    nt = get_num_threads()
+    dtype = x_kept.dtype
+    grad_filters = np.empty(filters.shape, dtype=dtype)
+    grad_bias = np.empty(f, dtype=dtype)
+    grad_x = None
+    if _route(c, groups, dtype) == "depthwise":
+        m = f // c
+        top_left = (pads[0][0], pads[1][0])
+        gw, gb = np.empty((kh, kw, c), dtype=dtype), np.empty(c, dtype=dtype)
+        gx = np.empty(x_kept.shape, dtype=dtype) if input_grad else None
+        for j in range(m):
+            g = grad_out if m == 1 else np.ascontiguousarray(grad_out[..., j::m])
+            _conv_depthwise._depthwise_filter_grad(x_kept, g, gw, gb, tuple(stride),
+                                                   top_left, tuple(dilation), nt)
+            grad_filters[j::m, :, :, 0] = gw.transpose(2, 0, 1)
+            grad_bias[j::m] = gb
+            if input_grad:
+                _conv_depthwise._depthwise_input_grad(g, _depthwise_layout(filters, m, j), gx,
+                                                      tuple(stride), top_left, tuple(dilation),
+                                                      nt)
+                if j == 0:
+                    grad_x = gx if m == 1 else gx.copy()
+                else:
+                    grad_x += gx     # channel c's gradient: the sum over its m filters
+        return grad_x, grad_filters, grad_bias
+    gw = np.empty((groups, kh * kw * c_group, f // groups), dtype=dtype)
+    _conv_grad._grouped_filter_grad(x_kept, grad_out, gw, kh, kw, *stride, *dilation, nt)
+    grad_filters[...] = gw.transpose(0, 2, 1).reshape(filters.shape)
+    grad_bias[...] = grad_out.reshape(-1, f).sum(axis=0)
+    if input_grad:
+        gxp = np.empty(x_kept.shape, dtype=dtype)
+        _conv_grad._grouped_backward_input(grad_out, _group_layout(filters, groups), gxp,
+                                           kh, kw, *stride, *dilation, nt)
+        (top, bottom), (left, right) = pads
+        grad_x = np.ascontiguousarray(gxp[:, top:hp - bottom, left:wp - right])
+    return grad_x, grad_filters, grad_bias
 
 
 def _input_grad_direct(grad, wk, padded_shape, pads, dilation):

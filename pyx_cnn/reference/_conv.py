@@ -22,21 +22,31 @@ def _pad(x, pads):
     return p
 
 
-def conv(x, w, stride=1, padding=0, bias=None, dilation=1):
+def _group_channels(k, f, c_group, groups):
+    """The input channels filter `k` of `f` reads: its group's ``c_group`` channels."""
+    g = k // (f // groups)
+    return slice(g * c_group, (g + 1) * c_group)
+
+
+def conv(x, w, stride=1, padding=0, bias=None, dilation=1, groups=1):
     """Cross-correlation of a batch with a filter bank, summed over channels.
 
-    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, c] * w[f, i, j, c]``
-    with ``P`` the input zero-padded.
+    ``out[n, y, x, f] = bias[f] + sum_{i, j, c} P[n, y*sh + i*dh, x*sw + j*dw, g*Cg + c] * w[f, i, j, c]``
+    with ``P`` the input zero-padded, ``Cg = C // groups`` and ``g = f // (F // groups)``
+    the group of filter ``f``: each group of ``F // groups`` filters sees its own
+    ``Cg`` channels (with ``groups == C`` a depthwise convolution).
 
     Parameters
     ----------
     x : array_like, shape (N, H, W, C)
-    w : array_like, shape (F, kh, kw, C)
+    w : array_like, shape (F, kh, kw, C // groups)
     stride, dilation : int or (int, int)
         Along H and W.
     padding : int, (int, int) or ((top, bottom), (left, right))
         Zeros around the input.
     bias : array_like, shape (F,), optional
+    groups : int, optional
+        Divides C and F.
 
     Returns
     -------
@@ -53,7 +63,7 @@ def conv(x, w, stride=1, padding=0, bias=None, dilation=1):
     (sh, sw), (dh, dw) = _two(stride), _two(dilation)
     pads = _zeros_around(padding)
     n, h, wd, c = x.shape
-    f, kh, kw, _ = w.shape
+    f, kh, kw, c_group = w.shape
     p = _pad(x, pads)
     ho = (p.shape[1] - (kh - 1) * dh - 1) // sh + 1
     wo = (p.shape[2] - (kw - 1) * dw - 1) // sw + 1
@@ -65,13 +75,14 @@ def conv(x, w, stride=1, padding=0, bias=None, dilation=1):
                 window = p[b, y * sh:y * sh + (kh - 1) * dh + 1:dh,
                            xx * sw:xx * sw + (kw - 1) * dw + 1:dw, :]
                 for k in range(f):
-                    out[b, y, xx, k] = np.sum(window * w[k])
+                    channels = _group_channels(k, f, c_group, groups)
+                    out[b, y, xx, k] = np.sum(window[:, :, channels] * w[k])
     if bias is not None:
         out += np.asarray(bias, dtype=np.float64)
     return out
 
 
-def conv_backward(x, w, grad_out, stride=1, padding=0, dilation=1):
+def conv_backward(x, w, grad_out, stride=1, padding=0, dilation=1, groups=1):
     """Gradients of :func:`conv` given ``grad_out = dL/dout``.
 
     Each window's output gradient flows back to the window's inputs (weighted
@@ -80,7 +91,7 @@ def conv_backward(x, w, grad_out, stride=1, padding=0, dilation=1):
     Returns
     -------
     grad_x : ndarray, shape (N, H, W, C)
-    grad_w : ndarray, shape (F, kh, kw, C)
+    grad_w : ndarray, shape (F, kh, kw, C // groups)
     grad_b : ndarray, shape (F,)
     """
     x = np.asarray(x, dtype=np.float64)
@@ -89,7 +100,7 @@ def conv_backward(x, w, grad_out, stride=1, padding=0, dilation=1):
     (sh, sw), (dh, dw) = _two(stride), _two(dilation)
     (top, bottom), (left, right) = pads = _zeros_around(padding)
     n, h, wd, c = x.shape
-    f, kh, kw, _ = w.shape
+    f, kh, kw, c_group = w.shape
     p = _pad(x, pads)
     dp = np.zeros(p.shape)
     dw_ = np.zeros(w.shape)
@@ -100,6 +111,7 @@ def conv_backward(x, w, grad_out, stride=1, padding=0, dilation=1):
                 rows = slice(y * sh, y * sh + (kh - 1) * dh + 1, dh)
                 cols = slice(xx * sw, xx * sw + (kw - 1) * dw + 1, dw)
                 for k in range(f):
-                    dp[b, rows, cols, :] += g[b, y, xx, k] * w[k]
-                    dw_[k] += g[b, y, xx, k] * p[b, rows, cols, :]
+                    channels = _group_channels(k, f, c_group, groups)
+                    dp[b, rows, cols, channels] += g[b, y, xx, k] * w[k]
+                    dw_[k] += g[b, y, xx, k] * p[b, rows, cols, channels]
     return dp[:, top:top + h, left:left + wd], dw_, g.sum(axis=(0, 1, 2))

@@ -1,0 +1,287 @@
+/* Body of the depthwise convolution kernels, included by conv_depthwise_simd.c
+ * (through isa_instantiate.h) once per (instruction set, register width, dtype); see
+ * conv_depthwise.h for what they compute and conv_kernels_impl.h for the macros a
+ * copy sees (PYX_T, PYX_VB, PYX_SFX...).
+ *
+ * A register holds LANES consecutive channels. A channel count that is not a multiple
+ * of LANES ends with a register overlapping its neighbour (its shared lanes computed
+ * again, to identical values), except where values are added onto memory (the input
+ * gradient), which ends channel by channel.
+ */
+#define PYX_CAT_(a, b) a##_##b
+#define PYX_CAT(a, b) PYX_CAT_(a, b)
+#define PYX_FN(name) PYX_CAT(name, PYX_SFX)
+
+#define T PYX_T
+#define LANES (PYX_VB / (int)sizeof(PYX_T))
+#define V PYX_FN(dwvec)
+#define VU PYX_FN(dwvecu)
+typedef T V __attribute__((vector_size(PYX_VB)));
+typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_alias__));
+#define LOADU(p) (*(const VU *)(p))
+#define STOREU(p, v) (*(VU *)(p) = (v))
+#define INLINE static inline __attribute__((always_inline))
+
+/* Output pixels per block of the forward kernel (independent sums in flight). */
+#define DW_R 8
+/* Taps of one kernel row per block of the filter gradient. */
+#define DW_MAX_TB 8
+
+/* The taps t in [*lo, *hi) of a window starting at `start` (taps `d` apart, `k` of
+ * them) that fall inside [0, size); an empty range when none does. */
+INLINE void PYX_FN(dw_taps)(ptrdiff_t start, ptrdiff_t d, ptrdiff_t k, ptrdiff_t size,
+                            ptrdiff_t *lo, ptrdiff_t *hi)
+{
+    ptrdiff_t a = start >= 0 ? 0 : (-start + d - 1) / d;
+    ptrdiff_t b = start > size - 1 ? 0 : (size - 1 - start) / d + 1;
+    if (b > k)
+        b = k;
+    if (a > b)
+        a = b;
+    *lo = a;
+    *hi = b;
+}
+
+/* R output pixels (px_step values apart in x, C apart in out) x one register of
+ * channels: the bias, then ni x nk taps, xs and ws pointing at the first valid tap. */
+INLINE void PYX_FN(dw_block)(
+    const int R, const T *xs, ptrdiff_t row_step, ptrdiff_t ni, ptrdiff_t tap_step,
+    ptrdiff_t nk, ptrdiff_t px_step, const T *ws, ptrdiff_t w_row_step, ptrdiff_t C,
+    const T *bias, T *o)
+{
+    V acc[DW_R];
+    const V b = LOADU(bias);
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        acc[r] = b;
+    for (ptrdiff_t i = 0; i < ni; i++)
+        for (ptrdiff_t k = 0; k < nk; k++) {
+            const V wv = LOADU(ws + i * w_row_step + k * C);
+            const T *xp = xs + i * row_step + k * tap_step;
+#pragma GCC unroll 8
+            for (int r = 0; r < R; r++)
+                acc[r] += LOADU(xp + r * px_step) * wv;
+        }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+        STOREU(o + r * C, acc[r]);
+}
+
+/* One register of channels (starting at channel c) of one output row. */
+INLINE void PYX_FN(dw_row_channels)(
+    const pyx_dw_shape *s, const T *x_row, ptrdiff_t ni, const T *w_row, const T *bias,
+    T *out_row, ptrdiff_t c, ptrdiff_t ox_a, ptrdiff_t ox_b)
+{
+    const ptrdiff_t C = s->channels, W = s->in_w, kw = s->kw, dw = s->dilation_w;
+    const ptrdiff_t row_step = s->dilation_h * W * C, tap_step = dw * C;
+    const ptrdiff_t px_step = s->stride_w * C;
+    /* a pixel whose window leaves the input: its own range of taps */
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+        if (ox == ox_a)
+            ox = ox_b;
+        if (ox >= s->out_w)
+            break;
+        const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
+        ptrdiff_t k_lo, k_hi;
+        PYX_FN(dw_taps)(x0, dw, kw, W, &k_lo, &k_hi);
+        PYX_FN(dw_block)(1, x_row + (x0 + k_lo * dw) * C + c, row_step, ni, tap_step,
+                         k_hi - k_lo, px_step, w_row + k_lo * C + c, kw * C, C, bias + c,
+                         out_row + ox * C + c);
+    }
+    /* the pixels whose windows lie inside: blocks, the last one overlapping */
+    const ptrdiff_t inner = ox_b - ox_a;
+    const T *xs = x_row + (ox_a * s->stride_w - s->pad_left) * C + c;
+    T *os = out_row + ox_a * C + c;
+#define PYX_DW_RUN(RR)                                                                    \
+    for (ptrdiff_t p = 0; p < inner; p += (RR)) {                                         \
+        const ptrdiff_t q = p + (RR) <= inner ? p : inner - (RR);                         \
+        PYX_FN(dw_block)((RR), xs + q * px_step, row_step, ni, tap_step, kw, px_step,     \
+                         w_row + c, kw * C, C, bias + c, os + q * C);                     \
+    }
+    if (inner >= DW_R) {
+        PYX_DW_RUN(DW_R)
+    } else if (inner >= 4) {
+        PYX_DW_RUN(4)
+    } else {
+        PYX_DW_RUN(1)
+    }
+#undef PYX_DW_RUN
+}
+
+__attribute__((unused)) static void PYX_FN(dw_rows)(
+    const pyx_dw_shape *s, const T *x, const T *w, const T *bias, T *out, ptrdiff_t r0,
+    ptrdiff_t r1)
+{
+    const ptrdiff_t C = s->channels, H = s->in_h, W = s->in_w;
+    const ptrdiff_t kw = s->kw, dw = s->dilation_w, sw = s->stride_w, left = s->pad_left;
+    /* output columns [ox_a, ox_b) have every tap inside the input */
+    const ptrdiff_t last = W - 1 - (kw - 1) * dw + left;
+    ptrdiff_t ox_a = left > 0 ? (left + sw - 1) / sw : 0;
+    ptrdiff_t ox_b = last < 0 ? 0 : last / sw + 1;
+    if (ox_a > s->out_w)
+        ox_a = s->out_w;
+    if (ox_b > s->out_w)
+        ox_b = s->out_w;
+    if (ox_b < ox_a)
+        ox_b = ox_a;
+    for (ptrdiff_t r = r0; r < r1; r++) {
+        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+        const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
+        ptrdiff_t i_lo, i_hi;
+        PYX_FN(dw_taps)(y0, s->dilation_h, s->kh, H, &i_lo, &i_hi);
+        const T *x_row = i_hi > i_lo ? x + (n * H + y0 + i_lo * s->dilation_h) * W * C : x;
+        const T *w_row = w + i_lo * kw * C;
+        T *out_row = out + r * s->out_w * C;
+        for (ptrdiff_t c = 0; c < C; c += LANES)
+            PYX_FN(dw_row_channels)(s, x_row, i_hi - i_lo, w_row, bias, out_row,
+                                    c + LANES <= C ? c : C - LANES, ox_a, ox_b);
+    }
+}
+
+/* dst[0 .. C) += g[0 .. C) * w[0 .. C) */
+INLINE void PYX_FN(dw_add_product)(T *dst, const T *g, const T *w, ptrdiff_t C)
+{
+    ptrdiff_t c = 0;
+    for (; c + LANES <= C; c += LANES)
+        STOREU(dst + c, LOADU(dst + c) + LOADU(g + c) * LOADU(w + c));
+    for (; c < C; c++)
+        dst[c] += g[c] * w[c];
+}
+
+__attribute__((unused)) static void PYX_FN(dw_input_grad)(
+    const pyx_dw_shape *s, const T *g, const T *w, T *buf, T *gx, ptrdiff_t n)
+{
+    const ptrdiff_t C = s->channels, H = s->in_h, W = s->in_w;
+    const ptrdiff_t bh = (s->out_h - 1) * s->stride_h + (s->kh - 1) * s->dilation_h + 1;
+    const ptrdiff_t bw = (s->out_w - 1) * s->stride_w + (s->kw - 1) * s->dilation_w + 1;
+    memset(buf, 0, (size_t)(bh * bw * C) * sizeof(T));
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            const T *gp = g + ((n * s->out_h + oy) * s->out_w + ox) * C;
+            T *bp = buf + (oy * s->stride_h * bw + ox * s->stride_w) * C;
+            for (ptrdiff_t i = 0; i < s->kh; i++)
+                for (ptrdiff_t k = 0; k < s->kw; k++)
+                    PYX_FN(dw_add_product)(bp + (i * s->dilation_h * bw + k * s->dilation_w) * C,
+                                           gp, w + (i * s->kw + k) * C, C);
+        }
+    /* the input's part of the windows' grid (pads >= 0); no window reaches the rest */
+    ptrdiff_t nx = bw - s->pad_left;
+    nx = nx < 0 ? 0 : nx > W ? W : nx;
+    for (ptrdiff_t y = 0; y < H; y++) {
+        T *dst = gx + (n * H + y) * W * C;
+        const ptrdiff_t yb = y + s->pad_top;
+        ptrdiff_t done = 0;
+        if (yb < bh) {
+            memcpy(dst, buf + (yb * bw + s->pad_left) * C, (size_t)(nx * C) * sizeof(T));
+            done = nx;
+        }
+        memset(dst + done * C, 0, (size_t)((W - done) * C) * sizeof(T));
+    }
+}
+
+/* Filter gradient of kernel row i, taps [k0, k0 + TB), NV registers of channels from
+ * channel c, samples [n0, n1): sums over the pixels in order. */
+INLINE void PYX_FN(dw_wgrad_block)(
+    const int TB, const int NV, const pyx_dw_shape *s, const T *x, const T *g, ptrdiff_t n0,
+    ptrdiff_t n1, ptrdiff_t i, ptrdiff_t k0, ptrdiff_t c, T *part_w)
+{
+    const ptrdiff_t C = s->channels, H = s->in_h, W = s->in_w, dw = s->dilation_w;
+    V acc[DW_MAX_TB][2];
+#pragma GCC unroll 8
+    for (int t = 0; t < TB; t++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            acc[t][v] = (V){0};
+    for (ptrdiff_t n = n0; n < n1; n++)
+        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+            const ptrdiff_t y = oy * s->stride_h + i * s->dilation_h - s->pad_top;
+            if (y < 0 || y >= H)
+                continue;
+            const T *xr = x + (n * H + y) * W * C + c;
+            const T *gr = g + (n * s->out_h + oy) * s->out_w * C + c;
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                const ptrdiff_t x0 = ox * s->stride_w - s->pad_left + k0 * dw;
+                V gv[2];
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++)
+                    gv[v] = LOADU(gr + ox * C + v * LANES);
+                if (x0 >= 0 && x0 + (TB - 1) * dw < W) {
+#pragma GCC unroll 8
+                    for (int t = 0; t < TB; t++)
+#pragma GCC unroll 2
+                        for (int v = 0; v < NV; v++)
+                            acc[t][v] += LOADU(xr + (x0 + t * dw) * C + v * LANES) * gv[v];
+                } else {
+                    for (int t = 0; t < TB; t++) {
+                        const ptrdiff_t xt = x0 + t * dw;
+                        if (xt < 0 || xt >= W)
+                            continue;
+                        for (int v = 0; v < NV; v++)
+                            acc[t][v] += LOADU(xr + xt * C + v * LANES) * gv[v];
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 8
+    for (int t = 0; t < TB; t++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            STOREU(part_w + (i * s->kw + k0 + t) * C + c + v * LANES, acc[t][v]);
+}
+
+static void PYX_FN(dw_wgrad_block_n)(
+    int TB, int NV, const pyx_dw_shape *s, const T *x, const T *g, ptrdiff_t n0,
+    ptrdiff_t n1, ptrdiff_t i, ptrdiff_t k0, ptrdiff_t c, T *part_w)
+{
+#define PYX_DW_CASE(K)                                                                     \
+    case K:                                                                                \
+        if (NV == 2)                                                                       \
+            PYX_FN(dw_wgrad_block)(K, 2, s, x, g, n0, n1, i, k0, c, part_w);               \
+        else                                                                               \
+            PYX_FN(dw_wgrad_block)(K, 1, s, x, g, n0, n1, i, k0, c, part_w);               \
+        return;
+    switch (TB) {
+    PYX_DW_CASE(1) PYX_DW_CASE(2) PYX_DW_CASE(3) PYX_DW_CASE(4)
+    PYX_DW_CASE(5) PYX_DW_CASE(6) PYX_DW_CASE(7) PYX_DW_CASE(8)
+    default: return;
+    }
+#undef PYX_DW_CASE
+}
+
+__attribute__((unused)) static void PYX_FN(dw_filter_grad)(
+    const pyx_dw_shape *s, const T *x, const T *g, T *part_w, T *part_b, ptrdiff_t n0,
+    ptrdiff_t n1)
+{
+    const ptrdiff_t C = s->channels, pixels = s->out_h * s->out_w;
+    ptrdiff_t c = 0;
+    while (c < C) {
+        /* two registers of channels while two remain, else one (the last overlapping) */
+        const int nv = c + 2 * LANES <= C ? 2 : 1;
+        const ptrdiff_t cc = c + nv * LANES <= C ? c : C - LANES;
+        c += nv * LANES;
+        for (ptrdiff_t i = 0; i < s->kh; i++)
+            for (ptrdiff_t k0 = 0; k0 < s->kw; k0 += DW_MAX_TB) {
+                const ptrdiff_t tb = s->kw - k0 < DW_MAX_TB ? s->kw - k0 : DW_MAX_TB;
+                PYX_FN(dw_wgrad_block_n)((int)tb, nv, s, x, g, n0, n1, i, k0, cc, part_w);
+            }
+        for (int v = 0; v < nv; v++) {
+            V acc = (V){0};
+            for (ptrdiff_t p = n0 * pixels; p < n1 * pixels; p++)
+                acc += LOADU(g + p * C + cc + v * LANES);
+            STOREU(part_b + cc + v * LANES, acc);
+        }
+    }
+}
+
+#undef DW_MAX_TB
+#undef DW_R
+#undef INLINE
+#undef STOREU
+#undef LOADU
+#undef VU
+#undef V
+#undef LANES
+#undef T
+#undef PYX_FN
+#undef PYX_CAT
+#undef PYX_CAT_
