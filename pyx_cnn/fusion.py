@@ -150,7 +150,8 @@ def fold_batch_norm(conv, batch_norm):
 def relu_into_max_pool_forward(pool, x, training=False):
     """Rule ``relu_into_max_pool``: ReLU then `pool` (a MaxPool2D) as one pooling
     pass, the maximum of each window and 0 (the ReLU layer itself does nothing)."""
-    pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, relu=True)
+    pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, pool.pads,
+                                              pool.ceil_mode, relu=True)
     return pool._out
 
 

@@ -57,7 +57,7 @@ static const pool_kernels *copy_for(ptrdiff_t channels, int is_double, int pixel
 
 static int window_2x2(const pyx_pool_shape *s)
 {
-    return s->size == 2 && s->stride == 2;
+    return s->size == 2 && s->stride == 2 && pyx_pool_inside(s);
 }
 
 void pyx_maxpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
