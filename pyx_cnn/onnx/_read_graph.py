@@ -59,6 +59,11 @@ class Step:
     state: dict = field(default_factory=dict)
     merge: bool = False       # called on a list of tensors (Add, Concatenate)
 
+    def rebuild(self, **changes):
+        """Make the layer again with some constructor arguments changed (an activation
+        or a bias folded in), from its config: a layer's constructor arguments."""
+        self.layer = type(self.layer)(**{**self.layer.get_config(), **changes})
+
 
 class GraphReader:
     """Reads the nodes of one ONNX graph, in order, into :attr:`steps`."""
@@ -183,7 +188,8 @@ class GraphReader:
         return self.call(layer, [tensor], node, self.output_shape(layer, tensor.shape, node),
                          **kwargs)
 
-    def foldable_into(self, tensor, node, kinds=("Conv2D", "Dense")):
+    def foldable_into(self, tensor, node, kinds=("Conv2D", "DepthwiseConv2D", "Conv2DTranspose",
+                                                 "Dense")):
         """The step making `tensor` when the node may change that layer (an activation
         or a bias folded in): a layer of `kinds` read by this node only."""
         if tensor.ref < 0 or self.consumers.get(node.input[0]) != 1:

@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..ops.activations import ACTIVATIONS, DEFAULT_NEGATIVE_SLOPE
-from ._common import _TO_NCHW, _TO_NHWC, check_attributes, unsupported
+from ._common import _TO_NCHW, _TO_NHWC, check_attributes, float32_attribute, unsupported
 from ._fold import BATCH
 from ._read_graph import reads
 
@@ -17,9 +17,9 @@ def _activate(reader, node, name, class_name, **kwargs):
     """An activation layer, or the `activation=` of the Conv2D / Dense before it (when
     this node is that layer's only reader and `name` is a registry activation)."""
     x = reader.data(node)
-    step = reader.foldable_into(x, node) if name in ACTIVATIONS else None
+    step = reader.foldable_into(x, node) if name is not None and name in ACTIVATIONS else None
     if step is not None and step.layer.activation is None:
-        step.layer.activation = name
+        step.rebuild(activation=name)
         step.onnx_name = node.output[0]
         reader.alias(node, x)
         return
@@ -36,7 +36,7 @@ def read_activation(reader, node, attrs):
 @reads("LeakyRelu")
 def read_leaky_relu(reader, node, attrs):
     check_attributes(node, attrs, {"alpha": None})
-    alpha = float(attrs.get("alpha", 0.01))
+    alpha = float32_attribute(attrs.get("alpha", 0.01))
     if np.float32(alpha) == np.float32(DEFAULT_NEGATIVE_SLOPE):    # a float32 attribute
         _activate(reader, node, "leaky_relu", "LeakyReLU")
     else:
@@ -106,7 +106,7 @@ def _add_bias(reader, node, x, bias):
             (np.ndim(bias) == 2 and np.shape(bias)[0] != 1)):
         raise unsupported(node, f"adding a constant of shape {np.shape(bias)} to data "
                           "(pyx_cnn reads it as the bias of a MatMul before it)")
-    step.layer.use_bias = True
+    step.rebuild(use_bias=True)
     step.params["b"] = np.broadcast_to(np.ravel(bias), (units,)).copy()
     step.onnx_name = node.output[0]
     reader.alias(node, x)
@@ -178,7 +178,7 @@ def read_batch_norm(reader, node, attrs):
               for i, what in enumerate(("scale", "bias", "mean", "variance"), start=1)]
     momentum = round(1.0 - float(attrs.get("momentum", 0.9)), 6)   # a float32 attribute
     layer = reader.layer("BatchNormalization", node, momentum=momentum,
-                         epsilon=float(attrs.get("epsilon", 1e-5)))
+                         epsilon=float32_attribute(attrs.get("epsilon", 1e-5)))
     reader.call(layer, [x], node, x.shape, chw=x.chw,
                 params={"gamma": values[0], "beta": values[1]},
                 state={"mean": values[2], "var": values[3]})
