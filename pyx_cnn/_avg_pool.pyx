@@ -26,9 +26,10 @@ and a NaN is the maximum (the first NaN wins), as in max pooling.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
-from pyx_cnn._pool_shape cimport pool_shape, pyx_pool_shape
+from pyx_cnn._pool_shape cimport pool_shape, pyx_pool_inside, pyx_pool_shape
 from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_POOL, FAMILY_SUMS, ranges_for, threads_for
 
 
@@ -41,6 +42,14 @@ cdef extern from "pool_kernels.h" nogil:
                                        Py_ssize_t r0, Py_ssize_t r1)
     void pyx_avgpool_backward_rows_f64(const pyx_pool_shape* s, const double* g,
                                        double* gx, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_scale_rows_f32(const pyx_pool_shape* s, const float* g, float* scaled,
+                                    Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_scale_rows_f64(const pyx_pool_shape* s, const double* g,
+                                    double* scaled, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_gather_rows_f32(const pyx_pool_shape* s, const float* scaled,
+                                     float* gx, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_gather_rows_f64(const pyx_pool_shape* s, const double* scaled,
+                                     double* gx, Py_ssize_t r0, Py_ssize_t r1)
 
 
 def _avgpool2d_forward(
@@ -91,7 +100,9 @@ def _avgpool2d_backward(
     the window's divisor) of every window holding it.
 
     The loops are in ``src_c/pool_simd.c``, a gather over the rows of grad_x (with a
-    shortcut when the windows do not overlap).
+    shortcut when the windows do not overlap). Where windows are clipped, the output
+    gradients are first divided by their windows' divisors (into a scratch array), then
+    gathered.
     """
     cdef Py_ssize_t rows = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t t, per, n_ranges
@@ -108,6 +119,10 @@ def _avgpool2d_backward(
     nt = threads_for(rows * s.in_w * s.channels * (1 + per * per), rows, n_threads,
                      FAMILY_POOL)
     n_ranges = ranges_for(rows, nt)
+    if not pyx_pool_inside(&s):
+        _avgpool2d_backward_clipped(&s, &grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0],
+                                    grad_x.shape[0], nt)
+        return
     with nogil:
         for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
             if floating is float:
@@ -116,6 +131,40 @@ def _avgpool2d_backward(
             else:
                 pyx_avgpool_backward_rows_f64(&s, &grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0],
                                               rows * t // n_ranges, rows * (t + 1) // n_ranges)
+
+
+cdef void _avgpool2d_backward_clipped(const pyx_pool_shape* s, const floating* g,
+                                      floating* gx, Py_ssize_t n_batch, int nt) except *:
+    """The backward pass where windows are clipped: scale, then gather (see
+    ``src_c/pool_kernels.h``), each step split over rows."""
+    cdef Py_ssize_t out_rows = n_batch * s.out_h
+    cdef Py_ssize_t in_rows = n_batch * s.in_h
+    cdef Py_ssize_t t, n_ranges
+    cdef floating* scaled = <floating*>malloc(out_rows * s.out_w * s.channels
+                                              * sizeof(floating))
+    if scaled == NULL:
+        raise MemoryError("average pooling's backward pass: no memory for the scaled "
+                          "gradients")
+    try:
+        with nogil:
+            n_ranges = ranges_for(out_rows, nt)
+            for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+                if floating is float:
+                    pyx_avgpool_scale_rows_f32(s, g, scaled, out_rows * t // n_ranges,
+                                               out_rows * (t + 1) // n_ranges)
+                else:
+                    pyx_avgpool_scale_rows_f64(s, g, scaled, out_rows * t // n_ranges,
+                                               out_rows * (t + 1) // n_ranges)
+            n_ranges = ranges_for(in_rows, nt)
+            for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+                if floating is float:
+                    pyx_avgpool_gather_rows_f32(s, scaled, gx, in_rows * t // n_ranges,
+                                                in_rows * (t + 1) // n_ranges)
+                else:
+                    pyx_avgpool_gather_rows_f64(s, scaled, gx, in_rows * t // n_ranges,
+                                                in_rows * (t + 1) // n_ranges)
+    finally:
+        free(scaled)
 
 
 def _global_avgpool_forward(

@@ -31,7 +31,7 @@ from libc.stdint cimport int32_t
 from libc.string cimport memset
 
 from cython cimport floating
-from pyx_cnn._pool_shape cimport pool_shape, pyx_pool_shape
+from pyx_cnn._pool_shape cimport pool_shape, pyx_pool_inside, pyx_pool_shape
 from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_POOL, threads_for
 
 
@@ -110,6 +110,65 @@ cdef extern from *:
     double pyx_select_d(int take, double a, double b) noexcept nogil
     int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
 
+# Windows inside the input (no padding reached): the common case, on its own (loops of
+# size x size for the whole sample run faster than the clipped windows' routine below).
+cdef inline void _pool_argmax_sample(
+    const floating* x,          # x[n], (H, W, C)
+    floating* out,              # out[n], (Ho, Wo, C)
+    int32_t* arg,               # argmax[n], (Ho, Wo, C)
+    Py_ssize_t width,
+    Py_ssize_t channels,
+    Py_ssize_t h_out,
+    Py_ssize_t w_out,
+    Py_ssize_t size,
+    Py_ssize_t stride,
+    bint fuse_relu,
+) noexcept nogil:
+    cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
+    cdef floating v, b
+    cdef int take
+    cdef floating* ob
+    cdef int32_t* ab
+    cdef const floating* xp
+    for oy in range(h_out):
+        for ox in range(w_out):
+            base = (oy * stride * width + ox * stride) * channels
+            o = (oy * w_out + ox) * channels
+            ob = out + o
+            ab = arg + o
+            for c in range(channels):
+                ob[c] = x[base + c]
+                ab[c] = base + c
+            # window elements in row-major order, channels innermost: the
+            # channels are independent, and the selects are branch-free (the
+            # comparisons are unpredictable on real data)
+            for i in range(size):
+                for j in range(size):
+                    if i == 0 and j == 0:
+                        continue
+                    pos = base + (i * width + j) * channels
+                    xp = x + pos
+                    for c in range(channels):
+                        v = xp[c]
+                        b = ob[c]
+                        # strict '>' keeps the first maximum; the first NaN wins
+                        # and then stays (nothing compares greater than NaN)
+                        take = (v > b) | ((v != v) & (b == b))
+                        if floating is float:
+                            ob[c] = pyx_select_f(take, v, b)
+                        else:
+                            ob[c] = pyx_select_d(take, v, b)
+                        ab[c] = pyx_select_i(take, pos + c, ab[c])
+            if fuse_relu:
+                for c in range(channels):
+                    b = ob[c]
+                    take = (b <= 0) & (b == b)
+                    if floating is float:
+                        ob[c] = pyx_select_f(take, 0, b)
+                    else:
+                        ob[c] = pyx_select_d(take, 0, b)
+
+
 cdef inline void _argmax_window(
     const floating* x,          # x[n], (H, W, C)
     floating* ob,               # the window's output pixel, (C,)
@@ -159,7 +218,7 @@ cdef inline void _argmax_window(
                 ob[c] = pyx_select_d(take, 0, b)
 
 
-cdef inline void _pool_argmax_sample(
+cdef inline void _pool_argmax_sample_clipped(
     const floating* x,          # x[n], (H, W, C)
     floating* out,              # out[n], (Ho, Wo, C)
     int32_t* arg,               # argmax[n], (Ho, Wo, C)
@@ -212,16 +271,26 @@ def _maxpool2d_forward_argmax(
     cdef Py_ssize_t o_sample = h_out * w_out * channels
     cdef Py_ssize_t n
     cdef int nt
-    pool_shape(x.shape, out.shape, size, stride, pads, True)    # the windows checked
+    cdef pyx_pool_shape s = pool_shape(x.shape, out.shape, size, stride, pads, True)
+    cdef bint inside = pyx_pool_inside(&s)
     if (argmax.shape[0] != out.shape[0] or argmax.shape[1] != out.shape[1]
             or argmax.shape[2] != out.shape[2] or argmax.shape[3] != out.shape[3]):
         raise ValueError("argmax must have the output's shape")
     nt = threads_for(n_batch * o_sample * size * size, n_batch, n_threads, FAMILY_POOL)
     if n_batch == 0 or o_sample == 0:
         return
+    if inside:
+        with nogil:
+            for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
+                _pool_argmax_sample(
+                    &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
+                    &argmax[0, 0, 0, 0] + n * o_sample, width, channels, h_out, w_out,
+                    size, stride, fuse_relu,
+                )
+        return
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
-            _pool_argmax_sample(
+            _pool_argmax_sample_clipped(
                 &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
                 &argmax[0, 0, 0, 0] + n * o_sample, x.shape[1], width, channels, h_out,
                 w_out, size, stride, pad_top, pad_left, fuse_relu,

@@ -85,4 +85,24 @@ void pyx_avgpool_backward_rows_f32(const pyx_pool_shape *s, const float *grad_ou
 void pyx_avgpool_backward_rows_f64(const pyx_pool_shape *s, const double *grad_out,
                                    double *grad_x, ptrdiff_t row_begin, ptrdiff_t row_end);
 
+/* The backward pass of average pooling where windows are clipped, in two steps:
+ * pyx_avgpool_scale_rows, for output rows r = n*out_h + oy in [row_begin, row_end):
+ *
+ *     scaled[n, oy, ox, c] = grad_out[n, oy, ox, c] / (the window's divisor)
+ *
+ * then pyx_avgpool_gather_rows, for rows r = n*in_h + iy of grad_x:
+ *
+ *     grad_x[n, iy, ix, c] = 0 + sum over the windows (oy, ox) that hold (iy, ix), oy then
+ *                            ox ascending, of scaled[n, oy, ox, c]
+ *
+ * (PyTorch's terms grad_out / divisor, summed). Used where pyx_pool_inside is false. */
+void pyx_avgpool_scale_rows_f32(const pyx_pool_shape *s, const float *grad_out,
+                                float *scaled, ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_avgpool_scale_rows_f64(const pyx_pool_shape *s, const double *grad_out,
+                                double *scaled, ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_avgpool_gather_rows_f32(const pyx_pool_shape *s, const float *scaled,
+                                 float *grad_x, ptrdiff_t row_begin, ptrdiff_t row_end);
+void pyx_avgpool_gather_rows_f64(const pyx_pool_shape *s, const double *scaled,
+                                 double *grad_x, ptrdiff_t row_begin, ptrdiff_t row_end);
+
 #endif

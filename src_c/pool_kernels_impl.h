@@ -324,35 +324,65 @@ static void PYX_FN(avgpool_backward_row)(
     }
 }
 
-/* Input row iy of the backward pass in general (window rows oy0 <= oy < oy1 hold the row,
- * windows clipped): each pixel adds, from 0, grad_out / divisor of every window holding
- * it, oy then ox ascending. */
-static void PYX_FN(avgpool_backward_row_clipped)(
-    const pyx_pool_shape *s, const T *g_img, ptrdiff_t oy0, ptrdiff_t oy1, T *gx_row)
+/* The backward pass of clipped windows, first step: for output rows r in [row_begin,
+ * row_end) (r = n*out_h + oy), scaled = grad_out / the window's divisor. */
+__attribute__((unused)) static void PYX_FN(avgpool_scale_rows)(
+    const pyx_pool_shape *s, const T *g, T *scaled, ptrdiff_t row_begin, ptrdiff_t row_end)
 {
-    const ptrdiff_t C = s->channels, S = s->stride, K = s->size, out_w = s->out_w;
+    const ptrdiff_t C = s->channels, K = s->size, S = s->stride;
     const V zero = {0};
     ptrdiff_t i0, i1, j0, j1, padded_rows, padded_cols;
-    memset(gx_row, 0, (size_t)(s->in_w * C) * sizeof(T));
-    for (ptrdiff_t ix = 0; ix < s->in_w; ix++) {
-        T *xp = gx_row + ix * C;
-        const ptrdiff_t px = ix + s->pad_left;     /* the column in the padded input */
-        const ptrdiff_t ox0 = px < K ? 0 : (px - K) / S + 1;
-        const ptrdiff_t ox1 = px / S + 1 < out_w ? px / S + 1 : out_w;
-        for (ptrdiff_t oy = oy0; oy < oy1; oy++) {
-            pyx_pool_window(oy, K, S, s->in_h, s->pad_top, s->pad_bottom,
-                            &i0, &i1, &padded_rows);
-            for (ptrdiff_t ox = ox0; ox < ox1; ox++) {
-                pyx_pool_window(ox, K, S, s->in_w, s->pad_left, s->pad_right,
-                                &j0, &j1, &padded_cols);
-                const T divisor = PYX_FN(avg_divisor)(s, i0, i1, padded_rows,
-                                                      j0, j1, padded_cols);
-                const T *gp = g_img + (oy * out_w + ox) * C;
-                ptrdiff_t c = 0;
-                for (; c + LANES <= C; c += LANES)
-                    STOREU(xp + c, LOADU(xp + c) + LOADU(gp + c) / (zero + divisor));
-                for (; c < C; c++)
-                    xp[c] += gp[c] / divisor;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t oy = r % s->out_h;
+        pyx_pool_window(oy, K, S, s->in_h, s->pad_top, s->pad_bottom, &i0, &i1, &padded_rows);
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            pyx_pool_window(ox, K, S, s->in_w, s->pad_left, s->pad_right,
+                            &j0, &j1, &padded_cols);
+            const T divisor = PYX_FN(avg_divisor)(s, i0, i1, padded_rows, j0, j1, padded_cols);
+            const T *gp = g + (r * s->out_w + ox) * C;
+            T *sp = scaled + (r * s->out_w + ox) * C;
+            ptrdiff_t c = 0;
+            for (; c + LANES <= C; c += LANES)
+                STOREU(sp + c, LOADU(gp + c) / (zero + divisor));
+            for (; c < C; c++)
+                sp[c] = gp[c] / divisor;
+        }
+    }
+}
+
+/* Second step, for rows r in [row_begin, row_end) of grad_x (r = n*in_h + iy): each pixel
+ * is 0 plus the scaled gradients of the windows that hold it, oy then ox ascending. */
+__attribute__((unused)) static void PYX_FN(avgpool_gather_rows)(
+    const pyx_pool_shape *s, const T *scaled, T *gx, ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t C = s->channels, K = s->size, S = s->stride;
+    const ptrdiff_t out_h = s->out_h, out_w = s->out_w;
+    const V zero = {0};
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->in_h, py = r - n * s->in_h + s->pad_top;
+        /* window rows oy0 <= oy < oy1 hold the row, py in the padded input */
+        const ptrdiff_t oy0 = py < K ? 0 : (py - K) / S + 1;
+        const ptrdiff_t oy1 = py / S + 1 < out_h ? py / S + 1 : out_h;
+        const T *g_img = scaled + n * out_h * out_w * C;
+        for (ptrdiff_t ix = 0; ix < s->in_w; ix++) {
+            T *xp = gx + (r * s->in_w + ix) * C;
+            const ptrdiff_t px = ix + s->pad_left;
+            const ptrdiff_t ox0 = px < K ? 0 : (px - K) / S + 1;
+            const ptrdiff_t ox1 = px / S + 1 < out_w ? px / S + 1 : out_w;
+            ptrdiff_t c = 0;
+            for (; c + LANES <= C; c += LANES) {
+                V acc = zero;
+                for (ptrdiff_t oy = oy0; oy < oy1; oy++)
+                    for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                        acc += LOADU(g_img + (oy * out_w + ox) * C + c);
+                STOREU(xp + c, acc);
+            }
+            for (; c < C; c++) {
+                T acc = 0;
+                for (ptrdiff_t oy = oy0; oy < oy1; oy++)
+                    for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                        acc += g_img[(oy * out_w + ox) * C + c];
+                xp[c] = acc;
             }
         }
     }
@@ -363,19 +393,15 @@ __attribute__((unused)) static void PYX_FN(avgpool_backward_rows)(
 {
     const ptrdiff_t C = s->channels, K = s->size, S = s->stride;
     const ptrdiff_t out_h = s->out_h, out_w = s->out_w, xrs = s->in_w * C;
-    const int inside = pyx_pool_inside(s);
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->in_h, iy = r - n * s->in_h;
-        /* the window rows oy0 <= oy < oy1 hold input row iy (row py of the padded input) */
-        const ptrdiff_t py = iy + s->pad_top;
-        const ptrdiff_t oy0 = py < K ? 0 : (py - K) / S + 1;
-        const ptrdiff_t oy1 = py / S + 1 < out_h ? py / S + 1 : out_h;
+        /* the window rows oy0 <= oy < oy1 hold input row iy */
+        const ptrdiff_t oy0 = iy < K ? 0 : (iy - K) / S + 1;
+        const ptrdiff_t oy1 = iy / S + 1 < out_h ? iy / S + 1 : out_h;
         const T *g_img = g + n * out_h * out_w * C;
         T *gx_row = gx + r * xrs;
         if (oy0 >= oy1 || out_w == 0)
             memset(gx_row, 0, (size_t)xrs * sizeof(T));
-        else if (!inside)
-            PYX_FN(avgpool_backward_row_clipped)(s, g_img, oy0, oy1, gx_row);
         else if (S >= K && K == 2)
             PYX_FN(avgpool_backward_row_disjoint)(2, s, g_img + oy0 * out_w * C, gx_row);
         else if (S >= K)
