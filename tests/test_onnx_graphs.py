@@ -354,3 +354,33 @@ def test_conv_transpose_against_onnxruntime(attrs):
     x = images((2, 3, 4, 3))
     got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)
+
+
+def test_arithmetic_on_the_batch_size_is_refused():
+    # Reshape(x, [N * 2, -1]) depends on the batch: refused, never read as a flatten
+    nodes = [mk("Shape", ["x"], ["s"], name="shape"),
+             mk("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+             mk("Mul", ["n", "two"], ["n2"], name="double"),
+             mk("Unsqueeze", ["n2", "axes"], ["n3"], name="unsqueeze"),
+             mk("Concat", ["n3", "minus"], ["shape"], name="concat", axis=0),
+             mk("Reshape", ["x", "shape"], ["y"], name="reshape")]
+    inits = [init(np.array(0), "zero"), init(np.array(2), "two"), init(np.array([0]), "axes"),
+             init(np.array([-1]), "minus")]
+    model = make_model(nodes, [value_info("x", ["N", 2, 3, 4])], [value_info("y", None)],
+                       inits)
+    with pytest.raises(ValueError, match=r"'Mul' \(node 'double'\).*arithmetic on the batch"):
+        px.from_onnx(model)
+
+
+def test_constant_subgraph_of_any_operator_is_folded():
+    # the Gemm's weights come from Where(Greater(a, 0), a, Neg(a)) = |a| of constants
+    a = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    nodes = [mk("Greater", ["a", "zero"], ["positive"], name="gt"),
+             mk("Neg", ["a"], ["minus_a"], name="neg"),
+             mk("Where", ["positive", "a", "minus_a"], ["w"], name="where"),
+             mk("Gemm", ["x", "w"], ["y"], name="gemm")]
+    model = make_model(nodes, [value_info("x", ["N", 4])], [value_info("y", ["N", 3])],
+                       [init(a, "a"), init(np.float32(0), "zero")])
+    net = px.from_onnx(model)
+    x = images((5, 4))
+    np.testing.assert_allclose(net.predict(x), x @ np.abs(a), rtol=1e-6, atol=1e-6)

@@ -10,7 +10,7 @@ onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 
 from onnx_torch_models import (                                    # noqa: E402
-    build_mobilenet_v2, build_resnet18, export, nhwc, randomise_batch_norms,
+    build_mobilenet_v2, build_resnet18, build_small_unet, export, nhwc, randomise_batch_norms,
 )
 from pyx_cnn import NeuralNetwork                                  # noqa: E402
 
@@ -136,3 +136,18 @@ def test_one_training_step_equals_pytorch_float64(kind):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
     with torch.no_grad():
         np.testing.assert_allclose(net.predict(nhwc(x)), model(x).numpy(), rtol=0, atol=1e-9)
+
+
+def test_small_unet_patterns_float64():
+    """torch.cat, ConvTranspose2d, F.interpolate, F.pad, LeakyReLU and the
+    Shape/Gather/Unsqueeze/Concat/Reshape of x.view(x.size(0), -1), as torch writes them."""
+    torch.manual_seed(0)
+    model = build_small_unet(torch).double().eval()
+    data = export(torch, model, (2, 3, 8, 8), torch.float64)
+    ops = {node.op_type for node in onnx.load_model_from_string(data).graph.node}
+    assert {"ConvTranspose", "Concat", "Resize", "Pad", "Reshape"} <= ops
+    net = NeuralNetwork.from_onnx(data)
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(net.predict(nhwc(x)), expected, rtol=0, atol=1e-10)
