@@ -384,3 +384,22 @@ def test_constant_subgraph_of_any_operator_is_folded():
     net = px.from_onnx(model)
     x = images((5, 4))
     np.testing.assert_allclose(net.predict(x), x @ np.abs(a), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda models: models.resnet(18, input_shape=(32, 32, 3), width=4), (32, 32, 3)),
+    (lambda models: models.resnet(18, input_shape=(64, 64, 3), width=4), (64, 64, 3)),
+    (lambda models: models.mobilenet_v2(input_shape=(32, 32, 3), width_multiplier=0.25),
+     (32, 32, 3)),
+    (lambda models: models.unet(input_shape=(16, 16, 1), depth=2, filters=4), (16, 16, 1)),
+], ids=["resnet18_cifar_stem", "resnet18_imagenet_stem", "mobilenet_v2", "unet"])
+def test_pyx_cnn_models_round_trip(build, shape, tmp_path):
+    from pyx_cnn import models
+
+    net = build(models)
+    randomise(net)
+    x = images((2,) + shape)
+    model = px.to_onnx(net, tmp_path / "net.onnx")
+    np.testing.assert_allclose(run_ort(model, x), net.predict(x), rtol=0, atol=2e-5)
+    back = NeuralNetwork.from_onnx(model)
+    np.testing.assert_allclose(back.predict(x), net.predict(x), rtol=0, atol=1e-5)
