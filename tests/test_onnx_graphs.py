@@ -403,3 +403,24 @@ def test_pyx_cnn_models_round_trip(build, shape, tmp_path):
     np.testing.assert_allclose(run_ort(model, x), net.predict(x), rtol=0, atol=2e-5)
     back = NeuralNetwork.from_onnx(model)
     np.testing.assert_allclose(back.predict(x), net.predict(x), rtol=0, atol=1e-5)
+
+
+def test_constant_added_after_a_convolution_is_its_bias():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b1, b2 = (rng.standard_normal((1, 3, 1, 1)).astype(np.float32) for _ in range(2))
+    nodes = [mk("Conv", ["x", "w"], ["c"], name="conv"), mk("Add", ["b1", "c"], ["a"], name="a1"),
+             mk("Add", ["a", "b2"], ["y"], name="a2")]
+    model = make_model(nodes, [value_info("x", ["N", 2, 5, 5])], [value_info("y", None)],
+                       [init(w, "w"), init(b1, "b1"), init(b2, "b2")])
+    net = px.from_onnx(model)
+    assert [type(la).__name__ for la in net.layers] == ["Conv2D"] and net.layers[0].use_bias
+    x = images((2, 2, 5, 5))
+    np.testing.assert_allclose(net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+                               run_ort(model, x), rtol=0, atol=1e-5)
+    # a constant of another shape is refused
+    nodes[1] = mk("Add", ["b1", "c"], ["a"], name="a1")
+    model.graph.initializer[1].CopyFrom(init(rng.standard_normal((1, 3, 3, 3)).astype(
+        np.float32), "b1"))
+    with pytest.raises(ValueError, match=r"'Add' \(node 'a1'\).*constant of shape"):
+        px.from_onnx(model)

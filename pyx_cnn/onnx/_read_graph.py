@@ -192,14 +192,16 @@ class GraphReader:
         return self.call(layer, [tensor], node, self.output_shape(layer, tensor.shape, node),
                          **kwargs)
 
-    def foldable_into(self, tensor, node, kinds=("Conv2D", "DepthwiseConv2D", "Conv2DTranspose",
-                                                 "Dense")):
-        """The step making `tensor` when the node may change that layer (an activation
-        or a bias folded in): a layer of `kinds` read by this node only."""
-        if tensor.ref < 0 or self.consumers.get(node.input[0]) != 1:
+    def foldable_into(self, node, index=0, kinds=("Conv2D", "DepthwiseConv2D",
+                                                  "Conv2DTranspose", "Dense")):
+        """The step making the node's input `index` when the node may change that layer
+        (an activation or a bias folded in): a layer of `kinds` read by this node only."""
+        name = node.input[index]
+        tensor = self.data(node, index)
+        if tensor.ref < 0 or self.consumers.get(name) != 1:
             return None
         step = self.steps[tensor.ref]
-        if step.onnx_name != node.input[0] or type(step.layer).__name__ not in kinds:
+        if step.onnx_name != name or type(step.layer).__name__ not in kinds:
             return None
         return step
 
