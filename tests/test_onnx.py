@@ -117,7 +117,7 @@ def test_opsets(opset, tmp_path):
     np.testing.assert_allclose(run_ort(tmp_path / "m.onnx", x), net.predict(x), atol=1e-5)
 
 
-# ------------------------------------------ exporters of layers SPEC 7 adds (stand-ins)
+# ------------- exporters read only the attributes pyx_cnn.onnx documents (stand-ins)
 class _StandIn:
     """Only the attributes the exporters read (see pyx_cnn.onnx), and a reference
     forward pass in PyTorch."""
