@@ -146,8 +146,9 @@ print("after one PyTorch epoch:", before)
 # ----------------------
 #
 # ``fit`` continues from the imported weights and running statistics. The
-# network ends in a ``Dense`` without softmax, and softmax cross-entropy takes
-# its logits: the loss is named here.
+# network ends in a ``Dense`` without softmax: softmax cross-entropy (what
+# integer labels choose anyway, named here for the reader) applies the softmax
+# itself, so the logits are what it takes.
 
 history = net.fit(X_train, y_train, epochs=5, batch_size=32, learning_rate=0.002,
                   optimizer="adam", loss="cross_entropy",

@@ -354,3 +354,73 @@ def test_conv_transpose_against_onnxruntime(attrs):
     x = images((2, 3, 4, 3))
     got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
     np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)
+
+
+def test_arithmetic_on_the_batch_size_is_refused():
+    # Reshape(x, [N * 2, -1]) depends on the batch: refused, never read as a flatten
+    nodes = [mk("Shape", ["x"], ["s"], name="shape"),
+             mk("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+             mk("Mul", ["n", "two"], ["n2"], name="double"),
+             mk("Unsqueeze", ["n2", "axes"], ["n3"], name="unsqueeze"),
+             mk("Concat", ["n3", "minus"], ["shape"], name="concat", axis=0),
+             mk("Reshape", ["x", "shape"], ["y"], name="reshape")]
+    inits = [init(np.array(0), "zero"), init(np.array(2), "two"), init(np.array([0]), "axes"),
+             init(np.array([-1]), "minus")]
+    model = make_model(nodes, [value_info("x", ["N", 2, 3, 4])], [value_info("y", None)],
+                       inits)
+    with pytest.raises(ValueError, match=r"'Mul' \(node 'double'\).*arithmetic on the batch"):
+        px.from_onnx(model)
+
+
+def test_constant_subgraph_of_any_operator_is_folded():
+    # the Gemm's weights come from Where(Greater(a, 0), a, Neg(a)) = |a| of constants
+    a = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    nodes = [mk("Greater", ["a", "zero"], ["positive"], name="gt"),
+             mk("Neg", ["a"], ["minus_a"], name="neg"),
+             mk("Where", ["positive", "a", "minus_a"], ["w"], name="where"),
+             mk("Gemm", ["x", "w"], ["y"], name="gemm")]
+    model = make_model(nodes, [value_info("x", ["N", 4])], [value_info("y", ["N", 3])],
+                       [init(a, "a"), init(np.float32(0), "zero")])
+    net = px.from_onnx(model)
+    x = images((5, 4))
+    np.testing.assert_allclose(net.predict(x), x @ np.abs(a), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda models: models.resnet(18, input_shape=(32, 32, 3), width=4), (32, 32, 3)),
+    (lambda models: models.resnet(18, input_shape=(64, 64, 3), width=4), (64, 64, 3)),
+    (lambda models: models.mobilenet_v2(input_shape=(32, 32, 3), width_multiplier=0.25),
+     (32, 32, 3)),
+    (lambda models: models.unet(input_shape=(16, 16, 1), depth=2, filters=4), (16, 16, 1)),
+], ids=["resnet18_cifar_stem", "resnet18_imagenet_stem", "mobilenet_v2", "unet"])
+def test_pyx_cnn_models_round_trip(build, shape, tmp_path):
+    from pyx_cnn import models
+
+    net = build(models)
+    randomise(net)
+    x = images((2,) + shape)
+    model = px.to_onnx(net, tmp_path / "net.onnx")
+    np.testing.assert_allclose(run_ort(model, x), net.predict(x), rtol=0, atol=2e-5)
+    back = NeuralNetwork.from_onnx(model)
+    np.testing.assert_allclose(back.predict(x), net.predict(x), rtol=0, atol=1e-5)
+
+
+def test_constant_added_after_a_convolution_is_its_bias():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b1, b2 = (rng.standard_normal((1, 3, 1, 1)).astype(np.float32) for _ in range(2))
+    nodes = [mk("Conv", ["x", "w"], ["c"], name="conv"), mk("Add", ["b1", "c"], ["a"], name="a1"),
+             mk("Add", ["a", "b2"], ["y"], name="a2")]
+    model = make_model(nodes, [value_info("x", ["N", 2, 5, 5])], [value_info("y", None)],
+                       [init(w, "w"), init(b1, "b1"), init(b2, "b2")])
+    net = px.from_onnx(model)
+    assert [type(la).__name__ for la in net.layers] == ["Conv2D"] and net.layers[0].use_bias
+    x = images((2, 2, 5, 5))
+    np.testing.assert_allclose(net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+                               run_ort(model, x), rtol=0, atol=1e-5)
+    # a constant of another shape is refused
+    nodes[1] = mk("Add", ["b1", "c"], ["a"], name="a1")
+    model.graph.initializer[1].CopyFrom(init(rng.standard_normal((1, 3, 3, 3)).astype(
+        np.float32), "b1"))
+    with pytest.raises(ValueError, match=r"'Add' \(node 'a1'\).*constant of shape"):
+        px.from_onnx(model)
