@@ -93,25 +93,38 @@ def test_ops_match_torch_over_many_geometries():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_functional_float32_and_float64_match_torch(dtype):
-    # the ResNet stem's pooling, and an odd map in ceil mode where the divisor
-    # leaves out the ceil-mode overhang past the padding
+def test_float32_and_float64_match_torch(dtype):
+    # the ResNet stem's pooling, and odd maps in ceil mode where the divisor leaves
+    # out the ceil-mode overhang past the padding; functional API and op gradients
+    tol = 2e-6 if dtype == np.float32 else 1e-13
     for shape, size, stride, padding, ceil_mode in [((2, 9, 9, 16), 3, 2, 1, False),
                                                     ((1, 7, 5, 5), 3, 2, 1, True),
                                                     ((3, 5, 5, 8), 2, 2, 1, True),
                                                     ((1, 6, 7, 3), 4, 3, (2, 1), True)]:
         x = RNG.standard_normal(shape).astype(dtype)
-        torch_out = F.max_pool2d(nchw(x), size, stride, padding, ceil_mode=ceil_mode)
         out = pyx_cnn.pooling(x, size, stride, padding, ceil_mode)
+        g = RNG.standard_normal(out.shape).astype(dtype)
+        (tmax, tgmax), (tinc, tginc), (texc, tgexc) = torch_pools(x, g, size, stride, padding,
+                                                                  ceil_mode)
         assert out.dtype == dtype
-        np.testing.assert_array_equal(out, nhwc(torch_out))
-        tol = 1e-6 if dtype == np.float32 else 1e-13
-        for include in (True, False):
-            expected = F.avg_pool2d(nchw(x), size, stride, padding, ceil_mode=ceil_mode,
-                                    count_include_pad=include)
+        np.testing.assert_array_equal(out, tmax)
+        _, saved = max_pool.forward(x, size, stride, padding, ceil_mode)
+        np.testing.assert_allclose(max_pool.backward(g, saved), tgmax, rtol=tol, atol=tol)
+        for include, ty, tg in ((True, tinc, tginc), (False, texc, tgexc)):
             got = pyx_cnn.avg_pooling(x, size, stride, padding, ceil_mode, include)
             assert got.dtype == dtype
-            np.testing.assert_allclose(got, nhwc(expected), rtol=tol, atol=tol)
+            np.testing.assert_allclose(got, ty, rtol=tol, atol=tol)
+            _, saved = avg_pool.forward(x, size, stride, padding, ceil_mode, include)
+            np.testing.assert_allclose(avg_pool.backward(g, saved), tg, rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("layer", [layers.MaxPool2D(3, 2, padding=1, ceil_mode=True),
+                                   layers.AvgPool2D(3, 2, padding="same", ceil_mode=True,
+                                                    count_include_pad=False),
+                                   layers.AvgPool2D(2, 1, padding=((1, 0), (0, 1)))])
+def test_gradcheck_of_padded_pooling_layers(layer):
+    layer.build((5, 4, 3), rng=0)
+    assert pyx_cnn.gradcheck(layer, RNG.standard_normal((2, 5, 4, 3)), training=True)
 
 
 def test_ceil_mode_divisor_on_odd_sizes_by_hand():

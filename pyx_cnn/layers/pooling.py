@@ -9,15 +9,16 @@ from .base import Layer
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
 
 
-def check_pool_padding(padding, size, name):
+def _check_pool_padding(padding, size, name):
     """A pooling layer's `padding` in the form it stores: ``"valid"``, ``"same"``,
     ``(ph, pw)`` or ``((top, bottom), (left, right))``, each side at most ``size // 2``."""
     stored = check_padding(padding, asymmetric=True)
-    pool_padding(stored, (1, 1), size, 1, name=f"{name} padding")   # the size // 2 rule
+    pool_padding(padding, (1, 1), size, 1, name=f"{name} padding")   # the size // 2 rule
     return stored
 
 
-def check_bool(value, name):
+def _check_bool(value, name):
+    """`value` as a bool; TypeError unless it is True or False."""
     if not isinstance(value, (bool, np.bool_)):
         raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
     return bool(value)
@@ -40,8 +41,8 @@ class _WindowPool(Layer, register=False):
         name = type(self).__name__
         self.size = check_int(size, "size", 1)
         self.stride = check_int(stride, "stride", 1)
-        self.padding = check_pool_padding(padding, self.size, name)
-        self.ceil_mode = check_bool(ceil_mode, f"{name} ceil_mode")
+        self.padding = _check_pool_padding(padding, self.size, name)
+        self.ceil_mode = _check_bool(ceil_mode, f"{name} ceil_mode")
         self.pads = None
 
     def get_config(self):
@@ -127,7 +128,7 @@ class AvgPool2D(_WindowPool):
 
     def __init__(self, size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=True):
         super().__init__(size, stride, padding, ceil_mode)
-        self.count_include_pad = check_bool(count_include_pad, "AvgPool2D count_include_pad")
+        self.count_include_pad = _check_bool(count_include_pad, "AvgPool2D count_include_pad")
 
     def get_config(self):
         return {**super().get_config(), "count_include_pad": self.count_include_pad}
