@@ -47,7 +47,7 @@ NUM_CLASSES = 10
 
 #: samples of a training epoch and of a predict call (a quick run: :data:`QUICK_SAMPLES`)
 SAMPLES = 256
-QUICK_SAMPLES = 16
+QUICK_SAMPLES = 8
 
 
 

@@ -5,7 +5,7 @@ ONNX: export a network, run it elsewhere, read it back
 `ONNX <https://onnx.ai>`_ is a file format for trained networks that many
 runtimes and frameworks read. :func:`pyx_cnn.onnx.to_onnx` writes a network
 as an ONNX model whose output equals ``net.predict``;
-:func:`pyx_cnn.onnx.from_onnx` reads a sequential ONNX model back into a
+:func:`pyx_cnn.onnx.from_onnx` reads an ONNX model (a chain or a graph) back into a
 :class:`~pyx_cnn.NeuralNetwork`, whether pyx_cnn or another framework (PyTorch,
 say) wrote it.
 

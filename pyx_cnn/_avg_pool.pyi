@@ -7,6 +7,8 @@ def _avgpool2d_forward(
     size: int,
     stride: int,
     n_threads: int,
+    pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),   # (top, bottom), (left, right)
+    count_include_pad: bool = True,
 ) -> None: ...
 def _avgpool2d_backward(
     grad_out: NDArray[np.floating],   # (N, Ho, Wo, C)
@@ -14,6 +16,8 @@ def _avgpool2d_backward(
     size: int,
     stride: int,
     n_threads: int,
+    pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),   # (top, bottom), (left, right)
+    count_include_pad: bool = True,
 ) -> None: ...
 def _global_avgpool_forward(
     x: NDArray[np.floating],          # (N, H, W, C)

@@ -4,9 +4,14 @@ Private: :mod:`pyx_cnn.ops.avg_pool` and :mod:`pyx_cnn.ops.global_pool` are the
 callers; their callers validate. Arrays are C-contiguous ``(N, H, W, C)`` (input)
 of one float dtype.
 
-Average pooling (floor mode, no padding, as PyTorch's ``avg_pool2d`` with
-``ceil_mode=False``): ``out[n, y, x, c]`` is the sum of the ``size x size``
-window at ``(y*stride, x*stride)`` divided by ``size*size``. The backward pass
+Average pooling (as PyTorch's ``avg_pool2d``): ``out[n, y, x, c]`` is the sum of
+the ``size x size`` window at ``(y*stride - top, x*stride - left)`` divided by
+``size*size`` when the window lies inside the input. With padding ``pads =
+((top, bottom), (left, right))`` (or ceil mode's last window past the input) only
+the window's values inside the input are summed, and the divisor is their count,
+or with `count_include_pad` the count of the window's positions inside the padded
+input (see ``src_c/pool_kernels.h``). Every window must hold at least one input
+value (checked: ValueError otherwise). The backward pass
 is written as a gather: each input pixel sums the gradients of the windows that
 cover it, so every value of ``grad_x`` is written by one thread only (no races,
 and the same result whatever the thread count), and the work splits over the
@@ -21,16 +26,14 @@ and a NaN is the maximum (the first NaN wins), as in max pooling.
 from cython cimport floating
 from cython.parallel cimport prange
 from libc.stdint cimport int64_t
+from libc.stdlib cimport free, malloc
 from libc.string cimport memset
 
+from pyx_cnn._pool_shape cimport pool_shape, pyx_pool_inside, pyx_pool_shape
 from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_POOL, FAMILY_SUMS, ranges_for, threads_for
 
 
 cdef extern from "pool_kernels.h" nogil:
-    ctypedef struct pyx_pool_shape:
-        Py_ssize_t in_h, in_w, channels
-        Py_ssize_t size, stride
-        Py_ssize_t out_h, out_w
     void pyx_avgpool_rows_f32(const pyx_pool_shape* s, const float* x, float* out,
                               Py_ssize_t r0, Py_ssize_t r1)
     void pyx_avgpool_rows_f64(const pyx_pool_shape* s, const double* x, double* out,
@@ -39,20 +42,14 @@ cdef extern from "pool_kernels.h" nogil:
                                        Py_ssize_t r0, Py_ssize_t r1)
     void pyx_avgpool_backward_rows_f64(const pyx_pool_shape* s, const double* g,
                                        double* gx, Py_ssize_t r0, Py_ssize_t r1)
-
-
-cdef inline pyx_pool_shape _shape(Py_ssize_t* x_shape, Py_ssize_t* out_shape,
-                                  Py_ssize_t size, Py_ssize_t stride) noexcept:
-    """The kernels' description of (N, H, W, C) -> (N, Ho, Wo, C) pooling."""
-    cdef pyx_pool_shape s
-    s.in_h = x_shape[1]
-    s.in_w = x_shape[2]
-    s.channels = x_shape[3]
-    s.size = size
-    s.stride = stride
-    s.out_h = out_shape[1]
-    s.out_w = out_shape[2]
-    return s
+    void pyx_avgpool_scale_rows_f32(const pyx_pool_shape* s, const float* g, float* scaled,
+                                    Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_scale_rows_f64(const pyx_pool_shape* s, const double* g,
+                                    double* scaled, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_gather_rows_f32(const pyx_pool_shape* s, const float* scaled,
+                                     float* gx, Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_avgpool_gather_rows_f64(const pyx_pool_shape* s, const double* scaled,
+                                     double* gx, Py_ssize_t r0, Py_ssize_t r1)
 
 
 def _avgpool2d_forward(
@@ -61,15 +58,19 @@ def _avgpool2d_forward(
     Py_ssize_t size,
     Py_ssize_t stride,
     int n_threads,
+    pads=((0, 0), (0, 0)),
+    bint count_include_pad=True,
 ):
-    """out[n, y, x, c] = mean_{i, j < size} x[n, y*stride+i, x*stride+j, c].
+    """out[n, y, x, c] = mean_{i, j < size} x[n, y*stride+i, x*stride+j, c] (windows
+    inside the input; see the module docstring for the others).
 
     The loops are in ``src_c/pool_simd.c`` (SIMD registers hold consecutive channels).
     """
     cdef Py_ssize_t rows = x.shape[0] * out.shape[1]
     cdef Py_ssize_t t, n_ranges
     cdef int nt
-    cdef pyx_pool_shape s = _shape(x.shape, out.shape, size, stride)
+    cdef pyx_pool_shape s = pool_shape(x.shape, out.shape, size, stride, pads,
+                                       count_include_pad)
     if rows == 0 or s.out_w == 0 or s.channels == 0:
         return
     nt = threads_for(rows * s.out_w * s.channels * size * size, rows, n_threads, FAMILY_POOL)
@@ -92,16 +93,22 @@ def _avgpool2d_backward(
     Py_ssize_t size,
     Py_ssize_t stride,
     int n_threads,
+    pads=((0, 0), (0, 0)),
+    bint count_include_pad=True,
 ):
-    """grad_x (overwritten): each input pixel gets the mean share of every window holding it.
+    """grad_x (overwritten): each input pixel gets its share (the window's gradient over
+    the window's divisor) of every window holding it.
 
     The loops are in ``src_c/pool_simd.c``, a gather over the rows of grad_x (with a
-    shortcut when the windows do not overlap).
+    shortcut when the windows do not overlap). Where windows are clipped, the output
+    gradients are first divided by their windows' divisors (into a scratch array), then
+    gathered.
     """
     cdef Py_ssize_t rows = grad_x.shape[0] * grad_x.shape[1]
     cdef Py_ssize_t t, per, n_ranges
     cdef int nt
-    cdef pyx_pool_shape s = _shape(grad_x.shape, grad_out.shape, size, stride)
+    cdef pyx_pool_shape s = pool_shape(grad_x.shape, grad_out.shape, size, stride, pads,
+                                       count_include_pad)
     if rows == 0 or s.in_w == 0 or s.channels == 0:
         return
     if s.out_h == 0 or s.out_w == 0:
@@ -112,6 +119,10 @@ def _avgpool2d_backward(
     nt = threads_for(rows * s.in_w * s.channels * (1 + per * per), rows, n_threads,
                      FAMILY_POOL)
     n_ranges = ranges_for(rows, nt)
+    if not pyx_pool_inside(&s):
+        _avgpool2d_backward_clipped(&s, &grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0],
+                                    grad_x.shape[0], nt)
+        return
     with nogil:
         for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
             if floating is float:
@@ -120,6 +131,40 @@ def _avgpool2d_backward(
             else:
                 pyx_avgpool_backward_rows_f64(&s, &grad_out[0, 0, 0, 0], &grad_x[0, 0, 0, 0],
                                               rows * t // n_ranges, rows * (t + 1) // n_ranges)
+
+
+cdef void _avgpool2d_backward_clipped(const pyx_pool_shape* s, const floating* g,
+                                      floating* gx, Py_ssize_t n_batch, int nt) except *:
+    """The backward pass where windows are clipped: scale, then gather (see
+    ``src_c/pool_kernels.h``), each step split over rows."""
+    cdef Py_ssize_t out_rows = n_batch * s.out_h
+    cdef Py_ssize_t in_rows = n_batch * s.in_h
+    cdef Py_ssize_t t, n_ranges
+    cdef floating* scaled = <floating*>malloc(out_rows * s.out_w * s.channels
+                                              * sizeof(floating))
+    if scaled == NULL:
+        raise MemoryError("average pooling's backward pass: no memory for the scaled "
+                          "gradients")
+    try:
+        with nogil:
+            n_ranges = ranges_for(out_rows, nt)
+            for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+                if floating is float:
+                    pyx_avgpool_scale_rows_f32(s, g, scaled, out_rows * t // n_ranges,
+                                               out_rows * (t + 1) // n_ranges)
+                else:
+                    pyx_avgpool_scale_rows_f64(s, g, scaled, out_rows * t // n_ranges,
+                                               out_rows * (t + 1) // n_ranges)
+            n_ranges = ranges_for(in_rows, nt)
+            for t in prange(n_ranges, num_threads=nt, schedule="dynamic"):
+                if floating is float:
+                    pyx_avgpool_gather_rows_f32(s, scaled, gx, in_rows * t // n_ranges,
+                                                in_rows * (t + 1) // n_ranges)
+                else:
+                    pyx_avgpool_gather_rows_f64(s, scaled, gx, in_rows * t // n_ranges,
+                                                in_rows * (t + 1) // n_ranges)
+    finally:
+        free(scaled)
 
 
 def _global_avgpool_forward(

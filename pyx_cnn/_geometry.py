@@ -36,7 +36,7 @@ purpose, so that the tests compare two independent computations.
 from ._validation import check_int
 
 __all__ = ["pair", "check_padding", "resolve_padding", "same_padding", "effective_kernel",
-           "output_size", "window_bounds"]
+           "output_size", "window_bounds", "pool_output_size", "pool_padding"]
 
 PADDING_FORMS = "an int >= 0, a pair (along H, along W), 'valid' or 'same'"
 
@@ -187,3 +187,48 @@ def window_bounds(index, kernel, stride=1, dilation=1, pad_before=0):
     """
     start = index * stride - pad_before
     return (start, start + effective_kernel(kernel, dilation))
+
+
+def pool_output_size(size, kernel, stride=1, pads=(0, 0), ceil_mode=False):
+    """Pooling outputs along one axis, PyTorch's rule.
+
+    Floor mode: :func:`output_size`. Ceil mode rounds
+    ``(size + before + after - kernel) / stride`` up instead, and drops the last
+    window when it would start in the padding after the input
+    (``(outputs - 1) * stride >= size + before``). Below 1 when no window fits
+    (in ceil mode a window larger than the padded input counts when it starts in
+    the input, as in PyTorch).
+
+    >>> pool_output_size(5, 2, 2), pool_output_size(5, 2, 2, ceil_mode=True)
+    (2, 3)
+    >>> pool_output_size(6, 3, 2, (1, 1), ceil_mode=True), pool_output_size(5, 2, 2, (1, 1), True)
+    (4, 3)
+    """
+    span = size + pads[0] + pads[1] - kernel
+    outputs = (span + stride - 1 if ceil_mode else span) // stride + 1
+    if ceil_mode and (outputs - 1) * stride >= size + pads[0]:
+        outputs -= 1
+    return outputs
+
+
+def pool_padding(padding, in_hw, size, stride, name="padding"):
+    """The zeros around a pooling window's input, ``((top, bottom), (left, right))``.
+
+    :func:`resolve_padding` for a ``size x size`` window every `stride`, checked
+    as PyTorch checks it: no side gets more than ``size // 2`` (``"same"``
+    never does).
+
+    Raises
+    ------
+    ValueError
+        For a side padded by more than ``size // 2`` (the message names `name`).
+
+    >>> pool_padding(1, (8, 8), 3, 2), pool_padding("same", (7, 7), 2, 2)
+    (((1, 1), (1, 1)), ((0, 1), (0, 1)))
+    """
+    pads = resolve_padding(padding, in_hw, (size, size), (stride, stride))
+    if max(max(pads[0]), max(pads[1])) > size // 2:
+        raise ValueError(f"{name} must be at most half the window size (size // 2 = "
+                         f"{size // 2} per side, as in PyTorch), got {padding!r} with "
+                         f"size={size}")
+    return pads

@@ -7,6 +7,7 @@ def _maxpool2d_forward(
     size: int,
     stride: int,
     n_threads: int,
+    pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),   # (top, bottom), (left, right)
 ) -> None: ...
 def _maxpool2d_forward_argmax(
     x: NDArray[np.floating],          # (N, H, W, C), C-contiguous
@@ -16,6 +17,7 @@ def _maxpool2d_forward_argmax(
     stride: int,
     fuse_relu: bool,
     n_threads: int,
+    pads: tuple[tuple[int, int], tuple[int, int]] = ((0, 0), (0, 0)),
 ) -> None: ...
 def _maxpool2d_backward(
     grad_out: NDArray[np.floating],   # (N, Ho, Wo, C)

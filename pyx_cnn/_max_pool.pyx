@@ -1,7 +1,13 @@
 """Max pooling kernels, channels-last: the inference forward pass (SIMD), and the
 training forward pass that records each window's argmax, with its backward pass.
 
-Private: :mod:`pyx_cnn.ops.pool` calls these on validated arrays.
+Private: :mod:`pyx_cnn.ops.max_pool` calls these on validated arrays.
+
+Windows may reach into the padding, ``pads = ((top, bottom), (left, right))``
+(and past the input in ceil mode): window ``(oy, ox)`` starts at input row
+``oy*stride - top`` and column ``ox*stride - left``, and only its values inside
+the input take part (the padding never wins). Every window must hold at least one
+input value (checked: ValueError otherwise).
 
 The inference kernel's loops are in ``src_c/pool_simd.c`` (SIMD registers hold
 consecutive channels of one pixel; NaN propagates).
@@ -25,14 +31,11 @@ from libc.stdint cimport int32_t
 from libc.string cimport memset
 
 from cython cimport floating
+from pyx_cnn._pool_shape cimport pool_shape, pyx_pool_inside, pyx_pool_shape
 from pyx_cnn._threads cimport FAMILY_MAP, FAMILY_POOL, threads_for
 
 
 cdef extern from "pool_kernels.h" nogil:
-    ctypedef struct pyx_pool_shape:
-        Py_ssize_t in_h, in_w, channels
-        Py_ssize_t size, stride
-        Py_ssize_t out_h, out_w
     void pyx_maxpool_rows_f32(const pyx_pool_shape* s, const float* x, float* out,
                               Py_ssize_t r0, Py_ssize_t r1)
     void pyx_maxpool_rows_f64(const pyx_pool_shape* s, const double* x, double* out,
@@ -45,8 +48,10 @@ def _maxpool2d_forward(
     Py_ssize_t size,
     Py_ssize_t stride,
     int n_threads,
+    pads=((0, 0), (0, 0)),
 ):
-    """out[n, y, x, c] = max_{i, j < size} x[n, y*stride+i, x*stride+j, c] (NaN propagates).
+    """out[n, y, x, c] = max_{i, j < size} x[n, y*stride-top+i, x*stride-left+j, c] over
+    the values inside the input (NaN propagates).
 
     The loops are in ``src_c/pool_simd.c``: SIMD registers hold consecutive
     channels of one pixel (AVX2 when the CPU has it and the channels fill it).
@@ -58,17 +63,10 @@ def _maxpool2d_forward(
     cdef Py_ssize_t rows = n_batch * h_out
     cdef Py_ssize_t t, n_ranges
     cdef int nt
-    cdef pyx_pool_shape s
+    cdef pyx_pool_shape s = pool_shape(x.shape, out.shape, size, stride, pads, True)
     nt = threads_for(rows * w_out * channels * size * size, rows, n_threads, FAMILY_POOL)
     if rows == 0 or w_out == 0 or channels == 0:
         return
-    s.in_h = x.shape[1]
-    s.in_w = x.shape[2]
-    s.channels = channels
-    s.size = size
-    s.stride = stride
-    s.out_h = h_out
-    s.out_w = w_out
     # ranges of output rows handed out as threads come free (a thread whose core
     # is busy with another program's threads takes fewer); a row's values do not
     # depend on the range it falls in
@@ -112,6 +110,8 @@ cdef extern from *:
     double pyx_select_d(int take, double a, double b) noexcept nogil
     int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
 
+# Windows inside the input (no padding reached): the common case, on its own (loops of
+# size x size for the whole sample run faster than the clipped windows' routine below).
 cdef inline void _pool_argmax_sample(
     const floating* x,          # x[n], (H, W, C)
     floating* out,              # out[n], (Ho, Wo, C)
@@ -169,6 +169,86 @@ cdef inline void _pool_argmax_sample(
                         ob[c] = pyx_select_d(take, 0, b)
 
 
+cdef inline void _argmax_window(
+    const floating* x,          # x[n], (H, W, C)
+    floating* ob,               # the window's output pixel, (C,)
+    int32_t* ab,                # its argmax, (C,)
+    Py_ssize_t base,            # offset of the window's first value in x[n]
+    Py_ssize_t rows,
+    Py_ssize_t cols,
+    Py_ssize_t width,
+    Py_ssize_t channels,
+    bint fuse_relu,
+) noexcept nogil:
+    """The maximum of a rows x cols window and its offset, for every channel."""
+    cdef Py_ssize_t i, j, c, pos
+    cdef floating v, b
+    cdef int take
+    cdef const floating* xp
+    for c in range(channels):
+        ob[c] = x[base + c]
+        ab[c] = base + c
+    # window elements in row-major order, channels innermost: the channels are
+    # independent, and the selects are branch-free (the comparisons are
+    # unpredictable on real data)
+    for i in range(rows):
+        for j in range(cols):
+            if i == 0 and j == 0:
+                continue
+            pos = base + (i * width + j) * channels
+            xp = x + pos
+            for c in range(channels):
+                v = xp[c]
+                b = ob[c]
+                # strict '>' keeps the first maximum; the first NaN wins
+                # and then stays (nothing compares greater than NaN)
+                take = (v > b) | ((v != v) & (b == b))
+                if floating is float:
+                    ob[c] = pyx_select_f(take, v, b)
+                else:
+                    ob[c] = pyx_select_d(take, v, b)
+                ab[c] = pyx_select_i(take, pos + c, ab[c])
+    if fuse_relu:
+        for c in range(channels):
+            b = ob[c]
+            take = (b <= 0) & (b == b)
+            if floating is float:
+                ob[c] = pyx_select_f(take, 0, b)
+            else:
+                ob[c] = pyx_select_d(take, 0, b)
+
+
+cdef inline void _pool_argmax_sample_clipped(
+    const floating* x,          # x[n], (H, W, C)
+    floating* out,              # out[n], (Ho, Wo, C)
+    int32_t* arg,               # argmax[n], (Ho, Wo, C)
+    Py_ssize_t height,
+    Py_ssize_t width,
+    Py_ssize_t channels,
+    Py_ssize_t h_out,
+    Py_ssize_t w_out,
+    Py_ssize_t size,
+    Py_ssize_t stride,
+    Py_ssize_t pad_top,
+    Py_ssize_t pad_left,
+    bint fuse_relu,
+) noexcept nogil:
+    cdef Py_ssize_t oy, ox, o
+    cdef Py_ssize_t i0, i1, j0, j1
+    for oy in range(h_out):
+        # the window's rows [i0, i1) and columns [j0, j1) inside the input
+        i0 = oy * stride - pad_top
+        i1 = min(i0 + size, height)
+        i0 = max(i0, 0)
+        for ox in range(w_out):
+            j0 = ox * stride - pad_left
+            j1 = min(j0 + size, width)
+            j0 = max(j0, 0)
+            o = (oy * w_out + ox) * channels
+            _argmax_window(x, out + o, arg + o, (i0 * width + j0) * channels, i1 - i0,
+                           j1 - j0, width, channels, fuse_relu)
+
+
 def _maxpool2d_forward_argmax(
     const floating[:, :, :, ::1] x,
     floating[:, :, :, ::1] out,
@@ -177,8 +257,11 @@ def _maxpool2d_forward_argmax(
     Py_ssize_t stride,
     bint fuse_relu,
     int n_threads,
+    pads=((0, 0), (0, 0)),
 ):
     """Max pooling that also records each window's argmax (offset inside the sample)."""
+    cdef Py_ssize_t pad_top = pads[0][0]
+    cdef Py_ssize_t pad_left = pads[1][0]
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t width = x.shape[2]
     cdef Py_ssize_t channels = x.shape[3]
@@ -188,15 +271,29 @@ def _maxpool2d_forward_argmax(
     cdef Py_ssize_t o_sample = h_out * w_out * channels
     cdef Py_ssize_t n
     cdef int nt
+    cdef pyx_pool_shape s = pool_shape(x.shape, out.shape, size, stride, pads, True)
+    cdef bint inside = pyx_pool_inside(&s)
+    if (argmax.shape[0] != out.shape[0] or argmax.shape[1] != out.shape[1]
+            or argmax.shape[2] != out.shape[2] or argmax.shape[3] != out.shape[3]):
+        raise ValueError("argmax must have the output's shape")
     nt = threads_for(n_batch * o_sample * size * size, n_batch, n_threads, FAMILY_POOL)
     if n_batch == 0 or o_sample == 0:
         return
+    if inside:
+        with nogil:
+            for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
+                _pool_argmax_sample(
+                    &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
+                    &argmax[0, 0, 0, 0] + n * o_sample, width, channels, h_out, w_out,
+                    size, stride, fuse_relu,
+                )
+        return
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
-            _pool_argmax_sample(
+            _pool_argmax_sample_clipped(
                 &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
-                &argmax[0, 0, 0, 0] + n * o_sample, width, channels, h_out, w_out,
-                size, stride, fuse_relu,
+                &argmax[0, 0, 0, 0] + n * o_sample, x.shape[1], width, channels, h_out,
+                w_out, size, stride, pad_top, pad_left, fuse_relu,
             )
 
 

@@ -323,7 +323,7 @@ def _add_bench_parser(subparsers):
     )
     bench.add_argument("--quick", action="store_true",
                        help="fewer repeats, smaller training runs, no tutorial loops: "
-                            "seconds instead of minutes (about 15 s with --threads 1 on "
+                            "seconds instead of minutes (about 30 s with --threads 1 on "
                             "two cores)")
     bench.add_argument("--out", type=_output_folder, default=None, metavar="DIR",
                        help="folder for results.json, results.md and results.png "

@@ -22,6 +22,7 @@ import numpy as np
 from ._geometry import check_padding, effective_kernel, output_size, pair, resolve_padding
 from .ops import conv as conv_op
 from .ops import activations, avg_pool, max_pool
+from ._geometry import pool_output_size, pool_padding
 from .ops.activations import check_slope, get_activation, softmax_forward
 from ._dispatch import dispatch
 from ._validation import (
@@ -252,78 +253,114 @@ def conv_(img, conv_filter):
     return conv(img, conv_filter[np.newaxis])[..., 0].copy()
 
 
-def _pool(kernel, feature_map, size, stride, what):
-    """Validate a pooling call and run `kernel(x, size, stride)` on the (N, H, W, C) view."""
+def _pool(kernel, feature_map, size, stride, padding, ceil_mode, what, **options):
+    """Validate a pooling call and run ``kernel(x, size, stride, pads, ceil_mode,
+    **options)`` on the (N, H, W, C) view."""
     feature_map = as_array(feature_map, "feature_map")
     size = check_int(size, "size", 1)
     stride = check_int(stride, "stride", 1)
+    for name, flag in [("ceil_mode", ceil_mode), *options.items()]:
+        if not isinstance(flag, (bool, np.bool_)):
+            raise TypeError(f"{name} must be True or False, got {type(flag).__name__} {flag!r}")
     x = _as_batch(feature_map, "feature_map")
     _check_not_empty(feature_map, "feature_map")
     n_batch, height, width, channels = x.shape
-    if size > height or size > width:
+    pads = pool_padding(padding, (height, width), size, stride)
+    out_h = pool_output_size(height, size, stride, pads[0], ceil_mode)
+    out_w = pool_output_size(width, size, stride, pads[1], ceil_mode)
+    if out_h < 1 or out_w < 1:
         raise ValueError(
-            f"size={size} is larger than feature_map's height or width "
-            f"(shape {shape_str(feature_map.shape)}, H={height}, W={width})"
+            f"size={size} is larger than feature_map's padded height or width "
+            f"(shape {shape_str(feature_map.shape)}, H={height}, W={width}, padding {pads})"
         )
     dtype = working_dtype(feature_map)
-    out_shape = (n_batch, output_size(height, size, stride), output_size(width, size, stride),
-                 channels)
-    buffers = [(out_shape, dtype)]
+    buffers = [((n_batch, out_h, out_w, channels), dtype)]
     if needs_kernel_copy(x, dtype):
         buffers.append((x.shape, dtype))
     check_result_size(what, *buffers)
-    out = kernel(as_kernel_array(x, dtype), size, _kernel_stride(stride, (height, width)))
+    extent = (height + sum(pads[0]), width + sum(pads[1]))
+    out = kernel(as_kernel_array(x, dtype), size, _kernel_stride(stride, extent), pads,
+                 bool(ceil_mode), **{k: bool(v) for k, v in options.items()})
     if feature_map.ndim == 2:
         return out[0, :, :, 0].copy()
     return out if feature_map.ndim == 4 else out[0]
 
 
 @dispatch("feature_map")
-def pooling(feature_map, size=2, stride=2):
+def pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False):
     """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
 
     Parameters
     ----------
     feature_map : array_like, shape (H, W), (H, W, C) or (N, H, W, C)
     size : int, optional
-        Window side, ``1 <= size <= min(H, W)``.
+        Window side, >= 1; the padded map must hold a window.
     stride : int, optional
         Step between windows, >= 1.
+    padding : int, (int, int), "valid", "same" or ((int, int), (int, int)), optional
+        Rows and columns around the map, at most ``size // 2`` per side: an int
+        on every side, a pair ``(ph, pw)`` above and below / left and right,
+        ``"same"`` TensorFlow's rule (``ceil(H / stride)`` outputs, the odd
+        padded row at the bottom, the odd column at the right). The padding
+        never wins a maximum.
+    ceil_mode : bool, optional
+        Round the number of windows up (a last window that would start in the
+        bottom or right padding is dropped).
 
     Returns
     -------
     out : ndarray, shape (Hout, Wout), (Hout, Wout, C) or (N, Hout, Wout, C)
-        ``Hout = (H - size) // stride + 1`` (likewise ``Wout``), as PyTorch's
-        ``max_pool2d`` with ``ceil_mode=False``: the last window is kept whenever
-        it fits. A window holding NaN gives NaN.
+        ``Hout = (H + top + bottom - size) // stride + 1`` (likewise ``Wout``;
+        rounded up in ceil mode): PyTorch's ``max_pool2d`` with the same
+        arguments. A window holding NaN gives NaN.
 
     Raises
     ------
     TypeError, ValueError
         For non-numeric or empty input, wrong number of dimensions,
-        ``size < 1``, ``stride < 1`` or a window larger than the map.
+        ``size < 1``, ``stride < 1``, a side padded by more than ``size // 2``
+        or a window larger than the padded map.
+
+    See Also
+    --------
+    pyx_cnn.reference.pooling : The same maxima, by loops.
     """
-    return _pool(max_pool.forward_infer, feature_map, size, stride, "pooling")
+    return _pool(max_pool.forward_infer, feature_map, size, stride, padding, ceil_mode,
+                 "pooling")
 
 
 @dispatch("feature_map")
-def avg_pooling(feature_map, size=2, stride=2):
+def avg_pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False,
+                count_include_pad=True):
     """Average pooling over ``size x size`` windows every `stride` pixels, per channel.
 
-    Shapes, arguments and errors as :func:`pooling` (floor mode, as PyTorch's
-    ``avg_pool2d`` with ``ceil_mode=False``). A window holding NaN gives NaN.
+    Shapes, arguments and errors as :func:`pooling` (PyTorch's ``avg_pool2d``
+    with the same arguments); the padding is zeros. A window's sum is divided
+    by ``size * size``, except where it reaches past the map: with
+    `count_include_pad` (the default) by the number of its positions inside
+    the padded map, without it by the number of its values inside the map
+    (Keras's ``AveragePooling2D(padding="same")``). A window holding NaN gives
+    NaN.
 
     >>> import numpy as np
     >>> avg_pooling(np.arange(16.0).reshape(4, 4))
     array([[ 2.5,  4.5],
            [10.5, 12.5]])
+    >>> avg_pooling(np.ones((3, 3)), 2, 2, padding=1, count_include_pad=False)
+    array([[1., 1.],
+           [1., 1.]])
+
+    See Also
+    --------
+    pyx_cnn.reference.avg_pooling : The same means, by loops.
     """
-    return _pool(_avg_pool_forward, feature_map, size, stride, "avg_pooling")
+    return _pool(_avg_pool_forward, feature_map, size, stride, padding, ceil_mode,
+                 "avg_pooling", count_include_pad=count_include_pad)
 
 
-def _avg_pool_forward(x, size, stride):
-    out, _ = avg_pool.forward(x, size, stride)   # (nothing saved is needed here)
-    return out
+def _avg_pool_forward(x, size, stride, pads, ceil_mode, count_include_pad):
+    out, _ = avg_pool.forward(x, size, stride, pads, ceil_mode, count_include_pad)
+    return out   # (nothing saved is needed here)
 
 
 def _elementwise(activation, x, name):

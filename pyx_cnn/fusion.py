@@ -31,10 +31,11 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     :func:`batch_norm_into_conv_forward` (which, while training, calls the two
     layers' ``forward``) / :func:`batch_norm_into_conv_backward`.
 ``activation_in_place``
-    An activation layer after a ``Conv2D`` or ``Dense`` without activation is
-    applied by that layer, in place on its output (one array fewer). Break in
-    ``Conv2D._forward`` / ``Dense._forward`` (their ``activation`` argument is
-    the activation layer's) and ``Conv2D._backward`` / ``Dense._backward``.
+    An activation layer after a ``Conv2D``, ``Conv2DTranspose`` or ``Dense``
+    without activation is applied by that layer, in place on its output (one
+    array fewer). Break in ``Conv2D._forward`` / ``Dense._forward`` (their
+    ``activation`` argument is the activation layer's) and ``Conv2D._backward``
+    / ``Dense._backward``.
 ``activation_into_add``
     In a graph, an activation layer whose only input is an ``Add`` (and that
     ``Add``'s only reader: the end of a residual block, ``relu(h + x)``) is
@@ -70,7 +71,8 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .layers import ActivationLayer, Add, BatchNormalization, Conv2D, Dense, MaxPool2D, ReLU
+from .layers import (ActivationLayer, Add, BatchNormalization, Conv2D, Conv2DTranspose, Dense,
+                     MaxPool2D, ReLU)
 from .ops import add as add_op
 from .ops import conv as conv_op
 from .ops import max_pool
@@ -150,7 +152,8 @@ def fold_batch_norm(conv, batch_norm):
 def relu_into_max_pool_forward(pool, x, training=False):
     """Rule ``relu_into_max_pool``: ReLU then `pool` (a MaxPool2D) as one pooling
     pass, the maximum of each window and 0 (the ReLU layer itself does nothing)."""
-    pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, relu=True)
+    pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, pool.pads,
+                                              pool.ceil_mode, relu=True)
     return pool._out
 
 
@@ -245,8 +248,9 @@ def _relu_then_max_pool(layer, nxt):
 
 
 def _conv_or_dense(layer):
-    """Whether `layer` is a Conv2D or a Dense running that class's passes."""
-    return runs_built_in_passes(layer, Conv2D) or runs_built_in_passes(layer, Dense)
+    """Whether `layer` is a Conv2D, a Conv2DTranspose or a Dense running that class's
+    passes (each applies an activation given to its ``_forward``)."""
+    return any(runs_built_in_passes(layer, cls) for cls in (Conv2D, Conv2DTranspose, Dense))
 
 
 def plan(layers, fuse=True, logits=False):

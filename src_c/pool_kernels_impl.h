@@ -46,33 +46,57 @@ static inline __attribute__((always_inline)) T PYX_FN(smax)(T a, T m)
     return (a > m || a != a) ? a : m;
 }
 
-/* K is the window size: a constant for the common 2x2 case, so the window loops unroll. */
+/* The maximum of one window of rows x cols pixels starting at xp, for all channels, into
+ * o: element (0, 0) first, then row by row. rows and cols are constants for the common
+ * 2x2 case, so the loops unroll. */
+static inline __attribute__((always_inline)) void PYX_FN(maxpool_window)(
+    const ptrdiff_t rows, const ptrdiff_t cols, const ptrdiff_t xrs, const ptrdiff_t C,
+    const T *xp, T *o)
+{
+    ptrdiff_t c = 0;
+    for (; c + LANES <= C; c += LANES) {
+        V m = LOADU(xp + c);
+        VI nan = m != m;
+        for (ptrdiff_t i = 0; i < rows; i++)
+            for (ptrdiff_t j = (i == 0); j < cols; j++) {
+                const V a = LOADU(xp + i * xrs + j * C + c);
+                m = PYX_FN(vmax)(a, m);
+                nan |= a != a;
+            }
+        STOREU(o + c, (V)((VI)m | nan));   /* all bits set: a NaN */
+    }
+    for (; c < C; c++) {
+        T m = xp[c];
+        for (ptrdiff_t i = 0; i < rows; i++)
+            for (ptrdiff_t j = (i == 0); j < cols; j++)
+                m = PYX_FN(smax)(xp[i * xrs + j * C + c], m);
+        o[c] = m;
+    }
+}
+
+/* One output row of windows inside the input; K is the window size. */
 static inline __attribute__((always_inline)) void PYX_FN(maxpool_row)(
     const ptrdiff_t K, const pyx_pool_shape *s, const T *x_row, T *out_row)
 {
     const ptrdiff_t C = s->channels, xrs = s->in_w * C, step = s->stride * C;
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
+        PYX_FN(maxpool_window)(K, K, xrs, C, x_row + ox * step, out_row + ox * C);
+}
+
+/* One output row oy in general: each window clipped to the input (the padding never
+ * wins). x_img is the sample's image. */
+static void PYX_FN(maxpool_row_clipped)(const pyx_pool_shape *s, const T *x_img,
+                                        ptrdiff_t oy, T *out_row)
+{
+    const ptrdiff_t C = s->channels, xrs = s->in_w * C;
+    ptrdiff_t i0, i1, j0, j1, unused;
+    pyx_pool_window(oy, s->size, s->stride, s->in_h, s->pad_top, s->pad_bottom,
+                    &i0, &i1, &unused);
     for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-        const T *xp = x_row + ox * step;
-        T *o = out_row + ox * C;
-        ptrdiff_t c = 0;
-        for (; c + LANES <= C; c += LANES) {
-            V m = LOADU(xp + c);
-            VI nan = m != m;
-            for (ptrdiff_t i = 0; i < K; i++)
-                for (ptrdiff_t j = (i == 0); j < K; j++) {
-                    const V a = LOADU(xp + i * xrs + j * C + c);
-                    m = PYX_FN(vmax)(a, m);
-                    nan |= a != a;
-                }
-            STOREU(o + c, (V)((VI)m | nan));   /* all bits set: a NaN */
-        }
-        for (; c < C; c++) {
-            T m = xp[c];
-            for (ptrdiff_t i = 0; i < K; i++)
-                for (ptrdiff_t j = (i == 0); j < K; j++)
-                    m = PYX_FN(smax)(xp[i * xrs + j * C + c], m);
-            o[c] = m;
-        }
+        pyx_pool_window(ox, s->size, s->stride, s->in_w, s->pad_left, s->pad_right,
+                        &j0, &j1, &unused);
+        PYX_FN(maxpool_window)(i1 - i0, j1 - j0, xrs, C, x_img + i0 * xrs + j0 * C,
+                               out_row + ox * C);
     }
 }
 
@@ -102,10 +126,15 @@ __attribute__((unused)) static void PYX_FN(maxpool_rows)(
     const pyx_pool_shape *s, const T *x, T *out, ptrdiff_t row_begin, ptrdiff_t row_end)
 {
     const ptrdiff_t xrs = s->in_w * s->channels;
+    const int inside = pyx_pool_inside(s);
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
-        const T *x_row = x + (n * s->in_h + oy * s->stride) * xrs;
         T *out_row = out + r * s->out_w * s->channels;
+        if (!inside) {
+            PYX_FN(maxpool_row_clipped)(s, x + n * s->in_h * xrs, oy, out_row);
+            continue;
+        }
+        const T *x_row = x + (n * s->in_h + oy * s->stride) * xrs;
         if (s->size == 2 && s->stride == 2 && 2 * s->channels == LANES)
             PYX_FN(maxpool_row_2x2_pairs)(s, x_row, out_row);
         else if (s->size == 2)
@@ -167,14 +196,64 @@ static inline __attribute__((always_inline)) void PYX_FN(avgpool_row)(
     }
 }
 
+/* The divisor of window (oy, ox) when windows are clipped (see pool_kernels.h), given the
+ * clipped rows [i0, i1) and columns [j0, j1) and the counts within the padded input. */
+static inline T PYX_FN(avg_divisor)(const pyx_pool_shape *s, ptrdiff_t i0, ptrdiff_t i1,
+                                    ptrdiff_t padded_rows, ptrdiff_t j0, ptrdiff_t j1,
+                                    ptrdiff_t padded_cols)
+{
+    if (s->count_include_pad)
+        return (T)(padded_rows * padded_cols);
+    return (T)((i1 - i0) * (j1 - j0));
+}
+
+/* One output row oy of average pooling in general: each window's values inside the input
+ * added to 0 row by row, then divided by the window's divisor. x_img is the sample's. */
+static void PYX_FN(avgpool_row_clipped)(const pyx_pool_shape *s, const T *x_img,
+                                        ptrdiff_t oy, T *out_row)
+{
+    const ptrdiff_t C = s->channels, xrs = s->in_w * C;
+    const V zero = {0};
+    ptrdiff_t i0, i1, j0, j1, padded_rows, padded_cols;
+    pyx_pool_window(oy, s->size, s->stride, s->in_h, s->pad_top, s->pad_bottom,
+                    &i0, &i1, &padded_rows);
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+        pyx_pool_window(ox, s->size, s->stride, s->in_w, s->pad_left, s->pad_right,
+                        &j0, &j1, &padded_cols);
+        const T divisor = PYX_FN(avg_divisor)(s, i0, i1, padded_rows, j0, j1, padded_cols);
+        const T *xp = x_img + i0 * xrs + j0 * C;
+        T *o = out_row + ox * C;
+        ptrdiff_t c = 0;
+        for (; c + LANES <= C; c += LANES) {
+            V acc = zero;
+            for (ptrdiff_t i = 0; i < i1 - i0; i++)
+                for (ptrdiff_t j = 0; j < j1 - j0; j++)
+                    acc += LOADU(xp + i * xrs + j * C + c);
+            STOREU(o + c, acc / (zero + divisor));
+        }
+        for (; c < C; c++) {
+            T acc = 0;
+            for (ptrdiff_t i = 0; i < i1 - i0; i++)
+                for (ptrdiff_t j = 0; j < j1 - j0; j++)
+                    acc += xp[i * xrs + j * C + c];
+            o[c] = acc / divisor;
+        }
+    }
+}
+
 __attribute__((unused)) static void PYX_FN(avgpool_rows)(
     const pyx_pool_shape *s, const T *x, T *out, ptrdiff_t row_begin, ptrdiff_t row_end)
 {
     const ptrdiff_t xrs = s->in_w * s->channels;
+    const int inside = pyx_pool_inside(s);
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
-        const T *x_row = x + (n * s->in_h + oy * s->stride) * xrs;
         T *out_row = out + r * s->out_w * s->channels;
+        if (!inside) {
+            PYX_FN(avgpool_row_clipped)(s, x + n * s->in_h * xrs, oy, out_row);
+            continue;
+        }
+        const T *x_row = x + (n * s->in_h + oy * s->stride) * xrs;
         if (s->size == 2)
             PYX_FN(avgpool_row)(2, s, x_row, out_row);
         else
@@ -241,6 +320,70 @@ static void PYX_FN(avgpool_backward_row)(
                 for (ptrdiff_t ox = ox0; ox < ox1; ox++)
                     acc += g_img[(oy * out_w + ox) * C + c];
             xp[c] = PYX_FN(sdiv_area)(acc, K);
+        }
+    }
+}
+
+/* The backward pass of clipped windows, first step: for output rows r in [row_begin,
+ * row_end) (r = n*out_h + oy), scaled = grad_out / the window's divisor. */
+__attribute__((unused)) static void PYX_FN(avgpool_scale_rows)(
+    const pyx_pool_shape *s, const T *g, T *scaled, ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t C = s->channels, K = s->size, S = s->stride;
+    const V zero = {0};
+    ptrdiff_t i0, i1, j0, j1, padded_rows, padded_cols;
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t oy = r % s->out_h;
+        pyx_pool_window(oy, K, S, s->in_h, s->pad_top, s->pad_bottom, &i0, &i1, &padded_rows);
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            pyx_pool_window(ox, K, S, s->in_w, s->pad_left, s->pad_right,
+                            &j0, &j1, &padded_cols);
+            const T divisor = PYX_FN(avg_divisor)(s, i0, i1, padded_rows, j0, j1, padded_cols);
+            const T *gp = g + (r * s->out_w + ox) * C;
+            T *sp = scaled + (r * s->out_w + ox) * C;
+            ptrdiff_t c = 0;
+            for (; c + LANES <= C; c += LANES)
+                STOREU(sp + c, LOADU(gp + c) / (zero + divisor));
+            for (; c < C; c++)
+                sp[c] = gp[c] / divisor;
+        }
+    }
+}
+
+/* Second step, for rows r in [row_begin, row_end) of grad_x (r = n*in_h + iy): each pixel
+ * is 0 plus the scaled gradients of the windows that hold it, oy then ox ascending. */
+__attribute__((unused)) static void PYX_FN(avgpool_gather_rows)(
+    const pyx_pool_shape *s, const T *scaled, T *gx, ptrdiff_t row_begin, ptrdiff_t row_end)
+{
+    const ptrdiff_t C = s->channels, K = s->size, S = s->stride;
+    const ptrdiff_t out_h = s->out_h, out_w = s->out_w;
+    const V zero = {0};
+    for (ptrdiff_t r = row_begin; r < row_end; r++) {
+        const ptrdiff_t n = r / s->in_h, py = r - n * s->in_h + s->pad_top;
+        /* window rows oy0 <= oy < oy1 hold the row, py in the padded input */
+        const ptrdiff_t oy0 = py < K ? 0 : (py - K) / S + 1;
+        const ptrdiff_t oy1 = py / S + 1 < out_h ? py / S + 1 : out_h;
+        const T *g_img = scaled + n * out_h * out_w * C;
+        for (ptrdiff_t ix = 0; ix < s->in_w; ix++) {
+            T *xp = gx + (r * s->in_w + ix) * C;
+            const ptrdiff_t px = ix + s->pad_left;
+            const ptrdiff_t ox0 = px < K ? 0 : (px - K) / S + 1;
+            const ptrdiff_t ox1 = px / S + 1 < out_w ? px / S + 1 : out_w;
+            ptrdiff_t c = 0;
+            for (; c + LANES <= C; c += LANES) {
+                V acc = zero;
+                for (ptrdiff_t oy = oy0; oy < oy1; oy++)
+                    for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                        acc += LOADU(g_img + (oy * out_w + ox) * C + c);
+                STOREU(xp + c, acc);
+            }
+            for (; c < C; c++) {
+                T acc = 0;
+                for (ptrdiff_t oy = oy0; oy < oy1; oy++)
+                    for (ptrdiff_t ox = ox0; ox < ox1; ox++)
+                        acc += g_img[(oy * out_w + ox) * C + c];
+                xp[c] = acc;
+            }
         }
     }
 }

@@ -24,15 +24,19 @@ typedef void (*pool_rows_f64)(const pyx_pool_shape *, const double *, double *, 
 /* One copy of the kernels. */
 typedef struct {
     int lanes_f32;    /* floats per register; a double register holds half as many */
-    pool_rows_f32 maxpool_f32, avgpool_f32, avgpool_backward_f32;
-    pool_rows_f64 maxpool_f64, avgpool_f64, avgpool_backward_f64;
+    pool_rows_f32 maxpool_f32, avgpool_f32, avgpool_backward_f32, avgpool_scale_f32,
+        avgpool_gather_f32;
+    pool_rows_f64 maxpool_f64, avgpool_f64, avgpool_backward_f64, avgpool_scale_f64,
+        avgpool_gather_f64;
 } pool_kernels;
 
 #define PYX_POOL_COPY(ISA, VB)                                                           \
     {                                                                                    \
         (VB) / 4,                                                                        \
         maxpool_rows_##ISA##_f32, avgpool_rows_##ISA##_f32, avgpool_backward_rows_##ISA##_f32, \
+        avgpool_scale_rows_##ISA##_f32, avgpool_gather_rows_##ISA##_f32,                 \
         maxpool_rows_##ISA##_f64, avgpool_rows_##ISA##_f64, avgpool_backward_rows_##ISA##_f64, \
+        avgpool_scale_rows_##ISA##_f64, avgpool_gather_rows_##ISA##_f64,                 \
     }
 
 /* Indexed by level: PYX_ISA_GENERIC, PYX_ISA_AVX2. */
@@ -57,7 +61,7 @@ static const pool_kernels *copy_for(ptrdiff_t channels, int is_double, int pixel
 
 static int window_2x2(const pyx_pool_shape *s)
 {
-    return s->size == 2 && s->stride == 2;
+    return s->size == 2 && s->stride == 2 && pyx_pool_inside(s);
 }
 
 void pyx_maxpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
@@ -94,4 +98,28 @@ void pyx_avgpool_backward_rows_f64(const pyx_pool_shape *s, const double *g, dou
                                    ptrdiff_t r0, ptrdiff_t r1)
 {
     copy_for(s->channels, 1, 0)->avgpool_backward_f64(s, g, gx, r0, r1);
+}
+
+void pyx_avgpool_scale_rows_f32(const pyx_pool_shape *s, const float *g, float *scaled,
+                                ptrdiff_t r0, ptrdiff_t r1)
+{
+    copy_for(s->channels, 0, 0)->avgpool_scale_f32(s, g, scaled, r0, r1);
+}
+
+void pyx_avgpool_scale_rows_f64(const pyx_pool_shape *s, const double *g, double *scaled,
+                                ptrdiff_t r0, ptrdiff_t r1)
+{
+    copy_for(s->channels, 1, 0)->avgpool_scale_f64(s, g, scaled, r0, r1);
+}
+
+void pyx_avgpool_gather_rows_f32(const pyx_pool_shape *s, const float *scaled, float *gx,
+                                 ptrdiff_t r0, ptrdiff_t r1)
+{
+    copy_for(s->channels, 0, 0)->avgpool_gather_f32(s, scaled, gx, r0, r1);
+}
+
+void pyx_avgpool_gather_rows_f64(const pyx_pool_shape *s, const double *scaled, double *gx,
+                                 ptrdiff_t r0, ptrdiff_t r1)
+{
+    copy_for(s->channels, 1, 0)->avgpool_gather_f64(s, scaled, gx, r0, r1);
 }

@@ -405,3 +405,24 @@ def test_network_construction_errors():
         NeuralNetwork([layers.Flatten(), layers.Dense(2**20)], input_shape=(2**20, 2**10))
     with pytest.raises(MemoryError):
         NeuralNetwork([layers.Conv2D(2**20, 1)], input_shape=(4, 4, 2**30))
+
+
+@pytest.mark.parametrize("make, good, bad", [
+    (lambda: layers.Conv2D(2, 3), (5, 5, 1), (2, 2, 1)),
+    (lambda: layers.Conv2DTranspose(2, 3, padding=2), (3, 3, 1), (1, 1, 1)),
+    (lambda: layers.MaxPool2D(3, 2), (6, 6, 2), (2, 2, 2)),
+])
+def test_a_refused_build_leaves_the_layer_as_it_was(make, good, bad):
+    fresh = make()
+    with pytest.raises(ValueError):
+        fresh.build(bad)
+    assert not fresh.built and fresh.params == {}
+    layer = make()
+    layer.build(good, rng=0)
+    weights = {k: v.copy() for k, v in layer.params.items()}
+    with pytest.raises(ValueError):
+        layer.build(bad)
+    assert layer.built and layer.input_shape == good
+    assert set(layer.params) == set(weights)
+    for k, v in weights.items():
+        np.testing.assert_array_equal(layer.params[k], v)

@@ -310,7 +310,10 @@ def test_bench_quick_runs_without_pytorch(tmp_path):
     assert saved["machine"]["torch"] is None
     for row in saved["rows"]:
         assert set(row["seconds"]) == {"pyx_cnn", "numpy"}
-    assert set(saved["extra"]) == {"bench_digits_epoch", "bench_training", "bench_layer_ops"}
+    assert set(saved["extra"]) == {"bench_digits_epoch", "bench_training", "bench_layer_ops",
+                                   "bench_models"}
+    assert all(row["torch_s"] is None and row["pyx_cnn_s"] > 0
+               for row in saved["extra"]["bench_models"]["rows"])
     relu = [t for t in saved["targets"] if t["workload"] == "relu"][0]
     assert relu["value"] > 0 and relu["met"] is None    # no verdict without PyTorch's times
     assert "torch/torch_cl not measured" in relu["what"]

@@ -218,3 +218,20 @@ def test_save_load_summary_and_gradcheck(tmp_path):
     layer = layers.Conv2DTranspose(2, 3, stride=2, padding=1, output_padding=1)
     layer.build((3, 3, 2), rng=1)
     assert pyx_cnn.gradcheck(layer, RNG.standard_normal((2, 3, 3, 2)))
+
+
+def test_an_activation_after_a_transposed_convolution_runs_in_place_and_equals_unfused():
+    from pyx_cnn import NeuralNetwork, layers
+
+    def make():
+        return NeuralNetwork([layers.Conv2DTranspose(3, 3, stride=2), layers.ReLU(),
+                              layers.Flatten(), layers.Dense(2)],
+                             input_shape=(4, 4, 2), seed=3, loss="mse")
+    rows = make()._chain.summary_rows("mse")
+    assert rows[0][3] == "activation_in_place" and rows[1][3] == "activation_in_place"
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((5, 4, 4, 2)), rng.standard_normal((5, 2))
+    fused, unfused = make(), make()
+    fused.fit(x, y, epochs=2, batch_size=5, learning_rate=0.1, verbose=0)
+    unfused.fit(x, y, epochs=2, batch_size=5, learning_rate=0.1, verbose=0, fuse=False)
+    np.testing.assert_allclose(fused.flat_params, unfused.flat_params, rtol=1e-12, atol=1e-14)

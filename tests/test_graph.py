@@ -321,3 +321,18 @@ def test_a_second_input_and_a_cycle_are_refused_naming_the_layer():
     h.node.inputs = (looped,)           # a graph edited into a cycle
     with pytest.raises(ValueError, match="cycle through the Dense layer"):
         NeuralNetwork(inputs=x, outputs=looped)
+
+
+def test_a_one_channel_input_and_float32():
+    x = layers.Input((6, 6))                      # (H, W): one channel, as input_shape
+    assert x.shape == (6, 6, 1)
+    h = layers.Conv2D(2, 3, padding=1, activation="relu")(x)
+    out = layers.Dense(2)(layers.Flatten()(layers.Concatenate()([h, x])))
+    net = NeuralNetwork(inputs=x, outputs=out, seed=0, dtype="float32")
+    assert net.input_shape == (6, 6) and net.output_shape == (2,)
+    images = RNG.standard_normal((4, 6, 6))
+    assert net.predict(images).dtype == np.float32
+    np.testing.assert_array_equal(net.predict(images), net.predict(images[..., np.newaxis]))
+    history = net.fit(images, Y[:4] % 2, epochs=2, batch_size=2)
+    assert np.isfinite(history.history["loss"]).all()
+    assert "NeuralNetwork(inputs=Input((6, 6))" in repr(net)

@@ -242,3 +242,45 @@ def test_layer_called_twice_shares_weights_as_torch(fuse):
     x = RNG.standard_normal((5, 5, 5, 4))
     y = RNG.standard_normal((5, 4))
     check_against_torch(shared_network, shared_torch, x, y, "mse", fuse)
+
+
+@pytest.mark.parametrize("axis", [-1, 1, 2, -3])
+def test_merge_layers_alone_equal_torch(axis):
+    xs = [RNG.standard_normal((2, 3, 4, 5)) for _ in range(3)]
+    ts = [torch.tensor(x, requires_grad=True) for x in xs]
+    grad = RNG.standard_normal((2, 3, 4, 5))
+    add = layers.Add()
+    np.testing.assert_allclose(add.forward(xs), (ts[0] + ts[1] + ts[2]).detach().numpy(),
+                               rtol=1e-15)
+    (ts[0] + ts[1] + ts[2]).backward(torch.tensor(grad))
+    for got, t in zip(add.backward(grad), ts):
+        np.testing.assert_array_equal(got, t.grad.numpy())
+
+    parts = [RNG.standard_normal(shape) for shape in
+             {-1: [(2, 3, 4, 1), (2, 3, 4, 2)], 1: [(2, 1, 4, 5), (2, 3, 4, 5)],
+              2: [(2, 3, 2, 5), (2, 3, 1, 5)], -3: [(2, 2, 4, 5), (2, 1, 4, 5)]}[axis]]
+    tparts = [torch.tensor(p, requires_grad=True) for p in parts]
+    cat = layers.Concatenate(axis)
+    expected = torch.cat(tparts, dim=axis)
+    out = cat.forward(parts)
+    np.testing.assert_array_equal(out, expected.detach().numpy())
+    grad = RNG.standard_normal(out.shape)
+    expected.backward(torch.tensor(grad))
+    for got, t in zip(cat.backward(grad), tparts):
+        assert got.flags.c_contiguous
+        np.testing.assert_array_equal(got, t.grad.numpy())
+
+
+def test_merge_layers_alone_refuse_bad_batches():
+    with pytest.raises(RuntimeError, match="Add.backward called before forward"):
+        layers.Add().backward(np.ones((2, 3)))
+    with pytest.raises(ValueError, match=r"one size N, got shapes \(2, 3\), \(3, 3\)"):
+        layers.Add().forward([np.ones((2, 3)), np.ones((3, 3))])
+    with pytest.raises(TypeError, match="a list of at least 2 batches"):
+        layers.Concatenate().forward(np.ones((2, 3)))
+    add = layers.Add()
+    add.forward([np.ones((2, 3)), np.ones((2, 3))])
+    with pytest.raises(ValueError, match=r"built for samples of shapes \(3,\), \(3,\)"):
+        add.forward([np.ones((2, 4)), np.ones((2, 4))])
+    with pytest.raises(ValueError, match="shape of the last forward output"):
+        add.backward(np.ones((2, 4)))

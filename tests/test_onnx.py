@@ -80,7 +80,8 @@ def test_spatial_output_and_nchw_between_spatial_ops(tmp_path):
 
 
 def test_dense_only_float64(tmp_path):
-    net = NeuralNetwork([L.Dense(7, activation="relu"), L.Sigmoid(), L.Dense(3, activation="softmax")],
+    net = NeuralNetwork([L.Dense(7, activation="relu"), L.Sigmoid(),
+                         L.Dense(3, activation="softmax")],
                         input_shape=(6,), seed=1)
     check_round_trip(net, images((5, 6), np.float64), tmp_path, atol=1e-12)
 
@@ -116,7 +117,7 @@ def test_opsets(opset, tmp_path):
     np.testing.assert_allclose(run_ort(tmp_path / "m.onnx", x), net.predict(x), atol=1e-5)
 
 
-# ------------------------------------------ exporters of layers SPEC 7 adds (stand-ins)
+# ------------- exporters read only the attributes pyx_cnn.onnx documents (stand-ins)
 class _StandIn:
     """Only the attributes the exporters read (see pyx_cnn.onnx), and a reference
     forward pass in PyTorch."""
@@ -149,7 +150,8 @@ def test_exporters_of_every_layer_kind_with_stand_ins(tmp_path):
     gamma1, beta1, mean1, var1 = f32(3), f32(3), f32(3), rng.uniform(0.5, 2, 3).astype(np.float32)
     layers = [
         # "same" padding at stride 2, dilation 2 (resolved pads, asymmetric)
-        _stand_in("Conv2D", input_shape=(11, 10, 2), output_shape=(6, 5, 4), params={"W": w, "b": b},
+        _stand_in("Conv2D", input_shape=(11, 10, 2), output_shape=(6, 5, 4),
+                  params={"W": w, "b": b},
                   kernel_size=(3, 3), stride=2, dilation=(2, 2), padding="same",
                   pads=((2, 2), (1, 2)), activation="tanh", use_bias=True),
         _stand_in("BatchNormalization", input_shape=(6, 5, 4), output_shape=(6, 5, 4),
@@ -161,7 +163,8 @@ def test_exporters_of_every_layer_kind_with_stand_ins(tmp_path):
         _stand_in("Dropout", input_shape=(3, 2, 4), output_shape=(3, 2, 4), rate=0.5),
         _stand_in("Tanh", input_shape=(3, 2, 4), output_shape=(3, 2, 4), activation="tanh"),
         _stand_in("GlobalMaxPool2D", input_shape=(3, 2, 4), output_shape=(4,)),
-        _stand_in("Dense", input_shape=(4,), output_shape=(3,), params={"W": dense_w, "b": dense_b},
+        _stand_in("Dense", input_shape=(4,), output_shape=(3,),
+                  params={"W": dense_w, "b": dense_b},
                   activation="leaky_relu", use_bias=True),
         _stand_in("BatchNormalization", input_shape=(3,), output_shape=(3,),
                   params={"gamma": gamma1, "beta": beta1}, state={"mean": mean1, "var": var1},
@@ -380,7 +383,8 @@ def test_matmul_add_reshape_dropout_identity_from_nchw(tmp_path):
         (np.array([0, -1], np.int64), "shape"), (w1, "w1"), (b1, "b1"), (w2, "w2"), (b2, "b2"))]
     mk = onnx.helper.make_node
     nodes = [mk("Reshape", ["x", "shape"], ["f"], name="flat"),
-             mk("MatMul", ["f", "w1"], ["m"], name="mm"), mk("Add", ["m", "b1"], ["a"], name="add"),
+             mk("MatMul", ["f", "w1"], ["m"], name="mm"),
+             mk("Add", ["m", "b1"], ["a"], name="add"),
              mk("Dropout", ["a"], ["d"], name="drop"), mk("Identity", ["d"], ["i"], name="id"),
              mk("Relu", ["i"], ["r"], name="relu"),
              mk("Gemm", ["r", "w2", "b2"], ["g"], name="gemm", transB=1, alpha=0.5, beta=2.0),

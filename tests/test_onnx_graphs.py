@@ -2,8 +2,6 @@
 equals predict) and from_onnx reads it back; hand-written graphs of the patterns other
 exporters write (torch's Shape/Gather/Unsqueeze/Concat flatten, old-opset Clip and
 Dropout, Pad, Resize, Concat, a shared tensor); bad input is refused, naming it."""
-import inspect
-
 import numpy as np
 import pytest
 
@@ -27,18 +25,6 @@ def images(shape, dtype=np.float32, seed=0):
     return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
-def needs(*features):
-    """Skip while a layer feature has not landed in pyx_cnn.layers: (class, argument)
-    pairs, argument None for the class alone."""
-    missing = []
-    for name, arg in features:
-        cls = L.LAYER_CLASSES.get(name)
-        if cls is None or (arg and arg not in inspect.signature(cls).parameters):
-            missing.append(name + (f"({arg}=)" if arg else ""))
-    if missing:
-        pytest.skip(f"pyx_cnn.layers lacks {', '.join(missing)}")
-
-
 def randomise(net, seed=1):
     """Weights, biases and batch-norm statistics away from their initial values."""
     rng = np.random.default_rng(seed)
@@ -49,6 +35,13 @@ def randomise(net, seed=1):
                 value[...] = np.abs(new) + 0.5 if key == "var" else new
 
 
+def layer_configs(net):
+    """Each layer's class name and config, sorted (a graph's layer order is one of its
+    topological orders; a Concatenate's axis counted from the front)."""
+    return sorted((type(la).__name__, repr(la.batch_axis if isinstance(la, L.Concatenate)
+                                          else la.get_config())) for la in net.layers)
+
+
 def round_trip(net, x, tmp_path, atol=1e-5):
     """onnxruntime equals predict; from_onnx reads the model back to the same
     predictions and the same layers."""
@@ -57,8 +50,7 @@ def round_trip(net, x, tmp_path, atol=1e-5):
     np.testing.assert_allclose(run_ort(model, x), expected, rtol=0, atol=atol)
     back = NeuralNetwork.from_onnx(tmp_path / "net.onnx")
     np.testing.assert_allclose(back.predict(x), expected, rtol=0, atol=1e-6)
-    kinds = [type(la).__name__ for la in net.layers]
-    assert [type(la).__name__ for la in back.layers] == [k for k in kinds if k != "Dropout"]
+    assert layer_configs(back) == [c for c in layer_configs(net) if c[0] != "Dropout"]
     return model, back
 
 
@@ -99,36 +91,49 @@ def test_concatenate_along_height_and_width(tmp_path):
     round_trip(net, images((2, 4, 5, 2)), tmp_path)
 
 
-def test_new_layers_round_trip(tmp_path):
-    needs(("Conv2D", "groups"), ("DepthwiseConv2D", None), ("Conv2DTranspose", None),
-          ("ZeroPadding2D", None), ("UpSampling2D", None), ("ReLU", "max_value"),
-          ("MaxPool2D", "ceil_mode"), ("AvgPool2D", "count_include_pad"))
+def test_shape_layers_transposed_conv_and_bounded_relu_round_trip(tmp_path):
+    x = L.Input((5, 6, 3))
+    h = L.ZeroPadding2D(((1, 2), (0, 1)))(x)
+    h = L.Conv2DTranspose(4, 3, stride=2, padding=1, output_padding=1, activation="relu6")(h)
+    h = L.ReLU(max_value=2.5)(L.Conv2DTranspose(3, (2, 3), dilation=(1, 2))(h))
+    a = L.UpSampling2D((2, 1))(h)
+    b = L.Conv2D(2, (1, 2), stride=(1, 2), activation="relu6")(h)
+    y = L.Concatenate()([a, L.ReLU(max_value=6)(L.UpSampling2D(2)(b))])
+    net = NeuralNetwork(inputs=x, outputs=y, seed=0, dtype="float32")
+    randomise(net)
+    model, back = round_trip(net, images((2, 5, 6, 3)), tmp_path)
+    ops = [n.op_type for n in model.graph.node]
+    assert {"Clip", "Pad", "Resize", "ConvTranspose"} <= set(ops) and ops.count("Clip") == 4
+
+
+def test_grouped_depthwise_and_padded_pool_layers_round_trip(tmp_path):
     x = L.Input((9, 10, 4))
     h = L.Conv2D(6, 3, padding=((1, 0), (2, 1)), groups=2)(x)
     h = L.DepthwiseConv2D(3, padding=1, depth_multiplier=2, activation="relu6")(h)
-    h = L.ReLU(max_value=6)(L.ZeroPadding2D(((1, 2), (0, 1)))(h))
     h = L.MaxPool2D(3, 2, padding=1, ceil_mode=True)(h)
-    h = L.AvgPool2D(2, 2, padding=1, ceil_mode=True, count_include_pad=False)(h)
-    h = L.Conv2DTranspose(3, 3, stride=2, padding=1, output_padding=1)(h)
-    y = L.UpSampling2D((2, 1))(h)
+    y = L.AvgPool2D(3, 2, padding=1, ceil_mode=True, count_include_pad=False)(h)
     net = NeuralNetwork(inputs=x, outputs=y, seed=0, dtype="float32")
     randomise(net)
     model, back = round_trip(net, images((2, 9, 10, 4)), tmp_path)
-    ops = {n.op_type for n in model.graph.node}
-    assert {"Clip", "Pad", "Resize", "ConvTranspose"} <= ops
+    assert [node.attribute for node in model.graph.node if node.op_type == "Conv"]
 
 
-@pytest.mark.parametrize("padding, ceil_mode", [(0, True), (1, False), ("same", False),
-                                                ((1, 0), True)])
+@pytest.mark.parametrize("size, padding, ceil_mode", [
+    (3, 0, True), (3, 1, False), (3, "same", False), (3, (1, 0), True),
+    (2, 1, True),         # a last window starting in the padding: PyTorch drops it
+])
 @pytest.mark.parametrize("count_include_pad", [True, False])
-def test_padded_pools_round_trip(padding, ceil_mode, count_include_pad, tmp_path):
-    needs(("MaxPool2D", "ceil_mode"), ("AvgPool2D", "count_include_pad"))
+def test_padded_pools_round_trip(size, padding, ceil_mode, count_include_pad, tmp_path):
     x = L.Input((7, 8, 2))
-    a = L.MaxPool2D(3, 2, padding=padding, ceil_mode=ceil_mode)(x)
-    b = L.AvgPool2D(3, 2, padding=padding, ceil_mode=ceil_mode,
+    a = L.MaxPool2D(size, 2, padding=padding, ceil_mode=ceil_mode)(x)
+    b = L.AvgPool2D(size, 2, padding=padding, ceil_mode=ceil_mode,
                     count_include_pad=count_include_pad)(x)
     net = NeuralNetwork(inputs=x, outputs=L.Add()([a, b]), seed=0, dtype="float32")
-    round_trip(net, images((3, 7, 8, 2)), tmp_path)
+    model = px.to_onnx(net, tmp_path / "net.onnx")
+    xs = images((3, 7, 8, 2))
+    np.testing.assert_allclose(run_ort(model, xs), net.predict(xs), rtol=0, atol=1e-5)
+    back = NeuralNetwork.from_onnx(model)
+    np.testing.assert_allclose(back.predict(xs), net.predict(xs), rtol=0, atol=1e-6)
 
 
 # ------------------------------------------------------- hand-written graphs in
@@ -199,10 +204,6 @@ def test_clip_and_dropout_of_old_and_new_opsets(opset):
     nodes = [mk("MatMul", ["x", "w"], ["m"], name="mm"), clip, dropout]
     model = make_model(nodes, [value_info("x", ["N", 4])], [value_info("y", ["N", 6])], inits,
                        opset=opset)
-    if "max_value" not in inspect.signature(L.ReLU).parameters:
-        with pytest.raises(ValueError, match="'Clip'"):
-            px.from_onnx(model)
-        pytest.skip("pyx_cnn.layers lacks ReLU(max_value=)")
     net = px.from_onnx(model)
     assert [type(la).__name__ for la in net.layers] == ["Dense", "Dropout"]
     assert net.layers[1].rate == 0.25
@@ -212,7 +213,6 @@ def test_clip_and_dropout_of_old_and_new_opsets(opset):
 
 
 def test_pad_and_resize_and_constant_of_shape():
-    needs(("ZeroPadding2D", None), ("UpSampling2D", None))
     nodes = [   # pads = [0, 0, 1, 0, 0, 0, 2, 3], the zeros from ConstantOfShape
         mk("Constant", [], ["two"], name="two", value_ints=[2]),
         mk("ConstantOfShape", ["two"], ["zeros"], name="zeros",
@@ -222,7 +222,7 @@ def test_pad_and_resize_and_constant_of_shape():
         mk("Concat", ["zeros", "top_left", "zeros", "bottom_right"], ["pads"], name="cat",
            axis=0),
         mk("Pad", ["x", "pads"], ["p"], name="pad", mode="constant"),
-        mk("Constant", [], ["scales"], name="scales", value_floats=[1, 1, 2, 3]),
+        mk("Constant", [], ["scales"], name="scales", value_floats=[1.0, 1.0, 2.0, 3.0]),
         mk("Resize", ["p", "", "scales"], ["y"], name="resize", mode="nearest",
            coordinate_transformation_mode="asymmetric", nearest_mode="floor"),
     ]
@@ -314,3 +314,113 @@ def test_graphs_of_several_inputs_or_of_int_data_are_refused():
                       [value_info("y", ["N", 4], onnx.TensorProto.INT32)])
     with pytest.raises(ValueError, match="element type INT32"):
         px.from_onnx(ints)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"auto_pad": "SAME_UPPER", "strides": [2, 2]},
+    {"auto_pad": "SAME_LOWER", "strides": [2, 1]},
+    {"auto_pad": "VALID", "dilations": [2, 1]},
+    {"pads": [2, 0, 1, 1], "strides": [1, 2]},
+    {"pads": [1, 1, 1, 1], "group": 2, "dilations": [1, 2]},
+    {"pads": [0, 1, 0, 1], "group": 4},
+])
+def test_conv_settings_against_onnxruntime(attrs):
+    group = attrs.get("group", 1)
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((8, 4 // group, 3, 3)).astype(np.float32)
+    b = rng.standard_normal(8).astype(np.float32)
+    node = mk("Conv", ["x", "w", "b"], ["y"], name="conv", kernel_shape=[3, 3], **attrs)
+    model = make_model([node], [value_info("x", ["N", 4, 9, 8])], [value_info("y", None)],
+                       [init(w, "w"), init(b, "b")])
+    net = px.from_onnx(model)
+    x = images((2, 4, 9, 8))
+    got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize("attrs", [
+    {"strides": [2, 2]},
+    {"strides": [2, 3], "pads": [1, 1, 1, 1], "output_padding": [1, 2]},
+    {"strides": [2, 2], "pads": [1, 0, 0, 0], "dilations": [2, 1]},
+    {"strides": [3, 2], "output_shape": [10, 8]},
+])
+def test_conv_transpose_against_onnxruntime(attrs):
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 5, 3, 3)).astype(np.float32)
+    node = mk("ConvTranspose", ["x", "w"], ["y"], name="deconv", **attrs)
+    model = make_model([node], [value_info("x", ["N", 3, 4, 3])], [value_info("y", None)],
+                       [init(w, "w")])
+    net = px.from_onnx(model)
+    x = images((2, 3, 4, 3))
+    got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)
+
+
+def test_arithmetic_on_the_batch_size_is_refused():
+    # Reshape(x, [N * 2, -1]) depends on the batch: refused, never read as a flatten
+    nodes = [mk("Shape", ["x"], ["s"], name="shape"),
+             mk("Gather", ["s", "zero"], ["n"], name="gather", axis=0),
+             mk("Mul", ["n", "two"], ["n2"], name="double"),
+             mk("Unsqueeze", ["n2", "axes"], ["n3"], name="unsqueeze"),
+             mk("Concat", ["n3", "minus"], ["shape"], name="concat", axis=0),
+             mk("Reshape", ["x", "shape"], ["y"], name="reshape")]
+    inits = [init(np.array(0), "zero"), init(np.array(2), "two"), init(np.array([0]), "axes"),
+             init(np.array([-1]), "minus")]
+    model = make_model(nodes, [value_info("x", ["N", 2, 3, 4])], [value_info("y", None)],
+                       inits)
+    with pytest.raises(ValueError, match=r"'Mul' \(node 'double'\).*arithmetic on the batch"):
+        px.from_onnx(model)
+
+
+def test_constant_subgraph_of_any_operator_is_folded():
+    # the Gemm's weights come from Where(Greater(a, 0), a, Neg(a)) = |a| of constants
+    a = np.random.default_rng(0).standard_normal((4, 3)).astype(np.float32)
+    nodes = [mk("Greater", ["a", "zero"], ["positive"], name="gt"),
+             mk("Neg", ["a"], ["minus_a"], name="neg"),
+             mk("Where", ["positive", "a", "minus_a"], ["w"], name="where"),
+             mk("Gemm", ["x", "w"], ["y"], name="gemm")]
+    model = make_model(nodes, [value_info("x", ["N", 4])], [value_info("y", ["N", 3])],
+                       [init(a, "a"), init(np.float32(0), "zero")])
+    net = px.from_onnx(model)
+    x = images((5, 4))
+    np.testing.assert_allclose(net.predict(x), x @ np.abs(a), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("build, shape", [
+    (lambda models: models.resnet(18, input_shape=(32, 32, 3), width=4), (32, 32, 3)),
+    (lambda models: models.resnet(18, input_shape=(64, 64, 3), width=4), (64, 64, 3)),
+    (lambda models: models.mobilenet_v2(input_shape=(32, 32, 3), width_multiplier=0.25),
+     (32, 32, 3)),
+    (lambda models: models.unet(input_shape=(16, 16, 1), depth=2, filters=4), (16, 16, 1)),
+], ids=["resnet18_cifar_stem", "resnet18_imagenet_stem", "mobilenet_v2", "unet"])
+def test_pyx_cnn_models_round_trip(build, shape, tmp_path):
+    from pyx_cnn import models
+
+    net = build(models)
+    randomise(net)
+    x = images((2,) + shape)
+    model = px.to_onnx(net, tmp_path / "net.onnx")
+    np.testing.assert_allclose(run_ort(model, x), net.predict(x), rtol=0, atol=2e-5)
+    back = NeuralNetwork.from_onnx(model)
+    np.testing.assert_allclose(back.predict(x), net.predict(x), rtol=0, atol=1e-5)
+
+
+def test_constant_added_after_a_convolution_is_its_bias():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((3, 2, 3, 3)).astype(np.float32)
+    b1, b2 = (rng.standard_normal((1, 3, 1, 1)).astype(np.float32) for _ in range(2))
+    nodes = [mk("Conv", ["x", "w"], ["c"], name="conv"), mk("Add", ["b1", "c"], ["a"], name="a1"),
+             mk("Add", ["a", "b2"], ["y"], name="a2")]
+    model = make_model(nodes, [value_info("x", ["N", 2, 5, 5])], [value_info("y", None)],
+                       [init(w, "w"), init(b1, "b1"), init(b2, "b2")])
+    net = px.from_onnx(model)
+    assert [type(la).__name__ for la in net.layers] == ["Conv2D"] and net.layers[0].use_bias
+    x = images((2, 2, 5, 5))
+    np.testing.assert_allclose(net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2),
+                               run_ort(model, x), rtol=0, atol=1e-5)
+    # a constant of another shape is refused
+    nodes[1] = mk("Add", ["b1", "c"], ["a"], name="a1")
+    model.graph.initializer[1].CopyFrom(init(rng.standard_normal((1, 3, 3, 3)).astype(
+        np.float32), "b1"))
+    with pytest.raises(ValueError, match=r"'Add' \(node 'a1'\).*constant of shape"):
+        px.from_onnx(model)

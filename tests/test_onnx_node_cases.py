@@ -25,8 +25,10 @@ CASES = collect(onnx)
 REFUSED = {
     "test_averagepool_2d_dilations": r"dilations=\[2, 2\]",
     "test_maxpool_2d_dilations": r"dilations=\[2, 2\]",
-    "test_averagepool_2d_same_lower": r"asymmetric pads",
-    "test_maxpool_2d_same_lower": r"asymmetric pads",
+    "test_averagepool_2d_same_lower": r"pads \(\(1, 0\), \(1, 0\)\) with ceil_mode=0",
+    "test_maxpool_2d_same_lower": r"pads \(\(1, 0\), \(1, 0\)\) with ceil_mode=0",
+    "test_averagepool_2d_pads": r"padding must be at most half the window size",
+    "test_maxpool_2d_pads": r"padding must be at most half the window size",
     "test_maxpool_2d_uint8": r"element type UINT8",
     "test_edge_pad": r"element type INT32",
     "test_reflect_pad": r"element type INT32",
@@ -91,11 +93,8 @@ def test_cases_collected_and_left_out():
     assert set(REFUSED) <= set(RUN) | {n for n in REFUSED if n not in CASES}
 
 
-def _missing_layer(message):
-    """The pyx_cnn feature a refusal says is missing (None: a real refusal)."""
-    found = re.search(r"has no (\w+) layer|cannot build (\w+)\(.*(unexpected keyword argument "
-                      r"'\w+'|padding must be)", message)
-    return found and found.group(0)
+#: case name -> (rtol, atol) where the expected output is written to fewer digits
+TOLERANCE = {"test_averagepool_2d_ceil_last_window_starts_on_pad": (1e-3, 1e-4)}
 
 
 @pytest.mark.parametrize("name", RUN)
@@ -107,13 +106,7 @@ def test_node_case(name):
             px.from_onnx(model)
         assert model.SerializeToString() == original
         return
-    try:
-        net = px.from_onnx(model)
-    except ValueError as exc:
-        missing = _missing_layer(str(exc))
-        if missing:
-            pytest.skip(f"pyx_cnn.layers lacks what this case needs: {missing}")
-        raise
+    net = px.from_onnx(model)
     image = x.ndim == 4
     got = net.predict(np.ascontiguousarray(x.transpose(0, 2, 3, 1)) if image else x)
     expected = np.asarray(outputs[0])
@@ -122,4 +115,5 @@ def test_node_case(name):
     elif expected.ndim == 4:                 # a global pool: pyx_cnn gives (N, C)
         expected = expected.reshape(got.shape)
     assert got.dtype == x.dtype
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    rtol, atol = TOLERANCE.get(name, (1e-5, 1e-5))
+    np.testing.assert_allclose(got, expected, rtol=rtol, atol=atol)

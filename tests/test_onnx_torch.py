@@ -1,7 +1,7 @@
 """PyTorch models exported with torch.onnx.export load with from_onnx (from a path, bytes
 or a ModelProto), predict what PyTorch predicts, and train on as PyTorch does: a
 torchvision-style ResNet-18 (CIFAR and ImageNet stems) and MobileNetV2."""
-import inspect
+import functools
 
 import numpy as np
 import pytest
@@ -10,54 +10,76 @@ onnx = pytest.importorskip("onnx")
 torch = pytest.importorskip("torch")
 
 from onnx_torch_models import (                                    # noqa: E402
-    build_mobilenet_v2, build_resnet18, export, nhwc, randomise_batch_norms,
+    build_mobilenet_v2, build_resnet18, build_small_unet, export, nhwc, randomise_batch_norms,
 )
-from pyx_cnn import NeuralNetwork, layers as L                     # noqa: E402
+from pyx_cnn import NeuralNetwork                                  # noqa: E402
 
 
-def accepts(cls_name, arg):
-    cls = L.LAYER_CLASSES.get(cls_name)
-    return cls is not None and arg in inspect.signature(cls).parameters
-
-
-def needs(*features):
-    """Skip while a layer feature the model needs has not landed in pyx_cnn.layers."""
-    missing = [f"{c}({a}=)" for c, a in features if not accepts(c, a)]
-    if missing:
-        pytest.skip(f"pyx_cnn.layers lacks {', '.join(missing)}")
+@pytest.fixture(autouse=True, scope="module")
+def one_torch_thread():
+    """PyTorch on one thread: these models are tiny, and its pool only spins on a
+    shared machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
 
 
 def torch_model(kind, dtype):
     torch.manual_seed(0)
     if kind == "mobilenet_v2":
-        needs(("Conv2D", "groups"), ("ReLU", "max_value"))
         model = build_mobilenet_v2(torch, dropout=0.0 if dtype == torch.float64 else 0.2)
     else:
-        if kind == "resnet18_imagenet":
-            needs(("MaxPool2D", "padding"))
         model = build_resnet18(torch, imagenet_stem=kind == "resnet18_imagenet")
     randomise_batch_norms(torch, model)
     return model.to(dtype)
 
 
-KINDS = ["resnet18_cifar", "resnet18_imagenet", "mobilenet_v2"]
+#: model kind -> the input images' side (small: the tests are about equality, not scale)
+KINDS = {"resnet18_cifar": 16, "resnet18_imagenet": 32, "mobilenet_v2": 24}
 
 
-@pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize("form", ["path", "bytes", "proto"])
-def test_predict_equals_pytorch_float32(kind, form, tmp_path):
+def check_predict(kind, source, model):
+    net = NeuralNetwork.from_onnx(source)
+    side = KINDS[kind]
+    assert net.is_graph and net.dtype == np.float32 and net.input_shape == (side, side, 3)
+    x = torch.randn(5, 3, side, side, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(net.predict(nhwc(x)), expected, rtol=1e-4, atol=1e-4)
+    return net
+
+
+@functools.lru_cache(maxsize=None)
+def exported_float32(kind):
+    """The float32 PyTorch model of `kind` and its ONNX bytes (exported once)."""
     model = torch_model(kind, torch.float32)
-    data = export(torch, model, (2, 3, 32, 32), torch.float32)
+    side = KINDS[kind]
+    return model, export(torch, model, (2, 3, side, side), torch.float32)
+
+
+@pytest.mark.parametrize("form", ["path", "bytes", "proto"])
+def test_from_path_bytes_and_model_proto(form, tmp_path):
+    model, data = exported_float32("resnet18_cifar")
     source = {"path": tmp_path / "m.onnx", "bytes": data,
               "proto": onnx.load_model_from_string(data)}[form]
     if form == "path":
         source.write_bytes(data)
-    net = NeuralNetwork.from_onnx(source)
-    assert net.is_graph and net.dtype == np.float32 and net.input_shape == (32, 32, 3)
-    x = torch.randn(5, 3, 32, 32, generator=torch.Generator().manual_seed(1))
-    with torch.no_grad():
-        expected = model(x).numpy()
-    np.testing.assert_allclose(net.predict(nhwc(x)), expected, rtol=1e-4, atol=1e-4)
+    check_predict("resnet18_cifar", source, model)
+
+
+@pytest.mark.parametrize("kind", ["resnet18_imagenet", "mobilenet_v2"])
+def test_predict_equals_pytorch_float32(kind):
+    model, data = exported_float32(kind)
+    net = check_predict(kind, data, model)
+    names = {type(layer).__name__ for layer in net.layers}
+    assert {"Add", "BatchNormalization", "GlobalAvgPool2D", "Dense"} <= names
+    if kind == "mobilenet_v2":      # depthwise convolutions and ReLU6
+        assert "DepthwiseConv2D" in names
+        assert any(getattr(layer, "max_value", None) == 6 for layer in net.layers)
+    else:                           # the stem's MaxPool2d(3, 2, padding=1)
+        assert any(type(la).__name__ == "MaxPool2D" and la.pads == ((1, 1), (1, 1))
+                   for la in net.layers)
 
 
 def pyx_params(net):
@@ -90,10 +112,11 @@ def torch_params(model):
 @pytest.mark.parametrize("kind", KINDS)
 def test_one_training_step_equals_pytorch_float64(kind):
     model = torch_model(kind, torch.float64)
-    net = NeuralNetwork.from_onnx(export(torch, model, (2, 3, 32, 32), torch.float64))
+    side = KINDS[kind]
+    net = NeuralNetwork.from_onnx(export(torch, model, (2, 3, side, side), torch.float64))
     assert net.dtype == np.float64
     gen = torch.Generator().manual_seed(2)
-    x = torch.randn(6, 3, 32, 32, generator=gen, dtype=torch.float64)
+    x = torch.randn(6, 3, side, side, generator=gen, dtype=torch.float64)
     y = torch.randint(0, 10, (6,), generator=gen)
     with torch.no_grad():
         np.testing.assert_allclose(net.predict(nhwc(x)), model(x).numpy(), rtol=0, atol=1e-10)
@@ -113,3 +136,18 @@ def test_one_training_step_equals_pytorch_float64(kind):
         np.testing.assert_allclose(a, b, rtol=0, atol=1e-10)
     with torch.no_grad():
         np.testing.assert_allclose(net.predict(nhwc(x)), model(x).numpy(), rtol=0, atol=1e-9)
+
+
+def test_small_unet_patterns_float64():
+    """torch.cat, ConvTranspose2d, F.interpolate, F.pad, LeakyReLU and the
+    Shape/Gather/Unsqueeze/Concat/Reshape of x.view(x.size(0), -1), as torch writes them."""
+    torch.manual_seed(0)
+    model = build_small_unet(torch).double().eval()
+    data = export(torch, model, (2, 3, 8, 8), torch.float64)
+    ops = {node.op_type for node in onnx.load_model_from_string(data).graph.node}
+    assert {"ConvTranspose", "Concat", "Resize", "Pad", "Reshape"} <= ops
+    net = NeuralNetwork.from_onnx(data)
+    x = torch.randn(4, 3, 8, 8, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    with torch.no_grad():
+        expected = model(x).numpy()
+    np.testing.assert_allclose(net.predict(nhwc(x)), expected, rtol=0, atol=1e-10)

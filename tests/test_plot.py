@@ -262,3 +262,22 @@ def test_plot_keeps_the_backend_the_user_chose():
                             cwd="/", env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().lower() == "ps"
+
+
+def test_network_feature_maps_of_a_graph_follow_its_calls():
+    # a residual graph: the Add reads the convolution and the input, so running the
+    # layers one after the other (as for a chain) would be wrong
+    from pyx_cnn.plot import plot_network_feature_maps
+
+    x = layers.Input((6, 6, 2))
+    conv = layers.Conv2D(2, 3, padding=1)
+    s = layers.Add()([conv(x), x])
+    out = layers.Dense(2)(layers.Flatten()(s))
+    net = NeuralNetwork(inputs=x, outputs=out, seed=0)
+    image = np.random.default_rng(0).random((6, 6, 2))
+    fig = plot_network_feature_maps(net, image)
+    captions = [t.get_text() for ax in fig.axes for t in ax.texts]
+    assert "Add (layer 2)" in captions
+    expected = conv.forward(image[None])[0] + image
+    drawn = [im.get_array() for ax in fig.axes for im in ax.get_images()]
+    assert any(d.shape == (6, 6) and np.allclose(d, expected[..., 0]) for d in drawn)

@@ -229,3 +229,38 @@ def test_cross_entropy_kernel_equals_the_reference():
     ref_value, ref_grad = reference.softmax_cross_entropy(z, labels)
     assert value == pytest.approx(ref_value, rel=1e-13)
     np.testing.assert_allclose(grad, ref_grad, rtol=1e-12, atol=1e-16)
+
+
+@pytest.mark.parametrize("axis", [-1, 1, 2])
+def test_merge_loops_equal_torch_and_the_ops(axis):
+    torch = pytest.importorskip("torch")
+    from pyx_cnn.ops import add as add_op
+    from pyx_cnn.ops import concatenate as concatenate_op
+
+    rng = np.random.default_rng(axis + 5)
+    a, b = rng.standard_normal((2, 3, 4, 2)), rng.standard_normal((2, 3, 4, 2))
+    c = rng.standard_normal((2, 3, 4, 2))
+    c = np.ascontiguousarray(np.concatenate([c, c], axis=axis))   # a longer axis to join
+    g_sum = rng.standard_normal(a.shape)
+    ta, tb, tc = (torch.tensor(x, requires_grad=True) for x in (a, b, c))
+    (ta + tb).backward(torch.tensor(g_sum))
+    np.testing.assert_allclose(reference.add([a, b]), (ta + tb).detach().numpy())
+    for mine, theirs in zip(reference.add_backward([a, b], g_sum), (ta.grad, tb.grad)):
+        np.testing.assert_array_equal(mine, theirs.numpy())
+    joined = torch.cat([ta, tc], dim=axis)
+    g_cat = rng.standard_normal(joined.shape)
+    ta.grad = None
+    joined.backward(torch.tensor(g_cat))
+    np.testing.assert_array_equal(reference.concatenate([a, c], axis), joined.detach().numpy())
+    loops = reference.concatenate_backward([a, c], g_cat, axis)
+    np.testing.assert_array_equal(loops[0], ta.grad.numpy())
+    np.testing.assert_array_equal(loops[1], tc.grad.numpy())
+    # the ops against the loops
+    out, saved = add_op.forward([a, b])
+    np.testing.assert_allclose(out, reference.add([a, b]))
+    for mine, loop in zip(add_op.backward(g_sum, saved), reference.add_backward([a, b], g_sum)):
+        np.testing.assert_array_equal(mine, loop)
+    out, saved = concatenate_op.forward([a, c], axis % 4)
+    np.testing.assert_array_equal(out, reference.concatenate([a, c], axis))
+    for mine, loop in zip(concatenate_op.backward(g_cat, saved), loops):
+        np.testing.assert_array_equal(mine, loop)

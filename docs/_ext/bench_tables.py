@@ -7,8 +7,8 @@ The directive ::
 reads every JSON file the pattern matches (relative to the page; each is what
 ``pyx-cnn bench --out DIR`` or ``python benchmarks/run_benchmarks.py`` saves)
 and writes, for each, a section named after the machine of the run: the kernel
-table, and the training, digits-epoch and layer-operations tables when the run
-holds them. The numbers are never copied into the pages by hand: save a new run
+table, and the training, digits-epoch, layer-operations and models (ResNet-18,
+MobileNetV2) tables when the run holds them. The numbers are never copied into the pages by hand: save a new run
 and rebuild.
 
 A missing or malformed file is a build error.
@@ -158,12 +158,39 @@ def layer_ops_lines(extra):
                        "PyTorch channels-last"], rows)
 
 
+MODEL_NAMES = {"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}
+
+
+def models_lines(extra):
+    """``bench_models.py``'s rows: a network, a task and a thread count per row."""
+    def peer(row, key):
+        seconds = row.get(f"{key}_s")
+        if seconds is None:
+            return "-"
+        return f"{fmt_time(seconds)} ({fmt_ratio(row[f'{key}_ratio'])})"
+
+    rows = [[MODEL_NAMES.get(r["net"], r["net"]), r["task"], str(r["threads"]),
+             fmt_time(r["pyx_cnn_s"]), f"{r['images_per_s']:.0f}", peer(r, "torch"),
+             peer(r, "onnxruntime")] for r in extra["rows"]]
+    samples = sorted({r.get("samples") for r in extra["rows"]} - {None})
+    lines = []
+    if samples:
+        lines += [f"{', '.join(map(str, samples))} images of 32x32x3, float32, batches of "
+                  "64, the networks of :mod:`pyx_cnn.models`; \"train\" is an epoch of "
+                  "plain SGD, \"predict\" the same images; onnxruntime runs the model "
+                  "``to_onnx`` writes.", ""]
+    lines += list_table(["net", "task", "threads", "pyx_cnn", "images/s", "PyTorch",
+                         "onnxruntime"], rows)
+    return lines
+
+
 #: (the keys a results file may hold the module's result under, the heading, the function
 #: writing its lines); older results files hold bench_layer_ops.py's under "bench_new_ops"
 EXTRAS = [
     (("bench_training",), "Training two networks", training_lines),
     (("bench_digits_epoch",), "The digits epoch of pyx-cnn train", digits_lines),
     (("bench_layer_ops", "bench_new_ops"), "Layer operations against PyTorch", layer_ops_lines),
+    (("bench_models",), "ResNet-18 and MobileNetV2", models_lines),
 ]
 
 

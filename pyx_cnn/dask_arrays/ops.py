@@ -3,7 +3,8 @@ chunked along H and W with the halo each kernel needs (see the package docstring
 import numpy as np
 
 from .. import functional as _f
-from .._geometry import check_padding, output_size, pair, resolve_padding, window_bounds
+from .._geometry import (check_padding, output_size, pair, pool_output_size, pool_padding,
+                         resolve_padding, window_bounds)
 from .._validation import check_int, is_dask_array, working_dtype
 
 # ----------------------------------------------------------------- helpers
@@ -178,32 +179,59 @@ class _Bound:
 
 
 def _pool_block(block, padding, fn_name, size, stride, kwargs):
-    fn = getattr(_f, fn_name)
-    if padding not in (0, (0, 0)):
-        kwargs = dict(kwargs, padding=padding)
-    return fn(block, size, stride, **kwargs)
+    return getattr(_f, fn_name)(block, size, stride, padding=padding, **kwargs)
 
 
-def _pooling(fn_name, feature_map, size, stride, padding=0, **kwargs):
+def _tiles_agree(fn_name, padding, ceil_mode, kwargs):
+    """Whether H and W may be cut into tiles padded at the array's borders only: in
+    floor mode, where max pooling's padding (-inf) never wins and average pooling
+    that counts the padding divides every window by ``size * size``."""
+    if ceil_mode:
+        return False
+    if fn_name == "avg_pooling" and not kwargs.get("count_include_pad", True):
+        if isinstance(padding, str):
+            return padding.strip().lower() == "valid"
+        return not np.any(padding)
+    return True
+
+
+def _pooling(fn_name, feature_map, size, stride, padding, ceil_mode, **kwargs):
     x = _as_dask(feature_map, "feature_map")
-    out = windowed(x, _Bound(_pool_block, (fn_name, size, stride, kwargs)), kernel=size,
-                   stride=stride, padding=padding, dtype=_dtype_of(x), name="feature_map")
+    dtype = _dtype_of(x)
+    kwargs = dict(kwargs, ceil_mode=ceil_mode)
+    if _tiles_agree(fn_name, padding, ceil_mode, kwargs):
+        out = windowed(x.astype(dtype), _Bound(_pool_block, (fn_name, size, stride, kwargs)),
+                       kernel=size, stride=stride, padding=padding, dtype=dtype,
+                       pad_value=-np.inf if fn_name == "pooling" else 0, name="feature_map",
+                       asymmetric=True)
+    else:
+        # each image one chunk: the in-memory function per chunk of the batch
+        x4 = _as_batch(x, "feature_map").rechunk({1: -1, 2: -1, 3: -1})
+        pads = pool_padding(padding, x4.shape[1:3], size, stride)
+        h_out, w_out = (pool_output_size(n, size, stride, p, ceil_mode)
+                        for n, p in zip(x4.shape[1:3], pads))
+        if h_out < 1 or w_out < 1:
+            raise ValueError(f"the window is larger than the padded feature_map {x.shape}")
+        out = x4.map_blocks(_pool_block, padding, fn_name, size, stride, kwargs,
+                            chunks=(x4.chunks[0], (h_out,), (w_out,), (x4.shape[3],)),
+                            dtype=dtype, meta=np.empty((0, 0, 0, 0), dtype=dtype))
+        out = out if x.ndim == 4 else out[0]
     return out[..., 0] if x.ndim == 2 else out
 
 
-def pooling(feature_map, size=2, stride=2):
+def pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False):
     """:func:`pyx_cnn.pooling` (max) on a dask array, lazily; chunks along H and W
-    get the halo the window needs."""
-    return _pooling("pooling", feature_map, size, stride)
+    get the halo the window needs (in ceil mode each image is made one chunk)."""
+    return _pooling("pooling", feature_map, size, stride, padding, ceil_mode)
 
 
-def avg_pooling(feature_map, size=2, stride=2, **kwargs):
-    """:func:`pyx_cnn.avg_pooling` on a dask array, lazily.
-
-    Extra keyword arguments go to the in-memory function. A ``padding`` there
-    is applied per tile only when H and W are one chunk each.
-    """
-    return _pooling("avg_pooling", feature_map, size, stride, **kwargs)
+def avg_pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False,
+                count_include_pad=True):
+    """:func:`pyx_cnn.avg_pooling` on a dask array, lazily; chunks along H and W
+    get the halo the window needs (in ceil mode, or with padding and
+    ``count_include_pad=False``, each image is made one chunk)."""
+    return _pooling("avg_pooling", feature_map, size, stride, padding, ceil_mode,
+                    count_include_pad=count_include_pad)
 
 
 def _apply(block, name, kwargs):

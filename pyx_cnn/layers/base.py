@@ -44,6 +44,22 @@ def init_weights(rng, shape, fan_in, fan_out, activation, dtype):
     return rng.uniform(-limit, limit, shape).astype(dtype)
 
 
+def _attributes(layer):
+    """A layer's attributes, with the contents of its dicts (``params``...) copied."""
+    return {k: (v, dict(v) if isinstance(v, dict) else None) for k, v in vars(layer).items()}
+
+
+def _restore_attributes(layer, saved):
+    """Put back what :func:`_attributes` saved (the same dict objects, refilled)."""
+    for key in [k for k in vars(layer) if k not in saved]:
+        delattr(layer, key)
+    for key, (value, contents) in saved.items():
+        if contents is not None:
+            value.clear()
+            value.update(contents)
+        setattr(layer, key, value)
+
+
 class Layer:
     """Base class: shape bookkeeping, validation, ``params`` / ``grads``.
 
@@ -142,10 +158,15 @@ class Layer:
         if any(s < 1 for s in input_shape):
             raise ValueError(f"{type(self).__name__}: input shape {shape_str(input_shape)} "
                              "has an empty axis")
-        self.dtype = check_dtype(dtype)
-        rng = np.random.default_rng(rng)
-        self.input_shape = input_shape
-        self.output_shape = tuple(self._build(input_shape, rng, init_for))
+        before = _attributes(self)
+        try:
+            self.dtype = check_dtype(dtype)
+            rng = np.random.default_rng(rng)
+            self.input_shape = input_shape
+            self.output_shape = tuple(self._build(input_shape, rng, init_for))
+        except BaseException:      # a refused build leaves the layer as it was
+            _restore_attributes(self, before)
+            raise
         self.grads = {k: np.zeros_like(v) for k, v in self.params.items()}
         self._param_shapes = {k: v.shape for k, v in self.params.items()}
         return self.output_shape

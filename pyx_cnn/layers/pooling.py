@@ -1,5 +1,7 @@
 """Pooling layers: ``MaxPool2D``, ``AvgPool2D``, ``GlobalAvgPool2D``, ``GlobalMaxPool2D``."""
-from .._geometry import output_size
+import numpy as np
+
+from .._geometry import check_padding, pool_output_size, pool_padding
 from .._validation import check_int, shape_str
 from ..ops import avg_pool, global_avg_pool, global_max_pool, max_pool
 from .base import Layer
@@ -7,33 +9,75 @@ from .base import Layer
 __all__ = ["MaxPool2D", "AvgPool2D", "GlobalAvgPool2D", "GlobalMaxPool2D"]
 
 
+def _check_pool_padding(padding, size, name):
+    """A pooling layer's `padding` in the form it stores: ``"valid"``, ``"same"``,
+    ``(ph, pw)`` or ``((top, bottom), (left, right))``, each side at most ``size // 2``."""
+    stored = check_padding(padding, asymmetric=True)
+    pool_padding(padding, (1, 1), size, 1, name=f"{name} padding")   # the size // 2 rule
+    return stored
+
+
+def _check_bool(value, name):
+    """`value` as a bool; TypeError unless it is True or False."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
 class _WindowPool(Layer, register=False):
-    """What the ``size x size`` / `stride` pooling layers share: arguments and shapes
-    ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``."""
+    """What the ``size x size`` / `stride` pooling layers share: arguments and shapes.
+
+    ``(N, H, W, C) -> (N, Hout, Wout, C)`` with ``Hout = (H + top + bottom - size)
+    // stride + 1`` (likewise ``Wout``), rounded up with ``ceil_mode`` (then a last
+    window starting in the bottom or right padding is dropped): PyTorch's sizes,
+    :func:`pyx_cnn._geometry.pool_output_size`. ``pads``, set when the layer is
+    built, is `padding` resolved for its input: ``((top, bottom), (left, right))``.
+    """
 
     sample_ndim = 3
 
-    def __init__(self, size=2, stride=2):
+    def __init__(self, size=2, stride=2, padding=0, ceil_mode=False):
         super().__init__()
+        name = type(self).__name__
         self.size = check_int(size, "size", 1)
         self.stride = check_int(stride, "stride", 1)
+        self.padding = _check_pool_padding(padding, self.size, name)
+        self.ceil_mode = _check_bool(ceil_mode, f"{name} ceil_mode")
+        self.pads = None
 
     def get_config(self):
-        return {"size": self.size, "stride": self.stride}
+        return {"size": self.size, "stride": self.stride, "padding": self.padding,
+                "ceil_mode": self.ceil_mode}
 
     def _build(self, input_shape, rng, init_for):
         h, w, c = input_shape
-        if self.size > h or self.size > w:
-            raise ValueError(f"{type(self).__name__} size={self.size} is larger than the "
-                             f"input's height or width (input shape {shape_str(input_shape)})")
-        return (output_size(h, self.size, self.stride),
-                output_size(w, self.size, self.stride), c)
+        name = type(self).__name__
+        pads = pool_padding(self.padding, (h, w), self.size, self.stride, f"{name} padding")
+        out_h = pool_output_size(h, self.size, self.stride, pads[0], self.ceil_mode)
+        out_w = pool_output_size(w, self.size, self.stride, pads[1], self.ceil_mode)
+        if out_h < 1 or out_w < 1:
+            raise ValueError(f"{name} size={self.size} is larger than the input's padded "
+                             f"height or width (input shape {shape_str(input_shape)}, "
+                             f"padding {pads})")
+        self.pads = pads
+        return (out_h, out_w, c)
 
 
 class MaxPool2D(_WindowPool):
     """Max pooling over ``size x size`` windows every `stride` pixels, per channel.
 
-    Shapes: ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
+    Parameters
+    ----------
+    size, stride : int, optional
+    padding : int, (int, int), "valid", "same" or ((int, int), (int, int)), optional
+        Rows and columns around the input, at most ``size // 2`` per side (an int:
+        every side; a pair ``(ph, pw)``: above and below, left and right;
+        ``"same"``: TensorFlow's rule, ``ceil(H / stride)`` outputs, the odd zero
+        at the bottom and right). The padding never wins a maximum.
+    ceil_mode : bool, optional
+        Round the number of windows up, as PyTorch's ``ceil_mode``.
+
+    Shapes and numerics are PyTorch's ``max_pool2d`` (see ``_WindowPool``).
     The gradient goes to the first maximum of each window (row-major order);
     overlapping windows add up. The arithmetic is :mod:`pyx_cnn.ops.max_pool`.
 
@@ -55,7 +99,8 @@ class MaxPool2D(_WindowPool):
         return [((n,) + self.output_shape, "int32")]   # the argmax of each window
 
     def _forward(self, x, training=False):
-        self._out, self._saved = max_pool.forward(x, self.size, self.stride)
+        self._out, self._saved = max_pool.forward(x, self.size, self.stride, self.pads,
+                                                  self.ceil_mode)
         return self._out
 
     def _backward(self, grad):
@@ -65,15 +110,32 @@ class MaxPool2D(_WindowPool):
 class AvgPool2D(_WindowPool):
     """Average pooling over ``size x size`` windows every `stride` pixels, per channel.
 
-    Floor mode, as ``torch.nn.functional.avg_pool2d(ceil_mode=False)``:
-    ``(N, H, W, C) -> (N, (H - size) // stride + 1, (W - size) // stride + 1, C)``.
-    The gradient of an output is shared equally by its window's values. The
+    Parameters
+    ----------
+    size, stride, padding, ceil_mode
+        As :class:`MaxPool2D` (the padding is zeros).
+    count_include_pad : bool, optional
+        Whether a window's divisor counts its padded positions (PyTorch's
+        default, True) or only its values inside the input (False: what Keras's
+        ``AveragePooling2D(padding="same")`` computes). The part of a ceil-mode
+        window past the padding never counts.
+
+    Shapes and numerics are PyTorch's ``avg_pool2d``. The gradient of an output
+    is shared by its window's values, each getting ``grad / divisor``. The
     arithmetic is :mod:`pyx_cnn.ops.avg_pool`; the layer always runs on its own
     in a network (break in ``forward`` / ``backward``).
     """
 
+    def __init__(self, size=2, stride=2, padding=0, ceil_mode=False, count_include_pad=True):
+        super().__init__(size, stride, padding, ceil_mode)
+        self.count_include_pad = _check_bool(count_include_pad, "AvgPool2D count_include_pad")
+
+    def get_config(self):
+        return {**super().get_config(), "count_include_pad": self.count_include_pad}
+
     def _forward(self, x, training=False):
-        self._out, self._saved = avg_pool.forward(x, self.size, self.stride)
+        self._out, self._saved = avg_pool.forward(x, self.size, self.stride, self.pads,
+                                                  self.ceil_mode, self.count_include_pad)
         return self._out
 
     def _backward(self, grad):

@@ -44,6 +44,8 @@ def lenet5(num_classes=10, input_shape=(28, 28, 1), *, seed=None, dtype="float32
     ValueError
         `num_classes` is below 2, or `input_shape` is not three positive integers
         or its height or width is below 12.
+    TypeError
+        `num_classes` is not an integer.
     """
     num_classes = check_num_classes(num_classes)
     shape = check_image_shape(input_shape, LENET5_MIN_SIDE, "lenet5",

@@ -97,6 +97,8 @@ def mobilenet_v2(num_classes=10, input_shape=(32, 32, 3), width_multiplier=1.0, 
     ValueError
         `num_classes` is below 2, `width_multiplier` is not a positive number, or
         `input_shape` is not three positive integers or is smaller than 8x8.
+    TypeError
+        `num_classes` is not an integer.
     """
     num_classes = check_num_classes(num_classes)
     if (isinstance(width_multiplier, bool) or not isinstance(width_multiplier, numbers.Real)

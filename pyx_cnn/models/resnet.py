@@ -85,6 +85,8 @@ def resnet(depth=18, num_classes=10, input_shape=(32, 32, 3), width=64, *, seed=
     ValueError
         `depth` is not 18 or 34, `num_classes` is below 2, `width` below 1, or
         `input_shape` is not three positive integers or is smaller than 8x8.
+    TypeError
+        `num_classes` or `width` is not an integer.
     """
     if (isinstance(depth, bool) or not isinstance(depth, numbers.Integral)
             or depth not in RESNET_STAGES):

@@ -55,6 +55,8 @@ def unet(num_classes=2, input_shape=(64, 64, 1), depth=3, filters=16, *, seed=No
         `num_classes` is below 2, `depth` or `filters` below 1, or `input_shape`
         is not three positive integers or its height or width is not a multiple
         of ``2**depth``.
+    TypeError
+        `num_classes`, `depth` or `filters` is not an integer.
     """
     num_classes = check_num_classes(num_classes)
     depth = check_positive_int(depth, "depth")

@@ -93,11 +93,13 @@ registered in ``_read_graph.READERS``):
   Reshape to ``(N, features)``, Dropout of any opset (``Dropout(ratio)``),
   Identity, the layout Transposes of :func:`to_onnx`;
 - constant subgraphs, computed at load (:mod:`pyx_cnn.onnx._fold`):
-  initializers, Constant, ConstantOfShape, and Identity, Shape, Gather,
-  Unsqueeze, Squeeze, Concat, Cast, Reshape, Transpose, Slice of constants (a
-  ``Shape`` of data gives its batch size as a marker, so the
-  Shape/Gather/Unsqueeze/Concat/Reshape flatten of ``torch.onnx.export`` reads
-  as a flatten).
+  initializers, Constant, ConstantOfShape, and any node whose inputs are all
+  constants (Identity, Shape, Gather, Unsqueeze, Squeeze, Concat, Cast,
+  Reshape, Transpose, Slice with NumPy, any other operator by onnx's reference
+  evaluator). A ``Shape`` of data gives its batch size as a marker that only
+  moves (Gather, Unsqueeze, Concat...), so the Shape/Gather/Unsqueeze/Concat/
+  Reshape flatten of ``torch.onnx.export`` reads as a flatten; arithmetic on
+  the batch size is refused.
 
 A 4-D graph input consumed as NCHW (what ``torch.onnx.export`` writes) becomes
 a channels-last network: feed it ``(N, H, W, C)``. Conv weights become

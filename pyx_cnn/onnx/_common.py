@@ -40,6 +40,12 @@ def attributes(node):
     return values
 
 
+def float32_attribute(value):
+    """A float attribute (stored as float32) as the shortest decimal that is that
+    float32: 1e-05, not 9.999999747378752e-06."""
+    return float(str(np.float32(value)))
+
+
 def unsupported(node, why):
     """The ValueError refusing `node`, naming it, its operator and why."""
     return ValueError(f"unsupported ONNX operator {node.op_type!r} (node {node.name!r}): {why}")

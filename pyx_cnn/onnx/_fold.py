@@ -1,6 +1,7 @@
-"""Constant folding at load: the nodes whose inputs are all constants are computed once
-with NumPy (:data:`FOLDERS`), so that weights, shapes, clip bounds and scales reach the
-layer readers as arrays.
+"""Constant folding at load: the nodes whose inputs are all constants are computed once,
+so that weights, shapes, pads, clip bounds and scales reach the layer readers as
+arrays: the operators of :data:`FOLDERS` with NumPy, any other by onnx's reference
+evaluator (:func:`fold`).
 
 ``Shape`` of a data tensor is folded too: its batch entry is not known at load, so it
 holds the marker :data:`BATCH`, which ``Gather``, ``Unsqueeze``, ``Concat`` and
@@ -11,7 +12,7 @@ import numpy as np
 
 from ._common import _onnx, unsupported
 
-__all__ = ["BATCH", "FOLDERS", "constant_value"]
+__all__ = ["BATCH", "FOLDERS", "constant_value", "fold"]
 
 #: the batch size in a folded shape (unknown at load)
 BATCH = np.int64(-(2 ** 62))
@@ -113,3 +114,24 @@ FOLDERS = {
     "Transpose": lambda node, attrs, inputs: np.transpose(inputs[0], attrs.get("perm")),
     "Slice": _slice,
 }
+
+
+def _holds_batch(value):
+    return value is not None and value.dtype == np.int64 and bool(np.any(value == BATCH))
+
+
+def fold(node, attrs, inputs, opset):
+    """The output of `node` on constant `inputs` (None for an omitted optional input)."""
+    folder = FOLDERS.get(node.op_type)
+    if folder is not None:
+        return folder(node, attrs, inputs)
+    if not node.input:
+        raise unsupported(node, "an operator without inputs other than Constant")
+    if any(_holds_batch(value) for value in inputs):
+        raise unsupported(node, "arithmetic on the batch size (pyx_cnn reads shapes whose "
+                          "batch entry is only moved, as in a flatten)")
+    from onnx.reference import ReferenceEvaluator
+
+    feeds = {name: value for name, value in zip(node.input, inputs) if name}
+    evaluator = ReferenceEvaluator(node, opsets={"": opset})
+    return evaluator.run(None, feeds)[0]

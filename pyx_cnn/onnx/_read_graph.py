@@ -17,7 +17,7 @@ import numpy as np
 
 from .. import layers as _layers
 from ._common import attributes, unsupported
-from ._fold import FOLDERS
+from ._fold import FOLDERS, fold
 
 __all__ = ["READERS", "reads", "Tensor", "Step", "GraphReader"]
 
@@ -59,6 +59,11 @@ class Step:
     state: dict = field(default_factory=dict)
     merge: bool = False       # called on a list of tensors (Add, Concatenate)
 
+    def rebuild(self, **changes):
+        """Make the layer again with some constructor arguments changed (an activation
+        or a bias folded in), from its config: a layer's constructor arguments."""
+        self.layer = type(self.layer)(**{**self.layer.get_config(), **changes})
+
 
 class GraphReader:
     """Reads the nodes of one ONNX graph, in order, into :attr:`steps`."""
@@ -90,22 +95,26 @@ class GraphReader:
                 continue
             reader = READERS.get(node.op_type)
             if reader is None:
-                raise unsupported(node, "pyx_cnn.onnx reads " + ", ".join(supported_ops()))
+                raise unsupported(node, "pyx_cnn.onnx reads " + ", ".join(supported_ops())
+                                  + ", and any operator on constants only")
             reader(self, node, attrs)
 
     def _foldable(self, node):
-        if node.op_type not in FOLDERS:
-            return False
-        if node.op_type == "Shape":
-            return node.input[0] in self.consts
+        """A node computed from constants only (a Constant, or any node of constant
+        inputs)."""
+        if not node.input:
+            return node.op_type in FOLDERS
         return all(name in self.consts for name in node.input if name)
 
     def _fold(self, node, attrs):
         inputs = [self.consts[name] if name else None for name in node.input]
         try:
-            value = FOLDERS[node.op_type](node, attrs, inputs)
-        except (ValueError, TypeError, IndexError, KeyError) as exc:
-            raise unsupported(node, f"folding it on constants failed: {exc}") from None
+            value = fold(node, attrs, inputs, self.opset)
+        except (ValueError, TypeError, IndexError, KeyError, RuntimeError) as exc:
+            if str(exc).startswith("unsupported ONNX operator"):
+                raise
+            raise unsupported(node, f"computing it on its constant inputs failed: "
+                              f"{type(exc).__name__}: {exc}") from None
         self.consts[node.output[0]] = np.asarray(value)
 
     # -- what readers call
@@ -183,13 +192,16 @@ class GraphReader:
         return self.call(layer, [tensor], node, self.output_shape(layer, tensor.shape, node),
                          **kwargs)
 
-    def foldable_into(self, tensor, node, kinds=("Conv2D", "Dense")):
-        """The step making `tensor` when the node may change that layer (an activation
-        or a bias folded in): a layer of `kinds` read by this node only."""
-        if tensor.ref < 0 or self.consumers.get(node.input[0]) != 1:
+    def foldable_into(self, node, index=0, kinds=("Conv2D", "DepthwiseConv2D",
+                                                  "Conv2DTranspose", "Dense")):
+        """The step making the node's input `index` when the node may change that layer
+        (an activation or a bias folded in): a layer of `kinds` read by this node only."""
+        name = node.input[index]
+        tensor = self.data(node, index)
+        if tensor.ref < 0 or self.consumers.get(name) != 1:
             return None
         step = self.steps[tensor.ref]
-        if step.onnx_name != node.input[0] or type(step.layer).__name__ not in kinds:
+        if step.onnx_name != name or type(step.layer).__name__ not in kinds:
             return None
         return step
 

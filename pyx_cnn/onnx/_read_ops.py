@@ -6,7 +6,7 @@ import math
 import numpy as np
 
 from ..ops.activations import ACTIVATIONS, DEFAULT_NEGATIVE_SLOPE
-from ._common import _TO_NCHW, _TO_NHWC, check_attributes, unsupported
+from ._common import _TO_NCHW, _TO_NHWC, check_attributes, float32_attribute, unsupported
 from ._fold import BATCH
 from ._read_graph import reads
 
@@ -17,9 +17,9 @@ def _activate(reader, node, name, class_name, **kwargs):
     """An activation layer, or the `activation=` of the Conv2D / Dense before it (when
     this node is that layer's only reader and `name` is a registry activation)."""
     x = reader.data(node)
-    step = reader.foldable_into(x, node) if name in ACTIVATIONS else None
+    step = reader.foldable_into(node) if name is not None and name in ACTIVATIONS else None
     if step is not None and step.layer.activation is None:
-        step.layer.activation = name
+        step.rebuild(activation=name)
         step.onnx_name = node.output[0]
         reader.alias(node, x)
         return
@@ -36,7 +36,7 @@ def read_activation(reader, node, attrs):
 @reads("LeakyRelu")
 def read_leaky_relu(reader, node, attrs):
     check_attributes(node, attrs, {"alpha": None})
-    alpha = float(attrs.get("alpha", 0.01))
+    alpha = float32_attribute(attrs.get("alpha", 0.01))
     if np.float32(alpha) == np.float32(DEFAULT_NEGATIVE_SLOPE):    # a float32 attribute
         _activate(reader, node, "leaky_relu", "LeakyReLU")
     else:
@@ -97,17 +97,32 @@ def _same_data(node, tensors):
                               f"{t.layout})")
 
 
-def _add_bias(reader, node, x, bias):
-    """MatMul then Add of a constant: the Dense's bias."""
-    step = reader.foldable_into(x, node, kinds=("Dense",))
-    units = x.shape[0]
-    if (step is None or step.layer.use_bias or x.layout != "flat" or
-            np.size(bias) not in (1, units) or np.ndim(bias) > 2 or
-            (np.ndim(bias) == 2 and np.shape(bias)[0] != 1)):
+def _bias_vector(bias, x):
+    """The per-channel (or per-feature) vector of a constant added to `x`, or None when
+    it is not one value per channel."""
+    bias = np.asarray(bias)
+    n = x.shape[-1]
+    if bias.size == 1:
+        return np.full(n, bias.reshape(-1)[0])
+    shapes = {"flat": ((n,), (1, n)), "NCHW": ((n, 1, 1), (1, n, 1, 1))}.get(x.layout, ())
+    return bias.reshape(n) if bias.shape in shapes and x.chw is None else None
+
+
+def _add_bias(reader, node, index, bias):
+    """A constant added to the output of a Dense or convolution read by this node only:
+    that layer's bias (a MatMul, or a convolution without bias, then an Add)."""
+    x = reader.data(node, index)
+    step = reader.foldable_into(node, index)
+    vector = _bias_vector(bias, x)
+    if step is None or vector is None or step.layer.activation is not None:
         raise unsupported(node, f"adding a constant of shape {np.shape(bias)} to data "
-                          "(pyx_cnn reads it as the bias of a MatMul before it)")
-    step.layer.use_bias = True
-    step.params["b"] = np.broadcast_to(np.ravel(bias), (units,)).copy()
+                          "(pyx_cnn reads it as the bias of the Dense or convolution "
+                          "before it)")
+    if step.layer.use_bias:
+        vector = vector + step.params["b"]
+    else:
+        step.rebuild(use_bias=True)
+    step.params["b"] = vector
     step.onnx_name = node.output[0]
     reader.alias(node, x)
 
@@ -118,7 +133,7 @@ def read_add(reader, node, attrs):
     names = [name for name in node.input if name]
     if node.op_type == "Add" and any(name in reader.consts for name in names):
         i = 0 if names[1] in reader.consts else 1
-        _add_bias(reader, node, reader.data(node, i), reader.consts[names[1 - i]])
+        _add_bias(reader, node, i, reader.consts[names[1 - i]])
         return
     tensors = [reader.data(node, i) for i in range(len(node.input)) if node.input[i]]
     _same_data(node, tensors)
@@ -178,7 +193,7 @@ def read_batch_norm(reader, node, attrs):
               for i, what in enumerate(("scale", "bias", "mean", "variance"), start=1)]
     momentum = round(1.0 - float(attrs.get("momentum", 0.9)), 6)   # a float32 attribute
     layer = reader.layer("BatchNormalization", node, momentum=momentum,
-                         epsilon=float(attrs.get("epsilon", 1e-5)))
+                         epsilon=float32_attribute(attrs.get("epsilon", 1e-5)))
     reader.call(layer, [x], node, x.shape, chw=x.chw,
                 params={"gamma": values[0], "beta": values[1]},
                 state={"mean": values[2], "var": values[3]})

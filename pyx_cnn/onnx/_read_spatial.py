@@ -3,7 +3,7 @@ GlobalAveragePool, GlobalMaxPool, Pad, Resize, Upsample (NCHW image batches)."""
 import numpy as np
 
 from .. import layers as _layers
-from .._geometry import resolve_padding, same_padding
+from .._geometry import output_size, pool_output_size, resolve_padding, same_padding
 from ._common import check_attributes, unsupported
 from ._read_graph import reads
 
@@ -155,6 +155,32 @@ def read_conv_transpose(reader, node, attrs):
     reader.apply(layer, x, node, params=params)
 
 
+def _pool_window(pads, in_hw, kernel, strides, ceil_mode, counts_padding):
+    """``{"padding": ..., "ceil_mode": ...}`` of the pyx_cnn pool (PyTorch's rules) that
+    takes the windows of an ONNX pool whose padding is never counted (a max, or an
+    average without ``count_include_pad``), or None.
+
+    Symmetric pads, and the pads of ``padding="same"``, are themselves. Floor-mode
+    pads larger after than before (what :func:`to_onnx` writes for a ceil-mode pool
+    whose last window PyTorch drops) take the windows of ``padding=before`` in ceil
+    (or floor) mode when their counts are equal, for a pool that does not count the
+    padding (`counts_padding` False): the extra zeros after are never read.
+    """
+    if all(before == after for before, after in pads):
+        return {"padding": _padding_argument(pads), "ceil_mode": ceil_mode}
+    if pads == resolve_padding("same", in_hw, kernel, strides):
+        return {"padding": "same", "ceil_mode": ceil_mode}
+    if counts_padding or ceil_mode or any(after < before for before, after in pads):
+        return None
+    counts = [output_size(size, k, s, p) for size, k, s, p in zip(in_hw, kernel, strides, pads)]
+    padding = _compact([before for before, _ in pads])
+    for ceil in (True, False):
+        if counts == [pool_output_size(size, k, s, (p[0], p[0]), ceil)
+                      for size, k, s, p in zip(in_hw, kernel, strides, pads)]:
+            return {"padding": padding, "ceil_mode": ceil}
+    return None
+
+
 def _read_pool(reader, node, attrs, class_name, average):
     allowed = {"kernel_shape": None, "strides": None, "pads": None, "auto_pad": AUTO_PADS,
                "ceil_mode": (0, 1), "dilations": None, "storage_order": 0}
@@ -169,25 +195,19 @@ def _read_pool(reader, node, attrs, class_name, average):
         raise unsupported(node, f"dilations={list(dilations)} (pyx_cnn pools without)")
     pads = _pads(node, attrs, x.shape[:2], kernel, strides, dilations)
     ceil_mode = bool(attrs.get("ceil_mode", 0))
-    include_pad = bool(attrs.get("count_include_pad", 0))
-    kwargs = {}
-    if ceil_mode:
-        kwargs["ceil_mode"] = True
-    symmetric = pads[0][0] == pads[0][1] and pads[1][0] == pads[1][1]
-    if pads == resolve_padding("same", x.shape[:2], kernel, strides) and not symmetric:
-        kwargs["padding"] = "same"
-    elif symmetric and any(pads[0] + pads[1]):
-        kwargs["padding"] = _padding_argument(pads)
-    elif not symmetric and average and include_pad and not ceil_mode:
-        # zeros counted in the mean: the same as a zero padding, then a valid pool
+    include_pad = average and bool(attrs.get("count_include_pad", 0))
+    window = _pool_window(pads, x.shape[:2], kernel, strides, ceil_mode, include_pad)
+    half = max(max(p) for p in pads) <= min(kernel) // 2     # PyTorch's bound on pads
+    if include_pad and not ceil_mode and (window is None or not half):
+        # zeros counted in the mean: the same as a zero padding, then an unpadded pool
         x = reader.apply(reader.layer("ZeroPadding2D", node, pads), x, node)
-        pads = ((0, 0), (0, 0))
-    elif not symmetric:
-        raise unsupported(node, f"asymmetric pads {pads} (pyx_cnn pools pad symmetrically, "
-                          "or as padding='same')")
-    if average and any(pads[0] + pads[1]):
-        kwargs["count_include_pad"] = include_pad
-    layer = reader.layer(class_name, node, _compact(kernel), _compact(strides), **kwargs)
+        window = {"padding": 0, "ceil_mode": False}
+    if window is None:
+        raise unsupported(node, f"pads {pads} with ceil_mode={int(ceil_mode)} (pyx_cnn pools "
+                          "pad symmetrically, or as padding='same')")
+    if average:
+        window["count_include_pad"] = include_pad
+    layer = reader.layer(class_name, node, _compact(kernel), _compact(strides), **window)
     reader.apply(layer, x, node)
 
 

@@ -53,16 +53,40 @@ def _export_conv_transpose(g, layer, x):
     return g.activation(y, layer.activation, "deconv_act")
 
 
+def _ceil_counts_differ(g, layer, pads, kernel, stride):
+    """True when ONNX's ceil mode before opset 22 counts another window than
+    PyTorch's (a last window starting in the padding, which PyTorch drops)."""
+    if g.opset >= 22 or not getattr(layer, "ceil_mode", False):
+        return False
+    onnx_counts = [-(-(size + p[0] + p[1] - k) // s) + 1
+                   for size, p, k, s in zip(layer.input_shape[:2], pads, kernel, stride)]
+    return onnx_counts != list(layer.output_shape[:2])
+
+
 def _export_pool(op):
     def export(g, layer, x):
         x = g.nchw(x)
         kernel = pair(layer.size, "size", 1)
         stride = pair(layer.stride, "stride", 1)
-        (top, bottom), (left, right) = resolve_padding(
-            getattr(layer, "padding", 0), layer.input_shape[:2], kernel, stride)
-        attrs = {"ceil_mode": int(bool(getattr(layer, "ceil_mode", False)))}
+        pads = resolve_padding(getattr(layer, "padding", 0), layer.input_shape[:2], kernel,
+                               stride)
+        ceil = bool(getattr(layer, "ceil_mode", False))
+        include = op == "AveragePool" and bool(getattr(layer, "count_include_pad", True))
+        if _ceil_counts_differ(g, layer, pads, kernel, stride):
+            # floor mode, the padding after extended to the last window: the extra zeros
+            # are not counted (an average counting the zeros pads them with a Pad node)
+            size = layer.input_shape[:2]
+            if include:
+                x = _pad(g, x, pads)
+                size = [n + p[0] + p[1] for n, p in zip(size, pads)]
+                pads, include = ((0, 0), (0, 0)), False
+            pads = [(p[0], max(p[1], (n - 1) * s + k - m - p[0])) for p, n, s, k, m in zip(
+                pads, layer.output_shape[:2], stride, kernel, size)]
+            ceil = False
+        attrs = {"ceil_mode": int(ceil)}
         if op == "AveragePool":
-            attrs["count_include_pad"] = int(bool(getattr(layer, "count_include_pad", True)))
+            attrs["count_include_pad"] = int(include)
+        (top, bottom), (left, right) = pads
         return g.node(op, [x], op.lower(), kernel_shape=list(kernel), strides=list(stride),
                       pads=[top, left, bottom, right], **attrs)
     return export
@@ -107,11 +131,15 @@ def _export_batch_norm(g, layer, x):
     return g.node("BatchNormalization", inputs, "batch_norm", epsilon=float(layer.epsilon))
 
 
-def _export_zero_padding(g, layer, x):
-    (top, bottom), (left, right) = resolve_padding(layer.padding, layer.input_shape[:2],
-                                                   (1, 1))
+def _pad(g, x, pads):
+    """Zeros around the NCHW images `x`: ``pads = ((top, bottom), (left, right))``."""
+    (top, bottom), (left, right) = pads
     pads = g.const([0, 0, top, left, 0, 0, bottom, right], "pad.pads", np.int64)
     return g.node("Pad", [g.nchw(x), pads], "pad", mode="constant")
+
+
+def _export_zero_padding(g, layer, x):
+    return _pad(g, x, resolve_padding(layer.padding, layer.input_shape[:2], (1, 1)))
 
 
 def _export_upsampling(g, layer, x):

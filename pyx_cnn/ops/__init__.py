@@ -4,10 +4,11 @@ Both the functional API (:mod:`pyx_cnn.functional`) and the layers
 (:mod:`pyx_cnn.layers`) are built on these. One module per op:
 
 - ``conv``: convolution (cross-correlation), with a stride, padding and
-  dilation per axis;
+  dilation per axis, and groups (depthwise when each group is one channel);
 - ``conv_transpose``: transposed convolution, the input gradient of a
   convolution (its passes run the convolution's kernels);
-- ``max_pool`` and ``avg_pool``: ``size x size`` windows every `stride` pixels;
+- ``max_pool`` and ``avg_pool``: ``size x size`` windows every `stride` pixels,
+  with zero padding (which never wins a maximum) and PyTorch's ``ceil_mode``;
 - ``global_avg_pool`` and ``global_max_pool``: over the whole image,
   ``(N, H, W, C) -> (N, C)``;
 - ``batch_norm``: batch normalisation;

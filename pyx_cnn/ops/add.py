@@ -24,6 +24,10 @@ def forward(xs):
         A new array.
     saved : tuple
         ``(number of inputs,)``.
+
+    See Also
+    --------
+    pyx_cnn.reference.add : The same as a plain loop.
     """
     out = np.add(xs[0], xs[1])
     for x in xs[2:]:
@@ -39,6 +43,10 @@ def backward(grad_out, saved):
     grads : list of ndarray
         One per input: `grad_out` itself for the first, a copy for each other
         (so that a caller may write into any of them).
+
+    See Also
+    --------
+    pyx_cnn.reference.add_backward : The same as a plain loop.
     """
     (count,) = saved
     return [grad_out] + [grad_out.copy() for _ in range(count - 1)]

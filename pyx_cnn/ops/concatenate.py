@@ -26,6 +26,10 @@ def forward(xs, axis):
         Of size ``sum(x.shape[axis])`` along `axis`.
     saved : tuple
         ``(axis, sizes)``: the axis and each input's size along it.
+
+    See Also
+    --------
+    pyx_cnn.reference.concatenate : The same as a plain loop.
     """
     return np.concatenate(xs, axis=axis), (axis, tuple(x.shape[axis] for x in xs))
 
@@ -37,6 +41,10 @@ def backward(grad_out, saved):
     -------
     grads : list of ndarray
         One C-contiguous array per input, of that input's shape.
+
+    See Also
+    --------
+    pyx_cnn.reference.concatenate_backward : The same as a plain loop.
     """
     axis, sizes = saved
     cuts = np.cumsum(sizes)[:-1]

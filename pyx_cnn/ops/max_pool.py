@@ -1,10 +1,14 @@
 """Max pooling: ``size x size`` windows every `stride` pixels, per channel, on
 channels-last batches ``(N, H, W, C)``, forward and backward.
 
-Floor mode and no padding (as PyTorch's ``max_pool2d(ceil_mode=False)``):
-``Hout = (H - size) // stride + 1`` (likewise ``Wout``). Arrays are
-C-contiguous, of one float dtype; the callers validate them
-(``1 <= size <= min(H, W)``, ``stride >= 1``).
+As PyTorch's ``max_pool2d``: the input may be padded (`padding`, any form
+:func:`pyx_cnn._geometry.resolve_padding` reads, at most ``size // 2`` per
+side), and the padding never wins a maximum (a window's maximum is that of its
+values inside the input). ``Hout = (H + top + bottom - size) // stride + 1``
+(likewise ``Wout``); with ``ceil_mode`` the division rounds up, but a last
+window that would start in the bottom (right) padding is dropped
+(:func:`pyx_cnn._geometry.pool_output_size`). Arrays are C-contiguous, of one
+float dtype; the callers validate them (every window holds an input value).
 
 Two forward kernels for two needs: :func:`forward` records where each maximum
 was (an int32 offset inside its sample) for :func:`backward`, and
@@ -14,25 +18,47 @@ give the same values; a window holding NaN gives NaN.
 import numpy as np
 
 from .. import _max_pool
-from .._geometry import output_size
+from .._geometry import pool_output_size, resolve_padding
 from .._threads import get_num_threads
 
 __all__ = ["output_shape", "forward", "forward_infer", "backward"]
 
 
-def output_shape(x_shape, size, stride):
+_NO_PADDING = ((0, 0), (0, 0))
+
+
+def _pads(x_shape, size, stride, padding):
+    """`padding` resolved, ``((top, bottom), (left, right))`` (quickly for none)."""
+    if isinstance(padding, int) and padding == 0:
+        return _NO_PADDING
+    if isinstance(padding, tuple) and all(isinstance(p, tuple) for p in padding):
+        return padding     # resolved already (the layers'); the kernels check it
+    return resolve_padding(padding, x_shape[1:3], (size, size), (stride, stride))
+
+
+def output_shape(x_shape, size, stride, padding=0, ceil_mode=False):
     """``(N, Hout, Wout, C)`` of pooling an ``(N, H, W, C)`` input."""
+    return _output_shape(x_shape, size, stride, _pads(x_shape, size, stride, padding),
+                         ceil_mode)
+
+
+def _output_shape(x_shape, size, stride, pads, ceil_mode):
     n, h, w, c = x_shape
-    return (n, output_size(h, size, stride), output_size(w, size, stride), c)
+    return (n, pool_output_size(h, size, stride, pads[0], ceil_mode),
+            pool_output_size(w, size, stride, pads[1], ceil_mode), c)
 
 
-def forward(x, size=2, stride=2, relu=False):
+def forward(x, size=2, stride=2, padding=0, ceil_mode=False, relu=False):
     """The maximum of each window, and what :func:`backward` needs.
 
     Parameters
     ----------
     x : ndarray, shape (N, H, W, C)
     size, stride : int
+    padding : int, (int, int), "valid", "same" or ((int, int), (int, int)), optional
+        Rows and columns around the input that no maximum takes.
+    ceil_mode : bool, optional
+        Round the number of windows up (PyTorch's ``ceil_mode``).
     relu : bool, optional
         Take the maximum of the window and 0: ReLU then pooling in one pass
         (the ReLU output never exists; :mod:`pyx_cnn.fusion`'s rule
@@ -51,28 +77,33 @@ def forward(x, size=2, stride=2, relu=False):
     --------
     pyx_cnn.reference.pooling : The maximum of each window, by loops.
     """
-    out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
+    pads = _pads(x.shape, size, stride, padding)
+    out = np.empty(_output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
     argmax = np.empty(out.shape, dtype=np.int32)
-    _max_pool._maxpool2d_forward_argmax(x, out, argmax, size, stride, relu, get_num_threads())
+    _max_pool._maxpool2d_forward_argmax(x, out, argmax, size, stride, relu, get_num_threads(),
+                                        pads)
     return out, (argmax, out, x.shape, relu)
 
 
-def forward_infer(x, size=2, stride=2):
+def forward_infer(x, size=2, stride=2, padding=0, ceil_mode=False):
     """The maximum of each window, ``(N, Hout, Wout, C)``, recording nothing (inference).
+
+    Arguments as :func:`forward`.
 
     See Also
     --------
     pyx_cnn.reference.pooling : The maximum of each window, by loops.
     """
-    out = np.empty(output_shape(x.shape, size, stride), dtype=x.dtype)
-    _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads())
+    pads = _pads(x.shape, size, stride, padding)
+    out = np.empty(_output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
+    _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads(), pads)
     return out
 
 
 def backward(grad_out, saved):
     """``dL/dx`` ``(N, H, W, C)``: each output's gradient added at its window's first
     maximum (and, after a folded ReLU, only where the output is positive);
-    overlapping windows add up.
+    overlapping windows add up; the padding gets nothing.
 
     See Also
     --------

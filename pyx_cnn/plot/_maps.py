@@ -154,6 +154,23 @@ def _draw_inputs(fig, inputs):
 
 
 
+def _layer_outputs(network, x):
+    """``(layer index, layer, output)`` of every layer call of `network` on the batch
+    `x`, in the order they run: the layers one after the other for a chain, the
+    graph's calls in topological order for a graph network (a layer called twice
+    appears twice)."""
+    if not network.is_graph:
+        for i, layer in enumerate(network.layers):
+            x = layer._forward(x)
+            yield i, layer, x
+        return
+    outputs = {-1: x}    # the input is reference -1, call k's output reference k
+    for k, (i, refs, takes_list) in enumerate(network._chain.nodes):
+        args = [outputs[ref] for ref in refs]
+        outputs[k] = network.layers[i]._forward(args if takes_list else args[0])
+        yield i, network.layers[i], outputs[k]
+
+
 def plot_network_feature_maps(network, image, path=None, cmap=None, max_maps=16):
     """The feature maps of one image after every image-shaped layer of a network.
 
@@ -179,8 +196,7 @@ def plot_network_feature_maps(network, image, path=None, cmap=None, max_maps=16)
     x = network._prepare_x(np.asarray(image)[np.newaxis], "image")
     stages, captions, totals = {"input": x[0, ..., :max_maps]}, {"input": "input"}, {}
     totals["input"] = x.shape[-1]
-    for i, layer in enumerate(network.layers):
-        x = layer._forward(x)
+    for i, layer, x in _layer_outputs(network, x):
         if x.ndim == 4:
             key = f"layer{i + 1}"
             stages[key] = x[0, ..., :max_maps]

@@ -40,6 +40,7 @@ from ._activations import (leaky_relu, leaky_relu_backward, relu, relu6, relu6_b
                            relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward,
                            softmax_cross_entropy, tanh, tanh_backward)
 from ._conv import conv, conv_backward
+from ._merge import add, add_backward, concatenate, concatenate_backward
 from ._normalization import (batch_norm_backward, batch_norm_infer, batch_norm_train,
                              dropout, dropout_backward)
 from ._pooling import (avg_pooling, avg_pooling_backward, global_avg_pooling,
@@ -59,4 +60,5 @@ __all__ = ["conv", "conv_backward",
            "sigmoid", "sigmoid_backward", "tanh", "tanh_backward",
            "softmax", "softmax_backward", "softmax_cross_entropy",
            "zero_padding", "zero_padding_backward", "upsampling", "upsampling_backward",
-           "conv_transpose", "conv_transpose_backward"]
+           "conv_transpose", "conv_transpose_backward",
+           "add", "add_backward", "concatenate", "concatenate_backward"]
