@@ -22,10 +22,28 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define STOREU(p, v) (*(VU *)(p) = (v))
 #define INLINE static inline __attribute__((always_inline))
 
-/* Output pixels per block of the forward kernel (independent sums in flight). */
+/* Output pixels per block of the forward kernel, and registers of channels per
+ * single pixel (independent sums in flight). */
 #define DW_R 8
+#define DW_NV 8
 /* Taps of one kernel row per block of the filter gradient. */
 #define DW_MAX_TB 8
+/* Pixels ahead of the filter gradient's reads that it fetches into the cache. */
+#define DW_AHEAD 4
+
+/* The input rows the next output row reads first, fetched into the cache while this
+ * row is computed (from DRAM the windows' scattered reads would each wait): a cursor
+ * over their bytes, advanced `pace` cache lines at a time. */
+typedef struct {
+    const char *next, *end;
+    ptrdiff_t pace;
+} PYX_FN(dw_prefetch);
+
+INLINE void PYX_FN(dw_prefetch_some)(PYX_FN(dw_prefetch) *pf)
+{
+    for (ptrdiff_t l = 0; l < pf->pace && pf->next < pf->end; l++, pf->next += 64)
+        __builtin_prefetch(pf->next);
+}
 
 /* The taps t in [*lo, *hi) of a window starting at `start` (taps `d` apart, `k` of
  * them) that fall inside [0, size); an empty range when none does. */
@@ -42,70 +60,138 @@ INLINE void PYX_FN(dw_taps)(ptrdiff_t start, ptrdiff_t d, ptrdiff_t k, ptrdiff_t
     *hi = b;
 }
 
-/* R output pixels (px_step values apart in x, C apart in out) x one register of
- * channels: the bias, then ni x nk taps, xs and ws pointing at the first valid tap. */
+/* R output pixels (px_step values apart in x, C apart in out) x NV registers of
+ * channels: the bias, then ni x nk taps, xs and ws pointing at the first valid tap
+ * of the first channel. R * NV independent sums hide the multiply-add's latency. */
 INLINE void PYX_FN(dw_block)(
-    const int R, const T *xs, ptrdiff_t row_step, ptrdiff_t ni, ptrdiff_t tap_step,
-    ptrdiff_t nk, ptrdiff_t px_step, const T *ws, ptrdiff_t w_row_step, ptrdiff_t C,
-    const T *bias, T *o)
+    const int R, const int NV, const T *xs, ptrdiff_t row_step, ptrdiff_t ni,
+    ptrdiff_t tap_step, ptrdiff_t nk, ptrdiff_t px_step, const T *ws, ptrdiff_t w_row_step,
+    ptrdiff_t C, const T *bias, T *o)
 {
-    V acc[DW_R];
-    const V b = LOADU(bias);
+    V acc[DW_R][DW_NV];
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-        acc[r] = b;
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            acc[r][v] = LOADU(bias + v * LANES);
     for (ptrdiff_t i = 0; i < ni; i++)
         for (ptrdiff_t k = 0; k < nk; k++) {
-            const V wv = LOADU(ws + i * w_row_step + k * C);
+            const T *wp = ws + i * w_row_step + k * C;
             const T *xp = xs + i * row_step + k * tap_step;
+            V wv[DW_NV];
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                wv[v] = LOADU(wp + v * LANES);
 #pragma GCC unroll 8
             for (int r = 0; r < R; r++)
-                acc[r] += LOADU(xp + r * px_step) * wv;
+#pragma GCC unroll 8
+                for (int v = 0; v < NV; v++)
+                    acc[r][v] += LOADU(xp + r * px_step + v * LANES) * wv[v];
         }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
-        STOREU(o + r * C, acc[r]);
+#pragma GCC unroll 8
+        for (int v = 0; v < NV; v++)
+            STOREU(o + r * C + v * LANES, acc[r][v]);
 }
 
-/* One register of channels (starting at channel c) of one output row. */
-INLINE void PYX_FN(dw_row_channels)(
-    const pyx_dw_shape *s, const T *x_row, ptrdiff_t ni, const T *w_row, const T *bias,
-    T *out_row, ptrdiff_t c, ptrdiff_t ox_a, ptrdiff_t ox_b)
+/* One pixel x NV registers of channels, NV from 1 to DW_NV known at compile time. */
+static void PYX_FN(dw_pixel_n)(
+    int NV, const T *xs, ptrdiff_t row_step, ptrdiff_t ni, ptrdiff_t tap_step, ptrdiff_t nk,
+    const T *ws, ptrdiff_t w_row_step, ptrdiff_t C, const T *bias, T *o)
+{
+    switch (NV) {
+#define PYX_DW_CASE(K)                                                                     \
+    case K:                                                                                \
+        PYX_FN(dw_block)(1, K, xs, row_step, ni, tap_step, nk, 0, ws, w_row_step, C, bias,  \
+                         o);                                                               \
+        return;
+    PYX_DW_CASE(1) PYX_DW_CASE(2) PYX_DW_CASE(3) PYX_DW_CASE(4)
+    PYX_DW_CASE(5) PYX_DW_CASE(6) PYX_DW_CASE(7) PYX_DW_CASE(8)
+#undef PYX_DW_CASE
+    default: return;
+    }
+}
+
+/* Output pixels [ox, ox + R) of one row, every register of channels (the last one
+ * overlapping its neighbour when LANES does not divide C): the pixels' windows stay
+ * in the cache while the channels go by. A single pixel (R == 1: its window may leave
+ * the input, and it takes its own range of taps) runs DW_NV registers of channels at
+ * a time, a block of pixels one register. */
+INLINE void PYX_FN(dw_pixels)(
+    const int R, const pyx_dw_shape *s, const T *x_row, ptrdiff_t ni, const T *w_row,
+    const T *bias, T *out_row, ptrdiff_t ox, PYX_FN(dw_prefetch) *pf)
 {
     const ptrdiff_t C = s->channels, W = s->in_w, kw = s->kw, dw = s->dilation_w;
     const ptrdiff_t row_step = s->dilation_h * W * C, tap_step = dw * C;
     const ptrdiff_t px_step = s->stride_w * C;
-    /* a pixel whose window leaves the input: its own range of taps */
-    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-        if (ox == ox_a)
-            ox = ox_b;
-        if (ox >= s->out_w)
-            break;
-        const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
-        ptrdiff_t k_lo, k_hi;
+    const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
+    ptrdiff_t k_lo = 0, k_hi = kw;
+    if (R == 1) {
         PYX_FN(dw_taps)(x0, dw, kw, W, &k_lo, &k_hi);
-        PYX_FN(dw_block)(1, x_row + (x0 + k_lo * dw) * C + c, row_step, ni, tap_step,
-                         k_hi - k_lo, px_step, w_row + k_lo * C + c, kw * C, C, bias + c,
-                         out_row + ox * C + c);
+        const T *xs = x_row + (x0 + k_lo * dw) * C, *ws = w_row + k_lo * C;
+        T *o = out_row + ox * C;
+        ptrdiff_t c = 0;
+        for (; c + LANES <= C; c += DW_NV * LANES) {
+            ptrdiff_t nv = (C - c) / LANES;
+            nv = nv < DW_NV ? nv : DW_NV;
+            PYX_FN(dw_pixel_n)((int)nv, xs + c, row_step, ni, tap_step, k_hi - k_lo, ws + c,
+                               kw * C, C, bias + c, o + c);
+            PYX_FN(dw_prefetch_some)(pf);
+        }
+        if (C % LANES)
+            PYX_FN(dw_block)(1, 1, xs + C - LANES, row_step, ni, tap_step, k_hi - k_lo, 0,
+                             ws + C - LANES, kw * C, C, bias + C - LANES, o + C - LANES);
+        return;
     }
-    /* the pixels whose windows lie inside: blocks, the last one overlapping */
+    for (ptrdiff_t c = 0; c < C; c += LANES) {
+        const ptrdiff_t cc = c + LANES <= C ? c : C - LANES;
+        PYX_FN(dw_block)(R, 1, x_row + x0 * C + cc, row_step, ni, tap_step, kw, px_step,
+                         w_row + cc, kw * C, C, bias + cc, out_row + ox * C + cc);
+        PYX_FN(dw_prefetch_some)(pf);
+    }
+}
+
+/* Pixels per block for `inner` pixels in a row: of 8 down to 4, the size that computes
+ * the fewest pixels twice (the last block overlaps its neighbour); 1 under 4. */
+INLINE ptrdiff_t PYX_FN(dw_block_size)(ptrdiff_t inner)
+{
+    ptrdiff_t best = 1, waste = inner;
+    for (ptrdiff_t r = DW_R; r >= 4 && inner >= 4; r--) {
+        const ptrdiff_t extra = (inner + r - 1) / r * r - inner;
+        if (inner >= r && extra < waste) {
+            best = r;
+            waste = extra;
+        }
+    }
+    return best;
+}
+
+/* One output row: the pixels whose windows leave the input one by one, those whose
+ * windows lie inside [ox_a, ox_b) in blocks (the last one overlapping its neighbour,
+ * identical values). */
+INLINE void PYX_FN(dw_row)(
+    const pyx_dw_shape *s, const T *x_row, ptrdiff_t ni, const T *w_row, const T *bias,
+    T *out_row, ptrdiff_t ox_a, ptrdiff_t ox_b, PYX_FN(dw_prefetch) *pf)
+{
+    for (ptrdiff_t ox = 0; ox < ox_a; ox++)
+        PYX_FN(dw_pixels)(1, s, x_row, ni, w_row, bias, out_row, ox, pf);
+    for (ptrdiff_t ox = ox_b; ox < s->out_w; ox++)
+        PYX_FN(dw_pixels)(1, s, x_row, ni, w_row, bias, out_row, ox, pf);
     const ptrdiff_t inner = ox_b - ox_a;
-    const T *xs = x_row + (ox_a * s->stride_w - s->pad_left) * C + c;
-    T *os = out_row + ox_a * C + c;
-#define PYX_DW_RUN(RR)                                                                    \
-    for (ptrdiff_t p = 0; p < inner; p += (RR)) {                                         \
-        const ptrdiff_t q = p + (RR) <= inner ? p : inner - (RR);                         \
-        PYX_FN(dw_block)((RR), xs + q * px_step, row_step, ni, tap_step, kw, px_step,     \
-                         w_row + c, kw * C, C, bias + c, os + q * C);                     \
+#define PYX_DW_CASE(RR)                                                                   \
+    case RR:                                                                              \
+        for (ptrdiff_t p = 0; p < inner; p += (RR))                                       \
+            PYX_FN(dw_pixels)((RR), s, x_row, ni, w_row, bias, out_row,                   \
+                              ox_a + (p + (RR) <= inner ? p : inner - (RR)), pf);         \
+        return;
+    switch (PYX_FN(dw_block_size)(inner)) {
+    PYX_DW_CASE(8) PYX_DW_CASE(7) PYX_DW_CASE(6) PYX_DW_CASE(5) PYX_DW_CASE(4)
+    default:
+        for (ptrdiff_t ox = ox_a; ox < ox_b; ox++)
+            PYX_FN(dw_pixels)(1, s, x_row, ni, w_row, bias, out_row, ox, pf);
     }
-    if (inner >= DW_R) {
-        PYX_DW_RUN(DW_R)
-    } else if (inner >= 4) {
-        PYX_DW_RUN(4)
-    } else {
-        PYX_DW_RUN(1)
-    }
-#undef PYX_DW_RUN
+#undef PYX_DW_CASE
 }
 
 __attribute__((unused)) static void PYX_FN(dw_rows)(
@@ -124,17 +210,29 @@ __attribute__((unused)) static void PYX_FN(dw_rows)(
         ox_b = s->out_w;
     if (ox_b < ox_a)
         ox_b = ox_a;
+    /* dw_pixels calls per row (one per register of channels and pixel or block) */
+    const ptrdiff_t inner = ox_b - ox_a, block = PYX_FN(dw_block_size)(inner);
+    const ptrdiff_t singles = s->out_w - (block > 1 ? inner : 0);
+    const ptrdiff_t blocks = block > 1 ? (inner + block - 1) / block : 0;
+    const ptrdiff_t calls = singles * ((C / LANES + DW_NV - 1) / DW_NV)
+                            + blocks * ((C + LANES - 1) / LANES);
     for (ptrdiff_t r = r0; r < r1; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
         const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
         ptrdiff_t i_lo, i_hi;
         PYX_FN(dw_taps)(y0, s->dilation_h, s->kh, H, &i_lo, &i_hi);
+        /* the rows below this row's windows that the next row's windows reach */
+        ptrdiff_t pf_lo = y0 + (s->kh - 1) * s->dilation_h + 1, pf_hi = pf_lo + s->stride_h;
+        pf_lo = pf_lo < 0 ? 0 : pf_lo;
+        pf_hi = pf_hi > H ? H : pf_hi;
+        PYX_FN(dw_prefetch) pf = {(const char *)(x + (n * H + pf_lo) * W * C),
+                                  (const char *)(x + (n * H + pf_hi) * W * C), 0};
+        if (pf_hi > pf_lo && calls > 0)
+            pf.pace = ((pf.end - pf.next) / 64 + calls - 1) / calls;
         const T *x_row = i_hi > i_lo ? x + (n * H + y0 + i_lo * s->dilation_h) * W * C : x;
         const T *w_row = w + i_lo * kw * C;
         T *out_row = out + r * s->out_w * C;
-        for (ptrdiff_t c = 0; c < C; c += LANES)
-            PYX_FN(dw_row_channels)(s, x_row, i_hi - i_lo, w_row, bias, out_row,
-                                    c + LANES <= C ? c : C - LANES, ox_a, ox_b);
+        PYX_FN(dw_row)(s, x_row, i_hi - i_lo, w_row, bias, out_row, ox_a, ox_b, &pf);
     }
 }
 
@@ -203,8 +301,14 @@ INLINE void PYX_FN(dw_wgrad_block)(
                 const ptrdiff_t x0 = ox * s->stride_w - s->pad_left + k0 * dw;
                 V gv[2];
 #pragma GCC unroll 2
-                for (int v = 0; v < NV; v++)
+                for (int v = 0; v < NV; v++) {
                     gv[v] = LOADU(gr + ox * C + v * LANES);
+                    /* the lines DW_AHEAD pixels on (past the row's end: the next row's,
+                     * read next; a prefetch never faults) */
+                    __builtin_prefetch(gr + (ox + DW_AHEAD) * C + v * LANES);
+                    __builtin_prefetch(xr + (x0 + DW_AHEAD * s->stride_w + (TB - 1) * dw) * C
+                                       + v * LANES);
+                }
                 if (x0 >= 0 && x0 + (TB - 1) * dw < W) {
 #pragma GCC unroll 8
                     for (int t = 0; t < TB; t++)
@@ -273,7 +377,9 @@ __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
     }
 }
 
+#undef DW_AHEAD
 #undef DW_MAX_TB
+#undef DW_NV
 #undef DW_R
 #undef INLINE
 #undef STOREU
