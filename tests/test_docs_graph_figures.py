@@ -18,9 +18,6 @@ def _shared_layer_network():
     return NeuralNetwork(inputs=x, outputs=out, seed=0), shared
 
 
-@pytest.mark.xfail(strict=True, reason="plot_network_feature_maps keys its columns by layer "
-                   "index: the second call of a shared layer replaces the first call's maps "
-                   "in the first call's column")
 def test_network_feature_maps_draw_each_call_of_a_shared_layer():
     import matplotlib.pyplot as plt
 

@@ -196,11 +196,14 @@ def plot_network_feature_maps(network, image, path=None, cmap=None, max_maps=16)
     x = network._prepare_x(np.asarray(image)[np.newaxis], "image")
     stages, captions, totals = {"input": x[0, ..., :max_maps]}, {"input": "input"}, {}
     totals["input"] = x.shape[-1]
+    calls = {}      # how many times each layer ran so far (a graph may call one twice)
     for i, layer, x in _layer_outputs(network, x):
+        calls[i] = calls.get(i, 0) + 1
         if x.ndim == 4:
-            key = f"layer{i + 1}"
+            key = f"layer{i + 1}" + (f"_call{calls[i]}" if calls[i] > 1 else "")
             stages[key] = x[0, ..., :max_maps]
-            captions[key] = f"{type(layer).__name__} (layer {i + 1})"
+            captions[key] = (f"{type(layer).__name__} (layer {i + 1}"
+                             + (f", call {calls[i]})" if calls[i] > 1 else ")"))
             totals[key] = x.shape[-1]
     plt = _pyplot()
     maps = {name: _as_maps(m, name) for name, m in stages.items()}
