@@ -352,6 +352,67 @@ static void PYX_FN(dw_wgrad_block_n)(
 #undef PYX_DW_CASE
 }
 
+/* The filter gradient of a 3 x 3 window, all nine taps at once (each pixel's output
+ * gradient read once), NV registers of channels from channel c, samples [n0, n1):
+ * the same sums, in the same order, as dw_wgrad_block. */
+INLINE void PYX_FN(dw_wgrad_3x3)(
+    const int NV, const pyx_dw_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
+    ptrdiff_t c, T *part_w)
+{
+    const ptrdiff_t C = s->channels, H = s->in_h, W = s->in_w;
+    const ptrdiff_t dh = s->dilation_h, dw = s->dilation_w;
+    V acc[9][2];
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            acc[t][v] = (V){0};
+    for (ptrdiff_t n = n0; n < n1; n++)
+        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+            const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
+            const int rows_inside = y0 >= 0 && y0 + 2 * dh < H;
+            const T *gr = g + (n * s->out_h + oy) * s->out_w * C + c;
+            const T *xr = x + (n * H + y0) * W * C + c;     /* (row y0: maybe outside) */
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
+                V gv[2];
+#pragma GCC unroll 2
+                for (int v = 0; v < NV; v++) {
+                    gv[v] = LOADU(gr + ox * C + v * LANES);
+                    __builtin_prefetch(gr + (ox + DW_AHEAD) * C + v * LANES);
+                }
+                const T *xp = xr + x0 * C;
+                if (rows_inside && x0 >= 0 && x0 + 2 * dw < W) {
+#pragma GCC unroll 3
+                    for (int i = 0; i < 3; i++)
+#pragma GCC unroll 3
+                        for (int k = 0; k < 3; k++)
+#pragma GCC unroll 2
+                            for (int v = 0; v < NV; v++)
+                                acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
+                                                           + v * LANES) * gv[v];
+                } else {
+                    for (int i = 0; i < 3; i++) {
+                        if (y0 + i * dh < 0 || y0 + i * dh >= H)
+                            continue;
+                        for (int k = 0; k < 3; k++) {
+                            if (x0 + k * dw < 0 || x0 + k * dw >= W)
+                                continue;
+                            for (int v = 0; v < NV; v++)
+                                acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
+                                                           + v * LANES) * gv[v];
+                        }
+                    }
+                }
+            }
+        }
+#pragma GCC unroll 9
+    for (int t = 0; t < 9; t++)
+#pragma GCC unroll 2
+        for (int v = 0; v < NV; v++)
+            STOREU(part_w + t * C + c + v * LANES, acc[t][v]);
+}
+
 __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
     const pyx_dw_shape *s, const T *x, const T *g, T *part_w, T *part_b, ptrdiff_t n0,
     ptrdiff_t n1)
@@ -363,7 +424,13 @@ __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
         const int nv = c + 2 * LANES <= C ? 2 : 1;
         const ptrdiff_t cc = c + nv * LANES <= C ? c : C - LANES;
         c += nv * LANES;
-        for (ptrdiff_t i = 0; i < s->kh; i++)
+        if (s->kh == 3 && s->kw == 3) {
+            if (nv == 2)
+                PYX_FN(dw_wgrad_3x3)(2, s, x, g, n0, n1, cc, part_w);
+            else
+                PYX_FN(dw_wgrad_3x3)(1, s, x, g, n0, n1, cc, part_w);
+        }
+        for (ptrdiff_t i = 0; i < s->kh && !(s->kh == 3 && s->kw == 3); i++)
             for (ptrdiff_t k0 = 0; k0 < s->kw; k0 += DW_MAX_TB) {
                 const ptrdiff_t tb = s->kw - k0 < DW_MAX_TB ? s->kw - k0 : DW_MAX_TB;
                 PYX_FN(dw_wgrad_block_n)((int)tb, nv, s, x, g, n0, n1, i, k0, cc, part_w);
