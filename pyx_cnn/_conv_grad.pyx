@@ -50,8 +50,13 @@ from pyx_cnn._blas cimport gemm
 from pyx_cnn._threads cimport FAMILY_CONV, threads_for
 
 # Each chunk's matrix of windows holds at most about this many values (512 KiB
-# in float32): it stays in the core's L2 cache between the copy and the product.
+# in float32): it stays in the core's L2 cache between the copy and the product...
 cdef Py_ssize_t _CHUNK_VALUES = 1 << 17
+# ...unless that leaves fewer windows than this: a product then reads the whole
+# filter matrix (K x F values, megabytes in a deep layer) for a few rows, and BLAS
+# runs at a fraction of its speed. A chunk of at least this many windows reads
+# the filters once per block of rows (a larger matrix of windows, in L3).
+cdef Py_ssize_t _MIN_CHUNK_WINDOWS = 256
 # The filters' gradient sums at most this many items' workspaces.
 cdef Py_ssize_t _MAX_ITEMS = 64
 
@@ -91,8 +96,9 @@ cdef Windows _windows(Py_ssize_t h_out, Py_ssize_t w_out, Py_ssize_t kh, Py_ssiz
 cdef inline Py_ssize_t _chunk_rows(const Windows* g, Py_ssize_t width, Py_ssize_t rows) noexcept nogil:
     """Output rows (of Wo windows of `width` values) per chunk, at least 1, at most `rows`."""
     cdef Py_ssize_t chunk = _CHUNK_VALUES // (g.w_out * width)
-    if chunk < 1:
-        chunk = 1
+    cdef Py_ssize_t at_least = (_MIN_CHUNK_WINDOWS + g.w_out - 1) // g.w_out
+    if chunk < at_least:
+        chunk = at_least
     return chunk if chunk < rows else rows
 
 

@@ -312,3 +312,33 @@ def test_grouped_filter_gradient_of_many_samples_matches_torch():
     expected = torch_conv(x, w, b, (1, 1), ((1, 1), (1, 1)), (1, 1), 2, grad_out)
     for ours, theirs in zip((out, *conv_op.backward(grad_out, saved)), expected):
         np.testing.assert_allclose(ours, theirs, rtol=1e-9, atol=1e-9)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c, f, kernel, stride, pads, dilation", [
+    (8, 128, 3, 2, ((1, 1), (1, 1)), (1, 1)),       # many filters
+    (64, 96, 3, 1, ((0, 2), (1, 0)), (1, 2)),       # a large filter matrix
+    (130, 129, 1, 2, ((0, 0), (0, 0)), (1, 1)),     # a 1x1 downsampling
+])
+def test_one_group_with_a_large_filter_bank_runs_as_blas_products(c, f, kernel, stride, pads,
+                                                                   dilation, dtype):
+    assert conv_op._route(c, 1, dtype, kernel * kernel * c, f) == "grouped"
+    rng = np.random.default_rng(f)
+    x = rng.standard_normal((2, 7, 6, c)).astype(dtype)
+    w = rng.standard_normal((f, kernel, kernel, c)).astype(dtype) / np.sqrt(kernel * kernel * c)
+    b = rng.standard_normal(f).astype(dtype)
+    out, saved = conv_op.forward(x, w, b, (stride, stride), pads, dilation)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    gx, gw, gb = conv_op.backward(g, saved)
+    expected = torch_conv(x, w, b, (stride, stride), pads, dilation, 1, g)
+    for mine, theirs in zip((out, gx, gw, gb), expected):
+        np.testing.assert_allclose(mine, theirs, **_tol(dtype))
+    try:        # the same bits whatever the thread count
+        pyx_cnn.set_num_threads(1)
+        one = conv_op.forward(x, w, b, (stride, stride), pads, dilation)[0]
+        pyx_cnn.set_num_threads(2)
+        with _threads._always_split():
+            two = conv_op.forward(x, w, b, (stride, stride), pads, dilation)[0]
+    finally:
+        pyx_cnn.set_num_threads(None)
+    np.testing.assert_array_equal(one, two)
