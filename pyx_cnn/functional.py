@@ -1,5 +1,9 @@
 """The tutorial's functions: ``conv``, ``conv_``, ``relu``, ``pooling``, plus
-``sigmoid`` and ``softmax``.
+``avg_pooling``, ``sigmoid`` and ``softmax``.
+
+The image functions (convolution and pooling) are here; the elementwise ones
+(``relu``, ``tanh``, ``leaky_relu``, ``sigmoid``, ``softmax``) live in
+:mod:`pyx_cnn.elementwise` and are exported here too.
 
 Each function validates and normalises its inputs (dtype rule, any memory
 layout, number of dimensions, sizes) and then calls a private compiled kernel.
@@ -21,10 +25,10 @@ import numpy as np
 
 from ._geometry import check_padding, effective_kernel, output_size, pair, resolve_padding
 from .ops import conv as conv_op
-from .ops import activations, avg_pool, max_pool
+from .ops import avg_pool, max_pool
 from ._geometry import pool_output_size, pool_padding
-from .ops.activations import check_slope, get_activation, softmax_forward
 from ._dispatch import dispatch
+from .elementwise import leaky_relu, relu, sigmoid, softmax, tanh
 from ._thread_policy import holds_blas_to_one_thread
 from ._validation import (
     as_array,
@@ -363,124 +367,3 @@ def avg_pooling(feature_map, size=2, stride=2, padding=0, ceil_mode=False,
 def _avg_pool_forward(x, size, stride, pads, ceil_mode, count_include_pad):
     out, _ = avg_pool.forward(x, size, stride, pads, ceil_mode, count_include_pad)
     return out   # (nothing saved is needed here)
-
-
-def _elementwise(activation, x, name):
-    x = as_array(x, name)
-    _check_not_empty(x, name)
-    dtype = working_dtype(x)
-    buffers = [(x.shape, dtype)]
-    if needs_kernel_copy(x, dtype):
-        buffers.append((x.shape, dtype))
-    check_result_size(name, *buffers)
-    out, _ = get_activation(activation).forward(as_kernel_array(x, dtype),
-                                                out=np.empty(x.shape, dtype=dtype))
-    return out
-
-
-@dispatch("feature_map")
-def relu(feature_map):
-    """Rectified linear unit, ``max(x, 0)`` elementwise.
-
-    Parameters
-    ----------
-    feature_map : array_like, any shape
-
-    Returns
-    -------
-    out : ndarray, same shape
-        float32 for float32 input, else float64. NaN stays NaN; ``-0.0``
-        becomes ``0.0``.
-    """
-    return _elementwise("relu", feature_map, "feature_map")
-
-
-@dispatch("x")
-def tanh(x):
-    """Hyperbolic tangent elementwise, in [-1, 1].
-
-    Parameters
-    ----------
-    x : array_like, any shape
-
-    Returns
-    -------
-    out : ndarray, same shape
-        float32 for float32 input, else float64. NaN stays NaN.
-    """
-    return _elementwise("tanh", x, "x")
-
-
-@dispatch("x")
-def leaky_relu(x, negative_slope=0.01):
-    """``x`` where ``x > 0``, else ``negative_slope * x``, elementwise.
-
-    Parameters
-    ----------
-    x : array_like, any shape
-    negative_slope : float, optional
-        >= 0.
-
-    Returns
-    -------
-    out : ndarray, same shape
-        float32 for float32 input, else float64. NaN stays NaN.
-    """
-    slope = check_slope(negative_slope)
-    x = as_array(x, "x")
-    _check_not_empty(x, "x")
-    dtype = working_dtype(x)
-    buffers = [(x.shape, dtype)] + ([(x.shape, dtype)] if needs_kernel_copy(x, dtype) else [])
-    check_result_size("leaky_relu", *buffers)
-    out, _ = activations.leaky_relu_forward(as_kernel_array(x, dtype), slope,
-                                            out=np.empty(x.shape, dtype=dtype))
-    return out
-
-
-@dispatch("x")
-def sigmoid(x):
-    """Logistic function ``1 / (1 + exp(-x))``, stable for large ``|x|``.
-
-    Parameters
-    ----------
-    x : array_like, any shape
-
-    Returns
-    -------
-    out : ndarray, same shape, values in [0, 1]
-        float32 for float32 input, else float64.
-    """
-    return _elementwise("sigmoid", x, "x")
-
-
-@dispatch("x")
-def softmax(x, axis=-1):
-    """Softmax along `axis`, ``exp(x - max) / sum(exp(x - max))``.
-
-    Subtracting the maximum first keeps it finite for large ``|x|``.
-
-    Parameters
-    ----------
-    x : array_like, any shape with at least one dimension
-    axis : int, optional
-
-    Returns
-    -------
-    out : ndarray, same shape
-        Sums to 1 along `axis`; float32 for float32 input, else float64.
-    """
-    x = as_array(x, "x")
-    _check_not_empty(x, "x")
-    if x.ndim == 0:
-        raise ValueError("x must have at least one dimension, got a 0-d array")
-    axis = check_int(axis, "axis", -x.ndim)
-    if axis >= x.ndim:
-        raise ValueError(f"axis {axis} is out of range for x of shape {shape_str(x.shape)}")
-    dtype = working_dtype(x)
-    buffers = [(x.shape, dtype)]
-    if needs_kernel_copy(x, dtype):
-        buffers.append((x.shape, dtype))
-    check_result_size("softmax", *buffers)
-    x = as_kernel_array(x, dtype)   # C order in, so the result is C-contiguous
-    out, _ = softmax_forward(x, axis)
-    return out
