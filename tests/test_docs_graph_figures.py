@@ -1,6 +1,6 @@
 """Figures of graph networks: plot_network_feature_maps follows the layer calls in the
-order they run, so a layer called twice (its weights shared) should have a column for
-each call."""
+order they run, so a layer called twice (its weights shared) has a column for each
+call, as docs/command_line.rst says."""
 import numpy as np
 import pytest
 
