@@ -8,7 +8,7 @@ import numpy as np
 
 from ._validation import shape_str
 
-__all__ = ["FlatParameters", "ParameterMethods"]
+__all__ = ["FlatParameters"]
 
 
 class FlatParameters:
@@ -122,73 +122,3 @@ class FlatParameters:
             checked.append(value)
         for value, (_, target) in zip(checked, targets):
             target[...] = value
-
-
-class ParameterMethods:
-    """The parameter methods of :class:`~pyx_cnn.NeuralNetwork` (the class takes them from
-    here), on its :class:`FlatParameters` (``_params``)."""
-
-    @property
-    def flat_params(self):
-        """Every parameter in one 1-D array, of which each ``layer.params[key]`` is a view,
-        in the order of :meth:`get_weights` (no state arrays); writing to it changes
-        the weights. An array assigned to ``layer.params[key]`` is copied in first.
-        The buffer data-parallel training broadcasts (:mod:`pyx_cnn.mpi`)."""
-        self._check_bound()
-        return self._params.values
-
-    @property
-    def flat_grads(self):
-        """Every gradient in one 1-D array laid out as :attr:`flat_params`, filled by the
-        backward pass (the buffer data-parallel training averages over the ranks)."""
-        return self._params.grads
-
-    @property
-    def shuffle_rng(self):
-        """The ``numpy.random.Generator`` that shuffles the samples in :meth:`fit`
-        (from `seed`; saved with the model). Data-parallel training gives each rank one
-        of its own."""
-        return self._shuffle_rng
-
-    @shuffle_rng.setter
-    def shuffle_rng(self, rng):
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"shuffle_rng must be a numpy.random.Generator, got "
-                            f"{type(rng).__name__}")
-        self._shuffle_rng = rng
-
-    def count_params(self):
-        """Number of trainable values."""
-        return int(self._params.values.size)
-
-    def get_weights(self):
-        """Copies of the weights, as Keras's ``get_weights``.
-
-        Returns
-        -------
-        list of ndarray
-            Layer by layer, in order: the layer's ``params`` (``W`` then ``b``;
-            ``gamma`` then ``beta``), then its ``state`` arrays
-            (BatchNormalization's running ``mean`` then ``var``). Layers without
-            weights add nothing.
-        """
-        return self._params.get_weights()
-
-    def set_weights(self, weights):
-        """Set the weights from a list as :meth:`get_weights` returns it, each array cast
-        to the network's dtype: ``set_weights(other.get_weights())`` makes this network
-        predict exactly as `other`, of the same architecture.
-
-        Raises TypeError or ValueError, naming the array and its layer, for a wrong
-        count, shape or dtype, before anything is copied (the network stays as it was).
-        """
-        self._params.set_weights(weights)
-
-    def _check_bound(self):
-        """Take in parameter arrays a user assigned since (same shapes required)."""
-        self._params.take_in_replaced()
-
-    def _check_grads_written_in_place(self):
-        """ValueError naming the layer and key when a backward pass bound a ``grads``
-        entry to a new array (the optimiser would never see that gradient)."""
-        self._params.check_grads_written_in_place()

@@ -16,15 +16,17 @@
 The network holds its layers and hands the work to its parts: the order the
 layers run in to a ``Chain`` (``_chain.py``) or a ``Graph`` (``_graph.py``):
 building, the fusion plan, forward and backward; the parameters to one flat
-array (``_parameters.py``, with the methods ``get_weights``, ``flat_params``...);
-``predict`` and ``evaluate`` to ``_inference.py``; ``fit`` to
-``_training_methods.py`` and :mod:`pyx_cnn.training_loop`; the model file to
+array (``_parameters.py``: ``get_weights``, ``flat_params``...); ``predict`` and
+``evaluate`` to ``_inference.py``; ``fit`` and ``gradient_descent`` to
+:mod:`pyx_cnn.training_loop`; the model file to
 :mod:`pyx_cnn.serialization`; the summary's table to ``_summary.py``; and a
-dask array to :mod:`pyx_cnn.dask_arrays` (``_dispatch.py``).
+dask array to :mod:`pyx_cnn.dask_arrays` (``_dispatch.py``). Each method is a
+line or two that calls its part; the docstring it shows is the one written beside
+that part's code (``_doc_from``).
 """
 import numpy as np
 
-from . import serialization
+from . import _inference, serialization, training_loop
 from .layers.base import check_dtype
 from .layers.input import SymbolicTensor
 from .losses import get_loss
@@ -32,13 +34,23 @@ from .optim import get_optimizer
 from .training_loop import History
 from ._batches import check_input_shape, prepare_x, prepare_y, sample_shape
 from ._chain import Chain
+from ._dispatch import dispatch
+from ._fit_arguments import PREVIOUS
 from ._graph import Graph
-from ._inference import InferenceMethods
-from ._parameters import FlatParameters, ParameterMethods
+from ._parameters import FlatParameters
 from ._summary import summary_table
-from ._training_methods import TrainingMethods
+from ._thread_policy import holds_blas_to_one_thread
 
 __all__ = ["NeuralNetwork", "History"]
+
+
+def _doc_from(function):
+    """Decorator: the method takes the docstring of `function`, the function of the
+    network it hands its work to (where the docstring sits beside the code)."""
+    def take(method):
+        method.__doc__ = function.__doc__
+        return method
+    return take
 
 
 def _layer_order(layers, input_shape, inputs, outputs):
@@ -63,7 +75,7 @@ def _layer_order(layers, input_shape, inputs, outputs):
     return graph, graph.input_shape
 
 
-class NeuralNetwork(ParameterMethods, InferenceMethods, TrainingMethods):
+class NeuralNetwork:
     """A network of :mod:`pyx_cnn.layers`: a stack (a list of layers) or a graph.
 
     Parameters
@@ -108,8 +120,8 @@ class NeuralNetwork(ParameterMethods, InferenceMethods, TrainingMethods):
     case-insensitive and stored in lower case, so ``"Adam"`` is ``"adam"`` and
     :meth:`save` writes the canonical name.
 
-    The methods come from the modules named in :mod:`pyx_cnn.network`'s docstring
-    (``ParameterMethods``, ``InferenceMethods``, ``TrainingMethods``).
+    The methods hand the work to the modules named in :mod:`pyx_cnn.network`'s
+    docstring.
 
     Attributes
     ----------
@@ -155,6 +167,104 @@ class NeuralNetwork(ParameterMethods, InferenceMethods, TrainingMethods):
 
     def _prepare_y(self, y, n, name="y"):
         return prepare_y(y, n, self.output_shape, self.dtype, name)
+
+    # ------------------------------------------------------------ parameters
+    @property
+    def flat_params(self):
+        """Every parameter in one 1-D array, of which each ``layer.params[key]`` is a view,
+        in the order of :meth:`get_weights` (no state arrays); writing to it changes
+        the weights. An array assigned to ``layer.params[key]`` is copied in first.
+        The buffer data-parallel training broadcasts (:mod:`pyx_cnn.mpi`)."""
+        self._check_bound()
+        return self._params.values
+
+    @property
+    def flat_grads(self):
+        """Every gradient in one 1-D array laid out as :attr:`flat_params`, filled by the
+        backward pass (the buffer data-parallel training averages over the ranks)."""
+        return self._params.grads
+
+    @property
+    def shuffle_rng(self):
+        """The ``numpy.random.Generator`` that shuffles the samples in :meth:`fit`
+        (from `seed`; saved with the model). Data-parallel training gives each rank one
+        of its own."""
+        return self._shuffle_rng
+
+    @shuffle_rng.setter
+    def shuffle_rng(self, rng):
+        if not isinstance(rng, np.random.Generator):
+            raise TypeError(f"shuffle_rng must be a numpy.random.Generator, got "
+                            f"{type(rng).__name__}")
+        self._shuffle_rng = rng
+
+    def count_params(self):
+        """Number of trainable values."""
+        return int(self._params.values.size)
+
+    def get_weights(self):
+        """Copies of the weights, as Keras's ``get_weights``.
+
+        Returns
+        -------
+        list of ndarray
+            Layer by layer, in order: the layer's ``params`` (``W`` then ``b``;
+            ``gamma`` then ``beta``), then its ``state`` arrays
+            (BatchNormalization's running ``mean`` then ``var``). Layers without
+            weights add nothing.
+        """
+        return self._params.get_weights()
+
+    def set_weights(self, weights):
+        """Set the weights from a list as :meth:`get_weights` returns it, each array cast
+        to the network's dtype: ``set_weights(other.get_weights())`` makes this network
+        predict exactly as `other`, of the same architecture.
+
+        Raises TypeError or ValueError, naming the array and its layer, for a wrong
+        count, shape or dtype, before anything is copied (the network stays as it was).
+        """
+        self._params.set_weights(weights)
+
+    def _check_bound(self):
+        """Take in parameter arrays a user assigned since (same shapes required)."""
+        self._params.take_in_replaced()
+
+    def _check_grads_written_in_place(self):
+        """ValueError naming the layer and key when a backward pass bound a ``grads``
+        entry to a new array (the optimiser would never see that gradient)."""
+        self._params.check_grads_written_in_place()
+
+    # ------------------------------------------------------------ inference
+    @dispatch("X")
+    @_doc_from(_inference.predict)
+    def predict(self, X, batch_size=256, fuse=True):
+        return _inference.predict(self, X, batch_size, fuse)
+
+    @dispatch("X")
+    @_doc_from(_inference.predict_classes)
+    def predict_classes(self, X, batch_size=256, fuse=True):
+        return _inference.predict_classes(self, X, batch_size, fuse)
+
+    @dispatch("X", "y")
+    @_doc_from(_inference.evaluate)
+    def evaluate(self, X, y, batch_size=256, loss=None, fuse=True):
+        return _inference.evaluate(self, X, y, batch_size, loss, fuse)
+
+    # ------------------------------------------------------------- training
+    @holds_blas_to_one_thread
+    @_doc_from(training_loop.fit)
+    def fit(self, X, y, epochs=1, batch_size=32, learning_rate=PREVIOUS, *, optimizer=None,
+            loss=None, validation_data=None, validation_split=0.0, callbacks=None,
+            shuffle=True, verbose=False, fuse=True, comm=None):
+        return training_loop.fit(
+            self, X, y, epochs, batch_size, learning_rate, optimizer=optimizer, loss=loss,
+            validation_data=validation_data, validation_split=validation_split,
+            callbacks=callbacks, shuffle=shuffle, verbose=verbose, fuse=fuse, comm=comm)
+
+    @holds_blas_to_one_thread
+    @_doc_from(training_loop.gradient_descent)
+    def gradient_descent(self, learning_rate, x, y, iterations):
+        return training_loop.gradient_descent(self, learning_rate, x, y, iterations)
 
     # ---------------------------------------------------------------- files
     def save(self, path):
