@@ -10,6 +10,7 @@ the op of :mod:`pyx_cnn.ops.activations`.
 import numpy as np
 
 from ._dispatch import dispatch
+from .ops import activations
 from .ops.activations import check_slope, get_activation, softmax_forward
 from ._validation import (as_array, as_kernel_array, check_int, check_result_size,
                           needs_kernel_copy, shape_str, working_dtype)
