@@ -424,3 +424,19 @@ def test_constant_added_after_a_convolution_is_its_bias():
         np.float32), "b1"))
     with pytest.raises(ValueError, match=r"'Add' \(node 'a1'\).*constant of shape"):
         px.from_onnx(model)
+
+
+@pytest.mark.parametrize("op, attrs", [
+    ("MaxPool", {"pads": [1, 0, 0, 1], "strides": [2, 2]}),
+    ("MaxPool", {"pads": [0, 1, 1, 0], "strides": [2, 2], "ceil_mode": 1}),
+    ("MaxPool", {"pads": [1, 1, 0, 0], "strides": [3, 3], "ceil_mode": 1}),
+    ("AveragePool", {"pads": [1, 0, 0, 1], "strides": [2, 2], "count_include_pad": 0}),
+    ("AveragePool", {"pads": [0, 1, 1, 1], "strides": [2, 2], "ceil_mode": 1}),
+])
+def test_pools_with_pads_per_side_against_onnxruntime(op, attrs):
+    node = mk(op, ["x"], ["y"], name="pool", kernel_shape=[3, 3], **attrs)
+    model = make_model([node], [value_info("x", ["N", 3, 9, 8])], [value_info("y", None)])
+    net = px.from_onnx(model)
+    x = images((2, 3, 9, 8))
+    got = net.predict(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    np.testing.assert_allclose(got, run_ort(model, x), rtol=0, atol=1e-5)

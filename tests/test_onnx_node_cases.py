@@ -25,8 +25,6 @@ CASES = collect(onnx)
 REFUSED = {
     "test_averagepool_2d_dilations": r"dilations=\[2, 2\]",
     "test_maxpool_2d_dilations": r"dilations=\[2, 2\]",
-    "test_averagepool_2d_same_lower": r"pads \(\(1, 0\), \(1, 0\)\) with ceil_mode=0",
-    "test_maxpool_2d_same_lower": r"pads \(\(1, 0\), \(1, 0\)\) with ceil_mode=0",
     "test_averagepool_2d_pads": r"padding must be at most half the window size",
     "test_maxpool_2d_pads": r"padding must be at most half the window size",
     "test_maxpool_2d_uint8": r"element type UINT8",

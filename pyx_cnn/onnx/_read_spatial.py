@@ -164,20 +164,26 @@ def _pool_window(pads, in_hw, kernel, strides, ceil_mode, counts_padding):
     pads larger after than before (what :func:`to_onnx` writes for a ceil-mode pool
     whose last window PyTorch drops) take the windows of ``padding=before`` in ceil
     (or floor) mode when their counts are equal, for a pool that does not count the
-    padding (`counts_padding` False): the extra zeros after are never read.
+    padding (`counts_padding` False): the extra zeros after are never read. Other
+    pads of such a pool, up to half the window, are its per-side padding
+    ``((top, bottom), (left, right))``.
     """
     if all(before == after for before, after in pads):
         return {"padding": _padding_argument(pads), "ceil_mode": ceil_mode}
     if pads == resolve_padding("same", in_hw, kernel, strides):
         return {"padding": "same", "ceil_mode": ceil_mode}
-    if counts_padding or ceil_mode or any(after < before for before, after in pads):
+    if counts_padding:
         return None
-    counts = [output_size(size, k, s, p) for size, k, s, p in zip(in_hw, kernel, strides, pads)]
-    padding = _compact([before for before, _ in pads])
-    for ceil in (True, False):
-        if counts == [pool_output_size(size, k, s, (p[0], p[0]), ceil)
-                      for size, k, s, p in zip(in_hw, kernel, strides, pads)]:
-            return {"padding": padding, "ceil_mode": ceil}
+    if not ceil_mode and all(after >= before for before, after in pads):
+        counts = [output_size(size, k, s, p)
+                  for size, k, s, p in zip(in_hw, kernel, strides, pads)]
+        padding = _compact([before for before, _ in pads])
+        for ceil in (True, False):
+            if counts == [pool_output_size(size, k, s, (p[0], p[0]), ceil)
+                          for size, k, s, p in zip(in_hw, kernel, strides, pads)]:
+                return {"padding": padding, "ceil_mode": ceil}
+    if max(max(p) for p in pads) <= min(kernel) // 2:    # the pools' bound on pads
+        return {"padding": tuple(tuple(p) for p in pads), "ceil_mode": ceil_mode}
     return None
 
 
