@@ -38,7 +38,7 @@ from .. import _conv, _conv_depthwise, _conv_grad
 from .._geometry import output_size
 from .._threads import get_num_threads
 
-__all__ = ["forward", "backward", "pad", "weight_layout"]
+__all__ = ["forward", "backward", "input_gradient", "pad", "weight_layout"]
 
 
 def pad(x, pads, dtype):
@@ -208,19 +208,42 @@ def backward(grad_out, saved, input_grad=True):
     grad_filters = gw.reshape(kh, run // c, c, f).transpose(3, 0, 1, 2)
     if not input_grad:
         return None, grad_filters, gb
+    return input_gradient(grad_out, wk, xp.shape, stride, pads, dilation), grad_filters, gb
+
+
+def input_gradient(grad_out, wk, padded_shape, stride, pads, dilation):
+    """``dL/dx`` of a convolution on the direct route, from ``grad_out = dL/dout``.
+
+    Parameters
+    ----------
+    grad_out : ndarray, shape (N, Hout, Wout, F), C-contiguous
+    wk : ndarray, shape (kh, kw*C, F)
+        The filters in the kernels' layout (:func:`weight_layout`).
+    padded_shape : tuple
+        ``(N, H + top + bottom, W + left + right, C)``: the padded input's shape.
+    stride, dilation : pair of int
+    pads : ((top, bottom), (left, right))
+
+    Returns
+    -------
+    grad_x : ndarray, shape (N, H, W, C)
+        The padding's share left out. (Also the forward pass of a transposed
+        convolution, :mod:`pyx_cnn.ops.conv_transpose`.)
+    """
     # (with an inf or NaN among the filters, the zeros around the gradient would
     # meet it and give NaN where no output reaches: then the windows' products)
-    route = _conv._algorithm(xp.shape, wk.shape, tuple(stride), tuple(dilation), xp.dtype,
-                             gradient=True, finite=bool(np.isfinite(wk).all()))
+    route = _conv._algorithm(padded_shape, wk.shape, tuple(stride), tuple(dilation),
+                             grad_out.dtype, gradient=True, finite=bool(np.isfinite(wk).all()))
     if route == "transposed":
-        return _input_grad_direct(grad_out, wk, xp.shape, pads, dilation), grad_filters, gb
-    gxp = np.empty(xp.shape, dtype=xp.dtype)
-    _conv_grad._conv2d_backward_input(grad_out, wk, gxp, *stride, *dilation, nt)
+        return _input_grad_direct(grad_out, wk, padded_shape, pads, dilation)
+    gxp = np.empty(padded_shape, dtype=grad_out.dtype)
+    _conv_grad._conv2d_backward_input(grad_out, wk, gxp, *stride, *dilation,
+                                      get_num_threads())
     (top, bottom), (left, right) = pads
     if top or bottom or left or right:
-        h, w = xp.shape[1] - top - bottom, xp.shape[2] - left - right
+        h, w = padded_shape[1] - top - bottom, padded_shape[2] - left - right
         gxp = np.ascontiguousarray(gxp[:, top:top + h, left:left + w])
-    return gxp, grad_filters, gb
+    return gxp
 
 
 def _backward_grouped(grad_out, saved, input_grad):

@@ -28,9 +28,7 @@ arguments (the layer, :class:`pyx_cnn.layers.Conv2DTranspose`).
 """
 import numpy as np
 
-from .. import _conv, _conv_grad
 from .._geometry import output_size
-from .._threads import get_num_threads
 from . import conv
 
 __all__ = ["forward", "backward", "output_shape"]
@@ -66,21 +64,6 @@ def _extend(x, hw):
     return out
 
 
-def _conv_input_grad(grad, wk, padded_shape, stride, pads, dilation):
-    """The input gradient of the convolution with filters `wk` (the kernels' layout)
-    from its output gradient `grad`, by the route :func:`pyx_cnn.ops.conv.backward`
-    takes for it."""
-    route = _conv._algorithm(padded_shape, wk.shape, tuple(stride), tuple(dilation),
-                             grad.dtype, gradient=True, finite=bool(np.isfinite(wk).all()))
-    if route == "transposed":
-        return conv._input_grad_direct(grad, wk, padded_shape, pads, dilation)
-    gxp = np.empty(padded_shape, dtype=grad.dtype)
-    _conv_grad._conv2d_backward_input(grad, wk, gxp, *stride, *dilation, get_num_threads())
-    (top, bottom), (left, right) = pads
-    return np.ascontiguousarray(gxp[:, top:padded_shape[1] - bottom,
-                                    left:padded_shape[2] - right])
-
-
 def forward(x, filters, bias, stride=(1, 1), padding=(0, 0), output_padding=(0, 0),
             dilation=(1, 1)):
     """The transposed convolution of `x`, and what :func:`backward` needs.
@@ -111,7 +94,7 @@ def forward(x, filters, bias, stride=(1, 1), padding=(0, 0), output_padding=(0, 
                                                  output_padding, dilation)
     x_ext = _extend(x, conv_hw)
     wk = conv.weight_layout(filters, x.dtype)
-    out = _conv_input_grad(x_ext, wk, padded_shape, stride, pads, dilation)
+    out = conv.input_gradient(x_ext, wk, padded_shape, stride, pads, dilation)
     if bias.any():
         out += bias
     return out, (x_ext, filters, tuple(stride), pads, tuple(dilation), x.shape[1:3])
