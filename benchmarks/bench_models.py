@@ -40,6 +40,8 @@ import numpy as np
 import pyx_cnn
 from pyx_cnn import layers, models
 
+from peers import onnxruntime_module, ort_session
+
 BATCH_SIZE = 64
 LEARNING_RATE = 0.01
 INPUT_SHAPE = (32, 32, 3)
@@ -48,7 +50,6 @@ NUM_CLASSES = 10
 #: samples of a training epoch and of a predict call (a quick run: :data:`QUICK_SAMPLES`)
 SAMPLES = 256
 QUICK_SAMPLES = 8
-
 
 
 def _torch_resnet18():
@@ -81,15 +82,6 @@ def _torch():
     except Exception:   # not installed, or broken: its columns are left out
         return None
     return torch
-
-
-def _onnxruntime():
-    try:
-        import onnx  # noqa: F401  (to_onnx needs it)
-        import onnxruntime
-    except Exception:
-        return None
-    return onnxruntime
 
 
 # --------------------------------------------------------------------------------------
@@ -167,15 +159,6 @@ def _interleaved(fns, rounds):
     return {who: statistics.median(t) for who, t in times.items()}
 
 
-def _ort_session(onnxruntime, path, threads):
-    options = onnxruntime.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.inter_op_num_threads = 1
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return onnxruntime.InferenceSession(str(path), options,
-                                        providers=["CPUExecutionProvider"])
-
-
 def _tasks(name, net, x, y, threads, torch, onnxruntime, folder):
     """{task: {who: zero-argument callable}} for the network `name`."""
     def pyx_train():
@@ -212,7 +195,7 @@ def _tasks(name, net, x, y, threads, torch, onnxruntime, folder):
     if onnxruntime is not None:
         path = os.path.join(folder, f"{name}.onnx")
         net.to_onnx(path)
-        session = _ort_session(onnxruntime, path, threads)
+        session = ort_session(onnxruntime, path, threads)
         input_name = session.get_inputs()[0].name
         chunks = [x[i:i + BATCH_SIZE] for i in range(0, len(x), BATCH_SIZE)]
 
@@ -248,7 +231,7 @@ def run(repeats=5, nets=tuple(NETS), threads=None, seed=0, verbose=False, quick=
         ``images_per_s``; and one line per row under ``"<net> <task>, <n>
         thread(s)"`` (what ``pyx-cnn bench`` prints).
     """
-    torch, onnxruntime = _torch(), _onnxruntime()
+    torch, onnxruntime = _torch(), onnxruntime_module()
     if threads is None:
         threads = [1] if (os.cpu_count() or 1) == 1 else [1, 2]
     n = QUICK_SAMPLES if quick else SAMPLES

@@ -1,4 +1,5 @@
-"""Training and inference of real networks: pyx_cnn against PyTorch CPU.
+"""Training and inference of real networks: pyx_cnn against PyTorch CPU (and, for
+inference, onnxruntime).
 
 Two networks, float32, batches of 64, plain SGD (learning rate 0.01), softmax
 cross-entropy:
@@ -17,7 +18,10 @@ Both frameworks start from the same weights (pyx_cnn's initialisation copied
 into PyTorch: NCHW filters, Dense rows permuted for PyTorch's channels-first
 flatten) and see the same batches. Epochs of the two alternate (interleaved,
 the order flipping each round) and the medians are reported, for one thread
-and for every core (``set_num_threads`` / ``torch.set_num_threads``).
+and for every core (``set_num_threads`` / ``torch.set_num_threads``). Predict
+is timed against onnxruntime too, when it is installed: the model that
+``net.to_onnx`` writes, its session on the same thread count with spinning off
+(``peers.py``).
 
 Nothing about threads is set in the environment: this measures what a user
 gets. The matmul peak (numpy float32, 2048 x 2048) is measured in the same
@@ -30,12 +34,15 @@ or call :func:`run` from Python.
 import argparse
 import os
 import statistics
+import tempfile
 import time
 
 import numpy as np
 
 import pyx_cnn
 from pyx_cnn import NeuralNetwork, layers
+
+from peers import onnxruntime_module, ort_session
 
 BATCH_SIZE = 64
 LEARNING_RATE = 0.01
@@ -181,7 +188,8 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False,
     result : dict
         ``"rows"``: one dict per net, thread count and task ("train",
         "predict"): ``pyx_cnn_s``, ``torch_s`` (medians), ``ratio`` (torch /
-        pyx_cnn), ``images_per_s``, ``gflops``, ``peak_gflops`` and
+        pyx_cnn), for "predict" ``onnxruntime_s`` and ``onnxruntime_ratio`` too
+        (None without onnxruntime), ``images_per_s``, ``gflops``, ``peak_gflops`` and
         ``pct_peak`` (of the matmul peak at that thread count); and one line
         per row under ``"<net> <task>, <n> thread(s)"`` (what ``pyx-cnn bench``
         prints).
@@ -194,9 +202,11 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False,
     if threads is None:
         cores = os.cpu_count() or 1
         threads = [1] if cores == 1 else [1, cores]
+    onnxruntime = onnxruntime_module()
     before = pyx_cnn.get_num_threads()
     torch_before = torch.get_num_threads() if torch is not None else None
     rows = []
+    folder = tempfile.TemporaryDirectory()
     try:
         for t in threads:
             peak = matmul_peak(t, size=1024 if quick else 2048)
@@ -235,25 +245,21 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False,
                         for xb in torch.split(tx, 256):
                             model(xb)
 
-                tasks = {"train": (pyx_train, torch_train, training_flops(net, n)),
-                         "predict": (pyx_predict, torch_predict, inference_flops(net, n))}
-                for task, (mine, theirs, flops) in tasks.items():
-                    mine()
-                    if torch is not None:
-                        theirs()
-                    times = {"pyx": [], "torch": []}
-                    for r in range(rounds):
-                        order = [("pyx", mine), ("torch", theirs)]
-                        if r % 2:
-                            order.reverse()
-                        for who, fn in order:
-                            if who == "torch" and torch is None:
-                                continue
-                            start = time.perf_counter()
-                            fn()
-                            times[who].append(time.perf_counter() - start)
-                    pyx_s = statistics.median(times["pyx"])
-                    torch_s = statistics.median(times["torch"]) if times["torch"] else None
+                ort_predict = (None if onnxruntime is None else
+                               _ort_predict(onnxruntime, net, x, t, folder.name, name))
+                tasks = {"train": (pyx_train, {"torch": torch_train}, training_flops(net, n)),
+                         "predict": (pyx_predict, {"torch": torch_predict,
+                                                   "onnxruntime": ort_predict},
+                                     inference_flops(net, n))}
+                for task, (mine, peers, flops) in tasks.items():
+                    peers = {"torch": peers["torch"] if torch is not None else None,
+                             "onnxruntime": peers.get("onnxruntime")}
+                    runs = [("pyx", mine)] + [(who, fn) for who, fn in peers.items()
+                                              if fn is not None]
+                    seconds = _interleaved(runs, rounds)
+                    pyx_s = seconds["pyx"]
+                    torch_s = seconds.get("torch")
+                    ort_s = seconds.get("onnxruntime")
                     row = {
                         "net": name, "task": task, "threads": t, "samples": n,
                         "pyx_cnn_s": pyx_s, "torch_s": torch_s,
@@ -261,6 +267,9 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False,
                         "images_per_s": n / pyx_s, "gflops": flops / pyx_s / 1e9,
                         "peak_gflops": peak, "pct_peak": 100 * flops / pyx_s / 1e9 / peak,
                     }
+                    if task == "predict":
+                        row["onnxruntime_s"] = ort_s
+                        row["onnxruntime_ratio"] = None if ort_s is None else ort_s / pyx_s
                     rows.append(row)
                     if verbose:
                         print(format_row(row), flush=True)
@@ -268,29 +277,63 @@ def run(repeats=5, nets=("lenet", "cifar"), threads=None, seed=0, verbose=False,
         pyx_cnn.set_num_threads(before)
         if torch is not None:
             torch.set_num_threads(torch_before)
+        folder.cleanup()
     result = {f"{r['net']} {r['task']}, {r['threads']} thread(s)": _summary(r) for r in rows}
     result["rows"] = rows
     return result
 
 
+def _ort_predict(onnxruntime, net, x, threads, folder, name):
+    """A callable running onnxruntime on the model ``net.to_onnx`` writes, over `x` in
+    batches of 256 as ``net.predict`` takes it, on `threads` threads."""
+    path = os.path.join(folder, f"{name}.onnx")
+    net.to_onnx(path)
+    session = ort_session(onnxruntime, path, threads)
+    input_name = session.get_inputs()[0].name
+
+    def predict():
+        for start in range(0, len(x), 256):
+            session.run(None, {input_name: x[start:start + 256]})
+    return predict
+
+
+def _interleaved(runs, rounds):
+    """Median seconds of each ``(who, callable)`` of `runs`, over `rounds` rounds that call
+    each in turn (the order reversed every other round), after one warm-up call each."""
+    for _, fn in runs:
+        fn()
+    times = {who: [] for who, _ in runs}
+    for r in range(rounds):
+        for who, fn in (runs[::-1] if r % 2 else runs):
+            start = time.perf_counter()
+            fn()
+            times[who].append(time.perf_counter() - start)
+    return {who: statistics.median(t) for who, t in times.items()}
+
+
 def _summary(row):
     torch_part = ("PyTorch not installed" if row["torch_s"] is None else
                   f"PyTorch {row['torch_s'] * 1e3:.1f} ms, ratio {row['ratio']:.2f}x")
+    if row.get("onnxruntime_s") is not None:
+        torch_part += (f"; onnxruntime {row['onnxruntime_s'] * 1e3:.1f} ms, ratio "
+                       f"{row['onnxruntime_ratio']:.2f}x")
     return (f"pyx_cnn {row['pyx_cnn_s'] * 1e3:.1f} ms ({row['images_per_s']:.0f} images/s, "
             f"{row['gflops']:.1f} GFLOP/s, {row['pct_peak']:.0f}% of the matmul peak); "
             + torch_part)
 
 
 def format_row(row):
-    torch_part = "-" if row["torch_s"] is None else (
-        f"{row['torch_s'] * 1e3:.1f} ms ({row['ratio']:.2f}x)")
+    def peer(seconds, ratio):
+        return "-" if seconds is None else f"{seconds * 1e3:.1f} ms ({ratio:.2f}x)"
+
     return (f"| {row['net']} | {row['task']} | {row['threads']} | {row['pyx_cnn_s'] * 1e3:.1f} ms | "
             f"{row['images_per_s']:.0f} | {row['gflops']:.1f} | {row['pct_peak']:.0f}% | "
-            f"{torch_part} |")
+            f"{peer(row['torch_s'], row['ratio'])} | "
+            f"{peer(row.get('onnxruntime_s'), row.get('onnxruntime_ratio'))} |")
 
 
-HEADER = ("| net | task | thr | pyx_cnn | images/s | GFLOP/s | % matmul peak | PyTorch (ratio) |\n"
-          "|---|---|---|---|---|---|---|---|")
+HEADER = ("| net | task | thr | pyx_cnn | images/s | GFLOP/s | % matmul peak | PyTorch (ratio) "
+          "| onnxruntime (ratio) |\n|---|---|---|---|---|---|---|---|---|")
 
 
 def main(argv=None):

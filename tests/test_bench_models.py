@@ -47,7 +47,7 @@ def test_a_run_gives_one_row_per_network_task_and_thread_count(monkeypatch):
     for row in rows:
         assert row["pyx_cnn_s"] > 0 and row["torch_s"] > 0 and row["torch_ratio"] > 0
         assert (row["onnxruntime_s"] is None) == (row["task"] == "train"
-                                                   or bench_models._onnxruntime() is None)
+                                                   or bench_models.onnxruntime_module() is None)
         assert row["samples"] == 4 and row["threads"] == 1
     assert "PyTorch" in result["resnet18 predict, 1 thread(s)"]
     assert bench_models.format_row(rows[0]).startswith("| resnet18 | train | 1 |")

@@ -136,3 +136,18 @@ def test_docs_tables_read_the_layer_ops_results_under_either_key(key):
     text = "\n".join(bench_tables.result_lines(result, "results.json"))
     assert "Layer operations against PyTorch" in text
     assert "4.00 ms (2.00x)" in text
+
+
+def test_training_benchmark_times_predict_against_onnxruntime_too(monkeypatch):
+    pytest.importorskip("onnxruntime")
+    monkeypatch.setattr(bench_training, "QUICK_SAMPLES", 8)
+    result = bench_training.run(repeats=1, nets=("lenet",), threads=[1], quick=True)
+    rows = {row["task"]: row for row in result["rows"]}
+    predict = rows["predict"]
+    assert predict["onnxruntime_s"] > 0
+    assert predict["onnxruntime_ratio"] == pytest.approx(predict["onnxruntime_s"]
+                                                         / predict["pyx_cnn_s"])
+    assert "onnxruntime_s" not in rows["train"]
+    assert "onnxruntime" in result["lenet predict, 1 thread(s)"]
+    assert bench_training.format_row(predict).count("|") == bench_training.HEADER.split(
+        "\n")[0].count("|")

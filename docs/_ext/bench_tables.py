@@ -118,14 +118,18 @@ def training_lines(extra):
                      fmt_time(r["pyx_cnn_s"]), f"{r['images_per_s']:.0f}",
                      f"{r['gflops']:.1f}", f"{r['pct_peak']:.0f}%",
                      "-" if r.get("torch_s") is None else fmt_time(r["torch_s"]),
-                     "-" if r.get("ratio") is None else fmt_ratio(r["ratio"])])
+                     "-" if r.get("ratio") is None else fmt_ratio(r["ratio"]),
+                     "-" if r.get("onnxruntime_s") is None else
+                     f"{fmt_time(r['onnxruntime_s'])} ({fmt_ratio(r['onnxruntime_ratio'])})"])
     samples = {r.get("samples") for r in extra["rows"]} - {None}
     lines = []
     if samples:
         lines += [f"{', '.join(map(str, sorted(samples)))} images an epoch, float32, "
-                  "batches of 64; \"train\" is an epoch, \"predict\" the same images.", ""]
+                  "batches of 64; \"train\" is an epoch, \"predict\" the same images (onnxruntime: "
+                  "the model ``to_onnx`` writes, the same threads, spinning off).", ""]
     lines += list_table(["net", "task", "threads", "pyx_cnn", "images/s", "GFLOP/s",
-                         "% matmul peak", "PyTorch", "PyTorch / pyx_cnn"], rows)
+                         "% matmul peak", "PyTorch", "PyTorch / pyx_cnn",
+                         "onnxruntime (ratio)"], rows)
     return lines
 
 
