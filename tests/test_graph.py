@@ -140,7 +140,10 @@ def test_a_format_version_2_file_still_loads_and_trains():
     assert not net.is_graph and net.epochs_done == 2
     np.testing.assert_allclose(net.predict(expected["X"]), expected["predict"], rtol=1e-12)
     net.fit(expected["X"], expected["y"], epochs=1, batch_size=4)
-    np.testing.assert_allclose(net.predict(expected["X"]), expected["after_fit"], rtol=1e-10)
+    # the file's optimiser state, schedule and shuffling carry on as when it was written;
+    # the rounding of another build (bounds-checked, another instruction set) moves the
+    # trained weights by about 1e-10, a state read wrongly by far more
+    np.testing.assert_allclose(net.predict(expected["X"]), expected["after_fit"], rtol=1e-7)
 
 
 @pytest.mark.parametrize("graph, message", [
