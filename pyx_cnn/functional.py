@@ -29,7 +29,6 @@ from .ops import avg_pool, max_pool
 from ._geometry import pool_output_size, pool_padding
 from ._dispatch import dispatch
 from .elementwise import leaky_relu, relu, sigmoid, softmax, tanh
-from ._thread_policy import holds_blas_to_one_thread
 from ._validation import (
     as_array,
     as_kernel_array,
@@ -90,7 +89,6 @@ def _kernel_stride(stride, extent):
 
 
 @dispatch("img")
-@holds_blas_to_one_thread
 def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1, groups=1):
     """Cross-correlate an image (or batch) with a filter bank, summing over channels.
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import _conv, _conv_depthwise, _conv_grad
 from .._geometry import output_size
+from .._thread_policy import one_blas_thread
 from .._threads import get_num_threads
 
 __all__ = ["forward", "backward", "input_gradient", "pad", "weight_layout"]
@@ -155,8 +156,9 @@ def _forward_grouped(x, filters, bias, stride, pads, dilation, groups):
                 out[..., j::m] = out_j
         return out, (x, filters, stride, pads, dilation, groups)
     xp = pad(x, pads, x.dtype)
-    _conv_grad._grouped_forward(xp, _group_layout(filters, groups), bias, out, kh, kw,
-                                *stride, *dilation, get_num_threads())
+    with one_blas_thread():   # BLAS products inside OpenMP threads (free when held already)
+        _conv_grad._grouped_forward(xp, _group_layout(filters, groups), bias, out, kh, kw,
+                                    *stride, *dilation, get_num_threads())
     return out, (xp, filters, stride, pads, dilation, groups)
 
 
