@@ -49,6 +49,7 @@ import contextlib
 import inspect
 import os
 import sys
+import time
 import traceback
 import weakref
 
@@ -64,6 +65,8 @@ __all__ = [
 ]
 
 # set by the MPI launchers (MPICH/Hydra, Open MPI, Intel MPI, Slurm's PMI)
+# seconds a failing rank waits, after printing its traceback, before MPI_Abort
+_ABORT_GRACE_SECONDS = 0.5
 _SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE", "MPI_LOCALNRANKS", "PMIX_SIZE")
 
 
@@ -161,11 +164,20 @@ def abort_on_error(comm):
         yield
     except BaseException:
         if comm is not None and comm.Get_size() > 1:
-            sys.stderr.write(f"pyx_cnn.mpi: rank {comm.Get_rank()} failed, aborting the job\n")
-            traceback.print_exc()
-            sys.stderr.flush()
-            comm.Abort(1)
+            _report_and_abort(comm)
         raise
+
+
+def _report_and_abort(comm):
+    """Print this rank's traceback in one write, give the launcher a moment to pass
+    it on, then end the whole job: ``MPI_Abort`` kills the ranks at once, and text
+    the launcher has not yet forwarded from a rank is lost."""
+    report = (f"pyx_cnn.mpi: rank {comm.Get_rank()} failed, aborting the job\n"
+              + traceback.format_exc())
+    sys.stderr.write(report)
+    sys.stderr.flush()
+    time.sleep(_ABORT_GRACE_SECONDS)
+    comm.Abort(1)
 
 
 class AveragingOptimizer:
@@ -285,10 +297,7 @@ class DataParallel:
         """End the whole job (``MPI_Abort``): a failure on one rank would leave the others
         waiting in the next collective."""
         if self.size > 1:
-            sys.stderr.write(f"pyx_cnn.mpi: rank {self.rank} failed, aborting the job\n")
-            traceback.print_exc()
-            sys.stderr.flush()
-            self.comm.Abort(1)
+            _report_and_abort(self.comm)
 
 
 def fit_data_parallel(net, X, y, comm, **fit_kwargs):
