@@ -52,7 +52,8 @@ __all__ = ["run_benchmarks", "WORKLOADS", "TARGETS", "EXTRA_BENCHMARKS",
 
 #: Modules with ``run(repeats) -> dict`` run after the built-in workloads (skipped
 #: when not importable, e.g. from an installed wheel without ``benchmarks/``).
-EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training", "bench_layer_ops", "bench_models"]
+EXTRA_BENCHMARKS = ["bench_digits_epoch", "bench_training", "bench_layer_ops", "bench_models",
+                    "bench_contention"]
 
 #: environment variables that change how threads behave, recorded with the results
 #: (the suite sets none: it measures what a user gets)

@@ -24,6 +24,7 @@ fixed by the shape.
 """
 import contextlib
 import os
+import threading
 
 from cython.parallel cimport prange
 
@@ -115,15 +116,44 @@ def get_num_threads():
         package was built without OpenMP, and in a process forked from one that
         imported pyx_cnn (multiprocessing's ``fork`` start method): the OpenMP
         runtime cannot start threads there. Use the ``spawn`` or ``forkserver``
-        start methods for threaded kernels in child processes.
+        start methods for threaded kernels in child processes. Inside a
+        step of ``fit``, ``predict`` or ``evaluate`` that runs on one thread
+        because one thread has been measured faster there (another program
+        holding a core, see :ref:`threads`), 1.
     """
+    cdef int n
     if not PYX_HAVE_OPENMP or _forked_child:
         return 1
-    if _num_threads > 0:
-        return _num_threads
-    if _default_cache > 0:
-        return _default_cache
-    return _default_threads()
+    n = _num_threads if _num_threads > 0 else (
+        _default_cache if _default_cache > 0 else _default_threads())
+    limit = getattr(_step_limit, "n", 0)
+    return limit if 0 < limit < n else n
+
+
+# A limit for the calling Python thread only, below the count above: the batch
+# loops of fit, predict and evaluate run a step on one thread when one thread has
+# been measured faster there (see _thread_choice.py).
+_step_limit = threading.local()
+
+
+def _set_limit(n):
+    """Make :func:`get_num_threads` return at most `n` in the calling Python thread
+    (0: no limit); returns the limit before, to restore."""
+    before = getattr(_step_limit, "n", 0)
+    _step_limit.n = n
+    return before
+
+
+@contextlib.contextmanager
+def _limit_threads(n):
+    """Inside the block, :func:`get_num_threads` returns at most `n` (>= 1) in the
+    calling Python thread (other threads keep theirs)."""
+    before = getattr(_step_limit, "n", 0)
+    _set_limit(n if before <= 0 else min(n, before))
+    try:
+        yield
+    finally:
+        _set_limit(before)
 
 
 def set_num_threads(n):

@@ -21,6 +21,7 @@ import numpy as np
 from .losses import BinaryCrossEntropy, SoftmaxCrossEntropy
 from .optim import SGD
 from .schedules import rate_for_epoch
+from ._thread_choice import step_threads
 from ._fit_arguments import check_fit_arguments, resolve_loss
 from ._validation import check_int, check_learning_rate
 
@@ -243,13 +244,16 @@ class TrainingLoop:
         n_batches = -(-n // batch_size)
         report = bool(self.callbacks) or self.progress.shown
         total, correct = 0.0, 0
+        full = min(batch_size, n)                # the size of every batch but the last
+        threads = step_threads(net, "fit", (full,) + X.shape[1:])
         for start in range(0, n, batch_size):
             stop = start + batch_size
             size = min(stop, n) - start
-            value, hits = train_batch(
-                self.plan, self.flat_params, self.flat_grads, X[start:stop], y[start:stop],
-                self.optimizer, self.rate, labels[start:stop] if track else None,
-                (epoch + 1, start // batch_size + 1, n_batches), self.check_gradients)
+            value, hits = threads.run(
+                train_batch, self.plan, self.flat_params, self.flat_grads, X[start:stop],
+                y[start:stop], self.optimizer, self.rate, labels[start:stop] if track else None,
+                (epoch + 1, start // batch_size + 1, n_batches), self.check_gradients,
+                timed=size == full)
             self.check_gradients = None
             total += value * size
             if track:
@@ -273,7 +277,7 @@ class TrainingLoop:
         net, args = self.net, self.args
         if args.validation is not None:
             x_val, y_val = args.validation
-            scores = evaluate_batches(self.plan, x_val, y_val)
+            scores = evaluate_batches(self.plan, x_val, y_val, owner=net)
             record["val_loss"] = scores["loss"]
             if "accuracy" in scores:
                 record["val_accuracy"] = scores["accuracy"]
@@ -369,21 +373,26 @@ def gradient_descent(net, learning_rate, x, y, iterations):
     net._check_bound()
     flat_params, flat_grads, sgd = net.flat_params, net.flat_grads, SGD()
     losses = np.empty(iterations)
+    threads = step_threads(net, "gradient_descent", X.shape)
     for i in range(iterations):
         # after the first backward pass: every layer wrote its gradients in place
         check = net._check_grads_written_in_place if i == 0 else None
-        losses[i], _ = train_batch(plan, flat_params, flat_grads, X, y, sgd, learning_rate,
-                                   where=i + 1, check_gradients=check)
+        losses[i], _ = threads.run(train_batch, plan, flat_params, flat_grads, X, y, sgd,
+                                   learning_rate, None, i + 1, check)
     return losses
 
 
-def evaluate_batches(plan, X, y, batch_size=256):
-    """Mean loss (and accuracy) of `plan`'s loss over checked arrays, by batches."""
+def evaluate_batches(plan, X, y, batch_size=256, owner=None):
+    """Mean loss (and accuracy) of `plan`'s loss over checked arrays, by batches;
+    `owner`: the network (its steps' thread counts are chosen by timing them)."""
     labels = accuracy_labels(y, plan.loss)
     total, correct = 0.0, 0
+    full = min(batch_size, X.shape[0])       # the size of every batch but the last
+    threads = step_threads(owner, "evaluate", (full,) + X.shape[1:])
     for start in range(0, X.shape[0], batch_size):
         stop = start + batch_size
-        out = plan.forward(X[start:stop], False)
+        out = threads.run(plan.forward, X[start:stop], False,
+                          timed=min(stop, X.shape[0]) - start == full)
         value, _, hits = plan.loss_value_grad(
             out, y[start:stop], None if labels is None else labels[start:stop])
         total += value * out.shape[0]

@@ -311,7 +311,7 @@ def test_bench_quick_runs_without_pytorch(tmp_path):
     for row in saved["rows"]:
         assert set(row["seconds"]) == {"pyx_cnn", "numpy"}
     assert set(saved["extra"]) == {"bench_digits_epoch", "bench_training", "bench_layer_ops",
-                                   "bench_models"}
+                                   "bench_models", "bench_contention"}
     assert all(row["torch_s"] is None and row["pyx_cnn_s"] > 0
                for row in saved["extra"]["bench_models"]["rows"])
     relu = [t for t in saved["targets"] if t["workload"] == "relu"][0]

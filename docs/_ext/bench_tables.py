@@ -65,6 +65,8 @@ def list_table(header, rows):
 
 
 def kernel_lines(result):
+    if not result["rows"]:     # a file of one benchmark (bench_contention.py's)
+        return []
     rows = []
     for r in result["rows"]:
         s = r["seconds"]
@@ -188,6 +190,28 @@ def models_lines(extra):
     return lines
 
 
+def contention_lines(extra):
+    """``bench_contention.py``'s rows: a workload quiet and with one core busy."""
+    rows = [[r["workload"], fmt_time(r["quiet_one_s"]), fmt_time(r["quiet_default_s"]),
+             f"{r['quiet_speedup']:.2f}x", fmt_time(r["busy_one_s"]),
+             fmt_time(r["busy_default_s"]), f"{r['busy_slowdown']:.2f}x"]
+            for r in extra["rows"]]
+    if not rows:
+        return []
+    lines = [f"Epochs of ``fit`` at one thread and at the default count "
+             f"({extra['default_threads']} threads), on the quiet machine and with another "
+             f"program keeping one core busy ({extra['busy_program']}); medians of "
+             f"{extra['rounds']} alternating rounds. \"speed-up\" is the one-thread time "
+             "over the default's; \"cost\" the default's time over one thread's with the "
+             "core busy (at most 1.25 is the goal).", ""]
+    for r in extra["rows"]:
+        lines.append(f"- **{r['workload']}**: {r['description']}")
+    lines.append("")
+    lines += list_table(["workload", "quiet, 1 thread", "quiet, default", "speed-up",
+                         "busy core, 1 thread", "busy core, default", "cost"], rows)
+    return lines
+
+
 #: (the keys a results file may hold the module's result under, the heading, the function
 #: writing its lines); older results files hold bench_layer_ops.py's under "bench_new_ops"
 EXTRAS = [
@@ -195,6 +219,7 @@ EXTRAS = [
     (("bench_digits_epoch",), "The digits epoch of pyx-cnn train", digits_lines),
     (("bench_layer_ops", "bench_new_ops"), "Layer operations against PyTorch", layer_ops_lines),
     (("bench_models",), "ResNet-18 and MobileNetV2", models_lines),
+    (("bench_contention",), "With one core busy", contention_lines),
 ]
 
 

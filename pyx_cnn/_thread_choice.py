@@ -1,0 +1,133 @@
+"""Threads that pay for themselves: the batch loops of ``fit``, ``predict``,
+``evaluate`` and ``gradient_descent`` time their steps and run each on the
+thread count that has been faster there lately.
+
+The cost model in ``_threads.pyx`` decides how many threads each kernel is
+worth on a quiet machine. It cannot see another program holding a core: a
+parallel region then waits, at its end, for the thread whose core was taken
+(for a time slice of the scheduler, milliseconds), and two threads can be
+several times slower than one. A loop over batches repeats the same work, so
+it can measure instead: it runs its steps on ``n = get_num_threads()``
+threads and, now and then, one step (a probe) on the other count (1 when it
+runs on n, n when it runs on 1). The count whose last steps were faster runs
+the steps in between:
+
+- the running count's time is the median of its last three steps; the other
+  count's is its latest probe;
+- the loop changes count when the other's time is below 0.9 of the running
+  count's (the margin keeps noise from switching back and forth);
+- a probe that does not win makes the next one wait twice as long (16, 32,
+  ... up to 256 steps): on a quiet machine the probes of the slower count cost
+  well under 1 % of the steps' time; a switch starts again at 16.
+
+A step's result never depends on the count (the kernels split their work on a
+grid fixed by the shape), only its time does. Only steps of the same batch
+shape are compared: each network keeps one chooser per loop kind and batch
+shape (for as long as the network lives). Nothing is timed when the count is
+1 (``set_num_threads(1)``, a build without OpenMP).
+"""
+import time
+import weakref
+from collections import deque
+
+from ._threads import _set_limit, get_num_threads
+
+_FIRST_PROBE = 2          # steps before the first probe (the first step is not timed)
+_PROBE_AFTER = 16         # steps between probes after a switch
+_MOST_STEPS_BETWEEN = 256
+_MARGIN = 0.9
+_KEPT = 3                 # steps of the running count whose median is its time
+
+# network -> {(kind, batch shape, n): StepThreads}; an entry goes with its network
+_choosers = weakref.WeakKeyDictionary()
+
+
+class StepThreads:
+    """Chooses, step by step, between `n` threads and one; see the module's text.
+
+    Parameters
+    ----------
+    n : int
+        The thread count the steps may use (>= 2).
+    """
+
+    def __init__(self, n):
+        self.n = n
+        self.running = n
+        self.times = {1: deque(maxlen=_KEPT), n: deque(maxlen=_KEPT)}
+        self.between = _PROBE_AFTER
+        self.until_probe = _FIRST_PROBE
+        self.untimed = 1          # the first step pays for first calls (allocation, warm-up)
+
+    def _other(self):
+        return 1 if self.running == self.n else self.n
+
+    def count(self):
+        """The thread count of the next step."""
+        return self._other() if self.until_probe <= 0 else self.running
+
+    def record(self, count, seconds):
+        """Take the time of a step that ran on `count` threads."""
+        if self.untimed > 0:
+            self.untimed -= 1
+            return
+        self.times[count].append(seconds)
+        other = self._other()
+        if count == other:
+            self.until_probe = self.between
+        else:
+            self.until_probe -= 1
+        if not self.times[other]:
+            return
+        mine = sorted(self.times[self.running])[len(self.times[self.running]) // 2]
+        if self.times[other][-1] < _MARGIN * mine:
+            self.running = other
+            self.times[other] = deque([self.times[other][-1]], maxlen=_KEPT)
+            self.between = self.until_probe = _PROBE_AFTER
+        elif count == other:
+            self.between = min(2 * self.between, _MOST_STEPS_BETWEEN)
+            self.until_probe = self.between
+
+    def run(self, step, *args, timed=True):
+        """``step(*args)`` on the chosen count; `timed`: its time counts (False for a
+        batch smaller than the others)."""
+        count = self.count() if timed else self.running
+        before = _set_limit(count)
+        if 0 < before < count:            # a limit set around this loop stays, untimed
+            _set_limit(before)
+            timed = False
+        try:
+            start = time.perf_counter()
+            result = step(*args)
+            seconds = time.perf_counter() - start
+        finally:
+            _set_limit(before)
+        if timed:
+            self.record(count, seconds)
+        return result
+
+
+class _OneCount:
+    """The stand-in when there is nothing to choose (one thread)."""
+
+    @staticmethod
+    def run(step, *args, timed=True):
+        return step(*args)
+
+
+_ONE = _OneCount()
+
+
+def step_threads(owner, kind, batch_shape):
+    """The chooser of `owner`'s (a network's) loop `kind` ("fit", "predict", ...)
+    over batches of `batch_shape`; a stand-in that only calls the step when the
+    kernels have one thread (or `owner` is None)."""
+    n = get_num_threads()
+    if n < 2 or owner is None:
+        return _ONE
+    loops = _choosers.setdefault(owner, {})
+    key = (kind, tuple(batch_shape), n)
+    chooser = loops.get(key)
+    if chooser is None:
+        chooser = loops[key] = StepThreads(n)
+    return chooser
