@@ -81,10 +81,13 @@ cdef extern from "conv_kernels.h" nogil:
                            const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
     void pyx_conv_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
                            const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
-    void pyx_conv_wgrad_row_f32(const pyx_conv_shape* s, const float* x, const float* g,
-                                float* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i)
-    void pyx_conv_wgrad_row_f64(const pyx_conv_shape* s, const double* x, const double* g,
-                                double* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i)
+    Py_ssize_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape* s, int is_double)
+    void pyx_conv_wgrad_rows_f32(const pyx_conv_shape* s, const float* x, const float* g,
+                                 float* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0,
+                                 Py_ssize_t i1)
+    void pyx_conv_wgrad_rows_f64(const pyx_conv_shape* s, const double* x, const double* g,
+                                 double* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0,
+                                 Py_ssize_t i1)
     void pyx_conv_wgrad_bias_f32(const pyx_conv_shape* s, const float* g, float* bias_part,
                                  Py_ssize_t n0, Py_ssize_t n1)
     void pyx_conv_wgrad_bias_f64(const pyx_conv_shape* s, const double* g, double* bias_part,
@@ -416,6 +419,8 @@ def _conv2d_filter_grad(
     cdef Py_ssize_t h_out = grad_out.shape[1]
     cdef Py_ssize_t w_out = grad_out.shape[2]
     cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item, grp, i, n0, n1
+    cdef Py_ssize_t rows_per_item, row_items
+    cdef floating[:, :, :, ::1] padded
     cdef pyx_conv_shape s
     cdef const floating[:, :, :, ::1] g_k = grad_out
     cdef floating[:, :, :, ::1] part
@@ -431,9 +436,9 @@ def _conv2d_filter_grad(
     lanes = pyx_conv_direct_lanes(floating is double, n_filters)
     fp = (n_filters + lanes - 1) // lanes * lanes
     if fp != n_filters:     # whole registers of filters: the gradient's zero-padded copy
-        g_pad = np.zeros((n_batch, h_out, w_out, fp), dtype=dtype)
-        g_pad[..., :n_filters] = grad_out
-        g_k = g_pad
+        padded = np.empty((n_batch, h_out, w_out, fp), dtype=dtype)
+        _pad_last_axis(grad_out, padded)
+        g_k = padded
     s = _shape(x.shape, kh, run // channels, n_filters, fp, h_out, w_out, sh, sw, dh, dw)
     # (cdivision: C integer division, so ceilings are written out)
     per_group = max(1, (_GROUP_PIXELS + h_out * w_out - 1) // (h_out * w_out),
@@ -441,29 +446,50 @@ def _conv2d_filter_grad(
     n_groups = (n_batch + per_group - 1) // per_group
     part = np.empty((n_groups, kh, run, fp), dtype=dtype)
     bias_part = np.empty((n_groups, fp), dtype=dtype)
-    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * kh, n_threads,
-                     FAMILY_CONV)
+    # kernel rows per work item: several when a window row is short (their sums are
+    # computed together), else one
+    rows_per_item = pyx_conv_wgrad_rows_per_item(&s, floating is double)
+    row_items = (kh + rows_per_item - 1) // rows_per_item
+    nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * row_items,
+                     n_threads, FAMILY_CONV)
     with nogil:
-        # work items (group, kernel row), handed out as threads come free; each
-        # writes its own slice of the workspace
-        for item in prange(n_groups * kh, num_threads=nt, schedule="dynamic"):
-            grp = item // kh
-            i = item - grp * kh
+        # work items (group, block of kernel rows), handed out as threads come free;
+        # each writes its own slice of the workspace
+        for item in prange(n_groups * row_items, num_threads=nt, schedule="dynamic"):
+            grp = item // row_items
+            i = (item - grp * row_items) * rows_per_item
             n0 = grp * per_group
             n1 = min(n_batch, n0 + per_group)
             if floating is float:
-                pyx_conv_wgrad_row_f32(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0], &part[grp, 0, 0, 0],
-                                       n0, n1, i)
+                pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0],
+                                        &part[grp, 0, 0, 0], n0, n1, i,
+                                        min(kh, i + rows_per_item))
                 if i == 0:
                     pyx_conv_wgrad_bias_f32(&s, &g_k[0, 0, 0, 0], &bias_part[grp, 0], n0, n1)
             else:
-                pyx_conv_wgrad_row_f64(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0], &part[grp, 0, 0, 0],
-                                       n0, n1, i)
+                pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0],
+                                        &part[grp, 0, 0, 0], n0, n1, i,
+                                        min(kh, i + rows_per_item))
                 if i == 0:
                     pyx_conv_wgrad_bias_f64(&s, &g_k[0, 0, 0, 0], &bias_part[grp, 0], n0, n1)
     # the groups' sums, added in group order
     np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
     np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]
+
+
+cdef void _pad_last_axis(const floating[:, :, :, ::1] src, floating[:, :, :, ::1] dst) noexcept:
+    """dst[..., :F] = src, dst[..., F:] = 0 (F = src's last axis): a loop, where NumPy's
+    copy of a few values per pixel into a wider row is many times slower."""
+    cdef Py_ssize_t f = src.shape[3], fp = dst.shape[3]
+    cdef Py_ssize_t pixels = src.shape[0] * src.shape[1] * src.shape[2], p, k
+    cdef const floating* a = &src[0, 0, 0, 0]
+    cdef floating* b = &dst[0, 0, 0, 0]
+    with nogil:
+        for p in range(pixels):
+            for k in range(f):
+                b[p * fp + k] = a[p * f + k]
+            for k in range(f, fp):
+                b[p * fp + k] = 0
 
 
 def _pad_copy(

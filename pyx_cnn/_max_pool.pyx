@@ -40,6 +40,10 @@ cdef extern from "pool_kernels.h" nogil:
                               Py_ssize_t r0, Py_ssize_t r1)
     void pyx_maxpool_rows_f64(const pyx_pool_shape* s, const double* x, double* out,
                               Py_ssize_t r0, Py_ssize_t r1)
+    void pyx_maxpool_argmax_sample_f32(const pyx_pool_shape* s, const float* x, float* out,
+                                       int32_t* arg, int relu)
+    void pyx_maxpool_argmax_sample_f64(const pyx_pool_shape* s, const double* x, double* out,
+                                       int32_t* arg, int relu)
 
 
 def _maxpool2d_forward(
@@ -109,65 +113,6 @@ cdef extern from *:
     float pyx_select_f(int take, float a, float b) noexcept nogil
     double pyx_select_d(int take, double a, double b) noexcept nogil
     int32_t pyx_select_i(int take, int32_t a, int32_t b) noexcept nogil
-
-# Windows inside the input (no padding reached): the common case, on its own (loops of
-# size x size for the whole sample run faster than the clipped windows' routine below).
-cdef inline void _pool_argmax_sample(
-    const floating* x,          # x[n], (H, W, C)
-    floating* out,              # out[n], (Ho, Wo, C)
-    int32_t* arg,               # argmax[n], (Ho, Wo, C)
-    Py_ssize_t width,
-    Py_ssize_t channels,
-    Py_ssize_t h_out,
-    Py_ssize_t w_out,
-    Py_ssize_t size,
-    Py_ssize_t stride,
-    bint fuse_relu,
-) noexcept nogil:
-    cdef Py_ssize_t oy, ox, i, j, c, base, pos, o
-    cdef floating v, b
-    cdef int take
-    cdef floating* ob
-    cdef int32_t* ab
-    cdef const floating* xp
-    for oy in range(h_out):
-        for ox in range(w_out):
-            base = (oy * stride * width + ox * stride) * channels
-            o = (oy * w_out + ox) * channels
-            ob = out + o
-            ab = arg + o
-            for c in range(channels):
-                ob[c] = x[base + c]
-                ab[c] = base + c
-            # window elements in row-major order, channels innermost: the
-            # channels are independent, and the selects are branch-free (the
-            # comparisons are unpredictable on real data)
-            for i in range(size):
-                for j in range(size):
-                    if i == 0 and j == 0:
-                        continue
-                    pos = base + (i * width + j) * channels
-                    xp = x + pos
-                    for c in range(channels):
-                        v = xp[c]
-                        b = ob[c]
-                        # strict '>' keeps the first maximum; the first NaN wins
-                        # and then stays (nothing compares greater than NaN)
-                        take = (v > b) | ((v != v) & (b == b))
-                        if floating is float:
-                            ob[c] = pyx_select_f(take, v, b)
-                        else:
-                            ob[c] = pyx_select_d(take, v, b)
-                        ab[c] = pyx_select_i(take, pos + c, ab[c])
-            if fuse_relu:
-                for c in range(channels):
-                    b = ob[c]
-                    take = (b <= 0) & (b == b)
-                    if floating is float:
-                        ob[c] = pyx_select_f(take, 0, b)
-                    else:
-                        ob[c] = pyx_select_d(take, 0, b)
-
 
 cdef inline void _argmax_window(
     const floating* x,          # x[n], (H, W, C)
@@ -282,11 +227,14 @@ def _maxpool2d_forward_argmax(
     if inside:
         with nogil:
             for n in prange(n_batch, num_threads=nt, schedule="dynamic"):
-                _pool_argmax_sample(
-                    &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
-                    &argmax[0, 0, 0, 0] + n * o_sample, width, channels, h_out, w_out,
-                    size, stride, fuse_relu,
-                )
+                if floating is float:
+                    pyx_maxpool_argmax_sample_f32(
+                        &s, &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
+                        &argmax[0, 0, 0, 0] + n * o_sample, fuse_relu)
+                else:
+                    pyx_maxpool_argmax_sample_f64(
+                        &s, &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
+                        &argmax[0, 0, 0, 0] + n * o_sample, fuse_relu)
         return
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="dynamic"):

@@ -115,16 +115,20 @@ void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w
                        const double *bias, double *out, ptrdiff_t row_begin,
                        ptrdiff_t row_end);
 
-/* Filter gradient, kernel row i, samples [n0, n1) (see conv_kernels_impl.h):
+/* Filter gradient, kernel rows [i0, i1), samples [n0, n1) (see conv_kernels_impl.h):
  *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]
  * with g (N, out_h, out_w, filters_padded) and part (kh, kw*C, filters_padded), where
- * filters_padded is F rounded up to pyx_conv_direct_lanes(); only row i of part is
- * written. And bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f]. Every sum
- * runs in pixel order whatever the caller's split of the work. */
-void pyx_conv_wgrad_row_f32(const pyx_conv_shape *s, const float *x, const float *g,
-                            float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i);
-void pyx_conv_wgrad_row_f64(const pyx_conv_shape *s, const double *x, const double *g,
-                            double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i);
+ * filters_padded is F rounded up to pyx_conv_direct_lanes(); only rows [i0, i1) of part
+ * are written. i1 - i0 is at most pyx_conv_wgrad_rows_per_item(): more than one for
+ * short window rows (kw*C of at most 8 values), whose rows are computed together. And
+ * bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f]. Every sum runs in pixel
+ * order whatever the caller's split of the work. */
+ptrdiff_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape *s, int is_double);
+void pyx_conv_wgrad_rows_f32(const pyx_conv_shape *s, const float *x, const float *g,
+                             float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1);
+void pyx_conv_wgrad_rows_f64(const pyx_conv_shape *s, const double *x, const double *g,
+                             double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0,
+                             ptrdiff_t i1);
 void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g, float *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1);
 void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g, double *bias_part,

@@ -589,6 +589,96 @@ __attribute__((unused)) static void PYX_FN(wgrad_row)(
         }
 }
 
+/* Short runs (a window row of a few values: the first layer of a network, one or two
+ * channels): one kernel row alone holds too few accumulators (five for a 5x5 filter of
+ * one channel) to keep the multiply-add units busy, so a block takes RB kernel rows x TB
+ * taps (the whole run) at once. Every accumulator sums the same pixels in the same order
+ * as the blocks above: the values do not change. Not for dilation along W. */
+#if PYX_REGS >= 32
+#define WGRAD_MAX_ACC 25
+#else
+#define WGRAD_MAX_ACC 12
+#endif
+#define WGRAD_SHORT_RUN 8
+#define WGRAD_MAX_RB 5
+
+INLINE void PYX_FN(wgrad_rows_block)(
+    const int RB, const int TB, const pyx_conv_shape *s, const T *x, const T *g,
+    ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t f0, T *part)
+{
+    const ptrdiff_t C = s->channels, fp = s->filters_padded;
+    const ptrdiff_t xrs = s->in_w * C, step = s->stride_w * C;
+    const ptrdiff_t krs = s->dilation_h * xrs;          /* from one kernel row to the next */
+    V acc[WGRAD_MAX_ACC];
+#pragma GCC unroll 25
+    for (int k = 0; k < RB * TB; k++)
+        acc[k] = (V){0};
+    for (ptrdiff_t n = n0; n < n1; n++)
+        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
+            const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + i0 * krs;
+            const T *gr = g + (n * s->out_h + oy) * s->out_w * fp + f0;
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+                const V gv = LOADU(gr + ox * fp);
+                const T *xp = xr + ox * step;
+#pragma GCC unroll 5
+                for (int r = 0; r < RB; r++)
+#pragma GCC unroll 8
+                    for (int t = 0; t < TB; t++)
+                        acc[r * TB + t] += xp[r * krs + t] * gv;
+            }
+        }
+#pragma GCC unroll 5
+    for (int r = 0; r < RB; r++)
+#pragma GCC unroll 8
+        for (int t = 0; t < TB; t++)
+            STOREU(part + ((i0 + r) * TB + t) * fp + f0, acc[r * TB + t]);
+}
+
+/* Kernel rows per work item for the shape: several for short runs, else 1. */
+static ptrdiff_t PYX_FN(wgrad_rows_per_item)(const pyx_conv_shape *s)
+{
+    const ptrdiff_t run = s->kw * s->channels;
+    if ((s->dilation_w > 1 && s->kw > 1) || run > WGRAD_SHORT_RUN)
+        return 1;
+    const ptrdiff_t rb = WGRAD_MAX_ACC / run;
+    return rb < 1 ? 1 : rb > WGRAD_MAX_RB ? WGRAD_MAX_RB : rb;
+}
+
+/* Kernel rows [i0, i1) of part from samples [n0, n1): blocks of rows for short runs
+ * (i1 - i0 at most wgrad_rows_per_item()), else row by row. */
+__attribute__((unused)) static void PYX_FN(wgrad_rows)(
+    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
+    ptrdiff_t i0, ptrdiff_t i1)
+{
+    const ptrdiff_t rb = i1 - i0, tb = s->kw * s->channels;
+    if (PYX_FN(wgrad_rows_per_item)(s) == 1 || rb < 2 || rb * tb > WGRAD_MAX_ACC) {
+        for (ptrdiff_t i = i0; i < i1; i++)
+            PYX_FN(wgrad_row)(s, x, g, part, n0, n1, i);
+        return;
+    }
+    for (ptrdiff_t f0 = 0; f0 < s->filters_padded; f0 += LANES) {
+        switch (rb * 16 + tb) {
+#define PYX_WGRAD_ROWS_CASE(RB, TB)                                                          \
+        case (RB) * 16 + (TB):                                                               \
+            if ((RB) * (TB) <= WGRAD_MAX_ACC)                                                \
+                PYX_FN(wgrad_rows_block)(RB, TB, s, x, g, n0, n1, i0, f0, part);             \
+            break;
+#define PYX_WGRAD_ROWS_TB(RB)                                                                \
+        PYX_WGRAD_ROWS_CASE(RB, 1) PYX_WGRAD_ROWS_CASE(RB, 2) PYX_WGRAD_ROWS_CASE(RB, 3)     \
+        PYX_WGRAD_ROWS_CASE(RB, 4) PYX_WGRAD_ROWS_CASE(RB, 5) PYX_WGRAD_ROWS_CASE(RB, 6)     \
+        PYX_WGRAD_ROWS_CASE(RB, 7) PYX_WGRAD_ROWS_CASE(RB, 8)
+        PYX_WGRAD_ROWS_TB(2) PYX_WGRAD_ROWS_TB(3) PYX_WGRAD_ROWS_TB(4) PYX_WGRAD_ROWS_TB(5)
+#undef PYX_WGRAD_ROWS_TB
+#undef PYX_WGRAD_ROWS_CASE
+        default:
+            break;
+        }
+    }
+}
+#undef WGRAD_MAX_RB
+#undef WGRAD_SHORT_RUN
+#undef WGRAD_MAX_ACC
+
 /* bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f], in pixel order. */
 __attribute__((unused)) static void PYX_FN(wgrad_bias)(
     const pyx_conv_shape *s, const T *g, T *bias_part, ptrdiff_t n0, ptrdiff_t n1)

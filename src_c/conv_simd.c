@@ -13,10 +13,11 @@ typedef void (*rows_f32)(const pyx_conv_shape *, const float *, const float *,
                          const float *, float *, ptrdiff_t, ptrdiff_t);
 typedef void (*rows_f64)(const pyx_conv_shape *, const double *, const double *,
                          const double *, double *, ptrdiff_t, ptrdiff_t);
-typedef void (*wgrad_row_f32)(const pyx_conv_shape *, const float *, const float *, float *,
-                              ptrdiff_t, ptrdiff_t, ptrdiff_t);
-typedef void (*wgrad_row_f64)(const pyx_conv_shape *, const double *, const double *,
-                              double *, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_rows_f32)(const pyx_conv_shape *, const float *, const float *, float *,
+                               ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_rows_f64)(const pyx_conv_shape *, const double *, const double *,
+                               double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef ptrdiff_t (*wgrad_rows_per_item)(const pyx_conv_shape *);
 typedef void (*wgrad_bias_f32)(const pyx_conv_shape *, const float *, float *, ptrdiff_t,
                                ptrdiff_t);
 typedef void (*wgrad_bias_f64)(const pyx_conv_shape *, const double *, double *, ptrdiff_t,
@@ -29,8 +30,9 @@ typedef struct {
     rows_f32 direct_f32, planar_f32;
     rows_f64 direct_f64, planar_f64;
     rows_f32 pair_f32, tap_pair_f32;    /* the paired kernels, NULL where there are none */
-    wgrad_row_f32 wgrad_row_f32;
-    wgrad_row_f64 wgrad_row_f64;
+    wgrad_rows_f32 wgrad_rows_f32;
+    wgrad_rows_f64 wgrad_rows_f64;
+    wgrad_rows_per_item rows_per_item_f32, rows_per_item_f64;
     wgrad_bias_f32 wgrad_bias_f32;
     wgrad_bias_f64 wgrad_bias_f64;
 } conv_kernels;
@@ -41,7 +43,8 @@ typedef struct {
         direct_rows_##ISA##_f32, planar_rows_##ISA##_f32,                                \
         direct_rows_##ISA##_f64, planar_rows_##ISA##_f64,                                \
         PAIR, TAP_PAIR,                                                                  \
-        wgrad_row_##ISA##_f32, wgrad_row_##ISA##_f64,                                    \
+        wgrad_rows_##ISA##_f32, wgrad_rows_##ISA##_f64,                                  \
+        wgrad_rows_per_item_##ISA##_f32, wgrad_rows_per_item_##ISA##_f64,                \
         wgrad_bias_##ISA##_f32, wgrad_bias_##ISA##_f64,                                  \
     }
 
@@ -144,16 +147,23 @@ void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w
         copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1);
 }
 
-void pyx_conv_wgrad_row_f32(const pyx_conv_shape *s, const float *x, const float *g,
-                            float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i)
+ptrdiff_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape *s, int is_double)
 {
-    copy_for(0, s->filters)->wgrad_row_f32(s, x, g, part, n0, n1, i);
+    const conv_kernels *copy = copy_for(is_double, s->filters);
+    return is_double ? copy->rows_per_item_f64(s) : copy->rows_per_item_f32(s);
 }
 
-void pyx_conv_wgrad_row_f64(const pyx_conv_shape *s, const double *x, const double *g,
-                            double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i)
+void pyx_conv_wgrad_rows_f32(const pyx_conv_shape *s, const float *x, const float *g,
+                             float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
-    copy_for(1, s->filters)->wgrad_row_f64(s, x, g, part, n0, n1, i);
+    copy_for(0, s->filters)->wgrad_rows_f32(s, x, g, part, n0, n1, i0, i1);
+}
+
+void pyx_conv_wgrad_rows_f64(const pyx_conv_shape *s, const double *x, const double *g,
+                             double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0,
+                             ptrdiff_t i1)
+{
+    copy_for(1, s->filters)->wgrad_rows_f64(s, x, g, part, n0, n1, i0, i1);
 }
 
 void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g, float *bias_part,

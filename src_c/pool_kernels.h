@@ -38,6 +38,7 @@
 #define PYX_POOL_KERNELS_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 typedef struct {
     ptrdiff_t in_h, in_w, channels;     /* input (N, in_h, in_w, channels) */
@@ -75,6 +76,16 @@ void pyx_maxpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
                           ptrdiff_t row_begin, ptrdiff_t row_end);
 void pyx_maxpool_rows_f64(const pyx_pool_shape *s, const double *x, double *out,
                           ptrdiff_t row_begin, ptrdiff_t row_end);
+
+/* Max pooling for training, one sample (x: its (in_h, in_w, channels) image, out and arg
+ * its (out_h, out_w, channels) outputs), every window inside the input (pyx_pool_inside):
+ * out as above, and arg[oy, ox, c] the offset (iy*in_w + ix)*channels + c in the sample
+ * of the window's first maximum in the order above (a NaN wins and stays). With relu,
+ * out is max(maximum, 0), +0 for a maximum <= 0 (ReLU then pooling in one pass). */
+void pyx_maxpool_argmax_sample_f32(const pyx_pool_shape *s, const float *x, float *out,
+                                   int32_t *arg, int relu);
+void pyx_maxpool_argmax_sample_f64(const pyx_pool_shape *s, const double *x, double *out,
+                                   int32_t *arg, int relu);
 
 void pyx_avgpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,
                           ptrdiff_t row_begin, ptrdiff_t row_end);

@@ -53,8 +53,11 @@ static inline __attribute__((always_inline)) void PYX_FN(maxpool_window)(
     const ptrdiff_t rows, const ptrdiff_t cols, const ptrdiff_t xrs, const ptrdiff_t C,
     const T *xp, T *o)
 {
+    /* registers of channels, the last one overlapping its neighbour when C is not a
+     * multiple of LANES (the same values computed twice) */
     ptrdiff_t c = 0;
-    for (; c + LANES <= C; c += LANES) {
+    for (ptrdiff_t next = 0; C >= LANES && next < C; next += LANES) {
+        c = next + LANES <= C ? next : C - LANES;
         V m = LOADU(xp + c);
         VI nan = m != m;
         for (ptrdiff_t i = 0; i < rows; i++)
@@ -64,8 +67,9 @@ static inline __attribute__((always_inline)) void PYX_FN(maxpool_window)(
                 nan |= a != a;
             }
         STOREU(o + c, (V)((VI)m | nan));   /* all bits set: a NaN */
+        c += LANES;                        /* C after the last register */
     }
-    for (; c < C; c++) {
+    for (; c < C; c++) {                   /* fewer channels than a register */
         T m = xp[c];
         for (ptrdiff_t i = 0; i < rows; i++)
             for (ptrdiff_t j = (i == 0); j < cols; j++)
@@ -142,6 +146,68 @@ __attribute__((unused)) static void PYX_FN(maxpool_rows)(
         else
             PYX_FN(maxpool_row)(s->size, s, x_row, out_row);
     }
+}
+
+
+/* Max pooling that records where each maximum is (training), for one sample whose
+ * windows are all inside the input: out as pyx_maxpool_rows, and arg[oy, ox, c] the
+ * offset (iy*in_w + ix)*C + c, inside the sample, of the first maximum of the window
+ * (window element (0, 0) first, then row by row; a later equal value does not take
+ * over). A NaN wins over numbers and stays (the first NaN). With relu, the output is
+ * max(maximum, 0) (+0 for a maximum <= 0; NaN stays NaN); arg is unchanged. */
+__attribute__((unused)) static void PYX_FN(maxpool_argmax_sample)(
+    const pyx_pool_shape *s, const T *x, T *out, int32_t *arg, int relu)
+{
+    const ptrdiff_t C = s->channels, W = s->in_w, K = s->size, S = s->stride;
+    VI iota;
+    for (int l = 0; l < LANES; l++)
+        iota[l] = l;
+    for (ptrdiff_t oy = 0; oy < s->out_h; oy++)
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            const ptrdiff_t base = (oy * S * W + ox * S) * C, o = (oy * s->out_w + ox) * C;
+            /* registers of channels; the last one may overlap its neighbour (C not a
+             * multiple of LANES): the channels are independent, so the overlap computes
+             * the same values twice, where one by one they would take as long as the
+             * whole register */
+            ptrdiff_t c = 0;
+            for (ptrdiff_t next = 0; C >= LANES && next < C; next += LANES) {
+                c = next + LANES <= C ? next : C - LANES;
+                V m = LOADU(x + base + c);
+                VI at = iota + (PYX_IT)(base + c);
+                for (ptrdiff_t i = 0; i < K; i++)
+                    for (ptrdiff_t j = (i == 0); j < K; j++) {
+                        const ptrdiff_t pos = base + (i * W + j) * C + c;
+                        const V v = LOADU(x + pos);
+                        /* strict '>': the first maximum; the first NaN wins and stays */
+                        const VI take = (v > m) | ((v != v) & (m == m));
+                        m = (V)((take & (VI)v) | (~take & (VI)m));
+                        at = (take & (iota + (PYX_IT)pos)) | (~take & at);
+                    }
+                if (relu)
+                    m = (V)(~((m <= 0) & (m == m)) & (VI)m);     /* all bits 0: +0 */
+                STOREU(out + o + c, m);
+                for (int l = 0; l < LANES; l++)
+                    arg[o + c + l] = (int32_t)at[l];
+                c += LANES;                    /* C after the last register */
+            }
+            for (; c < C; c++) {           /* fewer channels than a register */
+                T m = x[base + c];
+                ptrdiff_t at = base + c;
+                for (ptrdiff_t i = 0; i < K; i++)
+                    for (ptrdiff_t j = (i == 0); j < K; j++) {
+                        const ptrdiff_t pos = base + (i * W + j) * C + c;
+                        const T v = x[pos];
+                        if (v > m || (v != v && m == m)) {
+                            m = v;
+                            at = pos;
+                        }
+                    }
+                if (relu && m <= 0)
+                    m = 0;
+                out[o + c] = m;
+                arg[o + c] = (int32_t)at;
+            }
+        }
 }
 
 

@@ -1,7 +1,7 @@
-/* Max- and average-pooling kernels compiled for the baseline instruction set and for
- * AVX2 (used on AVX-512 CPUs too), and the runtime choice between them: a table of the
- * copies' functions, indexed by instruction-set level. A register holds consecutive
- * channels, so a copy is used only when the channels fill its register. */
+/* Max- and average-pooling kernels compiled for the baseline instruction set, AVX2 and
+ * AVX-512, and the runtime choice between them: a table of the copies' functions,
+ * indexed by instruction-set level. A register holds consecutive channels, so a copy is
+ * used only when the channels fill its register. */
 #include "pool_kernels.h"
 
 #include <stddef.h>
@@ -13,13 +13,18 @@
 /* No FMA in the target: the kernels only compare, add and divide. */
 #define PYX_ISA_IMPL "pool_kernels_impl.h"
 #define PYX_ISA_AVX2_TARGET "avx2"
-#define PYX_ISA_TOP PYX_ISA_AVX2
+#define PYX_ISA_AVX512_TARGET "avx512f,avx512vl,avx2"
 #include "isa_instantiate.h"
 
 typedef void (*pool_rows_f32)(const pyx_pool_shape *, const float *, float *, ptrdiff_t,
                               ptrdiff_t);
 typedef void (*pool_rows_f64)(const pyx_pool_shape *, const double *, double *, ptrdiff_t,
                               ptrdiff_t);
+
+typedef void (*pool_argmax_f32)(const pyx_pool_shape *, const float *, float *, int32_t *,
+                                int);
+typedef void (*pool_argmax_f64)(const pyx_pool_shape *, const double *, double *, int32_t *,
+                                int);
 
 /* One copy of the kernels. */
 typedef struct {
@@ -28,6 +33,8 @@ typedef struct {
         avgpool_gather_f32;
     pool_rows_f64 maxpool_f64, avgpool_f64, avgpool_backward_f64, avgpool_scale_f64,
         avgpool_gather_f64;
+    pool_argmax_f32 maxpool_argmax_f32;
+    pool_argmax_f64 maxpool_argmax_f64;
 } pool_kernels;
 
 #define PYX_POOL_COPY(ISA, VB)                                                           \
@@ -37,25 +44,30 @@ typedef struct {
         avgpool_scale_rows_##ISA##_f32, avgpool_gather_rows_##ISA##_f32,                 \
         maxpool_rows_##ISA##_f64, avgpool_rows_##ISA##_f64, avgpool_backward_rows_##ISA##_f64, \
         avgpool_scale_rows_##ISA##_f64, avgpool_gather_rows_##ISA##_f64,                 \
+        maxpool_argmax_sample_##ISA##_f32, maxpool_argmax_sample_##ISA##_f64,             \
     }
 
-/* Indexed by level: PYX_ISA_GENERIC, PYX_ISA_AVX2. */
+/* Indexed by level: PYX_ISA_GENERIC, PYX_ISA_AVX2, PYX_ISA_AVX512. */
 static const pool_kernels copies[PYX_ISA_COPIES] = {
     PYX_POOL_COPY(generic, 16),
 #if PYX_X86
     PYX_POOL_COPY(avx2, 32),
+    PYX_POOL_COPY(avx512, 64),
 #endif
 };
 
 /* The widest copy the CPU runs whose register `channels` fill (`lanes`: the values of
- * the dtype per register of that copy). Max pooling also takes AVX2 for a 2x2 window
- * of stride 2 when two pixels' channels fill a register (one load holds a window row). */
+ * the dtype per register of that copy), else the generic one. Max pooling also takes a
+ * copy for a 2x2 window of stride 2 when two pixels' channels fill its register (one
+ * load holds a window row). */
 static const pool_kernels *copy_for(ptrdiff_t channels, int is_double, int pixel_pairs)
 {
-    const pool_kernels *best = &copies[pyx_isa_copy()];
-    const ptrdiff_t lanes = is_double ? best->lanes_f32 / 2 : best->lanes_f32;
-    if (channels >= lanes || (pixel_pairs && 2 * channels == lanes))
-        return best;
+    for (int level = pyx_isa_copy(); level > PYX_ISA_GENERIC; level--) {
+        const ptrdiff_t lanes = is_double ? copies[level].lanes_f32 / 2
+                                          : copies[level].lanes_f32;
+        if (channels >= lanes || (pixel_pairs && 2 * channels == lanes))
+            return &copies[level];
+    }
     return &copies[PYX_ISA_GENERIC];
 }
 
@@ -74,6 +86,18 @@ void pyx_maxpool_rows_f64(const pyx_pool_shape *s, const double *x, double *out,
                           ptrdiff_t r0, ptrdiff_t r1)
 {
     copy_for(s->channels, 1, window_2x2(s))->maxpool_f64(s, x, out, r0, r1);
+}
+
+void pyx_maxpool_argmax_sample_f32(const pyx_pool_shape *s, const float *x, float *out,
+                                   int32_t *arg, int relu)
+{
+    copy_for(s->channels, 0, 0)->maxpool_argmax_f32(s, x, out, arg, relu);
+}
+
+void pyx_maxpool_argmax_sample_f64(const pyx_pool_shape *s, const double *x, double *out,
+                                   int32_t *arg, int relu)
+{
+    copy_for(s->channels, 1, 0)->maxpool_argmax_f64(s, x, out, arg, relu);
 }
 
 void pyx_avgpool_rows_f32(const pyx_pool_shape *s, const float *x, float *out,

@@ -270,8 +270,11 @@ def _filter_grad_naive(x, g, kh, kw, stride, dilation):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
+# short window rows (k*c <= 8: (1, 1, 5), (3, 2, 3), (6, 1, 5), (9, 2, 2), (17, 1, 3),
+# (2, 1, 7), (5, 4, 2)) take several kernel rows per block, the last block shorter
 @pytest.mark.parametrize("f, c, k", [(1, 1, 5), (3, 2, 3), (6, 1, 5), (8, 3, 3), (9, 2, 2),
-                                     (16, 8, 3), (17, 1, 3), (33, 5, 1), (4, 19, 3)])
+                                     (16, 8, 3), (17, 1, 3), (33, 5, 1), (4, 19, 3),
+                                     (2, 1, 7), (5, 4, 2)])
 @pytest.mark.parametrize("stride, dilation", [((1, 1), (1, 1)), ((1, 1), (2, 2)),
                                               ((2, 1), (1, 3)), ((3, 2), (2, 1))])
 def test_filter_gradient_kernel_matches_loops(f, c, k, stride, dilation, dtype):

@@ -267,3 +267,46 @@ def test_input_gradient_at_strides_1_equals_the_windows_kernel(pads, kernel, dil
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert dx.shape == x.shape and dx.dtype == dtype
     np.testing.assert_allclose(dx, ref, rtol=tol, atol=tol * 10)
+
+
+def pool_argmax_naive(x, size, stride):
+    """(maximum, offset (iy*W + ix)*C + c in the sample of the window's first maximum in
+    row-major order; the first NaN wins)."""
+    n, h, w, c = x.shape
+    ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
+    out = np.empty((n, ho, wo, c), x.dtype)
+    arg = np.empty((n, ho, wo, c), np.int64)
+    for b in range(n):
+        for y in range(ho):
+            for xx in range(wo):
+                for ch in range(c):
+                    win = x[b, y * stride:y * stride + size, xx * stride:xx * stride + size, ch]
+                    flat = win.reshape(-1)
+                    nans = np.flatnonzero(np.isnan(flat))
+                    k = nans[0] if nans.size else int(np.argmax(flat))
+                    i, j = divmod(k, size)
+                    out[b, y, xx, ch] = flat[k]
+                    arg[b, y, xx, ch] = ((y * stride + i) * w + xx * stride + j) * c + ch
+    return out, arg
+
+
+# channel counts below, at and past each register width (4, 8, 16 floats; 2, 4, 8
+# doubles), where the last register overlaps its neighbour
+@pytest.mark.parametrize("channels", [1, 3, 4, 5, 6, 7, 8, 9, 12, 15, 16, 17, 20, 33])
+@pytest.mark.parametrize("size,stride", [(2, 2), (3, 1), (3, 2)])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("fuse_relu", [False, True])
+def test_pool_argmax_every_channel_count(channels, size, stride, dtype, fuse_relu):
+    rng = np.random.default_rng(channels * 100 + size * 10 + stride)
+    # small integers: ties everywhere, which go to the first maximum; some NaN
+    x = rng.integers(-3, 4, size=(2, 7, 8, channels)).astype(dtype)
+    x[rng.random(x.shape) < 0.03] = np.nan
+    x[0, 0, 0] = -0.0
+    ref_out, ref_arg = pool_argmax_naive(x, size, stride)
+    if fuse_relu:
+        ref_out = np.where(ref_out <= 0, 0, ref_out).astype(dtype)   # NaN stays, -0 -> +0
+    g = rng.standard_normal(ref_out.shape)
+    out, arg, gx = run_pool(x, g, size, stride, 1, fuse_relu)
+    np.testing.assert_array_equal(out, ref_out)
+    assert not np.signbit(out[out == 0]).any() or not fuse_relu
+    np.testing.assert_array_equal(arg, ref_arg)
