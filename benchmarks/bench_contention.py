@@ -18,8 +18,9 @@ counts on the quiet machine carries into the busy part (see
 ``pyx_cnn/_thread_choice.py``). Nothing about threads is set in the
 environment.
 
-Run ``python benchmarks/bench_contention.py [--rounds 7]`` (it saves
-``results/contention.json``), or call :func:`run` from Python.
+Run ``python benchmarks/bench_contention.py [--rounds 7] [--out FILE.json]``, or
+call :func:`run` from Python; the suite (``pyx-cnn bench``) runs it too and keeps its
+result under ``extra``.
 """
 import argparse
 import json
@@ -38,7 +39,6 @@ from pyx_cnn.models import digits_network
 
 from bench_training import lenet
 
-HERE = Path(__file__).resolve().parent
 BUSY_PROGRAM = "while True: pass"
 
 
@@ -138,12 +138,14 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--out", default=str(HERE / "results" / "contention.json"))
+    parser.add_argument("--out", default=None, help="also save the result as JSON")
     args = parser.parse_args(argv)
     from suite import THREAD_VARIABLE_PREFIXES, machine_info
 
     result = run(args.rounds, args.quick)
     print(format_rows(result))
+    if args.out is None:
+        return 0
     saved = {"machine": machine_info(), "repeats": result["rounds"], "rows": [],
              "environment": {k: v for k, v in sorted(os.environ.items())
                              if k.startswith(THREAD_VARIABLE_PREFIXES)},

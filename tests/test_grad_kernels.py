@@ -114,11 +114,13 @@ def test_conv_backward_large_batch_threads_agree():
     np.testing.assert_allclose(two[0][:2], ref[0], rtol=1e-12, atol=1e-12)
 
 
-def pool_backward_naive(x, g, size, stride):
-    """Gradient routed to the first maximum (row-major) of each window; NaN wins."""
+def pool_argmax_naive(x, size, stride):
+    """(maximum, offset (iy*W + ix)*C + c in the sample of the window's first maximum in
+    row-major order; the first NaN wins)."""
     n, h, w, c = x.shape
-    _, ho, wo, _ = g.shape
-    dx = np.zeros_like(x, dtype=np.float64)
+    ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
+    out = np.empty((n, ho, wo, c), x.dtype)
+    arg = np.empty((n, ho, wo, c), np.int64)
     for b in range(n):
         for y in range(ho):
             for xx in range(wo):
@@ -126,9 +128,19 @@ def pool_backward_naive(x, g, size, stride):
                     win = x[b, y * stride:y * stride + size, xx * stride:xx * stride + size, ch]
                     flat = win.reshape(-1)
                     nans = np.flatnonzero(np.isnan(flat))
-                    k = nans[0] if nans.size else int(np.argmax(flat))   # argmax: first max
+                    k = nans[0] if nans.size else int(np.argmax(flat))
                     i, j = divmod(k, size)
-                    dx[b, y * stride + i, xx * stride + j, ch] += g[b, y, xx, ch]
+                    out[b, y, xx, ch] = flat[k]
+                    arg[b, y, xx, ch] = ((y * stride + i) * w + xx * stride + j) * c + ch
+    return out, arg
+
+
+def pool_backward_naive(x, g, size, stride):
+    """Gradient routed to the first maximum (row-major) of each window; NaN wins."""
+    _, arg = pool_argmax_naive(x, size, stride)
+    dx = np.zeros(x.shape, dtype=np.float64)
+    for b in range(x.shape[0]):
+        np.add.at(dx[b].reshape(-1), arg[b].reshape(-1), g[b].reshape(-1))
     return dx
 
 
@@ -267,27 +279,6 @@ def test_input_gradient_at_strides_1_equals_the_windows_kernel(pads, kernel, dil
     tol = 1e-12 if dtype == np.float64 else 1e-5
     assert dx.shape == x.shape and dx.dtype == dtype
     np.testing.assert_allclose(dx, ref, rtol=tol, atol=tol * 10)
-
-
-def pool_argmax_naive(x, size, stride):
-    """(maximum, offset (iy*W + ix)*C + c in the sample of the window's first maximum in
-    row-major order; the first NaN wins)."""
-    n, h, w, c = x.shape
-    ho, wo = (h - size) // stride + 1, (w - size) // stride + 1
-    out = np.empty((n, ho, wo, c), x.dtype)
-    arg = np.empty((n, ho, wo, c), np.int64)
-    for b in range(n):
-        for y in range(ho):
-            for xx in range(wo):
-                for ch in range(c):
-                    win = x[b, y * stride:y * stride + size, xx * stride:xx * stride + size, ch]
-                    flat = win.reshape(-1)
-                    nans = np.flatnonzero(np.isnan(flat))
-                    k = nans[0] if nans.size else int(np.argmax(flat))
-                    i, j = divmod(k, size)
-                    out[b, y, xx, ch] = flat[k]
-                    arg[b, y, xx, ch] = ((y * stride + i) * w + xx * stride + j) * c + ch
-    return out, arg
 
 
 # channel counts below, at and past each register width (4, 8, 16 floats; 2, 4, 8
