@@ -158,6 +158,17 @@ class NeuralNetwork:
         self.stop_training = False
 
     @property
+    def optimizer(self):
+        """The :mod:`pyx_cnn.optim` optimiser :meth:`fit` steps with (it keeps its state).
+        Assigning a name or an instance sets it as the ``optimizer`` argument does;
+        anything else raises a ValueError and leaves the optimiser as it was."""
+        return self._optimizer
+
+    @optimizer.setter
+    def optimizer(self, optimizer):
+        self._optimizer = get_optimizer(optimizer)
+
+    @property
     def is_graph(self):
         """True for a network built from ``inputs`` and ``outputs`` (a graph)."""
         return isinstance(self._chain, Graph)

@@ -426,3 +426,17 @@ def test_a_refused_build_leaves_the_layer_as_it_was(make, good, bad):
     assert set(layer.params) == set(weights)
     for k, v in weights.items():
         np.testing.assert_array_equal(layer.params[k], v)
+
+
+def test_assigning_the_optimizer_takes_a_name_and_refuses_at_once():
+    from pyx_cnn import optim
+
+    net = NeuralNetwork([layers.Flatten(), layers.Dense(3)], input_shape=(4, 4, 1), seed=0)
+    net.optimizer = "Adam"                    # a name, as the constructor takes it
+    assert isinstance(net.optimizer, optim.Adam)
+    X = np.random.default_rng(0).random((8, 4, 4, 1))
+    net.fit(X, np.arange(8) % 3, epochs=1, verbose=0)
+    before = net.optimizer
+    with pytest.raises(ValueError, match="optimizer must be"):
+        net.optimizer = "adamx"               # refused here, not later inside fit
+    assert net.optimizer is before
