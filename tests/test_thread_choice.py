@@ -10,7 +10,7 @@ import pyx_cnn
 from pyx_cnn import NeuralNetwork, layers
 from pyx_cnn import _thread_choice
 from pyx_cnn._thread_choice import StepThreads, step_threads
-from pyx_cnn._threads import _limit_threads, _openmp_enabled
+from pyx_cnn._threads import _always_split, _limit_threads, _openmp_enabled
 
 
 def _steps(chooser, seconds_for, steps):
@@ -170,25 +170,28 @@ def test_a_step_runs_on_the_count_its_loop_chose(loop, monkeypatch):
     assert chooser.running == 1
 
 
+@pytest.mark.skipif(not _openmp_enabled(), reason="built without OpenMP: always one thread")
 def test_results_do_not_depend_on_the_choice(monkeypatch):
-    """The same fit, once with every step on one thread and once on all of them."""
+    """The same fit, once with every step on one thread and once on two (the kernels made
+    to split their work however small it is, so the two runs really differ)."""
     X = np.random.default_rng(1).random((64, 8, 8, 2)).astype(np.float32)
     y = np.arange(64) % 4
+    real_record = StepThreads.record
     weights = []
     for fast in (1, 2):
-        def record(self, count, seconds, fast=fast):
-            StepThreads.__dict__["_record_real"](self, count, 0.1 if count == fast else 1.0)
-        monkeypatch.setattr(StepThreads, "_record_real", StepThreads.record, raising=False)
-        monkeypatch.setattr(StepThreads, "record", record)
+        monkeypatch.setattr(StepThreads, "record", lambda self, count, seconds, fast=fast:
+                            real_record(self, count, 0.1 if count == fast else 1.0))
         net = NeuralNetwork([layers.Conv2D(8, 3), layers.ReLU(), layers.MaxPool2D(2, 2),
                              layers.Flatten(), layers.Dense(4)], input_shape=(8, 8, 2),
                             seed=0, dtype="float32")
         previous = pyx_cnn.get_num_threads()
         pyx_cnn.set_num_threads(2)
         try:
-            net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.05, verbose=0)
+            with _always_split():
+                net.fit(X, y, epochs=2, batch_size=8, learning_rate=0.05, verbose=0)
         finally:
             pyx_cnn.set_num_threads(previous)
-        monkeypatch.undo()
+        chooser, = _thread_choice._choosers[net].values()
+        assert chooser.running == fast
         weights.append(net.flat_params.copy())
     np.testing.assert_array_equal(weights[0], weights[1])
