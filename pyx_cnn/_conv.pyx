@@ -77,6 +77,10 @@ cdef extern from "conv_kernels.h" nogil:
     const char* pyx_conv_algorithm_name(int algorithm)
     int pyx_conv_direct_lanes(int is_double, Py_ssize_t filters)
     const char* pyx_conv_isa()
+    void pyx_conv_pack_direct_f32(const pyx_conv_shape* s, const float* w, const float* bias,
+                                  float* w_packed, float* bias_packed)
+    void pyx_conv_pack_direct_f64(const pyx_conv_shape* s, const double* w,
+                                  const double* bias, double* w_packed, double* bias_packed)
     void pyx_conv_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
                            const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
     void pyx_conv_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
@@ -220,7 +224,6 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
     cdef Py_ssize_t run = w.shape[1]
     cdef Py_ssize_t n_filters = w.shape[2]
     cdef Py_ssize_t lanes = pyx_conv_direct_lanes(floating is double, n_filters)
-    cdef Py_ssize_t filters_padded
     cdef floating[:, :, ::1] w_pair
     cdef floating[::1] b_pair
     dtype = np.float32 if floating is float else np.float64
@@ -241,16 +244,20 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
         b_pad = np.zeros(16, dtype=dtype)
         b_pad[0:2 * n_filters:2] = bias
         return w_pad, b_pad, 16
-    filters_padded = (n_filters + lanes - 1) // lanes * lanes
-    if filters_padded != n_filters or (<size_t>&w[0, 0, 0]) % 64 != 0:
-        # zero filters up to whole registers, in a copy starting on a cache
-        # line: each register of weights is then one line, not two
-        w_pad = _aligned_zeros((kh, run, filters_padded), dtype)
-        w_pad[:, :, :n_filters] = w
-        b_pad = np.zeros(filters_padded, dtype=dtype)
-        b_pad[:n_filters] = bias
-        return w_pad, b_pad, filters_padded
-    return np.asarray(w), np.asarray(bias), filters_padded
+    # the direct kernel: panels of filters, zero-padded to whole registers, in a
+    # copy starting on a cache line (each register of weights is one line, not two)
+    cdef pyx_conv_shape s
+    s.kh, s.kw, s.channels, s.filters = kh, 1, run, n_filters
+    s.filters_padded = (n_filters + lanes - 1) // lanes * lanes
+    w_pad = _aligned_zeros((kh, run, s.filters_padded), dtype)
+    b_pad = _aligned_zeros((s.filters_padded,), dtype)
+    cdef floating[:, :, ::1] w_packed = w_pad
+    cdef floating[::1] b_packed = b_pad
+    if floating is float:
+        pyx_conv_pack_direct_f32(&s, &w[0, 0, 0], &bias[0], &w_packed[0, 0, 0], &b_packed[0])
+    else:
+        pyx_conv_pack_direct_f64(&s, &w[0, 0, 0], &bias[0], &w_packed[0, 0, 0], &b_packed[0])
+    return w_pad, b_pad, s.filters_padded
 
 
 def _conv2d_forward(

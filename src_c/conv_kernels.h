@@ -13,8 +13,12 @@
  * - PYX_CONV_DIRECT ("filters innermost"): each SIMD register holds consecutive filters
  *   of one output pixel; a block of R pixels x NV registers of accumulators stays in
  *   registers while the kh*kw*C products are added. Good when F fills the registers.
- *   Reads the weights as (kh, kw*C, Fp), Fp = F rounded up to the lane count
- *   pyx_conv_direct_lanes() returns (zero padding), and bias as (Fp,).
+ *   Fp = F rounded up to the lane count pyx_conv_direct_lanes() returns (zero padding);
+ *   the filters are taken NV registers at a time (pyx_conv_direct_panel()), and the
+ *   weights come packed by pyx_conv_pack_direct_*(): one panel (kh, kw*C, NV*lanes) per
+ *   such group of filters, so that a block reads its weights as one contiguous stream
+ *   (a row of all Fp filters would put consecutive taps a long stride apart, on few
+ *   cache sets); bias as (Fp,).
  * - PYX_CONV_PAIRED (AVX-512, float32, one channel, strides 1, 5..8 filters): a register
  *   holds two neighbouring output pixels x 8 filters. Reads the weights as (kh, kw, 16)
  *   and bias as (16,), each of the F filters (zero-padded to 8) twice in a row;
@@ -101,6 +105,24 @@ const char *pyx_conv_algorithm_name(int algorithm);
 /* Lanes per SIMD register the direct kernel (and the filter gradient) uses for this F on
  * the running CPU: the filter axis is padded to a multiple of it. */
 int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters);
+
+/* How many registers of filters the direct kernel takes together when `vectors_left`
+ * registers of the padded filter axis remain: 4, then 2, then 1. The panels of the
+ * packed weights follow the same cut. */
+static inline ptrdiff_t pyx_conv_direct_panel(ptrdiff_t vectors_left)
+{
+    return vectors_left >= 4 ? 4 : vectors_left >= 2 ? 2 : 1;
+}
+
+/* The direct kernel's weights and bias, from w (kh, kw*C, F) and bias (F,) of the
+ * shape `s` (its filters_padded set to F rounded up to pyx_conv_direct_lanes()):
+ * w_packed holds kh*kw*C*filters_padded values, the panel of the filters [fb, fb + NV*lanes)
+ * at offset kh*kw*C*fb, row k of it holding w[k / (kw*C), k % (kw*C), fb .. fb + NV*lanes)
+ * (zeros past F); bias_packed holds filters_padded values (zeros past F). */
+void pyx_conv_pack_direct_f32(const pyx_conv_shape *s, const float *w, const float *bias,
+                              float *w_packed, float *bias_packed);
+void pyx_conv_pack_direct_f64(const pyx_conv_shape *s, const double *w, const double *bias,
+                              double *w_packed, double *bias_packed);
 
 /* Name of the instruction set the kernels dispatch to ("avx512f", "avx2", "generic"). */
 const char *pyx_conv_isa(void);

@@ -61,7 +61,8 @@ _Static_assert(DIRECT_R4 <= DIRECT_MAX_R && DIRECT_R2 <= DIRECT_MAX_R && DIRECT_
                "the accumulator arrays hold DIRECT_MAX_R pixels");
 
 /* R consecutive output pixels (starting at x_win / out_px) times NV registers of
- * filters (starting at filter fb: w, bias and out_px already point there);
+ * filters (starting at filter fb: bias and out_px already point there, w at the panel
+ * of those filters, rows of fp = NV * LANES values);
  * n_valid is how many of those filters exist (the rest is padding, not stored).
  * Under kernel row i a window reads `runs` runs of `run` contiguous values,
  * `run_step` apart (one run of kw*C values without dilation along W, else kw runs
@@ -112,38 +113,47 @@ INLINE void PYX_FN(direct_block)(
     }
 }
 
-/* One output row, for the NV registers of filters starting at filter fb. Blocks of R
- * pixels, then of R/2; a last partial block is recomputed overlapping its left
- * neighbour (identical values), or pixel by pixel when the row is shorter than R/2. */
+/* A block of RR pixels, RR in 1 .. R known at compile time only through the switch (the
+ * accumulators must be registers). */
+#define PYX_DIRECT_CASE(RR, R) \
+    case RR: if ((RR) <= (R)) { PYX_DIRECT_AT(RR, ox); } break;
+
+/* One output row, for the NV registers of filters starting at filter fb: cut into as
+ * few blocks of at most R pixels as possible, of sizes that differ by at most one (a
+ * row of 16 at R = 6 runs as 6 + 5 + 5, no pixel computed twice). */
 INLINE void PYX_FN(direct_row_pass)(
     const int R, const int NV, const pyx_conv_shape *s,
     const T *x_row, const T *w, const T *bias, T *out_row, ptrdiff_t fb)
 {
-    const ptrdiff_t C = s->channels, F = s->filters, fp = s->filters_padded;
+    const ptrdiff_t C = s->channels, F = s->filters;
     const int dilated = s->dilation_w > 1 && s->kw > 1;
     const ptrdiff_t runs = dilated ? s->kw : 1, run = dilated ? C : s->kw * C;
     const ptrdiff_t run_step = s->dilation_w * C, step = s->stride_w * C;
     const ptrdiff_t xrs = s->dilation_h * s->in_w * C;
     const ptrdiff_t wo = s->out_w, n_valid = F - fb;
-    const int RH = R / 2;
-    ptrdiff_t ox = 0;
+    const T *panel = w + s->kh * s->kw * C * fb;
+    const ptrdiff_t panel_width = (ptrdiff_t)NV * LANES;
+    const ptrdiff_t n_blocks = (wo + R - 1) / R;
+    const ptrdiff_t size = wo / n_blocks, n_larger = wo % n_blocks;
 #define PYX_DIRECT_AT(RR, OX) \
     PYX_FN(direct_block)((RR), NV, x_row + (OX) * step, xrs, runs, run, run_step, step, \
-                         w + fb, s->kh, fp, bias + fb, out_row + (OX) * F + fb, F, n_valid)
-    for (; ox + R <= wo; ox += R)
-        PYX_DIRECT_AT(R, ox);
-    for (; ox + RH <= wo; ox += RH)
-        PYX_DIRECT_AT(RH, ox);
-    if (ox < wo) {
-        if (wo >= RH) {
-            PYX_DIRECT_AT(RH, wo - RH);
-        } else {
-            for (; ox < wo; ox++)
-                PYX_DIRECT_AT(1, ox);
+                         panel, s->kh, panel_width, bias + fb, out_row + (OX) * F + fb, F, \
+                         n_valid)
+    ptrdiff_t ox = 0;
+    for (ptrdiff_t b = 0; b < n_blocks; b++) {
+        const ptrdiff_t rr = size + (b < n_larger);
+        switch (rr) {
+        PYX_DIRECT_CASE(1, R) PYX_DIRECT_CASE(2, R) PYX_DIRECT_CASE(3, R)
+        PYX_DIRECT_CASE(4, R) PYX_DIRECT_CASE(5, R) PYX_DIRECT_CASE(6, R)
+        PYX_DIRECT_CASE(7, R) PYX_DIRECT_CASE(8, R) PYX_DIRECT_CASE(9, R)
+        PYX_DIRECT_CASE(10, R) PYX_DIRECT_CASE(11, R) PYX_DIRECT_CASE(12, R)
+        default: break;
         }
+        ox += rr;
     }
 #undef PYX_DIRECT_AT
 }
+#undef PYX_DIRECT_CASE
 
 __attribute__((unused)) static void PYX_FN(direct_rows)(
     const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
@@ -154,13 +164,16 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
         const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * s->channels;
         T *out_row = out + r * s->out_w * s->filters;
-        ptrdiff_t v = 0;
-        for (; v + 4 <= n_vec; v += 4)
-            PYX_FN(direct_row_pass)(DIRECT_R4, 4, s, x_row, w, bias, out_row, v * LANES);
-        for (; v + 2 <= n_vec; v += 2)
-            PYX_FN(direct_row_pass)(DIRECT_R2, 2, s, x_row, w, bias, out_row, v * LANES);
-        for (; v < n_vec; v++)
-            PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES);
+        for (ptrdiff_t v = 0; v < n_vec;) {
+            const ptrdiff_t nv = pyx_conv_direct_panel(n_vec - v);
+            if (nv == 4)
+                PYX_FN(direct_row_pass)(DIRECT_R4, 4, s, x_row, w, bias, out_row, v * LANES);
+            else if (nv == 2)
+                PYX_FN(direct_row_pass)(DIRECT_R2, 2, s, x_row, w, bias, out_row, v * LANES);
+            else
+                PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES);
+            v += nv;
+        }
     }
 }
 

@@ -88,6 +88,29 @@ int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters)
     return copy_for(is_double, filters)->vector_bytes / (is_double ? 8 : 4);
 }
 
+#define PYX_PACK_DIRECT(NAME, T, IS_DOUBLE)                                                \
+    void NAME(const pyx_conv_shape *s, const T *w, const T *bias, T *w_packed,             \
+              T *bias_packed)                                                              \
+    {                                                                                      \
+        const ptrdiff_t lanes = pyx_conv_direct_lanes(IS_DOUBLE, s->filters);             \
+        const ptrdiff_t F = s->filters, fp = s->filters_padded;                            \
+        const ptrdiff_t rows = s->kh * s->kw * s->channels, n_vec = fp / lanes;            \
+        for (ptrdiff_t v = 0; v < n_vec;) {                                                \
+            const ptrdiff_t width = pyx_conv_direct_panel(n_vec - v) * lanes;              \
+            const ptrdiff_t fb = v * lanes;                                                \
+            T *panel = w_packed + rows * fb;                                               \
+            for (ptrdiff_t k = 0; k < rows; k++)                                           \
+                for (ptrdiff_t f = 0; f < width; f++)                                      \
+                    panel[k * width + f] = fb + f < F ? w[k * F + fb + f] : (T)0;          \
+            v += width / lanes;                                                            \
+        }                                                                                  \
+        for (ptrdiff_t f = 0; f < fp; f++)                                                 \
+            bias_packed[f] = f < F ? bias[f] : (T)0;                                       \
+    }
+PYX_PACK_DIRECT(pyx_conv_pack_direct_f32, float, 0)
+PYX_PACK_DIRECT(pyx_conv_pack_direct_f64, double, 1)
+#undef PYX_PACK_DIRECT
+
 /* The choice of algorithm is made here, in C, and nowhere else: it depends on which
  * kernels the running CPU's copy has (the table above: only AVX-512 has the paired
  * ones), and the kernels' runner below follows the choice the shape carries. The Cython

@@ -126,10 +126,11 @@ def test_planar_kernel_shapes_and_padding(dtype, kh, kw, padding):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("f", [5, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65])
+@pytest.mark.parametrize("f", [5, 8, 9, 16, 17, 24, 32, 33, 48, 64, 65, 100, 112, 127])
 def test_direct_filter_counts(dtype, f):
     # F below, at and above one register, and 1, 2, 3, 4+ registers with a
-    # padded last register
+    # padded last register; the packed weights' panels of 4, 2 and 1 registers
+    # (112 floats: 4 + 2 + 1 registers of 16; 100 doubles: 4 + 4 + 4 + 1 of 8)
     assert _algo(f, 3, 3, 19, dtype=dtype) == "direct"      # runs of kw*C = 9: no tap pairs
     _check(2, 6, 17, 3, f, 3, 3, 1, 1, dtype, seed=f)
 
@@ -138,9 +139,25 @@ def test_direct_filter_counts(dtype, f):
 @pytest.mark.parametrize("w_out", [1, 2, 3, 5, 6, 7, 11, 12, 13, 18, 25, 30, 37])
 @pytest.mark.parametrize("f", [8, 32, 64])
 def test_direct_output_widths(dtype, w_out, f):
-    # remainders of every pixel block (12, 6, 3 and 1), including the overlapping
-    # last block and rows narrower than half a block
+    # a row cut into blocks of up to 12, 6 or 3 pixels (by the registers of
+    # filters), of sizes differing by one: every block size from 1 to 12
     _check(1, 4, w_out + 2, 2, f, 3, 3, 1, 0, dtype, seed=w_out * f)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("f", [16, 80, 200])
+def test_direct_kernel_of_a_large_filter_bank(dtype, f):
+    # the direct kernel itself (pyx_cnn.conv hands banks this large to BLAS), its
+    # weights packed in panels of 4 registers and the rest, against the loops
+    rng = np.random.default_rng(f)
+    x = rng.standard_normal((2, 7, 15, 24)).astype(dtype)
+    wt = rng.standard_normal((f, 3, 3, 24)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    out = np.empty((2, 5, 13, f), dtype=dtype)
+    _conv._conv2d_forward(x, np.ascontiguousarray(wt.transpose(1, 2, 3, 0).reshape(3, 72, f)),
+                          b, out, 1, 2)
+    ref = conv_naive(x, wt, 1, 0, b)
+    np.testing.assert_allclose(out, ref, rtol=RTOL[dtype], atol=RTOL[dtype] * 72 * 4)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
