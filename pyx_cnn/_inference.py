@@ -11,6 +11,7 @@ import numpy as np
 
 from . import training_loop
 from ._fit_arguments import resolve_loss
+from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
 from ._thread_policy import holds_blas_to_one_thread
 from ._validation import as_array, check_int, check_result_size
@@ -55,11 +56,11 @@ def predict(net, X, batch_size=256, fuse=True):
     check_result_size("predict", ((X.shape[0],) + net.output_shape, net.dtype))
     out = np.empty((X.shape[0],) + net.output_shape, dtype=net.dtype)
     plan = net._chain.plan(fuse=fuse)
-    full = min(batch_size, X.shape[0])       # the size of every batch but the last
-    threads = step_threads(net, "predict", (full,) + X.shape[1:])
+    piece = piece_size(net, min(batch_size, X.shape[0]))
+    threads = step_threads(net, "predict", (piece,) + X.shape[1:])
     for start in range(0, X.shape[0], batch_size):
         stop = min(start + batch_size, X.shape[0])
-        out[start:stop] = threads.run(plan.forward, X[start:stop], timed=stop - start == full)
+        out[start:stop] = forward_in_pieces(threads, plan.forward, X[start:stop], piece)
     return out
 
 def predict_classes(net, X, batch_size=256, fuse=True):

@@ -21,6 +21,7 @@ import numpy as np
 from .losses import BinaryCrossEntropy, SoftmaxCrossEntropy
 from .optim import SGD
 from .schedules import rate_for_epoch
+from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
 from ._fit_arguments import check_fit_arguments, resolve_loss
 from ._validation import check_int, check_learning_rate
@@ -388,11 +389,11 @@ def evaluate_batches(plan, X, y, batch_size=256, owner=None):
     labels = accuracy_labels(y, plan.loss)
     total, correct = 0.0, 0
     full = min(batch_size, X.shape[0])       # the size of every batch but the last
-    threads = step_threads(owner, "evaluate", (full,) + X.shape[1:])
+    piece = full if owner is None else piece_size(owner, full)
+    threads = step_threads(owner, "evaluate", (piece,) + X.shape[1:])
     for start in range(0, X.shape[0], batch_size):
         stop = start + batch_size
-        out = threads.run(plan.forward, X[start:stop], False,
-                          timed=min(stop, X.shape[0]) - start == full)
+        out = forward_in_pieces(threads, plan.forward, X[start:stop], piece, False)
         value, _, hits = plan.loss_value_grad(
             out, y[start:stop], None if labels is None else labels[start:stop])
         total += value * out.shape[0]
