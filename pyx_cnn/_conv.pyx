@@ -54,6 +54,7 @@ import numpy as np
 from cython.parallel cimport prange, threadid
 
 from cython cimport floating
+from libc.stdint cimport PTRDIFF_MAX
 from libc.string cimport memcpy, memset
 from pyx_cnn._threads cimport FAMILY_CONV, FAMILY_MAP, threads_for
 
@@ -81,10 +82,13 @@ cdef extern from "conv_kernels.h" nogil:
                                   float* w_packed, float* bias_packed)
     void pyx_conv_pack_direct_f64(const pyx_conv_shape* s, const double* w,
                                   const double* bias, double* w_packed, double* bias_packed)
+    Py_ssize_t pyx_conv_panels(const pyx_conv_shape* s, int is_double)
     void pyx_conv_rows_f32(const pyx_conv_shape* s, const float* x, const float* w,
-                           const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1)
+                           const float* bias, float* out, Py_ssize_t r0, Py_ssize_t r1,
+                           Py_ssize_t p0, Py_ssize_t p1)
     void pyx_conv_rows_f64(const pyx_conv_shape* s, const double* x, const double* w,
-                           const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1)
+                           const double* bias, double* out, Py_ssize_t r0, Py_ssize_t r1,
+                           Py_ssize_t p0, Py_ssize_t p1)
     Py_ssize_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape* s, int is_double)
     void pyx_conv_wgrad_rows_f32(const pyx_conv_shape* s, const float* x, const float* g,
                                  float* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0,
@@ -208,12 +212,14 @@ cdef void _pair_up(const floating[:, :, ::1] w, const floating[::1] bias,
 cdef inline void _run_rows(
     const pyx_conv_shape* s, const floating* x, const floating* w,
     const floating* bias, floating* out, Py_ssize_t r0, Py_ssize_t r1,
+    Py_ssize_t p0, Py_ssize_t p1,
 ) noexcept nogil:
-    """Rows [r0, r1) of the output with the kernel ``s.algorithm`` names."""
+    """Rows [r0, r1) of the output with the kernel ``s.algorithm`` names: the
+    filters of panels [p0, p1) (0, PTRDIFF_MAX: every filter)."""
     if floating is float:
-        pyx_conv_rows_f32(s, x, w, bias, out, r0, r1)
+        pyx_conv_rows_f32(s, x, w, bias, out, r0, r1, p0, p1)
     else:
-        pyx_conv_rows_f64(s, x, w, bias, out, r0, r1)
+        pyx_conv_rows_f64(s, x, w, bias, out, r0, r1, p0, p1)
 
 
 def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int algorithm):
@@ -290,7 +296,7 @@ def _conv2d_forward(
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
     cdef const floating[::1] b_k = bias
-    cdef Py_ssize_t n_chunks
+    cdef Py_ssize_t n_chunks, n_panels, chunk
     if rows == 0 or w_out == 0:
         return
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
@@ -301,14 +307,18 @@ def _conv2d_forward(
     else:
         w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
-    # ranges of output rows handed out as threads come free (a thread whose core
-    # another program's threads hold takes fewer); a row's arithmetic does not
-    # depend on the range it falls in
-    n_chunks = min(rows, nt * 8) if nt > 1 else 1
+    # work items of output rows x panels of filters (the direct kernel's: each
+    # panel's weights stay in cache over its rows), handed out as threads come
+    # free (a thread whose core another program's threads hold takes fewer); a
+    # row's arithmetic does not depend on the item it falls in
+    n_panels = pyx_conv_panels(&s, floating is double)
+    n_chunks = max(1, min(rows, nt * 8 // n_panels)) if nt > 1 else 1
     with nogil:
-        for t in prange(n_chunks, num_threads=nt, schedule="dynamic"):
+        for t in prange(n_chunks * n_panels, num_threads=nt, schedule="dynamic"):
+            chunk = t % n_chunks
             _run_rows(&s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
-                      rows * t // n_chunks, rows * (t + 1) // n_chunks)
+                      rows * chunk // n_chunks, rows * (chunk + 1) // n_chunks,
+                      t // n_chunks, t // n_chunks + 1)
 
 
 def _conv2d_forward_padding(
@@ -392,7 +402,8 @@ def _conv2d_forward_padding(
             for y in range(h):
                 memcpy(padded + ((top + y) * wp + left) * channels, &src[n, y, 0, 0],
                        row_bytes)
-            _run_rows(&s, padded, &w_k[0, 0, 0], &b_k[0], &out[n, 0, 0, 0], 0, h_out)
+            _run_rows(&s, padded, &w_k[0, 0, 0], &b_k[0], &out[n, 0, 0, 0], 0, h_out, 0,
+                      PTRDIFF_MAX)
 
 
 # Filter gradients are summed per group of samples, about this many output

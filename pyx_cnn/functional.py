@@ -223,7 +223,7 @@ def conv(img, conv_filter, *, stride=1, padding=0, bias=None, dilation=1, groups
     b_kernel = (np.zeros(n_filters, dtype=dtype) if bias is None
                 else as_kernel_array(bias, dtype))
     out, _ = conv_op.forward(as_kernel_array(x, dtype), as_kernel_array(filters, dtype),
-                             b_kernel, stride, pads, dilation, groups)
+                             b_kernel, stride, pads, dilation, groups, training=False)
     return out if img.ndim == 4 else out[0]
 
 

@@ -170,7 +170,7 @@ def batch_norm_into_conv_forward(conv, batch_norm, x, training=False):
         z = conv.forward(x, True, validate=False)
         return batch_norm.forward(z, True, validate=False)
     weights, bias = fold_batch_norm(conv, batch_norm)
-    out, _ = conv_op.forward(x, weights, bias, *conv._geometry)
+    out, _ = conv_op.forward(x, weights, bias, *conv._geometry, training=False)
     # as the layer's own inference pass leaves it: a backward pass needs training=True
     batch_norm._out, batch_norm._saved = out, None
     return out

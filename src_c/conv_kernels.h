@@ -130,12 +130,17 @@ const char *pyx_conv_isa(void);
 /* Output rows [row_begin, row_end) with the forward kernel s->algorithm names (not
  * PYX_CONV_TRANSPOSED or PYX_CONV_WINDOWS_BLAS), the weights and bias in that kernel's
  * layout (above), x padded (N, in_h, in_w, C), or planar (N, C, in_h, in_w) for
- * PYX_CONV_PLANAR. */
+ * PYX_CONV_PLANAR. The direct kernel computes only the filters of panels
+ * [panel_begin, panel_end) (of pyx_conv_panels()), one panel after the other over
+ * the rows, so that a panel's weights stay in cache; the other kernels compute every
+ * filter (their one panel). Callers split a large filter bank's work by panels. */
+ptrdiff_t pyx_conv_panels(const pyx_conv_shape *s, int is_double);
 void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
-                       const float *bias, float *out, ptrdiff_t row_begin, ptrdiff_t row_end);
+                       const float *bias, float *out, ptrdiff_t row_begin, ptrdiff_t row_end,
+                       ptrdiff_t panel_begin, ptrdiff_t panel_end);
 void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
                        const double *bias, double *out, ptrdiff_t row_begin,
-                       ptrdiff_t row_end);
+                       ptrdiff_t row_end, ptrdiff_t panel_begin, ptrdiff_t panel_end);
 
 /* Filter gradient, kernel rows [i0, i1), samples [n0, n1) (see conv_kernels_impl.h):
  *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]

@@ -155,25 +155,28 @@ INLINE void PYX_FN(direct_row_pass)(
 }
 #undef PYX_DIRECT_CASE
 
+/* Output rows [row_begin, row_end), panels [p0, p1) of the filters (pyx_conv_direct_panel()
+ * cuts them): a panel's weights stay in cache while its rows are computed. */
 __attribute__((unused)) static void PYX_FN(direct_rows)(
     const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
-    ptrdiff_t row_begin, ptrdiff_t row_end)
+    ptrdiff_t row_begin, ptrdiff_t row_end, ptrdiff_t p0, ptrdiff_t p1)
 {
     const ptrdiff_t n_vec = s->filters_padded / LANES;
-    for (ptrdiff_t r = row_begin; r < row_end; r++) {
-        const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
-        const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * s->channels;
-        T *out_row = out + r * s->out_w * s->filters;
-        for (ptrdiff_t v = 0; v < n_vec;) {
-            const ptrdiff_t nv = pyx_conv_direct_panel(n_vec - v);
+    ptrdiff_t v = 0, p = 0;
+    for (; v < n_vec && p < p1; p++) {
+        const ptrdiff_t nv = pyx_conv_direct_panel(n_vec - v);
+        for (ptrdiff_t r = row_begin; r < row_end && p >= p0; r++) {
+            const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
+            const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * s->channels;
+            T *out_row = out + r * s->out_w * s->filters;
             if (nv == 4)
                 PYX_FN(direct_row_pass)(DIRECT_R4, 4, s, x_row, w, bias, out_row, v * LANES);
             else if (nv == 2)
                 PYX_FN(direct_row_pass)(DIRECT_R2, 2, s, x_row, w, bias, out_row, v * LANES);
             else
                 PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES);
-            v += nv;
         }
+        v += nv;
     }
 }
 

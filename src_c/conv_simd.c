@@ -13,6 +13,12 @@ typedef void (*rows_f32)(const pyx_conv_shape *, const float *, const float *,
                          const float *, float *, ptrdiff_t, ptrdiff_t);
 typedef void (*rows_f64)(const pyx_conv_shape *, const double *, const double *,
                          const double *, double *, ptrdiff_t, ptrdiff_t);
+typedef void (*panel_rows_f32)(const pyx_conv_shape *, const float *, const float *,
+                               const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t);
+typedef void (*panel_rows_f64)(const pyx_conv_shape *, const double *, const double *,
+                               const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t);
 typedef void (*wgrad_rows_f32)(const pyx_conv_shape *, const float *, const float *, float *,
                                ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
 typedef void (*wgrad_rows_f64)(const pyx_conv_shape *, const double *, const double *,
@@ -27,8 +33,10 @@ typedef void (*wgrad_bias_f64)(const pyx_conv_shape *, const double *, double *,
 typedef struct {
     const char *isa;         /* what pyx_conv_isa() says while this level runs */
     int vector_bytes;        /* bytes per SIMD register */
-    rows_f32 direct_f32, planar_f32;
-    rows_f64 direct_f64, planar_f64;
+    panel_rows_f32 direct_f32;
+    panel_rows_f64 direct_f64;
+    rows_f32 planar_f32;
+    rows_f64 planar_f64;
     rows_f32 pair_f32, tap_pair_f32;    /* the paired kernels, NULL where there are none */
     wgrad_rows_f32 wgrad_rows_f32;
     wgrad_rows_f64 wgrad_rows_f64;
@@ -40,8 +48,8 @@ typedef struct {
 #define PYX_CONV_COPY(NAME, ISA, VB, PAIR, TAP_PAIR)                                     \
     {                                                                                    \
         NAME, VB,                                                                        \
-        direct_rows_##ISA##_f32, planar_rows_##ISA##_f32,                                \
-        direct_rows_##ISA##_f64, planar_rows_##ISA##_f64,                                \
+        direct_rows_##ISA##_f32, direct_rows_##ISA##_f64,                                \
+        planar_rows_##ISA##_f32, planar_rows_##ISA##_f64,                                \
         PAIR, TAP_PAIR,                                                                  \
         wgrad_rows_##ISA##_f32, wgrad_rows_##ISA##_f64,                                  \
         wgrad_rows_per_item_##ISA##_f32, wgrad_rows_per_item_##ISA##_f64,                \
@@ -148,26 +156,39 @@ const char *pyx_conv_algorithm_name(int algorithm)
 
 /* The planar kernel holds output columns in a register, not filters: it always runs
  * on the level's widest registers, whatever F. The others hold filters: copy_for(). */
+ptrdiff_t pyx_conv_panels(const pyx_conv_shape *s, int is_double)
+{
+    if (s->algorithm != PYX_CONV_DIRECT)
+        return 1;
+    const ptrdiff_t n_vec = s->filters_padded / pyx_conv_direct_lanes(is_double, s->filters);
+    ptrdiff_t count = 0;
+    for (ptrdiff_t v = 0; v < n_vec; count++)
+        v += pyx_conv_direct_panel(n_vec - v);
+    return count;
+}
+
 void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
-                       const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1)
+                       const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1,
+                       ptrdiff_t p0, ptrdiff_t p1)
 {
     const conv_kernels *k = copy_for(0, s->filters);
     switch (s->algorithm) {
     case PYX_CONV_PLANAR: copies[pyx_isa_copy()].planar_f32(s, x, w, bias, out, r0, r1); return;
     case PYX_CONV_PAIRED: k->pair_f32(s, x, w, bias, out, r0, r1); return;
     case PYX_CONV_TAP_PAIRED: k->tap_pair_f32(s, x, w, bias, out, r0, r1); return;
-    default: k->direct_f32(s, x, w, bias, out, r0, r1); return;
+    default: k->direct_f32(s, x, w, bias, out, r0, r1, p0, p1); return;
     }
 }
 
 /* (float64 has no paired kernels) */
 void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w,
-                       const double *bias, double *out, ptrdiff_t r0, ptrdiff_t r1)
+                       const double *bias, double *out, ptrdiff_t r0, ptrdiff_t r1,
+                       ptrdiff_t p0, ptrdiff_t p1)
 {
     if (s->algorithm == PYX_CONV_PLANAR)
         copies[pyx_isa_copy()].planar_f64(s, x, w, bias, out, r0, r1);
     else
-        copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1);
+        copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1, p0, p1);
 }
 
 ptrdiff_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape *s, int is_double)

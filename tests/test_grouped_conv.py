@@ -315,19 +315,31 @@ def test_grouped_filter_gradient_of_many_samples_matches_torch():
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-@pytest.mark.parametrize("c, f, kernel, stride, pads, dilation", [
-    (8, 128, 3, 2, ((1, 1), (1, 1)), (1, 1)),       # many filters
-    (64, 96, 3, 1, ((0, 2), (1, 0)), (1, 2)),       # a large filter matrix
-    (130, 129, 1, 2, ((0, 0), (0, 0)), (1, 1)),     # a 1x1 downsampling
+@pytest.mark.parametrize("c, f, kernel, stride, pads, dilation, width, route", [
+    # a large filter matrix (128K weights or more) on output rows of fewer than 6
+    # pixels: BLAS products
+    (64, 256, 3, 2, ((1, 1), (1, 1)), (1, 1), 6, "grouped"),
+    (160, 96, 3, 1, ((0, 2), (1, 0)), (1, 2), 6, "grouped"),
+    (400, 330, 1, 2, ((0, 0), (0, 0)), (1, 1), 6, "grouped"),   # a 1x1 downsampling
+    # the same banks on rows of 6 pixels or more, and smaller banks: the direct
+    # kernels (several panels of filters)
+    (64, 256, 3, 1, ((1, 1), (1, 1)), (1, 1), 9, "direct"),
+    (400, 330, 1, 1, ((0, 0), (0, 0)), (1, 1), 7, "direct"),
+    (8, 128, 3, 2, ((1, 1), (1, 1)), (1, 1), 6, "direct"),
 ])
-def test_one_group_with_a_large_filter_bank_runs_as_blas_products(c, f, kernel, stride, pads,
-                                                                   dilation, dtype):
-    assert conv_op._route(c, 1, dtype, kernel * kernel * c, f) == "grouped"
+def test_one_group_with_a_large_filter_bank(c, f, kernel, stride, pads, dilation, width, route,
+                                            dtype):
+    # (inference; training sends every bank of 128 filters or 48K weights to BLAS,
+    # whose backward is faster there)
+    out_width = conv_op.output_size(width, kernel, stride, pads[1], dilation[1])
+    window = kernel * kernel * c
+    assert conv_op._route(c, 1, dtype, window, f, out_width, training=False) == route
+    assert conv_op._route(c, 1, dtype, window, f, out_width) == "grouped"
     rng = np.random.default_rng(f)
-    x = rng.standard_normal((2, 7, 6, c)).astype(dtype)
+    x = rng.standard_normal((2, 7, width, c)).astype(dtype)
     w = rng.standard_normal((f, kernel, kernel, c)).astype(dtype) / np.sqrt(kernel * kernel * c)
     b = rng.standard_normal(f).astype(dtype)
-    out, saved = conv_op.forward(x, w, b, (stride, stride), pads, dilation)
+    out, saved = conv_op.forward(x, w, b, (stride, stride), pads, dilation, training=False)
     g = rng.standard_normal(out.shape).astype(dtype)
     gx, gw, gb = conv_op.backward(g, saved)
     expected = torch_conv(x, w, b, (stride, stride), pads, dilation, 1, g)
@@ -335,10 +347,14 @@ def test_one_group_with_a_large_filter_bank_runs_as_blas_products(c, f, kernel, 
         np.testing.assert_allclose(mine, theirs, **_tol(dtype))
     try:        # the same bits whatever the thread count
         pyx_cnn.set_num_threads(1)
-        one = conv_op.forward(x, w, b, (stride, stride), pads, dilation)[0]
+        one = conv_op.forward(x, w, b, (stride, stride), pads, dilation, training=False)[0]
         pyx_cnn.set_num_threads(2)
         with _threads._always_split():
-            two = conv_op.forward(x, w, b, (stride, stride), pads, dilation)[0]
+            two = conv_op.forward(x, w, b, (stride, stride), pads, dilation,
+                                  training=False)[0]
+        # the training route gives the same values (to rounding)
+        np.testing.assert_allclose(conv_op.forward(x, w, b, (stride, stride), pads,
+                                                   dilation)[0], one, **_tol(dtype))
     finally:
         pyx_cnn.set_num_threads(None)
     np.testing.assert_array_equal(one, two)

@@ -161,7 +161,8 @@ class Conv2D(Layer):
         # forward applied.
         act = get_activation(self.activation) if activation is OWN else activation
         bias = self.params["b"] if self.use_bias else self._zero_bias
-        z, self._saved = conv.forward(x, self.params["W"], bias, *self._geometry)
+        z, self._saved = conv.forward(x, self.params["W"], bias, *self._geometry,
+                                      training=training)
         self._act = act
         self._out, self._act_saved = act.forward(z, out=z)
         return self._out

@@ -62,25 +62,39 @@ def weight_layout(filters, dtype=None):
         kh, kw * c, f)
 
 
-# A convolution of one group runs as BLAS products on gathered windows (the
-# grouped route, with one group) rather than on the direct kernels when its
-# filter matrix is large: from 128 filters, or from this many weights
-# (kh*kw*C x F). The direct kernels keep their registers full over small filter
-# banks, but beyond that BLAS's cache blocking wins, by up to 5x on the deep
-# layers of a ResNet (4x4 maps of 512 channels; measured at one thread with
-# float32 on AVX-512, where 3x3 convolutions of 64 to 64 channels stay direct).
-_BLAS_MIN_FILTERS = 128
-_BLAS_MIN_WEIGHTS = 48 * 1024
+# A convolution of one group runs on the direct kernels, which keep a block of
+# pixels x filters in registers and one panel of the filters' weights in cache
+# over the rows, or as BLAS products on gathered windows (the grouped route, with
+# one group). Measured at one thread, float32, AVX-512:
+# - inference: the direct kernels ran the 3x3 layers of a ResNet-18 on CIFAR-sized
+#   images at 99-123 GFLOP/s against BLAS's 84-94, and the 1x1 layers of MobileNetV2
+#   at 49-102 against 40-94. Their blocks are up to 6 pixels of a row wide for large
+#   filter banks, so BLAS wins on narrower output rows with a large filter matrix
+#   (from _INFER_BLAS_MIN_WEIGHTS weights, kh*kw*C x F): 4x4 maps of 512 channels.
+# - training: the backward passes of the grouped route (BLAS products again) are
+#   faster on large filter banks, from 128 filters or _TRAIN_BLAS_MIN_WEIGHTS
+#   weights: a ResNet-18 epoch took 13.0 s that way and 15.8 s on the direct
+#   route's backward.
+_DIRECT_MIN_WIDTH = 6
+_INFER_BLAS_MIN_WEIGHTS = 128 * 1024
+_TRAIN_BLAS_MIN_FILTERS = 128
+_TRAIN_BLAS_MIN_WEIGHTS = 48 * 1024
 
 
-def _route(channels, groups, dtype, window=0, filters=0):
+def _route(channels, groups, dtype, window=0, filters=0, out_width=_DIRECT_MIN_WIDTH,
+           training=True):
     """Which kernels run a convolution: "direct" (the kernels of
     :mod:`pyx_cnn._conv`), "depthwise" or "grouped" (BLAS products on gathered
-    windows, also for one group whose `window` x `filters` matrix is large)."""
+    windows, also for one group whose `window` x `filters` matrix is large: see
+    above; `out_width` is the output's width, `training` whether the backward
+    pass will run)."""
     if groups == 1:
-        if filters >= _BLAS_MIN_FILTERS or window * filters >= _BLAS_MIN_WEIGHTS:
-            return "grouped"
-        return "direct"
+        if training:
+            large = filters >= _TRAIN_BLAS_MIN_FILTERS or window * filters >= _TRAIN_BLAS_MIN_WEIGHTS
+        else:
+            large = (out_width < _DIRECT_MIN_WIDTH
+                     and window * filters >= _INFER_BLAS_MIN_WEIGHTS)
+        return "grouped" if large else "direct"
     if groups == channels and channels >= _conv_depthwise._min_channels(
             np.dtype(dtype) == np.float64):
         return "depthwise"
@@ -88,7 +102,7 @@ def _route(channels, groups, dtype, window=0, filters=0):
 
 
 def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-            groups=1):
+            groups=1, training=True):
     """The convolution of `x`, and what :func:`backward` needs.
 
     Parameters
@@ -101,6 +115,10 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         Resolved by :func:`pyx_cnn._geometry.resolve_padding`.
     groups : int, optional
         Divides C and F (checked by the callers).
+    training : bool, optional
+        Whether :func:`backward` will be asked for the gradients: with one group,
+        the route of a large filter bank is chosen for the forward and backward
+        passes together (:func:`_route`). The values do not depend on it.
 
     Returns
     -------
@@ -120,12 +138,12 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     """
     n, h, w, c = x.shape
     f, kh, kw, _ = filters.shape
-    if _route(c, groups, x.dtype, kh * kw * c, f) != "direct":
+    ho = output_size(h, kh, stride[0], pads[0], dilation[0])
+    wo = output_size(w, kw, stride[1], pads[1], dilation[1])
+    if _route(c, groups, x.dtype, kh * kw * c, f, wo, training) != "direct":
         return _forward_grouped(x, filters, bias, stride, pads, dilation, groups)
     xp = pad(x, pads, x.dtype)
     wk = weight_layout(filters, x.dtype)
-    ho = output_size(h, kh, stride[0], pads[0], dilation[0])
-    wo = output_size(w, kw, stride[1], pads[1], dilation[1])
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
     # a stride at least the padded extent gives one window whatever its value:
     # the extent keeps the kernel's index arithmetic far from overflow
