@@ -29,6 +29,7 @@ def test_piece_size_keeps_the_largest_activation_within_the_budget(monkeypatch, 
                                                                    budget):
     net = _net()
     monkeypatch.setattr(_pieces, "PIECE_BYTES", budget)
+    monkeypatch.setattr(_pieces, "MIN_PIECE_SAMPLES", 1)
     largest = 10 * 12 * 6 * 4            # the Conv2D's output, float32, per sample
     piece = piece_size(net, batch)
     assert 1 <= piece <= batch
@@ -53,12 +54,22 @@ def test_predict_and_evaluate_give_what_one_pass_gives(monkeypatch, dtype):
     scores_whole = net.evaluate(x, y, batch_size=50)
     # pieces of 3 samples (the last of 2): 17 passes per batch of 50
     monkeypatch.setattr(_pieces, "PIECE_BYTES", 3 * 10 * 12 * 6 * np.dtype(dtype).itemsize)
+    monkeypatch.setattr(_pieces, "MIN_PIECE_SAMPLES", 1)
     assert piece_size(net, 50) == 3
     np.testing.assert_allclose(net.predict(x, batch_size=50), whole, rtol=1e-6 if dtype ==
                                np.float32 else 1e-14, atol=0)
     scores = net.evaluate(x, y, batch_size=50)
     assert scores["accuracy"] == scores_whole["accuracy"]
     assert scores["loss"] == pytest.approx(scores_whole["loss"], rel=1e-6)
+
+
+@pytest.mark.parametrize("minimum, expected", [(1, 2), (64, 64), (100, 80)])
+def test_pieces_hold_at_least_the_minimum_of_samples(monkeypatch, minimum, expected):
+    # a budget of 2 samples; at least `minimum` a piece, never more than the batch (80)
+    net = _net()
+    monkeypatch.setattr(_pieces, "PIECE_BYTES", 2 * 10 * 12 * 6 * 4)
+    monkeypatch.setattr(_pieces, "MIN_PIECE_SAMPLES", minimum)
+    assert piece_size(net, 80) == expected
 
 
 def test_forward_in_pieces_times_only_whole_pieces():
