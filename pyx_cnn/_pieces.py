@@ -14,8 +14,9 @@ written into the batch's, but of at least ``MIN_PIECE_SAMPLES`` samples: every
 piece pays each layer's fixed costs (Python, starting the threads), which on a
 deep network outweigh the cache (ResNet-18 on 32x32 images, 256 of them in
 batches of 64: 3.96 s in pieces of 16, 3.13 s in pieces of 64, on one thread;
-MobileNetV2 2.08 s in pieces of 10, 1.54 s in pieces of 40). At inference every layer computes each sample on its own
-(batch normalisation uses its running statistics, dropout passes through), so the
+MobileNetV2 2.08 s in pieces of 10, 1.54 s in pieces of 40). At inference every
+layer computes each sample on its own (batch normalisation uses its running
+statistics, dropout passes through), so the
 pieces give what one pass over the batch gives. ``batch_size`` keeps its meaning:
 it bounds the memory of the output of a pass and, for ``evaluate``, groups the
 samples whose loss is averaged first. Training runs whole batches: a batch's

@@ -162,10 +162,12 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
     ptrdiff_t row_begin, ptrdiff_t row_end, ptrdiff_t p0, ptrdiff_t p1)
 {
     const ptrdiff_t n_vec = s->filters_padded / LANES;
-    ptrdiff_t v = 0, p = 0;
-    for (; v < n_vec && p < p1; p++) {
-        const ptrdiff_t nv = pyx_conv_direct_panel(n_vec - v);
-        for (ptrdiff_t r = row_begin; r < row_end && p >= p0; r++) {
+    ptrdiff_t nv;
+    for (ptrdiff_t v = 0, p = 0; v < n_vec && p < p1; v += nv, p++) {
+        nv = pyx_conv_direct_panel(n_vec - v);
+        if (p < p0)
+            continue;
+        for (ptrdiff_t r = row_begin; r < row_end; r++) {
             const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
             const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * s->channels;
             T *out_row = out + r * s->out_w * s->filters;
@@ -176,7 +178,6 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
             else
                 PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES);
         }
-        v += nv;
     }
 }
 
@@ -525,50 +526,69 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]
  *
  * (g: (N, Ho, Wo, Fp), the filter axis zero-padded to whole registers; part: (kh, kw*C,
- * Fp)). A block of TB taps (consecutive values of one run of the window) times one
- * register of filters accumulates in registers over every pixel, in pixel order: each
- * pixel adds the outer product of TB input values (contiguous in memory) and the
- * pixel's register of output gradients. */
+ * Fp)). A block of RB kernel rows x TB taps (consecutive values of one run of the
+ * window) times one register of filters accumulates in registers over every pixel, in
+ * pixel order: each pixel adds the outer product of the RB x TB input values and the
+ * pixel's register of output gradients. Usually RB = 1 and a run of more than
+ * WGRAD_MAX_TB taps is cut into blocks of equal sizes. Short runs (a window row of a
+ * few values: the first layer of a network, one or two channels) give one kernel row
+ * too few accumulators (five for a 5x5 filter of one channel) to keep the multiply-add
+ * units busy, so a block then takes RB kernel rows x the whole run. Every accumulator
+ * sums the same pixels in the same order whatever the block: the values do not depend
+ * on it. */
 #if PYX_REGS >= 32
 #define WGRAD_MAX_TB 16
+#define WGRAD_MAX_ACC 25
 #else
 #define WGRAD_MAX_TB 12
+#define WGRAD_MAX_ACC 12
 #endif
+#define WGRAD_SHORT_RUN 8       /* runs of at most this many taps take several rows */
+#define WGRAD_MAX_RB 5
 
+/* The block whose first tap is x_offset values into a window (kernel rows krs values
+ * apart in x), written to part_block (its kernel rows part_rs values apart). */
 INLINE void PYX_FN(wgrad_block)(
-    const int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t row_offset, ptrdiff_t tap_offset, ptrdiff_t f0, T *part)
+    const int RB, const int TB, const pyx_conv_shape *s, const T *x, const T *g,
+    ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t x_offset, ptrdiff_t f0, T *part_block,
+    ptrdiff_t part_rs)
 {
-    const ptrdiff_t C = s->channels, fp = s->filters_padded;
-    const ptrdiff_t xrs = s->in_w * C, step = s->stride_w * C;
-    V acc[WGRAD_MAX_TB];
-#pragma GCC unroll 16
-    for (int t = 0; t < TB; t++)
-        acc[t] = (V){0};
+    const ptrdiff_t fp = s->filters_padded;
+    const ptrdiff_t xrs = s->in_w * s->channels, step = s->stride_w * s->channels;
+    const ptrdiff_t krs = s->dilation_h * xrs;          /* from one kernel row to the next */
+    V acc[WGRAD_MAX_ACC > WGRAD_MAX_TB ? WGRAD_MAX_ACC : WGRAD_MAX_TB];
+#pragma GCC unroll 25
+    for (int k = 0; k < RB * TB; k++)
+        acc[k] = (V){0};
     for (ptrdiff_t n = n0; n < n1; n++)
         for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
-            const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + row_offset + tap_offset;
+            const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + x_offset;
             const T *gr = g + (n * s->out_h + oy) * s->out_w * fp + f0;
             for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
                 const V gv = LOADU(gr + ox * fp);
                 const T *xp = xr + ox * step;
+#pragma GCC unroll 5
+                for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
-                for (int t = 0; t < TB; t++)
-                    acc[t] += xp[t] * gv;
+                    for (int t = 0; t < TB; t++)
+                        acc[r * TB + t] += xp[r * krs + t] * gv;
             }
         }
+#pragma GCC unroll 5
+    for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
-    for (int t = 0; t < TB; t++)
-        STOREU(part + t * fp + f0, acc[t]);
+        for (int t = 0; t < TB; t++)
+            STOREU(part_block + r * part_rs + t * fp + f0, acc[r * TB + t]);
 }
 
+/* One kernel row, TB taps (1 .. WGRAD_MAX_TB, the count known at compile time). */
 static void PYX_FN(wgrad_block_n)(
     int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t row_offset, ptrdiff_t tap_offset, ptrdiff_t f0, T *part)
+    ptrdiff_t x_offset, ptrdiff_t f0, T *part_block)
 {
     switch (TB) {
 #define PYX_WGRAD_CASE(K) \
-    case K: PYX_FN(wgrad_block)(K, s, x, g, n0, n1, row_offset, tap_offset, f0, part); return;
+    case K: PYX_FN(wgrad_block)(1, K, s, x, g, n0, n1, x_offset, f0, part_block, 0); return;
     PYX_WGRAD_CASE(1) PYX_WGRAD_CASE(2) PYX_WGRAD_CASE(3) PYX_WGRAD_CASE(4)
     PYX_WGRAD_CASE(5) PYX_WGRAD_CASE(6) PYX_WGRAD_CASE(7) PYX_WGRAD_CASE(8)
     PYX_WGRAD_CASE(9) PYX_WGRAD_CASE(10) PYX_WGRAD_CASE(11) PYX_WGRAD_CASE(12)
@@ -580,8 +600,7 @@ static void PYX_FN(wgrad_block_n)(
     }
 }
 
-/* Kernel row i of part (kw*C rows of Fp values) from samples [n0, n1). A run of more
- * than WGRAD_MAX_TB taps is cut into blocks of equal sizes. */
+/* Kernel row i of part (kw*C rows of Fp values) from samples [n0, n1). */
 __attribute__((unused)) static void PYX_FN(wgrad_row)(
     const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
     ptrdiff_t i)
@@ -598,56 +617,11 @@ __attribute__((unused)) static void PYX_FN(wgrad_row)(
             ptrdiff_t k = 0;
             for (ptrdiff_t b = 0; b < n_blocks; b++) {
                 const ptrdiff_t tb = (run - k) / (n_blocks - b);
-                PYX_FN(wgrad_block_n)((int)tb, s, x, g, n0, n1, row_offset,
-                                      jr * run_step + k, f0, part_i + (jr * run + k) * fp);
+                PYX_FN(wgrad_block_n)((int)tb, s, x, g, n0, n1, row_offset + jr * run_step + k,
+                                      f0, part_i + (jr * run + k) * fp);
                 k += tb;
             }
         }
-}
-
-/* Short runs (a window row of a few values: the first layer of a network, one or two
- * channels): one kernel row alone holds too few accumulators (five for a 5x5 filter of
- * one channel) to keep the multiply-add units busy, so a block takes RB kernel rows x TB
- * taps (the whole run) at once. Every accumulator sums the same pixels in the same order
- * as the blocks above: the values do not change. Not for dilation along W. */
-#if PYX_REGS >= 32
-#define WGRAD_MAX_ACC 25
-#else
-#define WGRAD_MAX_ACC 12
-#endif
-#define WGRAD_SHORT_RUN 8
-#define WGRAD_MAX_RB 5
-
-INLINE void PYX_FN(wgrad_rows_block)(
-    const int RB, const int TB, const pyx_conv_shape *s, const T *x, const T *g,
-    ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t f0, T *part)
-{
-    const ptrdiff_t C = s->channels, fp = s->filters_padded;
-    const ptrdiff_t xrs = s->in_w * C, step = s->stride_w * C;
-    const ptrdiff_t krs = s->dilation_h * xrs;          /* from one kernel row to the next */
-    V acc[WGRAD_MAX_ACC];
-#pragma GCC unroll 25
-    for (int k = 0; k < RB * TB; k++)
-        acc[k] = (V){0};
-    for (ptrdiff_t n = n0; n < n1; n++)
-        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
-            const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + i0 * krs;
-            const T *gr = g + (n * s->out_h + oy) * s->out_w * fp + f0;
-            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-                const V gv = LOADU(gr + ox * fp);
-                const T *xp = xr + ox * step;
-#pragma GCC unroll 5
-                for (int r = 0; r < RB; r++)
-#pragma GCC unroll 8
-                    for (int t = 0; t < TB; t++)
-                        acc[r * TB + t] += xp[r * krs + t] * gv;
-            }
-        }
-#pragma GCC unroll 5
-    for (int r = 0; r < RB; r++)
-#pragma GCC unroll 8
-        for (int t = 0; t < TB; t++)
-            STOREU(part + ((i0 + r) * TB + t) * fp + f0, acc[r * TB + t]);
 }
 
 /* Kernel rows per work item for the shape: several for short runs, else 1. */
@@ -666,18 +640,20 @@ __attribute__((unused)) static void PYX_FN(wgrad_rows)(
     const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
     ptrdiff_t i0, ptrdiff_t i1)
 {
-    const ptrdiff_t rb = i1 - i0, tb = s->kw * s->channels;
+    const ptrdiff_t rb = i1 - i0, tb = s->kw * s->channels, fp = s->filters_padded;
+    const ptrdiff_t krs = s->dilation_h * s->in_w * s->channels;
     if (PYX_FN(wgrad_rows_per_item)(s) == 1 || rb < 2 || rb * tb > WGRAD_MAX_ACC) {
         for (ptrdiff_t i = i0; i < i1; i++)
             PYX_FN(wgrad_row)(s, x, g, part, n0, n1, i);
         return;
     }
-    for (ptrdiff_t f0 = 0; f0 < s->filters_padded; f0 += LANES) {
+    for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES) {
         switch (rb * 16 + tb) {
 #define PYX_WGRAD_ROWS_CASE(RB, TB)                                                          \
         case (RB) * 16 + (TB):                                                               \
             if ((RB) * (TB) <= WGRAD_MAX_ACC)                                                \
-                PYX_FN(wgrad_rows_block)(RB, TB, s, x, g, n0, n1, i0, f0, part);             \
+                PYX_FN(wgrad_block)(RB, TB, s, x, g, n0, n1, i0 * krs, f0,                   \
+                                    part + i0 * tb * fp, tb * fp);                           \
             break;
 #define PYX_WGRAD_ROWS_TB(RB)                                                                \
         PYX_WGRAD_ROWS_CASE(RB, 1) PYX_WGRAD_ROWS_CASE(RB, 2) PYX_WGRAD_ROWS_CASE(RB, 3)     \

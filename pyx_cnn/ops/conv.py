@@ -90,7 +90,8 @@ def _route(channels, groups, dtype, window=0, filters=0, out_width=_DIRECT_MIN_W
     pass will run)."""
     if groups == 1:
         if training:
-            large = filters >= _TRAIN_BLAS_MIN_FILTERS or window * filters >= _TRAIN_BLAS_MIN_WEIGHTS
+            large = (filters >= _TRAIN_BLAS_MIN_FILTERS
+                     or window * filters >= _TRAIN_BLAS_MIN_WEIGHTS)
         else:
             large = (out_width < _DIRECT_MIN_WIDTH
                      and window * filters >= _INFER_BLAS_MIN_WEIGHTS)
