@@ -60,7 +60,7 @@ def predict(net, X, batch_size=256, fuse=True):
     threads = step_threads(net, "predict", (piece,) + X.shape[1:])
     for start in range(0, X.shape[0], batch_size):
         stop = min(start + batch_size, X.shape[0])
-        out[start:stop] = forward_in_pieces(threads, plan.forward, X[start:stop], piece)
+        forward_in_pieces(threads, plan.forward, X[start:stop], piece, out=out[start:stop])
     return out
 
 def predict_classes(net, X, batch_size=256, fuse=True):

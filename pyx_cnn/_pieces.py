@@ -42,20 +42,20 @@ def piece_size(net, batch):
     return min(batch, max(-(-batch // n_pieces), MIN_PIECE_SAMPLES))
 
 
-def forward_in_pieces(threads, forward, X, piece, *args):
-    """``forward(X, *args)``, computed `piece` samples at a time.
+def forward_in_pieces(threads, forward, X, piece, *args, out=None):
+    """``forward(X, *args)``, computed `piece` samples at a time, written into `out`
+    when given (else into a new array, or returned as it is for one piece).
 
     `threads` (a :class:`pyx_cnn._thread_choice.StepThreads`) runs each piece; a
     piece shorter than `piece` is not timed.
     """
     n = X.shape[0]
-    if n <= piece:
-        return threads.run(forward, X, *args, timed=n == piece)
-    out = None
     for start in range(0, n, piece):
         stop = min(start + piece, n)
         part = threads.run(forward, X[start:stop], *args, timed=stop - start == piece)
         if out is None:
+            if stop == n:
+                return part
             out = np.empty((n,) + part.shape[1:], dtype=part.dtype)
         out[start:stop] = part
     return out

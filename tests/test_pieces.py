@@ -85,6 +85,11 @@ def test_forward_in_pieces_times_only_whole_pieces():
     out = forward_in_pieces(Recorder, lambda a, scale: a * scale, x, 4, 2.0)
     np.testing.assert_array_equal(out, x * 2.0)
     assert calls == [(4, (2.0,), True), (4, (2.0,), True), (2, (2.0,), False)]
-    calls.clear()
+    # into a given array, every piece (one piece too)
+    for n in (10, 3):
+        into = np.full((n, 1), np.nan)
+        assert forward_in_pieces(Recorder, lambda a, scale: a * scale, x[:n], 4, 3.0,
+                                 out=into) is into
+        np.testing.assert_array_equal(into, x[:n] * 3.0)
     out = forward_in_pieces(step_threads(None, "predict", (3, 1)), lambda a: a + 1, x[:3], 4)
     np.testing.assert_array_equal(out, x[:3] + 1)
