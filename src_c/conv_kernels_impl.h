@@ -378,13 +378,64 @@ __attribute__((unused)) static void PYX_FN(tappair_rows)(
 #undef PAIR_MAX_R
 #endif
 
-/* Planar (strides 1): accumulators per block, FN filters x NB registers of columns. */
+/* Planar (strides 1): accumulators per block, FN filters x NB registers of columns
+ * (FN up to PYX_CONV_PLANAR_WIDE_FILTERS). */
 #define PLANAR_MAX_NB 8
 
 INLINE V PYX_FN(splat)(T a)
 {
     return a - (V){0};   /* a - 0 == a for every a, -0.0 and NaN included */
 }
+
+/* 5 or 6 filters on registers of 8 float32 pixels: the FN x 8 block of each register
+ * is transposed in registers (the 8x8 transpose of AVX's unpack / shuffle / 128-bit
+ * permute steps, filters past FN zero) into 8 pixels of 8 values, and each pixel is
+ * stored whole, its values past FN falling on the next pixel's, which is stored after
+ * it; the block's last pixel is stored value by value. */
+#if PYX_VB == 32 && !PYX_DOUBLE
+#define PLANAR_TRANSPOSE_8 1
+INLINE void PYX_FN(planar_store_8x8)(const int FN, const int NB,
+                                     V acc[PYX_CONV_PLANAR_WIDE_FILTERS][PLANAR_MAX_NB],
+                                     T *out)
+{
+    const PYX_FN(ivec) lo = {0, 8, 1, 9, 4, 12, 5, 13}, hi = {2, 10, 3, 11, 6, 14, 7, 15};
+    const PYX_FN(ivec) even = {0, 1, 8, 9, 4, 5, 12, 13}, odd = {2, 3, 10, 11, 6, 7, 14, 15};
+    const PYX_FN(ivec) first = {0, 1, 2, 3, 8, 9, 10, 11}, second = {4, 5, 6, 7, 12, 13, 14, 15};
+#pragma GCC unroll 8
+    for (int b_ = 0; b_ < NB; b_++) {
+        V r[8], t[8], u[8], px[8];
+#pragma GCC unroll 8
+        for (int f = 0; f < 8; f++)
+            r[f] = f < FN ? acc[f][b_] : (V){0};
+#pragma GCC unroll 4
+        for (int k = 0; k < 4; k++) {          /* pairs of filters, interleaved */
+            t[2 * k] = __builtin_shuffle(r[2 * k], r[2 * k + 1], lo);
+            t[2 * k + 1] = __builtin_shuffle(r[2 * k], r[2 * k + 1], hi);
+        }
+#pragma GCC unroll 2
+        for (int k = 0; k < 2; k++) {          /* fours of filters: pixels (p, p + 4) */
+            u[4 * k + 0] = __builtin_shuffle(t[4 * k + 0], t[4 * k + 2], even);
+            u[4 * k + 1] = __builtin_shuffle(t[4 * k + 0], t[4 * k + 2], odd);
+            u[4 * k + 2] = __builtin_shuffle(t[4 * k + 1], t[4 * k + 3], even);
+            u[4 * k + 3] = __builtin_shuffle(t[4 * k + 1], t[4 * k + 3], odd);
+        }
+#pragma GCC unroll 4
+        for (int p = 0; p < 4; p++) {          /* filters 0-3 and 4-7 of a pixel joined */
+            px[p] = __builtin_shuffle(u[p], u[p + 4], first);
+            px[p + 4] = __builtin_shuffle(u[p], u[p + 4], second);
+        }
+        T *o = out + b_ * 8 * FN;
+#pragma GCC unroll 7
+        for (int p = 0; p < 7; p++)
+            STOREU(o + p * FN, px[p]);
+#pragma GCC unroll 8
+        for (int f = 0; f < FN; f++)
+            o[7 * FN + f] = px[7][f];
+    }
+}
+#else
+#define PLANAR_TRANSPOSE_8 0
+#endif
 
 /* Output columns [ox, ox + NB*LANES) of one row for all FN filters. x_row points at
  * channel 0, input row oy, column 0 of the planar input. */
@@ -394,8 +445,8 @@ INLINE void PYX_FN(planar_block)(
 {
     const ptrdiff_t C = s->channels, run = s->kw * C, in_w = s->in_w;
     const ptrdiff_t dh = s->dilation_h, dw = s->dilation_w;
-    V acc[PYX_CONV_PLANAR_MAX_FILTERS][PLANAR_MAX_NB];
-#pragma GCC unroll 4
+    V acc[PYX_CONV_PLANAR_WIDE_FILTERS][PLANAR_MAX_NB];
+#pragma GCC unroll 8
     for (int f = 0; f < FN; f++) {
         const V b = PYX_FN(splat)(bias[f]);
 #pragma GCC unroll 8
@@ -413,7 +464,7 @@ INLINE void PYX_FN(planar_block)(
                     xv[b_] = LOADU(xp + b_ * LANES);
                     PYX_IN_REGISTER(xv[b_]);
                 }
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int f = 0; f < FN; f++) {
                     const T wf = wp[f];
 #pragma GCC unroll 8
@@ -440,11 +491,15 @@ INLINE void PYX_FN(planar_block)(
             STOREU(out_row + (ox + b_ * LANES) * 2 + LANES,
                    __builtin_shuffle(acc[0][b_], acc[1][b_], hi));
         }
+#if PLANAR_TRANSPOSE_8
+    } else if (FN > 4) {
+        PYX_FN(planar_store_8x8)(FN, NB, acc, out_row + ox * FN);
+#endif
     } else {
 #pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
             for (int l = 0; l < LANES; l++)
-#pragma GCC unroll 4
+#pragma GCC unroll 8
                 for (int f = 0; f < FN; f++)
                     out_row[(ox + b_ * LANES + l) * FN + f] = acc[f][b_][l];
     }
@@ -497,7 +552,7 @@ INLINE void PYX_FN(planar_row)(
 /* At least 8 independent sums per block where the registers allow (the multiply-add
  * latency times the two FMA ports). */
 #if PYX_REGS >= 32
-#define PLANAR_NB(FN) ((FN) == 1 ? 8 : 4)
+#define PLANAR_NB(FN) ((FN) == 1 ? 8 : (FN) <= 4 ? 4 : 2)
 #else
 #define PLANAR_NB(FN) ((FN) == 1 ? 8 : (FN) == 2 ? 4 : 2)
 #endif
@@ -515,7 +570,9 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
         case 1: PYX_FN(planar_row)(1, PLANAR_NB(1), s, x_row, plane, w, bias, out_row); break;
         case 2: PYX_FN(planar_row)(2, PLANAR_NB(2), s, x_row, plane, w, bias, out_row); break;
         case 3: PYX_FN(planar_row)(3, PLANAR_NB(3), s, x_row, plane, w, bias, out_row); break;
-        default: PYX_FN(planar_row)(4, PLANAR_NB(4), s, x_row, plane, w, bias, out_row); break;
+        case 4: PYX_FN(planar_row)(4, PLANAR_NB(4), s, x_row, plane, w, bias, out_row); break;
+        case 5: PYX_FN(planar_row)(5, PLANAR_NB(5), s, x_row, plane, w, bias, out_row); break;
+        default: PYX_FN(planar_row)(6, PLANAR_NB(6), s, x_row, plane, w, bias, out_row); break;
         }
     }
 }
@@ -527,101 +584,142 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  *
  * (g: (N, Ho, Wo, Fp), the filter axis zero-padded to whole registers; part: (kh, kw*C,
  * Fp)). A block of RB kernel rows x TB taps (consecutive values of one run of the
- * window) times one register of filters accumulates in registers over every pixel, in
+ * window) times NV registers of filters accumulates in registers over the pixels, in
  * pixel order: each pixel adds the outer product of the RB x TB input values and the
- * pixel's register of output gradients. Usually RB = 1 and a run of more than
- * WGRAD_MAX_TB taps is cut into blocks of equal sizes. Short runs (a window row of a
- * few values: the first layer of a network, one or two channels) give one kernel row
- * too few accumulators (five for a 5x5 filter of one channel) to keep the multiply-add
- * units busy, so a block then takes RB kernel rows x the whole run. Every accumulator
- * sums the same pixels in the same order whatever the block: the values do not depend
- * on it. */
+ * pixel's NV registers of output gradients. Usually RB = 1 and a run of more than
+ * TB taps is cut into blocks of equal sizes. With 16 registers, NV = 2 where the
+ * filters allow: each input value broadcast then feeds two multiply-adds (one each
+ * with 32 registers, where the multiply-add takes its broadcast from memory). Short
+ * runs (a window row of a few values: the first layer of a network, one or two
+ * channels) give one kernel row too few accumulators (five for a 5x5 filter of one
+ * channel) to keep the multiply-add units busy, so a block then takes RB kernel rows x
+ * the whole run. The pixels are taken a tile of output rows at a time (WGRAD_TILE_BYTES
+ * of input and gradient, so they stay in cache while every block of the tile reads
+ * them), each block adding the tile's pixels to its sums so far. Every accumulator sums
+ * the same pixels in the same order whatever the block or the tile: the values do not
+ * depend on them. */
 #if PYX_REGS >= 32
 #define WGRAD_MAX_TB 16
 #define WGRAD_MAX_ACC 25
+#define WGRAD_NV 1
 #else
 #define WGRAD_MAX_TB 12
 #define WGRAD_MAX_ACC 12
+#define WGRAD_NV 2
 #endif
 #define WGRAD_SHORT_RUN 8       /* runs of at most this many taps take several rows */
 #define WGRAD_MAX_RB 5
+/* about an L1 data cache: 24-96 KB tiles were measured, 32 KB was best or near it */
+#define WGRAD_TILE_BYTES (32 * 1024)
 
 /* The block whose first tap is x_offset values into a window (kernel rows krs values
- * apart in x), written to part_block (its kernel rows part_rs values apart). */
+ * apart in x), over the output rows [q0, q1) of the batch (row q = n * Ho + oy), added
+ * to part_block's values (`add`) or written there (its kernel rows part_rs values
+ * apart). */
 INLINE void PYX_FN(wgrad_block)(
-    const int RB, const int TB, const pyx_conv_shape *s, const T *x, const T *g,
-    ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t x_offset, ptrdiff_t f0, T *part_block,
-    ptrdiff_t part_rs)
+    const int RB, const int TB, const int NV, const pyx_conv_shape *s, const T *x,
+    const T *g, ptrdiff_t q0, ptrdiff_t q1, int add, ptrdiff_t x_offset, ptrdiff_t f0,
+    T *part_block, ptrdiff_t part_rs)
 {
     const ptrdiff_t fp = s->filters_padded;
     const ptrdiff_t xrs = s->in_w * s->channels, step = s->stride_w * s->channels;
     const ptrdiff_t krs = s->dilation_h * xrs;          /* from one kernel row to the next */
-    V acc[WGRAD_MAX_ACC > WGRAD_MAX_TB ? WGRAD_MAX_ACC : WGRAD_MAX_TB];
-#pragma GCC unroll 25
-    for (int k = 0; k < RB * TB; k++)
-        acc[k] = (V){0};
-    for (ptrdiff_t n = n0; n < n1; n++)
-        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
-            const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + x_offset;
-            const T *gr = g + (n * s->out_h + oy) * s->out_w * fp + f0;
-            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-                const V gv = LOADU(gr + ox * fp);
-                const T *xp = xr + ox * step;
-#pragma GCC unroll 5
-                for (int r = 0; r < RB; r++)
-#pragma GCC unroll 16
-                    for (int t = 0; t < TB; t++)
-                        acc[r * TB + t] += xp[r * krs + t] * gv;
-            }
-        }
+    V acc[WGRAD_MAX_ACC > WGRAD_MAX_TB ? WGRAD_MAX_ACC : WGRAD_MAX_TB][WGRAD_NV];
 #pragma GCC unroll 5
     for (int r = 0; r < RB; r++)
 #pragma GCC unroll 16
         for (int t = 0; t < TB; t++)
-            STOREU(part_block + r * part_rs + t * fp + f0, acc[r * TB + t]);
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++)
+                if (add)
+                    acc[r * TB + t][v] = LOADU(part_block + r * part_rs + t * fp + f0
+                                               + v * LANES);
+                else
+                    acc[r * TB + t][v] = (V){0};
+    for (ptrdiff_t q = q0; q < q1; q++) {
+        const ptrdiff_t n = q / s->out_h, oy = q - n * s->out_h;
+        const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + x_offset;
+        const T *gr = g + q * s->out_w * fp + f0;
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            V gv[WGRAD_NV];
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++)
+                gv[v] = LOADU(gr + ox * fp + v * LANES);
+            const T *xp = xr + ox * step;
+#pragma GCC unroll 5
+            for (int r = 0; r < RB; r++)
+#pragma GCC unroll 16
+                for (int t = 0; t < TB; t++) {
+                    const T xs = xp[r * krs + t];
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; v++)
+                        acc[r * TB + t][v] += xs * gv[v];
+                }
+        }
+    }
+#pragma GCC unroll 5
+    for (int r = 0; r < RB; r++)
+#pragma GCC unroll 16
+        for (int t = 0; t < TB; t++)
+#pragma GCC unroll 2
+            for (int v = 0; v < NV; v++)
+                STOREU(part_block + r * part_rs + t * fp + f0 + v * LANES, acc[r * TB + t][v]);
 }
 
-/* One kernel row, TB taps (1 .. WGRAD_MAX_TB, the count known at compile time). */
+/* One kernel row, TB taps x NV registers of filters (TB * NV at most the larger of
+ * WGRAD_MAX_TB and WGRAD_MAX_ACC; both known at compile time). */
 static void PYX_FN(wgrad_block_n)(
-    int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t x_offset, ptrdiff_t f0, T *part_block)
+    int NV, int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t q0,
+    ptrdiff_t q1, int add, ptrdiff_t x_offset, ptrdiff_t f0, T *part_block)
 {
-    switch (TB) {
-#define PYX_WGRAD_CASE(K) \
-    case K: PYX_FN(wgrad_block)(1, K, s, x, g, n0, n1, x_offset, f0, part_block, 0); return;
-    PYX_WGRAD_CASE(1) PYX_WGRAD_CASE(2) PYX_WGRAD_CASE(3) PYX_WGRAD_CASE(4)
-    PYX_WGRAD_CASE(5) PYX_WGRAD_CASE(6) PYX_WGRAD_CASE(7) PYX_WGRAD_CASE(8)
-    PYX_WGRAD_CASE(9) PYX_WGRAD_CASE(10) PYX_WGRAD_CASE(11) PYX_WGRAD_CASE(12)
+    switch (NV * 32 + TB) {
+#define PYX_WGRAD_CASE(NV_, K)                                                              \
+    case (NV_) * 32 + (K):                                                                  \
+        if ((NV_) <= WGRAD_NV)                                                              \
+            PYX_FN(wgrad_block)(1, K, NV_, s, x, g, q0, q1, add, x_offset, f0, part_block, 0); \
+        return;
+    PYX_WGRAD_CASE(1, 1) PYX_WGRAD_CASE(1, 2) PYX_WGRAD_CASE(1, 3) PYX_WGRAD_CASE(1, 4)
+    PYX_WGRAD_CASE(1, 5) PYX_WGRAD_CASE(1, 6) PYX_WGRAD_CASE(1, 7) PYX_WGRAD_CASE(1, 8)
+    PYX_WGRAD_CASE(1, 9) PYX_WGRAD_CASE(1, 10) PYX_WGRAD_CASE(1, 11) PYX_WGRAD_CASE(1, 12)
 #if WGRAD_MAX_TB > 12
-    PYX_WGRAD_CASE(13) PYX_WGRAD_CASE(14) PYX_WGRAD_CASE(15) PYX_WGRAD_CASE(16)
+    PYX_WGRAD_CASE(1, 13) PYX_WGRAD_CASE(1, 14) PYX_WGRAD_CASE(1, 15) PYX_WGRAD_CASE(1, 16)
+#endif
+#if WGRAD_NV > 1
+    PYX_WGRAD_CASE(2, 1) PYX_WGRAD_CASE(2, 2) PYX_WGRAD_CASE(2, 3) PYX_WGRAD_CASE(2, 4)
+    PYX_WGRAD_CASE(2, 5) PYX_WGRAD_CASE(2, 6)
 #endif
 #undef PYX_WGRAD_CASE
     default: return;
     }
 }
 
-/* Kernel row i of part (kw*C rows of Fp values) from samples [n0, n1). */
-__attribute__((unused)) static void PYX_FN(wgrad_row)(
-    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t i)
+/* Kernel row i of part (kw*C rows of Fp values) over the output rows [q0, q1). */
+static void PYX_FN(wgrad_row)(
+    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t q0, ptrdiff_t q1,
+    int add, ptrdiff_t i)
 {
     const ptrdiff_t C = s->channels, fp = s->filters_padded;
     const int dilated = s->dilation_w > 1 && s->kw > 1;
     const ptrdiff_t runs = dilated ? s->kw : 1, run = dilated ? C : s->kw * C;
     const ptrdiff_t run_step = s->dilation_w * C;
     const ptrdiff_t row_offset = i * s->dilation_h * s->in_w * C;
-    const ptrdiff_t n_blocks = (run + WGRAD_MAX_TB - 1) / WGRAD_MAX_TB;
     T *part_i = part + i * s->kw * C * fp;
-    for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES)
+    for (ptrdiff_t f0 = 0; f0 < fp;) {
+        const int nv = fp - f0 >= WGRAD_NV * LANES ? WGRAD_NV : 1;
+        const ptrdiff_t max_tb = nv == 1 ? WGRAD_MAX_TB : WGRAD_MAX_ACC / nv;
+        const ptrdiff_t n_blocks = (run + max_tb - 1) / max_tb;
         for (ptrdiff_t jr = 0; jr < runs; jr++) {
             ptrdiff_t k = 0;
             for (ptrdiff_t b = 0; b < n_blocks; b++) {
                 const ptrdiff_t tb = (run - k) / (n_blocks - b);
-                PYX_FN(wgrad_block_n)((int)tb, s, x, g, n0, n1, row_offset + jr * run_step + k,
-                                      f0, part_i + (jr * run + k) * fp);
+                PYX_FN(wgrad_block_n)(nv, (int)tb, s, x, g, q0, q1, add,
+                                      row_offset + jr * run_step + k, f0,
+                                      part_i + (jr * run + k) * fp);
                 k += tb;
             }
         }
+        f0 += nv * LANES;
+    }
 }
 
 /* Kernel rows per work item for the shape: several for short runs, else 1. */
@@ -634,17 +732,18 @@ static ptrdiff_t PYX_FN(wgrad_rows_per_item)(const pyx_conv_shape *s)
     return rb < 1 ? 1 : rb > WGRAD_MAX_RB ? WGRAD_MAX_RB : rb;
 }
 
-/* Kernel rows [i0, i1) of part from samples [n0, n1): blocks of rows for short runs
- * (i1 - i0 at most wgrad_rows_per_item()), else row by row. */
-__attribute__((unused)) static void PYX_FN(wgrad_rows)(
-    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t i0, ptrdiff_t i1)
+/* Kernel rows [i0, i1) of part over the output rows [q0, q1) (`add`: to the sums so
+ * far): blocks of rows for short runs (i1 - i0 at most wgrad_rows_per_item()), else row
+ * by row. */
+static void PYX_FN(wgrad_tile)(
+    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t q0, ptrdiff_t q1,
+    int add, ptrdiff_t i0, ptrdiff_t i1)
 {
     const ptrdiff_t rb = i1 - i0, tb = s->kw * s->channels, fp = s->filters_padded;
     const ptrdiff_t krs = s->dilation_h * s->in_w * s->channels;
     if (PYX_FN(wgrad_rows_per_item)(s) == 1 || rb < 2 || rb * tb > WGRAD_MAX_ACC) {
         for (ptrdiff_t i = i0; i < i1; i++)
-            PYX_FN(wgrad_row)(s, x, g, part, n0, n1, i);
+            PYX_FN(wgrad_row)(s, x, g, part, q0, q1, add, i);
         return;
     }
     for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES) {
@@ -652,7 +751,7 @@ __attribute__((unused)) static void PYX_FN(wgrad_rows)(
 #define PYX_WGRAD_ROWS_CASE(RB, TB)                                                          \
         case (RB) * 16 + (TB):                                                               \
             if ((RB) * (TB) <= WGRAD_MAX_ACC)                                                \
-                PYX_FN(wgrad_block)(RB, TB, s, x, g, n0, n1, i0 * krs, f0,                   \
+                PYX_FN(wgrad_block)(RB, TB, 1, s, x, g, q0, q1, add, i0 * krs, f0,           \
                                     part + i0 * tb * fp, tb * fp);                           \
             break;
 #define PYX_WGRAD_ROWS_TB(RB)                                                                \
@@ -667,9 +766,27 @@ __attribute__((unused)) static void PYX_FN(wgrad_rows)(
         }
     }
 }
+
+/* Kernel rows [i0, i1) of part from samples [n0, n1), a tile of output rows at a
+ * time. */
+__attribute__((unused)) static void PYX_FN(wgrad_rows)(
+    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
+    ptrdiff_t i0, ptrdiff_t i1)
+{
+    /* the bytes of one output row: its gradient, and the input rows it reads */
+    const ptrdiff_t row_bytes = (ptrdiff_t)sizeof(T)
+        * (s->out_w * s->filters_padded + s->stride_h * s->in_w * s->channels);
+    const ptrdiff_t tile = row_bytes >= WGRAD_TILE_BYTES ? 1 : WGRAD_TILE_BYTES / row_bytes;
+    const ptrdiff_t q_end = n1 * s->out_h;
+    for (ptrdiff_t q0 = n0 * s->out_h; q0 < q_end; q0 += tile)
+        PYX_FN(wgrad_tile)(s, x, g, part, q0, q0 + tile < q_end ? q0 + tile : q_end,
+                           q0 > n0 * s->out_h, i0, i1);
+}
 #undef WGRAD_MAX_RB
 #undef WGRAD_SHORT_RUN
 #undef WGRAD_MAX_ACC
+#undef WGRAD_NV
+#undef WGRAD_TILE_BYTES
 
 /* bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f], in pixel order. */
 __attribute__((unused)) static void PYX_FN(wgrad_bias)(
@@ -686,6 +803,7 @@ __attribute__((unused)) static void PYX_FN(wgrad_bias)(
 #undef WGRAD_MAX_TB
 
 #undef PLANAR_NB
+#undef PLANAR_TRANSPOSE_8
 #undef PLANAR_MAX_NB
 #undef DIRECT_MAX_R
 #undef DIRECT_MAX_NV

@@ -129,9 +129,13 @@ int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite
     const int unit_strides = s->stride_h == 1 && s->stride_w == 1;
     if (pass == PYX_CONV_INPUT_GRAD)
         return unit_strides && finite_filters ? PYX_CONV_TRANSPOSED : PYX_CONV_WINDOWS_BLAS;
-    if (unit_strides && s->filters <= PYX_CONV_PLANAR_MAX_FILTERS)
-        return PYX_CONV_PLANAR;
     const int has_pairs = !is_double && copy_for(is_double, s->filters)->pair_f32 != NULL;
+    const int planar_8_lanes = !is_double && !has_pairs
+                               && copies[pyx_isa_copy()].vector_bytes == 32;
+    if (unit_strides && (s->filters <= PYX_CONV_PLANAR_MAX_FILTERS
+                         || (planar_8_lanes && s->filters <= PYX_CONV_PLANAR_WIDE_FILTERS
+                             && s->channels <= PYX_CONV_PLANAR_WIDE_MAX_CHANNELS)))
+        return PYX_CONV_PLANAR;
     if (has_pairs && s->channels == 1 && unit_strides && s->filters <= 8 && s->out_w >= 2)
         return PYX_CONV_PAIRED;
     const int dilated = s->dilation_w > 1 && s->kw > 1;
