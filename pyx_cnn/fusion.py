@@ -16,7 +16,9 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     ``ReLU`` (without ``max_value``) followed by ``MaxPool2D`` runs as one
     pooling kernel that takes the maximum of the window and 0: the ReLU output
     never exists, and the
-    backward pass is the pooling's, restricted to positive outputs. Break in
+    backward pass is the pooling's, restricted to positive outputs. At
+    inference nothing is recorded for a backward pass: the windows' maxima
+    (no argmax), then ``max(m, 0)`` on the pooled output. Break in
     :func:`relu_into_max_pool_forward` / :func:`relu_into_max_pool_backward`.
 ``batch_norm_into_conv``
     At inference (``predict``, ``evaluate``, the validation passes of ``fit``), a
@@ -76,7 +78,7 @@ from .layers import (ActivationLayer, Add, BatchNormalization, Conv2D, Conv2DTra
 from .ops import add as add_op
 from .ops import conv as conv_op
 from .ops import max_pool
-from .ops.activations import get_activation
+from .ops.activations import get_activation, relu_forward
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
            "fold_batch_norm", "on_its_own", "runs_built_in_passes",
@@ -151,15 +153,26 @@ def fold_batch_norm(conv, batch_norm):
 
 def relu_into_max_pool_forward(pool, x, training=False):
     """Rule ``relu_into_max_pool``: ReLU then `pool` (a MaxPool2D) as one pooling
-    pass, the maximum of each window and 0 (the ReLU layer itself does nothing)."""
-    pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, pool.pads,
-                                              pool.ceil_mode, relu=True)
+    pass, the maximum of each window and 0 (the ReLU layer itself does nothing).
+    At inference nothing is recorded for a backward pass: the windows' maxima, then
+    ``max(m, 0)`` on the pooled output (the same values: NaN stays NaN, ``-0.0``
+    becomes ``0.0``)."""
+    if training:
+        pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, pool.pads,
+                                                  pool.ceil_mode, relu=True)
+        return pool._out
+    out = max_pool.forward_infer(x, pool.size, pool.stride, pool.pads, pool.ceil_mode)
+    # a backward pass needs training=True (as batch_norm_into_conv leaves it)
+    pool._out, pool._saved = relu_forward(out, out=out)[0], None
     return pool._out
 
 
 def relu_into_max_pool_backward(pool, grad):
     """Rule ``relu_into_max_pool``: the pooling's backward pass, which sends each
     gradient to its window's maximum only where that maximum was positive."""
+    if pool._saved is None:
+        raise RuntimeError("the backward pass of relu_into_max_pool needs a forward pass "
+                           "with training=True (the windows' maxima)")
     return max_pool.backward(grad, pool._saved)
 
 

@@ -300,8 +300,12 @@ def test_relu_fused_into_padded_max_pool_on_negative_edges():
     pool.build((6, 7, 3))
     x = RNG.standard_normal((2, 6, 7, 3)) - 1.0
     x[:, 2:4, 2:5] += 3.0
-    out = fusion.relu_into_max_pool_forward(pool, x)
     expected = reference.pooling(np.maximum(x, 0), 3, 2, 1, True)
+    # at inference (nothing recorded: maxima, then ReLU on them) and for training
+    np.testing.assert_array_equal(fusion.relu_into_max_pool_forward(pool, x), expected)
+    with pytest.raises(RuntimeError, match="training=True"):
+        fusion.relu_into_max_pool_backward(pool, expected)
+    out = fusion.relu_into_max_pool_forward(pool, x, training=True)
     np.testing.assert_array_equal(out, expected)
     g = RNG.standard_normal(out.shape)
     xt = nchw(x).requires_grad_(True)
@@ -386,3 +390,24 @@ def test_kernels_refuse_windows_that_hold_no_value():
     with pytest.raises(ValueError, match="windows"):
         _avg_pool._avgpool2d_forward(x, np.empty((1, 2, 2, 2)), 2, 2, 1,
                                              ((2, 0), (0, 0)), True)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("size, stride, padding, ceil_mode", [(2, 2, 0, False), (3, 2, 1, True),
+                                                             (3, 1, 0, False)])
+def test_relu_fused_into_max_pool_at_inference_matches_training(dtype, size, stride, padding,
+                                                                ceil_mode):
+    # inference takes the maxima without recording them, then ReLU: the same values as
+    # the training pass (NaN windows stay NaN, a window of -0.0 and negatives gives +0.0)
+    pool = layers.MaxPool2D(size, stride, padding=padding, ceil_mode=ceil_mode)
+    pool.build((9, 8, 5))
+    x = RNG.standard_normal((3, 9, 8, 5)).astype(dtype)
+    x[0, :4, :4] = -np.abs(x[0, :4, :4])
+    x[0, :2, :2] = -0.0
+    x[1, 3, 3, 1] = np.nan
+    x[2, 5:, 5:, 2] = np.nan
+    infer = fusion.relu_into_max_pool_forward(pool, x, training=False)
+    train = fusion.relu_into_max_pool_forward(pool, x, training=True)
+    np.testing.assert_array_equal(infer, train)
+    assert not np.signbit(infer[~np.isnan(infer)]).any()     # (a NaN's sign may differ)
+    assert np.isnan(infer).any() and infer.dtype == dtype
