@@ -91,15 +91,17 @@ cdef extern from "conv_kernels.h" nogil:
                            Py_ssize_t p0, Py_ssize_t p1)
     Py_ssize_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape* s, int is_double)
     void pyx_conv_wgrad_rows_f32(const pyx_conv_shape* s, const float* x, const float* g,
-                                 float* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0,
-                                 Py_ssize_t i1)
+                                 const float* g_last_row, Py_ssize_t n_batch, float* part,
+                                 Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0, Py_ssize_t i1)
     void pyx_conv_wgrad_rows_f64(const pyx_conv_shape* s, const double* x, const double* g,
-                                 double* part, Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0,
-                                 Py_ssize_t i1)
-    void pyx_conv_wgrad_bias_f32(const pyx_conv_shape* s, const float* g, float* bias_part,
+                                 const double* g_last_row, Py_ssize_t n_batch, double* part,
+                                 Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0, Py_ssize_t i1)
+    void pyx_conv_wgrad_bias_f32(const pyx_conv_shape* s, const float* g,
+                                 const float* g_last_row, Py_ssize_t n_batch, float* bias_part,
                                  Py_ssize_t n0, Py_ssize_t n1)
-    void pyx_conv_wgrad_bias_f64(const pyx_conv_shape* s, const double* g, double* bias_part,
-                                 Py_ssize_t n0, Py_ssize_t n1)
+    void pyx_conv_wgrad_bias_f64(const pyx_conv_shape* s, const double* g,
+                                 const double* g_last_row, Py_ssize_t n_batch,
+                                 double* bias_part, Py_ssize_t n0, Py_ssize_t n1)
 
 
 def _isa():
@@ -438,9 +440,8 @@ def _conv2d_filter_grad(
     cdef Py_ssize_t w_out = grad_out.shape[2]
     cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item, grp, i, n0, n1
     cdef Py_ssize_t rows_per_item, row_items
-    cdef floating[:, :, :, ::1] padded
+    cdef floating[::1] last_row
     cdef pyx_conv_shape s
-    cdef const floating[:, :, :, ::1] g_k = grad_out
     cdef floating[:, :, :, ::1] part
     cdef floating[:, ::1] bias_part
     cdef int nt
@@ -453,10 +454,10 @@ def _conv2d_filter_grad(
         return
     lanes = pyx_conv_direct_lanes(floating is double, n_filters)
     fp = (n_filters + lanes - 1) // lanes * lanes
-    if fp != n_filters:     # whole registers of filters: the gradient's zero-padded copy
-        padded = np.empty((n_batch, h_out, w_out, fp), dtype=dtype)
-        _pad_last_axis(grad_out, padded)
-        g_k = padded
+    # the kernels load whole registers of filters, past F into the next pixel: the
+    # batch's last row is read from a copy with zeros after it
+    last_row = np.zeros(w_out * n_filters + fp, dtype=dtype)
+    np.asarray(last_row)[:w_out * n_filters] = np.asarray(grad_out[n_batch - 1, h_out - 1]).ravel()
     s = _shape(x.shape, kh, run // channels, n_filters, fp, h_out, w_out, sh, sw, dh, dw)
     # (cdivision: C integer division, so ceilings are written out)
     per_group = max(1, (_GROUP_PIXELS + h_out * w_out - 1) // (h_out * w_out),
@@ -479,35 +480,22 @@ def _conv2d_filter_grad(
             n0 = grp * per_group
             n1 = min(n_batch, n0 + per_group)
             if floating is float:
-                pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0],
-                                        &part[grp, 0, 0, 0], n0, n1, i,
-                                        min(kh, i + rows_per_item))
+                pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                        &last_row[0], n_batch, &part[grp, 0, 0, 0], n0, n1,
+                                        i, min(kh, i + rows_per_item))
                 if i == 0:
-                    pyx_conv_wgrad_bias_f32(&s, &g_k[0, 0, 0, 0], &bias_part[grp, 0], n0, n1)
+                    pyx_conv_wgrad_bias_f32(&s, &grad_out[0, 0, 0, 0], &last_row[0],
+                                            n_batch, &bias_part[grp, 0], n0, n1)
             else:
-                pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &g_k[0, 0, 0, 0],
-                                        &part[grp, 0, 0, 0], n0, n1, i,
-                                        min(kh, i + rows_per_item))
+                pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
+                                        &last_row[0], n_batch, &part[grp, 0, 0, 0], n0, n1,
+                                        i, min(kh, i + rows_per_item))
                 if i == 0:
-                    pyx_conv_wgrad_bias_f64(&s, &g_k[0, 0, 0, 0], &bias_part[grp, 0], n0, n1)
+                    pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], &last_row[0],
+                                            n_batch, &bias_part[grp, 0], n0, n1)
     # the groups' sums, added in group order
     np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
     np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]
-
-
-cdef void _pad_last_axis(const floating[:, :, :, ::1] src, floating[:, :, :, ::1] dst) noexcept:
-    """dst[..., :F] = src, dst[..., F:] = 0 (F = src's last axis): a loop, where NumPy's
-    copy of a few values per pixel into a wider row is many times slower."""
-    cdef Py_ssize_t f = src.shape[3], fp = dst.shape[3]
-    cdef Py_ssize_t pixels = src.shape[0] * src.shape[1] * src.shape[2], p, k
-    cdef const floating* a = &src[0, 0, 0, 0]
-    cdef floating* b = &dst[0, 0, 0, 0]
-    with nogil:
-        for p in range(pixels):
-            for k in range(f):
-                b[p * fp + k] = a[p * f + k]
-            for k in range(f, fp):
-                b[p * fp + k] = 0
 
 
 def _pad_copy(

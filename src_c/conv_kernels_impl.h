@@ -598,6 +598,23 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  * them), each block adding the tile's pixels to its sums so far. Every accumulator sums
  * the same pixels in the same order whatever the block or the tile: the values do not
  * depend on them. */
+/* The output gradient g (N, Ho, Wo, F) as the filter gradient reads it: a register of
+ * filters f0 .. f0 + LANES - 1 is loaded whole from each pixel, so past F (when F is not
+ * a whole number of registers) it reads the next pixel's first values, whose products
+ * land in the padding of part and are dropped. Only the batch's last row would read past
+ * the array: it is read from `last` instead, a copy of that row with zeros after it (row
+ * `last_row`; NULL and -1 when F fills whole registers). */
+typedef struct {
+    const T *data, *last;
+    ptrdiff_t last_row;
+} PYX_FN(grad_rows);
+
+INLINE const T *PYX_FN(grad_row)(const pyx_conv_shape *s, const PYX_FN(grad_rows) *g,
+                                 ptrdiff_t q)
+{
+    return q == g->last_row ? g->last : g->data + q * s->out_w * s->filters;
+}
+
 #if PYX_REGS >= 32
 #define WGRAD_MAX_TB 16
 #define WGRAD_MAX_ACC 25
@@ -618,10 +635,10 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  * apart). */
 INLINE void PYX_FN(wgrad_block)(
     const int RB, const int TB, const int NV, const pyx_conv_shape *s, const T *x,
-    const T *g, ptrdiff_t q0, ptrdiff_t q1, int add, ptrdiff_t x_offset, ptrdiff_t f0,
-    T *part_block, ptrdiff_t part_rs)
+    const PYX_FN(grad_rows) *g, ptrdiff_t q0, ptrdiff_t q1, int add, ptrdiff_t x_offset,
+    ptrdiff_t f0, T *part_block, ptrdiff_t part_rs)
 {
-    const ptrdiff_t fp = s->filters_padded;
+    const ptrdiff_t fp = s->filters_padded, F = s->filters;
     const ptrdiff_t xrs = s->in_w * s->channels, step = s->stride_w * s->channels;
     const ptrdiff_t krs = s->dilation_h * xrs;          /* from one kernel row to the next */
     V acc[WGRAD_MAX_ACC > WGRAD_MAX_TB ? WGRAD_MAX_ACC : WGRAD_MAX_TB][WGRAD_NV];
@@ -639,12 +656,12 @@ INLINE void PYX_FN(wgrad_block)(
     for (ptrdiff_t q = q0; q < q1; q++) {
         const ptrdiff_t n = q / s->out_h, oy = q - n * s->out_h;
         const T *xr = x + (n * s->in_h + oy * s->stride_h) * xrs + x_offset;
-        const T *gr = g + q * s->out_w * fp + f0;
+        const T *gr = PYX_FN(grad_row)(s, g, q) + f0;
         for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
             V gv[WGRAD_NV];
 #pragma GCC unroll 2
             for (int v = 0; v < NV; v++)
-                gv[v] = LOADU(gr + ox * fp + v * LANES);
+                gv[v] = LOADU(gr + ox * F + v * LANES);
             const T *xp = xr + ox * step;
 #pragma GCC unroll 5
             for (int r = 0; r < RB; r++)
@@ -669,7 +686,8 @@ INLINE void PYX_FN(wgrad_block)(
 /* One kernel row, TB taps x NV registers of filters (TB * NV at most the larger of
  * WGRAD_MAX_TB and WGRAD_MAX_ACC; both known at compile time). */
 static void PYX_FN(wgrad_block_n)(
-    int NV, int TB, const pyx_conv_shape *s, const T *x, const T *g, ptrdiff_t q0,
+    int NV, int TB, const pyx_conv_shape *s, const T *x, const PYX_FN(grad_rows) *g,
+    ptrdiff_t q0,
     ptrdiff_t q1, int add, ptrdiff_t x_offset, ptrdiff_t f0, T *part_block)
 {
     switch (NV * 32 + TB) {
@@ -695,8 +713,8 @@ static void PYX_FN(wgrad_block_n)(
 
 /* Kernel row i of part (kw*C rows of Fp values) over the output rows [q0, q1). */
 static void PYX_FN(wgrad_row)(
-    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t q0, ptrdiff_t q1,
-    int add, ptrdiff_t i)
+    const pyx_conv_shape *s, const T *x, const PYX_FN(grad_rows) *g, T *part, ptrdiff_t q0,
+    ptrdiff_t q1, int add, ptrdiff_t i)
 {
     const ptrdiff_t C = s->channels, fp = s->filters_padded;
     const int dilated = s->dilation_w > 1 && s->kw > 1;
@@ -736,8 +754,8 @@ static ptrdiff_t PYX_FN(wgrad_rows_per_item)(const pyx_conv_shape *s)
  * far): blocks of rows for short runs (i1 - i0 at most wgrad_rows_per_item()), else row
  * by row. */
 static void PYX_FN(wgrad_tile)(
-    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t q0, ptrdiff_t q1,
-    int add, ptrdiff_t i0, ptrdiff_t i1)
+    const pyx_conv_shape *s, const T *x, const PYX_FN(grad_rows) *g, T *part, ptrdiff_t q0,
+    ptrdiff_t q1, int add, ptrdiff_t i0, ptrdiff_t i1)
 {
     const ptrdiff_t rb = i1 - i0, tb = s->kw * s->channels, fp = s->filters_padded;
     const ptrdiff_t krs = s->dilation_h * s->in_w * s->channels;
@@ -770,16 +788,17 @@ static void PYX_FN(wgrad_tile)(
 /* Kernel rows [i0, i1) of part from samples [n0, n1), a tile of output rows at a
  * time. */
 __attribute__((unused)) static void PYX_FN(wgrad_rows)(
-    const pyx_conv_shape *s, const T *x, const T *g, T *part, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t i0, ptrdiff_t i1)
+    const pyx_conv_shape *s, const T *x, const T *g_data, const T *g_last_row,
+    ptrdiff_t n_batch, T *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
+    const PYX_FN(grad_rows) g = {g_data, g_last_row, n_batch * s->out_h - 1};
     /* the bytes of one output row: its gradient, and the input rows it reads */
     const ptrdiff_t row_bytes = (ptrdiff_t)sizeof(T)
-        * (s->out_w * s->filters_padded + s->stride_h * s->in_w * s->channels);
+        * (s->out_w * s->filters + s->stride_h * s->in_w * s->channels);
     const ptrdiff_t tile = row_bytes >= WGRAD_TILE_BYTES ? 1 : WGRAD_TILE_BYTES / row_bytes;
     const ptrdiff_t q_end = n1 * s->out_h;
     for (ptrdiff_t q0 = n0 * s->out_h; q0 < q_end; q0 += tile)
-        PYX_FN(wgrad_tile)(s, x, g, part, q0, q0 + tile < q_end ? q0 + tile : q_end,
+        PYX_FN(wgrad_tile)(s, x, &g, part, q0, q0 + tile < q_end ? q0 + tile : q_end,
                            q0 > n0 * s->out_h, i0, i1);
 }
 #undef WGRAD_MAX_RB
@@ -790,13 +809,18 @@ __attribute__((unused)) static void PYX_FN(wgrad_rows)(
 
 /* bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f], in pixel order. */
 __attribute__((unused)) static void PYX_FN(wgrad_bias)(
-    const pyx_conv_shape *s, const T *g, T *bias_part, ptrdiff_t n0, ptrdiff_t n1)
+    const pyx_conv_shape *s, const T *g_data, const T *g_last_row, ptrdiff_t n_batch,
+    T *bias_part, ptrdiff_t n0, ptrdiff_t n1)
 {
-    const ptrdiff_t fp = s->filters_padded, pixels = s->out_h * s->out_w;
+    const PYX_FN(grad_rows) g = {g_data, g_last_row, n_batch * s->out_h - 1};
+    const ptrdiff_t fp = s->filters_padded, F = s->filters;
     for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES) {
         V acc = (V){0};
-        for (ptrdiff_t p = n0 * pixels; p < n1 * pixels; p++)
-            acc += LOADU(g + p * fp + f0);
+        for (ptrdiff_t q = n0 * s->out_h; q < n1 * s->out_h; q++) {
+            const T *gr = PYX_FN(grad_row)(s, &g, q) + f0;
+            for (ptrdiff_t ox = 0; ox < s->out_w; ox++)
+                acc += LOADU(gr + ox * F);
+        }
         STOREU(bias_part + f0, acc);
     }
 }

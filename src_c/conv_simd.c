@@ -19,15 +19,17 @@ typedef void (*panel_rows_f32)(const pyx_conv_shape *, const float *, const floa
 typedef void (*panel_rows_f64)(const pyx_conv_shape *, const double *, const double *,
                                const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
                                ptrdiff_t);
-typedef void (*wgrad_rows_f32)(const pyx_conv_shape *, const float *, const float *, float *,
-                               ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_rows_f32)(const pyx_conv_shape *, const float *, const float *,
+                               const float *, ptrdiff_t, float *, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t, ptrdiff_t);
 typedef void (*wgrad_rows_f64)(const pyx_conv_shape *, const double *, const double *,
-                               double *, ptrdiff_t, ptrdiff_t, ptrdiff_t, ptrdiff_t);
+                               const double *, ptrdiff_t, double *, ptrdiff_t, ptrdiff_t,
+                               ptrdiff_t, ptrdiff_t);
 typedef ptrdiff_t (*wgrad_rows_per_item)(const pyx_conv_shape *);
-typedef void (*wgrad_bias_f32)(const pyx_conv_shape *, const float *, float *, ptrdiff_t,
-                               ptrdiff_t);
-typedef void (*wgrad_bias_f64)(const pyx_conv_shape *, const double *, double *, ptrdiff_t,
-                               ptrdiff_t);
+typedef void (*wgrad_bias_f32)(const pyx_conv_shape *, const float *, const float *,
+                               ptrdiff_t, float *, ptrdiff_t, ptrdiff_t);
+typedef void (*wgrad_bias_f64)(const pyx_conv_shape *, const double *, const double *,
+                               ptrdiff_t, double *, ptrdiff_t, ptrdiff_t);
 
 /* One copy of the kernels. */
 typedef struct {
@@ -202,26 +204,31 @@ ptrdiff_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape *s, int is_double)
 }
 
 void pyx_conv_wgrad_rows_f32(const pyx_conv_shape *s, const float *x, const float *g,
-                             float *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
+                             const float *g_last_row, ptrdiff_t n_batch, float *part,
+                             ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
-    copy_for(0, s->filters)->wgrad_rows_f32(s, x, g, part, n0, n1, i0, i1);
+    copy_for(0, s->filters)->wgrad_rows_f32(s, x, g, g_last_row, n_batch, part, n0, n1, i0,
+                                             i1);
 }
 
 void pyx_conv_wgrad_rows_f64(const pyx_conv_shape *s, const double *x, const double *g,
-                             double *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0,
-                             ptrdiff_t i1)
+                             const double *g_last_row, ptrdiff_t n_batch, double *part,
+                             ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
-    copy_for(1, s->filters)->wgrad_rows_f64(s, x, g, part, n0, n1, i0, i1);
+    copy_for(1, s->filters)->wgrad_rows_f64(s, x, g, g_last_row, n_batch, part, n0, n1, i0,
+                                             i1);
 }
 
-void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g, float *bias_part,
+void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g,
+                             const float *g_last_row, ptrdiff_t n_batch, float *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1)
 {
-    copy_for(0, s->filters)->wgrad_bias_f32(s, g, bias_part, n0, n1);
+    copy_for(0, s->filters)->wgrad_bias_f32(s, g, g_last_row, n_batch, bias_part, n0, n1);
 }
 
-void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g, double *bias_part,
+void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g,
+                             const double *g_last_row, ptrdiff_t n_batch, double *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1)
 {
-    copy_for(1, s->filters)->wgrad_bias_f64(s, g, bias_part, n0, n1);
+    copy_for(1, s->filters)->wgrad_bias_f64(s, g, g_last_row, n_batch, bias_part, n0, n1);
 }
