@@ -582,8 +582,8 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  *
  *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]
  *
- * (g: (N, Ho, Wo, Fp), the filter axis zero-padded to whole registers; part: (kh, kw*C,
- * Fp)). A block of RB kernel rows x TB taps (consecutive values of one run of the
+ * (g: (N, Ho, Wo, F), read as grad_rows below; part: (kh, kw*C, Fp), the filter axis
+ * padded to whole registers, its values past F dropped by the caller). A block of RB kernel rows x TB taps (consecutive values of one run of the
  * window) times NV registers of filters accumulates in registers over the pixels, in
  * pixel order: each pixel adds the outer product of the RB x TB input values and the
  * pixel's NV registers of output gradients. Usually RB = 1 and a run of more than
