@@ -91,16 +91,16 @@ cdef extern from "conv_kernels.h" nogil:
                            Py_ssize_t p0, Py_ssize_t p1)
     Py_ssize_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape* s, int is_double)
     void pyx_conv_wgrad_rows_f32(const pyx_conv_shape* s, const float* x, const float* g,
-                                 const float* g_last_row, Py_ssize_t n_batch, float* part,
+                                 const float* g_tail, Py_ssize_t tail_begin, float* part,
                                  Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0, Py_ssize_t i1)
     void pyx_conv_wgrad_rows_f64(const pyx_conv_shape* s, const double* x, const double* g,
-                                 const double* g_last_row, Py_ssize_t n_batch, double* part,
+                                 const double* g_tail, Py_ssize_t tail_begin, double* part,
                                  Py_ssize_t n0, Py_ssize_t n1, Py_ssize_t i0, Py_ssize_t i1)
     void pyx_conv_wgrad_bias_f32(const pyx_conv_shape* s, const float* g,
-                                 const float* g_last_row, Py_ssize_t n_batch, float* bias_part,
+                                 const float* g_tail, Py_ssize_t tail_begin, float* bias_part,
                                  Py_ssize_t n0, Py_ssize_t n1)
     void pyx_conv_wgrad_bias_f64(const pyx_conv_shape* s, const double* g,
-                                 const double* g_last_row, Py_ssize_t n_batch,
+                                 const double* g_tail, Py_ssize_t tail_begin,
                                  double* bias_part, Py_ssize_t n0, Py_ssize_t n1)
 
 
@@ -440,7 +440,8 @@ def _conv2d_filter_grad(
     cdef Py_ssize_t w_out = grad_out.shape[2]
     cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item, grp, i, n0, n1
     cdef Py_ssize_t rows_per_item, row_items
-    cdef floating[::1] last_row
+    cdef floating[::1] tail_view
+    cdef Py_ssize_t row_len, tail_rows, tail_begin
     cdef pyx_conv_shape s
     cdef floating[:, :, :, ::1] part
     cdef floating[:, ::1] bias_part
@@ -454,10 +455,15 @@ def _conv2d_filter_grad(
         return
     lanes = pyx_conv_direct_lanes(floating is double, n_filters)
     fp = (n_filters + lanes - 1) // lanes * lanes
-    # the kernels load whole registers of filters, past F into the next pixel: the
-    # batch's last row is read from a copy with zeros after it
-    last_row = np.zeros(w_out * n_filters + fp, dtype=dtype)
-    np.asarray(last_row)[:w_out * n_filters] = np.asarray(grad_out[n_batch - 1, h_out - 1]).ravel()
+    # the kernels load whole registers of filters, up to fp - F values past a pixel's
+    # F: the rows whose loads would run past the array are read from a copy of them
+    # with zeros after it (the rows from tail_begin on)
+    row_len = w_out * n_filters
+    tail_rows = min(n_batch * h_out, 1 + (fp - n_filters - 1) // row_len) if fp > n_filters else 0
+    tail_begin = n_batch * h_out - tail_rows
+    tail = np.zeros(tail_rows * row_len + fp, dtype=dtype)
+    tail[:tail_rows * row_len] = np.asarray(grad_out).reshape(-1)[tail_begin * row_len:]
+    tail_view = tail
     s = _shape(x.shape, kh, run // channels, n_filters, fp, h_out, w_out, sh, sw, dh, dw)
     # (cdivision: C integer division, so ceilings are written out)
     per_group = max(1, (_GROUP_PIXELS + h_out * w_out - 1) // (h_out * w_out),
@@ -481,18 +487,18 @@ def _conv2d_filter_grad(
             n1 = min(n_batch, n0 + per_group)
             if floating is float:
                 pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
-                                        &last_row[0], n_batch, &part[grp, 0, 0, 0], n0, n1,
+                                        &tail_view[0], tail_begin, &part[grp, 0, 0, 0], n0, n1,
                                         i, min(kh, i + rows_per_item))
                 if i == 0:
-                    pyx_conv_wgrad_bias_f32(&s, &grad_out[0, 0, 0, 0], &last_row[0],
-                                            n_batch, &bias_part[grp, 0], n0, n1)
+                    pyx_conv_wgrad_bias_f32(&s, &grad_out[0, 0, 0, 0], &tail_view[0],
+                                            tail_begin, &bias_part[grp, 0], n0, n1)
             else:
                 pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
-                                        &last_row[0], n_batch, &part[grp, 0, 0, 0], n0, n1,
+                                        &tail_view[0], tail_begin, &part[grp, 0, 0, 0], n0, n1,
                                         i, min(kh, i + rows_per_item))
                 if i == 0:
-                    pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], &last_row[0],
-                                            n_batch, &bias_part[grp, 0], n0, n1)
+                    pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], &tail_view[0],
+                                            tail_begin, &bias_part[grp, 0], n0, n1)
     # the groups' sums, added in group order
     np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
     np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]

@@ -155,29 +155,30 @@ void pyx_conv_rows_f64(const pyx_conv_shape *s, const double *x, const double *w
 
 /* Filter gradient, kernel rows [i0, i1), samples [n0, n1) (see conv_kernels_impl.h):
  *     part[i, j*C + c, f] = sum_{n, oy, ox} x[n, oy*sh + i*dh, ox*sw + j*dw, c] * g[n, oy, ox, f]
- * with g (n_batch, out_h, out_w, F) and part (kh, kw*C, filters_padded), where
+ * with g (N, out_h, out_w, F) and part (kh, kw*C, filters_padded), where
  * filters_padded is F rounded up to pyx_conv_direct_lanes(); only rows [i0, i1) of part
  * are written, and part's values past F are not meaningful. The kernels load whole
- * registers of g's filters, reading past a pixel's F values into the next pixel's:
- * when F is not a multiple of the lanes, g_last_row holds a copy of g's last row
- * (out_w * F values) followed by filters_padded - F zeros or more, read in its place;
- * otherwise it may be NULL. i1 - i0 is at most pyx_conv_wgrad_rows_per_item(): more
+ * registers of g's filters, reading up to filters_padded - F values past a pixel's F
+ * (the next pixels'): the output rows from tail_begin on (rows q = n * out_h + oy) are
+ * read from g_tail instead, a copy of them followed by filters_padded zeros or more,
+ * so that no load runs past the array (with F a multiple of the lanes, tail_begin may
+ * be N * out_h). i1 - i0 is at most pyx_conv_wgrad_rows_per_item(): more
  * than one for short window rows (kw*C of at most 8 values), whose rows are computed
  * together. And bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f] (f < F; the
  * rest up to filters_padded not meaningful). Every sum runs in pixel order whatever
  * the caller's split of the work. */
 ptrdiff_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape *s, int is_double);
 void pyx_conv_wgrad_rows_f32(const pyx_conv_shape *s, const float *x, const float *g,
-                             const float *g_last_row, ptrdiff_t n_batch, float *part,
+                             const float *g_tail, ptrdiff_t tail_begin, float *part,
                              ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1);
 void pyx_conv_wgrad_rows_f64(const pyx_conv_shape *s, const double *x, const double *g,
-                             const double *g_last_row, ptrdiff_t n_batch, double *part,
+                             const double *g_tail, ptrdiff_t tail_begin, double *part,
                              ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1);
 void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g,
-                             const float *g_last_row, ptrdiff_t n_batch, float *bias_part,
+                             const float *g_tail, ptrdiff_t tail_begin, float *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1);
 void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g,
-                             const double *g_last_row, ptrdiff_t n_batch, double *bias_part,
+                             const double *g_tail, ptrdiff_t tail_begin, double *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1);
 
 #endif

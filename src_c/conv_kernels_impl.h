@@ -600,19 +600,20 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  * depend on them. */
 /* The output gradient g (N, Ho, Wo, F) as the filter gradient reads it: a register of
  * filters f0 .. f0 + LANES - 1 is loaded whole from each pixel, so past F (when F is not
- * a whole number of registers) it reads the next pixel's first values, whose products
- * land in the padding of part and are dropped. Only the batch's last row would read past
- * the array: it is read from `last` instead, a copy of that row with zeros after it (row
- * `last_row`; NULL and -1 when F fills whole registers). */
+ * a whole number of registers) it reads the following values, the next pixels', whose
+ * products land in the padding of part and are dropped. The batch's last rows, whose
+ * loads would run past the array, are read from `tail` instead: a copy of the rows from
+ * `tail_begin` on, with zeros after them. */
 typedef struct {
-    const T *data, *last;
-    ptrdiff_t last_row;
+    const T *data, *tail;
+    ptrdiff_t tail_begin;
 } PYX_FN(grad_rows);
 
 INLINE const T *PYX_FN(grad_row)(const pyx_conv_shape *s, const PYX_FN(grad_rows) *g,
                                  ptrdiff_t q)
 {
-    return q == g->last_row ? g->last : g->data + q * s->out_w * s->filters;
+    const ptrdiff_t row = s->out_w * s->filters;
+    return q >= g->tail_begin ? g->tail + (q - g->tail_begin) * row : g->data + q * row;
 }
 
 #if PYX_REGS >= 32
@@ -788,10 +789,10 @@ static void PYX_FN(wgrad_tile)(
 /* Kernel rows [i0, i1) of part from samples [n0, n1), a tile of output rows at a
  * time. */
 __attribute__((unused)) static void PYX_FN(wgrad_rows)(
-    const pyx_conv_shape *s, const T *x, const T *g_data, const T *g_last_row,
-    ptrdiff_t n_batch, T *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
+    const pyx_conv_shape *s, const T *x, const T *g_data, const T *g_tail,
+    ptrdiff_t tail_begin, T *part, ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
-    const PYX_FN(grad_rows) g = {g_data, g_last_row, n_batch * s->out_h - 1};
+    const PYX_FN(grad_rows) g = {g_data, g_tail, tail_begin};
     /* the bytes of one output row: its gradient, and the input rows it reads */
     const ptrdiff_t row_bytes = (ptrdiff_t)sizeof(T)
         * (s->out_w * s->filters + s->stride_h * s->in_w * s->channels);
@@ -809,10 +810,10 @@ __attribute__((unused)) static void PYX_FN(wgrad_rows)(
 
 /* bias_part[f] = sum_{n in [n0, n1), oy, ox} g[n, oy, ox, f], in pixel order. */
 __attribute__((unused)) static void PYX_FN(wgrad_bias)(
-    const pyx_conv_shape *s, const T *g_data, const T *g_last_row, ptrdiff_t n_batch,
+    const pyx_conv_shape *s, const T *g_data, const T *g_tail, ptrdiff_t tail_begin,
     T *bias_part, ptrdiff_t n0, ptrdiff_t n1)
 {
-    const PYX_FN(grad_rows) g = {g_data, g_last_row, n_batch * s->out_h - 1};
+    const PYX_FN(grad_rows) g = {g_data, g_tail, tail_begin};
     const ptrdiff_t fp = s->filters_padded, F = s->filters;
     for (ptrdiff_t f0 = 0; f0 < fp; f0 += LANES) {
         V acc = (V){0};

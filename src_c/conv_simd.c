@@ -204,31 +204,31 @@ ptrdiff_t pyx_conv_wgrad_rows_per_item(const pyx_conv_shape *s, int is_double)
 }
 
 void pyx_conv_wgrad_rows_f32(const pyx_conv_shape *s, const float *x, const float *g,
-                             const float *g_last_row, ptrdiff_t n_batch, float *part,
+                             const float *g_tail, ptrdiff_t tail_begin, float *part,
                              ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
-    copy_for(0, s->filters)->wgrad_rows_f32(s, x, g, g_last_row, n_batch, part, n0, n1, i0,
+    copy_for(0, s->filters)->wgrad_rows_f32(s, x, g, g_tail, tail_begin, part, n0, n1, i0,
                                              i1);
 }
 
 void pyx_conv_wgrad_rows_f64(const pyx_conv_shape *s, const double *x, const double *g,
-                             const double *g_last_row, ptrdiff_t n_batch, double *part,
+                             const double *g_tail, ptrdiff_t tail_begin, double *part,
                              ptrdiff_t n0, ptrdiff_t n1, ptrdiff_t i0, ptrdiff_t i1)
 {
-    copy_for(1, s->filters)->wgrad_rows_f64(s, x, g, g_last_row, n_batch, part, n0, n1, i0,
+    copy_for(1, s->filters)->wgrad_rows_f64(s, x, g, g_tail, tail_begin, part, n0, n1, i0,
                                              i1);
 }
 
 void pyx_conv_wgrad_bias_f32(const pyx_conv_shape *s, const float *g,
-                             const float *g_last_row, ptrdiff_t n_batch, float *bias_part,
+                             const float *g_tail, ptrdiff_t tail_begin, float *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1)
 {
-    copy_for(0, s->filters)->wgrad_bias_f32(s, g, g_last_row, n_batch, bias_part, n0, n1);
+    copy_for(0, s->filters)->wgrad_bias_f32(s, g, g_tail, tail_begin, bias_part, n0, n1);
 }
 
 void pyx_conv_wgrad_bias_f64(const pyx_conv_shape *s, const double *g,
-                             const double *g_last_row, ptrdiff_t n_batch, double *bias_part,
+                             const double *g_tail, ptrdiff_t tail_begin, double *bias_part,
                              ptrdiff_t n0, ptrdiff_t n1)
 {
-    copy_for(1, s->filters)->wgrad_bias_f64(s, g, g_last_row, n_batch, bias_part, n0, n1);
+    copy_for(1, s->filters)->wgrad_bias_f64(s, g, g_tail, tail_begin, bias_part, n0, n1);
 }

@@ -333,8 +333,11 @@ def test_filter_gradient_kernel_matches_loops(f, c, k, stride, dilation, dtype):
 # the kernel takes the pixels a tile of output rows at a time (about 32 KB of input and
 # gradient): rows of over 32 KB make tiles of one row; narrow rows make tiles that end
 # inside a sample (here 61 rows of 7 per sample in float32)
+# (the last three: rows of one or two values of a few filters, so that a register of
+# filters read from a pixel runs over several rows: the last ones come from a copy)
 @pytest.mark.parametrize("n, h, w, c, f, k", [(2, 5, 300, 16, 24, 3), (3, 40, 9, 3, 40, 3),
-                                              (5, 9, 7, 2, 17, 2)])
+                                              (5, 9, 7, 2, 17, 2), (3, 4, 3, 2, 1, 3),
+                                              (2, 5, 4, 1, 3, 3), (1, 2, 2, 3, 5, 2)])
 def test_filter_gradient_kernel_over_tiles_of_rows(n, h, w, c, f, k, dtype):
     rng = np.random.default_rng(h * w + f)
     x = rng.standard_normal((n, h, w, c)).astype(dtype)
