@@ -78,7 +78,7 @@ from .layers import (ActivationLayer, Add, BatchNormalization, Conv2D, Conv2DTra
 from .ops import add as add_op
 from .ops import conv as conv_op
 from .ops import max_pool
-from .ops.activations import get_activation, relu_forward
+from .ops.activations import get_activation
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
            "fold_batch_norm", "on_its_own", "runs_built_in_passes",
@@ -161,9 +161,10 @@ def relu_into_max_pool_forward(pool, x, training=False):
         pool._out, pool._saved = max_pool.forward(x, pool.size, pool.stride, pool.pads,
                                                   pool.ceil_mode, relu=True)
         return pool._out
-    out = max_pool.forward_infer(x, pool.size, pool.stride, pool.pads, pool.ceil_mode)
     # a backward pass needs training=True (as batch_norm_into_conv leaves it)
-    pool._out, pool._saved = relu_forward(out, out=out)[0], None
+    pool._out = max_pool.forward_infer(x, pool.size, pool.stride, pool.pads,
+                                       pool.ceil_mode, relu=True)
+    pool._saved = None
     return pool._out
 
 

@@ -598,6 +598,7 @@ __attribute__((unused)) static void PYX_FN(planar_rows)(
  * them), each block adding the tile's pixels to its sums so far. Every accumulator sums
  * the same pixels in the same order whatever the block or the tile: the values do not
  * depend on them. */
+
 /* The output gradient g (N, Ho, Wo, F) as the filter gradient reads it: a register of
  * filters f0 .. f0 + LANES - 1 is loaded whole from each pixel, so past F (when F is not
  * a whole number of registers) it reads the following values, the next pixels', whose
@@ -688,8 +689,7 @@ INLINE void PYX_FN(wgrad_block)(
  * WGRAD_MAX_TB and WGRAD_MAX_ACC; both known at compile time). */
 static void PYX_FN(wgrad_block_n)(
     int NV, int TB, const pyx_conv_shape *s, const T *x, const PYX_FN(grad_rows) *g,
-    ptrdiff_t q0,
-    ptrdiff_t q1, int add, ptrdiff_t x_offset, ptrdiff_t f0, T *part_block)
+    ptrdiff_t q0, ptrdiff_t q1, int add, ptrdiff_t x_offset, ptrdiff_t f0, T *part_block)
 {
     switch (NV * 32 + TB) {
 #define PYX_WGRAD_CASE(NV_, K)                                                              \

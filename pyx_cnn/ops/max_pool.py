@@ -20,6 +20,7 @@ import numpy as np
 from .. import _max_pool
 from .._geometry import pool_output_size, resolve_padding
 from .._threads import get_num_threads
+from .activations import relu_forward
 
 __all__ = ["output_shape", "forward", "forward_infer", "backward"]
 
@@ -85,10 +86,12 @@ def forward(x, size=2, stride=2, padding=0, ceil_mode=False, relu=False):
     return out, (argmax, out, x.shape, relu)
 
 
-def forward_infer(x, size=2, stride=2, padding=0, ceil_mode=False):
+def forward_infer(x, size=2, stride=2, padding=0, ceil_mode=False, relu=False):
     """The maximum of each window, ``(N, Hout, Wout, C)``, recording nothing (inference).
 
-    Arguments as :func:`forward`.
+    Arguments as :func:`forward`; with `relu`, ``max(m, 0)`` is taken on the pooled
+    maxima ``m`` (the same values as ReLU then pooling: NaN stays NaN, ``-0.0``
+    becomes ``0.0``).
 
     See Also
     --------
@@ -97,6 +100,8 @@ def forward_infer(x, size=2, stride=2, padding=0, ceil_mode=False):
     pads = _pads(x.shape, size, stride, padding)
     out = np.empty(_output_shape(x.shape, size, stride, pads, ceil_mode), dtype=x.dtype)
     _max_pool._maxpool2d_forward(x, out, size, stride, get_num_threads(), pads)
+    if relu:
+        relu_forward(out, out=out)
     return out
 
 
