@@ -22,6 +22,7 @@ def _conv2d_forward(
     stride: IntOrPair,
     n_threads: int,
     dilation: IntOrPair = 1,
+    clamp_max: float | None = None,   # min(max(v, 0), clamp_max) stored
 ) -> None: ...
 def _conv2d_filter_grad(
     x: NDArray[np.floating],          # (N, Hp, Wp, C), padded input of the forward pass

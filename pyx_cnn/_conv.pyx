@@ -65,6 +65,8 @@ cdef extern from "conv_kernels.h" nogil:
         Py_ssize_t out_h, out_w
         Py_ssize_t stride_h, stride_w, dilation_h, dilation_w
         int algorithm
+        int clamp
+        double clamp_max
     enum:
         PYX_CONV_DIRECT
         PYX_CONV_PAIRED
@@ -182,6 +184,7 @@ cdef pyx_conv_shape _shape(
     s.out_h, s.out_w = h_out, w_out
     s.stride_h, s.stride_w, s.dilation_h, s.dilation_w = sh, sw, dh, dw
     s.algorithm = PYX_CONV_DIRECT
+    s.clamp, s.clamp_max = 0, 0
     return s
 
 
@@ -268,6 +271,11 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
     return w_pad, b_pad, s.filters_padded
 
 
+# The direct kernel's packed weights up to this size run all their panels in one
+# work item (half of a 512 KiB L2; see _conv2d_forward).
+cdef size_t _ONE_GROUP_BYTES = 256 * 1024
+
+
 def _conv2d_forward(
     const floating[:, :, :, ::1] x,
     const floating[:, :, ::1] w,
@@ -276,10 +284,14 @@ def _conv2d_forward(
     stride,
     int n_threads,
     dilation=1,
+    clamp_max=None,
 ):
     """out[n, y, x, f] = bias[f] + sum_{i, j, c} x[n, y*sh + i*dh, x*sw + j*dw, c] * w[i, j*C+c, f].
 
-    `stride` ``(sh, sw)`` and `dilation` ``(dh, dw)`` are ints or pairs.
+    `stride` ``(sh, sw)`` and `dilation` ``(dh, dw)`` are ints or pairs. With
+    `clamp_max` a float m >= 0, each value v is stored as ``min(max(v, 0), m)``
+    (0 where v <= 0, NaN stays NaN; ``inf``: a ReLU), applied to each tile of
+    rows while it is in cache.
     """
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
@@ -298,29 +310,37 @@ def _conv2d_forward(
     cdef const floating[:, :, :, ::1] x_k = x
     cdef const floating[:, :, ::1] w_k = w
     cdef const floating[::1] b_k = bias
-    cdef Py_ssize_t n_chunks, n_panels, chunk
+    cdef Py_ssize_t n_chunks, n_panels, n_groups, per_item, chunk
     if rows == 0 or w_out == 0:
         return
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
     s.algorithm = _choose(&s, floating is double)
+    if clamp_max is not None:
+        s.clamp, s.clamp_max = 1, clamp_max
     if s.algorithm == PYX_CONV_PLANAR:
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
         w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
-    # work items of output rows x panels of filters (the direct kernel's: each
-    # panel's weights stay in cache over its rows), handed out as threads come
-    # free (a thread whose core another program's threads hold takes fewer); a
-    # row's arithmetic does not depend on the item it falls in
+    # work items of output rows x groups of panels of filters, handed out as
+    # threads come free (a thread whose core another program's threads hold
+    # takes fewer); a row's arithmetic does not depend on the item it falls in.
+    # Weights that fit in L2 make one group: the kernel runs every panel on a
+    # tile of rows before the next tile, so the tile's input is read from memory
+    # once. Larger weights take a panel per item, whose weights stay in cache
+    # over the item's rows.
     n_panels = pyx_conv_panels(&s, floating is double)
-    n_chunks = max(1, min(rows, nt * 8 // n_panels)) if nt > 1 else 1
+    per_item = (n_panels if kh * run * s.filters_padded * sizeof(floating) <= _ONE_GROUP_BYTES
+                else 1)
+    n_groups = (n_panels + per_item - 1) // per_item
+    n_chunks = max(1, min(rows, nt * 8 // n_groups)) if nt > 1 else 1
     with nogil:
-        for t in prange(n_chunks * n_panels, num_threads=nt, schedule="dynamic"):
+        for t in prange(n_chunks * n_groups, num_threads=nt, schedule="dynamic"):
             chunk = t % n_chunks
             _run_rows(&s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
                       rows * chunk // n_chunks, rows * (chunk + 1) // n_chunks,
-                      t // n_chunks, t // n_chunks + 1)
+                      t // n_chunks * per_item, (t // n_chunks + 1) * per_item)
 
 
 def _conv2d_forward_padding(

@@ -14,6 +14,7 @@ def _depthwise_forward(
     pads: Pair,                   # (top, left), any sign
     dilation: Pair,
     n_threads: int,
+    clamp_max: float | None = None,   # min(max(v, 0), clamp_max) stored
 ) -> None: ...
 def _depthwise_input_grad(
     grad_out: NDArray[np.floating],   # (N, Ho, Wo, C)

@@ -42,6 +42,8 @@ cdef extern from "conv_depthwise.h" nogil:
         Py_ssize_t out_h, out_w
         Py_ssize_t stride_h, stride_w, dilation_h, dilation_w
         Py_ssize_t pad_top, pad_left
+        int clamp
+        double clamp_max
     int pyx_dw_min_channels(int is_double)
     int pyx_dw_lanes(int is_double, Py_ssize_t channels)
     void pyx_dw_rows_f32(const pyx_dw_shape* s, const float* x, const float* w,
@@ -83,6 +85,7 @@ cdef pyx_dw_shape _shape(Py_ssize_t in_h, Py_ssize_t in_w, Py_ssize_t channels,
     s.stride_h, s.stride_w = stride
     s.dilation_h, s.dilation_w = dilation
     s.pad_top, s.pad_left = pads
+    s.clamp, s.clamp_max = 0, 0
     return s
 
 
@@ -101,10 +104,13 @@ def _depthwise_forward(
     pads,
     dilation,
     int n_threads,
+    clamp_max=None,
 ):
     """out[n, y, x, c] = bias[c] + sum_{i, j} x[n, y*sh + i*dh - top, x*sw + j*dw - left, c] * w[i, j, c]
     (taps outside `x` left out). `stride`, `dilation`: pairs; `pads`: ``(top, left)``,
-    any sign; the output's size is `out`'s."""
+    any sign; the output's size is `out`'s. With `clamp_max` a float m >= 0, each
+    value v is stored as ``min(max(v, 0), m)`` (0 where v <= 0, NaN stays NaN;
+    ``inf``: a ReLU), row by row while the row is in cache."""
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
     cdef Py_ssize_t rows = n_batch * out.shape[1]
@@ -119,6 +125,8 @@ def _depthwise_forward(
         return
     s = _shape(x.shape[1], x.shape[2], channels, w.shape[0], w.shape[1], out.shape[1],
                out.shape[2], stride, pads, dilation)
+    if clamp_max is not None:
+        s.clamp, s.clamp_max = 1, clamp_max
     nt = threads_for(rows * out.shape[2] * channels * w.shape[0] * w.shape[1], rows,
                      n_threads, FAMILY_POOL)
     n_chunks = min(rows, nt * 8) if nt > 1 else 1

@@ -29,8 +29,13 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     current parameters and running statistics at every call (never stale), then
     cast to the network's dtype. The normalised output is the convolution's
     output: one pass over the feature map fewer. Training runs both layers' own
-    passes (the batch statistics), so its results are unchanged. Break in
-    :func:`batch_norm_into_conv_forward` (which, while training, calls the two
+    passes (the batch statistics), so its results are unchanged. A ReLU layer
+    that follows (a ReLU, ReLU6 or bounded ReLU: ``min(max(v, 0), m)``) joins
+    the step: at inference the convolution's kernels apply it as they store
+    each tile of the output (``clamp_max`` of :func:`pyx_cnn.ops.conv.forward`,
+    the ReLU's own values), so the normalised map is never read again for it;
+    while training it runs its own pass after the two. Break in
+    :func:`batch_norm_into_conv_forward` (which, while training, calls the
     layers' ``forward``) / :func:`batch_norm_into_conv_backward`.
 ``activation_in_place``
     An activation layer after a ``Conv2D``, ``Conv2DTranspose`` or ``Dense``
@@ -78,7 +83,7 @@ from .layers import (ActivationLayer, Add, BatchNormalization, Conv2D, Conv2DTra
 from .ops import add as add_op
 from .ops import conv as conv_op
 from .ops import max_pool
-from .ops.activations import get_activation
+from .ops.activations import clamp_bound, get_activation
 
 __all__ = ["Step", "RULES", "plan", "final_activation", "ends_in_softmax",
            "fold_batch_norm", "on_its_own", "runs_built_in_passes",
@@ -177,23 +182,36 @@ def relu_into_max_pool_backward(pool, grad):
     return max_pool.backward(grad, pool._saved)
 
 
-def batch_norm_into_conv_forward(conv, batch_norm, x, training=False):
+def batch_norm_into_conv_forward(conv, batch_norm, x, training=False, relu=None):
     """Rule ``batch_norm_into_conv``: one folded convolution at inference
-    (:func:`fold_batch_norm`), both layers' own passes while training."""
+    (:func:`fold_batch_norm`), which also applies the ReLU layer `relu` (or None)
+    as it stores its output; the layers' own passes while training."""
     if training:
         z = conv.forward(x, True, validate=False)
-        return batch_norm.forward(z, True, validate=False)
+        z = batch_norm.forward(z, True, validate=False)
+        return z if relu is None else relu.forward(z, True, validate=False)
     weights, bias = fold_batch_norm(conv, batch_norm)
-    out, _ = conv_op.forward(x, weights, bias, *conv._geometry, training=False)
-    # as the layer's own inference pass leaves it: a backward pass needs training=True
+    bound = None if relu is None else clamp_bound(relu._op)
+    out, _ = conv_op.forward(x, weights, bias, *conv._geometry, training=False,
+                             clamp_max=bound)
+    # as the layers' own inference passes leave them: a backward pass needs training=True
     batch_norm._out, batch_norm._saved = out, None
+    if relu is not None:
+        relu._out, relu._saved = out, out
     return out
 
 
-def batch_norm_into_conv_backward(conv, batch_norm, grad):
-    """Rule ``batch_norm_into_conv``: both layers' own backward passes (training
+def batch_norm_into_conv_backward(conv, batch_norm, grad, relu=None):
+    """Rule ``batch_norm_into_conv``: the layers' own backward passes (training
     never folds)."""
+    if relu is not None:
+        grad = relu.backward(grad, validate=False)
     return conv.backward(batch_norm.backward(grad, validate=False), validate=False)
+
+
+def _clamping_relu(layer):
+    """True for a ReLU layer (any bound) that runs its built-in passes."""
+    return runs_built_in_passes(layer, ReLU) and clamp_bound(layer._op) is not None
 
 
 def activation_into_add_forward(add_layer, activation, xs, training=False):
@@ -297,10 +315,13 @@ def plan(layers, fuse=True, logits=False):
             continue
         if (fuse and runs_built_in_passes(layer, Conv2D) and layer.activation is None
                 and runs_built_in_passes(nxt, BatchNormalization)):
-            steps.append(Step("batch_norm_into_conv", (i, i + 1),
-                              partial(batch_norm_into_conv_forward, layer, nxt),
-                              partial(batch_norm_into_conv_backward, layer, nxt)))
-            i += 2
+            relu = (after if _clamping_relu(after) and not _relu_then_max_pool(
+                after, layers[i + 3] if i + 3 < n else None) else None)
+            taken = (i, i + 1) if relu is None else (i, i + 1, i + 2)
+            steps.append(Step("batch_norm_into_conv", taken,
+                              partial(batch_norm_into_conv_forward, layer, nxt, relu=relu),
+                              partial(batch_norm_into_conv_backward, layer, nxt, relu=relu)))
+            i += len(taken)
             continue
         if (fuse and _conv_or_dense(layer) and layer.activation is None
                 and runs_built_in_passes(nxt, ActivationLayer) and nxt.activation is not None

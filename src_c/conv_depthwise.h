@@ -28,6 +28,8 @@ typedef struct {
     ptrdiff_t out_h, out_w;             /* out: (N, out_h, out_w, channels) */
     ptrdiff_t stride_h, stride_w, dilation_h, dilation_w;
     ptrdiff_t pad_top, pad_left;        /* may be negative: windows start inside x */
+    int clamp;                          /* forward: 1 to store min(max(v, 0), clamp_max) */
+    double clamp_max;                   /* (+inf: a ReLU; 6: a ReLU6) */
 } pyx_dw_shape;
 
 /* The fewest channels the kernels take (the lanes of the narrowest copy's registers). */
@@ -36,7 +38,10 @@ int pyx_dw_min_channels(int is_double);
 /* Lanes per register of the copy that runs for this many channels. */
 int pyx_dw_lanes(int is_double, ptrdiff_t channels);
 
-/* Output rows [r0, r1) (row r is row r % out_h of sample r / out_h). */
+/* Output rows [r0, r1) (row r is row r % out_h of sample r / out_h). With s->clamp
+ * set, each value v of a row is then stored as 0 where v <= 0 (-0.0 gives +0.0),
+ * clamp_max where v >= clamp_max, else v (NaN stays NaN), while the row is in cache:
+ * the values of pyx_cnn's ReLU and bounded ReLU passes. */
 void pyx_dw_rows_f32(const pyx_dw_shape *s, const float *x, const float *w,
                      const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1);
 void pyx_dw_rows_f64(const pyx_dw_shape *s, const double *x, const double *w,

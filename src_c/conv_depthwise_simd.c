@@ -77,17 +77,28 @@ int pyx_dw_lanes(int is_double, ptrdiff_t channels)
     return copy_for(is_double, channels)->vector_bytes / (is_double ? 8 : 4);
 }
 
-void pyx_dw_rows_f32(const pyx_dw_shape *s, const float *x, const float *w,
-                     const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1)
-{
-    copy_for(0, s->channels)->rows_f32(s, x, w, bias, out, r0, r1);
-}
-
-void pyx_dw_rows_f64(const pyx_dw_shape *s, const double *x, const double *w,
-                     const double *bias, double *out, ptrdiff_t r0, ptrdiff_t r1)
-{
-    copy_for(1, s->channels)->rows_f64(s, x, w, bias, out, r0, r1);
-}
+#define PYX_DW_ROWS(NAME, T, IS_DOUBLE, KERNEL)                                            \
+    void NAME(const pyx_dw_shape *s, const T *x, const T *w, const T *bias, T *out,         \
+              ptrdiff_t r0, ptrdiff_t r1)                                                    \
+    {                                                                                        \
+        if (!s->clamp) {                                                                     \
+            copy_for(IS_DOUBLE, s->channels)->KERNEL(s, x, w, bias, out, r0, r1);            \
+            return;                                                                          \
+        }                                                                                    \
+        const T m = (T)s->clamp_max;                                                         \
+        const ptrdiff_t row = s->out_w * s->channels;                                        \
+        for (ptrdiff_t r = r0; r < r1; r++) {                                                \
+            copy_for(IS_DOUBLE, s->channels)->KERNEL(s, x, w, bias, out, r, r + 1);          \
+            T *o = out + r * row;                                                            \
+            for (ptrdiff_t k = 0; k < row; k++) {                                            \
+                const T v = o[k];                                                            \
+                o[k] = v <= 0 ? (T)0 : (v >= m ? m : v);                                     \
+            }                                                                                \
+        }                                                                                    \
+    }
+PYX_DW_ROWS(pyx_dw_rows_f32, float, 0, rows_f32)
+PYX_DW_ROWS(pyx_dw_rows_f64, double, 1, rows_f64)
+#undef PYX_DW_ROWS
 
 ptrdiff_t pyx_dw_scatter_size(const pyx_dw_shape *s)
 {

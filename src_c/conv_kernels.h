@@ -82,6 +82,8 @@ typedef struct {
     ptrdiff_t stride_h, stride_w;       /* planar and paired kernels: 1 and 1 */
     ptrdiff_t dilation_h, dilation_w;
     int algorithm;                      /* forward: which kernel pyx_conv_rows_*() runs */
+    int clamp;                          /* forward: 1 to store min(max(v, 0), clamp_max) */
+    double clamp_max;                   /* (+inf: a ReLU; 6: a ReLU6) */
 } pyx_conv_shape;
 
 /* The algorithm for a shape (a pyx_conv_algorithm). `s` describes the convolution (for
@@ -142,9 +144,14 @@ const char *pyx_conv_isa(void);
  * PYX_CONV_TRANSPOSED or PYX_CONV_WINDOWS_BLAS), the weights and bias in that kernel's
  * layout (above), x padded (N, in_h, in_w, C), or planar (N, C, in_h, in_w) for
  * PYX_CONV_PLANAR. The direct kernel computes only the filters of panels
- * [panel_begin, panel_end) (of pyx_conv_panels()), one panel after the other over
- * the rows, so that a panel's weights stay in cache; the other kernels compute every
- * filter (their one panel). Callers split a large filter bank's work by panels. */
+ * [panel_begin, panel_end) (of pyx_conv_panels()); the other kernels compute every
+ * filter (their one panel). The rows run a tile at a time (about 32 KiB of output):
+ * every panel computes the tile's rows, one panel after the other, so that the tile's
+ * input and output stay in cache from panel to panel and a panel's weights over the
+ * tile. Callers split a large filter bank's work by panels. With s->clamp set, each
+ * output value v of the tile is then stored as 0 where v <= 0 (so -0.0 gives +0.0),
+ * clamp_max where v >= clamp_max, else v (NaN stays NaN): a ReLU or bounded ReLU
+ * applied while the tile is in cache, the values of pyx_cnn's own ReLU pass. */
 ptrdiff_t pyx_conv_panels(const pyx_conv_shape *s, int is_double);
 void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
                        const float *bias, float *out, ptrdiff_t row_begin, ptrdiff_t row_end,

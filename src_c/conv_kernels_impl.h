@@ -123,7 +123,8 @@ INLINE void PYX_FN(direct_block)(
  * row of 16 at R = 6 runs as 6 + 5 + 5, no pixel computed twice). */
 INLINE void PYX_FN(direct_row_pass)(
     const int R, const int NV, const pyx_conv_shape *s,
-    const T *x_row, const T *w, const T *bias, T *out_row, ptrdiff_t fb)
+    const T *x_row, const T *w, const T *bias, T *out_row, ptrdiff_t fb,
+    const char *prefetch, ptrdiff_t prefetch_bytes)
 {
     const ptrdiff_t C = s->channels, F = s->filters;
     const int dilated = s->dilation_w > 1 && s->kw > 1;
@@ -140,8 +141,12 @@ INLINE void PYX_FN(direct_row_pass)(
                          panel, s->kh, panel_width, bias + fb, out_row + (OX) * F + fb, F, \
                          n_valid)
     ptrdiff_t ox = 0;
+    /* the lines of `prefetch` (the next row's new input), spread over the blocks */
+    const ptrdiff_t lines = (prefetch_bytes + 63) / 64;
     for (ptrdiff_t b = 0; b < n_blocks; b++) {
         const ptrdiff_t rr = size + (b < n_larger);
+        for (ptrdiff_t l = lines * b / n_blocks; l < lines * (b + 1) / n_blocks; l++)
+            __builtin_prefetch(prefetch + 64 * l, 0, 3);
         switch (rr) {
         PYX_DIRECT_CASE(1, R) PYX_DIRECT_CASE(2, R) PYX_DIRECT_CASE(3, R)
         PYX_DIRECT_CASE(4, R) PYX_DIRECT_CASE(5, R) PYX_DIRECT_CASE(6, R)
@@ -156,7 +161,8 @@ INLINE void PYX_FN(direct_row_pass)(
 #undef PYX_DIRECT_CASE
 
 /* Output rows [row_begin, row_end), panels [p0, p1) of the filters (pyx_conv_direct_panel()
- * cuts them): a panel's weights stay in cache while its rows are computed. */
+ * cuts them): each panel in turn computes the rows (the runner, pyx_conv_rows_*(), gives
+ * a tile of rows at a time, which stays in cache from one panel to the next). */
 __attribute__((unused)) static void PYX_FN(direct_rows)(
     const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,
     ptrdiff_t row_begin, ptrdiff_t row_end, ptrdiff_t p0, ptrdiff_t p1)
@@ -171,12 +177,24 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
             const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
             const T *x_row = x + ((n * s->in_h + oy * s->stride_h) * s->in_w) * s->channels;
             T *out_row = out + r * s->out_w * s->filters;
+            /* the input rows that the next output row reads and this one does not,
+             * asked for from memory while this row computes (the first panel's pass) */
+            const char *next = NULL;
+            ptrdiff_t next_bytes = 0;
+            if (p == p0 && oy + 1 < s->out_h) {
+                const ptrdiff_t row_len = s->in_w * s->channels;
+                next = (const char *)(x_row + (s->kh - 1) * s->dilation_h * row_len);
+                next_bytes = s->stride_h * row_len * (ptrdiff_t)sizeof(T);
+            }
             if (nv == 4)
-                PYX_FN(direct_row_pass)(DIRECT_R4, 4, s, x_row, w, bias, out_row, v * LANES);
+                PYX_FN(direct_row_pass)(DIRECT_R4, 4, s, x_row, w, bias, out_row, v * LANES,
+                                        next, next_bytes);
             else if (nv == 2)
-                PYX_FN(direct_row_pass)(DIRECT_R2, 2, s, x_row, w, bias, out_row, v * LANES);
+                PYX_FN(direct_row_pass)(DIRECT_R2, 2, s, x_row, w, bias, out_row, v * LANES,
+                                        next, next_bytes);
             else
-                PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES);
+                PYX_FN(direct_row_pass)(DIRECT_R1, 1, s, x_row, w, bias, out_row, v * LANES,
+                                        next, next_bytes);
         }
     }
 }

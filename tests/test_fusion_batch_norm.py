@@ -17,6 +17,8 @@ TOLERANCE = {"float64": dict(rtol=1e-10, atol=1e-10), "float32": dict(rtol=1e-5,
 AFTER_BATCH_NORM = {
     "relu+max_pool": lambda: [layers.ReLU(), layers.MaxPool2D(2, 2)],
     "relu": lambda: [layers.ReLU()],
+    "relu6": lambda: [layers.ReLU(max_value=6)],
+    "bounded_relu+conv": lambda: [layers.ReLU(max_value=0.5), layers.Conv2D(3, 1)],
     "tanh+avg_pool": lambda: [layers.Tanh(), layers.AvgPool2D(2, 2)],
     "leaky_relu": lambda: [layers.LeakyReLU(0.2)],
     "dropout": lambda: [layers.Dropout(0.3)],
@@ -75,6 +77,10 @@ def test_fused_predict_equals_plain(after, use_bias, dtype):
     net = _network(after, use_bias, dtype)
     _randomise_batch_norms(net, np.random.default_rng(3))
     assert _rules(net)[0] == _rules(net)[1] == "batch_norm_into_conv"
+    # a ReLU of any bound joins the step (the kernels clamp as they store), unless
+    # a max pooling follows it (rule relu_into_max_pool)
+    joins = after in ("relu", "relu6", "bounded_relu+conv")
+    assert fusion.plan(net.layers)[0].layers == ((0, 1, 2) if joins else (0, 1))
     X, y = _data()
     _assert_fused_equals_plain(net, X.astype(dtype), y)
 
@@ -121,11 +127,12 @@ def test_linear_activation_folds():
     assert _rules(net)[0] == "batch_norm_into_conv"
 
 
+@pytest.mark.parametrize("after", ["relu+max_pool", "relu6"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_training_never_folds_and_the_fold_follows_the_statistics(dtype):
+def test_training_never_folds_and_the_fold_follows_the_statistics(dtype, after):
     X, y = _data(40)
     X = X.astype(dtype)
-    fused_net, plain_net = _network(dtype=dtype), _network(dtype=dtype)
+    fused_net, plain_net = _network(after, dtype=dtype), _network(after, dtype=dtype)
     bn_before = {k: v.copy() for k, v in fused_net.layers[1].state.items()}
     history = {}
     for name, net, fuse in [("fused", fused_net, True), ("plain", plain_net, False)]:

@@ -4,7 +4,7 @@ import numpy as np
 from .._geometry import check_padding, effective_kernel, output_size, pair, resolve_padding
 from .._validation import check_int, shape_str
 from ..ops import conv
-from ..ops.activations import get_activation
+from ..ops.activations import clamp_bound, get_activation
 from .base import Layer, init_weights
 from .weighted import OWN, canonical_activation
 
@@ -78,7 +78,9 @@ class Conv2D(Layer):
     is ``(F, kh, kw, C // groups)``, ``params["b"]`` is ``(F,)``.
 
     The arithmetic is :func:`pyx_cnn.ops.conv.forward` / ``backward``, then the
-    activation's. Where to break: ``forward`` / ``backward`` (the layer's own
+    activation's; ReLU, ReLU6 and bounded ReLUs are applied by the convolution's
+    kernels as they store the output (its ``clamp_max``: the same values, one pass
+    over the output fewer). Where to break: ``forward`` / ``backward`` (the layer's own
     pass, also in a network), ``Conv2D._forward`` / ``_backward`` (also when a
     network applies a following activation layer in place, or leaves a final
     softmax or sigmoid to the loss: the fusion rules ``activation_in_place``,
@@ -161,10 +163,16 @@ class Conv2D(Layer):
         # forward applied.
         act = get_activation(self.activation) if activation is OWN else activation
         bias = self.params["b"] if self.use_bias else self._zero_bias
+        # ReLU, ReLU6 and bounded ReLUs are applied by the kernels as they store
+        # the output (clamp_max); their backward pass reads the output only
+        bound = clamp_bound(act)
         z, self._saved = conv.forward(x, self.params["W"], bias, *self._geometry,
-                                      training=training)
+                                      training=training, clamp_max=bound)
         self._act = act
-        self._out, self._act_saved = act.forward(z, out=z)
+        if bound is None:
+            self._out, self._act_saved = act.forward(z, out=z)
+        else:
+            self._out = self._act_saved = z
         return self._out
 
     def _backward(self, grad):

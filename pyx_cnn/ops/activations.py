@@ -33,6 +33,7 @@ gives NaN).
 The linear activation (``None`` / ``"linear"``) returns its input: `forward`
 gives `z` itself (or copies it into `out`), `backward` gives `grad_out` itself.
 """
+import math
 from dataclasses import dataclass
 from functools import partial
 from typing import Callable
@@ -45,7 +46,7 @@ from .._validation import check_real
 
 __all__ = [
     "ACTIVATIONS", "Activation", "get_activation", "leaky_relu_activation", "check_slope",
-    "bounded_relu_activation", "check_max_value",
+    "bounded_relu_activation", "check_max_value", "clamp_bound",
     "linear_forward", "linear_backward", "relu_forward", "relu_backward",
     "relu6_forward", "relu6_backward", "bounded_relu_forward", "bounded_relu_backward",
     "leaky_relu_forward", "leaky_relu_backward", "sigmoid_forward", "sigmoid_backward",
@@ -298,6 +299,21 @@ def bounded_relu_activation(max_value=RELU6_MAX_VALUE):
         return ACTIVATIONS["relu6"]
     return Activation("bounded_relu", partial(bounded_relu_forward, max_value=value),
                       partial(bounded_relu_backward, max_value=value), "he")
+
+
+def clamp_bound(activation):
+    """The bound ``m`` when `activation` (an :class:`Activation`) is ``min(max(z, 0),
+    m)``: ``inf`` for ReLU, 6 for ReLU6, a bounded ReLU's ``max_value``; None for
+    any other. A convolution's kernels apply such an activation as they store its
+    output (:func:`pyx_cnn.ops.conv.forward`'s ``clamp_max``), with the values of
+    its forward pass."""
+    if activation.name == "relu":
+        return math.inf
+    if activation.name == "relu6":
+        return RELU6_MAX_VALUE
+    if activation.name == "bounded_relu":
+        return activation.forward.keywords["max_value"]
+    return None
 
 
 _LINEAR = Activation("linear", linear_forward, linear_backward, "glorot")

@@ -34,7 +34,7 @@ Grouped convolutions (``groups > 1``) take one of two routes:
 """
 import numpy as np
 
-from .. import _conv, _conv_depthwise, _conv_grad
+from .. import _activation, _conv, _conv_depthwise, _conv_grad
 from .._geometry import output_size
 from .._thread_policy import one_blas_thread
 from .._threads import get_num_threads
@@ -103,7 +103,7 @@ def _route(channels, groups, dtype, window=0, filters=0, out_width=_DIRECT_MIN_W
 
 
 def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-            groups=1, training=True):
+            groups=1, training=True, clamp_max=None):
     """The convolution of `x`, and what :func:`backward` needs.
 
     Parameters
@@ -120,6 +120,13 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         Whether :func:`backward` will be asked for the gradients: with one group,
         the route of a large filter bank is chosen for the forward and backward
         passes together (:func:`_route`). The values do not depend on it.
+    clamp_max : float or None, optional
+        A float ``m >= 0`` (``inf`` for no upper bound) stores ``min(max(v, 0), m)``
+        for each output value v: a ReLU (``inf``) or a bounded ReLU such as ReLU6
+        applied by the kernels to each tile of rows while it is in cache, with the
+        values of :func:`pyx_cnn.ops.activations.relu_forward` and
+        :func:`~pyx_cnn.ops.activations.bounded_relu_forward` (0 where v <= 0,
+        NaN stays NaN). None (the default): the convolution alone.
 
     Returns
     -------
@@ -141,8 +148,10 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     f, kh, kw, _ = filters.shape
     ho = output_size(h, kh, stride[0], pads[0], dilation[0])
     wo = output_size(w, kw, stride[1], pads[1], dilation[1])
+    if clamp_max is not None:
+        clamp_max = float(clamp_max)
     if _route(c, groups, x.dtype, kh * kw * c, f, wo, training) != "direct":
-        return _forward_grouped(x, filters, bias, stride, pads, dilation, groups)
+        return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max)
     xp = pad(x, pads, x.dtype)
     wk = weight_layout(filters, x.dtype)
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
@@ -150,11 +159,11 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     # the extent keeps the kernel's index arithmetic far from overflow
     kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
     _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
-                          tuple(dilation))
+                          tuple(dilation), clamp_max)
     return out, (xp, wk, stride, pads, dilation)
 
 
-def _forward_grouped(x, filters, bias, stride, pads, dilation, groups):
+def _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max=None):
     """:func:`forward` for ``groups > 1``, on the depthwise or the grouped route."""
     n, h, w, c = x.shape
     f, kh, kw, _ = filters.shape
@@ -170,7 +179,7 @@ def _forward_grouped(x, filters, bias, stride, pads, dilation, groups):
             _conv_depthwise._depthwise_forward(x, _depthwise_layout(filters, m, j),
                                                np.ascontiguousarray(bias[j::m]), out_j,
                                                tuple(stride), top_left, tuple(dilation),
-                                               get_num_threads())
+                                               get_num_threads(), clamp_max)
             if m > 1:
                 out[..., j::m] = out_j
         return out, (x, filters, stride, pads, dilation, groups)
@@ -178,6 +187,9 @@ def _forward_grouped(x, filters, bias, stride, pads, dilation, groups):
     with one_blas_thread():   # BLAS products inside OpenMP threads (free when held already)
         _conv_grad._grouped_forward(xp, _group_layout(filters, groups), bias, out, kh, kw,
                                     *stride, *dilation, get_num_threads())
+    if clamp_max is not None:    # BLAS wrote the output: the clamp is a pass of its own
+        flat = out.reshape(-1)
+        _activation._bounded_relu(flat, flat, clamp_max, get_num_threads())
     return out, (xp, filters, stride, pads, dilation, groups)
 
 
