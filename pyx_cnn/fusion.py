@@ -40,7 +40,8 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
 ``activation_in_place``
     An activation layer after a ``Conv2D``, ``Conv2DTranspose`` or ``Dense``
     without activation is applied by that layer, in place on its output (one
-    array fewer). Break in ``Conv2D._forward`` / ``Dense._forward`` (their
+    array fewer; a ``Conv2D``'s kernels apply a ReLU, ReLU6 or bounded ReLU as
+    they store the output: one pass fewer). Break in ``Conv2D._forward`` / ``Dense._forward`` (their
     ``activation`` argument is the activation layer's) and ``Conv2D._backward``
     / ``Dense._backward``.
 ``activation_into_add``
