@@ -45,10 +45,13 @@ def _relu_backward(
     """grad_in = 0 where the ReLU output y <= 0, else grad_out (a NaN y passes it)."""
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
+    cdef floating g
     cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
-            grad_in[i] = 0 if y[i] <= 0 else grad_out[i]
+            # both values loaded, then a select (no branch on the data: SIMD)
+            g = grad_out[i]
+            grad_in[i] = 0 if y[i] <= 0 else g
 
 
 def _bounded_relu(const floating[::1] x, floating[::1] out, double max_value,
@@ -73,13 +76,16 @@ def _bounded_relu_backward(
     """grad_in = 0 where the output y <= 0 or y >= max_value, else grad_out."""
     cdef Py_ssize_t size = y.shape[0]
     cdef Py_ssize_t i
-    cdef floating v
+    cdef floating v, g
     cdef floating m = <floating>max_value
     cdef int nt = threads_for(size, size, n_threads, FAMILY_MAP)
     with nogil:
         for i in prange(size, num_threads=nt, schedule="static"):
+            # both values loaded, the two tests joined without a branch (`|`, not
+            # `or`), then a select: SIMD
             v = y[i]
-            grad_in[i] = 0 if (v <= 0 or v >= m) else grad_out[i]
+            g = grad_out[i]
+            grad_in[i] = 0 if ((v <= 0) | (v >= m)) else g
 
 
 def _leaky_relu(const floating[::1] x, floating[::1] out, double negative_slope,
