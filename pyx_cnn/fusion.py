@@ -210,11 +210,6 @@ def batch_norm_into_conv_backward(conv, batch_norm, grad, relu=None):
     return conv.backward(batch_norm.backward(grad, validate=False), validate=False)
 
 
-def _clamping_relu(layer):
-    """True for a ReLU layer (any bound) that runs its built-in passes."""
-    return runs_built_in_passes(layer, ReLU) and clamp_bound(layer._op) is not None
-
-
 def activation_into_add_forward(add_layer, activation, xs, training=False):
     """Rule ``activation_into_add``: the sum of `xs` (`add_layer`'s op), then `activation`
     (a registry entry) in place on it (the activation layer itself does nothing)."""
@@ -316,7 +311,8 @@ def plan(layers, fuse=True, logits=False):
             continue
         if (fuse and runs_built_in_passes(layer, Conv2D) and layer.activation is None
                 and runs_built_in_passes(nxt, BatchNormalization)):
-            relu = (after if _clamping_relu(after) and not _relu_then_max_pool(
+            # every ReLU layer (any bound) clamps: the kernels apply it
+            relu = (after if runs_built_in_passes(after, ReLU) and not _relu_then_max_pool(
                 after, layers[i + 3] if i + 3 < n else None) else None)
             taken = (i, i + 1) if relu is None else (i, i + 1, i + 2)
             steps.append(Step("batch_norm_into_conv", taken,

@@ -20,4 +20,18 @@ void pyx_tanh_f32(const float *x, float *out, ptrdiff_t n);
 void pyx_tanh_backward_f32(const float *y, const float *g, float *out, ptrdiff_t n);
 void pyx_tanh_backward_f64(const double *y, const double *g, double *out, ptrdiff_t n);
 
+/* The bounded ReLU in place, as the convolution kernels apply it to their output while
+ * it is in cache (a ReLU with m = +inf): v[i] = 0 where v[i] <= 0 (so -0.0 gives +0.0),
+ * m where v[i] >= m, else v[i] (NaN stays NaN): the expression of the ReLU passes in
+ * pyx_cnn/_activation.pyx, so the same values. */
+#define PYX_CLAMP(NAME, T)                                                                 \
+    static inline void NAME(T *v, ptrdiff_t n, T m)                                        \
+    {                                                                                      \
+        for (ptrdiff_t i = 0; i < n; i++)                                                  \
+            v[i] = v[i] <= 0 ? (T)0 : (v[i] >= m ? m : v[i]);                              \
+    }
+PYX_CLAMP(pyx_clamp_f32, float)
+PYX_CLAMP(pyx_clamp_f64, double)
+#undef PYX_CLAMP
+
 #endif

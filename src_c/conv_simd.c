@@ -3,6 +3,7 @@
  * level. The build is portable (no -march=native): the AVX-512 and AVX2 copies are
  * compiled with a target pragma (isa_instantiate.h) and used only when the running CPU
  * has them. */
+#include "activation_kernels.h"
 #include "conv_kernels.h"
 
 #define PYX_ISA_IMPL "conv_kernels_impl.h"
@@ -205,24 +206,16 @@ static void panel_filters(const pyx_conv_shape *s, int is_double, ptrdiff_t p0, 
     *f1 = v * lanes < s->filters ? v * lanes : s->filters;
 }
 
-/* The clamp of rows [r0, r1), filters [f0, f1) (conv_kernels.h): as the ReLU and
- * bounded ReLU passes compute it (pyx_cnn/_activation.pyx). */
-#define PYX_CLAMP_ROWS(NAME, T)                                                            \
+/* The clamp of rows [r0, r1), filters [f0, f1) (conv_kernels.h). */
+#define PYX_CLAMP_ROWS(NAME, T, CLAMP)                                                     \
     static void NAME(const pyx_conv_shape *s, T *out, ptrdiff_t r0, ptrdiff_t r1,          \
                      ptrdiff_t f0, ptrdiff_t f1)                                           \
     {                                                                                      \
-        const T m = (T)s->clamp_max;                                                       \
-        const ptrdiff_t F = s->filters;                                                    \
-        for (ptrdiff_t px = r0 * s->out_w; px < r1 * s->out_w; px++) {                    \
-            T *o = out + px * F;                                                           \
-            for (ptrdiff_t f = f0; f < f1; f++) {                                          \
-                const T v = o[f];                                                          \
-                o[f] = v <= 0 ? (T)0 : (v >= m ? m : v);                                   \
-            }                                                                              \
-        }                                                                                  \
+        for (ptrdiff_t px = r0 * s->out_w; px < r1 * s->out_w; px++)                       \
+            CLAMP(out + px * s->filters + f0, f1 - f0, (T)s->clamp_max);                   \
     }
-PYX_CLAMP_ROWS(clamp_rows_f32, float)
-PYX_CLAMP_ROWS(clamp_rows_f64, double)
+PYX_CLAMP_ROWS(clamp_rows_f32, float, pyx_clamp_f32)
+PYX_CLAMP_ROWS(clamp_rows_f64, double, pyx_clamp_f64)
 #undef PYX_CLAMP_ROWS
 
 static void kernel_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
