@@ -10,6 +10,7 @@ Each checks its arguments, then runs the network's plan forward
 import numpy as np
 
 from . import training_loop
+from ._block_cache import reuses_large_blocks
 from ._fit_arguments import resolve_loss
 from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
@@ -20,6 +21,7 @@ __all__ = ["predict", "predict_classes", "evaluate"]
 
 
 @holds_blas_to_one_thread
+@reuses_large_blocks
 def predict(net, X, batch_size=256, fuse=True):
     """The last layer's output for every sample.
 
@@ -82,6 +84,7 @@ def predict_classes(net, X, batch_size=256, fuse=True):
     return np.argmax(out, axis=-1).astype(np.int64)
 
 @holds_blas_to_one_thread
+@reuses_large_blocks
 def evaluate(net, X, y, batch_size=256, loss=None, fuse=True):
     """Mean loss and accuracy on (X, y).
 

@@ -33,6 +33,7 @@ from .losses import get_loss
 from .optim import get_optimizer
 from .training_loop import History
 from ._batches import check_input_shape, prepare_x, prepare_y, sample_shape
+from ._block_cache import reuses_large_blocks
 from ._chain import Chain
 from ._dispatch import dispatch
 from ._fit_arguments import PREVIOUS
@@ -263,6 +264,7 @@ class NeuralNetwork:
 
     # ------------------------------------------------------------- training
     @holds_blas_to_one_thread
+    @reuses_large_blocks
     @_doc_from(training_loop.fit)
     def fit(self, X, y, epochs=1, batch_size=32, learning_rate=PREVIOUS, *, optimizer=None,
             loss=None, validation_data=None, validation_split=0.0, callbacks=None,
@@ -273,6 +275,7 @@ class NeuralNetwork:
             callbacks=callbacks, shuffle=shuffle, verbose=verbose, fuse=fuse, comm=comm)
 
     @holds_blas_to_one_thread
+    @reuses_large_blocks
     @_doc_from(training_loop.gradient_descent)
     def gradient_descent(self, learning_rate, x, y, iterations):
         return training_loop.gradient_descent(self, learning_rate, x, y, iterations)
