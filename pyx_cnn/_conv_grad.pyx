@@ -59,6 +59,8 @@ cdef Py_ssize_t _CHUNK_VALUES = 1 << 17
 cdef Py_ssize_t _MIN_CHUNK_WINDOWS = 256
 # The filters' gradient sums at most this many items' workspaces.
 cdef Py_ssize_t _MAX_ITEMS = 64
+# Items the forward pass and the input gradient cut a batch into, at least (see _items).
+cdef Py_ssize_t _SHARED_ITEMS = 8
 
 
 cdef struct Windows:
@@ -165,13 +167,21 @@ def _conv2d_backward_input(
 
 
 cdef Py_ssize_t _items(Windows* g, Py_ssize_t n_batch, Py_ssize_t* chunk,
-                       Py_ssize_t* per_item) noexcept:
+                       Py_ssize_t* per_item, bint shared=False) noexcept:
     """Work items of whole samples, `per_item` each, and the output rows per product
     (`chunk`), on a grid fixed by the shape: whole samples per product when a sample
-    is smaller than a chunk, else chunks of one sample's rows."""
+    is smaller than a chunk, else chunks of one sample's rows. With `shared`, items
+    of several samples are cut to at least _SHARED_ITEMS items where their products
+    keep _MIN_CHUNK_WINDOWS windows: 64 samples of 4x4 maps and 160 channels made
+    items of 51 and 13 samples, and a second thread saved a sixth of the time."""
+    cdef Py_ssize_t smaller
     chunk[0] = _chunk_rows(g, g.k, n_batch * g.h_out)
     if chunk[0] >= g.h_out:
         per_item[0] = chunk[0] // g.h_out
+        if shared:
+            smaller = max((n_batch + _SHARED_ITEMS - 1) // _SHARED_ITEMS,
+                          (_MIN_CHUNK_WINDOWS + g.h_out * g.w_out - 1) // (g.h_out * g.w_out))
+            per_item[0] = min(per_item[0], smaller)
         chunk[0] = per_item[0] * g.h_out
     else:
         per_item[0] = 1
@@ -205,7 +215,7 @@ def _grouped_backward_input(
     grad_x[...] = 0
     if g.h_out == 0 or g.w_out == 0 or n_filters == 0:
         return
-    n_items = _items(&g, n_batch, &chunk, &per_item)
+    n_items = _items(&g, n_batch, &chunk, &per_item, True)
     nt = threads_for(n_batch * g.h_out * g.w_out * kg * n_filters, n_items, n_threads,
                      FAMILY_CONV)
     work = np.empty((nt, chunk * g.w_out * g.k),
@@ -257,7 +267,7 @@ def _grouped_forward(
     cdef int nt
     if n_batch == 0 or g.h_out == 0 or g.w_out == 0 or n_filters == 0:
         return
-    n_items = _items(&g, n_batch, &chunk, &per_item)
+    n_items = _items(&g, n_batch, &chunk, &per_item, True)
     nt = threads_for(n_batch * g.h_out * g.w_out * kg * n_filters, n_items, n_threads,
                      FAMILY_CONV)
     work = np.empty((nt, chunk * g.w_out * g.k),

@@ -358,3 +358,33 @@ def test_one_group_with_a_large_filter_bank(c, f, kernel, stride, pads, dilation
     finally:
         pyx_cnn.set_num_threads(None)
     np.testing.assert_array_equal(one, two)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_large_bank_on_a_batch_of_small_maps(dtype):
+    # 40 samples of 4x4 maps: the forward pass and the input gradient cut the batch
+    # into several items of samples (whole-sample items of 16 maps would make 3, of
+    # unequal sizes), and the values are those of PyTorch at any thread count
+    rng = np.random.default_rng(40)
+    x = rng.standard_normal((40, 4, 4, 160)).astype(dtype)
+    w = (rng.standard_normal((960, 1, 1, 160)) / np.sqrt(160)).astype(dtype)
+    b = rng.standard_normal(960).astype(dtype)
+    pads = ((0, 0), (0, 0))
+    assert conv_op._route(160, 1, dtype, 160, 960, 4, training=False) == "grouped"
+    try:
+        results = []
+        for threads in (1, 2):
+            pyx_cnn.set_num_threads(threads)
+            with _threads._always_split():
+                out, saved = conv_op.forward(x, w, b, (1, 1), pads, (1, 1), training=False)
+                g = np.ones_like(out) if threads == 1 else results[0][1]
+                results.append((out, g, *conv_op.backward(g, saved)))
+    finally:
+        pyx_cnn.set_num_threads(None)
+    for mine, other in zip(results[0], results[1]):
+        np.testing.assert_array_equal(mine, other)
+    g = rng.standard_normal(results[0][0].shape).astype(dtype)
+    out, saved = conv_op.forward(x, w, b, (1, 1), pads, (1, 1), training=False)
+    expected = torch_conv(x, w, b, (1, 1), pads, (1, 1), 1, g)
+    for mine, theirs in zip((out, *conv_op.backward(g, saved)), expected):
+        np.testing.assert_allclose(mine, theirs, **_tol(dtype))
