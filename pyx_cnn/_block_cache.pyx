@@ -62,7 +62,7 @@ cdef extern from "numpy/arrayobject.h":
 #: blocks of at least this many bytes are cached (smaller ones stay with NumPy's allocator)
 LARGE_BLOCK = 32 << 20
 #: bytes the cache holds at most (its oldest blocks are freed to make room)
-CACHE_LIMIT = 2 << 30
+CACHE_LIMIT = 1 << 30
 cdef enum:
     SLOTS = 64          # blocks the cache holds at most
 
