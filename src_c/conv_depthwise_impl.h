@@ -21,6 +21,11 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define LOADU(p) (*(const VU *)(p))
 #define STOREU(p, v) (*(VU *)(p) = (v))
 #define INLINE static inline __attribute__((always_inline))
+#if PYX_DOUBLE
+#define PYX_DW_CLAMP pyx_clamp_f64
+#else
+#define PYX_DW_CLAMP pyx_clamp_f32
+#endif
 
 /* Output pixels per block of the forward kernel, and registers of channels per
  * single pixel (independent sums in flight). */
@@ -32,17 +37,24 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define DW_AHEAD 4
 
 /* The input rows the next output row reads first, fetched into the cache while this
- * row is computed (from DRAM the windows' scattered reads would each wait): a cursor
- * over their bytes, advanced `pace` cache lines at a time. */
+ * row is computed (from DRAM the windows' scattered reads would each wait), and the
+ * next output row, fetched for writing (its blocks' stores would each wait for their
+ * line): cursors over their bytes, advanced `pace` and `out_pace` cache lines at a
+ * time. */
 typedef struct {
     const char *next, *end;
     ptrdiff_t pace;
+    char *out_next, *out_end;
+    ptrdiff_t out_pace;
 } PYX_FN(dw_prefetch);
 
 INLINE void PYX_FN(dw_prefetch_some)(PYX_FN(dw_prefetch) *pf)
 {
     for (ptrdiff_t l = 0; l < pf->pace && pf->next < pf->end; l++, pf->next += 64)
         __builtin_prefetch(pf->next);
+    for (ptrdiff_t l = 0; l < pf->out_pace && pf->out_next < pf->out_end;
+         l++, pf->out_next += 64)
+        __builtin_prefetch(pf->out_next, 1);
 }
 
 /* The taps t in [*lo, *hi) of a window starting at `start` (taps `d` apart, `k` of
@@ -225,14 +237,20 @@ __attribute__((unused)) static void PYX_FN(dw_rows)(
         ptrdiff_t pf_lo = y0 + (s->kh - 1) * s->dilation_h + 1, pf_hi = pf_lo + s->stride_h;
         pf_lo = pf_lo < 0 ? 0 : pf_lo;
         pf_hi = pf_hi > H ? H : pf_hi;
+        T *out_row = out + r * s->out_w * C;
         PYX_FN(dw_prefetch) pf = {(const char *)(x + (n * H + pf_lo) * W * C),
-                                  (const char *)(x + (n * H + pf_hi) * W * C), 0};
+                                  (const char *)(x + (n * H + pf_hi) * W * C), 0,
+                                  (char *)(out_row + s->out_w * C),
+                                  (char *)(out_row + (r + 1 < r1 ? 2 : 1) * s->out_w * C), 0};
         if (pf_hi > pf_lo && calls > 0)
             pf.pace = ((pf.end - pf.next) / 64 + calls - 1) / calls;
+        if (calls > 0)
+            pf.out_pace = ((pf.out_end - pf.out_next) / 64 + calls - 1) / calls;
         const T *x_row = i_hi > i_lo ? x + (n * H + y0 + i_lo * s->dilation_h) * W * C : x;
         const T *w_row = w + i_lo * kw * C;
-        T *out_row = out + r * s->out_w * C;
         PYX_FN(dw_row)(s, x_row, i_hi - i_lo, w_row, bias, out_row, ox_a, ox_b, &pf);
+        if (s->clamp)   /* the row's ReLU, while it is in cache (conv_depthwise.h) */
+            PYX_DW_CLAMP(out_row, s->out_w * C, (T)s->clamp_max);
     }
 }
 
@@ -449,6 +467,7 @@ __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
 #undef DW_NV
 #undef DW_R
 #undef INLINE
+#undef PYX_DW_CLAMP
 #undef STOREU
 #undef LOADU
 #undef VU

@@ -78,22 +78,14 @@ int pyx_dw_lanes(int is_double, ptrdiff_t channels)
     return copy_for(is_double, channels)->vector_bytes / (is_double ? 8 : 4);
 }
 
-#define PYX_DW_ROWS(NAME, T, IS_DOUBLE, KERNEL, CLAMP)                                     \
+#define PYX_DW_ROWS(NAME, T, IS_DOUBLE, KERNEL)                                            \
     void NAME(const pyx_dw_shape *s, const T *x, const T *w, const T *bias, T *out,         \
               ptrdiff_t r0, ptrdiff_t r1)                                                    \
     {                                                                                        \
-        if (!s->clamp) {                                                                     \
-            copy_for(IS_DOUBLE, s->channels)->KERNEL(s, x, w, bias, out, r0, r1);            \
-            return;                                                                          \
-        }                                                                                    \
-        const ptrdiff_t row = s->out_w * s->channels;                                        \
-        for (ptrdiff_t r = r0; r < r1; r++) {                                                \
-            copy_for(IS_DOUBLE, s->channels)->KERNEL(s, x, w, bias, out, r, r + 1);          \
-            CLAMP(out + r * row, row, (T)s->clamp_max);                                      \
-        }                                                                                    \
+        copy_for(IS_DOUBLE, s->channels)->KERNEL(s, x, w, bias, out, r0, r1);                \
     }
-PYX_DW_ROWS(pyx_dw_rows_f32, float, 0, rows_f32, pyx_clamp_f32)
-PYX_DW_ROWS(pyx_dw_rows_f64, double, 1, rows_f64, pyx_clamp_f64)
+PYX_DW_ROWS(pyx_dw_rows_f32, float, 0, rows_f32)
+PYX_DW_ROWS(pyx_dw_rows_f64, double, 1, rows_f64)
 #undef PYX_DW_ROWS
 
 ptrdiff_t pyx_dw_scatter_size(const pyx_dw_shape *s)

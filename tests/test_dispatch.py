@@ -28,7 +28,8 @@ def test_kernel_tests_pass_on_lower_instruction_sets(isa, tmp_path):
         [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
          str(TESTS / "test_conv_kernels.py"), str(TESTS / "test_pool_kernels.py"),
          str(TESTS / "test_grad_kernels.py"),
-         str(TESTS / "test_ops_activations.py"), str(TESTS / "test_bn_kernels.py")],
+         str(TESTS / "test_ops_activations.py"), str(TESTS / "test_bn_kernels.py"),
+         str(TESTS / "test_conv_clamp.py"), str(TESTS / "test_grouped_conv.py")],
         env=env, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
