@@ -370,85 +370,128 @@ static void PYX_FN(dw_wgrad_block_n)(
 #undef PYX_DW_CASE
 }
 
-/* The filter gradient of a 3 x 3 window, all nine taps at once (each pixel's output
- * gradient read once), NV registers of channels from channel c, samples [n0, n1):
- * the same sums, in the same order, as dw_wgrad_block. */
-INLINE void PYX_FN(dw_wgrad_3x3)(
-    const int NV, const pyx_dw_shape *s, const T *x, const T *g, ptrdiff_t n0, ptrdiff_t n1,
-    ptrdiff_t c, T *part_w)
+/* The filter and bias gradients of a 3 x 3 window over the pixels of output rows
+ * [oy0, oy1) of sample n, all nine taps at once (each pixel's output gradient read
+ * once), NV registers of channels from channel c: added to the sums in w_sums (9 x
+ * `stride` values, tap by tap) and b_sums. Each sum takes the pixels in order, so rows
+ * after rows give the sums of one pass over all the pixels. */
+INLINE void PYX_FN(dw_wgrad_3x3_rows)(
+    const int NV, const pyx_dw_shape *s, const T *x, const T *g, ptrdiff_t n, ptrdiff_t oy0,
+    ptrdiff_t oy1, ptrdiff_t c, T *w_sums, T *b_sums, ptrdiff_t stride)
 {
     const ptrdiff_t C = s->channels, H = s->in_h, W = s->in_w;
     const ptrdiff_t dh = s->dilation_h, dw = s->dilation_w;
-    V acc[9][2];
+    V acc[9][2], acc_b[2];
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
-            acc[t][v] = (V){0};
-    for (ptrdiff_t n = n0; n < n1; n++)
-        for (ptrdiff_t oy = 0; oy < s->out_h; oy++) {
-            const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
-            const int rows_inside = y0 >= 0 && y0 + 2 * dh < H;
-            const T *gr = g + (n * s->out_h + oy) * s->out_w * C + c;
-            const T *xr = x + (n * H + y0) * W * C + c;     /* (row y0: maybe outside) */
-            for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-                const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
-                V gv[2];
+            acc[t][v] = LOADU(w_sums + t * stride + v * LANES);
 #pragma GCC unroll 2
-                for (int v = 0; v < NV; v++) {
-                    gv[v] = LOADU(gr + ox * C + v * LANES);
-                    __builtin_prefetch(gr + (ox + DW_AHEAD) * C + v * LANES);
-                }
-                const T *xp = xr + x0 * C;
-                if (rows_inside && x0 >= 0 && x0 + 2 * dw < W) {
-#pragma GCC unroll 3
-                    for (int i = 0; i < 3; i++)
-#pragma GCC unroll 3
-                        for (int k = 0; k < 3; k++)
+    for (int v = 0; v < NV; v++)
+        acc_b[v] = LOADU(b_sums + v * LANES);
+    for (ptrdiff_t oy = oy0; oy < oy1; oy++) {
+    const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
+    const int rows_inside = y0 >= 0 && y0 + 2 * dh < H;
+    const T *gr = g + (n * s->out_h + oy) * s->out_w * C + c;
+    const T *xr = x + (n * H + y0) * W * C + c;     /* (row y0: maybe outside) */
+    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+        const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
+        V gv[2];
 #pragma GCC unroll 2
-                            for (int v = 0; v < NV; v++)
-                                acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
-                                                           + v * LANES) * gv[v];
-                } else {
-                    for (int i = 0; i < 3; i++) {
-                        if (y0 + i * dh < 0 || y0 + i * dh >= H)
-                            continue;
-                        for (int k = 0; k < 3; k++) {
-                            if (x0 + k * dw < 0 || x0 + k * dw >= W)
-                                continue;
-                            for (int v = 0; v < NV; v++)
-                                acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
-                                                           + v * LANES) * gv[v];
-                        }
-                    }
+        for (int v = 0; v < NV; v++) {
+            gv[v] = LOADU(gr + ox * C + v * LANES);
+            acc_b[v] += gv[v];
+        }
+        const T *xp = xr + x0 * C;
+        if (rows_inside && x0 >= 0 && x0 + 2 * dw < W) {
+#pragma GCC unroll 3
+            for (int i = 0; i < 3; i++)
+#pragma GCC unroll 3
+                for (int k = 0; k < 3; k++)
+#pragma GCC unroll 2
+                    for (int v = 0; v < NV; v++)
+                        acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
+                                                   + v * LANES) * gv[v];
+        } else {
+            for (int i = 0; i < 3; i++) {
+                if (y0 + i * dh < 0 || y0 + i * dh >= H)
+                    continue;
+                for (int k = 0; k < 3; k++) {
+                    if (x0 + k * dw < 0 || x0 + k * dw >= W)
+                        continue;
+                    for (int v = 0; v < NV; v++)
+                        acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
+                                                   + v * LANES) * gv[v];
                 }
             }
         }
+    }
+    }
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++)
 #pragma GCC unroll 2
         for (int v = 0; v < NV; v++)
-            STOREU(part_w + t * C + c + v * LANES, acc[t][v]);
+            STOREU(w_sums + t * stride + v * LANES, acc[t][v]);
+#pragma GCC unroll 2
+    for (int v = 0; v < NV; v++)
+        STOREU(b_sums + v * LANES, acc_b[v]);
 }
+
+/* Registers of channels a 3 x 3 filter gradient block holds: 9 sums each, and the
+ * bias's, must stay in registers (two take 20 of 32; of 16, one). */
+#define DW_WGRAD_NV (PYX_REGS >= 32 ? 2 : 1)
+/* Pixels of output gradient a block of registers goes over between loading and
+ * storing its sums: whole rows, several of a narrow map. */
+#define DW_WGRAD_PIXELS 64
 
 __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
     const pyx_dw_shape *s, const T *x, const T *g, T *part_w, T *part_b, ptrdiff_t n0,
     ptrdiff_t n1)
 {
     const ptrdiff_t C = s->channels, pixels = s->out_h * s->out_w;
+    if (s->kh == 3 && s->kw == 3) {
+        /* a row of pixels at a time, every register of channels in turn while the
+         * row's input and output gradient stay in cache (one pass over the samples,
+         * not one per register); the sums wait in part_w / part_b. The channels past
+         * the last whole register take a register of their own ending at C, whose
+         * sums wait in `tail` (its lanes shared with the whole registers would
+         * otherwise be added twice). */
+        const ptrdiff_t whole = C / LANES * LANES;
+        T tail[10 * LANES];
+        memset(part_w, 0, (size_t)(9 * C) * sizeof(T));
+        memset(part_b, 0, (size_t)C * sizeof(T));
+        memset(tail, 0, sizeof(tail));
+        /* rows of at least DW_WGRAD_PIXELS pixels together (narrow maps) */
+        ptrdiff_t rows = s->out_w > 0 ? (DW_WGRAD_PIXELS + s->out_w - 1) / s->out_w : 1;
+        for (ptrdiff_t n = n0; n < n1; n++)
+            for (ptrdiff_t oy = 0; oy < s->out_h; oy += rows) {
+                const ptrdiff_t oy1 = s->out_h - oy < rows ? s->out_h : oy + rows;
+                ptrdiff_t c = 0;
+                for (; c + DW_WGRAD_NV * LANES <= whole; c += DW_WGRAD_NV * LANES)
+                    PYX_FN(dw_wgrad_3x3_rows)(DW_WGRAD_NV, s, x, g, n, oy, oy1, c,
+                                              part_w + c, part_b + c, C);
+                for (; c < whole; c += LANES)
+                    PYX_FN(dw_wgrad_3x3_rows)(1, s, x, g, n, oy, oy1, c, part_w + c,
+                                              part_b + c, C);
+                if (whole < C)
+                    PYX_FN(dw_wgrad_3x3_rows)(1, s, x, g, n, oy, oy1, C - LANES, tail,
+                                              tail + 9 * LANES, LANES);
+            }
+        for (ptrdiff_t l = LANES - (C - whole); l < LANES; l++) {
+            for (int t = 0; t < 9; t++)
+                part_w[t * C + C - LANES + l] = tail[t * LANES + l];
+            part_b[C - LANES + l] = tail[9 * LANES + l];
+        }
+        return;
+    }
     ptrdiff_t c = 0;
     while (c < C) {
         /* two registers of channels while two remain, else one (the last overlapping) */
         const int nv = c + 2 * LANES <= C ? 2 : 1;
         const ptrdiff_t cc = c + nv * LANES <= C ? c : C - LANES;
         c += nv * LANES;
-        if (s->kh == 3 && s->kw == 3) {
-            if (nv == 2)
-                PYX_FN(dw_wgrad_3x3)(2, s, x, g, n0, n1, cc, part_w);
-            else
-                PYX_FN(dw_wgrad_3x3)(1, s, x, g, n0, n1, cc, part_w);
-        }
-        for (ptrdiff_t i = 0; i < s->kh && !(s->kh == 3 && s->kw == 3); i++)
+        for (ptrdiff_t i = 0; i < s->kh; i++)
             for (ptrdiff_t k0 = 0; k0 < s->kw; k0 += DW_MAX_TB) {
                 const ptrdiff_t tb = s->kw - k0 < DW_MAX_TB ? s->kw - k0 : DW_MAX_TB;
                 PYX_FN(dw_wgrad_block_n)((int)tb, nv, s, x, g, n0, n1, i, k0, cc, part_w);
@@ -462,6 +505,8 @@ __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
     }
 }
 
+#undef DW_WGRAD_NV
+#undef DW_WGRAD_PIXELS
 #undef DW_AHEAD
 #undef DW_MAX_TB
 #undef DW_NV

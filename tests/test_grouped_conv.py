@@ -388,3 +388,41 @@ def test_large_bank_on_a_batch_of_small_maps(dtype):
     expected = torch_conv(x, w, b, (1, 1), pads, (1, 1), 1, g)
     for mine, theirs in zip((out, *conv_op.backward(g, saved)), expected):
         np.testing.assert_allclose(mine, theirs, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, h, w, c, stride, pads, dilation", [
+    (3, 9, 11, 20, 1, ((1, 1), (1, 1)), 1),     # channels past the last whole register
+    (2, 8, 8, 16, 2, ((1, 1), (0, 0)), 1),
+    (4, 7, 6, 13, (1, 2), ((0, 0), (1, 1)), (2, 1)),
+    (2, 10, 9, 33, 1, ((1, 1), (1, 1)), (1, 2)),
+    (5, 3, 3, 8, 1, ((2, 2), (2, 2)), 1),       # narrow maps: several rows per block
+    (9, 4, 12, 24, 1, ((1, 1), (1, 1)), 1),
+])
+def test_depthwise_3x3_filter_gradient(n, h, w, c, stride, pads, dilation, dtype):
+    # the 3x3 filter and bias gradients (a block of rows at a time, every register of
+    # channels in turn) against the plain loops, and the same bits at any thread count
+    rng = np.random.default_rng(c)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    filters = rng.standard_normal((c, 3, 3, 1)).astype(dtype)
+    bias = np.zeros(c, dtype)
+    stride = (stride, stride) if isinstance(stride, int) else stride
+    dilation = (dilation, dilation) if isinstance(dilation, int) else dilation
+    assert conv_op._route(c, c, dtype) == "depthwise"
+    out, saved = conv_op.forward(x, filters, bias, stride, pads, dilation, c)
+    g = rng.standard_normal(out.shape).astype(dtype)
+    results = []
+    try:
+        for threads in (1, 2):
+            pyx_cnn.set_num_threads(threads)
+            with _threads._always_split():
+                results.append(conv_op.backward(g, saved))
+    finally:
+        pyx_cnn.set_num_threads(None)
+    for one, two in zip(results[0], results[1]):
+        np.testing.assert_array_equal(one, two)
+    padded = np.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    _, gw, gb = reference.conv_backward(padded, filters, g, stride=stride, dilation=dilation,
+                                        groups=c)
+    np.testing.assert_allclose(results[0][1], gw, **_tol(dtype))
+    np.testing.assert_allclose(results[0][2], gb, **_tol(dtype))
