@@ -66,6 +66,10 @@ CACHE_LIMIT = 1 << 30
 cdef enum:
     SLOTS = 64          # blocks the cache holds at most
 
+# Blocks from this size are made to their capacity (_capacity), whatever LARGE_BLOCK
+# is at the time: a block's capacity then follows from its size alone, even for an
+# array made while the smallest cached size was another (_set_sizes)
+cdef size_t _ROUND_FROM = 1 << 16
 cdef size_t _large = LARGE_BLOCK
 cdef size_t _limit = CACHE_LIMIT
 cdef void *_blocks[SLOTS]       # the free blocks, oldest first
@@ -119,12 +123,12 @@ cdef bint _keep(void *block, size_t size) noexcept nogil:
 
 
 cdef inline size_t _capacity(size_t size) noexcept nogil:
-    """The bytes of a block made for `size` bytes: a large `size` rounded up to a
-    multiple of an eighth of the power of two below it (at most 1/8 more, and
-    arrays of nearby sizes share blocks); a small `size` itself."""
-    cdef size_t power = _large       # a power of two
+    """The bytes of a block made for `size` bytes: from _ROUND_FROM, `size` rounded up
+    to a multiple of an eighth of the power of two below it (at most 1/8 more, and
+    arrays of nearby sizes share blocks); a smaller `size` itself."""
+    cdef size_t power = _ROUND_FROM       # a power of two
     cdef size_t step
-    if size < _large:
+    if size < _ROUND_FROM:
         return size
     while power <= size // 2:
         power *= 2                   # power <= size < 2 * power
@@ -147,13 +151,14 @@ cdef void *_malloc(void *ctx, size_t size) noexcept nogil:
 cdef void *_calloc(void *ctx, size_t nelem, size_t elsize) noexcept nogil:
     cdef void *block
     cdef size_t size
-    if elsize == 0 or nelem > SIZE_MAX // elsize or nelem * elsize < _large:
+    if elsize == 0 or nelem > SIZE_MAX // elsize or nelem * elsize < _ROUND_FROM:
         return _numpy.calloc(_numpy.ctx, nelem, elsize)
     size = _capacity(nelem * elsize)
-    block = _take(size)
-    if block != NULL:
-        memset(block, 0, nelem * elsize)
-        return block
+    if nelem * elsize >= _large:
+        block = _take(size)
+        if block != NULL:
+            memset(block, 0, nelem * elsize)
+            return block
     return _numpy.calloc(_numpy.ctx, size, 1)
 
 
@@ -234,8 +239,9 @@ def _set_sizes(large_block, cache_limit):
     global _large, _limit
     if _depth:
         raise RuntimeError("the cache's sizes are set outside the library's calls")
-    if large_block < 1 or large_block & (large_block - 1):
-        raise ValueError(f"large_block must be a power of two, got {large_block!r}")
+    if large_block < _ROUND_FROM or large_block & (large_block - 1):
+        raise ValueError(f"large_block must be a power of two of at least {_ROUND_FROM}, "
+                         f"got {large_block!r}")
     previous = (_large, _limit)
     _large, _limit = large_block, cache_limit
     return previous

@@ -95,6 +95,26 @@ def test_nested_and_concurrent_calls():
     assert _block_cache.cached_bytes() == 0
 
 
+def test_a_block_made_under_another_smallest_size():
+    # an array made inside a call while blocks from 32 MiB are cached, freed inside a
+    # call that caches from 64 KiB: its block holds what its capacity says (the next
+    # array of that capacity is written whole; AddressSanitizer's run checks it)
+    with _block_cache.reusing_large_blocks():
+        kept = np.empty(100_000, np.uint8)
+    previous = _block_cache._set_sizes(1 << 16, 1 << 30)
+    try:
+        with _block_cache.reusing_large_blocks():
+            address = kept.ctypes.data
+            del kept
+            assert _block_cache.cached_bytes() >= 100_000
+            again = np.empty(104_000, np.uint8)      # the same capacity
+            assert again.ctypes.data == address
+            again[:] = 1
+            del again
+    finally:
+        _block_cache._set_sizes(*previous)
+
+
 def test_the_limit_holds(small_blocks):
     previous = _block_cache._set_sizes(small_blocks, 3 * small_blocks)
     try:
