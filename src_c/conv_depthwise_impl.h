@@ -391,42 +391,42 @@ INLINE void PYX_FN(dw_wgrad_3x3_rows)(
     for (int v = 0; v < NV; v++)
         acc_b[v] = LOADU(b_sums + v * LANES);
     for (ptrdiff_t oy = oy0; oy < oy1; oy++) {
-    const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
-    const int rows_inside = y0 >= 0 && y0 + 2 * dh < H;
-    const T *gr = g + (n * s->out_h + oy) * s->out_w * C + c;
-    const T *xr = x + (n * H + y0) * W * C + c;     /* (row y0: maybe outside) */
-    for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
-        const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
-        V gv[2];
+        const ptrdiff_t y0 = oy * s->stride_h - s->pad_top;
+        const int rows_inside = y0 >= 0 && y0 + 2 * dh < H;
+        const T *gr = g + (n * s->out_h + oy) * s->out_w * C + c;
+        const T *xr = x + (n * H + y0) * W * C + c;     /* (row y0: maybe outside) */
+        for (ptrdiff_t ox = 0; ox < s->out_w; ox++) {
+            const ptrdiff_t x0 = ox * s->stride_w - s->pad_left;
+            V gv[2];
 #pragma GCC unroll 2
-        for (int v = 0; v < NV; v++) {
-            gv[v] = LOADU(gr + ox * C + v * LANES);
-            acc_b[v] += gv[v];
-        }
-        const T *xp = xr + x0 * C;
-        if (rows_inside && x0 >= 0 && x0 + 2 * dw < W) {
+            for (int v = 0; v < NV; v++) {
+                gv[v] = LOADU(gr + ox * C + v * LANES);
+                acc_b[v] += gv[v];
+            }
+            const T *xp = xr + x0 * C;
+            if (rows_inside && x0 >= 0 && x0 + 2 * dw < W) {
 #pragma GCC unroll 3
-            for (int i = 0; i < 3; i++)
+                for (int i = 0; i < 3; i++)
 #pragma GCC unroll 3
-                for (int k = 0; k < 3; k++)
+                    for (int k = 0; k < 3; k++)
 #pragma GCC unroll 2
-                    for (int v = 0; v < NV; v++)
-                        acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
-                                                   + v * LANES) * gv[v];
-        } else {
-            for (int i = 0; i < 3; i++) {
-                if (y0 + i * dh < 0 || y0 + i * dh >= H)
-                    continue;
-                for (int k = 0; k < 3; k++) {
-                    if (x0 + k * dw < 0 || x0 + k * dw >= W)
+                        for (int v = 0; v < NV; v++)
+                            acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
+                                                       + v * LANES) * gv[v];
+            } else {
+                for (int i = 0; i < 3; i++) {
+                    if (y0 + i * dh < 0 || y0 + i * dh >= H)
                         continue;
-                    for (int v = 0; v < NV; v++)
-                        acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
-                                                   + v * LANES) * gv[v];
+                    for (int k = 0; k < 3; k++) {
+                        if (x0 + k * dw < 0 || x0 + k * dw >= W)
+                            continue;
+                        for (int v = 0; v < NV; v++)
+                            acc[i * 3 + k][v] += LOADU(xp + (i * dh * W + k * dw) * C
+                                                       + v * LANES) * gv[v];
+                    }
                 }
             }
         }
-    }
     }
 #pragma GCC unroll 9
     for (int t = 0; t < 9; t++)
