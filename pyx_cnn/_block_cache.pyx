@@ -10,12 +10,13 @@ the kernel zeroing the pages. A MobileNetV2 epoch (CIFAR sizes, batches of 64,
 
 While :func:`reusing_large_blocks` is entered (``fit``, ``predict``,
 ``evaluate`` and ``gradient_descent`` enter it), NumPy allocates array data
-through this module's allocator (NumPy's memory handler, NEP 49). A block of at
-least :data:`LARGE_BLOCK` bytes is made a little larger, up to the next eighth
-of its power of two (:func:`_capacity`), and when its array is freed it waits in
-a cache (up to :data:`CACHE_LIMIT` bytes in all, the oldest blocks freed first)
-for the next allocation of the same capacity; ``np.zeros`` gets it cleared.
-Smaller blocks go to NumPy's own allocator. When the last call leaves, the
+through this module's allocator (NumPy's memory handler, NEP 49). A block of 64
+KiB or more is made a little larger, up to the next eighth of its power of two
+(:func:`_capacity`); when an array of at least :data:`LARGE_BLOCK` bytes is
+freed, its block waits in a cache (up to :data:`CACHE_LIMIT` bytes in all, the
+oldest blocks freed first) for the next allocation of the same capacity;
+``np.zeros`` gets it cleared. Smaller arrays' blocks go back to NumPy's own
+allocator. When the last call leaves, the
 cache is emptied: the library holds no memory between calls. An array that
 outlives the call (a prediction, a weight) is an array like any other, and its
 block goes back to ``free`` when it is deleted.
