@@ -354,6 +354,7 @@ def _conv2d_forward_padding(
     floating[:, :, :, ::1] out,
     int n_threads,
     dilation=1,
+    clamp_max=None,
 ):
     """:func:`_conv2d_forward` at strides 1 of `src` zero-padded to ``(N, hp, wp, C)``
     (`src` ``(N, h, w, C)``, rows of w*C contiguous values, at rows ``top:top + h``
@@ -361,7 +362,7 @@ def _conv2d_forward_padding(
     thread pads one image at a time into a buffer of its own (which stays in its
     cache) and runs the kernel on it (direct, paired or tap-paired, as
     ``pyx_conv_choose`` says). The same arithmetic, so the same values, as padding
-    first.
+    first; `clamp_max` as :func:`_conv2d_forward`'s.
 
     Falls back to padding first where the work is not cut by images: for the
     planar kernel, or when there are too few images for the threads.
@@ -408,8 +409,10 @@ def _conv2d_forward_padding(
             or (nt > 1 and n_batch < 8 * nt)):
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
-        _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw))
+        _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw), clamp_max)
         return
+    if clamp_max is not None:
+        s.clamp, s.clamp_max = 1, clamp_max
     if (src.strides[3] != <Py_ssize_t>sizeof(floating)
             or src.strides[2] != channels * <Py_ssize_t>sizeof(floating)):
         raise ValueError("src must have contiguous rows of w*C values")

@@ -441,3 +441,43 @@ def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, d
         _conv._conv2d_forward_padding(src, top, left + 2, hp, wp, w, b, out, 1, dilation)
     with pytest.raises(ValueError, match="is not the output"):
         _conv._conv2d_forward_padding(src, top, left, hp + 1, wp, w, b, out, 1, dilation)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, c, f, k, pads, dilation, clamp_max", [
+    (40, 16, 24, 3, ((1, 1), (1, 1)), (1, 1), None),      # per image, two threads
+    (40, 3, 40, 3, ((2, 0), (1, 3)), (2, 1), np.inf),     # uneven pads, ReLU
+    (40, 8, 16, 5, ((2, 2), (2, 2)), (1, 1), 6.0),        # ReLU6
+    (3, 8, 16, 3, ((1, 1), (1, 1)), (1, 1), 0.5),         # too few images: pads first
+    (40, 4, 3, 3, ((1, 1), (1, 1)), (1, 1), np.inf),      # planar: pads first
+])
+def test_inference_pads_per_image_with_the_same_values(n, c, f, k, pads, dilation, clamp_max,
+                                                       dtype):
+    # forward(training=False) at strides 1 pads one image at a time (never the whole
+    # padded batch): the same values as padding first, the clamp included; the input
+    # is kept unpadded, and a backward pass after it gives the training pass's gradients
+    from pyx_cnn.ops import conv as conv_op
+    rng = np.random.default_rng(n + c + f + k)
+    x = rng.standard_normal((n, 9, 11, c)).astype(dtype)
+    filters = rng.standard_normal((f, k, k, c)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    xp = conv_op.pad(x, pads, dtype)
+    ho = xp.shape[1] - (k - 1) * dilation[0]
+    wo = xp.shape[2] - (k - 1) * dilation[1]
+    try:
+        for threads in (1, 2):
+            pyx_cnn.set_num_threads(threads)
+            ref = np.empty((n, ho, wo, f), dtype)
+            _conv._conv2d_forward(xp, conv_op.weight_layout(filters, dtype), bias, ref, 1,
+                                  threads, dilation, clamp_max)
+            with _threads._always_split():
+                out, saved = conv_op.forward(x, filters, bias, (1, 1), pads, dilation,
+                                             training=False, clamp_max=clamp_max)
+            np.testing.assert_array_equal(out, ref)
+            assert saved[0] is x
+            g = rng.standard_normal(out.shape).astype(dtype)
+            _, trained = conv_op.forward(x, filters, bias, (1, 1), pads, dilation)
+            for got, want in zip(conv_op.backward(g, saved), conv_op.backward(g, trained)):
+                np.testing.assert_array_equal(got, want)
+    finally:
+        pyx_cnn.set_num_threads(None)

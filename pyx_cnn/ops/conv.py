@@ -135,7 +135,9 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         On the direct route (one group, a small filter bank),
         ``(x_padded, weights, stride, pads, dilation)``: the input padded,
         ``(N, H + top + bottom, W + left + right, C)``, and the filters in the
-        kernels' layout ``(kh, kw*C, F)`` (:func:`weight_layout`). On the
+        kernels' layout ``(kh, kw*C, F)`` (:func:`weight_layout`); at inference
+        (``training=False``) with strides 1, the input unpadded (the kernels pad
+        one image at a time; :func:`backward` pads it if asked). On the
         grouped and depthwise routes (``groups > 1``, or one group with a large
         filter bank), ``(x_kept, filters, stride, pads, dilation, groups)``: the
         input (padded on the grouped route) and the filters.
@@ -152,9 +154,18 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         clamp_max = float(clamp_max)
     if _route(c, groups, x.dtype, kh * kw * c, f, wo, training) != "direct":
         return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max)
-    xp = pad(x, pads, x.dtype)
     wk = weight_layout(filters, x.dtype)
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
+    if not training and tuple(stride) == (1, 1) and any(map(any, pads)):
+        # inference: each thread pads one image at a time into a buffer of its own,
+        # and the padded batch is never written whole (the same values); the input
+        # is kept unpadded, and backward pads it if it is asked for
+        (top, bottom), (left, right) = pads
+        _conv._conv2d_forward_padding(x, top, left, h + top + bottom, w + left + right, wk,
+                                      bias, out, get_num_threads(), tuple(dilation),
+                                      clamp_max)
+        return out, (x, wk, stride, pads, dilation)
+    xp = pad(x, pads, x.dtype)
     # a stride at least the padded extent gives one window whatever its value:
     # the extent keeps the kernel's index arithmetic far from overflow
     kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
@@ -233,6 +244,11 @@ def backward(grad_out, saved, input_grad=True):
     xp, wk, stride, pads, dilation = saved
     kh, run, f = wk.shape
     c = xp.shape[3]
+    if tuple(stride) == (1, 1) and (
+            xp.shape[1] - (kh - 1) * dilation[0] != grad_out.shape[1]
+            or xp.shape[2] - (run // c - 1) * dilation[1] != grad_out.shape[2]):
+        # an inference pass at strides 1 kept the input unpadded (forward)
+        xp = pad(xp, pads, xp.dtype)
     nt = get_num_threads()
     gw = np.empty(wk.shape, dtype=xp.dtype)
     gb = np.empty(f, dtype=xp.dtype)
