@@ -149,9 +149,10 @@ const char *pyx_conv_isa(void);
  * every panel computes the tile's rows, one panel after the other, so that the tile's
  * input and output stay in cache from panel to panel and a panel's weights over the
  * tile. Callers split a large filter bank's work by panels. With s->clamp set, each
- * output value v of the tile is then stored as 0 where v <= 0 (so -0.0 gives +0.0),
- * clamp_max where v >= clamp_max, else v (NaN stays NaN): a ReLU or bounded ReLU
- * applied while the tile is in cache, the values of pyx_cnn's own ReLU pass. */
+ * output value v is stored as 0 where v <= 0 (so -0.0 gives +0.0), clamp_max where
+ * v >= clamp_max, else v (NaN stays NaN): a ReLU or bounded ReLU with the values of
+ * pyx_cnn's own ReLU pass, which the direct kernel applies to its accumulators as it
+ * stores them and the other kernels to each tile while it is in cache. */
 ptrdiff_t pyx_conv_panels(const pyx_conv_shape *s, int is_double);
 void pyx_conv_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
                        const float *bias, float *out, ptrdiff_t row_begin, ptrdiff_t row_end,

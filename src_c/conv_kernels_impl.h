@@ -72,7 +72,7 @@ INLINE void PYX_FN(direct_block)(
     const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t runs, ptrdiff_t run,
     ptrdiff_t run_step, ptrdiff_t step,
     const T *w, ptrdiff_t kh, ptrdiff_t fp, const T *bias,
-    T *out_px, ptrdiff_t filters, ptrdiff_t n_valid)
+    T *out_px, ptrdiff_t filters, ptrdiff_t n_valid, int clamp, T clamp_max)
 {
     V acc[DIRECT_MAX_R][DIRECT_MAX_NV];
 #pragma GCC unroll 16
@@ -98,6 +98,20 @@ INLINE void PYX_FN(direct_block)(
                 }
             }
         }
+    if (clamp) {
+        /* the ReLU or bounded ReLU (conv_kernels.h) in registers, as the values are
+         * stored: 0 where v <= 0 (all bits clear: +0.0), clamp_max where v >= clamp_max,
+         * else v (a NaN fails both tests and stays) */
+        const V m = clamp_max - (V){0};
+#pragma GCC unroll 16
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+            for (int v = 0; v < NV; v++) {
+                const PYX_FN(ivec) low = acc[r][v] <= 0, high = acc[r][v] >= m;
+                acc[r][v] = (V)(~low & (PYX_FN(ivec))acc[r][v]);
+                acc[r][v] = (V)((high & (PYX_FN(ivec))m) | (~high & (PYX_FN(ivec))acc[r][v]));
+            }
+    }
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
 #pragma GCC unroll 4
@@ -139,7 +153,7 @@ INLINE void PYX_FN(direct_row_pass)(
 #define PYX_DIRECT_AT(RR, OX) \
     PYX_FN(direct_block)((RR), NV, x_row + (OX) * step, xrs, runs, run, run_step, step, \
                          panel, s->kh, panel_width, bias + fb, out_row + (OX) * F + fb, F, \
-                         n_valid)
+                         n_valid, s->clamp, (T)s->clamp_max)
     ptrdiff_t ox = 0;
     /* the lines of `prefetch` (the next row's new input), spread over the blocks */
     const ptrdiff_t lines = (prefetch_bytes + 63) / 64;

@@ -253,7 +253,7 @@ static void kernel_rows_f64(const pyx_conv_shape *s, const double *x, const doub
         for (ptrdiff_t t0 = r0; t0 < r1; t0 += tile) {                                     \
             const ptrdiff_t t1 = r1 - t0 < tile ? r1 : t0 + tile;                          \
             KERNEL(s, x, w, bias, out, t0, t1, p0, p1);                                    \
-            if (s->clamp)                                                                  \
+            if (s->clamp && s->algorithm != PYX_CONV_DIRECT)   /* (direct: as it stores) */ \
                 CLAMP(s, out, t0, t1, f0, f1);                                             \
         }                                                                                  \
     }

@@ -1,5 +1,6 @@
 """The convolution kernels' clamp (``clamp_max`` of :func:`pyx_cnn.ops.conv.forward`):
-a ReLU or bounded ReLU applied as each tile of the output is stored.
+a ReLU or bounded ReLU applied as the output is stored (by the direct kernel to its
+registers, by the others to each tile of rows).
 
 On every route (planar, direct with several panels and tiles, paired kernels where
 the CPU has them, depthwise, grouped, BLAS for large filter banks at inference), in
@@ -26,6 +27,7 @@ CASES = {
     "planar_or_paired": (2, 9, 11, 1, 6, 3, 1, 1, 1),
     "direct_panels": (3, 12, 10, 5, 40, 3, 1, 1, 1),    # 4 + 1 registers, tiles of rows
     "direct_strided": (2, 11, 13, 4, 24, 3, 2, 1, 1),
+    "direct_part_register": (2, 7, 9, 5, 13, 3, 1, 1, 1),   # the last register part-filled
     "pointwise": (4, 8, 8, 24, 144, 1, 1, 0, 1),
     "blas_at_inference": (2, 4, 4, 128, 160, 3, 1, 1, 1),   # out width < 6, large bank
     "depthwise": (2, 9, 9, 16, 16, 3, 1, 1, 16),
@@ -74,7 +76,7 @@ def test_clamp_equals_the_relu_pass(case, bound, dtype, threads):
         assert bound == math.inf or (clamped == bound).any()
 
 
-@pytest.mark.parametrize("case", ["direct_panels", "depthwise", "planar"])
+@pytest.mark.parametrize("case", ["direct_panels", "direct_part_register", "depthwise", "planar"])
 def test_clamp_keeps_nan_and_clamps_inf(case):
     x, filters, bias, geometry = _inputs(case, np.float64)
     x[0, 3, 4, 0] = np.nan
