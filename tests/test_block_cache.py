@@ -189,3 +189,39 @@ def test_calls_enter_the_cache(small_blocks, monkeypatch):
     net.evaluate(x, y)
     assert seen and set(seen) == {OURS}
     assert get_handler_name() == "default_allocator"
+
+
+def test_blocks_start_on_cache_lines():
+    # every array made inside a call, small or large, cached or not, starts on a
+    # 64-byte boundary; arrays from NumPy's allocator need not (large ones do not)
+    large = _block_cache.LARGE_BLOCK
+    sizes = [0, 1, 24, 1000, 70_000, 1 << 20, large + 1000]
+    with _block_cache.reusing_large_blocks():
+        for size in sizes + sizes:              # the second time from the cache too
+            for make in (np.empty, np.zeros, np.ones):
+                a = make(size, np.uint8)
+                assert a.ctypes.data % 64 == 0, (make.__name__, size)
+                if make is np.zeros:
+                    assert not a.any()
+                if size:
+                    a[-1] = 1                   # the whole block is there (ASan)
+                del a
+        kept = np.full(100_000, 3.0)
+    assert kept.ctypes.data % 64 == 0 and (kept == 3.0).all()
+    del kept                                    # freed through the handler, after the call
+
+
+@pytest.mark.parametrize("sizes", [(10, 100_000, 17, 3_000_000, 5),
+                                   (200_000, 1_000, 5_000_000, 70_000, 1)])
+def test_a_resized_array_keeps_its_values_and_its_boundary(sizes):
+    # ndarray.resize reallocates: the data moves with its block, to the new
+    # block's boundary, whatever the offsets of the old and new blocks
+    with _block_cache.reusing_large_blocks():
+        a = np.arange(sizes[0], dtype=np.float64)
+        for n in sizes[1:]:
+            kept = min(n, a.size)
+            expected = np.arange(kept, dtype=np.float64)
+            a.resize(n, refcheck=False)
+            assert a.ctypes.data % 64 == 0
+            np.testing.assert_array_equal(a[:kept], expected)
+            a[kept:] = np.arange(kept, n)       # the new part written whole
