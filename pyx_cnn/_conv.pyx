@@ -271,6 +271,18 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
     return w_pad, b_pad, s.filters_padded
 
 
+def _kept_kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int algorithm,
+                         kept):
+    """:func:`_kernel_weights`, made once per algorithm and kept in the dict `kept`
+    (made every time when `kept` is None)."""
+    if kept is None:
+        return _kernel_weights(w, bias, algorithm)
+    key = ("kernel_weights", algorithm)
+    if key not in kept:
+        kept[key] = _kernel_weights(w, bias, algorithm)
+    return kept[key]
+
+
 # The direct kernel's packed weights up to this size run all their panels in one
 # work item (half of a 512 KiB L2; see _conv2d_forward).
 cdef size_t _ONE_GROUP_BYTES = 256 * 1024
@@ -285,13 +297,16 @@ def _conv2d_forward(
     int n_threads,
     dilation=1,
     clamp_max=None,
+    kept=None,
 ):
     """out[n, y, x, f] = bias[f] + sum_{i, j, c} x[n, y*sh + i*dh, x*sw + j*dw, c] * w[i, j*C+c, f].
 
     `stride` ``(sh, sw)`` and `dilation` ``(dh, dw)`` are ints or pairs. With
     `clamp_max` a float m >= 0, each value v is stored as ``min(max(v, 0), m)``
-    (0 where v <= 0, NaN stays NaN; ``inf``: a ReLU), applied to each tile of
-    rows while it is in cache.
+    (0 where v <= 0, NaN stays NaN; ``inf``: a ReLU), applied as the output is
+    stored. `kept`: None, or a dict of the caller's that keeps the weights packed
+    for the kernel (:func:`_kernel_weights`) for its next calls with the same `w`
+    and `bias` (:mod:`pyx_cnn._kept_weights`).
     """
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
@@ -321,7 +336,7 @@ def _conv2d_forward(
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
-        w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
+        w_k, b_k, s.filters_padded = _kept_kernel_weights(w, bias, s.algorithm, kept)
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
     # work items of output rows x groups of panels of filters, handed out as
     # threads come free (a thread whose core another program's threads hold
@@ -355,6 +370,7 @@ def _conv2d_forward_padding(
     int n_threads,
     dilation=1,
     clamp_max=None,
+    kept=None,
 ):
     """:func:`_conv2d_forward` at strides 1 of `src` zero-padded to ``(N, hp, wp, C)``
     (`src` ``(N, h, w, C)``, rows of w*C contiguous values, at rows ``top:top + h``
@@ -362,7 +378,7 @@ def _conv2d_forward_padding(
     thread pads one image at a time into a buffer of its own (which stays in its
     cache) and runs the kernel on it (direct, paired or tap-paired, as
     ``pyx_conv_choose`` says). The same arithmetic, so the same values, as padding
-    first; `clamp_max` as :func:`_conv2d_forward`'s.
+    first; `clamp_max` and `kept` as :func:`_conv2d_forward`'s.
 
     Falls back to padding first where the work is not cut by images: for the
     planar kernel, or when there are too few images for the threads.
@@ -409,14 +425,14 @@ def _conv2d_forward_padding(
             or (nt > 1 and n_batch < 8 * nt)):
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
-        _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw), clamp_max)
+        _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw), clamp_max, kept)
         return
     if clamp_max is not None:
         s.clamp, s.clamp_max = 1, clamp_max
     if (src.strides[3] != <Py_ssize_t>sizeof(floating)
             or src.strides[2] != channels * <Py_ssize_t>sizeof(floating)):
         raise ValueError("src must have contiguous rows of w*C values")
-    w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
+    w_k, b_k, s.filters_padded = _kept_kernel_weights(w, bias, s.algorithm, kept)
     # one padded image per thread, each on cache lines of its own; the zeros
     # around are written once, only the inside changes from image to image
     scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), dtype)

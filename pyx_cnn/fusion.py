@@ -79,6 +79,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
+from ._kept_weights import kept_for, prepared
 from .layers import (ActivationLayer, Add, BatchNormalization, Conv2D, Conv2DTranspose, Dense,
                      MaxPool2D, ReLU)
 from .ops import add as add_op
@@ -191,10 +192,13 @@ def batch_norm_into_conv_forward(conv, batch_norm, x, training=False, relu=None)
         z = conv.forward(x, True, validate=False)
         z = batch_norm.forward(z, True, validate=False)
         return z if relu is None else relu.forward(z, True, validate=False)
-    weights, bias = fold_batch_norm(conv, batch_norm)
+    # folded (and laid out for the kernels) once per predict / evaluate call; kept
+    # by the batch normalisation (the convolution's own dict holds its own filters)
+    kept = kept_for(batch_norm)
+    weights, bias = prepared(kept, "folded", partial(fold_batch_norm, conv, batch_norm))
     bound = None if relu is None else clamp_bound(relu._op)
     out, _ = conv_op.forward(x, weights, bias, *conv._geometry, training=False,
-                             clamp_max=bound)
+                             clamp_max=bound, kept=kept)
     # as the layers' own inference passes leave them: a backward pass needs training=True
     batch_norm._out, batch_norm._saved = out, None
     if relu is not None:

@@ -2,6 +2,7 @@
 import numpy as np
 
 from .._geometry import check_padding, effective_kernel, output_size, pair, resolve_padding
+from .._kept_weights import kept_for
 from .._validation import check_int, shape_str
 from ..ops import conv
 from ..ops.activations import clamp_bound, get_activation
@@ -166,8 +167,10 @@ class Conv2D(Layer):
         # ReLU, ReLU6 and bounded ReLUs are applied by the kernels as they store
         # the output (clamp_max); their backward pass reads the output only
         bound = clamp_bound(act)
+        # at inference, the filters' layouts are made once per predict / evaluate call
+        kept = None if training else kept_for(self)
         z, self._saved = conv.forward(x, self.params["W"], bias, *self._geometry,
-                                      training=training, clamp_max=bound)
+                                      training=training, clamp_max=bound, kept=kept)
         self._act = act
         if bound is None:
             self._out, self._act_saved = act.forward(z, out=z)

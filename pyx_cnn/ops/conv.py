@@ -36,6 +36,7 @@ import numpy as np
 
 from .. import _activation, _conv, _conv_depthwise, _conv_grad
 from .._geometry import output_size
+from .._kept_weights import prepared
 from .._thread_policy import one_blas_thread
 from .._threads import get_num_threads
 
@@ -103,7 +104,7 @@ def _route(channels, groups, dtype, window=0, filters=0, out_width=_DIRECT_MIN_W
 
 
 def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1, 1),
-            groups=1, training=True, clamp_max=None):
+            groups=1, training=True, clamp_max=None, kept=None):
     """The convolution of `x`, and what :func:`backward` needs.
 
     Parameters
@@ -127,6 +128,11 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         values of :func:`pyx_cnn.ops.activations.relu_forward` and
         :func:`~pyx_cnn.ops.activations.bounded_relu_forward` (0 where v <= 0,
         NaN stays NaN). None (the default): the convolution alone.
+    kept : dict or None, optional
+        A caller that runs the same `filters` and `bias` again (the batches of an
+        inference call, :mod:`pyx_cnn._kept_weights`) passes a dict of its own: the
+        filters' layouts for the kernels are made at the first call and kept in it.
+        None (the default): made at every call.
 
     Returns
     -------
@@ -153,8 +159,9 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     if clamp_max is not None:
         clamp_max = float(clamp_max)
     if _route(c, groups, x.dtype, kh * kw * c, f, wo, training) != "direct":
-        return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max)
-    wk = weight_layout(filters, x.dtype)
+        return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max,
+                                kept)
+    wk = prepared(kept, "layout", lambda: weight_layout(filters, x.dtype))
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
     if not training and tuple(stride) == (1, 1) and any(map(any, pads)):
         # inference: each thread pads one image at a time into a buffer of its own,
@@ -163,18 +170,19 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         (top, bottom), (left, right) = pads
         _conv._conv2d_forward_padding(x, top, left, h + top + bottom, w + left + right, wk,
                                       bias, out, get_num_threads(), tuple(dilation),
-                                      clamp_max)
+                                      clamp_max, kept)
         return out, (x, wk, stride, pads, dilation)
     xp = pad(x, pads, x.dtype)
     # a stride at least the padded extent gives one window whatever its value:
     # the extent keeps the kernel's index arithmetic far from overflow
     kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
     _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
-                          tuple(dilation), clamp_max)
+                          tuple(dilation), clamp_max, kept)
     return out, (xp, wk, stride, pads, dilation)
 
 
-def _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max=None):
+def _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max=None,
+                     kept=None):
     """:func:`forward` for ``groups > 1``, on the depthwise or the grouped route."""
     n, h, w, c = x.shape
     f, kh, kw, _ = filters.shape
@@ -187,7 +195,9 @@ def _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max
         top_left = (pads[0][0], pads[1][0])
         for j in range(m):      # the filters c*m + j, one per channel c
             out_j = out if m == 1 else np.empty((n, ho, wo, c), dtype=x.dtype)
-            _conv_depthwise._depthwise_forward(x, _depthwise_layout(filters, m, j),
+            _conv_depthwise._depthwise_forward(x, prepared(kept, ("depthwise", j),
+                                                           lambda: _depthwise_layout(
+                                                               filters, m, j)),
                                                np.ascontiguousarray(bias[j::m]), out_j,
                                                tuple(stride), top_left, tuple(dilation),
                                                get_num_threads(), clamp_max)
@@ -196,8 +206,9 @@ def _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max
         return out, (x, filters, stride, pads, dilation, groups)
     xp = pad(x, pads, x.dtype)
     with one_blas_thread():   # BLAS products inside OpenMP threads (free when held already)
-        _conv_grad._grouped_forward(xp, _group_layout(filters, groups), bias, out, kh, kw,
-                                    *stride, *dilation, get_num_threads())
+        _conv_grad._grouped_forward(xp, prepared(kept, "groups",
+                                                 lambda: _group_layout(filters, groups)),
+                                    bias, out, kh, kw, *stride, *dilation, get_num_threads())
     if clamp_max is not None:    # BLAS wrote the output: the clamp is a pass of its own
         flat = out.reshape(-1)
         _activation._bounded_relu(flat, flat, clamp_max, get_num_threads())
