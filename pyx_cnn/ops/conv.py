@@ -124,7 +124,7 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     clamp_max : float or None, optional
         A float ``m >= 0`` (``inf`` for no upper bound) stores ``min(max(v, 0), m)``
         for each output value v: a ReLU (``inf``) or a bounded ReLU such as ReLU6
-        applied by the kernels to each tile of rows while it is in cache, with the
+        applied by the kernels as they store the output, with the
         values of :func:`pyx_cnn.ops.activations.relu_forward` and
         :func:`~pyx_cnn.ops.activations.bounded_relu_forward` (0 where v <= 0,
         NaN stays NaN). None (the default): the convolution alone.
