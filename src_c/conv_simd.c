@@ -186,33 +186,13 @@ static ptrdiff_t tile_rows(const pyx_conv_shape *s, ptrdiff_t value_bytes)
     return row_bytes >= TILE_BYTES ? 1 : TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
 }
 
-/* The filters [*f0, *f1) that panels [p0, p1) of the direct kernel compute (every
- * filter for the other kernels). */
-static void panel_filters(const pyx_conv_shape *s, int is_double, ptrdiff_t p0, ptrdiff_t p1,
-                          ptrdiff_t *f0, ptrdiff_t *f1)
-{
-    *f0 = 0;
-    *f1 = s->filters;
-    if (s->algorithm != PYX_CONV_DIRECT)
-        return;
-    const ptrdiff_t lanes = pyx_conv_direct_lanes(is_double, s->filters);
-    const ptrdiff_t n_vec = s->filters_padded / lanes;
-    ptrdiff_t v = 0, p = 0;
-    for (; v < n_vec && p < p0; p++)
-        v += pyx_conv_direct_panel(n_vec - v);
-    *f0 = v * lanes;
-    for (; v < n_vec && p < p1; p++)
-        v += pyx_conv_direct_panel(n_vec - v);
-    *f1 = v * lanes < s->filters ? v * lanes : s->filters;
-}
-
-/* The clamp of rows [r0, r1), filters [f0, f1) (conv_kernels.h). */
+/* The clamp of rows [r0, r1), every filter (conv_kernels.h): the kernels other than the
+ * direct one, which clamps its registers as it stores them, compute every filter. */
 #define PYX_CLAMP_ROWS(NAME, T, CLAMP)                                                     \
-    static void NAME(const pyx_conv_shape *s, T *out, ptrdiff_t r0, ptrdiff_t r1,          \
-                     ptrdiff_t f0, ptrdiff_t f1)                                           \
+    static void NAME(const pyx_conv_shape *s, T *out, ptrdiff_t r0, ptrdiff_t r1)          \
     {                                                                                      \
-        for (ptrdiff_t px = r0 * s->out_w; px < r1 * s->out_w; px++)                       \
-            CLAMP(out + px * s->filters + f0, f1 - f0, (T)s->clamp_max);                   \
+        CLAMP(out + r0 * s->out_w * s->filters, (r1 - r0) * s->out_w * s->filters,         \
+              (T)s->clamp_max);                                                            \
     }
 PYX_CLAMP_ROWS(clamp_rows_f32, float, pyx_clamp_f32)
 PYX_CLAMP_ROWS(clamp_rows_f64, double, pyx_clamp_f64)
@@ -242,23 +222,21 @@ static void kernel_rows_f64(const pyx_conv_shape *s, const double *x, const doub
         copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1, p0, p1);
 }
 
-#define PYX_CONV_ROWS(NAME, T, IS_DOUBLE, KERNEL, CLAMP)                                   \
+#define PYX_CONV_ROWS(NAME, T, KERNEL, CLAMP)                                              \
     void NAME(const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,      \
               ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t p0, ptrdiff_t p1)                      \
     {                                                                                      \
         const ptrdiff_t tile = tile_rows(s, sizeof(T));                                    \
-        ptrdiff_t f0 = 0, f1 = 0;                                                          \
-        if (s->clamp)                                                                      \
-            panel_filters(s, IS_DOUBLE, p0, p1, &f0, &f1);                                 \
+        const int clamp_tiles = s->clamp && s->algorithm != PYX_CONV_DIRECT;               \
         for (ptrdiff_t t0 = r0; t0 < r1; t0 += tile) {                                     \
             const ptrdiff_t t1 = r1 - t0 < tile ? r1 : t0 + tile;                          \
             KERNEL(s, x, w, bias, out, t0, t1, p0, p1);                                    \
-            if (s->clamp && s->algorithm != PYX_CONV_DIRECT)   /* (direct: as it stores) */ \
-                CLAMP(s, out, t0, t1, f0, f1);                                             \
+            if (clamp_tiles)                                                               \
+                CLAMP(s, out, t0, t1);                                                     \
         }                                                                                  \
     }
-PYX_CONV_ROWS(pyx_conv_rows_f32, float, 0, kernel_rows_f32, clamp_rows_f32)
-PYX_CONV_ROWS(pyx_conv_rows_f64, double, 1, kernel_rows_f64, clamp_rows_f64)
+PYX_CONV_ROWS(pyx_conv_rows_f32, float, kernel_rows_f32, clamp_rows_f32)
+PYX_CONV_ROWS(pyx_conv_rows_f64, double, kernel_rows_f64, clamp_rows_f64)
 #undef PYX_CONV_ROWS
 #undef TILE_BYTES
 
