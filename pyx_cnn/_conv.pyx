@@ -49,6 +49,8 @@ innermost: a register holds consecutive filters of one tap, the pixels are
 summed in order), in fixed groups of samples whose sums are then added in
 group order: also independent of the thread count.
 """
+from functools import partial
+
 import numpy as np
 
 from cython.parallel cimport prange, threadid
@@ -57,6 +59,8 @@ from cython cimport floating
 from libc.stdint cimport PTRDIFF_MAX
 from libc.string cimport memcpy, memset
 from pyx_cnn._threads cimport FAMILY_CONV, FAMILY_MAP, threads_for
+
+from pyx_cnn._kept_weights import prepared
 
 cdef extern from "conv_kernels.h" nogil:
     ctypedef struct pyx_conv_shape:
@@ -271,18 +275,6 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
     return w_pad, b_pad, s.filters_padded
 
 
-def _kept_kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int algorithm,
-                         kept):
-    """:func:`_kernel_weights`, made once per algorithm and kept in the dict `kept`
-    (made every time when `kept` is None)."""
-    if kept is None:
-        return _kernel_weights(w, bias, algorithm)
-    key = ("kernel_weights", algorithm)
-    if key not in kept:
-        kept[key] = _kernel_weights(w, bias, algorithm)
-    return kept[key]
-
-
 # The direct kernel's packed weights up to this size run all their panels in one
 # work item (half of a 512 KiB L2; see _conv2d_forward).
 cdef size_t _ONE_GROUP_BYTES = 256 * 1024
@@ -305,8 +297,8 @@ def _conv2d_forward(
     `clamp_max` a float m >= 0, each value v is stored as ``min(max(v, 0), m)``
     (0 where v <= 0, NaN stays NaN; ``inf``: a ReLU), applied as the output is
     stored. `kept`: None, or a dict of the caller's that keeps the weights packed
-    for the kernel (:func:`_kernel_weights`) for its next calls with the same `w`
-    and `bias` (:mod:`pyx_cnn._kept_weights`).
+    for the kernel (:func:`_kernel_weights`, one entry per algorithm) for its next
+    calls with the same `w` and `bias` (:mod:`pyx_cnn._kept_weights`).
     """
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
@@ -336,7 +328,8 @@ def _conv2d_forward(
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
-        w_k, b_k, s.filters_padded = _kept_kernel_weights(w, bias, s.algorithm, kept)
+        w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
+                                              partial(_kernel_weights, w, bias, s.algorithm))
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
     # work items of output rows x groups of panels of filters, handed out as
     # threads come free (a thread whose core another program's threads hold
@@ -432,7 +425,8 @@ def _conv2d_forward_padding(
     if (src.strides[3] != <Py_ssize_t>sizeof(floating)
             or src.strides[2] != channels * <Py_ssize_t>sizeof(floating)):
         raise ValueError("src must have contiguous rows of w*C values")
-    w_k, b_k, s.filters_padded = _kept_kernel_weights(w, bias, s.algorithm, kept)
+    w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
+                                          partial(_kernel_weights, w, bias, s.algorithm))
     # one padded image per thread, each on cache lines of its own; the zeros
     # around are written once, only the inside changes from image to image
     scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), dtype)

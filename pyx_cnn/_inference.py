@@ -12,7 +12,7 @@ import numpy as np
 from . import training_loop
 from ._block_cache import reuses_large_blocks
 from ._fit_arguments import resolve_loss
-from ._kept_weights import keeps_prepared_weights
+from ._kept_weights import keeping_prepared_weights
 from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
 from ._thread_policy import holds_blas_to_one_thread
@@ -23,7 +23,7 @@ __all__ = ["predict", "predict_classes", "evaluate"]
 
 @holds_blas_to_one_thread
 @reuses_large_blocks
-@keeps_prepared_weights
+@keeping_prepared_weights()
 def predict(net, X, batch_size=256, fuse=True):
     """The last layer's output for every sample.
 

@@ -18,9 +18,8 @@ the library holds nothing between calls.
 """
 from contextlib import contextmanager
 from contextvars import ContextVar
-from functools import wraps
 
-__all__ = ["keeping_prepared_weights", "keeps_prepared_weights", "kept_for", "prepared"]
+__all__ = ["keeping_prepared_weights", "kept_for", "prepared"]
 
 # {id(layer): (layer, its dict)} during a call (per thread: a context variable)
 _KEPT = ContextVar("pyx_cnn_kept_weights", default=None)
@@ -29,7 +28,9 @@ _KEPT = ContextVar("pyx_cnn_kept_weights", default=None)
 @contextmanager
 def keeping_prepared_weights():
     """Inside the block (re-entrant), :func:`kept_for` gives each layer a dict that
-    lasts until the outermost block ends. The parameters must not change inside."""
+    lasts until the outermost block ends. The parameters must not change inside.
+    Also a decorator: ``@keeping_prepared_weights()`` (contextlib's context managers
+    are)."""
     if _KEPT.get() is not None:
         yield
         return
@@ -38,15 +39,6 @@ def keeping_prepared_weights():
         yield
     finally:
         _KEPT.reset(token)
-
-
-def keeps_prepared_weights(function):
-    """Decorator: run `function` inside :func:`keeping_prepared_weights`."""
-    @wraps(function)
-    def wrapper(*args, **kwargs):
-        with keeping_prepared_weights():
-            return function(*args, **kwargs)
-    return wrapper
 
 
 def kept_for(owner):

@@ -24,7 +24,7 @@ from .schedules import rate_for_epoch
 from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
 from ._fit_arguments import check_fit_arguments, resolve_loss
-from ._kept_weights import keeps_prepared_weights
+from ._kept_weights import keeping_prepared_weights
 from ._validation import check_int, check_learning_rate
 
 __all__ = ["History", "OneProcess", "TrainingLoop", "fit", "gradient_descent",
@@ -384,7 +384,7 @@ def gradient_descent(net, learning_rate, x, y, iterations):
     return losses
 
 
-@keeps_prepared_weights
+@keeping_prepared_weights()
 def evaluate_batches(plan, X, y, batch_size=256, owner=None):
     """Mean loss (and accuracy) of `plan`'s loss over checked arrays, by batches;
     `owner`: the network (its steps' thread counts are chosen by timing them)."""
