@@ -147,10 +147,15 @@ cdef inline size_t _capacity(size_t size) noexcept nogil:
     return (size + step - 1) // step * step
 
 
-cdef inline void *_aligned(void *raw) noexcept nogil:
+cdef inline void *_boundary(void *raw) noexcept nogil:
     """The first ALIGN-byte boundary after `raw` (8 to ALIGN bytes on: malloc's blocks
-    are aligned to 8 at least), with `raw` stored in the pointer just before it."""
-    cdef void *block = <void *>((<uintptr_t>raw + ALIGN) & ~<uintptr_t>(ALIGN - 1))
+    are aligned to 8 at least)."""
+    return <void *>((<uintptr_t>raw + ALIGN) & ~<uintptr_t>(ALIGN - 1))
+
+
+cdef inline void *_aligned(void *raw) noexcept nogil:
+    """`raw`'s boundary (_boundary), with `raw` stored in the pointer just before it."""
+    cdef void *block = _boundary(raw)
     (<void **>block - 1)[0] = raw
     return block
 
@@ -203,7 +208,6 @@ cdef void *_realloc(void *ctx, void *ptr, size_t new_size) noexcept nogil:
     cdef size_t capacity = _capacity(new_size)
     cdef size_t offset
     cdef char *raw
-    cdef void *block
     if ptr == NULL:
         return _malloc(ctx, new_size)
     if capacity > SIZE_MAX - ALIGN:
@@ -212,9 +216,8 @@ cdef void *_realloc(void *ctx, void *ptr, size_t new_size) noexcept nogil:
     raw = <char *>_numpy.realloc(_numpy.ctx, _raw(ptr), capacity + ALIGN)
     if raw == NULL:
         return NULL
-    block = <void *>((<uintptr_t>raw + ALIGN) & ~<uintptr_t>(ALIGN - 1))
-    if <char *>block != raw + offset:
-        memmove(block, raw + offset, capacity)
+    if <char *>_boundary(raw) != raw + offset:
+        memmove(_boundary(raw), raw + offset, capacity)
     return _aligned(raw)
 
 
