@@ -81,6 +81,8 @@ cdef extern from "conv_kernels.h" nogil:
         PYX_CONV_FORWARD
         PYX_CONV_INPUT_GRAD
     int pyx_conv_choose(const pyx_conv_shape* s, int is_double, int pass_, int finite_filters)
+    int pyx_conv_input_grad_route(const pyx_conv_shape* s, Py_ssize_t h, Py_ssize_t w,
+                                  int finite_filters)
     const char* pyx_conv_algorithm_name(int algorithm)
     int pyx_conv_direct_lanes(int is_double, Py_ssize_t filters)
     const char* pyx_conv_isa()
@@ -123,7 +125,7 @@ def _pair(value):
 
 
 def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradient=False,
-               finite=True):
+               finite=True, pads=((0, 0), (0, 0))):
     """The algorithm the kernels take for a convolution of this shape, by name.
 
     Parameters
@@ -138,7 +140,8 @@ def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradien
         False: the forward kernel, one of ``"planar"``, ``"paired"``,
         ``"tap_paired"``, ``"direct"``. True: the input gradient's route,
         ``"transposed"`` or ``"windows_blas"`` (`finite`: no inf or NaN among
-        the filters).
+        the filters; `pads`, ``((top, bottom), (left, right))``: the padding
+        in `x_shape`, whose gradient is not wanted).
 
     The choice is ``pyx_conv_choose``'s in ``src_c/conv_simd.c``, the one every
     caller uses; it depends on the instruction set that runs (:func:`_isa`).
@@ -151,8 +154,11 @@ def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradien
     if channels < 0 or (channels > 0 and w_shape[1] % channels != 0):
         raise ValueError(f"w_shape {tuple(w_shape)} does not hold kw*C rows for C={channels}")
     s = _shape_of(x_shape, w_shape, sh, sw, dh, dw)
-    return pyx_conv_algorithm_name(_choose(&s, np.dtype(dtype) == np.float64,
-                                           gradient, finite)).decode()
+    if gradient:
+        (top, bottom), (left, right) = pads
+        return pyx_conv_algorithm_name(pyx_conv_input_grad_route(
+            &s, x_shape[1] - top - bottom, x_shape[2] - left - right, finite)).decode()
+    return pyx_conv_algorithm_name(_choose(&s, np.dtype(dtype) == np.float64)).decode()
 
 
 def _direct_lanes(Py_ssize_t n_filters, bint is_double):

@@ -91,9 +91,7 @@ typedef struct {
  * filters_padded and algorithm are not read. `finite_filters` is 0 when a filter value is
  * inf or NaN (the input gradient then takes the windows). The rules, in order:
  *
- *   input gradient:  PYX_CONV_TRANSPOSED at strides 1 with finite filters (the zeros
- *                    around the output gradient would meet an inf or NaN filter value and
- *                    give NaN where no output reaches), else PYX_CONV_WINDOWS_BLAS
+ *   input gradient:  pyx_conv_input_grad_route() for the whole padded input (in_h x in_w)
  *   forward:
  *     PYX_CONV_PLANAR       strides 1 and F <= PYX_CONV_PLANAR_MAX_FILTERS: the direct
  *                           kernel would leave most lanes of a register empty; also
@@ -110,6 +108,28 @@ typedef struct {
  * choice may differ between machines, never the values: every algorithm sums in the
  * same order. */
 int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters);
+
+/* The input gradient's route for the forward pass `s` when the gradient is wanted for
+ * h x w values of each channel per sample (the input without its padding):
+ *
+ *   PYX_CONV_WINDOWS_BLAS  at a stride above 1; with an inf or NaN filter value
+ *                          (`finite_filters` 0: the zeros around the output gradient
+ *                          would meet it and give NaN where no output reaches); and where
+ *                          the transposed route would compute more than
+ *                          PYX_CONV_TRANSPOSED_MOST_WORK times the products
+ *   PYX_CONV_TRANSPOSED    else
+ *
+ * The transposed route computes each of the h x w values from all kh x kw x F taps of
+ * the zero-padded output gradient; the windows route computes the out_h x out_w
+ * windows' kh x kw x C x F products, none of them zeros, then adds them onto the input.
+ * The ratio of the two, h*w / (out_h*out_w), is 1 for a 'same' convolution and grows
+ * for a 'valid' one on a small map: LeNet-5's second layer (5x5 filters on 14x14 maps,
+ * 10x10 outputs) 1.96; its input gradient (64 images, 6 channels, 16 filters) took
+ * 1.29 ms transposed and 0.92 ms by the windows on one AMD EPYC core (0.92 and 0.61 ms
+ * on two). At 1.36 (5x5 filters on 28x28 maps) the transposed route was still faster. */
+#define PYX_CONV_TRANSPOSED_MOST_WORK 1.5
+int pyx_conv_input_grad_route(const pyx_conv_shape *s, ptrdiff_t h, ptrdiff_t w,
+                              int finite_filters);
 
 /* Name of an algorithm: "direct", "paired", "tap_paired", "planar", "transposed",
  * "windows_blas". */

@@ -127,11 +127,22 @@ PYX_PACK_DIRECT(pyx_conv_pack_direct_f64, double, 1)
  * ones), and the kernels' runner below follows the choice the shape carries. The Cython
  * callers (_conv.pyx) and pyx_cnn.ops.conv ask this function and lay the weights out
  * for its answer; none has a rule of its own. See conv_kernels.h for the rules. */
+int pyx_conv_input_grad_route(const pyx_conv_shape *s, ptrdiff_t h, ptrdiff_t w,
+                              int finite_filters)
+{
+    if (s->stride_h != 1 || s->stride_w != 1 || !finite_filters)
+        return PYX_CONV_WINDOWS_BLAS;
+    if ((double)h * (double)w
+        > PYX_CONV_TRANSPOSED_MOST_WORK * (double)s->out_h * (double)s->out_w)
+        return PYX_CONV_WINDOWS_BLAS;
+    return PYX_CONV_TRANSPOSED;
+}
+
 int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters)
 {
     const int unit_strides = s->stride_h == 1 && s->stride_w == 1;
     if (pass == PYX_CONV_INPUT_GRAD)
-        return unit_strides && finite_filters ? PYX_CONV_TRANSPOSED : PYX_CONV_WINDOWS_BLAS;
+        return pyx_conv_input_grad_route(s, s->in_h, s->in_w, finite_filters);
     const int has_pairs = !is_double && copy_for(is_double, s->filters)->pair_f32 != NULL;
     const int planar_8_lanes = !is_double && !has_pairs
                                && copies[pyx_isa_copy()].vector_bytes == 32;

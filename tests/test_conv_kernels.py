@@ -11,6 +11,7 @@ import pytest
 import pyx_cnn
 from pyx_cnn import _conv, _threads
 from pyx_cnn import reference
+from pyx_cnn.ops import conv as conv_ops
 from pyx_cnn.reference import conv as conv_naive
 
 RTOL = {np.float32: 3e-5, np.float64: 1e-12}
@@ -76,11 +77,42 @@ def test_algorithm_table(shape, with_avx512, with_avx2, baseline):
 
 def test_algorithm_of_the_input_gradient():
     # strides 1 and finite filters: the forward kernels (transposed); else the windows
-    assert _algo(8, gradient=True) == "transposed"
-    assert _algo(8, stride=(1, 1), dilation=2, dtype=np.float64, gradient=True) == "transposed"
+    # (these 'same' convolutions compute no more products transposed: below)
+    assert _algo(8, gradient=True, pads=((1, 1), (1, 1))) == "transposed"
+    assert _algo(8, stride=(1, 1), dilation=2, dtype=np.float64, gradient=True,
+                 pads=((2, 2), (2, 2))) == "transposed"
     assert _algo(8, stride=(2, 1), gradient=True) == "windows_blas"
     assert _algo(8, stride=(1, 3), gradient=True) == "windows_blas"
     assert _algo(8, gradient=True, finite=False) == "windows_blas"
+
+
+@pytest.mark.parametrize("x_shape, k, pads, route", [
+    ((2, 14, 14, 6), 5, ((0, 0), (0, 0)), "windows_blas"),   # LeNet-5's second layer: 1.96
+    ((2, 28, 28, 6), 5, ((0, 0), (0, 0)), "transposed"),     # 784 / 576 = 1.36
+    ((2, 10, 10, 4), 3, ((0, 0), (0, 0)), "windows_blas"),   # 100 / 64 = 1.56
+    ((2, 10, 10, 4), 3, ((1, 1), (1, 1)), "transposed"),     # 'same': 8x8 from 8x8
+    ((2, 6, 6, 8), 3, ((1, 1), (1, 1)), "transposed"),       # 'same' on 4x4 maps
+    ((2, 12, 12, 4), 3, ((1, 1), (0, 0)), "transposed"),     # 10 x 12 / (10 x 10) = 1.2
+    ((2, 9, 9, 4), 5, ((0, 0), (0, 0)), "windows_blas"),     # 81 / 25
+])
+def test_input_gradient_takes_the_windows_where_the_transposed_route_is_mostly_zeros(
+        x_shape, k, pads, route):
+    # the transposed route computes h*w values per channel from all kh*kw*F taps, the
+    # windows Ho*Wo windows' products: the windows above 1.5 times fewer
+    c = x_shape[3]
+    assert _conv._algorithm(x_shape, (k, k * c, 8), 1, 1, np.float32, gradient=True,
+                            pads=pads) == route
+    # and the values are the input gradient, either way
+    (top, bottom), (left, right) = pads
+    rng = np.random.default_rng(0)
+    h, w = x_shape[1] - top - bottom, x_shape[2] - left - right
+    x = rng.standard_normal((x_shape[0], h, w, c))
+    wt = rng.standard_normal((8, k, k, c))
+    out, saved = conv_ops.forward(x, wt, np.zeros(8), (1, 1), pads, (1, 1))
+    g = rng.standard_normal(out.shape)
+    gx, _, _ = conv_ops.backward(g, saved)
+    ref, _, _ = reference.conv_backward(x, wt, g, 1, pads)
+    np.testing.assert_allclose(gx, ref, rtol=1e-10, atol=1e-10)
 
 
 def test_algorithm_arguments_and_lanes():

@@ -290,10 +290,13 @@ def input_gradient(grad_out, wk, padded_shape, stride, pads, dilation):
         The padding's share left out. (Also the forward pass of a transposed
         convolution, :mod:`pyx_cnn.ops.conv_transpose`.)
     """
-    # (with an inf or NaN among the filters, the zeros around the gradient would
-    # meet it and give NaN where no output reaches: then the windows' products)
+    # the windows' products at a stride, with an inf or NaN among the filters (the
+    # zeros around the gradient would meet it and give NaN where no output reaches),
+    # and where the zeros would be most of the transposed route's work (a 'valid'
+    # convolution of a small map): pyx_conv_input_grad_route in src_c/conv_kernels.h
     route = _conv._algorithm(padded_shape, wk.shape, tuple(stride), tuple(dilation),
-                             grad_out.dtype, gradient=True, finite=bool(np.isfinite(wk).all()))
+                             grad_out.dtype, gradient=True, finite=bool(np.isfinite(wk).all()),
+                             pads=pads)
     if route == "transposed":
         return _input_grad_direct(grad_out, wk, padded_shape, pads, dilation)
     gxp = np.empty(padded_shape, dtype=grad_out.dtype)
