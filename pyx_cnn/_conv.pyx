@@ -143,8 +143,9 @@ def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradien
         the filters; `pads`, ``((top, bottom), (left, right))``: the padding
         in `x_shape`, whose gradient is not wanted).
 
-    The choice is ``pyx_conv_choose``'s in ``src_c/conv_simd.c``, the one every
-    caller uses; it depends on the instruction set that runs (:func:`_isa`).
+    The choice is ``pyx_conv_choose``'s (forward) or ``pyx_conv_input_grad_route``'s
+    (gradient) in ``src_c/conv_simd.c``, the ones every caller uses; the forward
+    kernel depends on the instruction set that runs (:func:`_isa`).
     """
     cdef pyx_conv_shape s
     cdef Py_ssize_t sh, sw, dh, dw, channels
@@ -166,11 +167,10 @@ def _direct_lanes(Py_ssize_t n_filters, bint is_double):
     return pyx_conv_direct_lanes(is_double, n_filters)
 
 
-cdef int _choose(pyx_conv_shape* s, bint is_double, bint gradient=False,
-                 bint finite=True) noexcept:
-    """pyx_conv_choose for the forward kernel or (`gradient`) the input gradient."""
-    return pyx_conv_choose(s, is_double, PYX_CONV_INPUT_GRAD if gradient else PYX_CONV_FORWARD,
-                           finite)
+cdef int _choose(pyx_conv_shape* s, bint is_double) noexcept:
+    """pyx_conv_choose for the forward kernel (the input gradient's route:
+    pyx_conv_input_grad_route, in :func:`_algorithm`)."""
+    return pyx_conv_choose(s, is_double, PYX_CONV_FORWARD, 1)
 
 
 def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):

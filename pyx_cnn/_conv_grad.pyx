@@ -5,8 +5,10 @@ Private: :mod:`pyx_cnn.ops.conv` validates shapes, dtypes and memory layout
 before calling these, which are compiled without bounds checks (unless built
 with ``PYX_CNN_DEBUG=1``). The forward pass, the filter and bias gradients
 and the input gradient at strides 1 run on the kernels of :mod:`pyx_cnn._conv`;
-the input gradient comes here at other strides, or when a filter value is inf
-or NaN (``pyx_conv_choose`` in ``src_c/conv_simd.c`` decides, for every caller).
+the input gradient comes here at other strides, when a filter value is inf or
+NaN, or where the kernels would compute mostly zeros ('valid' convolutions of
+small maps: ``pyx_conv_input_grad_route`` in ``src_c/conv_simd.c`` decides,
+for every caller).
 
 On the zero-padded input ``P`` a convolution computes
 

@@ -127,17 +127,6 @@ PYX_PACK_DIRECT(pyx_conv_pack_direct_f64, double, 1)
  * ones), and the kernels' runner below follows the choice the shape carries. The Cython
  * callers (_conv.pyx) and pyx_cnn.ops.conv ask this function and lay the weights out
  * for its answer; none has a rule of its own. See conv_kernels.h for the rules. */
-int pyx_conv_input_grad_route(const pyx_conv_shape *s, ptrdiff_t h, ptrdiff_t w,
-                              int finite_filters)
-{
-    if (s->stride_h != 1 || s->stride_w != 1 || !finite_filters)
-        return PYX_CONV_WINDOWS_BLAS;
-    if ((double)h * (double)w
-        > PYX_CONV_TRANSPOSED_MOST_WORK * (double)s->out_h * (double)s->out_w)
-        return PYX_CONV_WINDOWS_BLAS;
-    return PYX_CONV_TRANSPOSED;
-}
-
 int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters)
 {
     const int unit_strides = s->stride_h == 1 && s->stride_w == 1;
@@ -157,6 +146,18 @@ int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite
     if (has_pairs && s->filters <= 8 && run % 2 == 0)
         return PYX_CONV_TAP_PAIRED;
     return PYX_CONV_DIRECT;
+}
+
+/* The input gradient's route (rules in conv_kernels.h). */
+int pyx_conv_input_grad_route(const pyx_conv_shape *s, ptrdiff_t h, ptrdiff_t w,
+                              int finite_filters)
+{
+    if (s->stride_h != 1 || s->stride_w != 1 || !finite_filters)
+        return PYX_CONV_WINDOWS_BLAS;
+    if ((double)h * (double)w
+        > PYX_CONV_TRANSPOSED_MOST_WORK * (double)s->out_h * (double)s->out_w)
+        return PYX_CONV_WINDOWS_BLAS;
+    return PYX_CONV_TRANSPOSED;
 }
 
 const char *pyx_conv_algorithm_name(int algorithm)
