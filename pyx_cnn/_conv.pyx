@@ -78,9 +78,7 @@ cdef extern from "conv_kernels.h" nogil:
         PYX_CONV_PLANAR
         PYX_CONV_TRANSPOSED
         PYX_CONV_WINDOWS_BLAS
-        PYX_CONV_FORWARD
-        PYX_CONV_INPUT_GRAD
-    int pyx_conv_choose(const pyx_conv_shape* s, int is_double, int pass_, int finite_filters)
+    int pyx_conv_choose(const pyx_conv_shape* s, int is_double)
     int pyx_conv_input_grad_route(const pyx_conv_shape* s, Py_ssize_t h, Py_ssize_t w,
                                   int finite_filters)
     const char* pyx_conv_algorithm_name(int algorithm)
@@ -159,18 +157,12 @@ def _algorithm(x_shape, w_shape, stride=1, dilation=1, dtype=np.float32, gradien
         (top, bottom), (left, right) = pads
         return pyx_conv_algorithm_name(pyx_conv_input_grad_route(
             &s, x_shape[1] - top - bottom, x_shape[2] - left - right, finite)).decode()
-    return pyx_conv_algorithm_name(_choose(&s, np.dtype(dtype) == np.float64)).decode()
+    return pyx_conv_algorithm_name(pyx_conv_choose(&s, np.dtype(dtype) == np.float64)).decode()
 
 
 def _direct_lanes(Py_ssize_t n_filters, bint is_double):
     """SIMD lanes of the direct kernel for F filters (the filter axis is padded to these)."""
     return pyx_conv_direct_lanes(is_double, n_filters)
-
-
-cdef int _choose(pyx_conv_shape* s, bint is_double) noexcept:
-    """pyx_conv_choose for the forward kernel (the input gradient's route:
-    pyx_conv_input_grad_route, in :func:`_algorithm`)."""
-    return pyx_conv_choose(s, is_double, PYX_CONV_FORWARD, 1)
 
 
 def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
@@ -327,7 +319,7 @@ def _conv2d_forward(
     if rows == 0 or w_out == 0:
         return
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
-    s.algorithm = _choose(&s, floating is double)
+    s.algorithm = pyx_conv_choose(&s, floating is double)
     if clamp_max is not None:
         s.clamp, s.clamp_max = 1, clamp_max
     if s.algorithm == PYX_CONV_PLANAR:
@@ -419,7 +411,7 @@ def _conv2d_forward_padding(
         x_shape[1], x_shape[2], x_shape[3] = hp, wp, channels
         s = _shape(x_shape, kh, run // channels, n_filters, n_filters, h_out, w_out, 1, 1,
                    dh, dw)
-        s.algorithm = _choose(&s, floating is double)
+        s.algorithm = pyx_conv_choose(&s, floating is double)
     if (h == 0 or wd == 0 or channels == 0 or s.algorithm == PYX_CONV_PLANAR
             or (nt > 1 and n_batch < 8 * nt)):
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)

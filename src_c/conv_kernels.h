@@ -35,7 +35,7 @@
  *   and up to PYX_CONV_PLANAR_WIDE_FILTERS on 8-lane float32 registers: see below).
  *   Reads the weights as (kh, kw*C, F) and bias as (F,).
  *
- * The input gradient takes one of two routes, also chosen by pyx_conv_choose():
+ * The input gradient takes one of two routes, chosen by pyx_conv_input_grad_route():
  * PYX_CONV_TRANSPOSED (a convolution of the output gradient with the flipped filters, run
  * by the forward kernels above) or PYX_CONV_WINDOWS_BLAS (BLAS products on gathered
  * windows, pyx_cnn/_conv_grad.pyx). The filter and bias gradients have one algorithm,
@@ -68,12 +68,6 @@ typedef enum {
     PYX_CONV_WINDOWS_BLAS = 5,    /* input gradient: BLAS products on gathered windows */
 } pyx_conv_algorithm;
 
-/* What pyx_conv_choose() chooses for. */
-typedef enum {
-    PYX_CONV_FORWARD = 0,         /* a forward kernel (the input gradient at strides 1 too) */
-    PYX_CONV_INPUT_GRAD = 1,      /* the route of the input gradient */
-} pyx_conv_pass;
-
 typedef struct {
     ptrdiff_t in_h, in_w, channels;     /* padded input (N, in_h, in_w, channels) */
     ptrdiff_t kh, kw, filters;          /* filter bank (kh, kw*channels, filters) */
@@ -86,13 +80,9 @@ typedef struct {
     double clamp_max;                   /* (+inf: a ReLU; 6: a ReLU6) */
 } pyx_conv_shape;
 
-/* The algorithm for a shape (a pyx_conv_algorithm). `s` describes the convolution (for
- * PYX_CONV_INPUT_GRAD, the forward pass whose input gradient is wanted); its fields
- * filters_padded and algorithm are not read. `finite_filters` is 0 when a filter value is
- * inf or NaN (the input gradient then takes the windows). The rules, in order:
+/* The forward kernel for a shape (a pyx_conv_algorithm); the fields filters_padded and
+ * algorithm of `s` are not read. The rules, in order:
  *
- *   input gradient:  pyx_conv_input_grad_route() for the whole padded input (in_h x in_w)
- *   forward:
  *     PYX_CONV_PLANAR       strides 1 and F <= PYX_CONV_PLANAR_MAX_FILTERS: the direct
  *                           kernel would leave most lanes of a register empty; also
  *                           F <= PYX_CONV_PLANAR_WIDE_FILTERS and C <=
@@ -107,7 +97,7 @@ typedef struct {
  * The copy that runs is the CPU's (pyx_isa_level(), lowered by PYX_CNN_ISA), so the
  * choice may differ between machines, never the values: every algorithm sums in the
  * same order. */
-int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters);
+int pyx_conv_choose(const pyx_conv_shape *s, int is_double);
 
 /* The input gradient's route for the forward pass `s` when the gradient is wanted for
  * h x w values of each channel per sample (the input without its padding):

@@ -125,13 +125,12 @@ PYX_PACK_DIRECT(pyx_conv_pack_direct_f64, double, 1)
 /* The choice of algorithm is made here, in C, and nowhere else: it depends on which
  * kernels the running CPU's copy has (the table above: only AVX-512 has the paired
  * ones), and the kernels' runner below follows the choice the shape carries. The Cython
- * callers (_conv.pyx) and pyx_cnn.ops.conv ask this function and lay the weights out
- * for its answer; none has a rule of its own. See conv_kernels.h for the rules. */
-int pyx_conv_choose(const pyx_conv_shape *s, int is_double, int pass, int finite_filters)
+ * callers (_conv.pyx) and pyx_cnn.ops.conv ask these two functions (the forward kernel,
+ * the input gradient's route) and lay the weights out for their answer; none has a rule
+ * of its own. See conv_kernels.h for the rules. */
+int pyx_conv_choose(const pyx_conv_shape *s, int is_double)
 {
     const int unit_strides = s->stride_h == 1 && s->stride_w == 1;
-    if (pass == PYX_CONV_INPUT_GRAD)
-        return pyx_conv_input_grad_route(s, s->in_h, s->in_w, finite_filters);
     const int has_pairs = !is_double && copy_for(is_double, s->filters)->pair_f32 != NULL;
     const int planar_8_lanes = !is_double && !has_pairs
                                && copies[pyx_isa_copy()].vector_bytes == 32;
