@@ -1,74 +1,19 @@
 /* Convolution microkernels compiled once per instruction set, the choice of algorithm,
  * and the runtime dispatch: a table of the copies' functions, indexed by instruction-set
  * level. The build is portable (no -march=native): the AVX-512 and AVX2 copies are
- * compiled with a target pragma (isa_instantiate.h) and used only when the running CPU
- * has them. */
-#include "activation_kernels.h"
-#include "conv_kernels.h"
-
-#define PYX_ISA_IMPL "conv_kernels_impl.h"
-#define PYX_ISA_AVX512_HALF 1      /* AVX-512 on 32-byte registers too, for F < 16 floats */
-#include "isa_instantiate.h"
-
-typedef void (*rows_f32)(const pyx_conv_shape *, const float *, const float *,
-                         const float *, float *, ptrdiff_t, ptrdiff_t);
-typedef void (*rows_f64)(const pyx_conv_shape *, const double *, const double *,
-                         const double *, double *, ptrdiff_t, ptrdiff_t);
-typedef void (*panel_rows_f32)(const pyx_conv_shape *, const float *, const float *,
-                               const float *, float *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
-                               ptrdiff_t);
-typedef void (*panel_rows_f64)(const pyx_conv_shape *, const double *, const double *,
-                               const double *, double *, ptrdiff_t, ptrdiff_t, ptrdiff_t,
-                               ptrdiff_t);
-typedef void (*wgrad_rows_f32)(const pyx_conv_shape *, const float *, const float *,
-                               const float *, ptrdiff_t, float *, ptrdiff_t, ptrdiff_t,
-                               ptrdiff_t, ptrdiff_t);
-typedef void (*wgrad_rows_f64)(const pyx_conv_shape *, const double *, const double *,
-                               const double *, ptrdiff_t, double *, ptrdiff_t, ptrdiff_t,
-                               ptrdiff_t, ptrdiff_t);
-typedef ptrdiff_t (*wgrad_rows_per_item)(const pyx_conv_shape *);
-typedef void (*wgrad_bias_f32)(const pyx_conv_shape *, const float *, const float *,
-                               ptrdiff_t, float *, ptrdiff_t, ptrdiff_t);
-typedef void (*wgrad_bias_f64)(const pyx_conv_shape *, const double *, const double *,
-                               ptrdiff_t, double *, ptrdiff_t, ptrdiff_t);
-
-/* One copy of the kernels. */
-typedef struct {
-    const char *isa;         /* what pyx_conv_isa() says while this level runs */
-    int vector_bytes;        /* bytes per SIMD register */
-    panel_rows_f32 direct_f32;
-    panel_rows_f64 direct_f64;
-    rows_f32 planar_f32;
-    rows_f64 planar_f64;
-    rows_f32 pair_f32, tap_pair_f32;    /* the paired kernels, NULL where there are none */
-    wgrad_rows_f32 wgrad_rows_f32;
-    wgrad_rows_f64 wgrad_rows_f64;
-    wgrad_rows_per_item rows_per_item_f32, rows_per_item_f64;
-    wgrad_bias_f32 wgrad_bias_f32;
-    wgrad_bias_f64 wgrad_bias_f64;
-} conv_kernels;
-
-#define PYX_CONV_COPY(NAME, ISA, VB, PAIR, TAP_PAIR)                                     \
-    {                                                                                    \
-        NAME, VB,                                                                        \
-        direct_rows_##ISA##_f32, direct_rows_##ISA##_f64,                                \
-        planar_rows_##ISA##_f32, planar_rows_##ISA##_f64,                                \
-        PAIR, TAP_PAIR,                                                                  \
-        wgrad_rows_##ISA##_f32, wgrad_rows_##ISA##_f64,                                  \
-        wgrad_rows_per_item_##ISA##_f32, wgrad_rows_per_item_##ISA##_f64,                \
-        wgrad_bias_##ISA##_f32, wgrad_bias_##ISA##_f64,                                  \
-    }
+ * compiled with a target pragma (isa_instantiate.h), each in a file of its own
+ * (conv_copy_*.c, conv_copies.h), and used only when the running CPU has them. */
+#include "conv_copies.h"
 
 /* Indexed by level (PYX_ISA_GENERIC, PYX_ISA_AVX2, PYX_ISA_AVX512), then AVX-512 on
- * 32-byte registers. Both AVX-512 copies run the paired kernels, which live in the
- * 64-byte float32 copy. */
+ * 32-byte registers. */
 #define COPY_AVX512Y 3
-static const conv_kernels copies[] = {
-    PYX_CONV_COPY("generic", generic, 16, NULL, NULL),
+static const conv_kernels *const copies[] = {
+    &pyx_conv_copy_generic,
 #if PYX_X86
-    PYX_CONV_COPY("avx2", avx2, 32, NULL, NULL),
-    PYX_CONV_COPY("avx512f", avx512, 64, pair_rows_avx512_f32, tappair_rows_avx512_f32),
-    PYX_CONV_COPY("avx512f", avx512y, 32, pair_rows_avx512_f32, tappair_rows_avx512_f32),
+    &pyx_conv_copy_avx2,
+    &pyx_conv_copy_avx512,
+    &pyx_conv_copy_avx512y,
 #endif
 };
 
@@ -81,17 +26,17 @@ static const conv_kernels *copy_for(int is_double, ptrdiff_t filters)
 #if PYX_X86
     const ptrdiff_t size = is_double ? 8 : 4;
     if (level == PYX_ISA_AVX512 && filters * size < 64)
-        return &copies[COPY_AVX512Y];
+        return copies[COPY_AVX512Y];
 #else
     (void)is_double;
     (void)filters;
 #endif
-    return &copies[level];
+    return copies[level];
 }
 
 const char *pyx_conv_isa(void)
 {
-    return copies[pyx_isa_copy()].isa;
+    return copies[pyx_isa_copy()]->isa;
 }
 
 int pyx_conv_direct_lanes(int is_double, ptrdiff_t filters)
@@ -131,9 +76,9 @@ PYX_PACK_DIRECT(pyx_conv_pack_direct_f64, double, 1)
 int pyx_conv_choose(const pyx_conv_shape *s, int is_double)
 {
     const int unit_strides = s->stride_h == 1 && s->stride_w == 1;
-    const int has_pairs = !is_double && copy_for(is_double, s->filters)->pair_f32 != NULL;
+    const int has_pairs = !is_double && copies[pyx_isa_copy()]->pair_f32 != NULL;
     const int planar_8_lanes = !is_double && !has_pairs
-                               && copies[pyx_isa_copy()].vector_bytes == 32;
+                               && copies[pyx_isa_copy()]->vector_bytes == 32;
     if (unit_strides && (s->filters <= PYX_CONV_PLANAR_MAX_FILTERS
                          || (planar_8_lanes && s->filters <= PYX_CONV_PLANAR_WIDE_FILTERS
                              && s->channels <= PYX_CONV_PLANAR_WIDE_MAX_CHANNELS)))
@@ -173,7 +118,8 @@ const char *pyx_conv_algorithm_name(int algorithm)
 }
 
 /* The planar kernel holds output columns in a register, not filters: it always runs
- * on the level's widest registers, whatever F. The others hold filters: copy_for(). */
+ * on the level's widest registers, whatever F, as the paired ones do. The direct kernel
+ * and the filter gradient hold filters: copy_for(). */
 ptrdiff_t pyx_conv_panels(const pyx_conv_shape *s, int is_double)
 {
     if (s->algorithm != PYX_CONV_DIRECT)
@@ -213,12 +159,12 @@ static void kernel_rows_f32(const pyx_conv_shape *s, const float *x, const float
                             const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1,
                             ptrdiff_t p0, ptrdiff_t p1)
 {
-    const conv_kernels *k = copy_for(0, s->filters);
+    const conv_kernels *level = copies[pyx_isa_copy()];
     switch (s->algorithm) {
-    case PYX_CONV_PLANAR: copies[pyx_isa_copy()].planar_f32(s, x, w, bias, out, r0, r1); return;
-    case PYX_CONV_PAIRED: k->pair_f32(s, x, w, bias, out, r0, r1); return;
-    case PYX_CONV_TAP_PAIRED: k->tap_pair_f32(s, x, w, bias, out, r0, r1); return;
-    default: k->direct_f32(s, x, w, bias, out, r0, r1, p0, p1); return;
+    case PYX_CONV_PLANAR: level->planar_f32(s, x, w, bias, out, r0, r1); return;
+    case PYX_CONV_PAIRED: level->pair_f32(s, x, w, bias, out, r0, r1); return;
+    case PYX_CONV_TAP_PAIRED: level->tap_pair_f32(s, x, w, bias, out, r0, r1); return;
+    default: copy_for(0, s->filters)->direct_f32(s, x, w, bias, out, r0, r1, p0, p1); return;
     }
 }
 
@@ -228,7 +174,7 @@ static void kernel_rows_f64(const pyx_conv_shape *s, const double *x, const doub
                             ptrdiff_t p0, ptrdiff_t p1)
 {
     if (s->algorithm == PYX_CONV_PLANAR)
-        copies[pyx_isa_copy()].planar_f64(s, x, w, bias, out, r0, r1);
+        copies[pyx_isa_copy()]->planar_f64(s, x, w, bias, out, r0, r1);
     else
         copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1, p0, p1);
 }

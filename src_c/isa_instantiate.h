@@ -26,6 +26,12 @@
  *     PYX_ISA_AVX512_HALF
  *         1: also the avx512y copy, AVX-512's instructions on 32-byte registers (for
  *         shapes too narrow to fill a 64-byte one)
+ *     PYX_ISA_ONLY
+ *         compile one copy only: PYX_ISA_GENERIC, PYX_ISA_AVX2, PYX_ISA_AVX512 (the
+ *         64-byte copy) or PYX_ISA_AVX512Y (the avx512y copy, with PYX_ISA_AVX512_HALF).
+ *         A big family puts each copy in a file of its own (conv_copy_avx2.c, ...),
+ *         which the build compiles side by side, and its dispatching file gathers the
+ *         copies' tables (conv_copies.h, conv_simd.c).
  *
  * Each inclusion of the bodies sees:
  *
@@ -42,7 +48,7 @@
  */
 #include <stdint.h>
 
-#include "cpu_features.h"
+#include "isa_dispatch.h"
 
 #if !defined(__GNUC__) && !defined(__clang__)
 #error "pyx_cnn's kernels use GCC/Clang vector extensions: build with gcc or clang"
@@ -57,18 +63,10 @@
 #ifndef PYX_ISA_AVX512_TARGET
 #define PYX_ISA_AVX512_TARGET "avx512f,avx512vl,avx2,fma"
 #endif
-#ifndef PYX_ISA_TOP
-#define PYX_ISA_TOP PYX_ISA_AVX512
-#endif
 #ifndef PYX_ISA_AVX512_HALF
 #define PYX_ISA_AVX512_HALF 0
 #endif
 
-#if defined(__x86_64__) || defined(__i386__)
-#define PYX_X86 1
-#else
-#define PYX_X86 0
-#endif
 
 /* PYX_SFX: the copy's name joined to the dtype's (two steps, so that the name is
  * expanded before it is pasted) */
@@ -92,6 +90,16 @@
  * then double. */
 #define PYX_ISA_BOTH_DTYPES "isa_instantiate_dtypes.h"
 
+/* The copies this file compiles: every one, or PYX_ISA_ONLY. PYX_ISA_AVX512Y names the
+ * avx512y copy for PYX_ISA_ONLY (a copy, not a level of the dispatch). */
+#define PYX_ISA_AVX512Y 3
+#ifdef PYX_ISA_ONLY
+#define PYX_ISA_COMPILES(copy) ((copy) == PYX_ISA_ONLY)
+#else
+#define PYX_ISA_COMPILES(copy) 1
+#endif
+
+#if PYX_ISA_COMPILES(PYX_ISA_GENERIC)
 /* ---- generic: the baseline instruction set of the build ---- */
 #define PYX_ISA_COPY generic
 #define PYX_ISA PYX_ISA_GENERIC
@@ -102,8 +110,9 @@
 #undef PYX_VB
 #undef PYX_ISA
 #undef PYX_ISA_COPY
+#endif
 
-#if PYX_X86
+#if PYX_X86 && PYX_ISA_COMPILES(PYX_ISA_AVX2)
 /* ---- AVX2 (+ FMA unless the family's target leaves it out) ---- */
 PYX_ISA_TARGET_PUSH(PYX_ISA_AVX2_TARGET)
 #define PYX_ISA_COPY avx2
@@ -116,18 +125,23 @@ PYX_ISA_TARGET_PUSH(PYX_ISA_AVX2_TARGET)
 #undef PYX_ISA
 #undef PYX_ISA_COPY
 PYX_ISA_TARGET_POP()
+#endif
 
-#if PYX_ISA_TOP >= PYX_ISA_AVX512
+#if PYX_X86 && PYX_ISA_TOP >= PYX_ISA_AVX512                                \
+    && (PYX_ISA_COMPILES(PYX_ISA_AVX512)                                       \
+        || (PYX_ISA_AVX512_HALF && PYX_ISA_COMPILES(PYX_ISA_AVX512Y)))
 /* ---- AVX-512 (F + VL): 32 registers, used at 64 bytes, and at 32 when asked ---- */
 PYX_ISA_TARGET_PUSH(PYX_ISA_AVX512_TARGET)
 #define PYX_ISA PYX_ISA_AVX512
 #define PYX_REGS 32
+#if PYX_ISA_COMPILES(PYX_ISA_AVX512)
 #define PYX_ISA_COPY avx512
 #define PYX_VB 64
 #include PYX_ISA_BOTH_DTYPES
 #undef PYX_VB
 #undef PYX_ISA_COPY
-#if PYX_ISA_AVX512_HALF
+#endif
+#if PYX_ISA_AVX512_HALF && PYX_ISA_COMPILES(PYX_ISA_AVX512Y)
 #define PYX_ISA_COPY avx512y
 #define PYX_VB 32
 #include PYX_ISA_BOTH_DTYPES
@@ -138,19 +152,3 @@ PYX_ISA_TARGET_PUSH(PYX_ISA_AVX512_TARGET)
 #undef PYX_ISA
 PYX_ISA_TARGET_POP()
 #endif
-#endif /* PYX_X86 */
-
-/* How many levels this family compiled: its table of copies has this many entries. */
-#if PYX_X86
-#define PYX_ISA_COPIES (PYX_ISA_TOP + 1)
-#else
-#define PYX_ISA_COPIES 1
-#endif
-
-/* The level whose copy runs: the CPU's (lowered by PYX_CNN_ISA, read once by
- * cpu_features.c), never above the highest copy this family compiled. */
-static inline int pyx_isa_copy(void)
-{
-    const int level = pyx_isa_level();
-    return level < PYX_ISA_COPIES ? level : PYX_ISA_COPIES - 1;
-}
