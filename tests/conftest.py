@@ -10,6 +10,14 @@ Hypothesis profiles
 
 Tests marked ``slow`` (long leak loops, the long fuzz) run only with
 ``--run-slow``, ``PYX_CNN_RUN_SLOW=1`` or the ``fuzz`` profile.
+
+Markers
+-------
+``interface``
+    Every test of the modules in ``INTERFACE_MODULES``: the command line, figures, the
+    documentation, data sets, packaging and the benchmark scripts, whose code under
+    test is Python around the kernels that the other tests check. CI runs them on the
+    release build only, not again under the sanitizers (``-m "not interface"``).
 """
 import os
 
@@ -45,7 +53,25 @@ def _run_slow(config):
     )
 
 
+INTERFACE_MODULES = {
+    "test_bench_digits", "test_bench_models", "test_benchmark", "test_build_deps",
+    "test_build_error", "test_cli", "test_cli_checks", "test_cli_errors", "test_datasets",
+    "test_docs_api_names", "test_docs_bench_tables", "test_docs_graph_figures",
+    "test_docs_snippets", "test_figures", "test_optional_imports", "test_packaging",
+    "test_plot", "test_train_cli", "test_train_models_cli",
+}
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "interface: tests of the command line, figures, docs and packaging "
+        "(tests/conftest.py)")
+
+
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.path.stem in INTERFACE_MODULES:
+            item.add_marker(pytest.mark.interface)
     if _run_slow(config):
         return
     skip = pytest.mark.skip(reason="slow: run with --run-slow or --hypothesis-profile=fuzz")

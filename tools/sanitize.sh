@@ -6,7 +6,10 @@
 #   tools/sanitize.sh --hypothesis-profile=fuzz     # ... with thousands of fuzz cases
 #   tools/sanitize.sh tests/test_properties.py -x   # any pytest arguments
 #
-# PYX_CNN_ASAN_REUSE=1 reuses the last build (after editing tests only).
+# PYX_CNN_DEBUG=1 adds the bounds-checked build's checks (Cython boundscheck,
+# wraparound, initializedcheck) to the same build: CI runs the suite that way.
+# PYX_CNN_ASAN_REUSE=1 reuses the last build (after editing tests only; it must have
+# been built with the same PYX_CNN_DEBUG).
 # Needs gcc (or clang) with its sanitizer runtimes, and the test dependencies
 # (pip install ".[test]") in the Python that runs it (PYTHON, default: python).
 # The instrumented build goes to build/asan-site (PYX_CNN_ASAN_DIR): it never
@@ -79,6 +82,12 @@ fi
 cd "$OUT"
 "$PY" -c "import pyx_cnn._conv as m, sys; sys.exit(0 if m.__file__.startswith('$OUT') else 1)" || {
     echo "sanitize.sh: python does not import the sanitized build" >&2; exit 1; }
+"$PY" -c "
+import os, sys, pyx_cnn
+want = os.environ.get('PYX_CNN_DEBUG', '0').strip().lower() not in ('', '0', 'false', 'no')
+sys.exit(0 if pyx_cnn.show_config()['debug_build'] == want else 1)" || {
+    echo "sanitize.sh: the build in $OUT does not match PYX_CNN_DEBUG=${PYX_CNN_DEBUG:-0}" \
+        "(rebuild without PYX_CNN_ASAN_REUSE)" >&2; exit 1; }
 echo "== pytest under ASan + UBSan =="
 # --capture=sys: a sanitizer report is written to file descriptor 2 just before
 # the process exits, so it must not go into pytest's capture file.
