@@ -150,15 +150,16 @@ __attribute__((unused)) static void PYX_FN(maxpool_rows)(
 
 
 /* Max pooling that records where each maximum is (training), for one sample whose
- * windows are all inside the input: out as pyx_maxpool_rows, and arg[oy, ox, c] the
- * offset (iy*in_w + ix)*C + c, inside the sample, of the first maximum of the window
+ * windows are all inside the input (maxpool_argmax_sample below; K is the window
+ * size): out as pyx_maxpool_rows, and arg[oy, ox, c] the offset (iy*in_w + ix)*C + c,
+ * inside the sample, of the first maximum of the window
  * (window element (0, 0) first, then row by row; a later equal value does not take
  * over). A NaN wins over numbers and stays (the first NaN). With relu, the output is
  * max(maximum, 0) (+0 for a maximum <= 0; NaN stays NaN); arg is unchanged. */
-__attribute__((unused)) static void PYX_FN(maxpool_argmax_sample)(
-    const pyx_pool_shape *s, const T *x, T *out, int32_t *arg, int relu)
+static inline __attribute__((always_inline)) void PYX_FN(maxpool_argmax_windows)(
+    const ptrdiff_t K, const pyx_pool_shape *s, const T *x, T *out, int32_t *arg, int relu)
 {
-    const ptrdiff_t C = s->channels, W = s->in_w, K = s->size, S = s->stride;
+    const ptrdiff_t C = s->channels, W = s->in_w, S = s->stride;
     VI iota;
     for (int l = 0; l < LANES; l++)
         iota[l] = l;
@@ -210,6 +211,14 @@ __attribute__((unused)) static void PYX_FN(maxpool_argmax_sample)(
         }
 }
 
+__attribute__((unused)) static void PYX_FN(maxpool_argmax_sample)(
+    const pyx_pool_shape *s, const T *x, T *out, int32_t *arg, int relu)
+{
+    if (s->size == 2)       /* a constant K: the window loops unroll, the offsets fold */
+        PYX_FN(maxpool_argmax_windows)(2, s, x, out, arg, relu);
+    else
+        PYX_FN(maxpool_argmax_windows)(s->size, s, x, out, arg, relu);
+}
 
 /* ---- average pooling ---- */
 
