@@ -152,20 +152,10 @@ class BuildClib(build_clib):
 
             stale = [src for src, obj in zip(sources, objects)
                      if self.force or newer_group([src, *headers], obj)]
-            # the biggest first, so that no worker is left with one at the end
-            stale.sort(key=_compile_cost, reverse=True)
             with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
                 list(pool.map(compile_one, stale))  # list(): raises a compile error
             self.compiler.create_static_lib(objects, name, output_dir=self.build_clib,
                                             debug=self.debug)
-
-
-def _compile_cost(source):
-    """The bytes a source compiles: its own and those of the kernel bodies it names."""
-    text = Path(source).read_text()
-    bodies = [word.strip('"') for line in text.splitlines()
-              if line.startswith("#define PYX_ISA_IMPL") for word in line.split()[2:]]
-    return len(text) + sum((HERE / "src_c" / body).stat().st_size for body in bodies)
 
 
 class BuildExt(build_ext):

@@ -1,7 +1,7 @@
 /* The convolution kernels' copies, one per instruction set: the table each copy fills
- * (conv_copy_generic.c, conv_copy_avx2.c, conv_copy_avx512.c; each file compiles the
- * bodies of conv_kernels_impl.h for its level only, so the build compiles the copies
- * side by side) and conv_simd.c dispatches through. Private to those files. */
+ * (conv_copy_generic.c, _avx2.c, _avx512.c, _avx512y.c; each file compiles the bodies of
+ * conv_kernels_impl.h for its copy only, so the build compiles the copies side by side)
+ * and conv_simd.c dispatches through. Private to those files. */
 #ifndef PYX_CONV_COPIES_H
 #define PYX_CONV_COPIES_H
 

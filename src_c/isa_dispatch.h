@@ -1,7 +1,7 @@
 /* What a family's dispatching code needs to pick a copy of its kernels at run time:
  * PYX_X86, the number of levels compiled (PYX_ISA_COPIES) and pyx_isa_copy(). Included
- * by isa_instantiate.h, and by itself where a family's copies are compiled in files of
- * their own (conv_simd.c). A family may define PYX_ISA_TOP first (isa_instantiate.h). */
+ * by isa_instantiate.h, and directly where a family's copies are compiled in files of
+ * their own (conv_copies.h). A family may define PYX_ISA_TOP first (isa_instantiate.h). */
 #ifndef PYX_ISA_DISPATCH_H
 #define PYX_ISA_DISPATCH_H
 
