@@ -78,8 +78,26 @@ def weight_layout(filters, dtype=None):
 #   route's backward.
 _DIRECT_MIN_WIDTH = 6
 _INFER_BLAS_MIN_WEIGHTS = 128 * 1024
+# A pointwise convolution (1x1 filters, strides 1, no padding) sums each pixel's own
+# channels only: a batch is one sequence of pixels, which the direct kernels take as
+# rows of up to _POINTWISE_ROW pixels (:func:`_pointwise_rows`), whatever the maps'
+# width. On 4x4 and 8x8 maps a row of the map is one or two blocks of 2-3 pixels,
+# the blocks of a long row are full: MobileNetV2's 1x1 layers on 64 images ran
+# 1.25-1.42x faster on 4x4 maps, 1.03-1.16x on 8x8 and 1.06x on 16x16 (one AMD EPYC
+# core, AVX2; rows of 32 to 256 pixels within 5 % of each other), the same values.
+_POINTWISE_ROW = 64
 _TRAIN_BLAS_MIN_FILTERS = 128
 _TRAIN_BLAS_MIN_WEIGHTS = 48 * 1024
+
+
+def _pointwise_rows(n, h, w):
+    """``(rows, width)``: the ``n*h*w`` pixels of a pointwise convolution's batch as
+    rows of ``width = w*k`` pixels, ``k`` the largest divisor of ``n*h`` with ``w*k
+    <= _POINTWISE_ROW`` (1 for maps wider than that)."""
+    for k in range(max(1, _POINTWISE_ROW // max(w, 1)), 0, -1):
+        if (n * h) % k == 0:
+            return n * h // k, w * k
+    return n * h, w
 
 
 def _route(channels, groups, dtype, window=0, filters=0, out_width=_DIRECT_MIN_WIDTH,
@@ -158,11 +176,19 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     wo = output_size(w, kw, stride[1], pads[1], dilation[1])
     if clamp_max is not None:
         clamp_max = float(clamp_max)
-    if _route(c, groups, x.dtype, kh * kw * c, f, wo, training) != "direct":
+    pointwise = (kh == kw == 1 and tuple(stride) == (1, 1) and not any(map(any, pads))
+                 and groups == 1)
+    rows, width = _pointwise_rows(n, h, w) if pointwise else (n * ho, wo)
+    if _route(c, groups, x.dtype, kh * kw * c, f, width, training) != "direct":
         return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max,
                                 kept)
     wk = prepared(kept, "layout", lambda: weight_layout(filters, x.dtype))
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
+    if pointwise:    # the batch as rows of `width` pixels (see _POINTWISE_ROW)
+        _conv._conv2d_forward(x.reshape(1, rows, width, c), wk, bias,
+                              out.reshape(1, rows, width, f), (1, 1), get_num_threads(),
+                              (1, 1), clamp_max, kept)
+        return out, (x, wk, stride, pads, dilation)
     if not training and tuple(stride) == (1, 1) and any(map(any, pads)):
         # inference: each thread pads one image at a time into a buffer of its own,
         # and the padded batch is never written whole (the same values); the input
@@ -380,6 +406,13 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
     w_flip = np.ascontiguousarray(
         wk.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh, kw * f, c)
     grad_x = np.empty((n, h, w, c), dtype=grad.dtype)
+    if kh == kw == 1 and not (top or bottom or left or right):
+        # pointwise: the same sums on the batch as rows of pixels (_POINTWISE_ROW)
+        rows, width = _pointwise_rows(n, h, w)
+        _conv._conv2d_forward(grad.reshape(1, rows, width, f), w_flip,
+                              np.zeros(c, dtype=grad.dtype), grad_x.reshape(1, rows, width, c),
+                              (1, 1), get_num_threads(), (1, 1))
+        return grad_x
     _conv._conv2d_forward_padding(grad[:, oy0:oy1, ox0:ox1], oy0 + ext_h - top,
                                   ox0 + ext_w - left, h + ext_h, w + ext_w, w_flip,
                                   np.zeros(c, dtype=grad.dtype), grad_x, get_num_threads(),
