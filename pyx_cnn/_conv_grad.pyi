@@ -39,7 +39,7 @@ def _grouped_forward(
 def _grouped_filter_grad(
     x: NDArray[np.floating],          # (N, Hp, Wp, C), padded input of the forward pass
     grad_out: NDArray[np.floating],   # (N, Ho, Wo, F)
-    grad_w: NDArray[np.floating],     # (groups, kh*kw*C//groups, F//groups), overwritten
+    grad_w: NDArray[np.floating],     # (groups, F//groups, kh*kw*C//groups), overwritten
     kh: int,
     kw: int,
     sh: int,

@@ -32,8 +32,9 @@ Grouped convolutions (``groups > 1``, other than the depthwise shapes of
 values are laid out group by group, so that group ``g``'s ``Kg = K / groups``
 values are one block of each row of ``cols``, and each group is one BLAS
 product on its block (``cols[:, g*Kg:(g+1)*Kg] @ W_g`` forward,
-``G[:, group's filters] @ W_g^T`` for the input gradient, ``cols_g^T @ G_g``
-for the filters' gradient), the filters as ``(groups, Kg, F / groups)``.
+``G[:, group's filters] @ W_g^T`` for the input gradient, ``G_g^T @ cols_g``
+for the filters' gradient), the filters as ``(groups, Kg, F / groups)`` and their
+gradient in the filters' own order, ``(groups, F / groups, Kg)``.
 
 The products run on SciPy's BLAS (:mod:`pyx_cnn._blas`), called from the
 kernels' own OpenMP threads, a chunk of output rows at a time (a chunk may run
@@ -300,15 +301,17 @@ def _grouped_filter_grad(
     Py_ssize_t sh, Py_ssize_t sw, Py_ssize_t dh, Py_ssize_t dw,
     int n_threads,
 ):
-    """grad_w (overwritten, ``(groups, Kg, Fg)`` as the weights of
-    :func:`_grouped_forward`): per group ``cols[:, group's Kg values]^T @
-    G[:, group's filters]`` summed over the batch. Each work item (whole samples,
-    on a grid fixed by the shape) sums its chunks in order into a workspace of
-    its own; the items' sums are then added in item order."""
+    """grad_w (overwritten, ``(groups, Fg, Kg)``: the filters' own layout ``(F, kh,
+    kw, C // groups)`` reshaped, filter by filter): per group ``G[:, group's
+    filters]^T @ cols[:, group's Kg values]`` summed over the batch. Each work item
+    (whole samples, on a grid fixed by the shape) sums its chunks in order into a
+    workspace of its own; the items' sums are then added in item order. (The
+    product's transpose, ``(Kg, Fg)``, would need a transposing copy to become the
+    filters' gradient: 16 ms for ResNet-18's 512 x 4608 matrices on one core.)"""
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t groups = grad_w.shape[0]
-    cdef Py_ssize_t kg = grad_w.shape[1]
-    cdef Py_ssize_t fg = grad_w.shape[2]
+    cdef Py_ssize_t fg = grad_w.shape[1]
+    cdef Py_ssize_t kg = grad_w.shape[2]
     cdef Py_ssize_t n_filters = groups * fg
     cdef Windows g = _windows(grad_out.shape[1], grad_out.shape[2], kh, kw, x.shape[3],
                               sh, sw, dh, dw, x.shape[2], x.shape[1], groups)
@@ -328,7 +331,7 @@ def _grouped_filter_grad(
     nt = threads_for(n_batch * g.h_out * g.w_out * kg * n_filters, n_items, n_threads,
                      FAMILY_CONV)
     work = np.empty((nt, chunk * g.w_out * g.k), dtype=dtype)
-    part = np.zeros((n_items, groups, kg, fg), dtype=dtype)
+    part = np.zeros((n_items, groups, fg, kg), dtype=dtype)
     with nogil:
         for item in prange(n_items, num_threads=nt, schedule="dynamic"):
             buf = &work[threadid(), 0]
@@ -338,9 +341,9 @@ def _grouped_filter_grad(
                 rows = min(chunk, row_end - row0)
                 _gather_windows(&x[0, 0, 0, 0], buf, row0, rows, &g)
                 for grp in range(groups):
-                    gemm(True, False, <int>kg, <int>fg, <int>(rows * g.w_out), 1,
-                         buf + grp * kg, <int>g.k,
+                    gemm(True, False, <int>fg, <int>kg, <int>(rows * g.w_out), 1,
                          &grad_out[0, 0, 0, 0] + row0 * g.w_out * n_filters + grp * fg,
-                         <int>n_filters, 1, &part[item, grp, 0, 0], <int>fg)
+                         <int>n_filters, buf + grp * kg, <int>g.k, 1,
+                         &part[item, grp, 0, 0], <int>kg)
                 row0 = row0 + rows
     np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)

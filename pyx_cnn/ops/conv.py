@@ -365,9 +365,10 @@ def _backward_grouped(grad_out, saved, input_grad):
                 else:
                     grad_x += gx     # channel c's gradient: the sum over its m filters
         return grad_x, grad_filters, grad_bias
-    gw = np.empty((groups, kh * kw * c_group, f // groups), dtype=dtype)
-    _conv_grad._grouped_filter_grad(x_kept, grad_out, gw, kh, kw, *stride, *dilation, nt)
-    grad_filters[...] = gw.transpose(0, 2, 1).reshape(filters.shape)
+    # (groups, F // groups, kh*kw*Cg): the filters' own order, grad_filters reshaped
+    _conv_grad._grouped_filter_grad(x_kept, grad_out,
+                                    grad_filters.reshape(groups, f // groups, -1),
+                                    kh, kw, *stride, *dilation, nt)
     grad_bias[...] = grad_out.reshape(-1, f).sum(axis=0)
     if input_grad:
         gxp = np.empty(x_kept.shape, dtype=dtype)
