@@ -221,7 +221,7 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
             ptrdiff_t next_bytes = 0, out_bytes = 0;
             if (p == p0 && oy + 1 < s->out_h) {
                 const ptrdiff_t row_len = s->in_w * s->channels;
-                next = (const char *)(x_row + (s->kh - 1) * s->dilation_h * row_len);
+                next = (const char *)(x_row + ((s->kh - 1) * s->dilation_h + 1) * row_len);
                 next_bytes = s->stride_h * row_len * (ptrdiff_t)sizeof(T);
             }
             if (p == p0 && whole_rows) {
