@@ -137,6 +137,15 @@ static inline ptrdiff_t pyx_conv_direct_panel(ptrdiff_t vectors_left)
     return vectors_left >= 4 ? 4 : vectors_left >= 2 ? 2 : 1;
 }
 
+/* How many panels that cut makes of `n_vec` registers of filters. */
+static inline ptrdiff_t pyx_conv_direct_panel_count(ptrdiff_t n_vec)
+{
+    ptrdiff_t count = 0;
+    for (ptrdiff_t v = 0; v < n_vec; count++)
+        v += pyx_conv_direct_panel(n_vec - v);
+    return count;
+}
+
 /* The direct kernel's weights and bias, from w (kh, kw*C, F) and bias (F,) of the
  * shape `s` (its filters_padded set to F rounded up to pyx_conv_direct_lanes()):
  * w_packed holds kh*kw*C*filters_padded values, the panel of the filters [fb, fb + NV*lanes)

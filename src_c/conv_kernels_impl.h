@@ -197,9 +197,8 @@ __attribute__((unused)) static void PYX_FN(direct_rows)(
     ptrdiff_t row_begin, ptrdiff_t row_end, ptrdiff_t p0, ptrdiff_t p1)
 {
     const ptrdiff_t n_vec = s->filters_padded / LANES;
-    ptrdiff_t nv, n_panels = 0;
-    for (ptrdiff_t v = 0; v < n_vec; v += pyx_conv_direct_panel(n_vec - v))
-        n_panels++;
+    const ptrdiff_t n_panels = pyx_conv_direct_panel_count(n_vec);
+    ptrdiff_t nv;
     /* every panel of a row here, more than one: the first panel's pass over a row also
      * asks for the whole output row, to write (prefetchw), while the later panels' lines
      * are still far from being written. Without it each panel's pass waits on its own

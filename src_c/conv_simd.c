@@ -124,11 +124,8 @@ ptrdiff_t pyx_conv_panels(const pyx_conv_shape *s, int is_double)
 {
     if (s->algorithm != PYX_CONV_DIRECT)
         return 1;
-    const ptrdiff_t n_vec = s->filters_padded / pyx_conv_direct_lanes(is_double, s->filters);
-    ptrdiff_t count = 0;
-    for (ptrdiff_t v = 0; v < n_vec; count++)
-        v += pyx_conv_direct_panel(n_vec - v);
-    return count;
+    return pyx_conv_direct_panel_count(
+        s->filters_padded / pyx_conv_direct_lanes(is_double, s->filters));
 }
 
 /* Output of a tile of rows, about this many bytes (see pyx_conv_rows_*()): a pointwise

@@ -67,8 +67,8 @@ def test_forward_equals_the_kernels_on_map_rows(shape, dtype, clamp, training, t
     # the same kernels on the maps' own rows
     _conv._conv2d_forward(x, conv_op.weight_layout(filters, dtype), bias, expected, (1, 1),
                           1, (1, 1), clamp)
-    if len(saved) == 5:     # the direct route (a large filter bank may take BLAS in training)
-        np.testing.assert_array_equal(out, expected)
+    assert len(saved) == 5          # the direct route (these banks are small)
+    np.testing.assert_array_equal(out, expected)
     naive = conv_naive(x, filters, bias=bias)
     if clamp is not None:
         naive = np.clip(naive, 0, clamp)
@@ -93,12 +93,12 @@ def test_input_gradient_matches_the_loops(shape, dtype, threads):
     np.testing.assert_allclose(grad_x, gx, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
     np.testing.assert_allclose(grad_w, gw, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
     np.testing.assert_allclose(grad_b, gb, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
-    if len(saved) == 5:     # the transposed route: the padded runner on the maps' rows
-        wk = saved[1]
-        n, h, w, c, f = shape
-        w_flip = np.ascontiguousarray(wk.reshape(1, 1, c, f).transpose(0, 1, 3, 2)).reshape(
-            1, f, c)
-        expected = np.empty_like(grad_x)
-        _conv._conv2d_forward_padding(grad_out, 0, 0, h, w, w_flip, np.zeros(c, dtype),
-                                      expected, 1, (1, 1))
-        np.testing.assert_array_equal(grad_x, expected)
+    # the direct route: its input gradient, on the padded runner over the maps' rows
+    assert len(saved) == 5
+    wk = saved[1]
+    n, h, w, c, f = shape
+    w_flip = np.ascontiguousarray(wk.reshape(1, 1, c, f).transpose(0, 1, 3, 2)).reshape(1, f, c)
+    expected = np.empty_like(grad_x)
+    _conv._conv2d_forward_padding(grad_out, 0, 0, h, w, w_flip, np.zeros(c, dtype),
+                                  expected, 1, (1, 1))
+    np.testing.assert_array_equal(grad_x, expected)

@@ -100,13 +100,24 @@ def _pointwise_rows(n, h, w):
     return n * h, w
 
 
+def _pointwise_forward(x, wk, bias, out, clamp_max=None, kept=None):
+    """The direct kernels on a pointwise convolution's batch `x` ``(N, H, W, C)`` taken
+    as rows of pixels (:func:`_pointwise_rows`), into `out` ``(N, H, W, F)``."""
+    n, h, w, c = x.shape
+    rows, width = _pointwise_rows(n, h, w)
+    _conv._conv2d_forward(x.reshape(1, rows, width, c), wk, bias,
+                          out.reshape(1, rows, width, out.shape[3]), (1, 1),
+                          get_num_threads(), (1, 1), clamp_max, kept)
+
+
 def _route(channels, groups, dtype, window=0, filters=0, out_width=_DIRECT_MIN_WIDTH,
            training=True):
     """Which kernels run a convolution: "direct" (the kernels of
     :mod:`pyx_cnn._conv`), "depthwise" or "grouped" (BLAS products on gathered
     windows, also for one group whose `window` x `filters` matrix is large: see
-    above; `out_width` is the output's width, `training` whether the backward
-    pass will run)."""
+    above; `out_width` is the width of the rows the kernels run: the output's, or
+    a pointwise convolution's rows of pixels, :func:`_pointwise_rows`; `training`
+    whether the backward pass will run)."""
     if groups == 1:
         if training:
             large = (filters >= _TRAIN_BLAS_MIN_FILTERS
@@ -178,16 +189,14 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         clamp_max = float(clamp_max)
     pointwise = (kh == kw == 1 and tuple(stride) == (1, 1) and not any(map(any, pads))
                  and groups == 1)
-    rows, width = _pointwise_rows(n, h, w) if pointwise else (n * ho, wo)
+    width = _pointwise_rows(n, h, w)[1] if pointwise else wo
     if _route(c, groups, x.dtype, kh * kw * c, f, width, training) != "direct":
         return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max,
                                 kept)
     wk = prepared(kept, "layout", lambda: weight_layout(filters, x.dtype))
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
-    if pointwise:    # the batch as rows of `width` pixels (see _POINTWISE_ROW)
-        _conv._conv2d_forward(x.reshape(1, rows, width, c), wk, bias,
-                              out.reshape(1, rows, width, f), (1, 1), get_num_threads(),
-                              (1, 1), clamp_max, kept)
+    if pointwise:
+        _pointwise_forward(x, wk, bias, out, clamp_max, kept)
         return out, (x, wk, stride, pads, dilation)
     if not training and tuple(stride) == (1, 1) and any(map(any, pads)):
         # inference: each thread pads one image at a time into a buffer of its own,
@@ -408,11 +417,8 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
         wk.reshape(kh, kw, c, f)[::-1, ::-1].transpose(0, 1, 3, 2)).reshape(kh, kw * f, c)
     grad_x = np.empty((n, h, w, c), dtype=grad.dtype)
     if kh == kw == 1 and not (top or bottom or left or right):
-        # pointwise: the same sums on the batch as rows of pixels (_POINTWISE_ROW)
-        rows, width = _pointwise_rows(n, h, w)
-        _conv._conv2d_forward(grad.reshape(1, rows, width, f), w_flip,
-                              np.zeros(c, dtype=grad.dtype), grad_x.reshape(1, rows, width, c),
-                              (1, 1), get_num_threads(), (1, 1))
+        # pointwise: the same sums on the batch as rows of pixels
+        _pointwise_forward(grad, w_flip, np.zeros(c, dtype=grad.dtype), grad_x)
         return grad_x
     _conv._conv2d_forward_padding(grad[:, oy0:oy1, ox0:ox1], oy0 + ext_h - top,
                                   ox0 + ext_w - left, h + ext_h, w + ext_w, w_flip,
