@@ -278,6 +278,25 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
 cdef size_t _ONE_GROUP_BYTES = 256 * 1024
 
 
+cdef inline Py_ssize_t _windows(Py_ssize_t size, Py_ssize_t extent, Py_ssize_t stride):
+    """How many windows of `extent` values, `stride` apart, fit in `size` values."""
+    return 0 if size < extent else (size - extent) // stride + 1
+
+
+cdef _check_windows(x_shape, kh, run, out_shape, sh, sw, dh, dw, what):
+    """ValueError unless `out_shape` ``(N, Ho, Wo, F)`` fits the windows of `kh` x
+    ``run // C`` filters on `x_shape` ``(N, Hp, Wp, C)`` (the kernels read no further)."""
+    n, hp, wp, c = x_shape[:4]
+    kw = run // c if c else run
+    if (sh < 1 or sw < 1 or c == 0 or run % c or out_shape[0] != n
+            or (out_shape[1] and out_shape[2]
+                and (hp < (out_shape[1] - 1) * sh + (kh - 1) * dh + 1
+                     or wp < (out_shape[2] - 1) * sw + (kw - 1) * dw + 1))):
+        raise ValueError(f"{what} of shape {tuple(out_shape)[:4]} does not fit the windows "
+                         f"of {kh}x{kw} filters dilated {dh}x{dw} at "
+                         f"strides {sh}x{sw} on {tuple(x_shape)[:4]}")
+
+
 def _conv2d_forward(
     const floating[:, :, :, ::1] x,
     const floating[:, :, ::1] w,
@@ -318,6 +337,7 @@ def _conv2d_forward(
     cdef Py_ssize_t n_chunks, n_panels, n_groups, per_item, chunk
     if rows == 0 or w_out == 0:
         return
+    _check_windows(x.shape, kh, run, out.shape, sh, sw, dh, dw, "out")
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
     s.algorithm = pyx_conv_choose(&s, floating is double)
     if clamp_max is not None:
@@ -362,14 +382,15 @@ def _conv2d_forward_padding(
     dilation=1,
     clamp_max=None,
     kept=None,
+    stride=1,
 ):
-    """:func:`_conv2d_forward` at strides 1 of `src` zero-padded to ``(N, hp, wp, C)``
+    """:func:`_conv2d_forward` of `src` zero-padded to ``(N, hp, wp, C)``
     (`src` ``(N, h, w, C)``, rows of w*C contiguous values, at rows ``top:top + h``
     and columns ``left:left + w``), without writing the padded batch whole: each
     thread pads one image at a time into a buffer of its own (which stays in its
     cache) and runs the kernel on it (direct, paired or tap-paired, as
     ``pyx_conv_choose`` says). The same arithmetic, so the same values, as padding
-    first; `clamp_max` and `kept` as :func:`_conv2d_forward`'s.
+    first; `stride`, `clamp_max` and `kept` as :func:`_conv2d_forward`'s.
 
     Falls back to padding first where the work is not cut by images: for the
     planar kernel, or when there are too few images for the threads.
@@ -386,7 +407,8 @@ def _conv2d_forward_padding(
     cdef Py_ssize_t image = hp * wp * channels
     cdef Py_ssize_t n, y, tid
     cdef size_t row_bytes = wd * channels * sizeof(floating)
-    cdef Py_ssize_t dh, dw
+    cdef Py_ssize_t sh, sw, dh, dw
+    sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
     cdef pyx_conv_shape s
     cdef const floating[:, :, ::1] w_k
@@ -401,22 +423,23 @@ def _conv2d_forward_padding(
         raise ValueError(f"src of {h}x{wd} at row {top}, column {left} does not fit in "
                          f"{hp}x{wp}")
     if (out.shape[0] != n_batch or out.shape[3] != n_filters or run % channels != 0
-            or h_out != hp - (kh - 1) * dh or w_out != wp - (run // channels - 1) * dw):
+            or sh < 1 or sw < 1 or h_out != _windows(hp, (kh - 1) * dh + 1, sh)
+            or w_out != _windows(wp, (run // channels - 1) * dw + 1, sw)):
         raise ValueError(f"out of shape {tuple(out.shape)[:4]} is not the output of "
-                         f"{kh}x{run // channels} filters dilated {dh}x{dw} on "
-                         f"({n_batch}, {hp}, {wp}, {channels})")
+                         f"{kh}x{run // channels} filters dilated {dh}x{dw} at strides "
+                         f"{sh}x{sw} on ({n_batch}, {hp}, {wp}, {channels})")
     if n_batch == 0 or h_out == 0 or w_out == 0:
         return
     if channels > 0:
         x_shape[1], x_shape[2], x_shape[3] = hp, wp, channels
-        s = _shape(x_shape, kh, run // channels, n_filters, n_filters, h_out, w_out, 1, 1,
+        s = _shape(x_shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw,
                    dh, dw)
         s.algorithm = pyx_conv_choose(&s, floating is double)
     if (h == 0 or wd == 0 or channels == 0 or s.algorithm == PYX_CONV_PLANAR
             or (nt > 1 and n_batch < 8 * nt)):
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
-        _conv2d_forward(xp, w, bias, out, 1, n_threads, (dh, dw), clamp_max, kept)
+        _conv2d_forward(xp, w, bias, out, (sh, sw), n_threads, (dh, dw), clamp_max, kept)
         return
     if clamp_max is not None:
         s.clamp, s.clamp_max = 1, clamp_max
@@ -484,6 +507,7 @@ def _conv2d_filter_grad(
         np.asarray(grad_w)[...] = 0
         np.asarray(grad_b)[...] = 0
         return
+    _check_windows(x.shape, kh, run, grad_out.shape, sh, sw, dh, dw, "grad_out")
     lanes = pyx_conv_direct_lanes(floating is double, n_filters)
     fp = (n_filters + lanes - 1) // lanes * lanes
     # the kernels load whole registers of filters, up to fp - F values past a pixel's

@@ -435,16 +435,19 @@ def test_pad_copy_matches_numpy(shape, top, left, hp, wp, dtype):
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n, c, f, k, dilation", [
-    (9, 16, 8, 3, (2, 2)),     # tap-paired (AVX-512, float32), per image on one thread
-    (40, 16, 8, 3, (2, 2)),    # per image on two threads too
-    (40, 1, 6, 5, (1, 1)),     # paired
-    (40, 3, 16, 3, (1, 3)),    # direct, one register of filters
-    (40, 5, 33, 2, (3, 1)),    # direct, a remainder of filters
-    (40, 4, 3, 3, (1, 1)),     # planar: pads first
-    (3, 8, 16, 3, (1, 1)),     # too few images for two threads: pads first
+@pytest.mark.parametrize("n, c, f, k, dilation, stride", [
+    (9, 16, 8, 3, (2, 2), (1, 1)),     # tap-paired (AVX-512, float32), per image, one thread
+    (40, 16, 8, 3, (2, 2), (1, 1)),    # per image on two threads too
+    (40, 1, 6, 5, (1, 1), (1, 1)),     # paired
+    (40, 3, 16, 3, (1, 3), (1, 1)),    # direct, one register of filters
+    (40, 5, 33, 2, (3, 1), (1, 1)),    # direct, a remainder of filters
+    (40, 4, 3, 3, (1, 1), (1, 1)),     # planar: pads first
+    (3, 8, 16, 3, (1, 1), (1, 1)),     # too few images for two threads: pads first
+    (40, 16, 24, 3, (1, 1), (2, 2)),   # strides: direct, per image
+    (40, 5, 33, 2, (2, 1), (3, 2)),    # uneven strides, dilated, a remainder of filters
+    (40, 4, 3, 3, (1, 1), (2, 3)),     # planar at strides: pads first
 ])
-def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, dtype):
+def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, stride, dtype):
     # the padded source is a slice (rows contiguous), placed off-centre and
     # cropped on the right, as the input gradient passes it
     rng = np.random.default_rng(n + c + f)
@@ -455,60 +458,71 @@ def test_forward_padding_per_image_matches_padding_first(n, c, f, k, dilation, d
     b = rng.standard_normal(f).astype(dtype)
     xp = np.zeros((n, hp, wp, c), dtype)
     xp[:, top:top + 11, left:left + 13] = src
-    ho, wo = hp - (k - 1) * dilation[0], wp - (k - 1) * dilation[1]
+    ho = (hp - (k - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (wp - (k - 1) * dilation[1] - 1) // stride[1] + 1
     ref = np.empty((n, ho, wo, f), dtype)
-    _conv._conv2d_forward(xp, w, b, ref, 1, 1, dilation)
+    _conv._conv2d_forward(xp, w, b, ref, stride, 1, dilation)
     for threads in (1, 2):
         out = np.full(ref.shape, np.nan, dtype)
         with _threads._always_split():
-            _conv._conv2d_forward_padding(src, top, left, hp, wp, w, b, out, threads, dilation)
+            _conv._conv2d_forward_padding(src, top, left, hp, wp, w, b, out, threads, dilation,
+                                          stride=stride)
         np.testing.assert_array_equal(out, ref)
     # and the padded convolution is right (not only the same as padding first)
     wt = w.reshape(k, k, c, f).transpose(3, 0, 1, 2)
     loops = reference.conv(src[:2], wt, padding=((top, hp - top - 11), (left, wp - left - 13)),
-                           dilation=dilation, bias=b)
+                           stride=stride, dilation=dilation, bias=b)
     np.testing.assert_allclose(ref[:2], loops, rtol=RTOL[dtype],
                                atol=RTOL[dtype] * np.sqrt(k * k * c) * 4)
     with pytest.raises(ValueError, match="does not fit"):
-        _conv._conv2d_forward_padding(src, top, left + 2, hp, wp, w, b, out, 1, dilation)
+        _conv._conv2d_forward_padding(src, top, left + 2, hp, wp, w, b, out, 1, dilation,
+                                      stride=stride)
     with pytest.raises(ValueError, match="is not the output"):
-        _conv._conv2d_forward_padding(src, top, left, hp + 1, wp, w, b, out, 1, dilation)
+        _conv._conv2d_forward_padding(src, top, left, hp + stride[0], wp, w, b, out, 1,
+                                      dilation, stride=stride)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize("n, c, f, k, pads, dilation, clamp_max", [
-    (40, 16, 24, 3, ((1, 1), (1, 1)), (1, 1), None),      # per image, two threads
-    (40, 3, 40, 3, ((2, 0), (1, 3)), (2, 1), np.inf),     # uneven pads, ReLU
-    (40, 8, 16, 5, ((2, 2), (2, 2)), (1, 1), 6.0),        # ReLU6
-    (3, 8, 16, 3, ((1, 1), (1, 1)), (1, 1), 0.5),         # too few images: pads first
-    (40, 4, 3, 3, ((1, 1), (1, 1)), (1, 1), np.inf),      # planar: pads first
+@pytest.mark.parametrize("n, c, f, k, pads, dilation, clamp_max, stride", [
+    (40, 16, 24, 3, ((1, 1), (1, 1)), (1, 1), None, (1, 1)),   # per image, two threads
+    (40, 3, 40, 3, ((2, 0), (1, 3)), (2, 1), np.inf, (1, 1)),  # uneven pads, ReLU
+    (40, 8, 16, 5, ((2, 2), (2, 2)), (1, 1), 6.0, (1, 1)),     # ReLU6
+    (3, 8, 16, 3, ((1, 1), (1, 1)), (1, 1), 0.5, (1, 1)),      # too few images: pads first
+    (40, 4, 3, 3, ((1, 1), (1, 1)), (1, 1), np.inf, (1, 1)),   # planar: pads first
+    (40, 16, 24, 3, ((1, 1), (1, 1)), (1, 1), 6.0, (2, 2)),    # strides 2, ReLU6
+    # strides 3: the unpadded 9x11 input has as many windows as the padded one
+    (40, 8, 16, 3, ((1, 1), (1, 1)), (1, 1), None, (3, 3)),
+    (40, 3, 40, 3, ((2, 0), (1, 3)), (2, 1), np.inf, (2, 3)),  # uneven, dilated
+    (40, 4, 3, 3, ((1, 1), (1, 1)), (1, 1), np.inf, (2, 2)),   # planar at strides 2
+    (40, 5, 9, 3, ((1, 1), (1, 1)), (1, 1), None, (20, 30)),   # strides past the extent
 ])
 def test_inference_pads_per_image_with_the_same_values(n, c, f, k, pads, dilation, clamp_max,
-                                                       dtype):
-    # forward(training=False) at strides 1 pads one image at a time (never the whole
-    # padded batch): the same values as padding first, the clamp included; the input
-    # is kept unpadded, and a backward pass after it gives the training pass's gradients
+                                                       stride, dtype):
+    # forward(training=False) pads one image at a time (never the whole padded
+    # batch): the same values as padding first, the clamp included; the input is
+    # kept unpadded, and a backward pass after it gives the training pass's gradients
     from pyx_cnn.ops import conv as conv_op
     rng = np.random.default_rng(n + c + f + k)
     x = rng.standard_normal((n, 9, 11, c)).astype(dtype)
     filters = rng.standard_normal((f, k, k, c)).astype(dtype)
     bias = rng.standard_normal(f).astype(dtype)
     xp = conv_op.pad(x, pads, dtype)
-    ho = xp.shape[1] - (k - 1) * dilation[0]
-    wo = xp.shape[2] - (k - 1) * dilation[1]
+    ho = (xp.shape[1] - (k - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (xp.shape[2] - (k - 1) * dilation[1] - 1) // stride[1] + 1
+    kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
     try:
         for threads in (1, 2):
             pyx_cnn.set_num_threads(threads)
             ref = np.empty((n, ho, wo, f), dtype)
-            _conv._conv2d_forward(xp, conv_op.weight_layout(filters, dtype), bias, ref, 1,
-                                  threads, dilation, clamp_max)
+            _conv._conv2d_forward(xp, conv_op.weight_layout(filters, dtype), bias, ref,
+                                  kernel_stride, threads, dilation, clamp_max)
             with _threads._always_split():
-                out, saved = conv_op.forward(x, filters, bias, (1, 1), pads, dilation,
+                out, saved = conv_op.forward(x, filters, bias, stride, pads, dilation,
                                              training=False, clamp_max=clamp_max)
             np.testing.assert_array_equal(out, ref)
             assert saved[0] is x
             g = rng.standard_normal(out.shape).astype(dtype)
-            _, trained = conv_op.forward(x, filters, bias, (1, 1), pads, dilation)
+            _, trained = conv_op.forward(x, filters, bias, stride, pads, dilation)
             for got, want in zip(conv_op.backward(g, saved), conv_op.backward(g, trained)):
                 np.testing.assert_array_equal(got, want)
     finally:

@@ -32,6 +32,8 @@ Grouped convolutions (``groups > 1``) take one of two routes:
 - *grouped* (any other): windows gathered into matrices (im2col) and one BLAS
   product per group, forward and backward (:mod:`pyx_cnn._conv_grad`).
 """
+from typing import NamedTuple
+
 import numpy as np
 
 from .. import _activation, _conv, _conv_depthwise, _conv_grad
@@ -41,6 +43,17 @@ from .._thread_policy import one_blas_thread
 from .._threads import get_num_threads
 
 __all__ = ["forward", "backward", "input_gradient", "pad", "weight_layout"]
+
+
+class _SavedUnpadded(NamedTuple):
+    """What :func:`forward` saves on the direct route at inference with padding: the
+    input unpadded (the kernels padded one image at a time), which :func:`backward`
+    pads if it is asked for the gradients. Any other 5-tuple holds the padded input."""
+    x: np.ndarray
+    weights: np.ndarray
+    stride: tuple
+    pads: tuple
+    dilation: tuple
 
 
 def pad(x, pads, dtype):
@@ -171,8 +184,8 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         ``(x_padded, weights, stride, pads, dilation)``: the input padded,
         ``(N, H + top + bottom, W + left + right, C)``, and the filters in the
         kernels' layout ``(kh, kw*C, F)`` (:func:`weight_layout`); at inference
-        (``training=False``) with strides 1, the input unpadded (the kernels pad
-        one image at a time; :func:`backward` pads it if asked). On the
+        (``training=False``), the input unpadded (the kernels pad one image at a
+        time; :func:`backward` pads it if asked). On the
         grouped and depthwise routes (``groups > 1``, or one group with a large
         filter bank), ``(x_kept, filters, stride, pads, dilation, groups)``: the
         input (padded on the grouped route) and the filters.
@@ -198,19 +211,20 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     if pointwise:
         _pointwise_forward(x, wk, bias, out, clamp_max, kept)
         return out, (x, wk, stride, pads, dilation)
-    if not training and tuple(stride) == (1, 1) and any(map(any, pads)):
+    (top, bottom), (left, right) = pads
+    hp, wp = h + top + bottom, w + left + right
+    # a stride at least the padded extent gives one window whatever its value:
+    # the extent keeps the kernel's index arithmetic far from overflow
+    kernel_stride = (min(stride[0], hp), min(stride[1], wp))
+    if not training and any(map(any, pads)):
         # inference: each thread pads one image at a time into a buffer of its own,
         # and the padded batch is never written whole (the same values); the input
         # is kept unpadded, and backward pads it if it is asked for
-        (top, bottom), (left, right) = pads
-        _conv._conv2d_forward_padding(x, top, left, h + top + bottom, w + left + right, wk,
-                                      bias, out, get_num_threads(), tuple(dilation),
-                                      clamp_max, kept)
-        return out, (x, wk, stride, pads, dilation)
+        _conv._conv2d_forward_padding(x, top, left, hp, wp, wk, bias, out,
+                                      get_num_threads(), tuple(dilation), clamp_max, kept,
+                                      kernel_stride)
+        return out, _SavedUnpadded(x, wk, stride, pads, dilation)
     xp = pad(x, pads, x.dtype)
-    # a stride at least the padded extent gives one window whatever its value:
-    # the extent keeps the kernel's index arithmetic far from overflow
-    kernel_stride = (min(stride[0], xp.shape[1]), min(stride[1], xp.shape[2]))
     _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
                           tuple(dilation), clamp_max, kept)
     return out, (xp, wk, stride, pads, dilation)
@@ -290,10 +304,8 @@ def backward(grad_out, saved, input_grad=True):
     xp, wk, stride, pads, dilation = saved
     kh, run, f = wk.shape
     c = xp.shape[3]
-    if tuple(stride) == (1, 1) and (
-            xp.shape[1] - (kh - 1) * dilation[0] != grad_out.shape[1]
-            or xp.shape[2] - (run // c - 1) * dilation[1] != grad_out.shape[2]):
-        # an inference pass at strides 1 kept the input unpadded (forward)
+    if isinstance(saved, _SavedUnpadded):
+        # an inference pass kept the input unpadded (forward)
         xp = pad(xp, pads, xp.dtype)
     nt = get_num_threads()
     gw = np.empty(wk.shape, dtype=xp.dtype)
