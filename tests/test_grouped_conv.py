@@ -426,3 +426,49 @@ def test_depthwise_3x3_filter_gradient(n, h, w, c, stride, pads, dilation, dtype
                                         groups=c)
     np.testing.assert_allclose(results[0][1], gw, **_tol(dtype))
     np.testing.assert_allclose(results[0][2], gb, **_tol(dtype))
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("c, f, kernel, stride, pads, width, input_grad_route", [
+    # rows of 6 pixels or more: the forward pass on the direct kernels, the input
+    # gradient a convolution on them too (strides 1), the filter gradient on BLAS
+    (64, 256, 3, 1, ((1, 1), (1, 1)), 9, "direct"),
+    (48, 160, 3, 1, ((2, 0), (1, 1)), 8, "direct"),             # uneven padding
+    (400, 330, 1, 1, ((0, 0), (0, 0)), 7, "direct"),             # pointwise rows
+    # strides 2: the input gradient on BLAS (gathered windows)
+    (64, 256, 3, 2, ((1, 1), (1, 1)), 13, "grouped"),
+    # narrow maps (4 pixels): everything on BLAS
+    (64, 256, 3, 1, ((1, 1), (1, 1)), 4, "grouped"),
+])
+def test_training_on_a_large_bank_mixes_the_routes(c, f, kernel, stride, pads, width,
+                                                   input_grad_route, dtype):
+    # training with a large bank (128 filters or more) keeps the filter gradient on
+    # BLAS; the forward pass and the input gradient run on the direct kernels where
+    # their rows are wide enough: the values of PyTorch in every case
+    rng = np.random.default_rng(f + width)
+    x = rng.standard_normal((3, 7, width, c)).astype(dtype)
+    w = rng.standard_normal((f, kernel, kernel, c)).astype(dtype) / np.sqrt(kernel * kernel * c)
+    b = rng.standard_normal(f).astype(dtype)
+    out, saved = conv_op.forward(x, w, b, (stride, stride), pads, (1, 1))
+    assert len(saved) == 6      # what the grouped route's backward pass reads
+    g = rng.standard_normal(out.shape).astype(dtype)
+    hp = x.shape[1] + sum(pads[0])
+    assert conv_op._transposed_input_grad(
+        g, w, (3, hp, width + sum(pads[1]), c), (stride, stride), pads,
+        (1, 1)) == (input_grad_route == "direct")
+    expected = torch_conv(x, w, b, (stride, stride), pads, (1, 1), 1, g)
+    for mine, theirs in zip((out,) + conv_op.backward(g, saved), expected):
+        np.testing.assert_allclose(mine, theirs, **_tol(dtype))
+    # the inference pass gives the same values (to rounding), and so does the
+    # training pass with an inf among the filters (the input gradient on BLAS, which
+    # never meets it where no output reaches)
+    np.testing.assert_allclose(conv_op.forward(x, w, b, (stride, stride), pads, (1, 1),
+                                               training=False)[0], out, **_tol(dtype))
+    w_inf = w.copy()
+    w_inf[0, 0, 0, 0] = np.inf
+    _, saved = conv_op.forward(x, w_inf, b, (stride, stride), pads, (1, 1))
+    assert not conv_op._transposed_input_grad(g, w_inf, saved[0].shape, (stride, stride),
+                                              pads, (1, 1))
+    want = torch_conv(x, w_inf, b, (stride, stride), pads, (1, 1), 1, g)[1]
+    with np.errstate(invalid="ignore"):
+        np.testing.assert_allclose(conv_op.backward(g, saved)[0], want, **_tol(dtype))
