@@ -1,0 +1,12 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def filter_transform(filters: NDArray[np.floating], dtype: object) -> NDArray[np.floating]: ...
+def conv3x3(
+    xp: NDArray[np.floating],     # (N, Hp, Wp, C), zero-padded
+    u: NDArray[np.floating],      # (F, 16, C), filter_transform's
+    bias: NDArray[np.floating],   # (F,)
+    out: NDArray[np.floating],    # (N, Hp - 2, Wp - 2, F), overwritten
+    clamp_max: float | None,
+    n_threads: int,
+) -> None: ...

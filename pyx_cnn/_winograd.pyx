@@ -1,0 +1,218 @@
+"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution at strides 1 with 2.25x
+fewer multiplications, for the deep layers of a network (small maps, many channels).
+
+Private: :mod:`pyx_cnn.ops.conv` decides where it runs and checks the arrays.
+
+The output is cut into tiles of 2x2 pixels; tile ``t`` reads the 4x4 input patch ``d``
+at its top-left corner (the input zero-padded), and with the fixed matrices
+
+    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
+    G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
+    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
+
+its 2x2 outputs of filter ``f`` are ``A^T [sum_c (G g_fc G^T) * (B^T d_c B)] A``
+(``*``: element by element, over the 4x4 points; Lavin and Gray, "Fast Algorithms
+for Convolutional Neural Networks", 2016). For each of the 16 points ``p`` the sum
+over the channels is one matrix product: ``M_p (T, F) = V_p (T, C) @ U_p (C, F)``,
+``V`` the transformed input patches, ``U`` the transformed filters. So the
+convolution is three passes:
+
+- :func:`_input_transform`: ``x`` (N, Hp, Wp, C), padded -> ``V`` (16, T, C);
+- :func:`_products`: 16 BLAS products (SciPy's, :mod:`pyx_cnn._blas`), ``M`` (16, T, F),
+  the transformed filters held as ``(F, 16, C)``;
+- :func:`_output_transform`: ``M`` -> ``out`` (N, Ho, Wo, F), plus the bias, clamped.
+
+The filter transform is :func:`filter_transform` (NumPy, once per call). Tiles lie
+on a grid fixed by the shape and every product has the same rows whatever the
+thread count, so the values do not depend on it.
+"""
+from cython.parallel cimport prange, threadid
+
+import numpy as np
+
+from cython cimport floating
+from pyx_cnn._blas cimport gemm
+from pyx_cnn._threads cimport FAMILY_CONV, threads_for
+
+# the rows of the products are cut into chunks of about this many tiles, a work item each
+# (4x4x512 on 64 images, one AMD EPYC Zen 4 core: 65, 80, 90, 91 GFLOP/s at 64, 128,
+# 256, 512 tiles)
+cdef Py_ssize_t _CHUNK_TILES = 512
+
+_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+
+
+def filter_transform(filters, dtype):
+    """Filters ``(F, 3, 3, C)`` -> ``U = G g G^T`` as ``(F, 16, C)`` of `dtype` (point
+    ``p = 4a + b`` of filter f at ``[f, p]``: :func:`_products` reads ``U_p^T`` there)."""
+    f, _, _, c = filters.shape
+    g = np.ascontiguousarray(filters, dtype=dtype).reshape(f, 3, 3 * c)
+    gg = np.matmul(_G.astype(dtype), g).reshape(4 * f, 3, c)      # G g: (f, a, j, c)
+    u = np.matmul(_G.astype(dtype), gg)                           # G g G^T: (f, a, b, c)
+    return u.reshape(f, 16, c)
+
+
+cdef inline void _transform_patch(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
+                                  floating* r, const floating* zeros, Py_ssize_t t,
+                                  Py_ssize_t n, Py_ssize_t y0, Py_ssize_t x0) noexcept nogil:
+    """Tile `t`'s patch at row `y0`, column `x0` of image `n`: ``v[:, t, :]``, through
+    `r` (16 * C values of the thread's own: ``B^T d``, column by column)."""
+    cdef Py_ssize_t hp = xp.shape[1], wp = xp.shape[2], channels = xp.shape[3]
+    cdef Py_ssize_t c, i, j
+    cdef const floating* d[4]
+    cdef floating* ri
+    cdef floating* vp
+    for j in range(4):     # B^T d, for column j of the patch
+        for i in range(4):
+            d[i] = &xp[n, y0 + i, x0 + j, 0] if y0 + i < hp and x0 + j < wp else zeros
+        ri = r + j * channels
+        for c in range(channels):
+            ri[c] = d[0][c] - d[2][c]
+            ri[4 * channels + c] = d[1][c] + d[2][c]
+            ri[8 * channels + c] = d[2][c] - d[1][c]
+            ri[12 * channels + c] = d[1][c] - d[3][c]
+    for i in range(4):     # (B^T d) B, for row i
+        ri = r + 4 * i * channels
+        for j in range(4):
+            vp = &v[4 * i + j, t, 0]
+            if j == 0:
+                for c in range(channels):
+                    vp[c] = ri[c] - ri[2 * channels + c]
+            elif j == 1:
+                for c in range(channels):
+                    vp[c] = ri[channels + c] + ri[2 * channels + c]
+            elif j == 2:
+                for c in range(channels):
+                    vp[c] = ri[2 * channels + c] - ri[channels + c]
+            else:
+                for c in range(channels):
+                    vp[c] = ri[channels + c] - ri[3 * channels + c]
+
+
+def _input_transform(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
+                     Py_ssize_t tiles_h, Py_ssize_t tiles_w, int n_threads):
+    """``v[p, t, c] = (B^T d_tc B)[p]`` for the tiles ``t = (n, ty, tx)`` of `xp`
+    (N, Hp, Wp, C), the patch ``d`` of tile t at rows ``2ty .. 2ty + 3`` and columns
+    ``2tx .. 2tx + 3`` (those past `xp`'s edge read as zeros)."""
+    cdef Py_ssize_t n_tiles = xp.shape[0] * tiles_h * tiles_w, channels = xp.shape[3]
+    cdef Py_ssize_t t
+    cdef int nt = threads_for(n_tiles * channels * 64, n_tiles, n_threads, FAMILY_CONV)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] scratch = np.empty((nt, 16 * channels + 16), dtype=dtype)
+    cdef floating[::1] zeros = np.zeros(channels + 1, dtype=dtype)
+    if n_tiles == 0 or channels == 0:
+        return
+    with nogil:
+        for t in prange(n_tiles, num_threads=nt, schedule="static"):
+            _transform_patch(xp, v, &scratch[threadid(), 0], &zeros[0], t,
+                             t // (tiles_h * tiles_w), 2 * (t // tiles_w % tiles_h),
+                             2 * (t % tiles_w))
+
+
+def _products(const floating[:, :, ::1] v, const floating[:, :, ::1] u,
+              floating[:, :, ::1] m, int n_threads):
+    """``m[p] = v[p] @ u[:, p, :]^T`` for the 16 points, in chunks of tiles (BLAS)."""
+    cdef Py_ssize_t n_tiles = v.shape[1], channels = v.shape[2], filters = u.shape[0]
+    cdef Py_ssize_t n_chunks = max(1, (n_tiles + _CHUNK_TILES - 1) // _CHUNK_TILES)
+    cdef Py_ssize_t item, p, t0, t1
+    cdef int nt = threads_for(16 * n_tiles * channels * filters, 16 * n_chunks, n_threads,
+                              FAMILY_CONV)
+    if n_tiles == 0 or filters == 0:
+        return
+    if channels == 0:
+        np.asarray(m)[...] = 0
+        return
+    with nogil:
+        for item in prange(16 * n_chunks, num_threads=nt, schedule="dynamic"):
+            p = item // n_chunks
+            t0 = n_tiles * (item % n_chunks) // n_chunks
+            t1 = n_tiles * (item % n_chunks + 1) // n_chunks
+            if t1 > t0:
+                gemm(False, True, <int>(t1 - t0), <int>filters, <int>channels, 1,
+                     &v[p, t0, 0], <int>channels, &u[0, p, 0], <int>(16 * channels), 0,
+                     &m[p, t0, 0], <int>filters)
+
+
+cdef inline void _transform_tile(const floating[:, :, ::1] m, const floating[::1] bias,
+                                 floating[:, :, :, ::1] out, floating* q, Py_ssize_t t,
+                                 Py_ssize_t n, Py_ssize_t y0, Py_ssize_t x0, bint clamp,
+                                 floating top) noexcept nogil:
+    """Tile `t`'s 2x2 outputs at row `y0`, column `x0` of image `n` (those inside `out`),
+    through `q` (8 * F values of the thread's own: ``A^T M``)."""
+    cdef Py_ssize_t h_out = out.shape[1], w_out = out.shape[2], filters = out.shape[3]
+    cdef Py_ssize_t f, i, a
+    cdef const floating* m0
+    cdef const floating* m1
+    cdef const floating* m2
+    cdef const floating* m3
+    cdef floating* qa
+    cdef floating* o
+    cdef floating value
+    for a in range(4):     # A^T M, for column a
+        m0, m1, m2, m3 = &m[a, t, 0], &m[4 + a, t, 0], &m[8 + a, t, 0], &m[12 + a, t, 0]
+        qa = q + a * filters
+        for f in range(filters):
+            qa[f] = m0[f] + m1[f] + m2[f]
+            qa[4 * filters + f] = m1[f] - m2[f] - m3[f]
+    for i in range(2):     # (A^T M) A, plus the bias, clamped
+        if y0 + i >= h_out:
+            continue
+        qa = q + 4 * i * filters
+        for a in range(2):
+            if x0 + a >= w_out:
+                continue
+            o = &out[n, y0 + i, x0 + a, 0]
+            if a == 0:
+                for f in range(filters):
+                    o[f] = qa[f] + qa[filters + f] + qa[2 * filters + f] + bias[f]
+            else:
+                for f in range(filters):
+                    o[f] = qa[filters + f] - qa[2 * filters + f] - qa[3 * filters + f] + bias[f]
+            if clamp:   # the ReLU's values: 0 where v <= 0, NaN stays
+                for f in range(filters):
+                    value = o[f]
+                    o[f] = 0 if value <= 0 else (top if value >= top else value)
+
+
+def _output_transform(const floating[:, :, ::1] m, const floating[::1] bias,
+                      floating[:, :, :, ::1] out, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
+                      clamp_max, int n_threads):
+    """``out`` (N, Ho, Wo, F): each tile's ``A^T M A`` plus the bias (the pixels inside
+    `out`), clamped to ``[0, clamp_max]`` when `clamp_max` is not None (NaN stays)."""
+    cdef Py_ssize_t n_tiles = out.shape[0] * tiles_h * tiles_w
+    cdef Py_ssize_t t
+    cdef bint clamp = clamp_max is not None
+    cdef floating top = clamp_max if clamp else 0
+    cdef int nt = threads_for(n_tiles * out.shape[3] * 32, n_tiles, n_threads, FAMILY_CONV)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] scratch = np.empty((nt, 8 * out.shape[3] + 16), dtype=dtype)
+    if n_tiles == 0 or out.shape[3] == 0:
+        return
+    with nogil:
+        for t in prange(n_tiles, num_threads=nt, schedule="static"):
+            _transform_tile(m, bias, out, &scratch[threadid(), 0], t,
+                            t // (tiles_h * tiles_w), 2 * (t // tiles_w % tiles_h),
+                            2 * (t % tiles_w), clamp, top)
+
+
+def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
+            const floating[::1] bias, floating[:, :, :, ::1] out, clamp_max, int n_threads):
+    """``out`` (N, Ho, Wo, F) = the 3x3 convolution at strides 1 of `xp` (N, Hp, Wp, C),
+    already zero-padded (``Ho = Hp - 2``, ``Wo = Wp - 2``), with the transformed
+    filters `u` (F, 16, C) (:func:`filter_transform`), plus `bias`, clamped as
+    :func:`_output_transform` says."""
+    cdef Py_ssize_t tiles_h = (out.shape[1] + 1) // 2, tiles_w = (out.shape[2] + 1) // 2
+    cdef Py_ssize_t n_tiles = out.shape[0] * tiles_h * tiles_w
+    if (xp.shape[1] != out.shape[1] + 2 or xp.shape[2] != out.shape[2] + 2
+            or u.shape[1] != 16 or u.shape[2] != xp.shape[3] or u.shape[0] != out.shape[3]
+            or bias.shape[0] != out.shape[3] or xp.shape[0] != out.shape[0]):
+        raise ValueError(f"a 3x3 convolution of {tuple(xp.shape)[:4]} with filters "
+                         f"{tuple(u.shape)[:3]} does not give {tuple(out.shape)[:4]}")
+    if n_tiles == 0 or out.shape[3] == 0:
+        return
+    dtype = np.float32 if floating is float else np.float64
+    v = np.empty((16, n_tiles, xp.shape[3]), dtype=dtype)
+    m = np.empty((16, n_tiles, out.shape[3]), dtype=dtype)
+    _input_transform(xp, v, tiles_h, tiles_w, n_threads)
+    _products(v, u, m, n_threads)
+    _output_transform(m, bias, out, tiles_h, tiles_w, clamp_max, n_threads)

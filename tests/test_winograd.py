@@ -1,0 +1,128 @@
+"""Winograd's F(2x2, 3x3) (pyx_cnn._winograd), against PyTorch in float64, and where
+pyx_cnn.ops.conv runs it: 3x3 convolutions at strides 1 of many channels on small maps,
+forward and input gradient."""
+import numpy as np
+import pytest
+
+import pyx_cnn
+from pyx_cnn import _threads, _winograd
+from pyx_cnn.ops import conv as conv_op
+
+torch = pytest.importorskip("torch")
+
+
+def torch_conv(x, w, b, pads, grad_out=None):
+    """PyTorch's output, channels-last (and the gradients of x, w, b for `grad_out`)."""
+    xt = torch.tensor(np.asarray(x, np.float64).transpose(0, 3, 1, 2), requires_grad=True)
+    wt = torch.tensor(np.asarray(w, np.float64).transpose(0, 3, 1, 2), requires_grad=True)
+    bt = torch.tensor(np.asarray(b, np.float64), requires_grad=True)
+    (top, bottom), (left, right) = pads
+    out = torch.nn.functional.conv2d(
+        torch.nn.functional.pad(xt, (left, right, top, bottom)), wt, bt)
+    nhwc = lambda t: t.detach().numpy().transpose(0, 2, 3, 1)
+    if grad_out is None:
+        return nhwc(out)
+    out.backward(torch.tensor(np.asarray(grad_out, np.float64).transpose(0, 3, 1, 2)))
+    return nhwc(out), nhwc(xt.grad), nhwc(wt.grad), bt.grad.numpy()
+
+
+def _tol(dtype, c):
+    return (dict(rtol=1e-10, atol=1e-10 * np.sqrt(c)) if dtype == np.float64
+            else dict(rtol=1e-4, atol=2e-5 * np.sqrt(c)))
+
+
+def test_filter_transform_is_g_g_gt():
+    rng = np.random.default_rng(0)
+    w = rng.standard_normal((5, 3, 3, 4))
+    g = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+    want = np.einsum("ai,fijc,bj->fabc", g, w, g).reshape(5, 16, 4)
+    np.testing.assert_allclose(_winograd.filter_transform(w, np.float64), want, rtol=1e-14)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, h, w, c, f, pads, clamp_max", [
+    (3, 4, 4, 8, 6, ((1, 1), (1, 1)), None),
+    (2, 5, 7, 5, 9, ((1, 1), (1, 1)), None),      # odd sizes: tiles cut at the edges
+    (2, 6, 3, 3, 4, ((2, 0), (0, 2)), np.inf),    # uneven padding, ReLU
+    (1, 9, 8, 16, 16, ((0, 0), (0, 0)), 0.5),     # 'valid', bounded ReLU
+    (2, 1, 1, 4, 3, ((1, 1), (1, 1)), 6.0),       # one pixel
+])
+def test_conv3x3_matches_pytorch(n, h, w, c, f, pads, clamp_max, dtype):
+    rng = np.random.default_rng(h * w + c)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    filters = rng.standard_normal((f, 3, 3, c)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    xp = conv_op.pad(x, pads, dtype)
+    want = torch_conv(x, filters, bias, pads)
+    if clamp_max is not None:
+        want = np.clip(want, 0, clamp_max)
+    u = _winograd.filter_transform(filters, dtype)
+    outs = []
+    try:
+        for threads in (1, 2):
+            out = np.full(want.shape, np.nan, dtype)
+            with _threads._always_split():
+                _winograd.conv3x3(xp, u, bias, out, clamp_max, threads)
+            np.testing.assert_allclose(out, want, **_tol(dtype, 9 * c))
+            outs.append(out)
+    finally:
+        pyx_cnn.set_num_threads(None)
+    np.testing.assert_array_equal(outs[0], outs[1])   # the same bits on two threads
+    with pytest.raises(ValueError, match="does not give"):
+        _winograd.conv3x3(xp, u, bias, np.empty((n, xp.shape[1] - 1, xp.shape[2] - 2, f),
+                                                dtype), None, 1)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("h, w, c, f, pads", [
+    (4, 4, 128, 160, ((1, 1), (1, 1))),
+    (5, 3, 144, 128, ((2, 0), (1, 2))),
+    (16, 16, 128, 128, ((1, 1), (1, 1))),
+])
+def test_conv_runs_winograd_on_small_maps_of_many_channels(h, w, c, f, pads, dtype):
+    # training: the forward pass and the input gradient run as Winograd's, the filter
+    # gradient on BLAS; the values of PyTorch, and the inference pass the same bits
+    ho, wo = h + sum(pads[0]) - 2, w + sum(pads[1]) - 2
+    assert conv_op._winograd_shape(c, f, 3, 3, (1, 1), (1, 1), 1, ho, wo)
+    rng = np.random.default_rng(c + f + h)
+    x = rng.standard_normal((3, h, w, c)).astype(dtype)
+    filters = (rng.standard_normal((f, 3, 3, c)) / np.sqrt(9 * c)).astype(dtype)
+    bias = rng.standard_normal(f).astype(dtype)
+    out, saved = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1))
+    g = rng.standard_normal(out.shape).astype(dtype)
+    expected = torch_conv(x, filters, bias, pads, g)
+    got = (out,) + conv_op.backward(g, saved)
+    for mine, theirs in zip(got, expected):
+        np.testing.assert_allclose(mine, theirs, **_tol(dtype, 9 * max(c, f)))
+    inference = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1), training=False)[0]
+    np.testing.assert_array_equal(inference, out)
+
+
+@pytest.mark.parametrize("where", ["filters", "input"])
+def test_winograd_leaves_non_finite_values_to_the_direct_sums(where):
+    # an inf in a patch would turn into NaN through the transforms where the direct
+    # sums give inf: such convolutions take the other kernels (the values of
+    # PyTorch, inf and NaN in the same places)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 4, 4, 128))
+    filters = rng.standard_normal((128, 3, 3, 128)) / 30
+    bias = np.zeros(128)
+    if where == "filters":
+        filters[3, 1, 1, 5] = np.inf
+    else:
+        x[0, 1, 2, 7] = np.inf
+    pads = ((1, 1), (1, 1))
+    out, _ = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1))
+    want = torch_conv(x, filters, bias, pads)
+    np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
+    np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-10)
+
+
+def test_shapes_outside_the_rule_take_the_other_kernels():
+    for args in [(64, 128, 3, 3, (1, 1), (1, 1), 1, 4, 4),       # too few channels
+                 (128, 128, 3, 3, (2, 2), (1, 1), 1, 4, 4),      # strides 2
+                 (128, 128, 3, 3, (1, 1), (2, 2), 1, 4, 4),      # dilated
+                 (128, 128, 5, 5, (1, 1), (1, 1), 1, 4, 4),      # 5x5
+                 (128, 128, 3, 3, (1, 1), (1, 1), 2, 4, 4),      # two groups
+                 (128, 128, 3, 3, (1, 1), (1, 1), 1, 32, 32)]:   # a wide map
+        assert not conv_op._winograd_shape(*args)
