@@ -222,8 +222,9 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         (``training=False``), the input unpadded (the kernels pad one image at a
         time; :func:`backward` pads it if asked). On the
         grouped and depthwise routes (``groups > 1``, or one group with a large
-        filter bank), ``(x_kept, filters, stride, pads, dilation, groups)``: the
-        input (padded on the grouped route) and the filters.
+        filter bank in training, or Winograd's shapes), ``(x_kept, filters, stride,
+        pads, dilation, groups)``: the input (padded but on the depthwise route)
+        and the filters.
 
     See Also
     --------
