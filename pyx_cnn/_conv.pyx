@@ -290,8 +290,8 @@ cdef _check_windows(x_shape, kh, run, out_shape, sh, sw, dh, dw, what):
     kw = run // c if c else run
     if (sh < 1 or sw < 1 or c == 0 or run % c or out_shape[0] != n
             or (out_shape[1] and out_shape[2]
-                and (hp < (out_shape[1] - 1) * sh + (kh - 1) * dh + 1
-                     or wp < (out_shape[2] - 1) * sw + (kw - 1) * dw + 1))):
+                and (out_shape[1] > _windows(hp, (kh - 1) * dh + 1, sh)
+                     or out_shape[2] > _windows(wp, (kw - 1) * dw + 1, sw)))):
         raise ValueError(f"{what} of shape {tuple(out_shape)[:4]} does not fit the windows "
                          f"of {kh}x{kw} filters dilated {dh}x{dw} at "
                          f"strides {sh}x{sw} on {tuple(x_shape)[:4]}")

@@ -89,6 +89,11 @@ def test_conv_runs_winograd_on_small_maps_of_many_channels(h, w, c, f, pads, dty
     filters = (rng.standard_normal((f, 3, 3, c)) / np.sqrt(9 * c)).astype(dtype)
     bias = rng.standard_normal(f).astype(dtype)
     out, saved = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1))
+    # Winograd's own values (not only values close to PyTorch's)
+    mine = np.empty_like(out)
+    _winograd.conv3x3(conv_op.pad(x, pads, dtype), _winograd.filter_transform(filters, dtype),
+                      bias, mine, None, pyx_cnn.get_num_threads())
+    np.testing.assert_array_equal(out, mine)
     g = rng.standard_normal(out.shape).astype(dtype)
     expected = torch_conv(x, filters, bias, pads, g)
     got = (out,) + conv_op.backward(g, saved)

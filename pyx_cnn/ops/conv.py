@@ -242,11 +242,11 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     if (_winograd_shape(c, f, kh, kw, stride, dilation, groups, ho, wo)
             and np.isfinite(filters).all() and np.isfinite(x).all()):
         xp = pad(x, pads, x.dtype)
-        out = _winograd_forward(xp, np.ascontiguousarray(filters, dtype=x.dtype), bias,
-                                np.empty((n, ho, wo, f), dtype=x.dtype), clamp_max, kept)
+        filters = np.ascontiguousarray(filters, dtype=x.dtype)
+        out = _winograd_forward(xp, filters, bias, np.empty((n, ho, wo, f), dtype=x.dtype),
+                                clamp_max, kept)
         # the backward pass: the filter gradient on BLAS, as the grouped route's
-        return out, (xp, np.ascontiguousarray(filters, dtype=x.dtype), stride, pads,
-                     dilation, 1)
+        return out, (xp, filters, stride, pads, dilation, 1)
     route = _route(c, groups, x.dtype, kh * kw * c, f, width, training)
     # one group whose backward pass runs on BLAS (training, a large bank): the forward
     # pass runs on the direct kernels where they are the faster (inference's rule), and
@@ -263,19 +263,10 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     # a stride at least the padded extent gives one window whatever its value:
     # the extent keeps the kernel's index arithmetic far from overflow
     kernel_stride = (min(stride[0], hp), min(stride[1], wp))
-    if route != "direct":
-        xp = x if pointwise else pad(x, pads, x.dtype)
-        if pointwise:
-            _pointwise_forward(x, wk, bias, out, clamp_max, kept)
-        else:
-            _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
-                                  tuple(dilation), clamp_max, kept)
-        return out, (xp, np.ascontiguousarray(filters, dtype=x.dtype), stride, pads, dilation,
-                     1)
     if pointwise:
+        xp = x
         _pointwise_forward(x, wk, bias, out, clamp_max, kept)
-        return out, (x, wk, stride, pads, dilation)
-    if not training and any(map(any, pads)):
+    elif not training and any(map(any, pads)):
         # inference: each thread pads one image at a time into a buffer of its own,
         # and the padded batch is never written whole (the same values); the input
         # is kept unpadded, and backward pads it if it is asked for
@@ -283,9 +274,13 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
                                       get_num_threads(), tuple(dilation), clamp_max, kept,
                                       kernel_stride)
         return out, _SavedUnpadded(x, wk, stride, pads, dilation)
-    xp = pad(x, pads, x.dtype)
-    _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
-                          tuple(dilation), clamp_max, kept)
+    else:
+        xp = pad(x, pads, x.dtype)
+        _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
+                              tuple(dilation), clamp_max, kept)
+    if route != "direct":     # the grouped route's backward pass (above)
+        return out, (xp, np.ascontiguousarray(filters, dtype=x.dtype), stride, pads, dilation,
+                     1)
     return out, (xp, wk, stride, pads, dilation)
 
 
@@ -425,8 +420,8 @@ def _transposed_input_grad(grad_out, filters, padded_shape, stride, pads, dilati
     against BLAS's 54 (the filter gradient on BLAS: 52-57 ms, 59-81 on the direct
     kernels)."""
     f, kh, kw, c = filters.shape
-    if not _route(f, 1, grad_out.dtype, kh * kw * f, c, padded_shape[2] - sum(pads[1]),
-                  training=False) == "direct":
+    if _route(f, 1, grad_out.dtype, kh * kw * f, c, padded_shape[2] - sum(pads[1]),
+              training=False) != "direct":
         return False
     route = _conv._algorithm(padded_shape, (kh, kw * c, f), tuple(stride), tuple(dilation),
                              grad_out.dtype, gradient=True,
