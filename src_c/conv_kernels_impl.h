@@ -151,8 +151,12 @@ INLINE void PYX_FN(direct_block)(
             if (f0 + LANES <= n_valid) {
                 STOREU(out_px + r * filters + f0, acc[r][v]);
             } else {
+                /* the lanes through a copy of their own: a lane taken by a variable
+                 * index would put the whole accumulator array in memory */
+                T lanes[LANES];
+                STOREU(lanes, acc[r][v]);
                 for (ptrdiff_t l = 0; f0 + l < n_valid; l++)
-                    out_px[r * filters + f0 + l] = acc[r][v][l];
+                    out_px[r * filters + f0 + l] = lanes[l];
             }
         }
     }
@@ -575,11 +579,17 @@ INLINE void PYX_FN(planar_block)(
 #endif
     } else {
 #pragma GCC unroll 8
-        for (int b_ = 0; b_ < NB; b_++)
+        for (int b_ = 0; b_ < NB; b_++) {
+            /* the lanes through a copy of their own, as in direct_block */
+            T lanes[PYX_CONV_PLANAR_WIDE_FILTERS][LANES];
+#pragma GCC unroll 8
+            for (int f = 0; f < FN; f++)
+                STOREU(lanes[f], acc[f][b_]);
             for (int l = 0; l < LANES; l++)
 #pragma GCC unroll 8
                 for (int f = 0; f < FN; f++)
-                    out_row[(ox + b_ * LANES + l) * FN + f] = acc[f][b_][l];
+                    out_row[(ox + b_ * LANES + l) * FN + f] = lanes[f][l];
+        }
     }
 }
 
