@@ -10,3 +10,9 @@ def conv3x3(
     clamp_max: float | None,
     n_threads: int,
 ) -> None: ...
+def filter_grad3x3(
+    xp: NDArray[np.floating],             # (N, Hp, Wp, C), zero-padded
+    grad: NDArray[np.floating],           # (N, Hp - 2, Wp - 2, F)
+    grad_filters: NDArray[np.floating],   # (F, 3, 3, C), overwritten
+    n_threads: int,
+) -> None: ...

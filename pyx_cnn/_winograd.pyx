@@ -22,7 +22,9 @@ convolution is three passes:
   the transformed filters held as ``(F, 16, C)``;
 - :func:`_output_transform`: ``M`` -> ``out`` (N, Ho, Wo, F), plus the bias, clamped.
 
-The filter transform is :func:`filter_transform` (NumPy, once per call). Tiles lie
+The filter transform is :func:`filter_transform` (NumPy, once per call).
+:func:`filter_grad3x3` runs the filter gradient through the same transforms' adjoints
+(below). Tiles lie
 on a grid fixed by the shape and every product has the same rows whatever the
 thread count, so the values do not depend on it.
 """
@@ -216,3 +218,139 @@ def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
     _input_transform(xp, v, tiles_h, tiles_w, n_threads)
     _products(v, u, m, n_threads)
     _output_transform(m, bias, out, tiles_h, tiles_w, clamp_max, n_threads)
+
+
+# The filter gradient. With M_p = V_p @ U_p and the tile's outputs Y = A^T M A, the
+# gradient of the loss reaches M as dM = A dY A^T (the output transform's adjoint), U_p
+# as dU_p = dM_p^T @ V_p, (F, C) (a sum over the tiles, one BLAS product per point), and
+# the filters as dg = G^T dU G (the filter transform's adjoint).
+
+# A (4 x 2) and G (4 x 3), row by row
+cdef double[4][2] _A_ROWS = [[1, 0], [1, 1], [1, -1], [0, -1]]
+cdef double[4][3] _G_ROWS = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
+
+
+cdef inline void _combine4(floating* out, const floating* a0, const floating* a1,
+                           const floating* a2, const floating* a3, floating c0, floating c1,
+                           floating c2, floating c3, Py_ssize_t n) noexcept nogil:
+    """``out[k] = c0 a0[k] + c1 a1[k] + c2 a2[k] + c3 a3[k]`` (the coefficients of the
+    transforms: 0, +-1/2 and +-1, whose products are exact)."""
+    cdef Py_ssize_t k
+    for k in range(n):
+        out[k] = c0 * a0[k] + c1 * a1[k] + c2 * a2[k] + c3 * a3[k]
+
+
+cdef inline void _transform_gradient_tile(const floating[:, :, :, ::1] grad,
+                                          floating[:, :, ::1] dm, const floating* zeros,
+                                          Py_ssize_t t, Py_ssize_t n, Py_ssize_t y0,
+                                          Py_ssize_t x0) noexcept nogil:
+    """Tile `t`'s ``A dY A^T``, ``dm[:, t, :]``, from the 2x2 gradients ``dY`` at row `y0`,
+    column `x0` of image `n` (zeros for the pixels past `grad`'s edge): point
+    ``4a + b`` is ``sum_{i, j} A[a, i] A[b, j] dY[i, j]``."""
+    cdef Py_ssize_t h_out = grad.shape[1], w_out = grad.shape[2], filters = grad.shape[3]
+    cdef Py_ssize_t a, b
+    cdef const floating* d00 = &grad[n, y0, x0, 0]
+    cdef const floating* d01 = &grad[n, y0, x0 + 1, 0] if x0 + 1 < w_out else zeros
+    cdef const floating* d10 = &grad[n, y0 + 1, x0, 0] if y0 + 1 < h_out else zeros
+    cdef const floating* d11 = (&grad[n, y0 + 1, x0 + 1, 0]
+                                if y0 + 1 < h_out and x0 + 1 < w_out else zeros)
+    for a in range(4):
+        for b in range(4):
+            _combine4(&dm[4 * a + b, t, 0], d00, d01, d10, d11,
+                      <floating>(_A_ROWS[a][0] * _A_ROWS[b][0]),
+                      <floating>(_A_ROWS[a][0] * _A_ROWS[b][1]),
+                      <floating>(_A_ROWS[a][1] * _A_ROWS[b][0]),
+                      <floating>(_A_ROWS[a][1] * _A_ROWS[b][1]), filters)
+
+
+def _gradient_transform(const floating[:, :, :, ::1] grad, floating[:, :, ::1] dm,
+                        Py_ssize_t tiles_h, Py_ssize_t tiles_w, int n_threads):
+    """``dm[p, t, f] = (A dY_tf A^T)[p]`` for the tiles ``t = (n, ty, tx)`` of `grad`
+    (N, Ho, Wo, F), ``dY`` the gradients at rows ``2ty, 2ty + 1`` and columns
+    ``2tx, 2tx + 1`` (those past the edge read as zeros)."""
+    cdef Py_ssize_t n_tiles = grad.shape[0] * tiles_h * tiles_w, filters = grad.shape[3]
+    cdef Py_ssize_t t
+    cdef int nt = threads_for(n_tiles * filters * 64, n_tiles, n_threads, FAMILY_CONV)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[::1] zeros = np.zeros(filters + 1, dtype=dtype)
+    if n_tiles == 0 or filters == 0:
+        return
+    with nogil:
+        for t in prange(n_tiles, num_threads=nt, schedule="static"):
+            _transform_gradient_tile(grad, dm, &zeros[0], t, t // (tiles_h * tiles_w),
+                                     2 * (t // tiles_w % tiles_h), 2 * (t % tiles_w))
+
+
+def _filter_products(const floating[:, :, ::1] v, const floating[:, :, ::1] dm,
+                     floating[:, :, ::1] du, int n_threads):
+    """``du[p] = dm[p]^T @ v[p]`` (F, C) for the 16 points, a BLAS product each (the sum
+    over every tile in one product: the values do not depend on the thread count)."""
+    cdef Py_ssize_t n_tiles = v.shape[1], channels = v.shape[2], filters = dm.shape[2]
+    cdef Py_ssize_t p
+    cdef int nt = threads_for(16 * n_tiles * channels * filters, 16, n_threads, FAMILY_CONV)
+    if channels == 0 or filters == 0:
+        return
+    if n_tiles == 0:
+        np.asarray(du)[...] = 0
+        return
+    with nogil:
+        for p in prange(16, num_threads=nt, schedule="dynamic"):
+            gemm(True, False, <int>filters, <int>channels, <int>n_tiles, 1, &dm[p, 0, 0],
+                 <int>filters, &v[p, 0, 0], <int>channels, 0, &du[p, 0, 0], <int>channels)
+
+
+def _gradient_filter_transform(const floating[:, :, ::1] du, floating[:, :, :, ::1] dg,
+                               int n_threads):
+    """``dg[f, i, j, c] = sum_{a, b} G[a, i] G[b, j] du[4a + b, f, c]``: `dg` (F, 3, 3, C)
+    from `du` (16, F, C), the adjoint of :func:`filter_transform`; through
+    ``(G^T dU)[i, b]``, 12 rows of C values of each thread's own."""
+    cdef Py_ssize_t filters = du.shape[1], channels = du.shape[2]
+    cdef Py_ssize_t f, i, j, b
+    cdef int nt = threads_for(filters * channels * 96, filters, n_threads, FAMILY_CONV)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] scratch = np.empty((nt, 12 * channels + 16), dtype=dtype)
+    cdef floating* left
+    if filters == 0 or channels == 0:
+        return
+    with nogil:
+        for f in prange(filters, num_threads=nt, schedule="static"):
+            left = &scratch[threadid(), 0]
+            for i in range(3):
+                for b in range(4):
+                    _combine4(left + (4 * i + b) * channels, &du[b, f, 0], &du[4 + b, f, 0],
+                              &du[8 + b, f, 0], &du[12 + b, f, 0],
+                              <floating>_G_ROWS[0][i], <floating>_G_ROWS[1][i],
+                              <floating>_G_ROWS[2][i], <floating>_G_ROWS[3][i], channels)
+            for i in range(3):
+                for j in range(3):
+                    _combine4(&dg[f, i, j, 0], left + 4 * i * channels,
+                              left + (4 * i + 1) * channels, left + (4 * i + 2) * channels,
+                              left + (4 * i + 3) * channels, <floating>_G_ROWS[0][j],
+                              <floating>_G_ROWS[1][j], <floating>_G_ROWS[2][j],
+                              <floating>_G_ROWS[3][j], channels)
+
+
+def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] grad,
+                   floating[:, :, :, ::1] grad_filters, int n_threads):
+    """`grad_filters` (F, 3, 3, C) = the gradient of the loss with respect to the
+    filters of the 3x3 convolution at strides 1 of `xp` (N, Hp, Wp, C), already
+    zero-padded, from the output's gradient `grad` (N, Hp - 2, Wp - 2, F): the
+    values of the direct sums to rounding (for finite `xp` and `grad` only, as
+    :func:`conv3x3`)."""
+    cdef Py_ssize_t tiles_h = (grad.shape[1] + 1) // 2, tiles_w = (grad.shape[2] + 1) // 2
+    cdef Py_ssize_t n_tiles = grad.shape[0] * tiles_h * tiles_w
+    if (xp.shape[1] != grad.shape[1] + 2 or xp.shape[2] != grad.shape[2] + 2
+            or xp.shape[0] != grad.shape[0] or grad_filters.shape[0] != grad.shape[3]
+            or grad_filters.shape[1] != 3 or grad_filters.shape[2] != 3
+            or grad_filters.shape[3] != xp.shape[3]):
+        raise ValueError(f"the gradient {tuple(grad.shape)[:4]} of a 3x3 convolution of "
+                         f"{tuple(xp.shape)[:4]} does not give filters "
+                         f"{tuple(grad_filters.shape)[:4]}")
+    dtype = np.float32 if floating is float else np.float64
+    du = np.empty((16, grad.shape[3], xp.shape[3]), dtype=dtype)
+    v = np.empty((16, n_tiles, xp.shape[3]), dtype=dtype)
+    dm = np.empty((16, n_tiles, grad.shape[3]), dtype=dtype)
+    _input_transform(xp, v, tiles_h, tiles_w, n_threads)
+    _gradient_transform(grad, dm, tiles_h, tiles_w, n_threads)
+    _filter_products(v, dm, du, n_threads)
+    _gradient_filter_transform(du, grad_filters, n_threads)

@@ -1,6 +1,6 @@
 """Winograd's F(2x2, 3x3) (pyx_cnn._winograd), against PyTorch in float64, and where
 pyx_cnn.ops.conv runs it: 3x3 convolutions at strides 1 of many channels on small maps,
-forward and input gradient."""
+forward, input gradient and filter gradient."""
 import numpy as np
 import pytest
 
@@ -80,8 +80,8 @@ def test_conv3x3_matches_pytorch(n, h, w, c, f, pads, clamp_max, dtype):
     (16, 16, 128, 128, ((1, 1), (1, 1))),
 ])
 def test_conv_runs_winograd_on_small_maps_of_many_channels(h, w, c, f, pads, dtype):
-    # training: the forward pass and the input gradient run as Winograd's, the filter
-    # gradient on BLAS; the values of PyTorch, and the inference pass the same bits
+    # training: the forward pass, the input gradient and the filter gradient run as
+    # Winograd's; the values of PyTorch, and the inference pass the same bits
     ho, wo = h + sum(pads[0]) - 2, w + sum(pads[1]) - 2
     assert conv_op._winograd_shape(c, f, 3, 3, (1, 1), (1, 1), 1, ho, wo)
     rng = np.random.default_rng(c + f + h)
@@ -97,10 +97,67 @@ def test_conv_runs_winograd_on_small_maps_of_many_channels(h, w, c, f, pads, dty
     g = rng.standard_normal(out.shape).astype(dtype)
     expected = torch_conv(x, filters, bias, pads, g)
     got = (out,) + conv_op.backward(g, saved)
+    # the filter gradient: Winograd's own values too
+    mine = np.empty_like(filters)
+    _winograd.filter_grad3x3(conv_op.pad(x, pads, dtype), g, mine, pyx_cnn.get_num_threads())
+    np.testing.assert_array_equal(got[2], mine)
     for mine, theirs in zip(got, expected):
         np.testing.assert_allclose(mine, theirs, **_tol(dtype, 9 * max(c, f)))
     inference = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1), training=False)[0]
     np.testing.assert_array_equal(inference, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, h, w, c, f, pads", [
+    (3, 4, 4, 8, 6, ((1, 1), (1, 1))),
+    (2, 5, 7, 5, 9, ((1, 1), (1, 1))),      # odd sizes: tiles cut at the edges
+    (2, 6, 3, 3, 4, ((2, 0), (0, 2))),      # uneven padding
+    (1, 9, 8, 16, 16, ((0, 0), (0, 0))),    # 'valid'
+    (2, 1, 1, 4, 3, ((1, 1), (1, 1))),      # one pixel
+])
+def test_filter_grad3x3_matches_pytorch(n, h, w, c, f, pads, dtype):
+    rng = np.random.default_rng(h * w + c + 1)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    filters = rng.standard_normal((f, 3, 3, c)).astype(dtype)
+    xp = conv_op.pad(x, pads, dtype)
+    g = rng.standard_normal((n, xp.shape[1] - 2, xp.shape[2] - 2, f)).astype(dtype)
+    want = torch_conv(x, filters, np.zeros(f), pads, g)[2]
+    grads = []
+    try:
+        for threads in (1, 2):
+            got = np.full(filters.shape, np.nan, dtype)
+            with _threads._always_split():
+                _winograd.filter_grad3x3(xp, g, got, threads)
+            np.testing.assert_allclose(got, want, **_tol(dtype, n * g.shape[1] * g.shape[2]))
+            grads.append(got)
+    finally:
+        pyx_cnn.set_num_threads(None)
+    np.testing.assert_array_equal(grads[0], grads[1])   # the same bits on two threads
+    with pytest.raises(ValueError, match="does not give"):
+        _winograd.filter_grad3x3(xp, g, np.empty((f, 3, 3, c + 1), dtype), 1)
+
+
+@pytest.mark.parametrize("where", ["grad", "input"])
+def test_winograd_filter_gradient_leaves_non_finite_values_to_blas(where):
+    # as the forward pass: an inf in the input or the output's gradient takes BLAS's
+    # sums (the values of PyTorch, inf and NaN in the same places)
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((2, 4, 4, 128))
+    filters = rng.standard_normal((128, 3, 3, 128)) / 30
+    pads = ((1, 1), (1, 1))
+    out, saved = conv_op.forward(x, filters, np.zeros(128), (1, 1), pads, (1, 1))
+    g = rng.standard_normal(out.shape)
+    if where == "grad":
+        g[1, 2, 3, 4] = np.inf
+    else:
+        saved[0][0, 2, 3, 7] = np.inf     # the padded input the backward pass reads
+        x[0, 1, 2, 7] = np.inf
+    grad_filters = conv_op.backward(g, saved)[1]
+    want = torch_conv(x, filters, np.zeros(128), pads, g)[2]
+    np.testing.assert_array_equal(np.isnan(grad_filters), np.isnan(want))
+    np.testing.assert_array_equal(np.isinf(grad_filters), np.isinf(want))
+    finite = np.isfinite(want)
+    np.testing.assert_allclose(grad_filters[finite], want[finite], rtol=1e-10, atol=1e-10)
 
 
 @pytest.mark.parametrize("where", ["filters", "input"])

@@ -24,8 +24,8 @@ at other strides on windows gathered into matrices and BLAS products
 shape takes (one C function chooses for every caller). One group with a large
 filter bank (the notes at ``_route``) computes its filter gradient on BLAS;
 3x3 convolutions at strides 1 of many channels on small maps
-(``_winograd_shape``) run forward, and for the input gradient, as Winograd's
-F(2x2, 3x3) (:mod:`pyx_cnn._winograd`).
+(``_winograd_shape``) run forward, and for the input and filter gradients, as
+Winograd's F(2x2, 3x3) (:mod:`pyx_cnn._winograd`).
 
 Grouped convolutions (``groups > 1``) take one of two routes:
 
@@ -245,7 +245,7 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         filters = np.ascontiguousarray(filters, dtype=x.dtype)
         out = _winograd_forward(xp, filters, bias, np.empty((n, ho, wo, f), dtype=x.dtype),
                                 clamp_max, kept)
-        # the backward pass: the filter gradient on BLAS, as the grouped route's
+        # the backward pass reads the grouped route's tuple (and runs Winograd's too)
         return out, (xp, filters, stride, pads, dilation, 1)
     route = _route(c, groups, x.dtype, kh * kw * c, f, width, training)
     # one group whose backward pass runs on BLAS (training, a large bank): the forward
@@ -459,16 +459,24 @@ def _backward_grouped(grad_out, saved, input_grad):
                 else:
                     grad_x += gx     # channel c's gradient: the sum over its m filters
         return grad_x, grad_filters, grad_bias
-    # (groups, F // groups, kh*kw*Cg): the filters' own order, grad_filters reshaped
-    _conv_grad._grouped_filter_grad(x_kept, grad_out,
-                                    grad_filters.reshape(groups, f // groups, -1),
-                                    kh, kw, *stride, *dilation, nt)
-    grad_bias[...] = grad_out.reshape(-1, f).sum(axis=0)
     (top, bottom), (left, right) = pads
+    finite_grad = None     # whether grad_out is finite, once asked
+    if (_winograd_shape(c, f, kh, kw, stride, dilation, groups, grad_out.shape[1],
+                        grad_out.shape[2])
+            and np.isfinite(grad_out).all() and np.isfinite(x_kept).all()):
+        finite_grad = True
+        with one_blas_thread():   # BLAS products inside OpenMP threads
+            _winograd.filter_grad3x3(x_kept, grad_out, grad_filters, nt)
+    else:
+        # (groups, F // groups, kh*kw*Cg): the filters' own order, grad_filters reshaped
+        _conv_grad._grouped_filter_grad(x_kept, grad_out,
+                                        grad_filters.reshape(groups, f // groups, -1),
+                                        kh, kw, *stride, *dilation, nt)
+    grad_bias[...] = grad_out.reshape(-1, f).sum(axis=0)
     if (input_grad and _winograd_shape(f, c, kh, kw, stride, dilation, groups, hp - top - bottom,
                                        wp - left - right)
             and max(top, bottom, left, right) <= 2 and np.isfinite(filters).all()
-            and np.isfinite(grad_out).all()):
+            and (finite_grad or np.isfinite(grad_out).all())):
         # a convolution of grad_out, padded by the kernel's extent less the forward
         # padding, with the filters flipped and their channel and filter axes swapped
         flipped = np.ascontiguousarray(filters[:, ::-1, ::-1, :].transpose(3, 1, 2, 0))
