@@ -41,17 +41,13 @@ from pyx_cnn._threads cimport FAMILY_CONV, threads_for
 # 256, 512 tiles)
 cdef Py_ssize_t _CHUNK_TILES = 512
 
-_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-
-
-def filter_transform(filters, dtype):
+def filter_transform(filters, dtype, int n_threads=1):
     """Filters ``(F, 3, 3, C)`` -> ``U = G g G^T`` as ``(F, 16, C)`` of `dtype` (point
     ``p = 4a + b`` of filter f at ``[f, p]``: :func:`_products` reads ``U_p^T`` there)."""
-    f, _, _, c = filters.shape
-    g = np.ascontiguousarray(filters, dtype=dtype).reshape(f, 3, 3 * c)
-    gg = np.matmul(_G.astype(dtype), g).reshape(4 * f, 3, c)      # G g: (f, a, j, c)
-    u = np.matmul(_G.astype(dtype), gg)                           # G g G^T: (f, a, b, c)
-    return u.reshape(f, 16, c)
+    g = np.ascontiguousarray(filters, dtype=dtype)
+    u = np.empty((g.shape[0], 16, g.shape[3]), dtype=dtype)
+    _filter_transform(g, u, n_threads)
+    return u
 
 
 cdef inline void _transform_patch(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
@@ -111,10 +107,21 @@ def _input_transform(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
                              2 * (t % tiles_w))
 
 
+# The points of the flipped filters' transform: with g'[i, j] = g[2 - i, 2 - j], G g' G^T
+# is G g G^T with its rows and columns 0 and 3 swapped (the rows of G, reversed, are G's
+# rows 3, 1, 2, 0), so point 4a + b of U' is point _FLIPPED[4a + b] of U.
+cdef int[16] _FLIPPED = [15, 13, 14, 12, 7, 5, 6, 4, 11, 9, 10, 8, 3, 1, 2, 0]
+
+
 def _products(const floating[:, :, ::1] v, const floating[:, :, ::1] u,
-              floating[:, :, ::1] m, int n_threads):
-    """``m[p] = v[p] @ u[:, p, :]^T`` for the 16 points, in chunks of tiles (BLAS)."""
-    cdef Py_ssize_t n_tiles = v.shape[1], channels = v.shape[2], filters = u.shape[0]
+              floating[:, :, ::1] m, int n_threads, bint flipped=False):
+    """``m[p] = v[p] @ u[:, p, :]^T`` for the 16 points, in chunks of tiles (BLAS); with
+    `flipped`, ``m[p] = v[p] @ u[:, q, :]``, q the point of the flipped filters
+    (``_FLIPPED``): the convolution with the filters flipped in i and j and their
+    channel and filter axes swapped, from the transform of the filters themselves."""
+    cdef Py_ssize_t n_tiles = v.shape[1], channels = v.shape[2]
+    cdef Py_ssize_t filters = u.shape[2] if flipped else u.shape[0]
+    cdef Py_ssize_t row = 16 * u.shape[2]
     cdef Py_ssize_t n_chunks = max(1, (n_tiles + _CHUNK_TILES - 1) // _CHUNK_TILES)
     cdef Py_ssize_t item, p, t0, t1
     cdef int nt = threads_for(16 * n_tiles * channels * filters, 16 * n_chunks, n_threads,
@@ -129,9 +136,13 @@ def _products(const floating[:, :, ::1] v, const floating[:, :, ::1] u,
             p = item // n_chunks
             t0 = n_tiles * (item % n_chunks) // n_chunks
             t1 = n_tiles * (item % n_chunks + 1) // n_chunks
-            if t1 > t0:
+            if t1 > t0 and flipped:
+                gemm(False, False, <int>(t1 - t0), <int>filters, <int>channels, 1,
+                     &v[p, t0, 0], <int>channels, &u[0, _FLIPPED[p], 0], <int>row, 0,
+                     &m[p, t0, 0], <int>filters)
+            elif t1 > t0:
                 gemm(False, True, <int>(t1 - t0), <int>filters, <int>channels, 1,
-                     &v[p, t0, 0], <int>channels, &u[0, p, 0], <int>(16 * channels), 0,
+                     &v[p, t0, 0], <int>channels, &u[0, p, 0], <int>row, 0,
                      &m[p, t0, 0], <int>filters)
 
 
@@ -198,15 +209,20 @@ def _output_transform(const floating[:, :, ::1] m, const floating[::1] bias,
 
 
 def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
-            const floating[::1] bias, floating[:, :, :, ::1] out, clamp_max, int n_threads):
+            const floating[::1] bias, floating[:, :, :, ::1] out, clamp_max, int n_threads,
+            bint flipped=False):
     """``out`` (N, Ho, Wo, F) = the 3x3 convolution at strides 1 of `xp` (N, Hp, Wp, C),
     already zero-padded (``Ho = Hp - 2``, ``Wo = Wp - 2``), with the transformed
     filters `u` (F, 16, C) (:func:`filter_transform`), plus `bias`, clamped as
-    :func:`_output_transform` says."""
+    :func:`_output_transform` says. With `flipped`, `u` is ``(C, 16, F)``: the
+    convolution with those filters flipped in i and j, their channel and filter axes
+    swapped (the input gradient of a convolution with them)."""
     cdef Py_ssize_t tiles_h = (out.shape[1] + 1) // 2, tiles_w = (out.shape[2] + 1) // 2
     cdef Py_ssize_t n_tiles = out.shape[0] * tiles_h * tiles_w
+    cdef Py_ssize_t u_in = u.shape[0] if flipped else u.shape[2]
+    cdef Py_ssize_t u_out = u.shape[2] if flipped else u.shape[0]
     if (xp.shape[1] != out.shape[1] + 2 or xp.shape[2] != out.shape[2] + 2
-            or u.shape[1] != 16 or u.shape[2] != xp.shape[3] or u.shape[0] != out.shape[3]
+            or u.shape[1] != 16 or u_in != xp.shape[3] or u_out != out.shape[3]
             or bias.shape[0] != out.shape[3] or xp.shape[0] != out.shape[0]):
         raise ValueError(f"a 3x3 convolution of {tuple(xp.shape)[:4]} with filters "
                          f"{tuple(u.shape)[:3]} does not give {tuple(out.shape)[:4]}")
@@ -216,7 +232,7 @@ def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
     v = np.empty((16, n_tiles, xp.shape[3]), dtype=dtype)
     m = np.empty((16, n_tiles, out.shape[3]), dtype=dtype)
     _input_transform(xp, v, tiles_h, tiles_w, n_threads)
-    _products(v, u, m, n_threads)
+    _products(v, u, m, n_threads, flipped)
     _output_transform(m, bias, out, tiles_h, tiles_w, clamp_max, n_threads)
 
 
@@ -328,6 +344,33 @@ def _gradient_filter_transform(const floating[:, :, ::1] du, floating[:, :, :, :
                               left + (4 * i + 3) * channels, <floating>_G_ROWS[0][j],
                               <floating>_G_ROWS[1][j], <floating>_G_ROWS[2][j],
                               <floating>_G_ROWS[3][j], channels)
+
+
+def _filter_transform(const floating[:, :, :, ::1] g, floating[:, :, ::1] u, int n_threads):
+    """``u[f, 4a + b, c] = sum_{i, j} G[a, i] G[b, j] g[f, i, j, c]``: `u` (F, 16, C) from
+    `g` (F, 3, 3, C); through ``(G g)[a, j]``, 12 rows of C values of each thread's own."""
+    cdef Py_ssize_t filters = g.shape[0], channels = g.shape[3]
+    cdef Py_ssize_t f, a, b, j
+    cdef int nt = threads_for(filters * channels * 112, filters, n_threads, FAMILY_CONV)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] scratch = np.empty((nt, 12 * channels + 16), dtype=dtype)
+    cdef floating* left
+    if filters == 0 or channels == 0:
+        return
+    with nogil:
+        for f in prange(filters, num_threads=nt, schedule="static"):
+            left = &scratch[threadid(), 0]
+            for a in range(4):
+                for j in range(3):    # (G g)[a, j]: rows i of g, the fourth one unused
+                    _combine4(left + (3 * a + j) * channels, &g[f, 0, j, 0], &g[f, 1, j, 0],
+                              &g[f, 2, j, 0], &g[f, 2, j, 0], <floating>_G_ROWS[a][0],
+                              <floating>_G_ROWS[a][1], <floating>_G_ROWS[a][2], 0, channels)
+            for a in range(4):
+                for b in range(4):    # (G g G^T)[a, b]
+                    _combine4(&u[f, 4 * a + b, 0], left + 3 * a * channels,
+                              left + (3 * a + 1) * channels, left + (3 * a + 2) * channels,
+                              left + (3 * a + 2) * channels, <floating>_G_ROWS[b][0],
+                              <floating>_G_ROWS[b][1], <floating>_G_ROWS[b][2], 0, channels)
 
 
 def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] grad,

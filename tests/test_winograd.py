@@ -97,7 +97,13 @@ def test_conv_runs_winograd_on_small_maps_of_many_channels(h, w, c, f, pads, dty
     g = rng.standard_normal(out.shape).astype(dtype)
     expected = torch_conv(x, filters, bias, pads, g)
     got = (out,) + conv_op.backward(g, saved)
-    # the filter gradient: Winograd's own values too
+    # the input and filter gradients: Winograd's own values too
+    (top, bottom), (left, right) = pads
+    mine = np.empty_like(x)
+    _winograd.conv3x3(conv_op.pad(g, ((2 - top, 2 - bottom), (2 - left, 2 - right)), dtype),
+                      _winograd.filter_transform(filters, dtype), np.zeros(c, dtype), mine,
+                      None, pyx_cnn.get_num_threads(), flipped=True)
+    np.testing.assert_array_equal(got[1], mine)
     mine = np.empty_like(filters)
     _winograd.filter_grad3x3(conv_op.pad(x, pads, dtype), g, mine, pyx_cnn.get_num_threads())
     np.testing.assert_array_equal(got[2], mine)
@@ -105,6 +111,41 @@ def test_conv_runs_winograd_on_small_maps_of_many_channels(h, w, c, f, pads, dty
         np.testing.assert_allclose(mine, theirs, **_tol(dtype, 9 * max(c, f)))
     inference = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1), training=False)[0]
     np.testing.assert_array_equal(inference, out)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("n, h, w, c, f", [(3, 4, 4, 8, 6), (2, 5, 7, 5, 9), (2, 1, 1, 4, 3)])
+def test_conv3x3_flipped_is_the_input_gradient(n, h, w, c, f, dtype):
+    # `flipped` reads the filters' own transform: the convolution of the output's
+    # gradient, padded by 2, with the filters flipped and their axes swapped
+    rng = np.random.default_rng(h * w + f)
+    x = rng.standard_normal((n, h, w, c)).astype(dtype)
+    filters = rng.standard_normal((f, 3, 3, c)).astype(dtype)
+    pads = ((1, 1), (1, 1))
+    g = rng.standard_normal((n, h, w, f)).astype(dtype)
+    want = torch_conv(x, filters, np.zeros(f), pads, g)[1]
+    gp = conv_op.pad(g, pads, dtype)
+    u = _winograd.filter_transform(filters, dtype)
+    swapped = _winograd.filter_transform(
+        np.ascontiguousarray(filters[:, ::-1, ::-1, :].transpose(3, 1, 2, 0)), dtype)
+    grads = []
+    try:
+        for threads in (1, 2):
+            got = np.full(x.shape, np.nan, dtype)
+            with _threads._always_split():
+                _winograd.conv3x3(gp, u, np.zeros(c, dtype), got, None, threads, flipped=True)
+            np.testing.assert_allclose(got, want, **_tol(dtype, 9 * f))
+            grads.append(got)
+    finally:
+        pyx_cnn.set_num_threads(None)
+    np.testing.assert_array_equal(grads[0], grads[1])
+    # the transform of the flipped filters themselves: the same convolution
+    by_flipping = np.empty_like(x)
+    _winograd.conv3x3(gp, swapped, np.zeros(c, dtype), by_flipping, None, 1)
+    np.testing.assert_allclose(grads[0], by_flipping, **_tol(dtype, 9 * f))
+    with pytest.raises(ValueError, match="does not give"):
+        _winograd.conv3x3(gp, u, np.zeros(c, dtype), np.empty((n, h, w, f), dtype), None, 1,
+                          flipped=True)
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])

@@ -132,7 +132,8 @@ def _winograd_forward(xp, filters, bias, out, clamp_max=None, kept=None):
     F(2x2, 3x3): the values of the direct kernels to rounding. Only for finite
     filters and input (a transform mixes the values of a patch: an inf would turn
     into NaN where the direct sums give inf)."""
-    u = prepared(kept, "winograd", lambda: _winograd.filter_transform(filters, xp.dtype))
+    u = prepared(kept, "winograd",
+                 lambda: _winograd.filter_transform(filters, xp.dtype, get_num_threads()))
     with one_blas_thread():   # BLAS products inside OpenMP threads
         _winograd.conv3x3(xp, u, bias, out, clamp_max, get_num_threads())
     return out
@@ -479,11 +480,12 @@ def _backward_grouped(grad_out, saved, input_grad):
             and (finite_grad or np.isfinite(grad_out).all())):
         # a convolution of grad_out, padded by the kernel's extent less the forward
         # padding, with the filters flipped and their channel and filter axes swapped
-        flipped = np.ascontiguousarray(filters[:, ::-1, ::-1, :].transpose(3, 1, 2, 0))
+        # (from the filters' own transform: _winograd.conv3x3's `flipped`)
         gp = pad(grad_out, ((2 - top, 2 - bottom), (2 - left, 2 - right)), dtype)
-        grad_x = _winograd_forward(gp, flipped, np.zeros(c, dtype=dtype),
-                                   np.empty((n, hp - top - bottom, wp - left - right, c),
-                                            dtype=dtype))
+        grad_x = np.empty((n, hp - top - bottom, wp - left - right, c), dtype=dtype)
+        with one_blas_thread():
+            _winograd.conv3x3(gp, _winograd.filter_transform(filters, dtype, nt),
+                              np.zeros(c, dtype=dtype), grad_x, None, nt, flipped=True)
     elif input_grad and groups == 1 and _transposed_input_grad(grad_out, filters, x_kept.shape,
                                                                stride, pads, dilation):
         grad_x = _input_grad_direct(grad_out, weight_layout(filters, dtype), x_kept.shape,
