@@ -1,32 +1,32 @@
-"""Winograd's minimal filtering F(2x2, 3x3): a 3x3 convolution at strides 1 with 2.25x
-fewer multiplications, for the deep layers of a network (small maps, many channels).
+"""Winograd's minimal filtering F(m x m, 3x3): a 3x3 convolution at strides 1 with fewer
+multiplications, for the deep layers of a network (small maps, many channels).
 
-Private: :mod:`pyx_cnn.ops.conv` decides where it runs and checks the arrays.
+Private: :mod:`pyx_cnn.ops.conv` decides where it runs, on which tiles, and checks the
+arrays.
 
-The output is cut into tiles of 2x2 pixels; tile ``t`` reads the 4x4 input patch ``d``
-at its top-left corner (the input zero-padded), and with the fixed matrices
+The output is cut into tiles of m x m pixels (``tile``: 2 or 4); tile ``t`` reads the
+``a x a`` input patch ``d`` (``a = m + 2``) at its top-left corner (the input
+zero-padded), and with fixed matrices ``B^T`` (a x a), ``G`` (a x 3) and ``A^T``
+(m x a) its outputs of filter ``f`` are ``A^T [sum_c (G g_fc G^T) * (B^T d_c B)] A``
+(``*``: element by element, over the a x a points; Lavin and Gray, "Fast Algorithms for
+Convolutional Neural Networks", 2016). F(2x2, 3x3) takes 16 multiplications for 4
+outputs where the direct sums take 36 (2.25x fewer), F(4x4, 3x3) 36 for 16 (4x fewer),
+at the price of larger transforms and more rounding. For each of the ``a*a`` points
+``p`` the sum over the channels is one matrix product, ``M_p (T, F) = V_p (T, C) @
+U_p (C, F)``: ``V`` the transformed input patches, ``U`` the transformed filters. So
+the convolution is three passes:
 
-    B^T = [[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]]
-    G   = [[1, 0, 0], [1/2, 1/2, 1/2], [1/2, -1/2, 1/2], [0, 0, 1]]
-    A^T = [[1, 1, 1, 0], [0, 1, -1, -1]]
-
-its 2x2 outputs of filter ``f`` are ``A^T [sum_c (G g_fc G^T) * (B^T d_c B)] A``
-(``*``: element by element, over the 4x4 points; Lavin and Gray, "Fast Algorithms
-for Convolutional Neural Networks", 2016). For each of the 16 points ``p`` the sum
-over the channels is one matrix product: ``M_p (T, F) = V_p (T, C) @ U_p (C, F)``,
-``V`` the transformed input patches, ``U`` the transformed filters. So the
-convolution is three passes:
-
-- :func:`_input_transform`: ``x`` (N, Hp, Wp, C), padded -> ``V`` (16, T, C);
-- :func:`_products`: 16 BLAS products (SciPy's, :mod:`pyx_cnn._blas`), ``M`` (16, T, F),
-  the transformed filters held as ``(F, 16, C)``;
+- :func:`_input_transform`: ``x`` (N, Hp, Wp, C), padded -> ``V`` (a*a, T, C);
+- :func:`_products`: a*a BLAS products (SciPy's, :mod:`pyx_cnn._blas`), ``M``
+  (a*a, T, F), the transformed filters held as ``(F, a*a, C)``;
 - :func:`_output_transform`: ``M`` -> ``out`` (N, Ho, Wo, F), plus the bias, clamped.
 
-The filter transform is :func:`filter_transform` (NumPy, once per call).
-:func:`filter_grad3x3` runs the filter gradient through the same transforms' adjoints
-(below). Tiles lie
-on a grid fixed by the shape and every product has the same rows whatever the
-thread count, so the values do not depend on it.
+The filter transform is :func:`filter_transform`. :func:`filter_grad3x3` runs the
+filter gradient through the transforms' adjoints. Every transform is a two-step
+product of small matrices, computed as combinations of rows of C (or F) values
+(:func:`_lincomb`), skipping the zero coefficients. Tiles lie on a grid fixed by the
+shape and every product has the same rows whatever the thread count, so the values do
+not depend on it.
 """
 from cython.parallel cimport prange, threadid
 
@@ -41,107 +41,161 @@ from pyx_cnn._threads cimport FAMILY_CONV, threads_for
 # 256, 512 tiles)
 cdef Py_ssize_t _CHUNK_TILES = 512
 
-def filter_transform(filters, dtype, int n_threads=1):
-    """Filters ``(F, 3, 3, C)`` -> ``U = G g G^T`` as ``(F, 16, C)`` of `dtype` (point
-    ``p = 4a + b`` of filter f at ``[f, p]``: :func:`_products` reads ``U_p^T`` there)."""
-    g = np.ascontiguousarray(filters, dtype=dtype)
-    u = np.empty((g.shape[0], 16, g.shape[3]), dtype=dtype)
-    _filter_transform(g, u, n_threads)
-    return u
+# The matrices, row by row. F(2x2, 3x3): the points 0, 1, -1 and infinity;
+# F(4x4, 3x3): 0, 1, -1, 2, -2 and infinity (Lavin and Gray's).
+cdef double[16] _BT2 = [1, 0, -1, 0,
+                        0, 1, 1, 0,
+                        0, -1, 1, 0,
+                        0, 1, 0, -1]
+cdef double[12] _G2 = [1, 0, 0,
+                       0.5, 0.5, 0.5,
+                       0.5, -0.5, 0.5,
+                       0, 0, 1]
+cdef double[8] _AT2 = [1, 1, 1, 0,
+                       0, 1, -1, -1]
+cdef double[36] _BT4 = [4, 0, -5, 0, 1, 0,
+                        0, -4, -4, 1, 1, 0,
+                        0, 4, -4, -1, 1, 0,
+                        0, -2, -1, 2, 1, 0,
+                        0, 2, -1, -2, 1, 0,
+                        0, 4, 0, -5, 0, 1]
+cdef double[18] _G4 = [1 / 4., 0, 0,
+                       -1 / 6., -1 / 6., -1 / 6.,
+                       -1 / 6., 1 / 6., -1 / 6.,
+                       1 / 24., 1 / 12., 1 / 6.,
+                       1 / 24., -1 / 12., 1 / 6.,
+                       0, 0, 1]
+cdef double[24] _AT4 = [1, 1, 1, 1, 1, 0,
+                        0, 1, -1, 2, -2, 0,
+                        0, 1, 1, 4, 4, 0,
+                        0, 1, -1, 8, -8, 1]
+
+cdef enum:
+    MAX_SIDE = 6     # the largest patch side (F(4x4, 3x3)'s)
+
+
+cdef struct _Tiles:
+    int m               # output pixels per tile side
+    int a               # input pixels per patch side, m + 2: the points are a x a
+    const double* bt    # B^T, a x a
+    const double* g     # G, a x 3
+    const double* at    # A^T, m x a
+
+
+cdef _Tiles _tiles(int tile) except *:
+    cdef _Tiles s
+    if tile == 2:
+        s.m, s.a, s.bt, s.g, s.at = 2, 4, _BT2, _G2, _AT2
+    elif tile == 4:
+        s.m, s.a, s.bt, s.g, s.at = 4, 6, _BT4, _G4, _AT4
+    else:
+        raise ValueError(f"tile must be 2 or 4, got {tile!r}")
+    return s
+
+
+def matrices(int tile):
+    """``(B^T, G, A^T)`` of F(tile x tile, 3x3) as float64 arrays."""
+    cdef _Tiles s = _tiles(tile)
+    bt = np.array([s.bt[k] for k in range(s.a * s.a)]).reshape(s.a, s.a)
+    g = np.array([s.g[k] for k in range(s.a * 3)]).reshape(s.a, 3)
+    at = np.array([s.at[k] for k in range(s.m * s.a)]).reshape(s.m, s.a)
+    return bt, g, at
+
+
+cdef inline void _lincomb(floating* out, const floating** rows, const double* coef,
+                          Py_ssize_t coef_step, int count, Py_ssize_t n) noexcept nogil:
+    """``out[k] = sum_r coef[r * coef_step] * rows[r][k]`` over the rows whose coefficient
+    is not 0, in their order (zeros when every coefficient is 0)."""
+    cdef Py_ssize_t k
+    cdef int r
+    cdef floating c
+    cdef const floating* x
+    cdef bint first = True
+    for r in range(count):
+        if coef[r * coef_step] == 0:
+            continue
+        c = <floating>coef[r * coef_step]
+        x = rows[r]
+        if first:
+            for k in range(n):
+                out[k] = c * x[k]
+            first = False
+        else:
+            for k in range(n):
+                out[k] += c * x[k]
+    if first:
+        for k in range(n):
+            out[k] = 0
 
 
 cdef inline void _transform_patch(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
                                   floating* r, const floating* zeros, Py_ssize_t t,
-                                  Py_ssize_t n, Py_ssize_t y0, Py_ssize_t x0) noexcept nogil:
-    """Tile `t`'s patch at row `y0`, column `x0` of image `n`: ``v[:, t, :]``, through
-    `r` (16 * C values of the thread's own: ``B^T d``, column by column)."""
+                                  Py_ssize_t n, Py_ssize_t y0, Py_ssize_t x0,
+                                  _Tiles s) noexcept nogil:
+    """Tile `t`'s patch at row `y0`, column `x0` of image `n`: ``v[:, t, :] = B^T d B``,
+    through `r` (a*a*C values of the thread's own: ``B^T d``)."""
     cdef Py_ssize_t hp = xp.shape[1], wp = xp.shape[2], channels = xp.shape[3]
-    cdef Py_ssize_t c, i, j
-    cdef const floating* d[4]
-    cdef floating* ri
-    cdef floating* vp
-    for j in range(4):     # B^T d, for column j of the patch
-        for i in range(4):
-            d[i] = &xp[n, y0 + i, x0 + j, 0] if y0 + i < hp and x0 + j < wp else zeros
-        ri = r + j * channels
-        for c in range(channels):
-            ri[c] = d[0][c] - d[2][c]
-            ri[4 * channels + c] = d[1][c] + d[2][c]
-            ri[8 * channels + c] = d[2][c] - d[1][c]
-            ri[12 * channels + c] = d[1][c] - d[3][c]
-    for i in range(4):     # (B^T d) B, for row i
-        ri = r + 4 * i * channels
-        for j in range(4):
-            vp = &v[4 * i + j, t, 0]
-            if j == 0:
-                for c in range(channels):
-                    vp[c] = ri[c] - ri[2 * channels + c]
-            elif j == 1:
-                for c in range(channels):
-                    vp[c] = ri[channels + c] + ri[2 * channels + c]
-            elif j == 2:
-                for c in range(channels):
-                    vp[c] = ri[2 * channels + c] - ri[channels + c]
-            else:
-                for c in range(channels):
-                    vp[c] = ri[channels + c] - ri[3 * channels + c]
+    cdef int i, j, p, q
+    cdef const floating* rows[MAX_SIDE]
+    for j in range(s.a):         # (B^T d)[p, j], column j of the patch
+        for i in range(s.a):
+            rows[i] = &xp[n, y0 + i, x0 + j, 0] if y0 + i < hp and x0 + j < wp else zeros
+        for p in range(s.a):
+            _lincomb(r + (p * s.a + j) * channels, rows, s.bt + p * s.a, 1, s.a, channels)
+    for p in range(s.a):         # (B^T d B)[p, q]
+        for j in range(s.a):
+            rows[j] = r + (p * s.a + j) * channels
+        for q in range(s.a):
+            _lincomb(&v[p * s.a + q, t, 0], rows, s.bt + q * s.a, 1, s.a, channels)
 
 
 def _input_transform(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
-                     Py_ssize_t tiles_h, Py_ssize_t tiles_w, int n_threads):
+                     Py_ssize_t tiles_h, Py_ssize_t tiles_w, int tile, int n_threads):
     """``v[p, t, c] = (B^T d_tc B)[p]`` for the tiles ``t = (n, ty, tx)`` of `xp`
-    (N, Hp, Wp, C), the patch ``d`` of tile t at rows ``2ty .. 2ty + 3`` and columns
-    ``2tx .. 2tx + 3`` (those past `xp`'s edge read as zeros)."""
+    (N, Hp, Wp, C), the patch ``d`` of tile t at rows ``m*ty .. m*ty + a - 1`` and
+    columns ``m*tx .. m*tx + a - 1`` (those past `xp`'s edge read as zeros)."""
+    cdef _Tiles s = _tiles(tile)
     cdef Py_ssize_t n_tiles = xp.shape[0] * tiles_h * tiles_w, channels = xp.shape[3]
     cdef Py_ssize_t t
-    cdef int nt = threads_for(n_tiles * channels * 64, n_tiles, n_threads, FAMILY_CONV)
+    cdef int nt = threads_for(n_tiles * channels * 16 * s.a * s.a, n_tiles, n_threads,
+                              FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, 16 * channels + 16), dtype=dtype)
+    cdef floating[:, ::1] scratch = np.empty((nt, s.a * s.a * channels + 16), dtype=dtype)
     cdef floating[::1] zeros = np.zeros(channels + 1, dtype=dtype)
     if n_tiles == 0 or channels == 0:
         return
     with nogil:
         for t in prange(n_tiles, num_threads=nt, schedule="static"):
             _transform_patch(xp, v, &scratch[threadid(), 0], &zeros[0], t,
-                             t // (tiles_h * tiles_w), 2 * (t // tiles_w % tiles_h),
-                             2 * (t % tiles_w))
-
-
-# The points of the flipped filters' transform: with g'[i, j] = g[2 - i, 2 - j], G g' G^T
-# is G g G^T with its rows and columns 0 and 3 swapped (the rows of G, reversed, are G's
-# rows 3, 1, 2, 0), so point 4a + b of U' is point _FLIPPED[4a + b] of U.
-cdef int[16] _FLIPPED = [15, 13, 14, 12, 7, 5, 6, 4, 11, 9, 10, 8, 3, 1, 2, 0]
+                             t // (tiles_h * tiles_w), s.m * (t // tiles_w % tiles_h),
+                             s.m * (t % tiles_w), s)
 
 
 def _products(const floating[:, :, ::1] v, const floating[:, :, ::1] u,
               floating[:, :, ::1] m, int n_threads, bint flipped=False):
-    """``m[p] = v[p] @ u[:, p, :]^T`` for the 16 points, in chunks of tiles (BLAS); with
-    `flipped`, ``m[p] = v[p] @ u[:, q, :]``, q the point of the flipped filters
-    (``_FLIPPED``): the convolution with the filters flipped in i and j and their
-    channel and filter axes swapped, from the transform of the filters themselves."""
-    cdef Py_ssize_t n_tiles = v.shape[1], channels = v.shape[2]
+    """``m[p] = v[p] @ u[:, p, :]^T`` for the points p, in chunks of tiles (BLAS); with
+    `flipped`, ``m[p] = v[p] @ u[:, p, :]`` (`u` the transform of the filters flipped
+    in i and j, :func:`filter_transform`: the convolution with them, their channel and
+    filter axes swapped)."""
+    cdef Py_ssize_t points = v.shape[0], n_tiles = v.shape[1], channels = v.shape[2]
     cdef Py_ssize_t filters = u.shape[2] if flipped else u.shape[0]
-    cdef Py_ssize_t row = 16 * u.shape[2]
+    cdef Py_ssize_t row = points * u.shape[2]
     cdef Py_ssize_t n_chunks = max(1, (n_tiles + _CHUNK_TILES - 1) // _CHUNK_TILES)
     cdef Py_ssize_t item, p, t0, t1
-    cdef int nt = threads_for(16 * n_tiles * channels * filters, 16 * n_chunks, n_threads,
-                              FAMILY_CONV)
+    cdef int nt = threads_for(points * n_tiles * channels * filters, points * n_chunks,
+                              n_threads, FAMILY_CONV)
     if n_tiles == 0 or filters == 0:
         return
     if channels == 0:
         np.asarray(m)[...] = 0
         return
     with nogil:
-        for item in prange(16 * n_chunks, num_threads=nt, schedule="dynamic"):
+        for item in prange(points * n_chunks, num_threads=nt, schedule="dynamic"):
             p = item // n_chunks
             t0 = n_tiles * (item % n_chunks) // n_chunks
             t1 = n_tiles * (item % n_chunks + 1) // n_chunks
-            if t1 > t0 and flipped:
-                gemm(False, False, <int>(t1 - t0), <int>filters, <int>channels, 1,
-                     &v[p, t0, 0], <int>channels, &u[0, _FLIPPED[p], 0], <int>row, 0,
-                     &m[p, t0, 0], <int>filters)
-            elif t1 > t0:
-                gemm(False, True, <int>(t1 - t0), <int>filters, <int>channels, 1,
+            if t1 > t0:
+                gemm(False, not flipped, <int>(t1 - t0), <int>filters, <int>channels, 1,
                      &v[p, t0, 0], <int>channels, &u[0, p, 0], <int>row, 0,
                      &m[p, t0, 0], <int>filters)
 
@@ -149,38 +203,33 @@ def _products(const floating[:, :, ::1] v, const floating[:, :, ::1] u,
 cdef inline void _transform_tile(const floating[:, :, ::1] m, const floating[::1] bias,
                                  floating[:, :, :, ::1] out, floating* q, Py_ssize_t t,
                                  Py_ssize_t n, Py_ssize_t y0, Py_ssize_t x0, bint clamp,
-                                 floating top) noexcept nogil:
-    """Tile `t`'s 2x2 outputs at row `y0`, column `x0` of image `n` (those inside `out`),
-    through `q` (8 * F values of the thread's own: ``A^T M``)."""
+                                 floating top, _Tiles s) noexcept nogil:
+    """Tile `t`'s outputs ``A^T M A`` at row `y0`, column `x0` of image `n` (those inside
+    `out`), plus the bias, clamped; through `q` (m*a*F values of the thread's own:
+    ``A^T M``)."""
     cdef Py_ssize_t h_out = out.shape[1], w_out = out.shape[2], filters = out.shape[3]
-    cdef Py_ssize_t f, i, a
-    cdef const floating* m0
-    cdef const floating* m1
-    cdef const floating* m2
-    cdef const floating* m3
-    cdef floating* qa
+    cdef Py_ssize_t f
+    cdef int i, j, p, q_
+    cdef const floating* rows[MAX_SIDE]
     cdef floating* o
     cdef floating value
-    for a in range(4):     # A^T M, for column a
-        m0, m1, m2, m3 = &m[a, t, 0], &m[4 + a, t, 0], &m[8 + a, t, 0], &m[12 + a, t, 0]
-        qa = q + a * filters
-        for f in range(filters):
-            qa[f] = m0[f] + m1[f] + m2[f]
-            qa[4 * filters + f] = m1[f] - m2[f] - m3[f]
-    for i in range(2):     # (A^T M) A, plus the bias, clamped
+    for q_ in range(s.a):        # (A^T M)[i, q]
+        for p in range(s.a):
+            rows[p] = &m[p * s.a + q_, t, 0]
+        for i in range(s.m):
+            _lincomb(q + (i * s.a + q_) * filters, rows, s.at + i * s.a, 1, s.a, filters)
+    for i in range(s.m):         # (A^T M A)[i, j], plus the bias, clamped
         if y0 + i >= h_out:
-            continue
-        qa = q + 4 * i * filters
-        for a in range(2):
-            if x0 + a >= w_out:
-                continue
-            o = &out[n, y0 + i, x0 + a, 0]
-            if a == 0:
-                for f in range(filters):
-                    o[f] = qa[f] + qa[filters + f] + qa[2 * filters + f] + bias[f]
-            else:
-                for f in range(filters):
-                    o[f] = qa[filters + f] - qa[2 * filters + f] - qa[3 * filters + f] + bias[f]
+            break
+        for q_ in range(s.a):
+            rows[q_] = q + (i * s.a + q_) * filters
+        for j in range(s.m):
+            if x0 + j >= w_out:
+                break
+            o = &out[n, y0 + i, x0 + j, 0]
+            _lincomb(o, rows, s.at + j * s.a, 1, s.a, filters)
+            for f in range(filters):
+                o[f] += bias[f]
             if clamp:   # the ReLU's values: 0 where v <= 0, NaN stays
                 for f in range(filters):
                     value = o[f]
@@ -189,51 +238,105 @@ cdef inline void _transform_tile(const floating[:, :, ::1] m, const floating[::1
 
 def _output_transform(const floating[:, :, ::1] m, const floating[::1] bias,
                       floating[:, :, :, ::1] out, Py_ssize_t tiles_h, Py_ssize_t tiles_w,
-                      clamp_max, int n_threads):
+                      clamp_max, int tile, int n_threads):
     """``out`` (N, Ho, Wo, F): each tile's ``A^T M A`` plus the bias (the pixels inside
     `out`), clamped to ``[0, clamp_max]`` when `clamp_max` is not None (NaN stays)."""
+    cdef _Tiles s = _tiles(tile)
     cdef Py_ssize_t n_tiles = out.shape[0] * tiles_h * tiles_w
     cdef Py_ssize_t t
     cdef bint clamp = clamp_max is not None
     cdef floating top = clamp_max if clamp else 0
-    cdef int nt = threads_for(n_tiles * out.shape[3] * 32, n_tiles, n_threads, FAMILY_CONV)
+    cdef int nt = threads_for(n_tiles * out.shape[3] * 8 * s.a * s.a, n_tiles, n_threads,
+                              FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, 8 * out.shape[3] + 16), dtype=dtype)
+    cdef floating[:, ::1] scratch = np.empty((nt, s.m * s.a * out.shape[3] + 16), dtype=dtype)
     if n_tiles == 0 or out.shape[3] == 0:
         return
     with nogil:
         for t in prange(n_tiles, num_threads=nt, schedule="static"):
             _transform_tile(m, bias, out, &scratch[threadid(), 0], t,
-                            t // (tiles_h * tiles_w), 2 * (t // tiles_w % tiles_h),
-                            2 * (t % tiles_w), clamp, top)
+                            t // (tiles_h * tiles_w), s.m * (t // tiles_w % tiles_h),
+                            s.m * (t % tiles_w), clamp, top, s)
+
+
+cdef inline void _transform_filter(const floating[:, :, :, ::1] g, floating[:, :, ::1] u,
+                                   floating* left, Py_ssize_t f, bint flip,
+                                   _Tiles s) noexcept nogil:
+    """Filter `f`'s ``u[f] = G g G^T`` (flipped in i and j with `flip`), through `left`
+    (3a rows of C values of the thread's own: ``G g``)."""
+    cdef Py_ssize_t channels = g.shape[3]
+    cdef int i, j, p, q
+    cdef const floating* rows[MAX_SIDE]
+    for j in range(3):       # (G g)[p, j]
+        for i in range(3):
+            rows[i] = &g[f, 2 - i, 2 - j, 0] if flip else &g[f, i, j, 0]
+        for p in range(s.a):
+            _lincomb(left + (p * 3 + j) * channels, rows, s.g + p * 3, 1, 3, channels)
+    for p in range(s.a):     # (G g G^T)[p, q]
+        for j in range(3):
+            rows[j] = left + (p * 3 + j) * channels
+        for q in range(s.a):
+            _lincomb(&u[f, p * s.a + q, 0], rows, s.g + q * 3, 1, 3, channels)
+
+
+def _filter_transform(const floating[:, :, :, ::1] g, floating[:, :, ::1] u, int tile,
+                      bint flip, int n_threads):
+    """``u[f, p, c] = (G g_fc G^T)[p]``: `u` (F, a*a, C) from `g` (F, 3, 3, C), or
+    (`flip`) from ``g[f, 2 - i, 2 - j, c]``."""
+    cdef _Tiles s = _tiles(tile)
+    cdef Py_ssize_t filters = g.shape[0], channels = g.shape[3]
+    cdef Py_ssize_t f
+    cdef int nt = threads_for(filters * channels * 8 * s.a * s.a, filters, n_threads,
+                              FAMILY_CONV)
+    dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] scratch = np.empty((nt, 3 * s.a * channels + 16), dtype=dtype)
+    if filters == 0 or channels == 0:
+        return
+    with nogil:
+        for f in prange(filters, num_threads=nt, schedule="static"):
+            _transform_filter(g, u, &scratch[threadid(), 0], f, flip, s)
+
+
+def filter_transform(filters, dtype, int tile=2, bint flip=False, int n_threads=1):
+    """Filters ``(F, 3, 3, C)`` -> ``U = G g G^T`` of F(tile x tile, 3x3) as
+    ``(F, a*a, C)`` of `dtype` (point ``p`` of filter f at ``[f, p]``: :func:`_products`
+    reads ``U_p^T`` there); with `flip`, of the filters flipped in i and j."""
+    cdef _Tiles s = _tiles(tile)
+    g = np.ascontiguousarray(filters, dtype=dtype)
+    u = np.empty((g.shape[0], s.a * s.a, g.shape[3]), dtype=dtype)
+    _filter_transform(g, u, tile, flip, n_threads)
+    return u
 
 
 def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
             const floating[::1] bias, floating[:, :, :, ::1] out, clamp_max, int n_threads,
-            bint flipped=False):
+            int tile=2, bint flipped=False):
     """``out`` (N, Ho, Wo, F) = the 3x3 convolution at strides 1 of `xp` (N, Hp, Wp, C),
     already zero-padded (``Ho = Hp - 2``, ``Wo = Wp - 2``), with the transformed
-    filters `u` (F, 16, C) (:func:`filter_transform`), plus `bias`, clamped as
-    :func:`_output_transform` says. With `flipped`, `u` is ``(C, 16, F)``: the
-    convolution with those filters flipped in i and j, their channel and filter axes
-    swapped (the input gradient of a convolution with them)."""
-    cdef Py_ssize_t tiles_h = (out.shape[1] + 1) // 2, tiles_w = (out.shape[2] + 1) // 2
+    filters `u` (F, a*a, C) (:func:`filter_transform` of the same `tile`), plus `bias`,
+    clamped as :func:`_output_transform` says. With `flipped`, `u` is ``(C, a*a, F)``,
+    the transform of filters flipped in i and j (``flip``): the convolution with them,
+    their channel and filter axes swapped (the input gradient of a convolution with the
+    filters)."""
+    cdef _Tiles s = _tiles(tile)
+    cdef Py_ssize_t tiles_h = (out.shape[1] + s.m - 1) // s.m
+    cdef Py_ssize_t tiles_w = (out.shape[2] + s.m - 1) // s.m
     cdef Py_ssize_t n_tiles = out.shape[0] * tiles_h * tiles_w
     cdef Py_ssize_t u_in = u.shape[0] if flipped else u.shape[2]
     cdef Py_ssize_t u_out = u.shape[2] if flipped else u.shape[0]
     if (xp.shape[1] != out.shape[1] + 2 or xp.shape[2] != out.shape[2] + 2
-            or u.shape[1] != 16 or u_in != xp.shape[3] or u_out != out.shape[3]
+            or u.shape[1] != s.a * s.a or u_in != xp.shape[3] or u_out != out.shape[3]
             or bias.shape[0] != out.shape[3] or xp.shape[0] != out.shape[0]):
         raise ValueError(f"a 3x3 convolution of {tuple(xp.shape)[:4]} with filters "
                          f"{tuple(u.shape)[:3]} does not give {tuple(out.shape)[:4]}")
     if n_tiles == 0 or out.shape[3] == 0:
         return
     dtype = np.float32 if floating is float else np.float64
-    v = np.empty((16, n_tiles, xp.shape[3]), dtype=dtype)
-    m = np.empty((16, n_tiles, out.shape[3]), dtype=dtype)
-    _input_transform(xp, v, tiles_h, tiles_w, n_threads)
+    v = np.empty((s.a * s.a, n_tiles, xp.shape[3]), dtype=dtype)
+    m = np.empty((s.a * s.a, n_tiles, out.shape[3]), dtype=dtype)
+    _input_transform(xp, v, tiles_h, tiles_w, tile, n_threads)
     _products(v, u, m, n_threads, flipped)
-    _output_transform(m, bias, out, tiles_h, tiles_w, clamp_max, n_threads)
+    _output_transform(m, bias, out, tiles_h, tiles_w, clamp_max, tile, n_threads)
 
 
 # The filter gradient. With M_p = V_p @ U_p and the tile's outputs Y = A^T M A, the
@@ -241,146 +344,120 @@ def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
 # as dU_p = dM_p^T @ V_p, (F, C) (a sum over the tiles, one BLAS product per point), and
 # the filters as dg = G^T dU G (the filter transform's adjoint).
 
-# A (4 x 2) and G (4 x 3), row by row
-cdef double[4][2] _A_ROWS = [[1, 0], [1, 1], [1, -1], [0, -1]]
-cdef double[4][3] _G_ROWS = [[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]]
-
-
-cdef inline void _combine4(floating* out, const floating* a0, const floating* a1,
-                           const floating* a2, const floating* a3, floating c0, floating c1,
-                           floating c2, floating c3, Py_ssize_t n) noexcept nogil:
-    """``out[k] = c0 a0[k] + c1 a1[k] + c2 a2[k] + c3 a3[k]`` (the coefficients of the
-    transforms: 0, +-1/2 and +-1, whose products are exact)."""
-    cdef Py_ssize_t k
-    for k in range(n):
-        out[k] = c0 * a0[k] + c1 * a1[k] + c2 * a2[k] + c3 * a3[k]
-
-
 cdef inline void _transform_gradient_tile(const floating[:, :, :, ::1] grad,
-                                          floating[:, :, ::1] dm, const floating* zeros,
-                                          Py_ssize_t t, Py_ssize_t n, Py_ssize_t y0,
-                                          Py_ssize_t x0) noexcept nogil:
-    """Tile `t`'s ``A dY A^T``, ``dm[:, t, :]``, from the 2x2 gradients ``dY`` at row `y0`,
-    column `x0` of image `n` (zeros for the pixels past `grad`'s edge): point
-    ``4a + b`` is ``sum_{i, j} A[a, i] A[b, j] dY[i, j]``."""
+                                          floating[:, :, ::1] dm, floating* q,
+                                          const floating* zeros, Py_ssize_t t,
+                                          Py_ssize_t n, Py_ssize_t y0, Py_ssize_t x0,
+                                          _Tiles s) noexcept nogil:
+    """Tile `t`'s ``A dY A^T``, ``dm[:, t, :]``, from the m x m gradients ``dY`` at row
+    `y0`, column `x0` of image `n` (zeros for the pixels past `grad`'s edge), through
+    `q` (a*m*F values of the thread's own: ``A dY``)."""
     cdef Py_ssize_t h_out = grad.shape[1], w_out = grad.shape[2], filters = grad.shape[3]
-    cdef Py_ssize_t a, b
-    cdef const floating* d00 = &grad[n, y0, x0, 0]
-    cdef const floating* d01 = &grad[n, y0, x0 + 1, 0] if x0 + 1 < w_out else zeros
-    cdef const floating* d10 = &grad[n, y0 + 1, x0, 0] if y0 + 1 < h_out else zeros
-    cdef const floating* d11 = (&grad[n, y0 + 1, x0 + 1, 0]
-                                if y0 + 1 < h_out and x0 + 1 < w_out else zeros)
-    for a in range(4):
-        for b in range(4):
-            _combine4(&dm[4 * a + b, t, 0], d00, d01, d10, d11,
-                      <floating>(_A_ROWS[a][0] * _A_ROWS[b][0]),
-                      <floating>(_A_ROWS[a][0] * _A_ROWS[b][1]),
-                      <floating>(_A_ROWS[a][1] * _A_ROWS[b][0]),
-                      <floating>(_A_ROWS[a][1] * _A_ROWS[b][1]), filters)
+    cdef int i, j, p, q_
+    cdef const floating* rows[MAX_SIDE]
+    for j in range(s.m):         # (A dY)[p, j]: column p of A^T
+        for i in range(s.m):
+            rows[i] = (&grad[n, y0 + i, x0 + j, 0] if y0 + i < h_out and x0 + j < w_out
+                       else zeros)
+        for p in range(s.a):
+            _lincomb(q + (p * s.m + j) * filters, rows, s.at + p, s.a, s.m, filters)
+    for p in range(s.a):         # (A dY A^T)[p, q]
+        for j in range(s.m):
+            rows[j] = q + (p * s.m + j) * filters
+        for q_ in range(s.a):
+            _lincomb(&dm[p * s.a + q_, t, 0], rows, s.at + q_, s.a, s.m, filters)
 
 
 def _gradient_transform(const floating[:, :, :, ::1] grad, floating[:, :, ::1] dm,
-                        Py_ssize_t tiles_h, Py_ssize_t tiles_w, int n_threads):
+                        Py_ssize_t tiles_h, Py_ssize_t tiles_w, int tile, int n_threads):
     """``dm[p, t, f] = (A dY_tf A^T)[p]`` for the tiles ``t = (n, ty, tx)`` of `grad`
-    (N, Ho, Wo, F), ``dY`` the gradients at rows ``2ty, 2ty + 1`` and columns
-    ``2tx, 2tx + 1`` (those past the edge read as zeros)."""
+    (N, Ho, Wo, F), ``dY`` the gradients at rows ``m*ty .. m*ty + m - 1`` and columns
+    ``m*tx .. m*tx + m - 1`` (those past the edge read as zeros)."""
+    cdef _Tiles s = _tiles(tile)
     cdef Py_ssize_t n_tiles = grad.shape[0] * tiles_h * tiles_w, filters = grad.shape[3]
     cdef Py_ssize_t t
-    cdef int nt = threads_for(n_tiles * filters * 64, n_tiles, n_threads, FAMILY_CONV)
+    cdef int nt = threads_for(n_tiles * filters * 8 * s.a * s.a, n_tiles, n_threads,
+                              FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
+    cdef floating[:, ::1] scratch = np.empty((nt, s.a * s.m * filters + 16), dtype=dtype)
     cdef floating[::1] zeros = np.zeros(filters + 1, dtype=dtype)
     if n_tiles == 0 or filters == 0:
         return
     with nogil:
         for t in prange(n_tiles, num_threads=nt, schedule="static"):
-            _transform_gradient_tile(grad, dm, &zeros[0], t, t // (tiles_h * tiles_w),
-                                     2 * (t // tiles_w % tiles_h), 2 * (t % tiles_w))
+            _transform_gradient_tile(grad, dm, &scratch[threadid(), 0], &zeros[0], t,
+                                     t // (tiles_h * tiles_w), s.m * (t // tiles_w % tiles_h),
+                                     s.m * (t % tiles_w), s)
 
 
 def _filter_products(const floating[:, :, ::1] v, const floating[:, :, ::1] dm,
                      floating[:, :, ::1] du, int n_threads):
-    """``du[p] = dm[p]^T @ v[p]`` (F, C) for the 16 points, a BLAS product each (the sum
+    """``du[p] = dm[p]^T @ v[p]`` (F, C) for the points, a BLAS product each (the sum
     over every tile in one product: the values do not depend on the thread count)."""
-    cdef Py_ssize_t n_tiles = v.shape[1], channels = v.shape[2], filters = dm.shape[2]
+    cdef Py_ssize_t points = v.shape[0], n_tiles = v.shape[1], channels = v.shape[2]
+    cdef Py_ssize_t filters = dm.shape[2]
     cdef Py_ssize_t p
-    cdef int nt = threads_for(16 * n_tiles * channels * filters, 16, n_threads, FAMILY_CONV)
+    cdef int nt = threads_for(points * n_tiles * channels * filters, points, n_threads,
+                              FAMILY_CONV)
     if channels == 0 or filters == 0:
         return
     if n_tiles == 0:
         np.asarray(du)[...] = 0
         return
     with nogil:
-        for p in prange(16, num_threads=nt, schedule="dynamic"):
+        for p in prange(points, num_threads=nt, schedule="dynamic"):
             gemm(True, False, <int>filters, <int>channels, <int>n_tiles, 1, &dm[p, 0, 0],
                  <int>filters, &v[p, 0, 0], <int>channels, 0, &du[p, 0, 0], <int>channels)
 
 
+cdef inline void _transform_filter_gradient(const floating[:, :, ::1] du,
+                                            floating[:, :, :, ::1] dg, floating* left,
+                                            Py_ssize_t f, _Tiles s) noexcept nogil:
+    """Filter `f`'s ``dg[f] = G^T dU G``, through `left` (3a rows of C values of the
+    thread's own: ``G^T dU``)."""
+    cdef Py_ssize_t channels = du.shape[2]
+    cdef int i, j, p, q
+    cdef const floating* rows[MAX_SIDE]
+    for q in range(s.a):     # (G^T dU)[i, q]: column i of G
+        for p in range(s.a):
+            rows[p] = &du[p * s.a + q, f, 0]
+        for i in range(3):
+            _lincomb(left + (i * s.a + q) * channels, rows, s.g + i, 3, s.a, channels)
+    for i in range(3):       # (G^T dU G)[i, j]
+        for q in range(s.a):
+            rows[q] = left + (i * s.a + q) * channels
+        for j in range(3):
+            _lincomb(&dg[f, i, j, 0], rows, s.g + j, 3, s.a, channels)
+
+
 def _gradient_filter_transform(const floating[:, :, ::1] du, floating[:, :, :, ::1] dg,
-                               int n_threads):
-    """``dg[f, i, j, c] = sum_{a, b} G[a, i] G[b, j] du[4a + b, f, c]``: `dg` (F, 3, 3, C)
-    from `du` (16, F, C), the adjoint of :func:`filter_transform`; through
-    ``(G^T dU)[i, b]``, 12 rows of C values of each thread's own."""
+                               int tile, int n_threads):
+    """``dg[f, i, j, c] = sum_{p, q} G[p, i] G[q, j] du[p*a + q, f, c]``: `dg` (F, 3, 3, C)
+    from `du` (a*a, F, C), the adjoint of :func:`filter_transform`."""
+    cdef _Tiles s = _tiles(tile)
     cdef Py_ssize_t filters = du.shape[1], channels = du.shape[2]
-    cdef Py_ssize_t f, i, j, b
-    cdef int nt = threads_for(filters * channels * 96, filters, n_threads, FAMILY_CONV)
+    cdef Py_ssize_t f
+    cdef int nt = threads_for(filters * channels * 8 * s.a * s.a, filters, n_threads,
+                              FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, 12 * channels + 16), dtype=dtype)
-    cdef floating* left
+    cdef floating[:, ::1] scratch = np.empty((nt, 3 * s.a * channels + 16), dtype=dtype)
     if filters == 0 or channels == 0:
         return
     with nogil:
         for f in prange(filters, num_threads=nt, schedule="static"):
-            left = &scratch[threadid(), 0]
-            for i in range(3):
-                for b in range(4):
-                    _combine4(left + (4 * i + b) * channels, &du[b, f, 0], &du[4 + b, f, 0],
-                              &du[8 + b, f, 0], &du[12 + b, f, 0],
-                              <floating>_G_ROWS[0][i], <floating>_G_ROWS[1][i],
-                              <floating>_G_ROWS[2][i], <floating>_G_ROWS[3][i], channels)
-            for i in range(3):
-                for j in range(3):
-                    _combine4(&dg[f, i, j, 0], left + 4 * i * channels,
-                              left + (4 * i + 1) * channels, left + (4 * i + 2) * channels,
-                              left + (4 * i + 3) * channels, <floating>_G_ROWS[0][j],
-                              <floating>_G_ROWS[1][j], <floating>_G_ROWS[2][j],
-                              <floating>_G_ROWS[3][j], channels)
-
-
-def _filter_transform(const floating[:, :, :, ::1] g, floating[:, :, ::1] u, int n_threads):
-    """``u[f, 4a + b, c] = sum_{i, j} G[a, i] G[b, j] g[f, i, j, c]``: `u` (F, 16, C) from
-    `g` (F, 3, 3, C); through ``(G g)[a, j]``, 12 rows of C values of each thread's own."""
-    cdef Py_ssize_t filters = g.shape[0], channels = g.shape[3]
-    cdef Py_ssize_t f, a, b, j
-    cdef int nt = threads_for(filters * channels * 112, filters, n_threads, FAMILY_CONV)
-    dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, 12 * channels + 16), dtype=dtype)
-    cdef floating* left
-    if filters == 0 or channels == 0:
-        return
-    with nogil:
-        for f in prange(filters, num_threads=nt, schedule="static"):
-            left = &scratch[threadid(), 0]
-            for a in range(4):
-                for j in range(3):    # (G g)[a, j]: rows i of g, the fourth one unused
-                    _combine4(left + (3 * a + j) * channels, &g[f, 0, j, 0], &g[f, 1, j, 0],
-                              &g[f, 2, j, 0], &g[f, 2, j, 0], <floating>_G_ROWS[a][0],
-                              <floating>_G_ROWS[a][1], <floating>_G_ROWS[a][2], 0, channels)
-            for a in range(4):
-                for b in range(4):    # (G g G^T)[a, b]
-                    _combine4(&u[f, 4 * a + b, 0], left + 3 * a * channels,
-                              left + (3 * a + 1) * channels, left + (3 * a + 2) * channels,
-                              left + (3 * a + 2) * channels, <floating>_G_ROWS[b][0],
-                              <floating>_G_ROWS[b][1], <floating>_G_ROWS[b][2], 0, channels)
+            _transform_filter_gradient(du, dg, &scratch[threadid(), 0], f, s)
 
 
 def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] grad,
-                   floating[:, :, :, ::1] grad_filters, int n_threads):
+                   floating[:, :, :, ::1] grad_filters, int n_threads, int tile=2):
     """`grad_filters` (F, 3, 3, C) = the gradient of the loss with respect to the
     filters of the 3x3 convolution at strides 1 of `xp` (N, Hp, Wp, C), already
     zero-padded, from the output's gradient `grad` (N, Hp - 2, Wp - 2, F): the
     values of the direct sums to rounding (for finite `xp` and `grad` only, as
     :func:`conv3x3`)."""
-    cdef Py_ssize_t tiles_h = (grad.shape[1] + 1) // 2, tiles_w = (grad.shape[2] + 1) // 2
+    cdef _Tiles s = _tiles(tile)
+    cdef Py_ssize_t tiles_h = (grad.shape[1] + s.m - 1) // s.m
+    cdef Py_ssize_t tiles_w = (grad.shape[2] + s.m - 1) // s.m
     cdef Py_ssize_t n_tiles = grad.shape[0] * tiles_h * tiles_w
     if (xp.shape[1] != grad.shape[1] + 2 or xp.shape[2] != grad.shape[2] + 2
             or xp.shape[0] != grad.shape[0] or grad_filters.shape[0] != grad.shape[3]
@@ -390,10 +467,10 @@ def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1]
                          f"{tuple(xp.shape)[:4]} does not give filters "
                          f"{tuple(grad_filters.shape)[:4]}")
     dtype = np.float32 if floating is float else np.float64
-    du = np.empty((16, grad.shape[3], xp.shape[3]), dtype=dtype)
-    v = np.empty((16, n_tiles, xp.shape[3]), dtype=dtype)
-    dm = np.empty((16, n_tiles, grad.shape[3]), dtype=dtype)
-    _input_transform(xp, v, tiles_h, tiles_w, n_threads)
-    _gradient_transform(grad, dm, tiles_h, tiles_w, n_threads)
+    du = np.empty((s.a * s.a, grad.shape[3], xp.shape[3]), dtype=dtype)
+    v = np.empty((s.a * s.a, n_tiles, xp.shape[3]), dtype=dtype)
+    dm = np.empty((s.a * s.a, n_tiles, grad.shape[3]), dtype=dtype)
+    _input_transform(xp, v, tiles_h, tiles_w, tile, n_threads)
+    _gradient_transform(grad, dm, tiles_h, tiles_w, tile, n_threads)
     _filter_products(v, dm, du, n_threads)
-    _gradient_filter_transform(du, grad_filters, n_threads)
+    _gradient_filter_transform(du, grad_filters, tile, n_threads)

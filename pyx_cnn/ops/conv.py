@@ -25,7 +25,7 @@ shape takes (one C function chooses for every caller). One group with a large
 filter bank (the notes at ``_route``) computes its filter gradient on BLAS;
 3x3 convolutions at strides 1 of many channels on small maps
 (``_winograd_shape``) run forward, and for the input and filter gradients, as
-Winograd's F(2x2, 3x3) (:mod:`pyx_cnn._winograd`).
+Winograd's F(4x4, 3x3) or F(2x2, 3x3) (:mod:`pyx_cnn._winograd`, ``_winograd_tile``).
 
 Grouped convolutions (``groups > 1``) take one of two routes:
 
@@ -109,33 +109,49 @@ _INFER_BLAS_MIN_WEIGHTS = 128 * 1024
 _POINTWISE_ROW = 64
 # 3x3 convolutions at strides 1 with at least _WINOGRAD_MIN_CHANNELS input channels and
 # filters, on maps of at most _WINOGRAD_MAX_PIXELS output pixels, run as Winograd's
-# F(2x2, 3x3) (pyx_cnn._winograd: 2.25x fewer multiplications, as BLAS products): on 64
-# images, one AMD EPYC (Zen 4) core, against the direct kernels: 4x4x512 -> 512 34.9 vs
-# 42.9 ms, 8x8x256 -> 256 30.3 vs 42.6, 16x16x256 -> 256 129 vs 170, 4x4x256 -> 256 9.0
-# vs 11.0, 16x16x128 -> 128 41.5 vs 43.3; on wider maps the transforms' memory traffic
-# outweighs it (32x32x128 -> 128 177 vs 174, 32x32x64 -> 64 50 vs 44).
+# minimal filtering (pyx_cnn._winograd, as BLAS products): F(4x4, 3x3), 4x fewer
+# multiplications, or on maps where its 4x4 tiles would mostly fall outside F(2x2, 3x3),
+# 2.25x fewer (_winograd_tile). On 64 images, one AMD EPYC (Zen 4) core, forward, against
+# the direct kernels (ms): 4x4x512 -> 512 27.2 (F(2x2, 3x3): 30.7) vs 50.9, 8x8x256 -> 256
+# 21.8 (31.5) vs 44.2, 16x16x128 -> 128 33.5 (39.1) vs 43.6, 16x16x256 -> 256 78.3 (123)
+# vs 171, 32x32x128 -> 128 112 (154) vs 172; 2x2x512 -> 512 F(2x2, 3x3) 13.9 vs 17.9,
+# F(4x4, 3x3) 29.5; with 64 channels the transforms' memory traffic outweighs the saving
+# as often as not (16x16x64 -> 64 13.1 vs 11.7, 8x8x64 -> 64 2.3 vs 3.0, 32x32x64 -> 64
+# 40.3 vs 43.8), and F(4x4, 3x3) rounds more (about 1e-5 of the output's scale in
+# float32 on 2304 products per sum, 1e-6 for F(2x2, 3x3)).
 _WINOGRAD_MIN_CHANNELS = 128
-_WINOGRAD_MAX_PIXELS = 256
+_WINOGRAD_MAX_PIXELS = 1024
 _TRAIN_BLAS_MIN_FILTERS = 128
 _TRAIN_BLAS_MIN_WEIGHTS = 48 * 1024
 
 
 def _winograd_shape(c, f, kh, kw, stride, dilation, groups, ho, wo):
-    """Whether a convolution of this shape runs as Winograd's F(2x2, 3x3) (above)."""
+    """Whether a convolution of this shape runs as Winograd's minimal filtering (above)."""
     return (kh == kw == 3 and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
             and groups == 1 and min(c, f) >= _WINOGRAD_MIN_CHANNELS
             and ho * wo <= _WINOGRAD_MAX_PIXELS)
 
 
+def _winograd_tile(ho, wo):
+    """The tiles of an ``ho x wo`` output map: 4 (F(4x4, 3x3)) or 2 (F(2x2, 3x3)),
+    whichever computes fewer points, ``(m + 2)**2`` per tile of ``m x m`` pixels (the
+    tiles past the map's edge count whole); 2 on a tie (smaller transforms, less
+    rounding): 4 on 3x3, 4x4 and 8x8 maps, 2 on 2x2 and 5x5 maps."""
+    points = {m: -(-ho // m) * -(-wo // m) * (m + 2) ** 2 for m in (2, 4)}
+    return 4 if points[4] < points[2] else 2
+
+
 def _winograd_forward(xp, filters, bias, out, clamp_max=None, kept=None):
     """`out` = the 3x3 convolution at strides 1 of the padded `xp`, as Winograd's
-    F(2x2, 3x3): the values of the direct kernels to rounding. Only for finite
-    filters and input (a transform mixes the values of a patch: an inf would turn
-    into NaN where the direct sums give inf)."""
-    u = prepared(kept, "winograd",
-                 lambda: _winograd.filter_transform(filters, xp.dtype, get_num_threads()))
+    minimal filtering on :func:`_winograd_tile`'s tiles: the values of the direct
+    kernels to rounding. Only for finite filters and input (a transform mixes the
+    values of a patch: an inf would turn into NaN where the direct sums give inf)."""
+    tile = _winograd_tile(out.shape[1], out.shape[2])
+    u = prepared(kept, ("winograd", tile),
+                 lambda: _winograd.filter_transform(filters, xp.dtype, tile,
+                                                    n_threads=get_num_threads()))
     with one_blas_thread():   # BLAS products inside OpenMP threads
-        _winograd.conv3x3(xp, u, bias, out, clamp_max, get_num_threads())
+        _winograd.conv3x3(xp, u, bias, out, clamp_max, get_num_threads(), tile)
     return out
 
 
@@ -467,7 +483,8 @@ def _backward_grouped(grad_out, saved, input_grad):
             and np.isfinite(grad_out).all() and np.isfinite(x_kept).all()):
         finite_grad = True
         with one_blas_thread():   # BLAS products inside OpenMP threads
-            _winograd.filter_grad3x3(x_kept, grad_out, grad_filters, nt)
+            _winograd.filter_grad3x3(x_kept, grad_out, grad_filters, nt,
+                                     _winograd_tile(grad_out.shape[1], grad_out.shape[2]))
     else:
         # (groups, F // groups, kh*kw*Cg): the filters' own order, grad_filters reshaped
         _conv_grad._grouped_filter_grad(x_kept, grad_out,
@@ -480,12 +497,14 @@ def _backward_grouped(grad_out, saved, input_grad):
             and (finite_grad or np.isfinite(grad_out).all())):
         # a convolution of grad_out, padded by the kernel's extent less the forward
         # padding, with the filters flipped and their channel and filter axes swapped
-        # (from the filters' own transform: _winograd.conv3x3's `flipped`)
+        # (_winograd.conv3x3's `flipped`: the transform of the flipped filters, kept in
+        # their own (F, points, C) layout)
         gp = pad(grad_out, ((2 - top, 2 - bottom), (2 - left, 2 - right)), dtype)
         grad_x = np.empty((n, hp - top - bottom, wp - left - right, c), dtype=dtype)
+        tile = _winograd_tile(grad_x.shape[1], grad_x.shape[2])
         with one_blas_thread():
-            _winograd.conv3x3(gp, _winograd.filter_transform(filters, dtype, nt),
-                              np.zeros(c, dtype=dtype), grad_x, None, nt, flipped=True)
+            _winograd.conv3x3(gp, _winograd.filter_transform(filters, dtype, tile, True, nt),
+                              np.zeros(c, dtype=dtype), grad_x, None, nt, tile, True)
     elif input_grad and groups == 1 and _transposed_input_grad(grad_out, filters, x_kept.shape,
                                                                stride, pads, dilation):
         grad_x = _input_grad_direct(grad_out, weight_layout(filters, dtype), x_kept.shape,
