@@ -554,9 +554,14 @@ def _conv2d_filter_grad(
                 if i == 0:
                     pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], &tail_view[0],
                                             tail_begin, &bias_part[grp, 0], n0, n1)
-    # the groups' sums, added in group order
-    np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
-    np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]
+    # the groups' sums, added in group order (one group: its sums, copied; a NumPy
+    # reduction costs several microseconds, a tenth of a small layer's backward pass)
+    if n_groups == 1:
+        np.copyto(np.asarray(grad_w), np.asarray(part)[0, :, :, :n_filters])
+        np.copyto(np.asarray(grad_b), np.asarray(bias_part)[0, :n_filters])
+    else:
+        np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
+        np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]
 
 
 def _pad_copy(
