@@ -154,21 +154,37 @@ def _input_transform(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
     """``v[p, t, c] = (B^T d_tc B)[p]`` for the tiles ``t = (n, ty, tx)`` of `xp`
     (N, Hp, Wp, C), the patch ``d`` of tile t at rows ``m*ty .. m*ty + a - 1`` and
     columns ``m*tx .. m*tx + a - 1`` (those past `xp`'s edge read as zeros)."""
+    _over_tiles(xp, v, tiles_h, tiles_w, tile, False, n_threads)
+
+
+def _over_tiles(const floating[:, :, :, ::1] src, floating[:, :, ::1] dst,
+                Py_ssize_t tiles_h, Py_ssize_t tiles_w, int tile, bint gradient,
+                int n_threads):
+    """Each tile's transform, from `src` (N, H, W, K) to ``dst[:, t, :]``: the input
+    patch's (:func:`_transform_patch`), or with `gradient` the output gradient's
+    (:func:`_transform_gradient_tile`); the tiles split over the threads, each with a
+    scratch of its own."""
     cdef _Tiles s = _tiles(tile)
-    cdef Py_ssize_t n_tiles = xp.shape[0] * tiles_h * tiles_w, channels = xp.shape[3]
-    cdef Py_ssize_t t
-    cdef int nt = threads_for(n_tiles * channels * 16 * s.a * s.a, n_tiles, n_threads,
+    cdef Py_ssize_t n_tiles = src.shape[0] * tiles_h * tiles_w, width = src.shape[3]
+    cdef Py_ssize_t t, n, y0, x0
+    cdef int nt = threads_for(n_tiles * width * 16 * s.a * s.a, n_tiles, n_threads,
                               FAMILY_CONV)
     dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, s.a * s.a * channels + 16), dtype=dtype)
-    cdef floating[::1] zeros = np.zeros(channels + 1, dtype=dtype)
-    if n_tiles == 0 or channels == 0:
+    cdef floating[:, ::1] scratch = np.empty((nt, s.a * s.a * width + 16), dtype=dtype)
+    cdef floating[::1] zeros = np.zeros(width + 1, dtype=dtype)
+    if n_tiles == 0 or width == 0:
         return
     with nogil:
         for t in prange(n_tiles, num_threads=nt, schedule="static"):
-            _transform_patch(xp, v, &scratch[threadid(), 0], &zeros[0], t,
-                             t // (tiles_h * tiles_w), s.m * (t // tiles_w % tiles_h),
-                             s.m * (t % tiles_w), s)
+            n = t // (tiles_h * tiles_w)
+            y0 = s.m * (t // tiles_w % tiles_h)
+            x0 = s.m * (t % tiles_w)
+            if gradient:
+                _transform_gradient_tile(src, dst, &scratch[threadid(), 0], &zeros[0], t, n,
+                                         y0, x0, s)
+            else:
+                _transform_patch(src, dst, &scratch[threadid(), 0], &zeros[0], t, n, y0, x0,
+                                 s)
 
 
 def _products(const floating[:, :, ::1] v, const floating[:, :, ::1] u,
@@ -259,17 +275,17 @@ def _output_transform(const floating[:, :, ::1] m, const floating[::1] bias,
                             s.m * (t % tiles_w), clamp, top, s)
 
 
-cdef inline void _transform_filter(const floating[:, :, :, ::1] g, floating[:, :, ::1] u,
+cdef inline void _transform_filter(const floating[:, :, ::1] g, floating[:, :, ::1] u,
                                    floating* left, Py_ssize_t f, bint flip,
                                    _Tiles s) noexcept nogil:
-    """Filter `f`'s ``u[f] = G g G^T`` (flipped in i and j with `flip`), through `left`
-    (3a rows of C values of the thread's own: ``G g``)."""
-    cdef Py_ssize_t channels = g.shape[3]
+    """Filter `f`'s ``u[f] = G g G^T`` (`g` as (F, 9, C); flipped in i and j with
+    `flip`), through `left` (3a rows of C values of the thread's own: ``G g``)."""
+    cdef Py_ssize_t channels = g.shape[2]
     cdef int i, j, p, q
     cdef const floating* rows[MAX_SIDE]
     for j in range(3):       # (G g)[p, j]
         for i in range(3):
-            rows[i] = &g[f, 2 - i, 2 - j, 0] if flip else &g[f, i, j, 0]
+            rows[i] = &g[f, 8 - 3 * i - j, 0] if flip else &g[f, 3 * i + j, 0]
         for p in range(s.a):
             _lincomb(left + (p * 3 + j) * channels, rows, s.g + p * 3, 1, 3, channels)
     for p in range(s.a):     # (G g G^T)[p, q]
@@ -279,12 +295,15 @@ cdef inline void _transform_filter(const floating[:, :, :, ::1] g, floating[:, :
             _lincomb(&u[f, p * s.a + q, 0], rows, s.g + q * 3, 1, 3, channels)
 
 
-def _filter_transform(const floating[:, :, :, ::1] g, floating[:, :, ::1] u, int tile,
-                      bint flip, int n_threads):
-    """``u[f, p, c] = (G g_fc G^T)[p]``: `u` (F, a*a, C) from `g` (F, 3, 3, C), or
-    (`flip`) from ``g[f, 2 - i, 2 - j, c]``."""
+def _over_filters(const floating[:, :, ::1] src, floating[:, :, ::1] dst, int tile,
+                 int kind, int n_threads):
+    """Each filter's transform, the filters split over the threads (each with a scratch
+    of its own): ``kind`` 0, ``dst`` (F, a*a, C) = ``G g G^T`` of `src` (F, 9, C), the
+    filters (:func:`_transform_filter`); 1, the same of the filters flipped in i and j;
+    2, ``dst`` (F, 9, C) = ``G^T dU G`` of `src` (a*a, F, C), the gradient of ``U``
+    (:func:`_transform_filter_gradient`)."""
     cdef _Tiles s = _tiles(tile)
-    cdef Py_ssize_t filters = g.shape[0], channels = g.shape[3]
+    cdef Py_ssize_t filters = dst.shape[0], channels = dst.shape[2]
     cdef Py_ssize_t f
     cdef int nt = threads_for(filters * channels * 8 * s.a * s.a, filters, n_threads,
                               FAMILY_CONV)
@@ -294,7 +313,10 @@ def _filter_transform(const floating[:, :, :, ::1] g, floating[:, :, ::1] u, int
         return
     with nogil:
         for f in prange(filters, num_threads=nt, schedule="static"):
-            _transform_filter(g, u, &scratch[threadid(), 0], f, flip, s)
+            if kind == 2:
+                _transform_filter_gradient(src, dst, &scratch[threadid(), 0], f, s)
+            else:
+                _transform_filter(src, dst, &scratch[threadid(), 0], f, kind == 1, s)
 
 
 def filter_transform(filters, dtype, int tile=2, bint flip=False, int n_threads=1):
@@ -304,7 +326,7 @@ def filter_transform(filters, dtype, int tile=2, bint flip=False, int n_threads=
     cdef _Tiles s = _tiles(tile)
     g = np.ascontiguousarray(filters, dtype=dtype)
     u = np.empty((g.shape[0], s.a * s.a, g.shape[3]), dtype=dtype)
-    _filter_transform(g, u, tile, flip, n_threads)
+    _over_filters(g.reshape(g.shape[0], 9, g.shape[3]), u, tile, flip, n_threads)
     return u
 
 
@@ -373,21 +395,7 @@ def _gradient_transform(const floating[:, :, :, ::1] grad, floating[:, :, ::1] d
     """``dm[p, t, f] = (A dY_tf A^T)[p]`` for the tiles ``t = (n, ty, tx)`` of `grad`
     (N, Ho, Wo, F), ``dY`` the gradients at rows ``m*ty .. m*ty + m - 1`` and columns
     ``m*tx .. m*tx + m - 1`` (those past the edge read as zeros)."""
-    cdef _Tiles s = _tiles(tile)
-    cdef Py_ssize_t n_tiles = grad.shape[0] * tiles_h * tiles_w, filters = grad.shape[3]
-    cdef Py_ssize_t t
-    cdef int nt = threads_for(n_tiles * filters * 8 * s.a * s.a, n_tiles, n_threads,
-                              FAMILY_CONV)
-    dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, s.a * s.m * filters + 16), dtype=dtype)
-    cdef floating[::1] zeros = np.zeros(filters + 1, dtype=dtype)
-    if n_tiles == 0 or filters == 0:
-        return
-    with nogil:
-        for t in prange(n_tiles, num_threads=nt, schedule="static"):
-            _transform_gradient_tile(grad, dm, &scratch[threadid(), 0], &zeros[0], t,
-                                     t // (tiles_h * tiles_w), s.m * (t // tiles_w % tiles_h),
-                                     s.m * (t % tiles_w), s)
+    _over_tiles(grad, dm, tiles_h, tiles_w, tile, True, n_threads)
 
 
 def _filter_products(const floating[:, :, ::1] v, const floating[:, :, ::1] dm,
@@ -411,10 +419,10 @@ def _filter_products(const floating[:, :, ::1] v, const floating[:, :, ::1] dm,
 
 
 cdef inline void _transform_filter_gradient(const floating[:, :, ::1] du,
-                                            floating[:, :, :, ::1] dg, floating* left,
+                                            floating[:, :, ::1] dg, floating* left,
                                             Py_ssize_t f, _Tiles s) noexcept nogil:
-    """Filter `f`'s ``dg[f] = G^T dU G``, through `left` (3a rows of C values of the
-    thread's own: ``G^T dU``)."""
+    """Filter `f`'s ``dg[f] = G^T dU G`` (`dg` as (F, 9, C)), through `left` (3a rows of
+    C values of the thread's own: ``G^T dU``)."""
     cdef Py_ssize_t channels = du.shape[2]
     cdef int i, j, p, q
     cdef const floating* rows[MAX_SIDE]
@@ -427,25 +435,7 @@ cdef inline void _transform_filter_gradient(const floating[:, :, ::1] du,
         for q in range(s.a):
             rows[q] = left + (i * s.a + q) * channels
         for j in range(3):
-            _lincomb(&dg[f, i, j, 0], rows, s.g + j, 3, s.a, channels)
-
-
-def _gradient_filter_transform(const floating[:, :, ::1] du, floating[:, :, :, ::1] dg,
-                               int tile, int n_threads):
-    """``dg[f, i, j, c] = sum_{p, q} G[p, i] G[q, j] du[p*a + q, f, c]``: `dg` (F, 3, 3, C)
-    from `du` (a*a, F, C), the adjoint of :func:`filter_transform`."""
-    cdef _Tiles s = _tiles(tile)
-    cdef Py_ssize_t filters = du.shape[1], channels = du.shape[2]
-    cdef Py_ssize_t f
-    cdef int nt = threads_for(filters * channels * 8 * s.a * s.a, filters, n_threads,
-                              FAMILY_CONV)
-    dtype = np.float32 if floating is float else np.float64
-    cdef floating[:, ::1] scratch = np.empty((nt, 3 * s.a * channels + 16), dtype=dtype)
-    if filters == 0 or channels == 0:
-        return
-    with nogil:
-        for f in prange(filters, num_threads=nt, schedule="static"):
-            _transform_filter_gradient(du, dg, &scratch[threadid(), 0], f, s)
+            _lincomb(&dg[f, 3 * i + j, 0], rows, s.g + j, 3, s.a, channels)
 
 
 def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1] grad,
@@ -473,4 +463,7 @@ def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1]
     _input_transform(xp, v, tiles_h, tiles_w, tile, n_threads)
     _gradient_transform(grad, dm, tiles_h, tiles_w, tile, n_threads)
     _filter_products(v, dm, du, n_threads)
-    _gradient_filter_transform(du, grad_filters, tile, n_threads)
+    # dg = G^T dU G, the adjoint of filter_transform
+    _over_filters(du, np.asarray(grad_filters).reshape(grad_filters.shape[0], 9,
+                                                       grad_filters.shape[3]), tile, 2,
+                  n_threads)
