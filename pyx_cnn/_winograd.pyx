@@ -40,6 +40,17 @@ from pyx_cnn._threads cimport FAMILY_CONV, threads_for
 # (4x4x512 on 64 images, one AMD EPYC Zen 4 core: 65, 80, 90, 91 GFLOP/s at 64, 128,
 # 256, 512 tiles)
 cdef Py_ssize_t _CHUNK_TILES = 512
+# the transformed patches and products of at most about this many bytes at a time: a
+# batch is cut into runs of whole images (a 32x32x128 layer of 64 images holds 75 MB of
+# each in F(4x4, 3x3))
+_CHUNK_BYTES = 64 * 1024 * 1024
+
+
+def _image_runs(Py_ssize_t n, Py_ssize_t per_image):
+    """``[(n0, n1), ...]``: `n` images in runs of nearly equal size, each of at most
+    ``_CHUNK_BYTES`` at `per_image` bytes an image (one image at least)."""
+    cdef Py_ssize_t count = max(1, min(n, (n * per_image + _CHUNK_BYTES - 1) // _CHUNK_BYTES))
+    return [(n * k // count, n * (k + 1) // count) for k in range(count)]
 
 # The matrices, row by row. F(2x2, 3x3): the points 0, 1, -1 and infinity;
 # F(4x4, 3x3): 0, 1, -1, 2, -2 and infinity (Lavin and Gray's).
@@ -354,11 +365,15 @@ def conv3x3(const floating[:, :, :, ::1] xp, const floating[:, :, ::1] u,
     if n_tiles == 0 or out.shape[3] == 0:
         return
     dtype = np.float32 if floating is float else np.float64
-    v = np.empty((s.a * s.a, n_tiles, xp.shape[3]), dtype=dtype)
-    m = np.empty((s.a * s.a, n_tiles, out.shape[3]), dtype=dtype)
-    _input_transform(xp, v, tiles_h, tiles_w, tile, n_threads)
-    _products(v, u, m, n_threads, flipped)
-    _output_transform(m, bias, out, tiles_h, tiles_w, clamp_max, tile, n_threads)
+    points, per_image = s.a * s.a, tiles_h * tiles_w
+    xs, outs = np.asarray(xp), np.asarray(out)
+    for n0, n1 in _image_runs(out.shape[0], points * per_image * (xp.shape[3] + out.shape[3])
+                              * np.dtype(dtype).itemsize):
+        v = np.empty((points, (n1 - n0) * per_image, xp.shape[3]), dtype=dtype)
+        m = np.empty((points, (n1 - n0) * per_image, out.shape[3]), dtype=dtype)
+        _input_transform(xs[n0:n1], v, tiles_h, tiles_w, tile, n_threads)
+        _products(v, u, m, n_threads, flipped)
+        _output_transform(m, bias, outs[n0:n1], tiles_h, tiles_w, clamp_max, tile, n_threads)
 
 
 # The filter gradient. With M_p = V_p @ U_p and the tile's outputs Y = A^T M A, the
@@ -399,9 +414,10 @@ def _gradient_transform(const floating[:, :, :, ::1] grad, floating[:, :, ::1] d
 
 
 def _filter_products(const floating[:, :, ::1] v, const floating[:, :, ::1] dm,
-                     floating[:, :, ::1] du, int n_threads):
+                     floating[:, :, ::1] du, int n_threads, bint accumulate=False):
     """``du[p] = dm[p]^T @ v[p]`` (F, C) for the points, a BLAS product each (the sum
-    over every tile in one product: the values do not depend on the thread count)."""
+    over every tile in one product: the values do not depend on the thread count);
+    with `accumulate`, added to `du`."""
     cdef Py_ssize_t points = v.shape[0], n_tiles = v.shape[1], channels = v.shape[2]
     cdef Py_ssize_t filters = dm.shape[2]
     cdef Py_ssize_t p
@@ -409,13 +425,15 @@ def _filter_products(const floating[:, :, ::1] v, const floating[:, :, ::1] dm,
                               FAMILY_CONV)
     if channels == 0 or filters == 0:
         return
+    cdef floating beta = 1 if accumulate else 0
     if n_tiles == 0:
-        np.asarray(du)[...] = 0
+        if not accumulate:
+            np.asarray(du)[...] = 0
         return
     with nogil:
         for p in prange(points, num_threads=nt, schedule="dynamic"):
             gemm(True, False, <int>filters, <int>channels, <int>n_tiles, 1, &dm[p, 0, 0],
-                 <int>filters, &v[p, 0, 0], <int>channels, 0, &du[p, 0, 0], <int>channels)
+                 <int>filters, &v[p, 0, 0], <int>channels, beta, &du[p, 0, 0], <int>channels)
 
 
 cdef inline void _transform_filter_gradient(const floating[:, :, ::1] du,
@@ -448,7 +466,6 @@ def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1]
     cdef _Tiles s = _tiles(tile)
     cdef Py_ssize_t tiles_h = (grad.shape[1] + s.m - 1) // s.m
     cdef Py_ssize_t tiles_w = (grad.shape[2] + s.m - 1) // s.m
-    cdef Py_ssize_t n_tiles = grad.shape[0] * tiles_h * tiles_w
     if (xp.shape[1] != grad.shape[1] + 2 or xp.shape[2] != grad.shape[2] + 2
             or xp.shape[0] != grad.shape[0] or grad_filters.shape[0] != grad.shape[3]
             or grad_filters.shape[1] != 3 or grad_filters.shape[2] != 3
@@ -457,12 +474,17 @@ def filter_grad3x3(const floating[:, :, :, ::1] xp, const floating[:, :, :, ::1]
                          f"{tuple(xp.shape)[:4]} does not give filters "
                          f"{tuple(grad_filters.shape)[:4]}")
     dtype = np.float32 if floating is float else np.float64
-    du = np.empty((s.a * s.a, grad.shape[3], xp.shape[3]), dtype=dtype)
-    v = np.empty((s.a * s.a, n_tiles, xp.shape[3]), dtype=dtype)
-    dm = np.empty((s.a * s.a, n_tiles, grad.shape[3]), dtype=dtype)
-    _input_transform(xp, v, tiles_h, tiles_w, tile, n_threads)
-    _gradient_transform(grad, dm, tiles_h, tiles_w, tile, n_threads)
-    _filter_products(v, dm, du, n_threads)
+    points, per_image = s.a * s.a, tiles_h * tiles_w
+    du = np.empty((points, grad.shape[3], xp.shape[3]), dtype=dtype)
+    xs, grads = np.asarray(xp), np.asarray(grad)
+    # the sums over the runs of images, added run after run
+    for n0, n1 in _image_runs(grad.shape[0], points * per_image
+                              * (xp.shape[3] + grad.shape[3]) * np.dtype(dtype).itemsize):
+        v = np.empty((points, (n1 - n0) * per_image, xp.shape[3]), dtype=dtype)
+        dm = np.empty((points, (n1 - n0) * per_image, grad.shape[3]), dtype=dtype)
+        _input_transform(xs[n0:n1], v, tiles_h, tiles_w, tile, n_threads)
+        _gradient_transform(grads[n0:n1], dm, tiles_h, tiles_w, tile, n_threads)
+        _filter_products(v, dm, du, n_threads, n0 > 0)
     # dg = G^T dU G, the adjoint of filter_transform
     _over_filters(du, np.asarray(grad_filters).reshape(grad_filters.shape[0], 9,
                                                        grad_filters.shape[3]), tile, 2,

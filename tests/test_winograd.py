@@ -220,6 +220,31 @@ def test_filter_grad3x3_matches_pytorch(n, h, w, c, f, pads, dtype, tile):
         _winograd.filter_grad3x3(xp, g, np.empty((f, 3, 3, c + 1), dtype), 1, tile)
 
 
+@pytest.mark.parametrize("tile", TILES)
+def test_a_batch_runs_in_runs_of_images(tile, monkeypatch):
+    # with room for one image at a time, each run of images takes its own transforms
+    # and products (the filter gradient adds the runs' sums): PyTorch's values
+    rng = np.random.default_rng(5)
+    n, h, w, c, f = 5, 6, 7, 8, 9
+    x = rng.standard_normal((n, h, w, c))
+    filters = rng.standard_normal((f, 3, 3, c))
+    pads = ((1, 1), (1, 1))
+    xp = conv_op.pad(x, pads, np.float64)
+    g = rng.standard_normal((n, h, w, f))
+    want_out, _, want_gw, _ = torch_conv(x, filters, np.zeros(f), pads, g)
+    assert len(_winograd._image_runs(n, 1 << 40)) == n     # one image a run
+    monkeypatch.setattr(_winograd, "_CHUNK_BYTES", 1)
+    out = np.full((n, h, w, f), np.nan)
+    _winograd.conv3x3(xp, _winograd.filter_transform(filters, np.float64, tile), np.zeros(f),
+                      out, None, 2, tile)
+    gw = np.full(filters.shape, np.nan)
+    _winograd.filter_grad3x3(xp, g, gw, 2, tile)
+    np.testing.assert_allclose(out, want_out, **_tol(np.float64, 9 * c))
+    np.testing.assert_allclose(gw, want_gw, **_tol(np.float64, n * h * w))
+    assert _winograd._image_runs(7, 3) == [(k, k + 1) for k in range(7)]
+    assert _winograd._image_runs(0, 3) == [(0, 0)]
+
+
 @pytest.mark.parametrize("where", ["grad", "input"])
 def test_winograd_filter_gradient_leaves_non_finite_values_to_blas(where):
     # as the forward pass: an inf in the input or the output's gradient takes BLAS's
