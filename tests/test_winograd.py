@@ -282,10 +282,16 @@ def test_winograd_leaves_non_finite_values_to_the_direct_sums(where):
     else:
         x[0, 1, 2, 7] = np.inf
     pads = ((1, 1), (1, 1))
-    out, _ = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1))
-    want = torch_conv(x, filters, bias, pads)
+    out, saved = conv_op.forward(x, filters, bias, (1, 1), pads, (1, 1))
+    g = rng.standard_normal(out.shape)
+    want, want_gx, _, _ = torch_conv(x, filters, bias, pads, g)
     np.testing.assert_array_equal(np.isnan(out), np.isnan(want))
     np.testing.assert_allclose(out, want, rtol=1e-10, atol=1e-10)
+    # the backward pass too: the input gradient of an inf among the filters on BLAS
+    with np.errstate(invalid="ignore"):
+        grad_x = conv_op.backward(g, saved)[0]
+    np.testing.assert_array_equal(np.isnan(grad_x), np.isnan(want_gx))
+    np.testing.assert_allclose(grad_x, want_gx, rtol=1e-10, atol=1e-10)
 
 
 def test_shapes_outside_the_rule_take_the_other_kernels():

@@ -257,7 +257,8 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
                  and groups == 1)
     width = _pointwise_rows(n, h, w)[1] if pointwise else wo
     if (_winograd_shape(c, f, kh, kw, stride, dilation, groups, ho, wo)
-            and np.isfinite(filters).all() and np.isfinite(x).all()):
+            and prepared(kept, "finite", lambda: bool(np.isfinite(filters).all()))
+            and np.isfinite(x).all()):
         xp = pad(x, pads, x.dtype)
         filters = np.ascontiguousarray(filters, dtype=x.dtype)
         out = _winograd_forward(xp, filters, bias, np.empty((n, ho, wo, f), dtype=x.dtype),
@@ -477,11 +478,15 @@ def _backward_grouped(grad_out, saved, input_grad):
                     grad_x += gx     # channel c's gradient: the sum over its m filters
         return grad_x, grad_filters, grad_bias
     (top, bottom), (left, right) = pads
-    finite_grad = None     # whether grad_out is finite, once asked
-    if (_winograd_shape(c, f, kh, kw, stride, dilation, groups, grad_out.shape[1],
-                        grad_out.shape[2])
-            and np.isfinite(grad_out).all() and np.isfinite(x_kept).all()):
-        finite_grad = True
+    # Winograd's shapes, for the filter gradient (a convolution of x giving grad_out)
+    # and the input gradient (of grad_out giving x); finite values only (forward)
+    winograd_filters = _winograd_shape(c, f, kh, kw, stride, dilation, groups,
+                                       grad_out.shape[1], grad_out.shape[2])
+    winograd_input = (input_grad and max(top, bottom, left, right) <= 2
+                      and _winograd_shape(f, c, kh, kw, stride, dilation, groups,
+                                          hp - top - bottom, wp - left - right))
+    finite_grad = (winograd_filters or winograd_input) and np.isfinite(grad_out).all()
+    if winograd_filters and finite_grad and np.isfinite(x_kept).all():
         with one_blas_thread():   # BLAS products inside OpenMP threads
             _winograd.filter_grad3x3(x_kept, grad_out, grad_filters, nt,
                                      _winograd_tile(grad_out.shape[1], grad_out.shape[2]))
@@ -491,10 +496,7 @@ def _backward_grouped(grad_out, saved, input_grad):
                                         grad_filters.reshape(groups, f // groups, -1),
                                         kh, kw, *stride, *dilation, nt)
     grad_bias[...] = grad_out.reshape(-1, f).sum(axis=0)
-    if (input_grad and _winograd_shape(f, c, kh, kw, stride, dilation, groups, hp - top - bottom,
-                                       wp - left - right)
-            and max(top, bottom, left, right) <= 2 and np.isfinite(filters).all()
-            and (finite_grad or np.isfinite(grad_out).all())):
+    if winograd_input and finite_grad and np.isfinite(filters).all():
         # a convolution of grad_out, padded by the kernel's extent less the forward
         # padding, with the filters flipped and their channel and filter axes swapped
         # (_winograd.conv3x3's `flipped`: the transform of the flipped filters, kept in
