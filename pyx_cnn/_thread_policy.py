@@ -80,9 +80,10 @@ def one_blas_thread():
         return
     with _lock:
         if _depth == 0:
-            libraries = _blas_controller().lib_controllers
-            _saved = [(lib, lib.get_num_threads()) for lib in libraries]
-            for lib in libraries:
+            # the libraries not on one thread already (setting one takes microseconds)
+            _saved = [(lib, n) for lib in _blas_controller().lib_controllers
+                      if (n := lib.get_num_threads()) != 1]
+            for lib, _ in _saved:
                 _set_num_threads(lib, 1)
         _depth += 1
     try:

@@ -74,7 +74,7 @@ or ``_backward`` (say ``class MyTanh(layers.Tanh)`` with a ``forward`` of its
 own) runs on its own, so that its code runs.
 """
 import inspect
-from functools import partial
+from functools import lru_cache, partial
 from typing import Callable, NamedTuple
 
 import numpy as np
@@ -253,8 +253,11 @@ def on_its_own(layer):
     return step_forward, step_backward
 
 
+@lru_cache(maxsize=256)
 def _takes_validate(method):
-    """Whether a layer method accepts the ``validate`` keyword (the base class's does)."""
+    """Whether a layer method accepts the ``validate`` keyword (the base class's does);
+    remembered per method (reading a signature takes tens of microseconds, and every
+    ``fit`` call plans its steps)."""
     try:
         return "validate" in inspect.signature(method).parameters
     except (TypeError, ValueError):
@@ -269,8 +272,14 @@ def runs_built_in_passes(layer, cls):
     """Whether `layer` is a `cls` that runs `cls`'s passes: an instance of `cls`, or
     of a subclass that overrides none of ``forward``, ``backward``, ``_forward``
     and ``_backward``. Only such layers are fused (a rule skips the passes)."""
-    return isinstance(layer, cls) and all(
-        getattr(type(layer), name) is getattr(cls, name) for name in _PASSES)
+    return isinstance(layer, cls) and _keeps_passes(type(layer), cls)
+
+
+@lru_cache(maxsize=256)
+def _keeps_passes(layer_type, cls):
+    """Whether the subclass `layer_type` of `cls` overrides none of `cls`'s passes
+    (remembered per pair of classes: every ``fit`` call plans its steps)."""
+    return all(getattr(layer_type, name) is getattr(cls, name) for name in _PASSES)
 
 
 def _relu_then_max_pool(layer, nxt):
