@@ -57,6 +57,7 @@ from cython.parallel cimport prange, threadid
 
 from cython cimport floating
 from libc.stdint cimport PTRDIFF_MAX
+from libc.stdlib cimport calloc, free, malloc
 from libc.string cimport memcpy, memset
 from pyx_cnn._threads cimport FAMILY_CONV, FAMILY_MAP, threads_for
 
@@ -283,18 +284,25 @@ cdef inline Py_ssize_t _windows(Py_ssize_t size, Py_ssize_t extent, Py_ssize_t s
     return 0 if size < extent else (size - extent) // stride + 1
 
 
-cdef _check_windows(x_shape, kh, run, out_shape, sh, sw, dh, dw, what):
+cdef tuple _four(const Py_ssize_t* shape):
+    return (shape[0], shape[1], shape[2], shape[3])
+
+
+cdef int _check_windows(const Py_ssize_t* x_shape, Py_ssize_t kh, Py_ssize_t run,
+                        const Py_ssize_t* out_shape, Py_ssize_t sh, Py_ssize_t sw,
+                        Py_ssize_t dh, Py_ssize_t dw, str what) except -1:
     """ValueError unless `out_shape` ``(N, Ho, Wo, F)`` fits the windows of `kh` x
     ``run // C`` filters on `x_shape` ``(N, Hp, Wp, C)`` (the kernels read no further)."""
-    n, hp, wp, c = x_shape[:4]
-    kw = run // c if c else run
+    cdef Py_ssize_t n = x_shape[0], hp = x_shape[1], wp = x_shape[2], c = x_shape[3]
+    cdef Py_ssize_t kw = run // c if c else run
     if (sh < 1 or sw < 1 or c == 0 or run % c or out_shape[0] != n
             or (out_shape[1] and out_shape[2]
                 and (out_shape[1] > _windows(hp, (kh - 1) * dh + 1, sh)
                      or out_shape[2] > _windows(wp, (kw - 1) * dw + 1, sw)))):
-        raise ValueError(f"{what} of shape {tuple(out_shape)[:4]} does not fit the windows "
+        raise ValueError(f"{what} of shape {_four(out_shape)} does not fit the windows "
                          f"of {kh}x{kw} filters dilated {dh}x{dw} at "
-                         f"strides {sh}x{sw} on {tuple(x_shape)[:4]}")
+                         f"strides {sh}x{sw} on {_four(x_shape)}")
+    return 0
 
 
 def _conv2d_forward(
@@ -469,6 +477,19 @@ cdef Py_ssize_t _GROUP_PIXELS = 4096
 cdef Py_ssize_t _MAX_GROUPS = 64
 
 
+cdef void _add_groups(const floating* part, Py_ssize_t n_groups, Py_ssize_t rows,
+                      Py_ssize_t padded, Py_ssize_t width, floating* out) noexcept nogil:
+    """out[r, f] = sum over g, in order, of part[g, r, f]: `part` ``(n_groups, rows,
+    padded)``, its first `width` columns summed into `out` ``(rows, width)``."""
+    cdef Py_ssize_t g, r, f
+    for r in range(rows):
+        for f in range(width):
+            out[r * width + f] = part[r * padded + f]
+        for g in range(1, n_groups):
+            for f in range(width):
+                out[r * width + f] += part[(g * rows + r) * padded + f]
+
+
 def _conv2d_filter_grad(
     const floating[:, :, :, ::1] x,
     const floating[:, :, :, ::1] grad_out,
@@ -493,75 +514,78 @@ def _conv2d_filter_grad(
     cdef Py_ssize_t h_out = grad_out.shape[1]
     cdef Py_ssize_t w_out = grad_out.shape[2]
     cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item, grp, i, n0, n1
-    cdef Py_ssize_t rows_per_item, row_items
-    cdef floating[::1] tail_view
-    cdef Py_ssize_t row_len, tail_rows, tail_begin
+    cdef Py_ssize_t rows_per_item, row_items, row_len, tail_rows, tail_begin, weights
     cdef pyx_conv_shape s
-    cdef floating[:, :, :, ::1] part
-    cdef floating[:, ::1] bias_part
+    cdef floating* tail
+    cdef floating* part
+    cdef floating* bias_part
     cdef int nt
     sh, sw = _pair(stride)
     dh, dw = _pair(dilation)
-    dtype = np.float32 if floating is float else np.float64
     if n_batch == 0 or h_out == 0 or w_out == 0 or n_filters == 0 or channels == 0:
-        np.asarray(grad_w)[...] = 0
-        np.asarray(grad_b)[...] = 0
+        grad_w[:, :, :] = 0
+        grad_b[:] = 0
         return
-    _check_windows(x.shape, kh, run, grad_out.shape, sh, sw, dh, dw, "grad_out")
+    _check_windows(&x.shape[0], kh, run, &grad_out.shape[0], sh, sw, dh, dw, "grad_out")
     lanes = pyx_conv_direct_lanes(floating is double, n_filters)
     fp = (n_filters + lanes - 1) // lanes * lanes
-    # the kernels load whole registers of filters, up to fp - F values past a pixel's
-    # F: the rows whose loads would run past the array are read from a copy of them
-    # with zeros after it (the rows from tail_begin on)
-    row_len = w_out * n_filters
-    tail_rows = min(n_batch * h_out, 1 + (fp - n_filters - 1) // row_len) if fp > n_filters else 0
-    tail_begin = n_batch * h_out - tail_rows
-    tail = np.zeros(tail_rows * row_len + fp, dtype=dtype)
-    tail[:tail_rows * row_len] = np.asarray(grad_out).reshape(-1)[tail_begin * row_len:]
-    tail_view = tail
     s = _shape(x.shape, kh, run // channels, n_filters, fp, h_out, w_out, sh, sw, dh, dw)
     # (cdivision: C integer division, so ceilings are written out)
     per_group = max(1, (_GROUP_PIXELS + h_out * w_out - 1) // (h_out * w_out),
                     (n_batch + _MAX_GROUPS - 1) // _MAX_GROUPS)
     n_groups = (n_batch + per_group - 1) // per_group
-    part = np.empty((n_groups, kh, run, fp), dtype=dtype)
-    bias_part = np.empty((n_groups, fp), dtype=dtype)
     # kernel rows per work item: several when a window row is short (their sums are
     # computed together), else one
     rows_per_item = pyx_conv_wgrad_rows_per_item(&s, floating is double)
     row_items = (kh + rows_per_item - 1) // rows_per_item
     nt = threads_for(n_batch * h_out * w_out * kh * run * n_filters, n_groups * row_items,
                      n_threads, FAMILY_CONV)
-    with nogil:
-        # work items (group, block of kernel rows), handed out as threads come free;
-        # each writes its own slice of the workspace
-        for item in prange(n_groups * row_items, num_threads=nt, schedule="dynamic"):
-            grp = item // row_items
-            i = (item - grp * row_items) * rows_per_item
-            n0 = grp * per_group
-            n1 = min(n_batch, n0 + per_group)
-            if floating is float:
-                pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
-                                        &tail_view[0], tail_begin, &part[grp, 0, 0, 0], n0, n1,
-                                        i, min(kh, i + rows_per_item))
-                if i == 0:
-                    pyx_conv_wgrad_bias_f32(&s, &grad_out[0, 0, 0, 0], &tail_view[0],
-                                            tail_begin, &bias_part[grp, 0], n0, n1)
-            else:
-                pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0],
-                                        &tail_view[0], tail_begin, &part[grp, 0, 0, 0], n0, n1,
-                                        i, min(kh, i + rows_per_item))
-                if i == 0:
-                    pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], &tail_view[0],
-                                            tail_begin, &bias_part[grp, 0], n0, n1)
-    # the groups' sums, added in group order (one group: its sums, copied; a NumPy
-    # reduction costs several microseconds, a tenth of a small layer's backward pass)
-    if n_groups == 1:
-        np.copyto(np.asarray(grad_w), np.asarray(part)[0, :, :, :n_filters])
-        np.copyto(np.asarray(grad_b), np.asarray(bias_part)[0, :n_filters])
-    else:
-        np.asarray(grad_w)[...] = np.asarray(part).sum(axis=0)[:, :, :n_filters]
-        np.asarray(grad_b)[...] = np.asarray(bias_part).sum(axis=0)[:n_filters]
+    # the kernels load whole registers of filters, up to fp - F values past a pixel's
+    # F: the rows whose loads would run past the array are read from a copy of them
+    # with zeros after it (`tail`, the rows from tail_begin on); each group of images
+    # sums into its own slice of the workspace (`part`, `bias_part`: fp filters)
+    row_len = w_out * n_filters
+    tail_rows = min(n_batch * h_out, 1 + (fp - n_filters - 1) // row_len) if fp > n_filters else 0
+    tail_begin = n_batch * h_out - tail_rows
+    weights = kh * run
+    tail = <floating*>calloc(tail_rows * row_len + fp, sizeof(floating))
+    part = <floating*>malloc(n_groups * weights * fp * sizeof(floating))
+    bias_part = <floating*>malloc(n_groups * fp * sizeof(floating))
+    try:
+        if tail == NULL or part == NULL or bias_part == NULL:
+            raise MemoryError("no memory for the filter gradient's workspace")
+        with nogil:
+            if tail_rows:
+                memcpy(tail, &grad_out[0, 0, 0, 0] + tail_begin * row_len,
+                       tail_rows * row_len * sizeof(floating))
+            # work items (group, block of kernel rows), handed out as threads come free;
+            # each writes its own slice of the workspace
+            for item in prange(n_groups * row_items, num_threads=nt, schedule="dynamic"):
+                grp = item // row_items
+                i = (item - grp * row_items) * rows_per_item
+                n0 = grp * per_group
+                n1 = min(n_batch, n0 + per_group)
+                if floating is float:
+                    pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail,
+                                            tail_begin, part + grp * weights * fp, n0, n1,
+                                            i, min(kh, i + rows_per_item))
+                    if i == 0:
+                        pyx_conv_wgrad_bias_f32(&s, &grad_out[0, 0, 0, 0], tail, tail_begin,
+                                                bias_part + grp * fp, n0, n1)
+                else:
+                    pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail,
+                                            tail_begin, part + grp * weights * fp, n0, n1,
+                                            i, min(kh, i + rows_per_item))
+                    if i == 0:
+                        pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], tail, tail_begin,
+                                                bias_part + grp * fp, n0, n1)
+            # the groups' sums, added in group order (the first F of each fp)
+            _add_groups(part, n_groups, weights, fp, n_filters, &grad_w[0, 0, 0])
+            _add_groups(bias_part, n_groups, 1, fp, n_filters, &grad_b[0])
+    finally:
+        free(tail)
+        free(part)
+        free(bias_part)
 
 
 def _pad_copy(
