@@ -15,7 +15,13 @@ the steps in between:
 - the running count's time is the median of its last three steps; the other
   count's is its latest probe;
 - the loop changes count when the other's time is below 0.9 of the running
-  count's (the margin keeps noise from switching back and forth);
+  count's, to n threads, or below 0.97 of it, to one: threads must pay for
+  themselves, and the margins keep noise from switching back and forth. A probe
+  alone never switches: when the other count looks faster (its last probe
+  against the running count's time, after each step), one more probe runs at
+  the next step, and the loop switches only if that one is faster too (a single
+  lucky step switched a digits epoch's loop back and forth every few steps,
+  half its steps on the slower count);
 - a probe that does not win makes the next one wait twice as long (16, 32,
   ... up to 256 steps): on a quiet machine the probes of the slower count cost
   well under 1 % of the steps' time; a switch starts again at 16.
@@ -35,7 +41,8 @@ from ._threads import _set_limit, get_num_threads
 _FIRST_PROBE = 2          # steps before the first probe (the first step is not timed)
 _PROBE_AFTER = 16         # steps between probes after a switch
 _MOST_STEPS_BETWEEN = 256
-_MARGIN = 0.9
+_MARGIN = 0.9             # n threads must beat one by 10 %
+_MARGIN_TO_ONE = 0.97     # one thread must beat n by 3 %
 _KEPT = 3                 # steps of the running count whose median is its time
 
 # network -> {(kind, batch shape, n): StepThreads}; an entry goes with its network
@@ -58,6 +65,7 @@ class StepThreads:
         self.between = _PROBE_AFTER
         self.until_probe = _FIRST_PROBE
         self.untimed = 1          # the first step pays for first calls (allocation, warm-up)
+        self.confirming = False   # the next probe decides a switch
 
     def _other(self):
         return 1 if self.running == self.n else self.n
@@ -80,11 +88,18 @@ class StepThreads:
         if not self.times[other]:
             return
         mine = sorted(self.times[self.running])[len(self.times[self.running]) // 2]
-        if self.times[other][-1] < _MARGIN * mine:
+        wins = self.times[other][-1] < (_MARGIN_TO_ONE if other == 1 else _MARGIN) * mine
+        if wins and count == other and self.confirming:
             self.running = other
             self.times[other] = deque([self.times[other][-1]], maxlen=_KEPT)
             self.between = self.until_probe = _PROBE_AFTER
+            self.confirming = False
+        elif wins:
+            # the other count looks faster: one more probe, at the next step, decides
+            self.confirming = True
+            self.until_probe = 0
         elif count == other:
+            self.confirming = False
             self.between = min(2 * self.between, _MOST_STEPS_BETWEEN)
             self.until_probe = self.between
 
