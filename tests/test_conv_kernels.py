@@ -383,6 +383,18 @@ def test_filter_gradient_kernel_over_tiles_of_rows(n, h, w, c, f, k, dtype):
     np.testing.assert_allclose(gb, ref_b, rtol=RTOL[dtype], atol=RTOL[dtype] * scale)
 
 
+def test_kernels_refuse_outputs_the_windows_do_not_fit():
+    x = np.zeros((2, 6, 6, 3), np.float32)
+    w = np.zeros((3, 9, 4), np.float32)            # 3x3 filters on 3 channels, 4 filters
+    b = np.zeros(4, np.float32)
+    with pytest.raises(ValueError, match=r"out of shape \(2, 5, 4, 4\) does not fit the "
+                                         r"windows of 3x3 filters .* on \(2, 6, 6, 3\)"):
+        _conv._conv2d_forward(x, w, b, np.empty((2, 5, 4, 4), np.float32), 1, 1)
+    with pytest.raises(ValueError, match=r"grad_out of shape \(3, 4, 4, 4\) does not fit"):
+        _conv._conv2d_filter_grad(x, np.zeros((3, 4, 4, 4), np.float32), np.empty_like(w),
+                                  np.empty_like(b), 1, 1)
+
+
 def test_filter_gradient_kernel_empty_and_special_values():
     x = np.ones((2, 5, 5, 1))
     g = np.zeros((2, 3, 3, 2))

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import pyx_cnn
-from pyx_cnn import _activation, _conv, _conv_grad, _max_pool
+from pyx_cnn import _activation, _conv, _conv_grad, _max_pool, _threads
 from pyx_cnn.ops import conv as conv_op
 from pyx_cnn.reference import conv as conv_naive, pooling as maxpool_naive
 
@@ -171,6 +171,24 @@ def test_pool_forward_argmax_and_backward(size, stride, threads, dtype):
                   == out.reshape(3, -1))
     np.testing.assert_allclose(gx, pool_backward_naive(x, g, size, stride),
                                rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("n", [5, 37, 64])
+@pytest.mark.parametrize("fuse_relu", [False, True])
+def test_pool_runs_of_samples_on_two_threads(n, fuse_relu):
+    # two threads take the samples in runs (37 samples: runs of 2 and a last one of 3):
+    # the same values as one thread and as the loops, whatever run a sample falls in
+    rng = np.random.default_rng(n)
+    x = rng.integers(-3, 4, size=(n, 6, 6, 8)).astype(np.float32)
+    g = rng.standard_normal((n, 3, 3, 8))
+    with _threads._always_split():
+        results = [run_pool(x, g, 2, 2, threads, fuse_relu) for threads in (1, 2)]
+    for a, b in zip(*results):
+        np.testing.assert_array_equal(a, b)
+    xr = np.maximum(x, 0) if fuse_relu else x
+    np.testing.assert_array_equal(results[1][0], maxpool_naive(xr, 2, 2))
+    ref = pool_backward_naive(xr, g, 2, 2) * ((x > 0) if fuse_relu else 1)
+    np.testing.assert_allclose(results[1][2], ref, rtol=1e-6, atol=1e-6)
 
 
 def test_pool_nan_position_is_the_argmax():

@@ -77,6 +77,39 @@ def test_noise_within_the_margin_does_not_switch():
     assert used.count(1) <= 8
 
 
+def test_one_lucky_probe_does_not_switch():
+    chooser = StepThreads(2)
+    lucky = set()
+
+    def seconds(count, i):
+        if count == 2:
+            return 1.0
+        # one thread is 10 % slower, but its first probe is lucky
+        if not lucky:
+            lucky.add(i)
+            return 0.5
+        return 1.1
+
+    used = _steps(chooser, seconds, 300)
+    first = min(lucky)
+    assert used[first + 1] == 1          # a second probe, at once, decides...
+    assert used[first + 2] == 2          # ...and loses: no switch
+    assert chooser.running == 2
+    assert used.count(1) <= 8
+
+
+def test_one_thread_wins_at_a_smaller_margin_than_n_threads():
+    # one thread 5 % faster: the loop moves to it (n threads must pay for themselves)
+    chooser = StepThreads(2)
+    used = _steps(chooser, lambda count, i: 0.95 if count == 1 else 1.0, 300)
+    assert chooser.running == 1 and used[-50:].count(2) <= 1
+    # n threads 5 % faster: not enough to leave one thread
+    chooser = StepThreads(2)
+    chooser.running = 1
+    used = _steps(chooser, lambda count, i: 0.95 if count == 2 else 1.0, 300)
+    assert chooser.running == 1
+
+
 def test_the_first_step_is_not_timed():
     chooser = StepThreads(2)
     chooser.record(2, 100.0)            # first call: allocation, warm-up
