@@ -39,9 +39,9 @@ int pyx_dw_min_channels(int is_double);
 int pyx_dw_lanes(int is_double, ptrdiff_t channels);
 
 /* Output rows [r0, r1) (row r is row r % out_h of sample r / out_h). With s->clamp
- * set, each value v of a row is then stored as 0 where v <= 0 (-0.0 gives +0.0),
- * clamp_max where v >= clamp_max, else v (NaN stays NaN), while the row is in cache:
- * the values of pyx_cnn's ReLU and bounded ReLU passes. */
+ * set, each value v is stored as 0 where v <= 0 (-0.0 gives +0.0), clamp_max where
+ * v >= clamp_max, else v (NaN stays NaN), applied to the registers of sums before they
+ * are stored: the values of pyx_cnn's ReLU and bounded ReLU passes. */
 void pyx_dw_rows_f32(const pyx_dw_shape *s, const float *x, const float *w,
                      const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1);
 void pyx_dw_rows_f64(const pyx_dw_shape *s, const double *x, const double *w,

@@ -22,10 +22,24 @@ typedef T VU __attribute__((vector_size(PYX_VB), aligned(sizeof(PYX_T)), __may_a
 #define STOREU(p, v) (*(VU *)(p) = (v))
 #define INLINE static inline __attribute__((always_inline))
 #if PYX_DOUBLE
-#define PYX_DW_CLAMP pyx_clamp_f64
+typedef long long PYX_FN(dwint);
 #else
-#define PYX_DW_CLAMP pyx_clamp_f32
+typedef int PYX_FN(dwint);
 #endif
+#define VI PYX_FN(dwveci)
+typedef PYX_FN(dwint) VI __attribute__((vector_size(PYX_VB)));
+
+/* The bounded ReLU of conv_depthwise.h on a register of sums before it is stored (`m`:
+ * clamp_max in every lane): 0 where v <= 0 (-0.0 gives +0.0), m where v >= m, else v
+ * (NaN stays NaN), lane by lane the values of pyx_clamp_* (activation_kernels.h). Applied
+ * to the registers, it saves a pass over each output row: a fifth of the time of a
+ * 14x14x384 layer in cache. */
+INLINE V PYX_FN(dw_clamp)(V v, V m)
+{
+    const V zero = {0};
+    const VI le = v <= zero, ge = v >= m;
+    return (V)(((VI)v & ~(le | ge)) | ((VI)m & ge & ~le));
+}
 
 /* Output pixels per block of the forward kernel, and registers of channels per
  * single pixel (independent sums in flight). */
@@ -78,7 +92,7 @@ INLINE void PYX_FN(dw_taps)(ptrdiff_t start, ptrdiff_t d, ptrdiff_t k, ptrdiff_t
 INLINE void PYX_FN(dw_block)(
     const int R, const int NV, const T *xs, ptrdiff_t row_step, ptrdiff_t ni,
     ptrdiff_t tap_step, ptrdiff_t nk, ptrdiff_t px_step, const T *ws, ptrdiff_t w_row_step,
-    ptrdiff_t C, const T *bias, T *o)
+    ptrdiff_t C, const T *bias, T *o, int clamp, T clamp_max)
 {
     V acc[DW_R][DW_NV];
 #pragma GCC unroll 8
@@ -100,6 +114,14 @@ INLINE void PYX_FN(dw_block)(
                 for (int v = 0; v < NV; v++)
                     acc[r][v] += LOADU(xp + r * px_step + v * LANES) * wv[v];
         }
+    if (clamp) {
+        const V m = (V){0} + clamp_max;
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++)
+#pragma GCC unroll 8
+            for (int v = 0; v < NV; v++)
+                acc[r][v] = PYX_FN(dw_clamp)(acc[r][v], m);
+    }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
@@ -110,13 +132,14 @@ INLINE void PYX_FN(dw_block)(
 /* One pixel x NV registers of channels, NV from 1 to DW_NV known at compile time. */
 static void PYX_FN(dw_pixel_n)(
     int NV, const T *xs, ptrdiff_t row_step, ptrdiff_t ni, ptrdiff_t tap_step, ptrdiff_t nk,
-    const T *ws, ptrdiff_t w_row_step, ptrdiff_t C, const T *bias, T *o)
+    const T *ws, ptrdiff_t w_row_step, ptrdiff_t C, const T *bias, T *o, int clamp,
+    T clamp_max)
 {
     switch (NV) {
 #define PYX_DW_CASE(K)                                                                     \
     case K:                                                                                \
         PYX_FN(dw_block)(1, K, xs, row_step, ni, tap_step, nk, 0, ws, w_row_step, C, bias,  \
-                         o);                                                               \
+                         o, clamp, clamp_max);                                             \
         return;
     PYX_DW_CASE(1) PYX_DW_CASE(2) PYX_DW_CASE(3) PYX_DW_CASE(4)
     PYX_DW_CASE(5) PYX_DW_CASE(6) PYX_DW_CASE(7) PYX_DW_CASE(8)
@@ -148,18 +171,20 @@ INLINE void PYX_FN(dw_pixels)(
             ptrdiff_t nv = (C - c) / LANES;
             nv = nv < DW_NV ? nv : DW_NV;
             PYX_FN(dw_pixel_n)((int)nv, xs + c, row_step, ni, tap_step, k_hi - k_lo, ws + c,
-                               kw * C, C, bias + c, o + c);
+                               kw * C, C, bias + c, o + c, s->clamp, (T)s->clamp_max);
             PYX_FN(dw_prefetch_some)(pf);
         }
         if (C % LANES)
             PYX_FN(dw_block)(1, 1, xs + C - LANES, row_step, ni, tap_step, k_hi - k_lo, 0,
-                             ws + C - LANES, kw * C, C, bias + C - LANES, o + C - LANES);
+                             ws + C - LANES, kw * C, C, bias + C - LANES, o + C - LANES,
+                             s->clamp, (T)s->clamp_max);
         return;
     }
     for (ptrdiff_t c = 0; c < C; c += LANES) {
         const ptrdiff_t cc = c + LANES <= C ? c : C - LANES;
         PYX_FN(dw_block)(R, 1, x_row + x0 * C + cc, row_step, ni, tap_step, kw, px_step,
-                         w_row + cc, kw * C, C, bias + cc, out_row + ox * C + cc);
+                         w_row + cc, kw * C, C, bias + cc, out_row + ox * C + cc, s->clamp,
+                         (T)s->clamp_max);
         PYX_FN(dw_prefetch_some)(pf);
     }
 }
@@ -249,8 +274,6 @@ __attribute__((unused)) static void PYX_FN(dw_rows)(
         const T *x_row = i_hi > i_lo ? x + (n * H + y0 + i_lo * s->dilation_h) * W * C : x;
         const T *w_row = w + i_lo * kw * C;
         PYX_FN(dw_row)(s, x_row, i_hi - i_lo, w_row, bias, out_row, ox_a, ox_b, &pf);
-        if (s->clamp)   /* the row's ReLU, while it is in cache (conv_depthwise.h) */
-            PYX_DW_CLAMP(out_row, s->out_w * C, (T)s->clamp_max);
     }
 }
 
@@ -512,7 +535,7 @@ __attribute__((unused)) static void PYX_FN(dw_filter_grad)(
 #undef DW_NV
 #undef DW_R
 #undef INLINE
-#undef PYX_DW_CLAMP
+#undef VI
 #undef STOREU
 #undef LOADU
 #undef VU

@@ -32,6 +32,11 @@ CASES = {
     "blas_at_inference": (2, 4, 4, 128, 160, 3, 1, 1, 1),   # out width < 6, large bank
     "depthwise": (2, 9, 9, 16, 16, 3, 1, 1, 16),
     "depthwise_x2": (2, 9, 9, 16, 32, 3, 2, 1, 16),
+    # 20 channels: a last register overlapping its neighbour; rows wide enough for
+    # blocks of pixels; 8 channels: half registers (the clamp is on the registers)
+    "depthwise_overlap": (2, 6, 14, 20, 20, 3, 1, 1, 20),
+    "depthwise_strided_overlap": (2, 9, 17, 20, 20, 3, 2, 1, 20),
+    "depthwise_half": (2, 5, 12, 8, 8, 3, 1, 1, 8),
     "grouped": (2, 7, 8, 6, 4, 3, 1, 1, 2),
 }
 
@@ -76,7 +81,8 @@ def test_clamp_equals_the_relu_pass(case, bound, dtype, threads):
         assert bound == math.inf or (clamped == bound).any()
 
 
-@pytest.mark.parametrize("case", ["direct_panels", "direct_part_register", "depthwise", "planar"])
+@pytest.mark.parametrize("case", ["direct_panels", "direct_part_register", "depthwise",
+                                  "depthwise_overlap", "planar"])
 def test_clamp_keeps_nan_and_clamps_inf(case):
     x, filters, bias, geometry = _inputs(case, np.float64)
     x[0, 3, 4, 0] = np.nan
