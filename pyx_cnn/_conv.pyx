@@ -477,6 +477,23 @@ cdef Py_ssize_t _GROUP_PIXELS = 4096
 cdef Py_ssize_t _MAX_GROUPS = 64
 
 
+cdef inline void _wgrad_item(
+    const pyx_conv_shape* s, const floating* x, const floating* g, const floating* g_tail,
+    Py_ssize_t tail_begin, floating* part, floating* bias_part, Py_ssize_t n0, Py_ssize_t n1,
+    Py_ssize_t i0, Py_ssize_t i1,
+) noexcept nogil:
+    """One work item of the filter gradient: the sums of kernel rows [i0, i1) over samples
+    [n0, n1) into `part`, and with kernel row 0 the bias's into `bias_part`."""
+    if floating is float:
+        pyx_conv_wgrad_rows_f32(s, x, g, g_tail, tail_begin, part, n0, n1, i0, i1)
+        if i0 == 0:
+            pyx_conv_wgrad_bias_f32(s, g, g_tail, tail_begin, bias_part, n0, n1)
+    else:
+        pyx_conv_wgrad_rows_f64(s, x, g, g_tail, tail_begin, part, n0, n1, i0, i1)
+        if i0 == 0:
+            pyx_conv_wgrad_bias_f64(s, g, g_tail, tail_begin, bias_part, n0, n1)
+
+
 cdef void _add_groups(const floating* part, Py_ssize_t n_groups, Py_ssize_t rows,
                       Py_ssize_t padded, Py_ssize_t width, floating* out) noexcept nogil:
     """out[r, f] = sum over g, in order, of part[g, r, f]: `part` ``(n_groups, rows,
@@ -565,20 +582,9 @@ def _conv2d_filter_grad(
                 i = (item - grp * row_items) * rows_per_item
                 n0 = grp * per_group
                 n1 = min(n_batch, n0 + per_group)
-                if floating is float:
-                    pyx_conv_wgrad_rows_f32(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail,
-                                            tail_begin, part + grp * weights * fp, n0, n1,
-                                            i, min(kh, i + rows_per_item))
-                    if i == 0:
-                        pyx_conv_wgrad_bias_f32(&s, &grad_out[0, 0, 0, 0], tail, tail_begin,
-                                                bias_part + grp * fp, n0, n1)
-                else:
-                    pyx_conv_wgrad_rows_f64(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail,
-                                            tail_begin, part + grp * weights * fp, n0, n1,
-                                            i, min(kh, i + rows_per_item))
-                    if i == 0:
-                        pyx_conv_wgrad_bias_f64(&s, &grad_out[0, 0, 0, 0], tail, tail_begin,
-                                                bias_part + grp * fp, n0, n1)
+                _wgrad_item(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail, tail_begin,
+                            part + grp * weights * fp, bias_part + grp * fp, n0, n1, i,
+                            min(kh, i + rows_per_item))
             # the groups' sums, added in group order (the first F of each fp)
             _add_groups(part, n_groups, weights, fp, n_filters, &grad_w[0, 0, 0])
             _add_groups(bias_part, n_groups, 1, fp, n_filters, &grad_b[0])
