@@ -11,7 +11,8 @@
 #
 # where region_seconds(n) is the cost of starting and joining a parallel
 # region of n threads, measured once on this machine at first use. Tiny work
-# runs on one thread. The kernels give the same bits whatever the count.
+# runs on one thread, as does any work with t(1) under 5 microseconds. The
+# kernels give the same bits whatever the count.
 
 cdef enum Family:
     FAMILY_CONV      # multiply-adds of a convolution (every algorithm, the BLAS products too)

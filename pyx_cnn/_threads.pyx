@@ -18,7 +18,9 @@ measurement that other threads disturbed does not stay). The work a kernel does 
 family, each with a cost per step at one thread (``_STEP_SECONDS``, measured
 with ``benchmarks/bench_thread_cost.py``). A kernel then gets the thread count
 that minimises ``t(1) * ceil(units / n) / units + region(n)``, at most its
-number of independent units: tiny work runs on one thread, large work on all.
+number of independent units: tiny work runs on one thread (and any work whose
+``t(1)`` is under ``_MIN_SPLIT_SECONDS``, 5 microseconds: the empty regions do not
+show what moving a kernel's data between the cores costs), large work on all.
 The choice never changes a result: the kernels split their work on a grid
 fixed by the shape.
 """
@@ -224,6 +226,14 @@ cdef long long _region_next[_BUCKETS]       # the use that measures again (0: th
 # reads 0 must not make every kernel split.
 cdef double _MIN_REGION_PER_THREAD = 1e-7
 
+# Work of less than this at one thread (seconds, by the model) runs on one thread,
+# whatever the regions measure: the empty regions timed above move no data between the
+# cores' caches, which a kernel's do (its output, read next by one thread). On one AMD
+# EPYC (Zen 4), 2 threads lost against one on the max-pooling kernels below about 5
+# microseconds of work where the model counted a gain (the backward pass on 32 samples
+# of 6x6x8: 4.2 us on one thread, 5.6 on two; the model: 3.5 and 2.7).
+cdef double _MIN_SPLIT_SECONDS = 5e-6
+
 # For the tests that compare thread counts on small inputs: split whatever the cost.
 cdef bint _always_split_flag = False
 
@@ -313,6 +323,8 @@ cdef int threads_for(Py_ssize_t work, Py_ssize_t units, int n_threads,
         n_threads = <int>units
     if _always_split_flag:
         return n_threads
+    if work * _STEP_SECONDS[<int>family] < _MIN_SPLIT_SECONDS:
+        return 1
     return _best_threads(work * _STEP_SECONDS[<int>family], units, n_threads, 0)
 
 

@@ -107,6 +107,17 @@ def test_tiny_work_runs_on_one_thread():
 
 
 @needs_openmp
+def test_work_under_five_microseconds_stays_on_one_thread():
+    # the model alone (a near-free region) would split 4.9 microseconds of work over
+    # many units; the measured decision keeps it on one thread (_MIN_SPLIT_SECONDS)
+    for family in _threads.FAMILIES:
+        work = int(4.9e-6 / _threads._step_seconds(family))
+        assert _threads._threads_for(work, 10**6, family, 2, 1e-9) == 2
+        assert _threads._threads_for(work, 10**6, family, 2) == 1
+        assert _threads._threads_for(work, 10**6, family, 8) == 1
+
+
+@needs_openmp
 def test_large_work_takes_every_thread():
     # an hour of work at one thread: any measured region cost is small beside it
     for family in _threads.FAMILIES:
