@@ -29,18 +29,6 @@ typedef int PYX_FN(dwint);
 #define VI PYX_FN(dwveci)
 typedef PYX_FN(dwint) VI __attribute__((vector_size(PYX_VB)));
 
-/* The bounded ReLU of conv_depthwise.h on a register of sums before it is stored (`m`:
- * clamp_max in every lane): 0 where v <= 0 (-0.0 gives +0.0), m where v >= m, else v
- * (NaN stays NaN), lane by lane the values of pyx_clamp_* (activation_kernels.h). Applied
- * to the registers, it saves a pass over each output row: a fifth of the time of a
- * 14x14x384 layer in cache. */
-INLINE V PYX_FN(dw_clamp)(V v, V m)
-{
-    const V zero = {0};
-    const VI le = v <= zero, ge = v >= m;
-    return (V)(((VI)v & ~(le | ge)) | ((VI)m & ge & ~le));
-}
-
 /* Output pixels per block of the forward kernel, and registers of channels per
  * single pixel (independent sums in flight). */
 #define DW_R 8
@@ -115,12 +103,15 @@ INLINE void PYX_FN(dw_block)(
                     acc[r][v] += LOADU(xp + r * px_step + v * LANES) * wv[v];
         }
     if (clamp) {
+        /* the bounded ReLU of conv_depthwise.h on the registers before they are stored
+         * (activation_kernels.h): a pass over each finished row took a fifth of a
+         * 14x14x384 layer's time in cache */
         const V m = (V){0} + clamp_max;
 #pragma GCC unroll 8
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 8
             for (int v = 0; v < NV; v++)
-                acc[r][v] = PYX_FN(dw_clamp)(acc[r][v], m);
+                PYX_CLAMP_REGISTER(acc[r][v], m, VI);
     }
 #pragma GCC unroll 8
     for (int r = 0; r < R; r++)

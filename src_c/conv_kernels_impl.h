@@ -131,17 +131,13 @@ INLINE void PYX_FN(direct_block)(
         }
     if (clamp) {
         /* the ReLU or bounded ReLU (conv_kernels.h) in registers, as the values are
-         * stored: 0 where v <= 0 (all bits clear: +0.0), clamp_max where v >= clamp_max,
-         * else v (a NaN fails both tests and stays) */
+         * stored (activation_kernels.h) */
         const V m = clamp_max - (V){0};
 #pragma GCC unroll 16
         for (int r = 0; r < R; r++)
 #pragma GCC unroll 4
-            for (int v = 0; v < NV; v++) {
-                const PYX_FN(ivec) low = acc[r][v] <= 0, high = acc[r][v] >= m;
-                acc[r][v] = (V)(~low & (PYX_FN(ivec))acc[r][v]);
-                acc[r][v] = (V)((high & (PYX_FN(ivec))m) | (~high & (PYX_FN(ivec))acc[r][v]));
-            }
+            for (int v = 0; v < NV; v++)
+                PYX_CLAMP_REGISTER(acc[r][v], m, PYX_FN(ivec));
     }
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
