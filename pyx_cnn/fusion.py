@@ -272,14 +272,8 @@ def runs_built_in_passes(layer, cls):
     """Whether `layer` is a `cls` that runs `cls`'s passes: an instance of `cls`, or
     of a subclass that overrides none of ``forward``, ``backward``, ``_forward``
     and ``_backward``. Only such layers are fused (a rule skips the passes)."""
-    return isinstance(layer, cls) and _keeps_passes(type(layer), cls)
-
-
-@lru_cache(maxsize=256)
-def _keeps_passes(layer_type, cls):
-    """Whether the subclass `layer_type` of `cls` overrides none of `cls`'s passes
-    (remembered per pair of classes: every ``fit`` call plans its steps)."""
-    return all(getattr(layer_type, name) is getattr(cls, name) for name in _PASSES)
+    return isinstance(layer, cls) and all(
+        getattr(type(layer), name) is getattr(cls, name) for name in _PASSES)
 
 
 def _relu_then_max_pool(layer, nxt):
