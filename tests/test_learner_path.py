@@ -345,3 +345,26 @@ def test_a_subclass_overriding_no_pass_is_fused_as_its_class():
     twin = NeuralNetwork([layers.Conv2D(3, 3, padding=1), layers.Tanh(), layers.Flatten(),
                           layers.Dense(3, activation="softmax")], input_shape=(6, 6, 2), seed=0)
     np.testing.assert_array_equal(net.predict(X[:, :6, :6]), twin.predict(X[:, :6, :6]))
+
+
+def test_a_pass_patched_onto_a_layer_class_after_a_fit_runs(monkeypatch):
+    # the plan is made at every call: a forward pass a learner patches onto their
+    # subclass between two fits (to print, to break) runs in the second
+    class MyReLU(layers.ReLU):
+        pass
+
+    net = NeuralNetwork([layers.Conv2D(3, 3, padding=1), MyReLU(), layers.MaxPool2D(2, 2),
+                         layers.Flatten(), layers.Dense(3, activation="softmax")],
+                        input_shape=(6, 6, 2), seed=0)
+    x, y = X[:, :6, :6, :], Y
+    net.fit(x, y, epochs=1, batch_size=BATCH)
+    assert _rules(net, False)[1] == "relu_into_max_pool"
+    calls = []
+
+    def forward(self, x, training=False, *, validate=True):
+        calls.append(x.shape)
+        return layers.ReLU.forward(self, x, training, validate=validate)
+
+    monkeypatch.setattr(MyReLU, "forward", forward)
+    net.fit(x, y, epochs=1, batch_size=BATCH)
+    assert calls and _rules(net, False)[1] == ""
