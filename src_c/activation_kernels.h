@@ -20,25 +20,16 @@ void pyx_tanh_f32(const float *x, float *out, ptrdiff_t n);
 void pyx_tanh_backward_f32(const float *y, const float *g, float *out, ptrdiff_t n);
 void pyx_tanh_backward_f64(const double *y, const double *g, double *out, ptrdiff_t n);
 
-/* The bounded ReLU in place, as the convolution kernels apply it to their output while
- * it is in cache (a ReLU with m = +inf): v[i] = 0 where v[i] <= 0 (so -0.0 gives +0.0),
- * m where v[i] >= m, else v[i] (NaN stays NaN): the expression of the ReLU passes in
+/* The bounded ReLU of a value, as the convolution kernels apply it to their sums as
+ * they store them (a ReLU with m = +inf): 0 where v <= 0 (so -0.0 gives +0.0), m where
+ * v >= m, else v (NaN stays NaN): the expression of the ReLU passes in
  * pyx_cnn/_activation.pyx, so the same values. */
-#define PYX_CLAMP(NAME, T)                                                                 \
-    static inline void NAME(T *v, ptrdiff_t n, T m)                                        \
-    {                                                                                      \
-        for (ptrdiff_t i = 0; i < n; i++)                                                  \
-            v[i] = v[i] <= 0 ? (T)0 : (v[i] >= m ? m : v[i]);                              \
-    }
-PYX_CLAMP(pyx_clamp_f32, float)
-PYX_CLAMP(pyx_clamp_f64, double)
-#undef PYX_CLAMP
+#define PYX_CLAMP_VALUE(v, m, T) ((v) <= 0 ? (T)0 : ((v) >= (m) ? (m) : (v)))
 
 /* The same, lane by lane, on a register `v` (a GCC vector of float or double, an lvalue)
  * before it is stored, `m` the bound in every lane and `IV` the integer vector type of
  * v's width: v is cleared where v <= 0 (all bits: +0.0), then set to m where it was
- * >= m; a NaN fails both tests and stays. The direct and depthwise convolution kernels
- * clamp their sums so. (In two steps: written as one expression, the direct kernel's
+ * >= m; a NaN fails both tests and stays. The convolution kernels clamp their sums so. (In two steps: written as one expression, the direct kernel's
  * 1x1 layer 16 -> 96 with ReLU6 on 64 images of 32x32 ran 10 % slower, one AMD EPYC
  * core.) */
 #define PYX_CLAMP_REGISTER(v, m, IV)                                                       \

@@ -287,7 +287,8 @@ typedef double PYX_FN(pairword) __attribute__((aligned(4), __may_alias__));
 
 INLINE void PYX_FN(pair_block)(
     const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, ptrdiff_t dw,
-    const T *w, ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+    const T *w, ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters, int clamp,
+    T clamp_max)
 {
     V acc[PAIR_MAX_R];
 #pragma GCC unroll 16
@@ -309,9 +310,12 @@ INLINE void PYX_FN(pair_block)(
         }
     }
     const PYX_FN(lanevec) unpair = {0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15};
+    const V m = clamp_max - (V){0};
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
-        const V o = __builtin_shuffle(acc[r], unpair);   /* pixel 2r: 0..7, 2r+1: 8..15 */
+        V o = __builtin_shuffle(acc[r], unpair);   /* pixel 2r: 0..7, 2r+1: 8..15 */
+        if (clamp)
+            PYX_CLAMP_REGISTER(o, m, PYX_FN(ivec));
         if (filters == 8) {
             STOREU(out_px + 2 * r * 8, o);
         } else {
@@ -324,11 +328,12 @@ INLINE void PYX_FN(pair_block)(
 /* Pair blocks of 1 .. PAIR_MAX_R pairs, the count known at compile time. */
 static void PYX_FN(pair_block_n)(
     int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, ptrdiff_t dw, const T *w,
-    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters)
+    ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters, int clamp, T clamp_max)
 {
     switch (R) {
-#define PYX_PAIR_CASE(RR) \
-    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, dw, w, kh, bias, out_px, filters); \
+#define PYX_PAIR_CASE(RR)                                                                   \
+    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, dw, w, kh, bias, out_px, filters, \
+                                clamp, clamp_max);                                          \
         return;
     PYX_PAIR_CASE(1) PYX_PAIR_CASE(2) PYX_PAIR_CASE(3) PYX_PAIR_CASE(4)
     PYX_PAIR_CASE(5) PYX_PAIR_CASE(6) PYX_PAIR_CASE(7) PYX_PAIR_CASE(8)
@@ -358,13 +363,13 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
         for (ptrdiff_t b = 0; b < n_blocks; b++) {
             const ptrdiff_t R = (n_pairs - done) / (n_blocks - b);
             PYX_FN(pair_block_n)((int)R, x_row + ox, xrs, s->kw, s->dilation_w, w, s->kh, bias,
-                                 out_row + ox * F, F);
+                                 out_row + ox * F, F, s->clamp, (T)s->clamp_max);
             ox += 2 * R;
             done += R;
         }
         if (ox < wo)
             PYX_FN(pair_block_n)(1, x_row + wo - 2, xrs, s->kw, s->dilation_w, w, s->kh, bias,
-                                 out_row + (wo - 2) * F, F);
+                                 out_row + (wo - 2) * F, F, s->clamp, (T)s->clamp_max);
     }
 }
 
@@ -378,7 +383,7 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
 INLINE void PYX_FN(tappair_block)(
     const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t runs, ptrdiff_t run,
     ptrdiff_t run_step, ptrdiff_t step, const T *w2, ptrdiff_t kh, const T *bias2,
-    T *out_px, ptrdiff_t filters)
+    T *out_px, ptrdiff_t filters, int clamp, T clamp_max)
 {
     V acc[PAIR_MAX_R];
 #pragma GCC unroll 16
@@ -403,9 +408,12 @@ INLINE void PYX_FN(tappair_block)(
     /* lanes 0..7: filter f's even-tap sum plus its odd-tap sum */
     const PYX_FN(lanevec) even = {0, 2, 4, 6, 8, 10, 12, 14, 0, 2, 4, 6, 8, 10, 12, 14};
     const PYX_FN(lanevec) odd = {1, 3, 5, 7, 9, 11, 13, 15, 1, 3, 5, 7, 9, 11, 13, 15};
+    const V m = clamp_max - (V){0};
 #pragma GCC unroll 16
     for (int r = 0; r < R; r++) {
-        const V sum = __builtin_shuffle(acc[r], even) + __builtin_shuffle(acc[r], odd);
+        V sum = __builtin_shuffle(acc[r], even) + __builtin_shuffle(acc[r], odd);
+        if (clamp)
+            PYX_CLAMP_REGISTER(sum, m, PYX_FN(ivec));
         PYX_FN(store_lanes)(out_px + r * filters, sum, 0, filters);
     }
 }
@@ -413,12 +421,12 @@ INLINE void PYX_FN(tappair_block)(
 static void PYX_FN(tappair_block_n)(
     int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t runs, ptrdiff_t run,
     ptrdiff_t run_step, ptrdiff_t step, const T *w2, ptrdiff_t kh, const T *bias2,
-    T *out_px, ptrdiff_t filters)
+    T *out_px, ptrdiff_t filters, int clamp, T clamp_max)
 {
     switch (R) {
 #define PYX_TAPPAIR_CASE(RR)                                                                \
     case RR: PYX_FN(tappair_block)(RR, x_win, x_row_stride, runs, run, run_step, step, w2, \
-                                   kh, bias2, out_px, filters);                            \
+                                   kh, bias2, out_px, filters, clamp, clamp_max);          \
         return;
     PYX_TAPPAIR_CASE(1) PYX_TAPPAIR_CASE(2) PYX_TAPPAIR_CASE(3) PYX_TAPPAIR_CASE(4)
     PYX_TAPPAIR_CASE(5) PYX_TAPPAIR_CASE(6) PYX_TAPPAIR_CASE(7) PYX_TAPPAIR_CASE(8)
@@ -448,7 +456,8 @@ __attribute__((unused)) static void PYX_FN(tappair_rows)(
         for (ptrdiff_t b = 0; b < n_blocks; b++) {
             const ptrdiff_t R = (wo - ox) / (n_blocks - b);
             PYX_FN(tappair_block_n)((int)R, x_row + ox * step, xrs, runs, run, run_step, step,
-                                    w2, s->kh, bias2, out_row + ox * F, F);
+                                    w2, s->kh, bias2, out_row + ox * F, F, s->clamp,
+                                    (T)s->clamp_max);
             ox += R;
         }
     }
@@ -552,6 +561,14 @@ INLINE void PYX_FN(planar_block)(
             }
         }
     }
+    if (s->clamp) {
+        const V m = PYX_FN(splat)((T)s->clamp_max);
+#pragma GCC unroll 8
+        for (int f = 0; f < FN; f++)
+#pragma GCC unroll 8
+            for (int b_ = 0; b_ < NB; b_++)
+                PYX_CLAMP_REGISTER(acc[f][b_], m, PYX_FN(ivec));
+    }
     if (FN == 1) {
 #pragma GCC unroll 8
         for (int b_ = 0; b_ < NB; b_++)
@@ -603,6 +620,8 @@ INLINE void PYX_FN(planar_pixel)(
                 for (ptrdiff_t c = 0; c < C; c++)
                     acc += w[(i * run + j * C + c) * FN + f]
                            * x_row[c * plane + i * dh * in_w + ox + j * dw];
+        if (s->clamp)
+            acc = PYX_CLAMP_VALUE(acc, (T)s->clamp_max, T);
         out_row[ox * FN + f] = acc;
     }
 }

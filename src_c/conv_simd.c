@@ -140,18 +140,6 @@ static ptrdiff_t tile_rows(const pyx_conv_shape *s, ptrdiff_t value_bytes)
     return row_bytes >= TILE_BYTES ? 1 : TILE_BYTES / (row_bytes > 0 ? row_bytes : 1);
 }
 
-/* The clamp of rows [r0, r1), every filter (conv_kernels.h): the kernels other than the
- * direct one, which clamps its registers as it stores them, compute every filter. */
-#define PYX_CLAMP_ROWS(NAME, T, CLAMP)                                                     \
-    static void NAME(const pyx_conv_shape *s, T *out, ptrdiff_t r0, ptrdiff_t r1)          \
-    {                                                                                      \
-        CLAMP(out + r0 * s->out_w * s->filters, (r1 - r0) * s->out_w * s->filters,         \
-              (T)s->clamp_max);                                                            \
-    }
-PYX_CLAMP_ROWS(clamp_rows_f32, float, pyx_clamp_f32)
-PYX_CLAMP_ROWS(clamp_rows_f64, double, pyx_clamp_f64)
-#undef PYX_CLAMP_ROWS
-
 static void kernel_rows_f32(const pyx_conv_shape *s, const float *x, const float *w,
                             const float *bias, float *out, ptrdiff_t r0, ptrdiff_t r1,
                             ptrdiff_t p0, ptrdiff_t p1)
@@ -176,21 +164,18 @@ static void kernel_rows_f64(const pyx_conv_shape *s, const double *x, const doub
         copy_for(1, s->filters)->direct_f64(s, x, w, bias, out, r0, r1, p0, p1);
 }
 
-#define PYX_CONV_ROWS(NAME, T, KERNEL, CLAMP)                                              \
+#define PYX_CONV_ROWS(NAME, T, KERNEL)                                                     \
     void NAME(const pyx_conv_shape *s, const T *x, const T *w, const T *bias, T *out,      \
               ptrdiff_t r0, ptrdiff_t r1, ptrdiff_t p0, ptrdiff_t p1)                      \
     {                                                                                      \
         const ptrdiff_t tile = tile_rows(s, sizeof(T));                                    \
-        const int clamp_tiles = s->clamp && s->algorithm != PYX_CONV_DIRECT;               \
         for (ptrdiff_t t0 = r0; t0 < r1; t0 += tile) {                                     \
             const ptrdiff_t t1 = r1 - t0 < tile ? r1 : t0 + tile;                          \
             KERNEL(s, x, w, bias, out, t0, t1, p0, p1);                                    \
-            if (clamp_tiles)                                                               \
-                CLAMP(s, out, t0, t1);                                                     \
         }                                                                                  \
     }
-PYX_CONV_ROWS(pyx_conv_rows_f32, float, kernel_rows_f32, clamp_rows_f32)
-PYX_CONV_ROWS(pyx_conv_rows_f64, double, kernel_rows_f64, clamp_rows_f64)
+PYX_CONV_ROWS(pyx_conv_rows_f32, float, kernel_rows_f32)
+PYX_CONV_ROWS(pyx_conv_rows_f64, double, kernel_rows_f64)
 #undef PYX_CONV_ROWS
 #undef TILE_BYTES
 

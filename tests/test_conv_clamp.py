@@ -1,6 +1,5 @@
 """The convolution kernels' clamp (``clamp_max`` of :func:`pyx_cnn.ops.conv.forward`):
-a ReLU or bounded ReLU applied as the output is stored (by the direct kernel to its
-registers, by the others to each tile of rows).
+a ReLU or bounded ReLU applied to the kernels' registers as the output is stored.
 
 On every route (planar, direct with several panels and tiles, paired kernels where
 the CPU has them, depthwise, grouped, BLAS for large filter banks at inference), in
@@ -23,8 +22,12 @@ RTOL = {np.float32: 2e-5, np.float64: 1e-12}
 
 # (N, H, W, C, F, k, stride, padding, groups): the kernel each one runs here
 CASES = {
-    "planar": (2, 9, 11, 3, 4, 3, 1, 1, 1),
+    "planar": (2, 9, 11, 3, 4, 3, 1, 1, 1),       # rows narrower than a register
+    "planar_blocks": (2, 5, 40, 2, 3, 3, 1, 1, 1),   # blocks of registers, one overlapping
+    # paired pixels with AVX-512 (an odd width: the last pair overlaps), else planar
+    # (with 8-lane registers its transposed stores)
     "planar_or_paired": (2, 9, 11, 1, 6, 3, 1, 1, 1),
+    "tap_paired_or_direct": (2, 9, 11, 2, 7, 3, 1, 1, 1),   # runs of 6 taps, F <= 8
     "direct_panels": (3, 12, 10, 5, 40, 3, 1, 1, 1),    # 4 + 1 registers, tiles of rows
     "direct_strided": (2, 11, 13, 4, 24, 3, 2, 1, 1),
     "direct_part_register": (2, 7, 9, 5, 13, 3, 1, 1, 1),   # the last register part-filled
@@ -82,9 +85,11 @@ def test_clamp_equals_the_relu_pass(case, bound, dtype, threads):
 
 
 @pytest.mark.parametrize("case", ["direct_panels", "direct_part_register", "depthwise",
-                                  "depthwise_overlap", "planar"])
-def test_clamp_keeps_nan_and_clamps_inf(case):
-    x, filters, bias, geometry = _inputs(case, np.float64)
+                                  "depthwise_overlap", "planar", "planar_blocks",
+                                  "planar_or_paired", "tap_paired_or_direct"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_clamp_keeps_nan_and_clamps_inf(case, dtype):
+    x, filters, bias, geometry = _inputs(case, dtype)
     x[0, 3, 4, 0] = np.nan
     x[1, 2, 2, :] = np.inf
     plain, _ = conv_op.forward(x, filters, bias, *geometry, training=False)
