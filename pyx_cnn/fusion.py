@@ -272,8 +272,10 @@ def runs_built_in_passes(layer, cls):
     """Whether `layer` is a `cls` that runs `cls`'s passes: an instance of `cls`, or
     of a subclass that overrides none of ``forward``, ``backward``, ``_forward``
     and ``_backward``. Only such layers are fused (a rule skips the passes)."""
-    return isinstance(layer, cls) and all(
-        getattr(type(layer), name) is getattr(cls, name) for name in _PASSES)
+    kind = type(layer)
+    # a `cls` itself runs `cls`'s passes, whatever was patched onto the class
+    return kind is cls or (isinstance(layer, cls) and all(
+        getattr(kind, name) is getattr(cls, name) for name in _PASSES))
 
 
 def _relu_then_max_pool(layer, nxt):
