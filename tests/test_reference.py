@@ -70,7 +70,7 @@ def test_every_op_names_a_reference_that_exists():
     functions = op_functions()
     modules = {name.rsplit(".", 1)[0] for name in functions}
     assert modules == {f"pyx_cnn.ops.{m}" for m in (
-        "activations", "add", "avg_pool", "batch_norm", "concatenate", "conv", "dropout",
+        "activations", "add", "avg_pool", "batch_norm", "concatenate", "conv", "dense", "dropout",
         "conv_transpose", "global_avg_pool", "global_max_pool", "max_pool", "upsampling",
         "zero_padding")}
     assert len(functions) >= 25

@@ -4,6 +4,7 @@ import math
 import numpy as np
 
 from .._validation import check_int
+from ..ops import dense
 from ..ops.activations import get_activation
 from .base import Layer, init_weights
 from .weighted import OWN, canonical_activation
@@ -41,9 +42,9 @@ class Dense(Layer):
     use_bias : bool, optional
 
     Shapes: ``(N, in_features) -> (N, units)``; ``params["W"]`` is
-    ``(in_features, units)``, ``params["b"]`` is ``(units,)``. The products
-    run on numpy's BLAS (no op module: ``x @ W + b`` and its gradients are
-    written here), then the activation's op.
+    ``(in_features, units)``, ``params["b"]`` is ``(units,)``. The op
+    :mod:`pyx_cnn.ops.dense` (BLAS products split over the library's threads),
+    then the activation's op.
 
     Where to break: ``forward`` / ``backward`` (the layer's own pass, also in a
     network), ``Dense._forward`` / ``_backward`` (also when a network applies a
@@ -75,18 +76,15 @@ class Dense(Layer):
     def _forward(self, x, training=False, activation=OWN):
         # `activation` (an Activation): as Conv2D._forward
         act = get_activation(self.activation) if activation is OWN else activation
-        z = x @ self.params["W"]
-        if self.use_bias:
-            z += self.params["b"]
-        self._x, self._act = x, act
+        z, self._saved = dense.forward(x, self.params["W"],
+                                       self.params["b"] if self.use_bias else None)
+        self._act = act
         self._out, self._act_saved = act.forward(z, out=z)
         return self._out
 
     def _backward(self, grad):
         grad = self._act.backward(grad, self._act_saved)
-        np.matmul(self._x.T, grad, out=self.grads["W"])
-        if self.use_bias:
-            np.add.reduce(grad, axis=0, out=self.grads["b"])
-        if not self.needs_input_grad:
-            return None
-        return grad @ self.params["W"].T
+        gx, _, _ = dense.backward(grad, self._saved, self.needs_input_grad,
+                                  grad_weights=self.grads["W"],
+                                  grad_bias=self.grads["b"] if self.use_bias else None)
+        return gx

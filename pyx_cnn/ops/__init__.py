@@ -3,6 +3,8 @@
 Both the functional API (:mod:`pyx_cnn.functional`) and the layers
 (:mod:`pyx_cnn.layers`) are built on these. One module per op:
 
+- ``dense``: the fully connected layer's ``x @ weights + bias``, its products
+  split over the library's threads;
 - ``conv``: convolution (cross-correlation), with a stride, padding and
   dilation per axis, and groups (depthwise when each group is one channel);
 - ``conv_transpose``: transposed convolution, the input gradient of a

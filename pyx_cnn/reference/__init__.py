@@ -9,6 +9,7 @@ memory layouts. They are slow (use them on small arrays).
 
 - convolution: :func:`conv`, :func:`conv_backward` (a stride, padding and
   dilation per axis);
+- the fully connected layer: :func:`dense`, :func:`dense_backward`;
 - pooling: :func:`pooling` (max), :func:`avg_pooling`,
   :func:`global_avg_pooling`, :func:`global_max_pooling`, each with its
   ``*_backward``;
@@ -40,6 +41,7 @@ from ._activations import (leaky_relu, leaky_relu_backward, relu, relu6, relu6_b
                            relu_backward, sigmoid, sigmoid_backward, softmax, softmax_backward,
                            softmax_cross_entropy, tanh, tanh_backward)
 from ._conv import conv, conv_backward
+from ._dense import dense, dense_backward
 from ._merge import add, add_backward, concatenate, concatenate_backward
 from ._normalization import (batch_norm_backward, batch_norm_infer, batch_norm_train,
                              dropout, dropout_backward)
@@ -49,7 +51,7 @@ from ._pooling import (avg_pooling, avg_pooling_backward, global_avg_pooling,
 from ._reshaping import (conv_transpose, conv_transpose_backward, upsampling,
                          upsampling_backward, zero_padding, zero_padding_backward)
 
-__all__ = ["conv", "conv_backward",
+__all__ = ["conv", "conv_backward", "dense", "dense_backward",
            "pooling", "pooling_backward", "avg_pooling", "avg_pooling_backward",
            "global_avg_pooling", "global_avg_pooling_backward",
            "global_max_pooling", "global_max_pooling_backward",

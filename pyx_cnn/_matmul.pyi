@@ -1,0 +1,11 @@
+import numpy as np
+from numpy.typing import NDArray
+
+def _matmul(
+    a: NDArray[np.floating],      # (m, k), or (k, m) with trans_a; C-contiguous
+    b: NDArray[np.floating],      # (k, n), or (n, k) with trans_b; C-contiguous
+    out: NDArray[np.floating],    # (m, n), C-contiguous, written
+    trans_a: bool,
+    trans_b: bool,
+    n_threads: int,
+) -> None: ...
