@@ -27,6 +27,12 @@ steps were faster runs the steps in between:
   ... up to 256 steps): on a quiet machine the probes of the slower count cost
   under 1 % of the steps' time; a switch starts again at 16.
 
+A loop stops choosing when a step on n threads split nothing: every kernel
+of it found its work too small for a second thread (the cost model's answer, the
+same at every step of the same batch shape), so the step runs the same on one
+thread, and the loop runs its steps as they come, untimed (the digits network's
+steps: 3 us a step of timing and probes saved, on 70).
+
 A step's result never depends on the count (the kernels split their work on a
 grid fixed by the shape), only its time does. Only steps of the same batch
 shape are compared: each network keeps one chooser per loop kind and batch
@@ -37,7 +43,7 @@ import time
 import weakref
 from collections import deque
 
-from ._threads import _set_limit, get_num_threads
+from ._threads import _set_limit, _split_count, get_num_threads
 
 _FIRST_PROBE = 2          # steps before the first probe (the first step is not timed)
 _PROBE_AFTER = 16         # steps between probes after a switch
@@ -68,6 +74,7 @@ class StepThreads:
         self.untimed = 1          # the first step pays for first calls (allocation, warm-up)
         self.confirming = False   # the next probe decides a switch
         self.warming = False      # the next step on the other count only warms it up
+        self.settled = False      # a step on n threads split nothing: no more choosing
 
     def _other(self):
         return 1 if self.running == self.n else self.n
@@ -117,18 +124,25 @@ class StepThreads:
     def run(self, step, *args, timed=True):
         """``step(*args)`` on the chosen count; `timed`: its time counts (False for a
         batch smaller than the others)."""
+        if self.settled:
+            return step(*args)
         count = self.count() if timed else self.running
         before = _set_limit(count)
         if 0 < before < count:            # a limit set around this loop stays, untimed
             _set_limit(before)
             timed = False
+        splits = _split_count()
         try:
             start = time.perf_counter()
             result = step(*args)
             seconds = time.perf_counter() - start
         finally:
             _set_limit(before)
-        if timed:
+        if timed and count == self.n and _split_count() == splits:
+            # no kernel took a second thread: one thread would run this step the same
+            self.settled = True
+            self.running = self.n
+        elif timed:
             self.record(count, seconds)
         return result
 

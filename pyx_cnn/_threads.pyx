@@ -315,8 +315,24 @@ cdef int _best_threads(double one_thread, Py_ssize_t units, int n_threads,
     return best
 
 
+# Kernel calls so far that took more than one thread (threads_for's answers above 1):
+# a step of fit or predict during which it does not move ran on one thread whatever
+# the count (_thread_choice.py). Not atomic: a count shared by the Python threads, read
+# only to learn whether it moved.
+cdef Py_ssize_t _splits = 0
+
+
 cdef int threads_for(Py_ssize_t work, Py_ssize_t units, int n_threads,
                      Family family) noexcept nogil:
+    global _splits
+    cdef int nt = _count_for(work, units, n_threads, family)
+    if nt > 1:
+        _splits += 1
+    return nt
+
+
+cdef inline int _count_for(Py_ssize_t work, Py_ssize_t units, int n_threads,
+                           Family family) noexcept nogil:
     if n_threads < 2 or units < 2 or work <= 0 or not PYX_HAVE_OPENMP:
         return 1
     if units < n_threads:
@@ -326,6 +342,12 @@ cdef int threads_for(Py_ssize_t work, Py_ssize_t units, int n_threads,
     if work * _STEP_SECONDS[<int>family] < _MIN_SPLIT_SECONDS:
         return 1
     return _best_threads(work * _STEP_SECONDS[<int>family], units, n_threads, 0)
+
+
+def _split_count():
+    """Kernel calls so far (in every Python thread) that split their work over more
+    than one thread."""
+    return _splits
 
 
 def _family(family):

@@ -205,11 +205,13 @@ def test_a_step_runs_on_the_count_its_loop_chose(loop, monkeypatch):
 
     monkeypatch.setattr(StepThreads, "record", record)
     try:
-        if loop == "fit":
-            net.fit(X, y, epochs=3, batch_size=4, learning_rate=0.01, verbose=0)
-        else:
-            for _ in range(30):
-                net.predict(X[:4], batch_size=4)
+        # the kernels split their work, however small (else the loop stops choosing)
+        with _always_split():
+            if loop == "fit":
+                net.fit(X, y, epochs=3, batch_size=4, learning_rate=0.01, verbose=0)
+            else:
+                for _ in range(30):
+                    net.predict(X[:4], batch_size=4)
     finally:
         pyx_cnn.set_num_threads(previous)
     counts = probe.counts
@@ -248,3 +250,36 @@ def test_results_do_not_depend_on_the_choice(monkeypatch):
         assert chooser.running == fast
         weights.append(net.flat_params.copy())
     np.testing.assert_array_equal(weights[0], weights[1])
+
+
+@pytest.mark.skipif(not _openmp_enabled(), reason="built without OpenMP: always one thread")
+@pytest.mark.parametrize("split", [False, True])
+def test_a_loop_whose_kernels_split_nothing_stops_choosing(split, monkeypatch):
+    """Steps too small for a second thread in every kernel run as they come, on the
+    count they were given, untimed and never probed on one thread; a loop whose kernels
+    split their work keeps timing and probing."""
+    previous = pyx_cnn.get_num_threads()
+    pyx_cnn.set_num_threads(2)
+    probe = _CountingIdentity()
+    net = NeuralNetwork([layers.Conv2D(2, 3), probe, layers.Flatten(), layers.Dense(3)],
+                        input_shape=(6, 6, 1), seed=0)
+    X = np.random.default_rng(0).random((40, 6, 6, 1))
+    y = np.arange(40) % 3
+    recorded = []
+    real_record = StepThreads.record
+    monkeypatch.setattr(StepThreads, "record", lambda self, count, seconds: (
+        recorded.append(count), real_record(self, count, seconds)))
+    try:
+        if split:
+            with _always_split():
+                net.fit(X, y, epochs=5, batch_size=4, learning_rate=0.01, verbose=0)
+        else:
+            net.fit(X, y, epochs=5, batch_size=4, learning_rate=0.01, verbose=0)
+    finally:
+        pyx_cnn.set_num_threads(previous)
+    chooser, = _thread_choice._choosers[net].values()
+    assert chooser.settled is not split
+    if split:
+        assert 1 in probe.counts and len(recorded) >= 40
+    else:
+        assert probe.counts == [2] * 50 and recorded == []
