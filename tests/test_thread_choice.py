@@ -186,16 +186,22 @@ class _CountingIdentity(layers.Layer):
         return grad_out
 
 
+def _probed_network():
+    """(probe, network, X, y): a small network with a _CountingIdentity after its first
+    layer, and 40 samples for it."""
+    probe = _CountingIdentity()
+    net = NeuralNetwork([layers.Conv2D(2, 3), probe, layers.Flatten(), layers.Dense(3)],
+                        input_shape=(6, 6, 1), seed=0)
+    X = np.random.default_rng(0).random((40, 6, 6, 1))
+    return probe, net, X, np.arange(40) % 3
+
+
 @pytest.mark.skipif(not _openmp_enabled(), reason="built without OpenMP: always one thread")
 @pytest.mark.parametrize("loop", ["fit", "predict"])
 def test_a_step_runs_on_the_count_its_loop_chose(loop, monkeypatch):
     previous = pyx_cnn.get_num_threads()
     pyx_cnn.set_num_threads(2)
-    probe = _CountingIdentity()
-    net = NeuralNetwork([layers.Conv2D(2, 3), probe, layers.Flatten(), layers.Dense(3)],
-                        input_shape=(6, 6, 1), seed=0)
-    X = np.random.default_rng(0).random((40, 6, 6, 1))
-    y = np.arange(40) % 3
+    probe, net, X, y = _probed_network()
     # the chooser is told that one thread is 10x faster: after its first probe of one
     # thread, every step runs on one thread, and the kernels see 1
     real_record = StepThreads.record
@@ -260,11 +266,7 @@ def test_a_loop_whose_kernels_split_nothing_stops_choosing(split, monkeypatch):
     split their work keeps timing and probing."""
     previous = pyx_cnn.get_num_threads()
     pyx_cnn.set_num_threads(2)
-    probe = _CountingIdentity()
-    net = NeuralNetwork([layers.Conv2D(2, 3), probe, layers.Flatten(), layers.Dense(3)],
-                        input_shape=(6, 6, 1), seed=0)
-    X = np.random.default_rng(0).random((40, 6, 6, 1))
-    y = np.arange(40) % 3
+    probe, net, X, y = _probed_network()
     recorded = []
     real_record = StepThreads.record
     monkeypatch.setattr(StepThreads, "record", lambda self, count, seconds: (
