@@ -9,7 +9,7 @@ Each thread runs the BLAS on one thread (the library's thread policy,
 
 A piece's product is the whole product's restricted to its rows or columns: each
 output value is the same sum of ``k`` products, in the order the BLAS takes
-them, whatever the pieces (``tests/test_matmul.py`` checks the values equal
+them, whatever the pieces (``tests/test_ops_dense.py`` checks the values equal
 for every thread count).
 
 Why not numpy's ``@`` with its BLAS on two threads: the BLAS's pool and
@@ -36,7 +36,7 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
             bint trans_a, bint trans_b, int n_threads):
     """``out = op(a) @ op(b)``: `a` is ``(m, k)``, or ``(k, m)`` with `trans_a`; `b` is
     ``(k, n)``, or ``(n, k)`` with `trans_b`; `out` is ``(m, n)``. The callers
-    check the shapes (:func:`pyx_cnn.ops.matmul.matmul`)."""
+    check the shapes (:func:`pyx_cnn.ops.dense.matmul`)."""
     cdef int m = out.shape[0]
     cdef int n = out.shape[1]
     cdef int k = a.shape[0] if trans_a else a.shape[1]

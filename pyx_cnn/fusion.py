@@ -31,8 +31,8 @@ Rules (``RULES``), tried in order at each layer, and where to break in each:
     output: one pass over the feature map fewer. Training runs both layers' own
     passes (the batch statistics), so its results are unchanged. A ReLU layer
     that follows (a ReLU, ReLU6 or bounded ReLU: ``min(max(v, 0), m)``) joins
-    the step: at inference the convolution's kernels apply it as they store
-    each tile of the output (``clamp_max`` of :func:`pyx_cnn.ops.conv.forward`,
+    the step: at inference the convolution's kernels apply it to their sums
+    as they store them (``clamp_max`` of :func:`pyx_cnn.ops.conv.forward`,
     the ReLU's own values), so the normalised map is never read again for it;
     while training it runs its own pass after the two. Break in
     :func:`batch_norm_into_conv_forward` (which, while training, calls the

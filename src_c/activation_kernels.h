@@ -29,9 +29,9 @@ void pyx_tanh_backward_f64(const double *y, const double *g, double *out, ptrdif
 /* The same, lane by lane, on a register `v` (a GCC vector of float or double, an lvalue)
  * before it is stored, `m` the bound in every lane and `IV` the integer vector type of
  * v's width: v is cleared where v <= 0 (all bits: +0.0), then set to m where it was
- * >= m; a NaN fails both tests and stays. The convolution kernels clamp their sums so. (In two steps: written as one expression, the direct kernel's
- * 1x1 layer 16 -> 96 with ReLU6 on 64 images of 32x32 ran 10 % slower, one AMD EPYC
- * core.) */
+ * >= m; a NaN fails both tests and stays. The convolution kernels clamp their sums so.
+ * (In two steps: written as one expression, the direct kernel's 1x1 layer 16 -> 96 with
+ * ReLU6 on 64 images of 32x32 ran 10 % slower, one AMD EPYC core.) */
 #define PYX_CLAMP_REGISTER(v, m, IV)                                                       \
     do {                                                                                   \
         const IV pyx_low_ = (v) <= 0, pyx_high_ = (v) >= (m);                              \

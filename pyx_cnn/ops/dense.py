@@ -61,7 +61,7 @@ def forward(x, weights, bias=None):
     -------
     out : ndarray, shape (N, units)
     saved : tuple
-        ``(x, weights)``.
+        ``(x, weights, has_bias)``.
 
     See Also
     --------
@@ -70,7 +70,7 @@ def forward(x, weights, bias=None):
     out = matmul(x, weights)
     if bias is not None:
         out += bias
-    return out, (x, weights)
+    return out, (x, weights, bias is not None)
 
 
 def backward(grad_out, saved, input_grad=True, grad_weights=None, grad_bias=None):
@@ -93,15 +93,15 @@ def backward(grad_out, saved, input_grad=True, grad_weights=None, grad_bias=None
         ``grad_out @ weights.T``.
     grad_weights : ndarray, shape (in_features, units)
         ``x.T @ grad_out``.
-    grad_bias : ndarray, shape (units,)
+    grad_bias : ndarray, shape (units,), or None when the forward pass had no bias
         The sum of `grad_out` over the batch.
 
     See Also
     --------
     pyx_cnn.reference.dense_backward : The same sums as plain loops.
     """
-    x, weights = saved
+    x, weights, has_bias = saved
     grad_weights = matmul(x, grad_out, transpose_a=True, out=grad_weights)
-    grad_bias = np.add.reduce(grad_out, axis=0, out=grad_bias)
+    grad_bias = np.add.reduce(grad_out, axis=0, out=grad_bias) if has_bias else None
     grad_x = matmul(grad_out, weights, transpose_b=True) if input_grad else None
     return grad_x, grad_weights, grad_bias
