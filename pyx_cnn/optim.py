@@ -21,6 +21,8 @@ import numbers
 
 import numpy as np
 
+from . import _flat_vectors
+
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "AdamW", "get_optimizer"]
 
 
@@ -197,6 +199,13 @@ class SGD(Optimizer):
             {"momentum_buffer": self.momentum_buffer.copy()}
 
     def step(self, params, grads, learning_rate):
+        if (not self.momentum and not self.weight_decay and params.ndim == grads.ndim == 1
+                and params.dtype == grads.dtype and params.dtype.char in "fd"
+                and params.flags.c_contiguous and grads.flags.c_contiguous):
+            # plain gradient descent on a network's flat vectors: the same values as
+            # below, in one pass without the product's temporary
+            _flat_vectors._sgd_update(params, grads, learning_rate)
+            return
         tmp = self._tmp
         if tmp is None or tmp.shape != grads.shape or tmp.dtype != grads.dtype:
             tmp = self._tmp = np.empty_like(grads)

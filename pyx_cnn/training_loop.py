@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from . import _flat_vectors
 from .losses import BinaryCrossEntropy, SoftmaxCrossEntropy
 from .optim import SGD
 from .schedules import rate_for_epoch
@@ -317,7 +318,7 @@ def train_batch(plan, flat_params, flat_grads, xb, yb, optimizer, learning_rate,
     if check_gradients is not None:
         check_gradients()
     # a finite loss can still overflow in the backward pass (huge weights)
-    if not np.isfinite(flat_grads).all():
+    if not _flat_vectors._all_finite(flat_grads):
         raise FloatingPointError(_non_finite_message("gradient is not finite", where))
     optimizer.step(flat_params, flat_grads, learning_rate)
     return value, correct
