@@ -370,11 +370,16 @@ def _conv2d_forward(
     n_groups = (n_panels + per_item - 1) // per_item
     n_chunks = max(1, min(rows, nt * 8 // n_groups)) if nt > 1 else 1
     with nogil:
-        for t in prange(n_chunks * n_groups, num_threads=nt, schedule="dynamic"):
-            chunk = t % n_chunks
-            _run_rows(&s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
-                      rows * chunk // n_chunks, rows * (chunk + 1) // n_chunks,
-                      t // n_chunks * per_item, (t // n_chunks + 1) * per_item)
+        if nt == 1:     # no parallel region for one thread (_threads.pxd)
+            for t in range(n_groups):
+                _run_rows(&s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
+                          0, rows, t * per_item, (t + 1) * per_item)
+        else:
+            for t in prange(n_chunks * n_groups, num_threads=nt, schedule="dynamic"):
+                chunk = t % n_chunks
+                _run_rows(&s, &x_k[0, 0, 0, 0], &w_k[0, 0, 0], &b_k[0], &out[0, 0, 0, 0],
+                          rows * chunk // n_chunks, rows * (chunk + 1) // n_chunks,
+                          t // n_chunks * per_item, (t // n_chunks + 1) * per_item)
 
 
 def _conv2d_forward_padding(
@@ -494,6 +499,24 @@ cdef inline void _wgrad_item(
             pyx_conv_wgrad_bias_f64(s, g, g_tail, tail_begin, bias_part, n0, n1)
 
 
+cdef inline void _wgrad_work_item(
+    const pyx_conv_shape* s, const floating* x, const floating* g, const floating* g_tail,
+    Py_ssize_t tail_begin, floating* part, floating* bias_part, Py_ssize_t item,
+    Py_ssize_t row_items, Py_ssize_t rows_per_item, Py_ssize_t per_group, Py_ssize_t n_batch,
+) noexcept nogil:
+    """Work item `item` of :func:`_conv2d_filter_grad`: group of samples ``item //
+    row_items`` (`per_group` samples, of `n_batch`), block of kernel rows ``item %
+    row_items`` (`rows_per_item` rows), into that group's slice of `part` and
+    `bias_part`."""
+    cdef Py_ssize_t grp = item // row_items
+    cdef Py_ssize_t i = (item - grp * row_items) * rows_per_item
+    cdef Py_ssize_t n0 = grp * per_group
+    cdef Py_ssize_t weights = s.kh * s.kw * s.channels
+    _wgrad_item(s, x, g, g_tail, tail_begin, part + grp * weights * s.filters_padded,
+                bias_part + grp * s.filters_padded, n0, min(n_batch, n0 + per_group), i,
+                min(s.kh, i + rows_per_item))
+
+
 cdef void _add_groups(const floating* part, Py_ssize_t n_groups, Py_ssize_t rows,
                       Py_ssize_t padded, Py_ssize_t width, floating* out) noexcept nogil:
     """out[r, f] = sum over g, in order, of part[g, r, f]: `part` ``(n_groups, rows,
@@ -530,7 +553,7 @@ def _conv2d_filter_grad(
     cdef Py_ssize_t n_filters = grad_w.shape[2]
     cdef Py_ssize_t h_out = grad_out.shape[1]
     cdef Py_ssize_t w_out = grad_out.shape[2]
-    cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item, grp, i, n0, n1
+    cdef Py_ssize_t sh, sw, dh, dw, lanes, fp, per_group, n_groups, item
     cdef Py_ssize_t rows_per_item, row_items, row_len, tail_rows, tail_begin, weights
     cdef pyx_conv_shape s
     cdef floating* tail
@@ -577,14 +600,16 @@ def _conv2d_filter_grad(
                        tail_rows * row_len * sizeof(floating))
             # work items (group, block of kernel rows), handed out as threads come free;
             # each writes its own slice of the workspace
-            for item in prange(n_groups * row_items, num_threads=nt, schedule="dynamic"):
-                grp = item // row_items
-                i = (item - grp * row_items) * rows_per_item
-                n0 = grp * per_group
-                n1 = min(n_batch, n0 + per_group)
-                _wgrad_item(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail, tail_begin,
-                            part + grp * weights * fp, bias_part + grp * fp, n0, n1, i,
-                            min(kh, i + rows_per_item))
+            if nt == 1:     # no parallel region for one thread (_threads.pxd)
+                for item in range(n_groups * row_items):
+                    _wgrad_work_item(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail,
+                                     tail_begin, part, bias_part, item, row_items,
+                                     rows_per_item, per_group, n_batch)
+            else:
+                for item in prange(n_groups * row_items, num_threads=nt, schedule="dynamic"):
+                    _wgrad_work_item(&s, &x[0, 0, 0, 0], &grad_out[0, 0, 0, 0], tail,
+                                     tail_begin, part, bias_part, item, row_items,
+                                     rows_per_item, per_group, n_batch)
             # the groups' sums, added in group order (the first F of each fp)
             _add_groups(part, n_groups, weights, fp, n_filters, &grad_w[0, 0, 0])
             _add_groups(bias_part, n_groups, 1, fp, n_filters, &grad_b[0])

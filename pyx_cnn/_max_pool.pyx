@@ -194,6 +194,34 @@ cdef inline void _pool_argmax_sample_clipped(
                            j1 - j0, width, channels, fuse_relu)
 
 
+cdef inline void _argmax_sample(const pyx_pool_shape* s, const floating* x, floating* out,
+                                int32_t* argmax, bint fuse_relu) noexcept nogil:
+    """One sample's windows: their maxima into `out`, their argmax into `argmax`."""
+    if floating is float:
+        pyx_maxpool_argmax_sample_f32(s, x, out, argmax, fuse_relu)
+    else:
+        pyx_maxpool_argmax_sample_f64(s, x, out, argmax, fuse_relu)
+
+
+cdef inline void _backward_sample(floating* gx, const floating* g, const int32_t* a,
+                                  const floating* out, Py_ssize_t x_sample,
+                                  Py_ssize_t o_sample) noexcept nogil:
+    """One sample's input gradient `gx` (`x_sample` values, overwritten): each of its
+    `o_sample` output gradients `g` added at its argmax `a`; with `out` (the fused
+    ReLU's output; NULL without) only where that output is positive."""
+    cdef Py_ssize_t q
+    memset(gx, 0, x_sample * sizeof(floating))
+    if out != NULL:
+        for q in range(o_sample):
+            if floating is float:
+                gx[a[q]] += pyx_select_f(out[q] > 0, g[q], 0)
+            else:
+                gx[a[q]] += pyx_select_d(out[q] > 0, g[q], 0)
+    else:
+        for q in range(o_sample):
+            gx[a[q]] += g[q]
+
+
 def _maxpool2d_forward_argmax(
     const floating[:, :, :, ::1] x,
     floating[:, :, :, ::1] out,
@@ -230,15 +258,16 @@ def _maxpool2d_forward_argmax(
     chunk = n_batch // ranges_for(n_batch, nt)
     if inside:
         with nogil:
-            for n in prange(n_batch, num_threads=nt, schedule="dynamic", chunksize=chunk):
-                if floating is float:
-                    pyx_maxpool_argmax_sample_f32(
-                        &s, &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
-                        &argmax[0, 0, 0, 0] + n * o_sample, fuse_relu)
-                else:
-                    pyx_maxpool_argmax_sample_f64(
-                        &s, &x[0, 0, 0, 0] + n * x_sample, &out[0, 0, 0, 0] + n * o_sample,
-                        &argmax[0, 0, 0, 0] + n * o_sample, fuse_relu)
+            if nt == 1:     # no parallel region for one thread (_threads.pxd)
+                for n in range(n_batch):
+                    _argmax_sample(&s, &x[0, 0, 0, 0] + n * x_sample,
+                                   &out[0, 0, 0, 0] + n * o_sample,
+                                   &argmax[0, 0, 0, 0] + n * o_sample, fuse_relu)
+            else:
+                for n in prange(n_batch, num_threads=nt, schedule="dynamic", chunksize=chunk):
+                    _argmax_sample(&s, &x[0, 0, 0, 0] + n * x_sample,
+                                   &out[0, 0, 0, 0] + n * o_sample,
+                                   &argmax[0, 0, 0, 0] + n * o_sample, fuse_relu)
         return
     with nogil:
         for n in prange(n_batch, num_threads=nt, schedule="dynamic", chunksize=chunk):
@@ -265,29 +294,24 @@ def _maxpool2d_backward(
     cdef Py_ssize_t n_batch = grad_x.shape[0]
     cdef Py_ssize_t x_sample = grad_x.shape[1] * grad_x.shape[2] * grad_x.shape[3]
     cdef Py_ssize_t o_sample = grad_out.shape[1] * grad_out.shape[2] * grad_out.shape[3]
-    cdef Py_ssize_t n, q, chunk
-    cdef floating* gx
-    cdef const floating* g
-    cdef const floating* o
-    cdef const int32_t* a
+    cdef Py_ssize_t n, chunk
     cdef int nt
     nt = threads_for(n_batch * (x_sample + o_sample), n_batch, n_threads, FAMILY_MAP)
     if n_batch == 0 or x_sample == 0:
         return
     chunk = n_batch // ranges_for(n_batch, nt)     # runs of samples, as above
     with nogil:
-        for n in prange(n_batch, num_threads=nt, schedule="dynamic", chunksize=chunk):
-            gx = &grad_x[0, 0, 0, 0] + n * x_sample
-            g = &grad_out[0, 0, 0, 0] + n * o_sample
-            a = &argmax[0, 0, 0, 0] + n * o_sample
-            memset(gx, 0, x_sample * sizeof(floating))
-            if fuse_relu:
-                o = &out[0, 0, 0, 0] + n * o_sample
-                for q in range(o_sample):
-                    if floating is float:
-                        gx[a[q]] += pyx_select_f(o[q] > 0, g[q], 0)
-                    else:
-                        gx[a[q]] += pyx_select_d(o[q] > 0, g[q], 0)
-            else:
-                for q in range(o_sample):
-                    gx[a[q]] += g[q]
+        if nt == 1:     # no parallel region for one thread (_threads.pxd)
+            for n in range(n_batch):
+                _backward_sample(&grad_x[0, 0, 0, 0] + n * x_sample,
+                                 &grad_out[0, 0, 0, 0] + n * o_sample,
+                                 &argmax[0, 0, 0, 0] + n * o_sample,
+                                 &out[0, 0, 0, 0] + n * o_sample if fuse_relu else NULL,
+                                 x_sample, o_sample)
+        else:
+            for n in prange(n_batch, num_threads=nt, schedule="dynamic", chunksize=chunk):
+                _backward_sample(&grad_x[0, 0, 0, 0] + n * x_sample,
+                                 &grad_out[0, 0, 0, 0] + n * o_sample,
+                                 &argmax[0, 0, 0, 0] + n * o_sample,
+                                 &out[0, 0, 0, 0] + n * o_sample if fuse_relu else NULL,
+                                 x_sample, o_sample)
