@@ -45,7 +45,7 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     cdef bint by_rows = m > n
     cdef int extent = m if by_rows else n
     cdef int blocks = (extent + _BLOCK - 1) // _BLOCK
-    cdef int nt, n_pieces, p, lo, hi
+    cdef int nt, n_pieces, p
     cdef const floating* a0
     cdef const floating* b0
     if m == 0 or n == 0:
@@ -59,14 +59,28 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     nt = threads_for(<Py_ssize_t>m * n * k, n_pieces, n_threads, FAMILY_CONV)
     a0, b0 = &a[0, 0], &b[0, 0]
     with nogil:
-        for p in prange(n_pieces, num_threads=nt, schedule="dynamic"):
-            lo = blocks * p // n_pieces * _BLOCK
-            hi = min(extent, blocks * (p + 1) // n_pieces * _BLOCK)
-            if by_rows:     # rows [lo, hi) of op(a) and of out
-                gemm(trans_a, trans_b, hi - lo, n, k, <floating>1,
-                     a0 + (lo if trans_a else lo * lda), lda, b0, ldb,
-                     <floating>0, &out[lo, 0], n)
-            else:           # columns [lo, hi) of op(b) and of out
-                gemm(trans_a, trans_b, m, hi - lo, k, <floating>1, a0, lda,
-                     b0 + (lo * ldb if trans_b else lo), ldb,
-                     <floating>0, &out[0, lo], n)
+        if nt == 1:     # no parallel region for one thread (_threads.pxd)
+            for p in range(n_pieces):
+                _piece(trans_a, trans_b, a0, lda, b0, ldb, &out[0, 0], m, n, k, by_rows,
+                       blocks * p // n_pieces * _BLOCK,
+                       min(extent, blocks * (p + 1) // n_pieces * _BLOCK))
+        else:
+            for p in prange(n_pieces, num_threads=nt, schedule="dynamic"):
+                _piece(trans_a, trans_b, a0, lda, b0, ldb, &out[0, 0], m, n, k, by_rows,
+                       blocks * p // n_pieces * _BLOCK,
+                       min(extent, blocks * (p + 1) // n_pieces * _BLOCK))
+
+
+cdef inline void _piece(bint trans_a, bint trans_b, const floating* a0, int lda,
+                        const floating* b0, int ldb, floating* out, int m, int n, int k,
+                        bint by_rows, int lo, int hi) noexcept nogil:
+    """One piece of :func:`_matmul`'s product: rows [lo, hi) of `out` (``m x n``)
+    when `by_rows`, else its columns [lo, hi)."""
+    if by_rows:     # rows [lo, hi) of op(a) and of out
+        gemm(trans_a, trans_b, hi - lo, n, k, <floating>1,
+             a0 + (lo if trans_a else lo * lda), lda, b0, ldb,
+             <floating>0, out + lo * n, n)
+    else:           # columns [lo, hi) of op(b) and of out
+        gemm(trans_a, trans_b, m, hi - lo, k, <floating>1, a0, lda,
+             b0 + (lo * ldb if trans_b else lo), ldb,
+             <floating>0, out + lo, n)

@@ -2,8 +2,7 @@
 (:mod:`pyx_cnn._matmul`).
 
 The products equal numpy's ``@`` (float64 sums of the same values as the
-reference) with either operand transposed, below and above the size where the
-split kernel takes over; the values are the same bits at 1, 2 and 3 threads
+reference) with either operand transposed, in one piece and split; the values are the same bits at 1, 2 and 3 threads
 (the pieces are fixed by the shape); forward and backward equal the plain loops
 of :mod:`pyx_cnn.reference` and write the given gradient arrays in place.
 """
@@ -16,7 +15,7 @@ from pyx_cnn.ops import dense
 
 RTOL = {np.float32: 1e-4, np.float64: 1e-12}
 
-# (m, k, n): small (numpy's @), split by columns, split by rows, uneven last pieces
+# (m, k, n): small (one piece), split by columns, split by rows, uneven last pieces
 SHAPES = [(3, 5, 7), (64, 4096, 128), (4096, 64, 128), (64, 128, 4096), (129, 200, 1000),
           (1000, 150, 129), (33, 170, 250), (33, 17, 250), (1, 300, 500)]
 
@@ -55,7 +54,7 @@ def test_matmul_equals_numpy_at_every_thread_count(m, k, n, transpose_a, transpo
 
 @pytest.mark.parametrize("m, k, n", [(0, 4, 300), (300, 0, 400), (200, 300, 0)])
 def test_matmul_of_empty_operands(m, k, n):
-    # through the op (numpy's @ for these sizes) and the split kernel itself
+    # through the op and the split kernel itself at two threads
     a = np.ones((m, k), np.float32)
     b = np.ones((k, n), np.float32)
     out = np.full((m, n), np.nan, np.float32)
