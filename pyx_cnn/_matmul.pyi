@@ -8,4 +8,9 @@ def _matmul(
     trans_a: bool,
     trans_b: bool,
     n_threads: int,
+    bias: NDArray[np.floating] | None = None,   # (n,), added to every row
+) -> None: ...
+def _column_sums(
+    x: NDArray[np.floating],      # (m, n), C-contiguous
+    out: NDArray[np.floating],    # (n,), written: the sums of x's rows, in row order
 ) -> None: ...

@@ -1,4 +1,6 @@
-"""Matrix products split over the kernels' threads: the Dense layer's products.
+"""Matrix products split over the kernels' threads: the Dense layer's products (its
+output with the bias, ``x.T @ grad`` and ``grad @ W.T``), and the column sums of its
+bias gradient.
 
 ``out = op(a) @ op(b)`` (``op``: the matrix or its transpose) on the BLAS that
 SciPy ships (``scipy.linalg.cython_blas``, :mod:`pyx_cnn._blas`), one product
@@ -33,10 +35,13 @@ cdef enum:
 
 
 def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
-            bint trans_a, bint trans_b, int n_threads):
-    """``out = op(a) @ op(b)``: `a` is ``(m, k)``, or ``(k, m)`` with `trans_a`; `b` is
-    ``(k, n)``, or ``(n, k)`` with `trans_b`; `out` is ``(m, n)``. The callers
-    check the shapes (:func:`pyx_cnn.ops.dense.matmul`)."""
+            bint trans_a, bint trans_b, int n_threads, const floating[::1] bias=None):
+    """``out = op(a) @ op(b)`` (``+ bias`` on every row when `bias`, ``(n,)``, is
+    given): `a` is ``(m, k)``, or ``(k, m)`` with `trans_a`; `b` is ``(k, n)``, or
+    ``(n, k)`` with `trans_b`; `out` is ``(m, n)``. The callers check the shapes
+    (:func:`pyx_cnn.ops.dense.matmul`). With a bias each piece of `out` is filled
+    with it first, and the BLAS adds the product to it (``beta = 1``): numpy's
+    ``a @ b + bias`` without the pass over `out` that adds it."""
     cdef int m = out.shape[0]
     cdef int n = out.shape[1]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
@@ -48,10 +53,13 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     cdef int nt, n_pieces, p
     cdef const floating* a0
     cdef const floating* b0
+    cdef const floating* bias0 = NULL if bias is None else &bias[0]
     if m == 0 or n == 0:
         return
     if k == 0:
         out[:, :] = 0
+        if bias0 != NULL:
+            _fill_rows(&out[0, 0], n, bias0, 0, m, 0, n)
         return
     # the pieces do not depend on the thread count (nor then the values: the BLAS may
     # sum a product of another size in another order)
@@ -61,26 +69,54 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     with nogil:
         if nt == 1:     # no parallel region for one thread (_threads.pxd)
             for p in range(n_pieces):
-                _piece(trans_a, trans_b, a0, lda, b0, ldb, &out[0, 0], m, n, k, by_rows,
-                       blocks * p // n_pieces * _BLOCK,
+                _piece(trans_a, trans_b, a0, lda, b0, ldb, bias0, &out[0, 0], m, n, k,
+                       by_rows, blocks * p // n_pieces * _BLOCK,
                        min(extent, blocks * (p + 1) // n_pieces * _BLOCK))
         else:
             for p in prange(n_pieces, num_threads=nt, schedule="dynamic"):
-                _piece(trans_a, trans_b, a0, lda, b0, ldb, &out[0, 0], m, n, k, by_rows,
-                       blocks * p // n_pieces * _BLOCK,
+                _piece(trans_a, trans_b, a0, lda, b0, ldb, bias0, &out[0, 0], m, n, k,
+                       by_rows, blocks * p // n_pieces * _BLOCK,
                        min(extent, blocks * (p + 1) // n_pieces * _BLOCK))
 
 
+cdef inline void _fill_rows(floating* out, int n, const floating* bias, int r0, int r1,
+                            int c0, int c1) noexcept nogil:
+    """Columns [c0, c1) of rows [r0, r1) of `out` (rows of `n` values) = the bias's."""
+    cdef int r, c
+    for r in range(r0, r1):
+        for c in range(c0, c1):
+            out[r * n + c] = bias[c]
+
+
 cdef inline void _piece(bint trans_a, bint trans_b, const floating* a0, int lda,
-                        const floating* b0, int ldb, floating* out, int m, int n, int k,
-                        bint by_rows, int lo, int hi) noexcept nogil:
+                        const floating* b0, int ldb, const floating* bias, floating* out,
+                        int m, int n, int k, bint by_rows, int lo, int hi) noexcept nogil:
     """One piece of :func:`_matmul`'s product: rows [lo, hi) of `out` (``m x n``)
-    when `by_rows`, else its columns [lo, hi)."""
+    when `by_rows`, else its columns [lo, hi); the bias's values first, if any."""
+    cdef floating beta = 0
+    if bias != NULL:
+        beta = 1
+        if by_rows:
+            _fill_rows(out, n, bias, lo, hi, 0, n)
+        else:
+            _fill_rows(out, n, bias, 0, m, lo, hi)
     if by_rows:     # rows [lo, hi) of op(a) and of out
         gemm(trans_a, trans_b, hi - lo, n, k, <floating>1,
-             a0 + (lo if trans_a else lo * lda), lda, b0, ldb,
-             <floating>0, out + lo * n, n)
+             a0 + (lo if trans_a else lo * lda), lda, b0, ldb, beta, out + lo * n, n)
     else:           # columns [lo, hi) of op(b) and of out
         gemm(trans_a, trans_b, m, hi - lo, k, <floating>1, a0, lda,
-             b0 + (lo * ldb if trans_b else lo), ldb,
-             <floating>0, out + lo, n)
+             b0 + (lo * ldb if trans_b else lo), ldb, beta, out + lo, n)
+
+
+def _column_sums(const floating[:, ::1] x, floating[::1] out):
+    """``out[j] = x[0, j] + x[1, j] + ...`` in row order (numpy's ``np.add.reduce(x,
+    axis=0)``): the bias gradient of a Dense layer, ``x`` its output gradient."""
+    cdef Py_ssize_t rows = x.shape[0]
+    cdef Py_ssize_t cols = x.shape[1]
+    cdef Py_ssize_t r, c
+    with nogil:
+        for c in range(cols):
+            out[c] = x[0, c] if rows > 0 else 0
+        for r in range(1, rows):
+            for c in range(cols):
+                out[c] = out[c] + x[r, c]

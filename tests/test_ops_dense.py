@@ -88,3 +88,40 @@ def test_forward_and_backward_equal_plain_loops(n, features, units, dtype):
     no_bias, saved = dense.forward(x, weights)
     np.testing.assert_allclose(no_bias, reference.dense(x, weights), **tol)
     assert dense.backward(grad_out, saved)[2] is None          # no bias, no gradient
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, k, n", [(3, 5, 7), (33, 17, 250), (129, 200, 1000), (1000, 150, 129),
+                                     (4, 0, 6)])
+def test_matmul_with_bias_adds_it_to_every_row(m, k, n, dtype):
+    rng = np.random.default_rng(m + n)
+    a = rng.standard_normal((m, k)).astype(dtype)
+    b = rng.standard_normal((k, n)).astype(dtype)
+    bias = rng.standard_normal(n).astype(dtype)
+    expected = _product(a, b, False, False) + bias
+    outs = []
+    try:
+        for threads in (1, 2, 3):
+            pyx_cnn.set_num_threads(threads)
+            with _threads._always_split():
+                outs.append(dense.matmul(a, b, bias=bias))
+    finally:
+        pyx_cnn.set_num_threads(None)
+    np.testing.assert_allclose(outs[0], expected, rtol=RTOL[dtype],
+                               atol=RTOL[dtype] * np.sqrt(k + 1))
+    for out in outs[1:]:
+        np.testing.assert_array_equal(out, outs[0])
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("m, n", [(0, 5), (1, 5), (32, 10), (257, 129)])
+def test_column_sums_are_numpys_row_order_sums(m, n, dtype):
+    x = np.random.default_rng(m).standard_normal((m, n)).astype(dtype)
+    x[0:1, 0] = -0.0            # a first row's -0.0 stays -0.0, as numpy's
+    out = np.full(n, np.nan, dtype)
+    _matmul._column_sums(x, out)
+    np.testing.assert_array_equal(out, np.add.reduce(x, axis=0))
+    expected = np.zeros(n, np.float64)
+    for row in x:
+        expected += row
+    np.testing.assert_allclose(out, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)

@@ -13,7 +13,7 @@ from .._threads import get_num_threads
 
 __all__ = ["matmul", "forward", "backward"]
 
-def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None):
+def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, bias=None):
     """``op(a) @ op(b)``, `op` transposing where asked, on the library's threads.
 
     Parameters
@@ -23,6 +23,9 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None):
         C-contiguous, float32 or float64, `a`'s dtype.
     out : ndarray, shape (m, n), optional
         C-contiguous, of the same dtype: written (a new array when None).
+    bias : ndarray, shape (n,), optional
+        C-contiguous, of the same dtype: added to every row of the product (the
+        BLAS adds the product to the bias, in the same pass).
 
     Returns
     -------
@@ -36,7 +39,7 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None):
     n = b.shape[0] if transpose_b else b.shape[1]
     if out is None:
         out = np.empty((m, n), dtype=a.dtype)
-    _matmul._matmul(a, b, out, transpose_a, transpose_b, get_num_threads())
+    _matmul._matmul(a, b, out, transpose_a, transpose_b, get_num_threads(), bias)
     return out
 
 
@@ -59,10 +62,7 @@ def forward(x, weights, bias=None):
     --------
     pyx_cnn.reference.dense : The same sums as plain loops.
     """
-    out = matmul(x, weights)
-    if bias is not None:
-        out += bias
-    return out, (x, weights, bias is not None)
+    return matmul(x, weights, bias=bias), (x, weights, bias is not None)
 
 
 def backward(grad_out, saved, input_grad=True, grad_weights=None, grad_bias=None):
@@ -94,6 +94,11 @@ def backward(grad_out, saved, input_grad=True, grad_weights=None, grad_bias=None
     """
     x, weights, has_bias = saved
     grad_weights = matmul(x, grad_out, transpose_a=True, out=grad_weights)
-    grad_bias = np.add.reduce(grad_out, axis=0, out=grad_bias) if has_bias else None
+    if has_bias:
+        if grad_bias is None:
+            grad_bias = np.empty(grad_out.shape[1], dtype=grad_out.dtype)
+        _matmul._column_sums(grad_out, grad_bias)     # numpy's add.reduce(axis=0)
+    else:
+        grad_bias = None
     grad_x = matmul(grad_out, weights, transpose_b=True) if input_grad else None
     return grad_x, grad_weights, grad_bias
