@@ -169,9 +169,12 @@ def _direct_lanes(Py_ssize_t n_filters, bint is_double):
 def _aligned_zeros(shape, dtype, Py_ssize_t alignment=64):
     """Zeros of `shape` whose data starts on an `alignment`-byte boundary."""
     dtype = np.dtype(dtype)
-    n_bytes = int(np.prod(shape)) * dtype.itemsize
+    cdef Py_ssize_t n_bytes = dtype.itemsize
+    for extent in shape:
+        n_bytes *= extent
     raw = np.zeros(n_bytes + alignment, dtype=np.uint8)
-    offset = (-raw.ctypes.data) % alignment
+    cdef unsigned char[::1] raw_bytes = raw
+    cdef Py_ssize_t offset = (alignment - <size_t>&raw_bytes[0] % alignment) % alignment
     return raw[offset:offset + n_bytes].view(dtype).reshape(shape)
 
 
@@ -242,9 +245,11 @@ def _kernel_weights(const floating[:, :, ::1] w, const floating[::1] bias, int a
     cdef floating[::1] b_pair
     dtype = np.float32 if floating is float else np.float64
     if algorithm == PYX_CONV_PAIRED:
-        # each of the (up to 8) filters twice, for the two pixels sharing a register
-        w_pad = np.zeros((kh, run, 16), dtype=dtype)
-        b_pad = np.zeros(16, dtype=dtype)
+        # each of the (up to 8) filters twice, for the two pixels sharing a register;
+        # the bias after the weights, in one array
+        packed = np.zeros(kh * run * 16 + 16, dtype=dtype)
+        w_pad = packed[:kh * run * 16].reshape(kh, run, 16)
+        b_pad = packed[kh * run * 16:]
         w_pair = w_pad
         b_pair = b_pad
         _pair_up(w, bias, w_pair, b_pair)
@@ -354,8 +359,12 @@ def _conv2d_forward(
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
-        w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
-                                              partial(_kernel_weights, w, bias, s.algorithm))
+        if kept is None:    # (a training step: new weights at every call)
+            w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
+        else:
+            w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
+                                                  partial(_kernel_weights, w, bias,
+                                                          s.algorithm))
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
     # work items of output rows x groups of panels of filters, handed out as
     # threads come free (a thread whose core another program's threads hold
