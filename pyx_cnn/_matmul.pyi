@@ -10,6 +10,15 @@ def _matmul(
     n_threads: int,
     bias: NDArray[np.floating] | None = None,   # (n,), added to every row
 ) -> None: ...
+def _dense_backward(
+    x: NDArray[np.floating],              # (m, k), C-contiguous
+    weights: NDArray[np.floating],        # (k, n), C-contiguous
+    grad_out: NDArray[np.floating],       # (m, n), C-contiguous
+    grad_weights: NDArray[np.floating],   # (k, n), written: x.T @ grad_out
+    grad_bias: NDArray[np.floating] | None,   # (n,), written: grad_out's column sums
+    grad_x: NDArray[np.floating] | None,      # (m, k), written: grad_out @ weights.T
+    n_threads: int,
+) -> None: ...
 def _column_sums(
     x: NDArray[np.floating],      # (m, n), C-contiguous
     out: NDArray[np.floating],    # (n,), written: the sums of x's rows, in row order

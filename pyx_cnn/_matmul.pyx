@@ -42,6 +42,27 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     (:func:`pyx_cnn.ops.dense.matmul`). With a bias each piece of `out` is filled
     with it first, and the BLAS adds the product to it (``beta = 1``): numpy's
     ``a @ b + bias`` without the pass over `out` that adds it."""
+    _product(a, b, out, trans_a, trans_b, n_threads, NULL if bias is None else &bias[0])
+
+
+def _dense_backward(const floating[:, ::1] x, const floating[:, ::1] weights,
+                    const floating[:, ::1] grad_out, floating[:, ::1] grad_weights,
+                    floating[::1] grad_bias, floating[:, ::1] grad_x, int n_threads):
+    """A Dense layer's gradients from ``grad_out`` ``(m, n)``, in one call:
+    ``grad_weights = x.T @ grad_out`` (`x` ``(m, k)``, `grad_weights` ``(k, n)``),
+    `grad_bias` ``(n,)`` the column sums of `grad_out` (None: no bias) and
+    ``grad_x = grad_out @ weights.T`` (`weights` ``(k, n)``, `grad_x` ``(m, k)``;
+    None: not wanted). The callers check the shapes (:mod:`pyx_cnn.ops.dense`)."""
+    _product(x, grad_out, grad_weights, True, False, n_threads, NULL)
+    if grad_bias is not None:
+        _sum_columns(grad_out, grad_bias)
+    if grad_x is not None:
+        _product(grad_out, weights, grad_x, False, True, n_threads, NULL)
+
+
+cdef void _product(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1] out,
+                   bint trans_a, bint trans_b, int n_threads, const floating* bias0):
+    """:func:`_matmul`, `bias0` the bias's first value (NULL: none)."""
     cdef int m = out.shape[0]
     cdef int n = out.shape[1]
     cdef int k = a.shape[0] if trans_a else a.shape[1]
@@ -53,7 +74,6 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     cdef int nt, n_pieces, p
     cdef const floating* a0
     cdef const floating* b0
-    cdef const floating* bias0 = NULL if bias is None else &bias[0]
     if m == 0 or n == 0:
         return
     if k == 0:
@@ -111,12 +131,16 @@ cdef inline void _piece(bint trans_a, bint trans_b, const floating* a0, int lda,
 def _column_sums(const floating[:, ::1] x, floating[::1] out):
     """``out[j] = x[0, j] + x[1, j] + ...`` in row order (numpy's ``np.add.reduce(x,
     axis=0)``): the bias gradient of a Dense layer, ``x`` its output gradient."""
+    _sum_columns(x, out)
+
+
+cdef void _sum_columns(const floating[:, ::1] x, floating[::1] out) noexcept nogil:
+    """:func:`_column_sums`."""
     cdef Py_ssize_t rows = x.shape[0]
     cdef Py_ssize_t cols = x.shape[1]
     cdef Py_ssize_t r, c
-    with nogil:
+    for c in range(cols):
+        out[c] = x[0, c] if rows > 0 else 0
+    for r in range(1, rows):
         for c in range(cols):
-            out[c] = x[0, c] if rows > 0 else 0
-        for r in range(1, rows):
-            for c in range(cols):
-                out[c] = out[c] + x[r, c]
+            out[c] = out[c] + x[r, c]

@@ -232,15 +232,15 @@ class SoftmaxCrossEntropy(Loss):
         """
         if not z.flags.c_contiguous:
             z = np.ascontiguousarray(z)
-        rows = _rows(z)
+        rows = z if z.ndim == 2 else _rows(z)
         per_sample = rows.shape[0] // z.shape[0]
         if target.dtype.kind in "iu" and z.dtype.char in "fd":
-            flat_labels = target.reshape(-1)
-            if flat_labels.dtype != np.int64 or not flat_labels.flags.c_contiguous:
+            flat_labels = target if target.ndim == 1 else target.reshape(-1)
+            if flat_labels.dtype.type is not np.int64 or not flat_labels.flags.c_contiguous:
                 flat_labels = np.ascontiguousarray(flat_labels, dtype=np.int64)
             grad = np.empty_like(z)
             value, correct = _cross_entropy._softmax_cross_entropy_labels(
-                rows, flat_labels, _rows(grad))
+                rows, flat_labels, grad if z.ndim == 2 else _rows(grad))
             return value, grad, (correct if per_sample == 1 else correct / per_sample)
         value, grad = self._numpy(rows, target.reshape(-1) if target.dtype.kind in "iu"
                                   else _rows(target))

@@ -93,12 +93,12 @@ def backward(grad_out, saved, input_grad=True, grad_weights=None, grad_bias=None
     pyx_cnn.reference.dense_backward : The same sums as plain loops.
     """
     x, weights, has_bias = saved
-    grad_weights = matmul(x, grad_out, transpose_a=True, out=grad_weights)
-    if has_bias:
-        if grad_bias is None:
-            grad_bias = np.empty(grad_out.shape[1], dtype=grad_out.dtype)
-        _matmul._column_sums(grad_out, grad_bias)     # numpy's add.reduce(axis=0)
-    else:
-        grad_bias = None
-    grad_x = matmul(grad_out, weights, transpose_b=True) if input_grad else None
-    return grad_x, grad_weights, grad_bias
+    if grad_weights is None:
+        grad_weights = np.empty(weights.shape, dtype=grad_out.dtype)
+    if has_bias and grad_bias is None:
+        grad_bias = np.empty(weights.shape[1], dtype=grad_out.dtype)
+    grad_x = np.empty(x.shape, dtype=grad_out.dtype) if input_grad else None
+    # the two products (split as matmul's) and the bias's column sums, in one call
+    _matmul._dense_backward(x, weights, grad_out, grad_weights,
+                            grad_bias if has_bias else None, grad_x, get_num_threads())
+    return grad_x, grad_weights, grad_bias if has_bias else None
