@@ -286,60 +286,87 @@ typedef int PYX_FN(lanevec) __attribute__((vector_size(64)));
 typedef double PYX_FN(pairword) __attribute__((aligned(4), __may_alias__));
 
 INLINE void PYX_FN(pair_block)(
-    const int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, ptrdiff_t dw,
-    const T *w, ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters, int clamp,
-    T clamp_max)
+    const int R, const int Q, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t in_w,
+    ptrdiff_t kw, ptrdiff_t dw, const T *w, ptrdiff_t kh, const T *bias, T *out_px,
+    ptrdiff_t out_row, ptrdiff_t filters, int clamp, T clamp_max)
 {
+    /* R pairs of each of Q output rows, one under the other (row q's windows start
+     * in_w values after row q-1's; its output out_row values after) */
     V acc[PAIR_MAX_R];
 #pragma GCC unroll 16
-    for (int r = 0; r < R; r++)
-        acc[r] = LOADU(bias);
+    for (int a = 0; a < R * Q; a++)
+        acc[a] = LOADU(bias);
     for (ptrdiff_t i = 0; i < kh; i++) {
         const T *xi = x_win + i * x_row_stride;
         const T *wi = w + i * kw * 16;
         for (ptrdiff_t k = 0; k < kw; k++) {
             const V wv = LOADU(wi + k * 16);
 #pragma GCC unroll 16
-            for (int r = 0; r < R; r++) {
+            for (int a = 0; a < R * Q; a++) {
                 /* the bits of x[2r + k*dw] and the value after it (not a number): moved, never
                  * computed with, so they reach the lanes unchanged */
-                const double pair = *(const PYX_FN(pairword) *)(xi + 2 * r + k * dw);
+                const double pair =
+                    *(const PYX_FN(pairword) *)(xi + (a / R) * in_w + 2 * (a % R) + k * dw);
                 const PYX_FN(pairvec) b = {pair, pair, pair, pair, pair, pair, pair, pair};
-                acc[r] += (V)b * wv;
+                acc[a] += (V)b * wv;
             }
         }
     }
     const PYX_FN(lanevec) unpair = {0, 2, 4, 6, 8, 10, 12, 14, 1, 3, 5, 7, 9, 11, 13, 15};
     const V m = clamp_max - (V){0};
 #pragma GCC unroll 16
-    for (int r = 0; r < R; r++) {
-        V o = __builtin_shuffle(acc[r], unpair);   /* pixel 2r: 0..7, 2r+1: 8..15 */
+    for (int a = 0; a < R * Q; a++) {
+        V o = __builtin_shuffle(acc[a], unpair);   /* pixel 2r: 0..7, 2r+1: 8..15 */
+        T *out_pair = out_px + (a / R) * out_row + 2 * (a % R) * filters;
         if (clamp)
             PYX_CLAMP_REGISTER(o, m, PYX_FN(ivec));
         if (filters == 8) {
-            STOREU(out_px + 2 * r * 8, o);
+            STOREU(out_pair, o);
         } else {
-            PYX_FN(store_lanes)(out_px + 2 * r * filters, o, 0, filters);
-            PYX_FN(store_lanes)(out_px + (2 * r + 1) * filters, o, 8, filters);
+            PYX_FN(store_lanes)(out_pair, o, 0, filters);
+            PYX_FN(store_lanes)(out_pair + filters, o, 8, filters);
         }
     }
 }
 
-/* Pair blocks of 1 .. PAIR_MAX_R pairs, the count known at compile time. */
+/* Pair blocks of 1 .. PAIR_MAX_R pairs of one row, the count known at compile time. */
 static void PYX_FN(pair_block_n)(
     int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t kw, ptrdiff_t dw, const T *w,
     ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t filters, int clamp, T clamp_max)
 {
     switch (R) {
 #define PYX_PAIR_CASE(RR)                                                                   \
-    case RR: PYX_FN(pair_block)(RR, x_win, x_row_stride, kw, dw, w, kh, bias, out_px, filters, \
-                                clamp, clamp_max);                                          \
+    case RR: PYX_FN(pair_block)(RR, 1, x_win, x_row_stride, 0, kw, dw, w, kh, bias, out_px, \
+                                0, filters, clamp, clamp_max);                              \
         return;
     PYX_PAIR_CASE(1) PYX_PAIR_CASE(2) PYX_PAIR_CASE(3) PYX_PAIR_CASE(4)
     PYX_PAIR_CASE(5) PYX_PAIR_CASE(6) PYX_PAIR_CASE(7) PYX_PAIR_CASE(8)
     PYX_PAIR_CASE(9) PYX_PAIR_CASE(10) PYX_PAIR_CASE(11) PYX_PAIR_CASE(12)
     PYX_PAIR_CASE(13) PYX_PAIR_CASE(14) PYX_PAIR_CASE(15) PYX_PAIR_CASE(16)
 #undef PYX_PAIR_CASE
+    default: return;
+    }
+}
+
+/* Rows of 1 to 4 pairs (maps 2 to 9 pixels wide) are run PAIR_ROWS_OF[R] rows at a
+ * time, so that a block has 8 or 9 sums in flight, not R, each waiting on the
+ * multiply-add latency: the digits network's 6-pixel rows, 3 pairs, 3 rows at a time
+ * (the same sums in the same order: the same values). */
+static const int PYX_FN(pair_rows_of)[5] = {1, 8, 4, 3, 2};
+
+static void PYX_FN(pair_block_rows)(
+    int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t in_w, ptrdiff_t kw, ptrdiff_t dw,
+    const T *w, ptrdiff_t kh, const T *bias, T *out_px, ptrdiff_t out_row, ptrdiff_t filters,
+    int clamp, T clamp_max)
+{
+    switch (R) {
+#define PYX_PAIR_ROWS_CASE(RR, QQ)                                                           \
+    case RR: PYX_FN(pair_block)(RR, QQ, x_win, x_row_stride, in_w, kw, dw, w, kh, bias,      \
+                                out_px, out_row, filters, clamp, clamp_max);                 \
+        return;
+    PYX_PAIR_ROWS_CASE(1, 8) PYX_PAIR_ROWS_CASE(2, 4) PYX_PAIR_ROWS_CASE(3, 3)
+    PYX_PAIR_ROWS_CASE(4, 2)
+#undef PYX_PAIR_ROWS_CASE
     default: return;
     }
 }
@@ -355,11 +382,26 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
     const ptrdiff_t wo = s->out_w, F = s->filters, xrs = s->dilation_h * s->in_w;
     const ptrdiff_t n_pairs = wo / 2;
     const ptrdiff_t n_blocks = (n_pairs + PAIR_MAX_R - 1) / PAIR_MAX_R;
+    const int group = n_pairs >= 1 && n_pairs <= 4 ? PYX_FN(pair_rows_of)[n_pairs] : 1;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
         const T *x_row = x + (n * s->in_h + oy) * s->in_w;
         T *out_row = out + r * wo * F;
         ptrdiff_t ox = 0, done = 0;
+        if (group > 1 && r + group <= row_end && oy + group <= s->out_h) {
+            /* `group` rows of this image together (their odd-width last pairs below) */
+            PYX_FN(pair_block_rows)((int)n_pairs, x_row, xrs, s->in_w, s->kw, s->dilation_w,
+                                    w, s->kh, bias, out_row, wo * F, F, s->clamp,
+                                    (T)s->clamp_max);
+            for (ptrdiff_t q = 0; q < group; q++)
+                if (2 * n_pairs < wo)
+                    PYX_FN(pair_block_n)(1, x_row + q * s->in_w + wo - 2, xrs, s->kw,
+                                         s->dilation_w, w, s->kh, bias,
+                                         out_row + q * wo * F + (wo - 2) * F, F, s->clamp,
+                                         (T)s->clamp_max);
+            r += group - 1;
+            continue;
+        }
         for (ptrdiff_t b = 0; b < n_blocks; b++) {
             const ptrdiff_t R = (n_pairs - done) / (n_blocks - b);
             PYX_FN(pair_block_n)((int)R, x_row + ox, xrs, s->kw, s->dilation_w, w, s->kh, bias,

@@ -265,6 +265,31 @@ def test_paired_kernel_other_shapes(w_out):
     _check(2, 7, w_out + 4, 1, 7, 5, 5, 1, 1, np.float32, seed=w_out + 1)
 
 
+@pytest.mark.parametrize("f", [5, 8])
+@pytest.mark.parametrize("w_out", [2, 3, 4, 5, 6, 7, 8, 9])
+def test_paired_kernel_short_rows_run_several_rows_at_once(f, w_out):
+    # rows of 1-4 pairs run 2-8 rows of an image together: every map height (whole
+    # groups and leftover rows), the values of the reference, a ReLU, and the same
+    # bits at 1, 2 and 3 threads (whose work items cut the rows elsewhere)
+    rng = np.random.default_rng(f * 10 + w_out)
+    for h_out in (1, 2, 3, 5, 6, 8, 9, 17):
+        x = rng.standard_normal((3, h_out + 2, w_out + 2, 1)).astype(np.float32)
+        wt = rng.standard_normal((f, 3, 3, 1)).astype(np.float32)
+        b = rng.standard_normal(f).astype(np.float32)
+        ref = conv_naive(x, wt, 1, 0, b)
+        outs = []
+        try:
+            for threads in (1, 2, 3):
+                pyx_cnn.set_num_threads(threads)
+                with _threads._always_split():
+                    outs.append(conv_ops.forward(x, wt, b, clamp_max=np.inf)[0])
+        finally:
+            pyx_cnn.set_num_threads(None)
+        np.testing.assert_allclose(outs[0], np.maximum(ref, 0), rtol=1e-5, atol=1e-5)
+        for out in outs[1:]:
+            np.testing.assert_array_equal(out, outs[0])
+
+
 def _conv_dilated_naive(x, w, b, stride, dilation):
     """Valid convolution with strides (sh, sw) and dilations (dh, dw), as loops over
     the taps: out += x[taps of (i, j)] @ w[:, i, j, :]^T, in float64."""

@@ -127,8 +127,8 @@ _TRAIN_BLAS_MIN_WEIGHTS = 48 * 1024
 
 def _winograd_shape(c, f, kh, kw, stride, dilation, groups, ho, wo):
     """Whether a convolution of this shape runs as Winograd's minimal filtering (above)."""
-    return (kh == kw == 3 and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
-            and groups == 1 and min(c, f) >= _WINOGRAD_MIN_CHANNELS
+    return (min(c, f) >= _WINOGRAD_MIN_CHANNELS and kh == kw == 3 and groups == 1
+            and tuple(stride) == (1, 1) and tuple(dilation) == (1, 1)
             and ho * wo <= _WINOGRAD_MAX_PIXELS)
 
 
