@@ -42,7 +42,10 @@ def _matmul(const floating[:, ::1] a, const floating[:, ::1] b, floating[:, ::1]
     (:func:`pyx_cnn.ops.dense.matmul`). With a bias each piece of `out` is filled
     with it first, and the BLAS adds the product to it (``beta = 1``): numpy's
     ``a @ b + bias`` without the pass over `out` that adds it."""
-    _product(a, b, out, trans_a, trans_b, n_threads, NULL if bias is None else &bias[0])
+    cdef const floating* bias0 = NULL
+    if bias is not None:
+        bias0 = &bias[0]
+    _product(a, b, out, trans_a, trans_b, n_threads, bias0)
 
 
 def _dense_backward(const floating[:, ::1] x, const floating[:, ::1] weights,
