@@ -22,6 +22,7 @@ import numbers
 import numpy as np
 
 from . import _flat_vectors
+from ._threads import get_num_threads
 
 __all__ = ["Optimizer", "SGD", "Momentum", "RMSprop", "Adam", "AdamW", "get_optimizer"]
 
@@ -204,7 +205,7 @@ class SGD(Optimizer):
                 and params.flags.c_contiguous and grads.flags.c_contiguous):
             # plain gradient descent on a network's flat vectors: the same values as
             # below, in one pass without the product's temporary
-            _flat_vectors._sgd_update(params, grads, learning_rate)
+            _flat_vectors._sgd_update(params, grads, learning_rate, get_num_threads())
             return
         tmp = self._tmp
         if tmp is None or tmp.shape != grads.shape or tmp.dtype != grads.dtype:

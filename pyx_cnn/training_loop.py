@@ -24,6 +24,7 @@ from .optim import SGD
 from .schedules import rate_for_epoch
 from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
+from ._threads import get_num_threads
 from ._fit_arguments import check_fit_arguments, resolve_loss
 from ._kept_weights import keeping_prepared_weights
 from ._validation import check_int, check_learning_rate
@@ -318,7 +319,7 @@ def train_batch(plan, flat_params, flat_grads, xb, yb, optimizer, learning_rate,
     if check_gradients is not None:
         check_gradients()
     # a finite loss can still overflow in the backward pass (huge weights)
-    if not _flat_vectors._all_finite(flat_grads):
+    if not _flat_vectors._all_finite(flat_grads, get_num_threads()):
         raise FloatingPointError(_non_finite_message("gradient is not finite", where))
     optimizer.step(flat_params, flat_grads, learning_rate)
     return value, correct

@@ -59,3 +59,24 @@ def test_sgd_step_is_the_same_on_every_path(options, dtype):
     np.testing.assert_array_equal(flat, grid.reshape(-1))
     np.testing.assert_array_equal(flat, strided[::2])
     np.testing.assert_array_equal(strided[1::2], params)      # untouched
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_split_over_threads_gives_the_same_answers(dtype):
+    # a NaN or inf in any thread's run of values is found; the update is the same bits
+    from pyx_cnn import _threads
+
+    rng = np.random.default_rng(3)
+    n = 1003
+    params = rng.standard_normal(n).astype(dtype)
+    grads = rng.standard_normal(n).astype(dtype)
+    with _threads._always_split():
+        for threads in (1, 2, 3):
+            assert _flat_vectors._all_finite(grads, threads)
+            for position in (0, n // 3, n // 2, n - 1):
+                spoiled = grads.copy()
+                spoiled[position] = np.nan
+                assert not _flat_vectors._all_finite(spoiled, threads), (threads, position)
+            updated = params.copy()
+            _flat_vectors._sgd_update(updated, grads, 0.1, threads)
+            np.testing.assert_array_equal(updated, params - np.multiply(grads, 0.1))
