@@ -203,8 +203,9 @@ class SGD(Optimizer):
         if (not self.momentum and not self.weight_decay and params.ndim == grads.ndim == 1
                 and params.dtype == grads.dtype and params.dtype.char in "fd"
                 and params.flags.c_contiguous and grads.flags.c_contiguous):
-            # plain gradient descent on a network's flat vectors: the same values as
-            # below, in one pass without the product's temporary
+            # plain gradient descent on a network's flat vectors, in one pass without the
+            # product's temporary: the values below for a Python float rate (which numpy
+            # takes in the vectors' dtype; fit's rates are Python floats)
             _flat_vectors._sgd_update(params, grads, learning_rate, get_num_threads())
             return
         tmp = self._tmp
