@@ -49,7 +49,6 @@ innermost: a register holds consecutive filters of one tap, the pixels are
 summed in order), in fixed groups of samples whose sums are then added in
 group order: also independent of the thread count.
 """
-from functools import partial
 
 import numpy as np
 
@@ -359,12 +358,8 @@ def _conv2d_forward(
         if channels > 1:   # (N, Hp, Wp, C) -> (N, C, Hp, Wp); for C == 1 it is the same memory
             x_k = np.ascontiguousarray(np.asarray(x).transpose(0, 3, 1, 2))
     else:
-        if kept is None:    # (a training step: new weights at every call)
-            w_k, b_k, s.filters_padded = _kernel_weights(w, bias, s.algorithm)
-        else:
-            w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
-                                                  partial(_kernel_weights, w, bias,
-                                                          s.algorithm))
+        w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
+                                              _kernel_weights, w, bias, s.algorithm)
     nt = threads_for(rows * w_out * kh * run * n_filters, rows, n_threads, FAMILY_CONV)
     # work items of output rows x groups of panels of filters, handed out as
     # threads come free (a thread whose core another program's threads hold
@@ -469,7 +464,7 @@ def _conv2d_forward_padding(
             or src.strides[2] != channels * <Py_ssize_t>sizeof(floating)):
         raise ValueError("src must have contiguous rows of w*C values")
     w_k, b_k, s.filters_padded = prepared(kept, ("kernel_weights", s.algorithm),
-                                          partial(_kernel_weights, w, bias, s.algorithm))
+                                          _kernel_weights, w, bias, s.algorithm)
     # one padded image per thread, each on cache lines of its own; the zeros
     # around are written once, only the inside changes from image to image
     scratch = _aligned_zeros((nt, (image + 15) // 16 * 16), dtype)

@@ -53,10 +53,11 @@ def kept_for(owner):
     return entry[1]
 
 
-def prepared(kept, key, make):
-    """``kept[key]``, made by ``make()`` the first time; ``make()`` when `kept` is None."""
+def prepared(kept, key, make, *args):
+    """``kept[key]``, made by ``make(*args)`` the first time; ``make(*args)`` when `kept`
+    is None (a training step: nothing is kept)."""
     if kept is None:
-        return make()
+        return make(*args)
     if key not in kept:
-        kept[key] = make()
+        kept[key] = make(*args)
     return kept[key]

@@ -19,7 +19,3 @@ def _dense_backward(
     grad_x: NDArray[np.floating] | None,      # (m, k), written: grad_out @ weights.T
     n_threads: int,
 ) -> None: ...
-def _column_sums(
-    x: NDArray[np.floating],      # (m, n), C-contiguous
-    out: NDArray[np.floating],    # (n,), written: the sums of x's rows, in row order
-) -> None: ...

@@ -131,14 +131,9 @@ cdef inline void _piece(bint trans_a, bint trans_b, const floating* a0, int lda,
              b0 + (lo * ldb if trans_b else lo), ldb, beta, out + lo, n)
 
 
-def _column_sums(const floating[:, ::1] x, floating[::1] out):
+cdef void _sum_columns(const floating[:, ::1] x, floating[::1] out) noexcept nogil:
     """``out[j] = x[0, j] + x[1, j] + ...`` in row order (numpy's ``np.add.reduce(x,
     axis=0)``): the bias gradient of a Dense layer, ``x`` its output gradient."""
-    _sum_columns(x, out)
-
-
-cdef void _sum_columns(const floating[:, ::1] x, floating[::1] out) noexcept nogil:
-    """:func:`_column_sums`."""
     cdef Py_ssize_t rows = x.shape[0]
     cdef Py_ssize_t cols = x.shape[1]
     cdef Py_ssize_t r, c

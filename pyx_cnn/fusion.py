@@ -195,7 +195,7 @@ def batch_norm_into_conv_forward(conv, batch_norm, x, training=False, relu=None)
     # folded (and laid out for the kernels) once per predict / evaluate call; kept
     # by the batch normalisation (the convolution's own dict holds its own filters)
     kept = kept_for(batch_norm)
-    weights, bias = prepared(kept, "folded", partial(fold_batch_norm, conv, batch_norm))
+    weights, bias = prepared(kept, "folded", fold_batch_norm, conv, batch_norm)
     bound = None if relu is None else clamp_bound(relu._op)
     out, _ = conv_op.forward(x, weights, bias, *conv._geometry, training=False,
                              clamp_max=bound, kept=kept)

@@ -348,11 +348,12 @@ static void PYX_FN(pair_block_n)(
     }
 }
 
-/* Rows of 1 to 4 pairs (maps 2 to 9 pixels wide) are run PAIR_ROWS_OF[R] rows at a
- * time, so that a block has 8 or 9 sums in flight, not R, each waiting on the
- * multiply-add latency: the digits network's 6-pixel rows, 3 pairs, 3 rows at a time
- * (the same sums in the same order: the same values). */
-static const int PYX_FN(pair_rows_of)[5] = {1, 8, 4, 3, 2};
+/* Rows of 1 to 4 pairs (maps 2 to 9 pixels wide) are run PAIR_ROWS(R) rows at a time,
+ * so that a block has 8 or 9 sums in flight, not R, each waiting on the multiply-add
+ * latency: the digits network's 6-pixel rows, 3 pairs, 3 rows at a time (the same sums
+ * in the same order: the same values). */
+#define PAIR_ROWS_MAX_R 4
+#define PAIR_ROWS(R) ((8 + (R) - 1) / (R))
 
 static void PYX_FN(pair_block_rows)(
     int R, const T *x_win, ptrdiff_t x_row_stride, ptrdiff_t in_w, ptrdiff_t kw, ptrdiff_t dw,
@@ -360,12 +361,11 @@ static void PYX_FN(pair_block_rows)(
     int clamp, T clamp_max)
 {
     switch (R) {
-#define PYX_PAIR_ROWS_CASE(RR, QQ)                                                           \
-    case RR: PYX_FN(pair_block)(RR, QQ, x_win, x_row_stride, in_w, kw, dw, w, kh, bias,      \
-                                out_px, out_row, filters, clamp, clamp_max);                 \
+#define PYX_PAIR_ROWS_CASE(RR)                                                               \
+    case RR: PYX_FN(pair_block)(RR, PAIR_ROWS(RR), x_win, x_row_stride, in_w, kw, dw, w, kh, \
+                                bias, out_px, out_row, filters, clamp, clamp_max);           \
         return;
-    PYX_PAIR_ROWS_CASE(1, 8) PYX_PAIR_ROWS_CASE(2, 4) PYX_PAIR_ROWS_CASE(3, 3)
-    PYX_PAIR_ROWS_CASE(4, 2)
+    PYX_PAIR_ROWS_CASE(1) PYX_PAIR_ROWS_CASE(2) PYX_PAIR_ROWS_CASE(3) PYX_PAIR_ROWS_CASE(4)
 #undef PYX_PAIR_ROWS_CASE
     default: return;
     }
@@ -382,7 +382,7 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
     const ptrdiff_t wo = s->out_w, F = s->filters, xrs = s->dilation_h * s->in_w;
     const ptrdiff_t n_pairs = wo / 2;
     const ptrdiff_t n_blocks = (n_pairs + PAIR_MAX_R - 1) / PAIR_MAX_R;
-    const int group = n_pairs >= 1 && n_pairs <= 4 ? PYX_FN(pair_rows_of)[n_pairs] : 1;
+    const ptrdiff_t group = n_pairs >= 1 && n_pairs <= PAIR_ROWS_MAX_R ? PAIR_ROWS(n_pairs) : 1;
     for (ptrdiff_t r = row_begin; r < row_end; r++) {
         const ptrdiff_t n = r / s->out_h, oy = r - n * s->out_h;
         const T *x_row = x + (n * s->in_h + oy) * s->in_w;
@@ -393,12 +393,11 @@ __attribute__((unused)) static void PYX_FN(pair_rows)(
             PYX_FN(pair_block_rows)((int)n_pairs, x_row, xrs, s->in_w, s->kw, s->dilation_w,
                                     w, s->kh, bias, out_row, wo * F, F, s->clamp,
                                     (T)s->clamp_max);
-            for (ptrdiff_t q = 0; q < group; q++)
-                if (2 * n_pairs < wo)
-                    PYX_FN(pair_block_n)(1, x_row + q * s->in_w + wo - 2, xrs, s->kw,
-                                         s->dilation_w, w, s->kh, bias,
-                                         out_row + q * wo * F + (wo - 2) * F, F, s->clamp,
-                                         (T)s->clamp_max);
+            for (ptrdiff_t q = 0; q < group && 2 * n_pairs < wo; q++)
+                PYX_FN(pair_block_n)(1, x_row + q * s->in_w + wo - 2, xrs, s->kw,
+                                     s->dilation_w, w, s->kh, bias,
+                                     out_row + q * wo * F + (wo - 2) * F, F, s->clamp,
+                                     (T)s->clamp_max);
             r += group - 1;
             continue;
         }

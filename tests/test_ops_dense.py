@@ -115,13 +115,16 @@ def test_matmul_with_bias_adds_it_to_every_row(m, k, n, dtype):
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("m, n", [(0, 5), (1, 5), (32, 10), (257, 129)])
-def test_column_sums_are_numpys_row_order_sums(m, n, dtype):
-    x = np.random.default_rng(m).standard_normal((m, n)).astype(dtype)
-    x[0:1, 0] = -0.0            # a first row's -0.0 stays -0.0, as numpy's
-    out = np.full(n, np.nan, dtype)
-    _matmul._column_sums(x, out)
-    np.testing.assert_array_equal(out, np.add.reduce(x, axis=0))
+def test_bias_gradient_is_numpys_row_order_sums(m, n, dtype):
+    rng = np.random.default_rng(m)
+    grad_out = rng.standard_normal((m, n)).astype(dtype)
+    x = rng.standard_normal((m, 3)).astype(dtype)
+    weights = rng.standard_normal((3, n)).astype(dtype)
+    grad_bias = np.full(n, np.nan, dtype)
+    _, _, out = dense.backward(grad_out, (x, weights, True), grad_bias=grad_bias)
+    assert out is grad_bias
+    np.testing.assert_array_equal(grad_bias, np.add.reduce(grad_out, axis=0))
     expected = np.zeros(n, np.float64)
-    for row in x:
+    for row in grad_out:
         expected += row
-    np.testing.assert_allclose(out, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)
+    np.testing.assert_allclose(grad_bias, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * 10)

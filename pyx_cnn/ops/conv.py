@@ -274,7 +274,7 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     if not direct_forward:
         return _forward_grouped(x, filters, bias, stride, pads, dilation, groups, clamp_max,
                                 kept)
-    wk = prepared(kept, "layout", lambda: weight_layout(filters, x.dtype))
+    wk = prepared(kept, "layout", weight_layout, filters, x.dtype)
     out = np.empty((n, ho, wo, f), dtype=x.dtype)
     (top, bottom), (left, right) = pads
     hp, wp = h + top + bottom, w + left + right

@@ -32,8 +32,9 @@ def matmul(a, b, *, transpose_a=False, transpose_b=False, out=None, bias=None):
     out : ndarray, shape (m, n)
         The values of numpy's ``a @ b`` (``a.T``, ``b.T`` where transposed) to
         rounding; the same for every thread count. (Small products too: on one
-        thread the kernel's call costs less than numpy's, 0.8-3.2 us against 1.1-3.4
-        us for digits' and LeNet-5's Dense layers on one AMD EPYC core.)
+        thread the kernel's call cost less than numpy's on 16 small products, from
+        1 x 72 @ 72 x 10 (0.76 us against 1.05) to 2 x 1000 @ 1000 x 60 in float64
+        (8.2 us against 8.4), one AMD EPYC core.)
     """
     m = a.shape[1] if transpose_a else a.shape[0]
     n = b.shape[0] if transpose_b else b.shape[1]
@@ -95,10 +96,12 @@ def backward(grad_out, saved, input_grad=True, grad_weights=None, grad_bias=None
     x, weights, has_bias = saved
     if grad_weights is None:
         grad_weights = np.empty(weights.shape, dtype=grad_out.dtype)
-    if has_bias and grad_bias is None:
+    if not has_bias:
+        grad_bias = None
+    elif grad_bias is None:
         grad_bias = np.empty(weights.shape[1], dtype=grad_out.dtype)
     grad_x = np.empty(x.shape, dtype=grad_out.dtype) if input_grad else None
     # the two products (split as matmul's) and the bias's column sums, in one call
-    _matmul._dense_backward(x, weights, grad_out, grad_weights,
-                            grad_bias if has_bias else None, grad_x, get_num_threads())
-    return grad_x, grad_weights, grad_bias if has_bias else None
+    _matmul._dense_backward(x, weights, grad_out, grad_weights, grad_bias, grad_x,
+                            get_num_threads())
+    return grad_x, grad_weights, grad_bias
