@@ -32,7 +32,8 @@ def _pads(x_shape, size, stride, padding):
     """`padding` resolved, ``((top, bottom), (left, right))`` (quickly for none)."""
     if isinstance(padding, int) and padding == 0:
         return _NO_PADDING
-    if isinstance(padding, tuple) and all(isinstance(p, tuple) for p in padding):
+    if (type(padding) is tuple and len(padding) == 2 and type(padding[0]) is tuple
+            and type(padding[1]) is tuple):
         return padding     # resolved already (the layers'); the kernels check it
     return resolve_padding(padding, x_shape[1:3], (size, size), (stride, stride))
 
