@@ -1,6 +1,7 @@
 """Kernels on a network's flat vectors (:mod:`pyx_cnn._parameters`: every parameter
 in one 1-D array, every gradient in another): the finite check of a training
-step and the plain gradient-descent update.
+step and the plain gradient-descent update; and the byte comparison that tells
+whether weights still hold what they held (:mod:`pyx_cnn._kept_weights`).
 
 Each is one pass over the vector without temporaries: numpy's
 ``np.isfinite(g).all()`` allocates a mask first, and ``p -= learning_rate * g``
@@ -13,6 +14,7 @@ parameters took 39 and 53 us on one thread, 24 and 31 us on two.
 """
 from cython cimport floating
 from cython.parallel cimport prange
+from libc.string cimport memcmp
 
 from pyx_cnn._threads cimport FAMILY_MAP, threads_for
 
@@ -77,3 +79,17 @@ def _sgd_update(floating[::1] params, const floating[::1] grads, double learning
             for i in prange(n, num_threads=nt, schedule="static"):
                 step = rate * grads[i]
                 params[i] = params[i] - step
+
+
+def _same_bytes(const unsigned char[::1] a, const unsigned char[::1] b):
+    """Whether `a` and `b` hold the same bytes (``memcmp``: one pass, no temporary;
+    numpy's ``np.array_equal`` makes a mask first, and takes ``-0.0`` for ``0.0``)."""
+    cdef Py_ssize_t n = a.shape[0]
+    cdef int differ = 0
+    if b.shape[0] != n:
+        return False
+    if n == 0:
+        return True
+    with nogil:
+        differ = memcmp(&a[0], &b[0], <size_t>n)
+    return differ == 0

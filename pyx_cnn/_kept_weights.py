@@ -1,34 +1,52 @@
-"""Weights prepared for the kernels once per inference call, not once per batch.
+"""Weights prepared for the kernels once, not at every batch or every inference call.
 
 Before a convolution runs, its filters are put in the layout its kernels read
 (:func:`pyx_cnn.ops.conv.weight_layout`, then the direct kernel's panels), and at
 inference a batch normalisation is folded into them
 (:func:`pyx_cnn.fusion.fold_batch_norm`). For ResNet-18 that is 11 million weights
 copied three times: 85 ms of every batch of 64 images (of about 900 ms on one AMD
-EPYC core, and single-threaded while the kernels run on all the threads).
+EPYC core, and single-threaded while the kernels run on all the threads), and 56 ms
+of every ``predict`` call: predicting one image took 74 ms, where its arithmetic
+takes about 8.
 
 During ``predict``, ``evaluate`` and the validation passes of ``fit`` the
 parameters do not change, so those calls run inside :func:`keeping_prepared_weights`:
-each layer then keeps what it prepared in a dict of its own
-(:func:`kept_for`) and prepares it once for the whole call, as onnxruntime packs
-a model's weights when it loads it. Outside such a call (training, or a layer
-called directly) :func:`kept_for` gives None and everything is prepared at each
-call, from the current parameters. The dicts are dropped when the call returns:
-the library holds nothing between calls.
+each layer then keeps what it prepared in a dict of its own (:func:`kept_for`), as
+onnxruntime packs a model's weights once when it loads it. The dict outlasts the
+call: the layer holds it with a copy of the arrays (and values) it was prepared
+from, its *sources*, and the next call takes it again when they still hold the
+same bytes (one ``memcmp`` per array, a few milliseconds for ResNet-18's 45 MB),
+else makes a new one. So weights changed in place (``layer.params["W"][...] = v``,
+a ``fit``, ``set_weights``) are always seen; ``fit`` also lets go of its layers'
+dicts when it starts (their weights are about to change). A layer holds its
+preparations (about three copies of its weights, for a convolution followed by a
+batch normalisation) and the copy of its sources until its next inference call
+with other weights, a ``fit``, or its end.
+
+Outside such a call (training, or a layer called directly) :func:`kept_for` gives
+None and everything is prepared at each call, from the current parameters.
 """
 from contextlib import contextmanager
 from contextvars import ContextVar
+from weakref import WeakKeyDictionary
 
-__all__ = ["keeping_prepared_weights", "kept_for", "prepared"]
+import numpy as np
+
+from ._flat_vectors import _same_bytes
+
+__all__ = ["keeping_prepared_weights", "kept_for", "prepared", "forget_prepared"]
 
 # {id(layer): (layer, its dict)} during a call (per thread: a context variable)
 _KEPT = ContextVar("pyx_cnn_kept_weights", default=None)
+# {layer: (copies of its sources, its dict)} between calls
+_HELD = WeakKeyDictionary()
 
 
 @contextmanager
 def keeping_prepared_weights():
-    """Inside the block (re-entrant), :func:`kept_for` gives each layer a dict that
-    lasts until the outermost block ends. The parameters must not change inside.
+    """Inside the block (re-entrant), :func:`kept_for` gives each layer its dict of
+    prepared weights, checked against the layer's sources once, at the first ask.
+    The parameters must not change inside.
     Also a decorator: ``@keeping_prepared_weights()`` (contextlib's context managers
     are)."""
     if _KEPT.get() is not None:
@@ -41,16 +59,55 @@ def keeping_prepared_weights():
         _KEPT.reset(token)
 
 
-def kept_for(owner):
-    """The dict in which `owner` (a layer) keeps its prepared weights for the current
-    call, or None outside :func:`keeping_prepared_weights`."""
+def kept_for(owner, sources):
+    """The dict in which `owner` (a layer) keeps its prepared weights, or None outside
+    :func:`keeping_prepared_weights`.
+
+    `sources` is a tuple of every array and value the preparations are made from
+    (``(W, b)`` for a convolution). At the first ask of a call, the dict `owner`
+    held from an earlier call is taken again if its sources still hold the same
+    bytes (arrays: same shape, dtype and bytes; other values: equal), else a new
+    dict replaces it; the other asks of the call get the same dict.
+    """
     kept = _KEPT.get()
     if kept is None:
         return None
     entry = kept.get(id(owner))
     if entry is None or entry[0] is not owner:   # (the entry keeps `owner` alive)
-        entry = kept[id(owner)] = (owner, {})
+        entry = kept[id(owner)] = (owner, _lasting(owner, sources))
     return entry[1]
+
+
+def _lasting(owner, sources):
+    """`owner`'s dict from an earlier call if made from `sources`' current contents,
+    else a new one, held with copies of `sources`."""
+    held = _HELD.get(owner)
+    if held is not None and len(held[0]) == len(sources) and all(
+            _same(copy, source) for copy, source in zip(held[0], sources)):
+        return held[1]
+    dict_ = {}
+    _HELD[owner] = (tuple(np.array(s, copy=True) if isinstance(s, np.ndarray) else s
+                          for s in sources), dict_)
+    return dict_
+
+
+def _same(copy, source):
+    """Whether `source` holds what `copy` (made by :func:`_lasting`) holds."""
+    if not isinstance(source, np.ndarray):
+        return not isinstance(copy, np.ndarray) and type(copy) is type(source) \
+            and copy == source
+    if (not isinstance(copy, np.ndarray) or copy.shape != source.shape
+            or copy.dtype != source.dtype):
+        return False
+    flat = np.ascontiguousarray(source).reshape(-1).view(np.uint8)
+    return _same_bytes(copy.reshape(-1).view(np.uint8), flat)
+
+
+def forget_prepared(owners):
+    """Let go of what the layers `owners` hold between calls (``fit`` does when it
+    starts: the weights are about to change)."""
+    for owner in owners:
+        _HELD.pop(owner, None)
 
 
 def prepared(kept, key, make, *args):

@@ -192,9 +192,13 @@ def batch_norm_into_conv_forward(conv, batch_norm, x, training=False, relu=None)
         z = conv.forward(x, True, validate=False)
         z = batch_norm.forward(z, True, validate=False)
         return z if relu is None else relu.forward(z, True, validate=False)
-    # folded (and laid out for the kernels) once per predict / evaluate call; kept
-    # by the batch normalisation (the convolution's own dict holds its own filters)
-    kept = kept_for(batch_norm)
+    # folded (and laid out for the kernels) once, again when the weights change
+    # (_kept_weights); kept by the batch normalisation (the convolution's own dict
+    # holds its own filters)
+    kept = kept_for(batch_norm, (conv.params["W"], conv.params.get("b"),
+                                 batch_norm.params["gamma"], batch_norm.params["beta"],
+                                 batch_norm.state["mean"], batch_norm.state["var"],
+                                 batch_norm.epsilon))
     weights, bias = prepared(kept, "folded", fold_batch_norm, conv, batch_norm)
     bound = None if relu is None else clamp_bound(relu._op)
     out, _ = conv_op.forward(x, weights, bias, *conv._geometry, training=False,

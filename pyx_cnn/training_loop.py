@@ -26,7 +26,7 @@ from ._pieces import forward_in_pieces, piece_size
 from ._thread_choice import step_threads
 from ._threads import get_num_threads
 from ._fit_arguments import check_fit_arguments, resolve_loss
-from ._kept_weights import keeping_prepared_weights
+from ._kept_weights import forget_prepared, keeping_prepared_weights
 from ._validation import check_int, check_learning_rate
 
 __all__ = ["History", "OneProcess", "TrainingLoop", "fit", "gradient_descent",
@@ -218,6 +218,7 @@ class TrainingLoop:
             net.optimizer = args.optimizer
         net._learning_rate = args.learning_rate
         self.plan = net._chain.plan(args.loss, args.fuse)
+        forget_prepared(net.layers)    # inference's prepared weights: about to change
         self.flat_params, self.flat_grads = net.flat_params, net.flat_grads
         # once per fit call, after its first backward pass (then None): every layer
         # still wrote its gradients into the flat buffer the optimiser reads

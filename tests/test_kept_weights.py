@@ -1,7 +1,8 @@
-"""Weights prepared once per inference call (pyx_cnn._kept_weights): the folded
-batch normalisations and the filters' kernel layouts are made at the first batch of
-a ``predict`` / ``evaluate`` call (or of a validation pass of ``fit``) and reused by
-the others, never across calls; the values are those of preparing them every time."""
+"""Weights prepared once (pyx_cnn._kept_weights): the folded batch normalisations and
+the filters' kernel layouts are made at the first batch of a ``predict`` /
+``evaluate`` call (or of a validation pass of ``fit``) and reused by the others, and
+by the next calls while the weights hold the same bytes; made again when they
+change, however they change; the values are those of preparing them every time."""
 import numpy as np
 import pytest
 
@@ -48,17 +49,72 @@ def counted(monkeypatch):
     return calls
 
 
-def test_prepared_once_per_call(counted):
+def test_prepared_once_while_the_weights_stay(counted):
     net = _randomised(_network())
     X = np.random.default_rng(0).standard_normal((40, 9, 10, 2))
     net.predict(X, batch_size=8)          # 5 batches
-    # two folds (Conv2D + BN, DepthwiseConv2D + BN); the layouts of the two direct
-    # convolutions that take one (the depthwise layer has its own)
+    # two folds (Conv2D + BN, DepthwiseConv2D + BN); the layouts of the three direct
+    # convolutions (the depthwise layer's folded filters take a layout of their own)
     assert counted == {"fold": 2, "layout": 3}
-    net.predict(X, batch_size=8)          # a new call prepares again
-    assert counted == {"fold": 4, "layout": 6}
+    net.predict(X, batch_size=8)          # the same weights: nothing made again
     net.evaluate(X, np.zeros(40, dtype=int), batch_size=10)
-    assert counted == {"fold": 6, "layout": 9}
+    net.predict(X[:1])
+    assert counted == {"fold": 2, "layout": 3}
+
+
+def _changes(net):
+    """Ways to change what the preparations are made from, each with the folds and
+    layouts it must make again."""
+    conv, bn, dw, bn2, conv3, conv4 = (net.layers[i] for i in (0, 1, 3, 4, 6, 7))
+
+    def negative_zero(layer):      # same values to ==, other bytes
+        layer.params["b"][0] = 0.0
+        yield
+        layer.params["b"][0] = -0.0
+
+    return [
+        ("filters in place", lambda: conv.params["W"].__setitem__((0, 0, 0, 0), 0.5),
+         {"fold": 1, "layout": 1}),
+        ("running variance", lambda: bn2.state["var"].__imul__(2.0), {"fold": 1, "layout": 0}),
+        ("epsilon", lambda: setattr(bn, "epsilon", bn.epsilon * 10), {"fold": 1, "layout": 1}),
+        ("depthwise filters", lambda: dw.params["W"].__imul__(0.5), {"fold": 1, "layout": 0}),
+        ("plain conv bias", lambda: conv3.params["b"].__iadd__(1.0), {"fold": 0, "layout": 1}),
+        ("a new array", lambda: conv4.params.__setitem__("W", conv4.params["W"] * 2),
+         {"fold": 0, "layout": 1}),
+        ("weights set", lambda: net.set_weights([w * 1.5 for w in net.get_weights()]),
+         {"fold": 2, "layout": 3}),
+        ("-0.0 for 0.0", negative_zero(conv3), {"fold": 0, "layout": 1}),
+    ]
+
+
+def test_prepared_again_when_the_weights_change(counted):
+    net = _randomised(_network())
+    X = np.random.default_rng(0).standard_normal((20, 9, 10, 2))
+    net.predict(X, batch_size=8)
+    for what, change, made in _changes(net):
+        if not callable(change):        # a generator: its first step sets up
+            next(change)
+            net.predict(X, batch_size=8)
+            change = lambda gen=change: next(gen, None)    # noqa: E731
+        before = dict(counted)
+        change()
+        got = net.predict(X, batch_size=8)
+        assert {k: counted[k] - before[k] for k in counted} == made, what
+        # the values of preparing every batch from the current weights
+        plan = net._chain.plan()
+        expected = np.concatenate([plan.forward(X[i:i + 8]) for i in range(0, 20, 8)])
+        np.testing.assert_array_equal(got, expected, err_msg=what)
+
+
+def test_fit_lets_go_of_what_its_layers_hold():
+    net = _randomised(_network())
+    rng = np.random.default_rng(2)
+    X, y = rng.standard_normal((16, 9, 10, 2)), rng.integers(0, 3, 16)
+    net.predict(X)
+    held = [layer for layer in net.layers if layer in _kept_weights._HELD]
+    assert len(held) == 4      # the two folding batch norms, the two direct convolutions
+    net.fit(X, y, epochs=1, batch_size=8, learning_rate=0.05)
+    assert not any(layer in _kept_weights._HELD for layer in net.layers)
 
 
 def test_every_batch_prepares_outside_an_inference_call(counted):
@@ -95,12 +151,20 @@ def test_never_kept_across_the_epochs_of_fit(counted):
 
 def test_kept_for_gives_a_dict_per_layer_only_inside_a_call():
     a, b = layers.Conv2D(2, 1), layers.Conv2D(2, 1)
-    assert _kept_weights.kept_for(a) is None
+    w = np.ones((2, 1, 1, 3))
+    assert _kept_weights.kept_for(a, (w,)) is None
     with _kept_weights.keeping_prepared_weights():
-        kept = _kept_weights.kept_for(a)
-        assert isinstance(kept, dict) and _kept_weights.kept_for(a) is kept
-        assert _kept_weights.kept_for(b) is not kept
+        kept = _kept_weights.kept_for(a, (w,))
+        assert isinstance(kept, dict) and _kept_weights.kept_for(a, (w,)) is kept
+        assert _kept_weights.kept_for(b, (w,)) is not kept
         with _kept_weights.keeping_prepared_weights():      # re-entrant: the same dicts
-            assert _kept_weights.kept_for(a) is kept
-        assert _kept_weights.kept_for(a) is kept
-    assert _kept_weights.kept_for(a) is None
+            assert _kept_weights.kept_for(a, (w,)) is kept
+        assert _kept_weights.kept_for(a, (w,)) is kept
+    assert _kept_weights.kept_for(a, (w,)) is None
+    with _kept_weights.keeping_prepared_weights():         # a later call: held
+        assert _kept_weights.kept_for(a, (w,)) is kept
+    for other in ((w.astype(np.float32),), (w[:1],), (w, 1.0), (w * 2,), ()):
+        with _kept_weights.keeping_prepared_weights():
+            assert _kept_weights.kept_for(a, other) is not kept
+        with _kept_weights.keeping_prepared_weights():
+            kept = _kept_weights.kept_for(a, (w,))

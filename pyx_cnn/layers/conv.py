@@ -167,8 +167,9 @@ class Conv2D(Layer):
         # ReLU, ReLU6 and bounded ReLUs are applied by the kernels as they store
         # the output (clamp_max); their backward pass reads the output only
         bound = clamp_bound(act)
-        # at inference, the filters' layouts are made once per predict / evaluate call
-        kept = None if training else kept_for(self)
+        # at inference, the filters' layouts are made once, and made again when the
+        # weights change (_kept_weights)
+        kept = None if training else kept_for(self, (self.params["W"], bias))
         z, self._saved = conv.forward(x, self.params["W"], bias, *self._geometry,
                                       training=training, clamp_max=bound, kept=kept)
         self._act = act
