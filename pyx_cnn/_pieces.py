@@ -22,6 +22,8 @@ it bounds the memory of the output of a pass and, for ``evaluate``, groups the
 samples whose loss is averaged first. Training runs whole batches: a batch's
 gradient is a sum over its samples.
 """
+import math
+
 import numpy as np
 
 __all__ = ["PIECE_BYTES", "MIN_PIECE_SAMPLES", "piece_size", "forward_in_pieces"]
@@ -36,7 +38,8 @@ def piece_size(net, batch):
     ``PIECE_BYTES``; but a piece of at least ``MIN_PIECE_SAMPLES`` samples (the
     last one of a batch may be shorter), or the whole batch."""
     shapes = [net.input_shape] + [layer.output_shape for layer in net.layers]
-    largest = max(int(np.prod(shape)) for shape in shapes) * np.dtype(net.dtype).itemsize
+    # (math.prod: numpy's np.prod takes microseconds a call, tens of them a predict)
+    largest = max(math.prod(shape) for shape in shapes) * np.dtype(net.dtype).itemsize
     most = max(1, PIECE_BYTES // max(largest, 1))
     n_pieces = -(-batch // most)
     return min(batch, max(-(-batch // n_pieces), MIN_PIECE_SAMPLES))
