@@ -24,6 +24,7 @@ def _conv2d_forward(
     dilation: IntOrPair = 1,
     clamp_max: float | None = None,   # min(max(v, 0), clamp_max) stored
     kept: dict | None = None,         # packed weights kept for the next calls (_kept_weights)
+    zero_rows: tuple[int, int] = (0, 0),   # (top, bottom) rows of zeros in each image
 ) -> None: ...
 def _conv2d_filter_grad(
     x: NDArray[np.floating],          # (N, Hp, Wp, C), padded input of the forward pass

@@ -68,6 +68,7 @@ cdef extern from "conv_kernels.h" nogil:
         Py_ssize_t kh, kw, filters, filters_padded
         Py_ssize_t out_h, out_w
         Py_ssize_t stride_h, stride_w, dilation_h, dilation_w
+        Py_ssize_t zero_top, zero_bottom
         int algorithm
         int clamp
         double clamp_max
@@ -188,9 +189,20 @@ cdef pyx_conv_shape _shape(
     s.kh, s.kw, s.filters, s.filters_padded = kh, kw, filters, filters_padded
     s.out_h, s.out_w = h_out, w_out
     s.stride_h, s.stride_w, s.dilation_h, s.dilation_w = sh, sw, dh, dw
+    s.zero_top, s.zero_bottom = 0, 0     # (a caller that padded the input sets them)
     s.algorithm = PYX_CONV_DIRECT
     s.clamp, s.clamp_max = 0, 0
     return s
+
+
+cdef (Py_ssize_t, Py_ssize_t) _zero_rows(zero_rows, Py_ssize_t in_h) except *:
+    """``(top, bottom)`` zero rows of images of `in_h` rows, checked (none of them may
+    be counted twice)."""
+    cdef Py_ssize_t top, bottom
+    top, bottom = zero_rows
+    if top < 0 or bottom < 0 or top + bottom > in_h:
+        raise ValueError(f"zero_rows {tuple(zero_rows)} do not fit in images of {in_h} rows")
+    return top, bottom
 
 
 cdef pyx_conv_shape _shape_of(x_shape, w_shape, Py_ssize_t sh, Py_ssize_t sw,
@@ -319,6 +331,7 @@ def _conv2d_forward(
     dilation=1,
     clamp_max=None,
     kept=None,
+    zero_rows=(0, 0),
 ):
     """out[n, y, x, f] = bias[f] + sum_{i, j, c} x[n, y*sh + i*dh, x*sw + j*dw, c] * w[i, j*C+c, f].
 
@@ -328,6 +341,10 @@ def _conv2d_forward(
     stored. `kept`: None, or a dict of the caller's that keeps the weights packed
     for the kernel (:func:`_kernel_weights`, one entry per algorithm) for its next
     calls with the same `w` and `bias` (:mod:`pyx_cnn._kept_weights`).
+    `zero_rows` ``(top, bottom)``: how many of the first and of the last rows of
+    each image of `x` are zero padding, whose products the direct kernel leaves out
+    (``zero_top`` in ``src_c/conv_kernels.h``): for finite filters only (``0 * inf``
+    is NaN), where the sums are the same but for the sign of a zero sum.
     """
     cdef Py_ssize_t n_batch = x.shape[0]
     cdef Py_ssize_t channels = x.shape[3]
@@ -352,6 +369,7 @@ def _conv2d_forward(
     _check_windows(x.shape, kh, run, out.shape, sh, sw, dh, dw, "out")
     s = _shape(x.shape, kh, run // channels, n_filters, n_filters, h_out, w_out, sh, sw, dh, dw)
     s.algorithm = pyx_conv_choose(&s, floating is double)
+    s.zero_top, s.zero_bottom = _zero_rows(zero_rows, x.shape[1])
     if clamp_max is not None:
         s.clamp, s.clamp_max = 1, clamp_max
     if s.algorithm == PYX_CONV_PLANAR:
@@ -400,6 +418,7 @@ def _conv2d_forward_padding(
     clamp_max=None,
     kept=None,
     stride=1,
+    bint skip_zero_rows=False,
 ):
     """:func:`_conv2d_forward` of `src` zero-padded to ``(N, hp, wp, C)``
     (`src` ``(N, h, w, C)``, rows of w*C contiguous values, at rows ``top:top + h``
@@ -408,6 +427,8 @@ def _conv2d_forward_padding(
     cache) and runs the kernel on it (direct, paired or tap-paired, as
     ``pyx_conv_choose`` says). The same arithmetic, so the same values, as padding
     first; `stride`, `clamp_max` and `kept` as :func:`_conv2d_forward`'s.
+    `skip_zero_rows`: the padding's rows are its `zero_rows` (the caller knows the
+    filters finite, so that leaving their products out changes no value).
 
     Falls back to padding first where the work is not cut by images: for the
     planar kernel, or when there are too few images for the threads.
@@ -456,8 +477,11 @@ def _conv2d_forward_padding(
             or (nt > 1 and n_batch < 8 * nt)):
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
-        _conv2d_forward(xp, w, bias, out, (sh, sw), n_threads, (dh, dw), clamp_max, kept)
+        _conv2d_forward(xp, w, bias, out, (sh, sw), n_threads, (dh, dw), clamp_max, kept,
+                        (top * skip_zero_rows, (hp - top - h) * skip_zero_rows))
         return
+    if skip_zero_rows:
+        s.zero_top, s.zero_bottom = top, hp - top - h
     if clamp_max is not None:
         s.clamp, s.clamp_max = 1, clamp_max
     if (src.strides[3] != <Py_ssize_t>sizeof(floating)

@@ -75,6 +75,9 @@ typedef struct {
     ptrdiff_t out_h, out_w;
     ptrdiff_t stride_h, stride_w;       /* planar and paired kernels: 1 and 1 */
     ptrdiff_t dilation_h, dilation_w;
+    ptrdiff_t zero_top, zero_bottom;    /* direct kernel: the first and last rows of each
+                                           image that hold zeros only (padding): their
+                                           products are left out (0 and 0: none) */
     int algorithm;                      /* forward: which kernel pyx_conv_rows_*() runs */
     int clamp;                          /* forward: 1 to store min(max(v, 0), clamp_max) */
     double clamp_max;                   /* (+inf: a ReLU; 6: a ReLU6) */

@@ -566,3 +566,69 @@ def test_inference_pads_per_image_with_the_same_values(n, c, f, k, pads, dilatio
                 np.testing.assert_array_equal(got, want)
     finally:
         pyx_cnn.set_num_threads(None)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("n, h, c, f, k, zero_rows, stride, dilation", [
+    (3, 9, 5, 24, 3, (1, 1), (1, 1), (1, 1)),      # 'same' 3x3: one row each side
+    (3, 9, 3, 40, 5, (2, 2), (1, 1), (1, 1)),      # two rows of a 5x5
+    (3, 9, 4, 33, 3, (3, 0), (2, 1), (1, 1)),      # uneven, strides
+    (2, 12, 6, 16, 3, (2, 3), (1, 1), (2, 1)),     # dilated rows
+    (2, 7, 5, 24, 3, (4, 4), (1, 1), (1, 1)),      # padding wider than the kernel:
+    (2, 6, 5, 24, 3, (3, 3), (1, 2), (1, 1)),      # outputs whose every row is zeros
+])
+def test_direct_kernel_leaves_the_zero_rows_out(n, h, c, f, k, zero_rows, stride, dilation,
+                                                dtype):
+    # the first and last `zero_rows` rows of each image are padding: the direct kernel
+    # leaves their products out, with the values of summing them (finite filters) ...
+    rng = np.random.default_rng(h + c + f)
+    top, bottom = zero_rows
+    hp, wp = h + top + bottom, 8
+    xp = rng.standard_normal((n, hp, wp, c)).astype(dtype)
+    xp[:, :top] = 0
+    xp[:, hp - bottom:] = 0
+    w = rng.standard_normal((k, k * c, f)).astype(dtype)
+    b = rng.standard_normal(f).astype(dtype)
+    assert _conv._algorithm(xp.shape, w.shape, stride, dilation, dtype) == "direct"
+    ho = (hp - (k - 1) * dilation[0] - 1) // stride[0] + 1
+    wo = (wp - (k - 1) * dilation[1] - 1) // stride[1] + 1
+    summed = np.empty((n, ho, wo, f), dtype)
+    _conv._conv2d_forward(xp, w, b, summed, stride, 1, dilation)
+    wt = w.reshape(k, k, c, f).transpose(3, 0, 1, 2)
+    np.testing.assert_allclose(summed, reference.conv(xp, wt, stride=stride, dilation=dilation,
+                                                      bias=b),
+                               rtol=RTOL[dtype], atol=RTOL[dtype] * np.sqrt(k * k * c) * 4)
+    # ... and never reads them: NaN there stays out of every output
+    xp[:, :top] = np.nan
+    xp[:, hp - bottom:] = np.nan
+    for threads in (1, 2):
+        out = np.full(summed.shape, np.nan, dtype)
+        with _threads._always_split():
+            _conv._conv2d_forward(xp, w, b, out, stride, threads, dilation, None, None,
+                                  zero_rows)
+        np.testing.assert_array_equal(out, summed)
+    # the inference pass that pads one image at a time leaves them out too
+    src = np.ascontiguousarray(xp[:, top:hp - bottom])
+    for skip in (False, True):
+        out = np.empty(summed.shape, dtype)
+        _conv._conv2d_forward_padding(src, top, 0, hp, wp, w, b, out, 1, dilation,
+                                      stride=stride, skip_zero_rows=skip)
+        np.testing.assert_array_equal(out, summed)
+    with pytest.raises(ValueError, match="zero_rows"):
+        _conv._conv2d_forward(xp, w, b, out, stride, 1, dilation, None, None, (hp, 1))
+    with pytest.raises(ValueError, match="zero_rows"):
+        _conv._conv2d_forward(xp, w, b, out, stride, 1, dilation, None, None, (-1, 0))
+
+
+def test_an_infinite_filter_over_the_padding_rows_still_gives_nan():
+    # the padding is part of the formula: with a non-finite filter value nothing is
+    # left out, in training and at inference (0 * inf is NaN on the border)
+    x = np.ones((2, 6, 6, 3), np.float32)
+    filters = np.ones((24, 3, 3, 3), np.float32)
+    filters[0, 0, 1, 0] = np.inf        # kernel row 0: over the top padding for output row 0
+    bias = np.zeros(24, np.float32)
+    for training in (True, False):
+        out, _ = conv_ops.forward(x, filters, bias, (1, 1), ((1, 1), (1, 1)),
+                                  training=training)
+        assert np.isnan(out[:, 0, :, 0]).all() and np.isinf(out[:, 1:, :, 0]).all()
+        assert np.isfinite(out[..., 1:]).all()

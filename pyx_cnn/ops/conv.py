@@ -40,7 +40,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .. import _activation, _conv, _conv_depthwise, _conv_grad, _winograd
+from .. import _activation, _conv, _conv_depthwise, _conv_grad, _flat_vectors, _winograd
 from .._geometry import output_size
 from .._kept_weights import prepared
 from .._thread_policy import one_blas_thread
@@ -155,6 +155,14 @@ def _winograd_forward(xp, filters, bias, out, clamp_max=None, kept=None):
     return out
 
 
+def _all_finite(filters):
+    """Whether every filter value is finite (one pass, no temporary)."""
+    flat = np.ascontiguousarray(filters).reshape(-1)
+    if flat.dtype.char not in "fd":
+        return bool(np.isfinite(flat).all())
+    return bool(_flat_vectors._all_finite(flat, get_num_threads()))
+
+
 def _pointwise_rows(n, h, w):
     """``(rows, width)``: the ``n*h*w`` pixels of a pointwise convolution's batch as
     rows of ``width = w*k`` pixels, ``k`` the largest divisor of ``n*h`` with ``w*k
@@ -257,7 +265,7 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
                  and groups == 1)
     width = _pointwise_rows(n, h, w)[1] if pointwise else wo
     if (_winograd_shape(c, f, kh, kw, stride, dilation, groups, ho, wo)
-            and prepared(kept, "finite", lambda: bool(np.isfinite(filters).all()))
+            and prepared(kept, "finite", _all_finite, filters)
             and np.isfinite(x).all()):
         xp = pad(x, pads, x.dtype)
         filters = np.ascontiguousarray(filters, dtype=x.dtype)
@@ -281,6 +289,9 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     # a stride at least the padded extent gives one window whatever its value:
     # the extent keeps the kernel's index arithmetic far from overflow
     kernel_stride = (min(stride[0], hp), min(stride[1], wp))
+    # the kernels leave out the products of the padding's rows, all zeros, where the
+    # filters are finite (0 * inf is NaN: the padding is part of the formula)
+    skip_zero_rows = bool(top or bottom) and prepared(kept, "finite", _all_finite, filters)
     if pointwise:
         xp = x
         _pointwise_forward(x, wk, bias, out, clamp_max, kept)
@@ -290,12 +301,13 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
         # is kept unpadded, and backward pads it if it is asked for
         _conv._conv2d_forward_padding(x, top, left, hp, wp, wk, bias, out,
                                       get_num_threads(), tuple(dilation), clamp_max, kept,
-                                      kernel_stride)
+                                      kernel_stride, skip_zero_rows)
         return out, _SavedUnpadded(x, wk, stride, pads, dilation)
     else:
         xp = pad(x, pads, x.dtype)
         _conv._conv2d_forward(xp, wk, bias, out, kernel_stride, get_num_threads(),
-                              tuple(dilation), clamp_max, kept)
+                              tuple(dilation), clamp_max, kept,
+                              (top, bottom) if skip_zero_rows else (0, 0))
     if route != "direct":     # the grouped route's backward pass (above)
         return out, (xp, np.ascontiguousarray(filters, dtype=x.dtype), stride, pads, dilation,
                      1)
@@ -551,8 +563,9 @@ def _input_grad_direct(grad, wk, padded_shape, pads, dilation):
         # pointwise: the same sums on the batch as rows of pixels
         _pointwise_forward(grad, w_flip, np.zeros(c, dtype=grad.dtype), grad_x)
         return grad_x
+    # (finite filters: the padding's rows are left out)
     _conv._conv2d_forward_padding(grad[:, oy0:oy1, ox0:ox1], oy0 + ext_h - top,
                                   ox0 + ext_w - left, h + ext_h, w + ext_w, w_flip,
                                   np.zeros(c, dtype=grad.dtype), grad_x, get_num_threads(),
-                                  tuple(dilation))
+                                  tuple(dilation), skip_zero_rows=True)
     return grad_x
