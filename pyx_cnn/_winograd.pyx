@@ -113,30 +113,23 @@ def matrices(int tile):
     return bt, g, at
 
 
+cdef extern from "winograd_kernels.h" nogil:
+    void pyx_wino_lincomb_f32(float* out, const float** rows, const double* coef,
+                              Py_ssize_t coef_step, int count, Py_ssize_t n)
+    void pyx_wino_lincomb_f64(double* out, const double** rows, const double* coef,
+                              Py_ssize_t coef_step, int count, Py_ssize_t n)
+
+
 cdef inline void _lincomb(floating* out, const floating** rows, const double* coef,
                           Py_ssize_t coef_step, int count, Py_ssize_t n) noexcept nogil:
     """``out[k] = sum_r coef[r * coef_step] * rows[r][k]`` over the rows whose coefficient
-    is not 0, in their order (zeros when every coefficient is 0)."""
-    cdef Py_ssize_t k
-    cdef int r
-    cdef floating c
-    cdef const floating* x
-    cdef bint first = True
-    for r in range(count):
-        if coef[r * coef_step] == 0:
-            continue
-        c = <floating>coef[r * coef_step]
-        x = rows[r]
-        if first:
-            for k in range(n):
-                out[k] = c * x[k]
-            first = False
-        else:
-            for k in range(n):
-                out[k] += c * x[k]
-    if first:
-        for k in range(n):
-            out[k] = 0
+    is not 0, in their order (zeros when every coefficient is 0): the C kernel of
+    ``src_c/winograd_kernels.h``, on the widest SIMD registers the CPU has (this module
+    itself is compiled for the baseline instruction set only)."""
+    if floating is float:
+        pyx_wino_lincomb_f32(out, rows, coef, coef_step, count, n)
+    else:
+        pyx_wino_lincomb_f64(out, rows, coef, coef_step, count, n)
 
 
 cdef inline void _transform_patch(const floating[:, :, :, ::1] xp, floating[:, :, ::1] v,
