@@ -233,7 +233,11 @@ def test_a_batch_runs_in_runs_of_images(tile, monkeypatch):
     g = rng.standard_normal((n, h, w, f))
     want_out, _, want_gw, _ = torch_conv(x, filters, np.zeros(f), pads, g)
     assert len(_winograd._image_runs(n, 1 << 40)) == n     # one image a run
+    # but runs of at least _RUN_MIN_TILES tiles where the images' tiles are given
+    assert _winograd._image_runs(64, 1 << 40, 16) == [(k, k + 16) for k in range(0, 64, 16)]
+    assert _winograd._image_runs(64, 1, 16) == [(0, 64)]
     monkeypatch.setattr(_winograd, "_CHUNK_BYTES", 1)
+    monkeypatch.setattr(_winograd, "_RUN_MIN_TILES", 0)
     out = np.full((n, h, w, f), np.nan)
     _winograd.conv3x3(xp, _winograd.filter_transform(filters, np.float64, tile), np.zeros(f),
                       out, None, 2, tile)
