@@ -155,9 +155,10 @@ def _winograd_forward(xp, filters, bias, out, clamp_max=None, kept=None):
     return out
 
 
-def _all_finite(filters):
-    """Whether every filter value is finite (one pass, no temporary)."""
-    flat = np.ascontiguousarray(filters).reshape(-1)
+def _all_finite(a):
+    """Whether every value of `a` (filters, or a batch) is finite: one pass on the
+    threads, no temporary (numpy's ``np.isfinite(a).all()`` writes a mask first)."""
+    flat = np.ascontiguousarray(a).reshape(-1)
     if flat.dtype.char not in "fd":
         return bool(np.isfinite(flat).all())
     return bool(_flat_vectors._all_finite(flat, get_num_threads()))
@@ -266,7 +267,7 @@ def forward(x, filters, bias, stride=(1, 1), pads=((0, 0), (0, 0)), dilation=(1,
     width = _pointwise_rows(n, h, w)[1] if pointwise else wo
     if (_winograd_shape(c, f, kh, kw, stride, dilation, groups, ho, wo)
             and prepared(kept, "finite", _all_finite, filters)
-            and np.isfinite(x).all()):
+            and _all_finite(x)):
         xp = pad(x, pads, x.dtype)
         filters = np.ascontiguousarray(filters, dtype=x.dtype)
         out = _winograd_forward(xp, filters, bias, np.empty((n, ho, wo, f), dtype=x.dtype),
@@ -426,7 +427,7 @@ def input_gradient(grad_out, wk, padded_shape, stride, pads, dilation):
     # and where the zeros would be most of the transposed route's work (a 'valid'
     # convolution of a small map): pyx_conv_input_grad_route in src_c/conv_kernels.h
     route = _conv._algorithm(padded_shape, wk.shape, tuple(stride), tuple(dilation),
-                             grad_out.dtype, gradient=True, finite=bool(np.isfinite(wk).all()),
+                             grad_out.dtype, gradient=True, finite=_all_finite(wk),
                              pads=pads)
     if route == "transposed":
         return _input_grad_direct(grad_out, wk, padded_shape, pads, dilation)
@@ -455,7 +456,7 @@ def _transposed_input_grad(grad_out, filters, padded_shape, stride, pads, dilati
         return False
     route = _conv._algorithm(padded_shape, (kh, kw * c, f), tuple(stride), tuple(dilation),
                              grad_out.dtype, gradient=True,
-                             finite=bool(np.isfinite(filters).all()), pads=pads)
+                             finite=_all_finite(filters), pads=pads)
     return route == "transposed"
 
 
@@ -497,8 +498,8 @@ def _backward_grouped(grad_out, saved, input_grad):
     winograd_input = (input_grad and max(top, bottom, left, right) <= 2
                       and _winograd_shape(f, c, kh, kw, stride, dilation, groups,
                                           hp - top - bottom, wp - left - right))
-    finite_grad = (winograd_filters or winograd_input) and np.isfinite(grad_out).all()
-    if winograd_filters and finite_grad and np.isfinite(x_kept).all():
+    finite_grad = (winograd_filters or winograd_input) and _all_finite(grad_out)
+    if winograd_filters and finite_grad and _all_finite(x_kept):
         with one_blas_thread():   # BLAS products inside OpenMP threads
             _winograd.filter_grad3x3(x_kept, grad_out, grad_filters, nt,
                                      _winograd_tile(grad_out.shape[1], grad_out.shape[2]))
@@ -508,7 +509,7 @@ def _backward_grouped(grad_out, saved, input_grad):
                                         grad_filters.reshape(groups, f // groups, -1),
                                         kh, kw, *stride, *dilation, nt)
     grad_bias[...] = grad_out.reshape(-1, f).sum(axis=0)
-    if winograd_input and finite_grad and np.isfinite(filters).all():
+    if winograd_input and finite_grad and _all_finite(filters):
         # a convolution of grad_out, padded by the kernel's extent less the forward
         # padding, with the filters flipped and their channel and filter axes swapped
         # (_winograd.conv3x3's `flipped`: the transform of the flipped filters, kept in
