@@ -31,6 +31,7 @@ from . import layers as _layers
 from ._chain import Plan, loss_takes_logits
 from .layers.input import SymbolicTensor
 from ._validation import shape_str
+from .ops import add as add_op
 
 __all__ = ["Graph", "GraphPlan"]
 
@@ -318,7 +319,7 @@ class GraphPlan(Plan):
                 if part is None:       # a layer reading the input skipped its gradient
                     partial = True
                 else:
-                    grads[ref] = part if ref not in grads else grads[ref] + part
+                    grads[ref] = part if ref not in grads else add_op.total(grads[ref], part)
         for layer, total in sums.values():
             for key, value in total.items():
                 layer.grads[key][...] = value

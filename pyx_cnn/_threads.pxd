@@ -17,7 +17,8 @@
 # A kernel that gets one thread runs its loop without a parallel region where
 # it is called once per step of a small network (the forward and filter-gradient
 # convolution, max pooling with its argmax and its backward pass, the Dense products,
-# the finite check and SGD update of _flat_vectors.pyx): GCC's OpenMP
+# the finite check and SGD update of _flat_vectors.pyx, the residual sum and copies of
+# _add.pyx): GCC's OpenMP
 # (libgomp) starts a team for `prange(..., num_threads=1)` too, and with OpenMP's
 # `if` clause, which cost 0.6-0.7 us a call on one AMD EPYC core (a team allocated,
 # two futex wake-ups), against 0.1 us for the same loop without it. The loop body
