@@ -29,7 +29,8 @@ def test_kernel_tests_pass_on_lower_instruction_sets(isa, tmp_path):
          str(TESTS / "test_conv_kernels.py"), str(TESTS / "test_pool_kernels.py"),
          str(TESTS / "test_grad_kernels.py"),
          str(TESTS / "test_ops_activations.py"), str(TESTS / "test_bn_kernels.py"),
-         str(TESTS / "test_conv_clamp.py"), str(TESTS / "test_grouped_conv.py")],
+         str(TESTS / "test_conv_clamp.py"), str(TESTS / "test_grouped_conv.py"),
+         str(TESTS / "test_winograd.py")],
         env=env, capture_output=True, text=True, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
 
@@ -46,3 +47,44 @@ def test_default_dispatch_is_the_best_the_cpu_has():
         assert _conv._isa() == "avx2"
     else:
         assert _conv._isa() == "generic"
+
+
+_WINOGRAD_BITS = """
+import sys
+import numpy as np
+from pyx_cnn.ops import conv
+rng = np.random.default_rng(0)
+outs = []
+for h, c, f in ((8, 128, 136), (4, 130, 128)):
+    for dtype in (np.float32, np.float64):
+        x = rng.standard_normal((3, h, h, c)).astype(dtype)
+        w = rng.standard_normal((f, 3, 3, c)).astype(dtype)
+        b = rng.standard_normal(f).astype(dtype)
+        out, saved = conv.forward(x, w, b, (1, 1), ((1, 1), (1, 1)))
+        outs += [out, *conv.backward(np.ones_like(out), saved)]
+np.savez(sys.argv[1], *outs)
+"""
+
+
+def test_winograd_transforms_give_the_same_bits_on_every_instruction_set(tmp_path):
+    # the transforms' combinations of rows (src_c/winograd_kernels.h) have no fused
+    # multiply-add: the generic, AVX2 and default copies agree bit for bit, forward
+    # and backward
+    import numpy as np
+
+    results = {}
+    for isa in ("generic", "avx2", None):
+        env = dict(os.environ)
+        if isa is None:
+            env.pop("PYX_CNN_ISA", None)
+        else:
+            env["PYX_CNN_ISA"] = isa
+        path = tmp_path / f"{isa}.npz"
+        subprocess.run([sys.executable, "-c", _WINOGRAD_BITS, str(path)], env=env,
+                       check=True, cwd=tmp_path)
+        with np.load(path) as saved:
+            results[isa] = [saved[k] for k in saved.files]
+    assert len(results[None]) == 16      # output, and the three gradients, of 4 layers
+    for isa in ("generic", "avx2"):
+        for got, want in zip(results[isa], results[None]):
+            np.testing.assert_array_equal(got, want)
