@@ -28,7 +28,7 @@ None and everything is prepared at each call, from the current parameters.
 """
 from contextlib import contextmanager
 from contextvars import ContextVar
-from weakref import WeakKeyDictionary
+import weakref
 
 import numpy as np
 
@@ -38,8 +38,11 @@ __all__ = ["keeping_prepared_weights", "kept_for", "prepared", "forget_prepared"
 
 # {id(layer): (layer, its dict)} during a call (per thread: a context variable)
 _KEPT = ContextVar("pyx_cnn_kept_weights", default=None)
-# {layer: (copies of its sources, its dict)} between calls
-_HELD = WeakKeyDictionary()
+# {id(layer): (weak reference to it, copies of its sources, its dict, the finalizer that
+# drops the entry when the layer goes)} between calls. By identity, not by the layers'
+# ==: a layer class may define one (two equal layers would share an entry, and a class
+# with == and no hash could not be a key).
+_HELD = {}
 
 
 @contextmanager
@@ -80,14 +83,27 @@ def kept_for(owner, sources):
 
 def _lasting(owner, sources):
     """`owner`'s dict from an earlier call if made from `sources`' current contents,
-    else a new one, held with copies of `sources`."""
-    held = _HELD.get(owner)
-    if held is not None and len(held[0]) == len(sources) and all(
-            _same(copy, source) for copy, source in zip(held[0], sources)):
-        return held[1]
+    else a new one, held with copies of `sources` (a new dict at every call for an
+    object that takes no weak reference)."""
+    held = _HELD.get(id(owner))
+    if held is not None and held[0]() is not owner:
+        held = None
+    if held is not None and len(held[1]) == len(sources) and all(
+            _same(copy, source) for copy, source in zip(held[1], sources)):
+        return held[2]
     dict_ = {}
-    _HELD[owner] = (tuple(np.array(s, copy=True) if isinstance(s, np.ndarray) else s
-                          for s in sources), dict_)
+    if held is None:
+        try:
+            finalizer = weakref.finalize(owner, _HELD.pop, id(owner), None)
+        except TypeError:       # no weak reference to it: nothing held
+            return dict_
+        finalizer.atexit = False
+        reference = weakref.ref(owner)
+    else:
+        reference, finalizer = held[0], held[3]
+    copies = tuple(np.array(s, copy=True) if isinstance(s, np.ndarray) else s
+                   for s in sources)
+    _HELD[id(owner)] = (reference, copies, dict_, finalizer)
     return dict_
 
 
@@ -107,7 +123,10 @@ def forget_prepared(owners):
     """Let go of what the layers `owners` hold between calls (``fit`` does when it
     starts: the weights are about to change)."""
     for owner in owners:
-        _HELD.pop(owner, None)
+        held = _HELD.get(id(owner))
+        if held is not None and held[0]() is owner:
+            del _HELD[id(owner)]
+            held[3].detach()
 
 
 def prepared(kept, key, make, *args):

@@ -111,10 +111,40 @@ def test_fit_lets_go_of_what_its_layers_hold():
     rng = np.random.default_rng(2)
     X, y = rng.standard_normal((16, 9, 10, 2)), rng.integers(0, 3, 16)
     net.predict(X)
-    held = [layer for layer in net.layers if layer in _kept_weights._HELD]
+    held = [layer for layer in net.layers if id(layer) in _kept_weights._HELD]
     assert len(held) == 4      # the two folding batch norms, the two direct convolutions
     net.fit(X, y, epochs=1, batch_size=8, learning_rate=0.05)
-    assert not any(layer in _kept_weights._HELD for layer in net.layers)
+    assert not any(id(layer) in _kept_weights._HELD for layer in net.layers)
+    # and a layer that goes takes its entry with it
+    net.predict(X)
+    ids = [id(layer) for layer in net.layers if id(layer) in _kept_weights._HELD]
+    assert len(ids) == 4
+    del net, held
+    import gc
+    gc.collect()
+    assert not any(i in _kept_weights._HELD for i in ids)
+
+
+class _EqualByConfig(layers.Conv2D):
+    """A layer class with an == of its own (and so no hash)."""
+
+    def __eq__(self, other):
+        return type(other) is type(self) and other.get_config() == self.get_config()
+
+
+def test_layers_held_by_identity_not_by_their_equality(counted):
+    a, b = _EqualByConfig(4, 3), _EqualByConfig(4, 3)
+    assert a == b and type(a).__hash__ is None
+    nets = [NeuralNetwork([layer, layers.GlobalAvgPool2D()], input_shape=(6, 6, 2), seed=s)
+            for s, layer in ((0, a), (1, b))]
+    X = np.random.default_rng(0).standard_normal((3, 6, 6, 2))
+    outs = [net.predict(X) for net in nets]
+    assert counted["layout"] == 2
+    again = [net.predict(X) for net in nets]
+    assert counted["layout"] == 2          # each held its own
+    for out, out2, net in zip(outs, again, nets):
+        np.testing.assert_array_equal(out, out2)
+        np.testing.assert_array_equal(out, np.concatenate([net._chain.plan().forward(X)]))
 
 
 def test_every_batch_prepares_outside_an_inference_call(counted):
