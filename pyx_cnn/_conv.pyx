@@ -444,6 +444,9 @@ def _conv2d_forward_padding(
     cdef Py_ssize_t w_out = out.shape[2]
     cdef Py_ssize_t image = hp * wp * channels
     cdef Py_ssize_t n, y, tid
+    # the rows of zeros the kernel may leave out: the padding's, with finite filters
+    cdef Py_ssize_t zero_top = top if skip_zero_rows else 0
+    cdef Py_ssize_t zero_bottom = hp - top - h if skip_zero_rows else 0
     cdef size_t row_bytes = wd * channels * sizeof(floating)
     cdef Py_ssize_t sh, sw, dh, dw
     sh, sw = _pair(stride)
@@ -478,10 +481,9 @@ def _conv2d_forward_padding(
         xp = np.empty((n_batch, hp, wp, channels), dtype=dtype)
         _pad_copy(src, xp, top, left, n_threads)
         _conv2d_forward(xp, w, bias, out, (sh, sw), n_threads, (dh, dw), clamp_max, kept,
-                        (top * skip_zero_rows, (hp - top - h) * skip_zero_rows))
+                        (zero_top, zero_bottom))
         return
-    if skip_zero_rows:
-        s.zero_top, s.zero_bottom = top, hp - top - h
+    s.zero_top, s.zero_bottom = zero_top, zero_bottom
     if clamp_max is not None:
         s.clamp, s.clamp_max = 1, clamp_max
     if (src.strides[3] != <Py_ssize_t>sizeof(floating)

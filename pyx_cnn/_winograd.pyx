@@ -51,11 +51,11 @@ _CHUNK_BYTES = 8 * 1024 * 1024
 _RUN_MIN_TILES = 256
 
 
-def _image_runs(Py_ssize_t n, Py_ssize_t per_image, Py_ssize_t tiles_per_image=0):
+def _image_runs(Py_ssize_t n, Py_ssize_t image_bytes, Py_ssize_t tiles_per_image=0):
     """``[(n0, n1), ...]``: `n` images in runs of nearly equal size, each of at most
-    ``_CHUNK_BYTES`` at `per_image` bytes an image (one image at least), and of at
+    ``_CHUNK_BYTES`` at `image_bytes` bytes an image (one image at least), and of at
     least ``_RUN_MIN_TILES`` tiles at `tiles_per_image` (where the batch has them)."""
-    cdef Py_ssize_t most = max(1, _CHUNK_BYTES // max(per_image, 1))
+    cdef Py_ssize_t most = max(1, _CHUNK_BYTES // max(image_bytes, 1))
     if tiles_per_image > 0:
         most = max(most, (_RUN_MIN_TILES + tiles_per_image - 1) // tiles_per_image)
     cdef Py_ssize_t count = max(1, min(n, (n + most - 1) // most))

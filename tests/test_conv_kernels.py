@@ -607,13 +607,22 @@ def test_direct_kernel_leaves_the_zero_rows_out(n, h, c, f, k, zero_rows, stride
             _conv._conv2d_forward(xp, w, b, out, stride, threads, dilation, None, None,
                                   zero_rows)
         np.testing.assert_array_equal(out, summed)
-    # the inference pass that pads one image at a time leaves them out too
+    # the inference pass that pads one image at a time: the same values, and with
+    # skip_zero_rows the padding's rows left out (seen through an infinite filter value
+    # in kernel row 0, which reads the top padding for output row 0: 0 * inf is NaN)
     src = np.ascontiguousarray(xp[:, top:hp - bottom])
+    w_inf = w.copy()
+    w_inf[0, 0, 0] = np.inf
     for skip in (False, True):
         out = np.empty(summed.shape, dtype)
         _conv._conv2d_forward_padding(src, top, 0, hp, wp, w, b, out, 1, dilation,
                                       stride=stride, skip_zero_rows=skip)
         np.testing.assert_array_equal(out, summed)
+        with np.errstate(invalid="ignore", over="ignore"):
+            _conv._conv2d_forward_padding(src, top, 0, hp, wp, w_inf, b, out, 1, dilation,
+                                          stride=stride, skip_zero_rows=skip)
+        assert np.isnan(out[:, 0, :, 0]).any() != skip
+        assert np.isfinite(out[..., 1:]).all()
     with pytest.raises(ValueError, match="zero_rows"):
         _conv._conv2d_forward(xp, w, b, out, stride, 1, dilation, None, None, (hp, 1))
     with pytest.raises(ValueError, match="zero_rows"):

@@ -63,39 +63,40 @@ def test_prepared_once_while_the_weights_stay(counted):
 
 
 def _changes(net):
-    """Ways to change what the preparations are made from, each with the folds and
-    layouts it must make again."""
+    """Ways to change what the preparations are made from: (what, a set-up run before
+    the predict that prepares, the change, the folds and layouts it must make again)."""
     conv, bn, dw, bn2, conv3, conv4 = (net.layers[i] for i in (0, 1, 3, 4, 6, 7))
 
-    def negative_zero(layer):      # same values to ==, other bytes
-        layer.params["b"][0] = 0.0
-        yield
-        layer.params["b"][0] = -0.0
+    def bias_zero(sign):
+        return lambda: conv3.params["b"].__setitem__(0, sign * 0.0)
 
     return [
-        ("filters in place", lambda: conv.params["W"].__setitem__((0, 0, 0, 0), 0.5),
+        ("filters in place", None, lambda: conv.params["W"].__setitem__((0, 0, 0, 0), 0.5),
          {"fold": 1, "layout": 1}),
-        ("running variance", lambda: bn2.state["var"].__imul__(2.0), {"fold": 1, "layout": 0}),
-        ("epsilon", lambda: setattr(bn, "epsilon", bn.epsilon * 10), {"fold": 1, "layout": 1}),
-        ("depthwise filters", lambda: dw.params["W"].__imul__(0.5), {"fold": 1, "layout": 0}),
-        ("plain conv bias", lambda: conv3.params["b"].__iadd__(1.0), {"fold": 0, "layout": 1}),
-        ("a new array", lambda: conv4.params.__setitem__("W", conv4.params["W"] * 2),
+        ("running variance", None, lambda: bn2.state["var"].__imul__(2.0),
+         {"fold": 1, "layout": 0}),
+        ("epsilon", None, lambda: setattr(bn, "epsilon", bn.epsilon * 10),
+         {"fold": 1, "layout": 1}),
+        ("depthwise filters", None, lambda: dw.params["W"].__imul__(0.5),
+         {"fold": 1, "layout": 0}),
+        ("plain conv bias", None, lambda: conv3.params["b"].__iadd__(1.0),
          {"fold": 0, "layout": 1}),
-        ("weights set", lambda: net.set_weights([w * 1.5 for w in net.get_weights()]),
+        ("a new array", None, lambda: conv4.params.__setitem__("W", conv4.params["W"] * 2),
+         {"fold": 0, "layout": 1}),
+        ("weights set", None, lambda: net.set_weights([w * 1.5 for w in net.get_weights()]),
          {"fold": 2, "layout": 3}),
-        ("-0.0 for 0.0", negative_zero(conv3), {"fold": 0, "layout": 1}),
+        # the same value to ==, other bytes
+        ("-0.0 for 0.0", bias_zero(1), bias_zero(-1), {"fold": 0, "layout": 1}),
     ]
 
 
 def test_prepared_again_when_the_weights_change(counted):
     net = _randomised(_network())
     X = np.random.default_rng(0).standard_normal((20, 9, 10, 2))
-    net.predict(X, batch_size=8)
-    for what, change, made in _changes(net):
-        if not callable(change):        # a generator: its first step sets up
-            next(change)
-            net.predict(X, batch_size=8)
-            change = lambda gen=change: next(gen, None)    # noqa: E731
+    for what, set_up, change, made in _changes(net):
+        if set_up is not None:
+            set_up()
+        net.predict(X, batch_size=8)
         before = dict(counted)
         change()
         got = net.predict(X, batch_size=8)
@@ -144,7 +145,7 @@ def test_layers_held_by_identity_not_by_their_equality(counted):
     assert counted["layout"] == 2          # each held its own
     for out, out2, net in zip(outs, again, nets):
         np.testing.assert_array_equal(out, out2)
-        np.testing.assert_array_equal(out, np.concatenate([net._chain.plan().forward(X)]))
+        np.testing.assert_array_equal(out, net._chain.plan().forward(X))
 
 
 def test_every_batch_prepares_outside_an_inference_call(counted):
